@@ -1,0 +1,16 @@
+"""evtxscan: diagnose Windows event logs against Microsoft Knowledge Base articles.
+
+Public API (documented in the README):
+
+- :func:`read_records` -- stream typed record batches from .evtx files, directories, globs
+  and bundles, with per-file integrity rows;
+- :func:`read_frame` -- the same as one DataFrame.
+"""
+
+from evtxscan.reader import RecordStream, read_frame, read_records
+from evtxscan.records.hosts import HostMap
+from evtxscan.records.schema import COLUMNS
+
+__version__ = "0.1.0"
+
+__all__ = ["COLUMNS", "HostMap", "RecordStream", "__version__", "read_frame", "read_records"]

@@ -1,0 +1,248 @@
+"""``read_records`` / ``read_frame``: every input, any format, as typed record batches.
+
+The stream never raises for bad input: a file that cannot be read becomes an integrity row
+(:attr:`RecordStream.integrity`) and the rest of the batch goes on. Byte-identical files are
+read once and reported as duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from evtxscan.records.hosts import HostMap
+from evtxscan.records.schema import concat_frames
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
+from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.inputs import (
+    MissingInput,
+    PathLike,
+    Source,
+    expand_paths,
+    gzip_content,
+    open_source,
+    zip_members,
+)
+from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.worker import RangeTask, ReadOptions, read_range, read_range_in_worker
+
+#: Chunk slots per unit of work (64 slots = 4 MiB of log).
+CHUNKS_PER_TASK = 64
+
+HostMapOption = HostMap | Mapping[str, str] | str | Path | None
+
+
+class RecordStream:
+    """An iterator of record batches; ``integrity`` fills in as files finish.
+
+    Iterate it for DataFrame batches, or call :meth:`frame` for one DataFrame. After the
+    iteration, :attr:`integrity` has one row per input file.
+    """
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike],
+        *,
+        backend: Backend | str = Backend.RUST,
+        batch_size: int = 10_000,
+        host_map: HostMapOption = None,
+        include_recovered: bool = True,
+        workers: int = 1,
+        progress: object | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if workers < 0:
+            raise ValueError("workers must be 0 (all cores) or more")
+        self._paths = paths
+        self.options = ReadOptions(
+            backend=Backend(backend),
+            batch_size=batch_size,
+            host_map=HostMap.from_option(host_map),
+            include_recovered=include_recovered,
+        )
+        self.workers = workers or (os.cpu_count() or 1)
+        self.progress = progress
+        self.reports: list[FileReport] = []
+        self._seen: dict[str, str] = {}
+        self._iterator: Iterator[pd.DataFrame] | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    def __next__(self) -> pd.DataFrame:
+        return next(iter(self))
+
+    @property
+    def integrity(self) -> pd.DataFrame:
+        """One row per input file read so far (all of them once the stream is exhausted)."""
+        return integrity_frame(self.reports)
+
+    def frame(self) -> pd.DataFrame:
+        """Read everything into one DataFrame."""
+        return concat_frames(list(self))
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def _run(self) -> Iterator[pd.DataFrame]:
+        pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
+        try:
+            for item in expand_paths(self._paths):
+                if isinstance(item, MissingInput):
+                    report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
+                    report.error(item.reason)
+                    self._finish(report)
+                    continue
+                yield from self._read_source(item, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    def _finish(self, report: FileReport) -> None:
+        report.finish()
+        self.reports.append(report)
+        update = getattr(self.progress, "file_done", None)
+        if callable(update):
+            update(report)
+
+    def _read_source(
+        self, source: Source, pool: ProcessPoolExecutor | None
+    ) -> Iterator[pd.DataFrame]:
+        report = FileReport(path=source.display)
+        try:
+            content = open_source(source)
+        except (OSError, ValueError, EOFError) as exc:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"cannot open: {exc}")
+            self._finish(report)
+            return
+        try:
+            yield from self._read_content(source, content, report, pool)
+        except Exception as exc:  # a reader bug must not end the batch: record it
+            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
+            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
+        finally:
+            if isinstance(content, mmap.mmap):
+                content.close()
+        self._finish(report)
+
+    def _read_content(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        report: FileReport,
+        pool: ProcessPoolExecutor | None,
+    ) -> Iterator[pd.DataFrame]:
+        report.size = len(content)
+        head = bytes(content[:SNIFF_BYTES])
+        fmt = sniff(head)
+        report.format = str(fmt)
+        if fmt in (LogFormat.ZIP, LogFormat.GZIP):
+            report.status = FileStatus.OK
+            report.notes.append(f"{fmt} bundle: members listed separately")
+            members = (
+                zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
+            )
+            for member in members:
+                yield from self._read_source(member, pool)
+            return
+        report.sha256 = hashlib.sha256(content).hexdigest()
+        first = self._seen.setdefault(report.sha256, report.path)
+        if first != report.path:
+            report.status = FileStatus.DUPLICATE
+            report.duplicate_of = first
+            return
+        if fmt is LogFormat.EMPTY:
+            report.status = FileStatus.UNREADABLE
+            report.error("empty file (0 bytes)")
+        elif fmt is LogFormat.EVTX:
+            yield from self._read_evtx(source, content, report, pool)
+        elif fmt in (LogFormat.EVT, LogFormat.XML):
+            report.status = FileStatus.UNREADABLE
+            report.error(f"{fmt} reading is not available in this version")
+        else:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"not an event log: starts with {describe_start(head)}")
+
+    def _read_evtx(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        report: FileReport,
+        pool: ProcessPoolExecutor | None,
+    ) -> Iterator[pd.DataFrame]:
+        first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+        spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
+        tasks = [RangeTask(source, span, self.options) for span in spans]
+        if pool is None or len(tasks) == 0:
+            for task in tasks:
+                frames, result = read_range(task, content)
+                yield from self._fold(frames, result, report)
+            return
+        # Parallel: keep a bounded number of ranges in flight, results in file order.
+        pending: list[Future[tuple[list[pd.DataFrame], RangeResult]]] = []
+        queue = iter(tasks)
+        for task in queue:
+            pending.append(pool.submit(read_range_in_worker, task))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            frames, result = pending.pop(0).result()
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append(pool.submit(read_range_in_worker, nxt))
+            yield from self._fold(frames, result, report)
+
+    def _fold(
+        self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
+    ) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            report.observe(frame)
+            update = getattr(self.progress, "records_done", None)
+            if callable(update):
+                update(len(frame))
+            yield frame
+        report.errors.extend(result.errors)
+        report.chunks += result.chunks
+        report.chunks_skipped += result.chunks_skipped
+
+
+def read_records(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    backend: Backend | str = Backend.RUST,
+    batch_size: int = 10_000,
+    host_map: HostMapOption = None,
+    include_recovered: bool = True,
+    workers: int = 1,
+) -> RecordStream:
+    """Stream the records of every input as typed DataFrame batches (see the README schema).
+
+    ``paths``: files, directories (recursive), glob patterns, .zip/.gz bundles; the format
+    is detected from content. ``backend``: ``rust`` (pyevtx-rs, default) or ``python``
+    (python-evtx). ``host_map``: a mapping or CSV file of Computer name -> host, or
+    ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
+    processes for parsing (0 = one per core). Integrity rows: ``stream.integrity``.
+    """
+    return RecordStream(
+        paths,
+        backend=backend,
+        batch_size=batch_size,
+        host_map=host_map,
+        include_recovered=include_recovered,
+        workers=workers,
+    )
+
+
+def read_frame(paths: PathLike | Iterable[PathLike], **options: object) -> pd.DataFrame:
+    """All records of every input in one DataFrame (``read_records(...).frame()``)."""
+    return read_records(paths, **options).frame()  # type: ignore[arg-type]

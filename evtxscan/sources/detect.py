@@ -1,0 +1,72 @@
+"""Decide a file's format from its content, never from its name.
+
+Collectors rename files (``.evtx_data``, ``Archive-System-*.evtx``, no extension), so only
+the bytes decide: ``ElfFile\\0`` is EVTX, ``LfLe`` at offset 4 is a legacy .evt, ``<`` after
+an optional BOM is an XML export, and an EVTX whose header is zeroed or damaged but whose
+``ElfChnk`` chunks are intact is still EVTX (recovered from the chunks).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE, FILE_MAGIC
+
+SNIFF_BYTES = FILE_HEADER_SIZE + 8
+
+
+class LogFormat(StrEnum):
+    """What a file holds."""
+
+    EVTX = "evtx"
+    EVT = "evt"
+    XML = "xml"
+    ZIP = "zip"
+    GZIP = "gzip"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def _looks_like_xml(head: bytes) -> bool:
+    for bom in _BOMS:
+        if head.startswith(bom):
+            head = head[len(bom) :]
+            break
+    if head[:2] in (b"<\x00", b"\x00<"):  # UTF-16 without BOM
+        return True
+    stripped = head.lstrip(b" \t\r\n")
+    if stripped[:2] in (b"<\x00", b"\x00<"):
+        return True
+    return stripped.startswith(b"<")
+
+
+def sniff(head: bytes) -> LogFormat:
+    """The format of a file whose first :data:`SNIFF_BYTES` bytes are ``head``."""
+    if not head:
+        return LogFormat.EMPTY
+    if head.startswith(FILE_MAGIC) or head.startswith(CHUNK_MAGIC):
+        return LogFormat.EVTX
+    if head[FILE_HEADER_SIZE : FILE_HEADER_SIZE + 8] == CHUNK_MAGIC:
+        return LogFormat.EVTX  # file header zeroed or damaged, chunks intact
+    if head[4:8] == b"LfLe":
+        return LogFormat.EVT
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return LogFormat.ZIP
+    if head.startswith(b"\x1f\x8b"):
+        return LogFormat.GZIP
+    if _looks_like_xml(head[:4096]):
+        return LogFormat.XML
+    return LogFormat.UNKNOWN
+
+
+def describe_start(head: bytes) -> str:
+    """A short, printable description of what an unrecognised file starts with."""
+    sample = head[:16]
+    text = sample.decode("ascii", errors="replace")
+    printable = all(32 <= b < 127 or b in (9, 10, 13) for b in sample)
+    if printable and sample:
+        return f"text {text!r}"
+    return f"bytes {sample.hex(' ')}"

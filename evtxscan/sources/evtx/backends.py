@@ -1,0 +1,85 @@
+"""Event parsers for one chunk image: pyevtx-rs (``rust``, default) and python-evtx (``python``).
+
+A backend takes the bytes of a small EVTX image (a valid file header plus chunks, built by
+:mod:`evtxscan.sources.evtx.layout`) and yields, in file order, ``(header record number,
+EventFields)`` for each event it can render, or a :class:`BackendError` for each one it
+cannot. It never raises for bad data; the caller ties records to chunk offsets.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from evtxscan.records.event_xml import fields_from_xml
+from evtxscan.records.schema import EventFields
+from evtxscan.sources.evtx.fast_xml import fast_fields
+
+#: Stop a chunk after this many consecutive parser errors (a parser that cannot advance).
+MAX_CONSECUTIVE_ERRORS = 64
+
+
+class Backend(StrEnum):
+    """Which parser renders the events."""
+
+    RUST = "rust"
+    PYTHON = "python"
+
+
+@dataclass(frozen=True)
+class BackendError:
+    """One event the parser could not render, with its reason."""
+
+    reason: str
+    record_number: int | None = None
+
+
+ChunkEvents = Iterator[tuple[int, EventFields] | BackendError]
+
+
+def rust_events(image: bytes) -> ChunkEvents:
+    """pyevtx-rs: XML text per record, normalized by the fast path (reference as fallback).
+
+    pyevtx-rs raises ``RuntimeError`` for a bad record and can resume, so ``next()`` is
+    called by hand instead of a ``for`` loop, which would stop at the first error.
+    """
+    from evtx import PyEvtxParser
+
+    try:
+        records = PyEvtxParser(io.BytesIO(image), number_of_threads=1).records()
+    except (OSError, RuntimeError, ValueError) as exc:
+        yield BackendError(f"pyevtx-rs could not open the chunk: {exc}")
+        return
+    failures = 0
+    while failures < MAX_CONSECUTIVE_ERRORS:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except (RuntimeError, OSError, ValueError) as exc:
+            failures += 1
+            yield BackendError(f"pyevtx-rs: {exc}")
+            continue
+        failures = 0
+        xml: str = record["data"]
+        try:
+            fields = fast_fields(xml) or fields_from_xml(xml)
+        except Exception as exc:  # lxml refused even in recovery mode
+            yield BackendError(f"unreadable event XML: {exc}", record["event_record_id"])
+            continue
+        yield record["event_record_id"], fields
+    yield BackendError(f"gave up on the chunk after {MAX_CONSECUTIVE_ERRORS} consecutive errors")
+
+
+def python_events(image: bytes) -> ChunkEvents:
+    """python-evtx, rendered to canonical XML and normalized by the reference path."""
+    from evtxscan.sources.evtx.python_backend import python_chunk_events
+
+    return python_chunk_events(image)
+
+
+def backend_function(backend: Backend | str) -> Callable[[bytes], ChunkEvents]:
+    """The chunk parser for a backend name."""
+    return {Backend.RUST: rust_events, Backend.PYTHON: python_events}[Backend(backend)]

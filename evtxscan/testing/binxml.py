@@ -1,0 +1,370 @@
+"""Binary XML (BinXml) encoding of one event record, as Windows writes it into an EVTX chunk.
+
+A record is a fragment holding one template instance: the template definition (an element
+tree whose variable parts are substitution tokens) is written inline on first use in a chunk
+and referenced by its chunk offset afterwards; a typed value array follows. Element and
+attribute names are stored once per chunk and referenced by offset, indexed by the chunk
+header's 64-bucket string table; templates by its 32-bucket table. Layout facts follow
+libyal's "Windows XML Event Log (EVTX)" format description and [MS-EVEN6].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# Value types of substitution values ([MS-EVEN6] 2.2.12, libyal "Value types").
+NULL = 0x00
+STRING = 0x01
+UINT8 = 0x04
+UINT16 = 0x06
+UINT32 = 0x08
+INT64 = 0x09
+UINT64 = 0x0A
+BOOL = 0x0D
+BINARY = 0x0E
+GUID = 0x0F
+FILETIME = 0x11
+SID = 0x13
+HEXINT32 = 0x14
+HEXINT64 = 0x15
+
+FRAGMENT_HEADER = b"\x0f\x01\x01\x00"
+STRING_BUCKETS = 64
+TEMPLATE_BUCKETS = 32
+_MAX_U16 = 0xFFFF
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_SID_PATTERN = re.compile(r"^S-1-(\d+|0[xX][0-9A-Fa-f]{1,12})((?:-\d+){0,15})$")
+
+
+def _check_int(value: object, low: int, high: int, what: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{what} must be an integer in {low}..{high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class HexInt32:
+    """An unsigned 32-bit integer stored as HexInt32 (rendered ``0x...``)."""
+
+    value: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.value, 0, 2**32 - 1, "HexInt32")
+
+
+@dataclass(frozen=True)
+class HexInt64:
+    """An unsigned 64-bit integer stored as HexInt64 (rendered ``0x...``)."""
+
+    value: int
+
+    def __post_init__(self) -> None:
+        _check_int(self.value, 0, 2**64 - 1, "HexInt64")
+
+
+@dataclass(frozen=True)
+class Sid:
+    """A security identifier in its ``S-1-...`` text form, stored as the binary SID type."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str) or not _SID_PATTERN.match(self.value):
+            raise ValueError(f"not a SID string: {self.value!r}")
+        if any(int(part) >= 2**32 for part in self.value.split("-")[3:]):
+            raise ValueError(f"SID sub-authority out of range: {self.value!r}")
+
+    def to_bytes(self) -> bytes:
+        """Revision, sub-authority count, 48-bit big-endian authority, 32-bit sub-authorities."""
+        parts = self.value.split("-")
+        authority = int(parts[2], 0)
+        if authority >= 2**48:
+            raise ValueError(f"SID authority out of range: {self.value!r}")
+        subs = [int(part) for part in parts[3:]]
+        head = bytes([1, len(subs)]) + authority.to_bytes(6, "big")
+        return head + b"".join(struct.pack("<I", sub) for sub in subs)
+
+
+#: A value of an EventData ``<Data>`` or UserData element, each stored with its own value type.
+DataValue = str | int | bool | bytes | uuid.UUID | datetime | HexInt32 | HexInt64 | Sid
+
+
+@dataclass(frozen=True)
+class Value:
+    """One typed entry of a template instance's value array (``NULL`` with no data = absent)."""
+
+    type: int
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        _check_int(self.type, 0, 0xFF, "value type")
+        if len(self.data) > _MAX_U16:
+            raise ValueError(f"substitution value of {len(self.data)} bytes exceeds 65535")
+
+
+NULL_VALUE = Value(NULL)
+
+
+@dataclass(frozen=True)
+class Text:
+    """Literal text in a template (an attribute value or element content)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A substitution token: value ``index`` of the instance's array, expected of ``type``.
+
+    ``optional`` substitutions (token 0x0E) are dropped by readers when the value is NULL.
+    """
+
+    index: int
+    type: int
+    optional: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int(self.index, 0, _MAX_U16, "substitution index")
+        _check_int(self.type, 0, 0xFF, "value type")
+
+
+@dataclass(frozen=True)
+class Element:
+    """A template element; no children means an empty element (``<Name .../>``)."""
+
+    name: str
+    attrs: tuple[tuple[str, Text | Sub], ...] = ()
+    children: tuple[Element | Text | Sub, ...] = ()
+
+
+def filetime(when: datetime) -> int:
+    """100 ns intervals since 1601-01-01 UTC; a naive ``when`` is taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    delta = when - _FILETIME_EPOCH
+    ticks = (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+    if ticks < 0:
+        raise ValueError(f"time before 1601-01-01: {when!r}")
+    return ticks
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le")
+
+
+def uint(value_type: int, value: int) -> Value:
+    """An unsigned integer of the given System value type (UInt8/16/32/64, HexInt64)."""
+    fmt = {UINT8: "<B", UINT16: "<H", UINT32: "<I", UINT64: "<Q", HEXINT64: "<Q"}[value_type]
+    return Value(value_type, struct.pack(fmt, value))
+
+
+def string_value(text: str) -> Value:
+    """A UTF-16 string value, stored without an end-of-string character."""
+    return Value(STRING, _utf16(text))
+
+
+def guid_value(guid: uuid.UUID) -> Value:
+    """A GUID value (little-endian fields, as Windows stores it)."""
+    return Value(GUID, guid.bytes_le)
+
+
+def encode_value(value: DataValue) -> Value:
+    """The typed substitution value for one EventData/UserData value.
+
+    str -> String, bool -> Boolean, int -> UInt32 when 0 <= v < 2**32, Int64 when it fits,
+    else UInt64; bytes -> Binary, UUID -> Guid, datetime -> FileTime, Sid -> SID,
+    HexInt32/HexInt64 -> the hex integer types.
+    """
+    if isinstance(value, str):
+        return string_value(value)
+    if isinstance(value, bool):
+        return Value(BOOL, struct.pack("<I", int(value)))
+    if isinstance(value, int):
+        if 0 <= value < 2**32:
+            return Value(UINT32, struct.pack("<I", value))
+        if -(2**63) <= value < 2**63:
+            return Value(INT64, struct.pack("<q", value))
+        if 0 <= value < 2**64:
+            return Value(UINT64, struct.pack("<Q", value))
+        raise ValueError(f"integer out of the 64-bit range: {value}")
+    if isinstance(value, bytes):
+        return Value(BINARY, value)
+    if isinstance(value, uuid.UUID):
+        return guid_value(value)
+    if isinstance(value, datetime):
+        return Value(FILETIME, struct.pack("<Q", filetime(value)))
+    if isinstance(value, HexInt32):
+        return Value(HEXINT32, struct.pack("<I", value.value))
+    if isinstance(value, HexInt64):
+        return Value(HEXINT64, struct.pack("<Q", value.value))
+    if isinstance(value, Sid):
+        return Value(SID, value.to_bytes())
+    raise TypeError(f"unsupported data value type: {type(value).__name__}")
+
+
+def name_hash(name: str) -> int:
+    """The 16-bit name hash: ``h = h * 65599 + code unit`` over the UTF-16 string, low word."""
+    data = _utf16(name)
+    h = 0
+    for (unit,) in struct.iter_unpack("<H", data):
+        h = (h * 65599 + unit) & 0xFFFFFFFF
+    return h & 0xFFFF
+
+
+def template_guid(template: Element) -> uuid.UUID:
+    """A GUID derived from the template's content, so the same input gives the same bytes."""
+    digest = hashlib.blake2b(repr(template).encode("utf-8"), digest_size=16).digest()
+    return uuid.UUID(bytes=digest)
+
+
+class ChunkTables:
+    """Names and templates already stored in one chunk, and the header tables indexing them.
+
+    Entries are prepended to their bucket's chain (the table points at the newest, whose
+    ``next`` field holds the previous head), so nothing written earlier is ever patched.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, int] = {}
+        self.templates: dict[Element, int] = {}
+        self.string_heads = [0] * STRING_BUCKETS
+        self.template_heads = [0] * TEMPLATE_BUCKETS
+
+    def copy(self) -> ChunkTables:
+        """An independent copy, to encode a record that may not fit into the chunk."""
+        other = ChunkTables()
+        other.names = dict(self.names)
+        other.templates = dict(self.templates)
+        other.string_heads = list(self.string_heads)
+        other.template_heads = list(self.template_heads)
+        return other
+
+    def header_tables(self) -> bytes:
+        """Chunk header bytes 128..512: common string offsets, then template pointers."""
+        heads = self.string_heads + self.template_heads
+        return struct.pack(f"<{len(heads)}I", *heads)
+
+
+class _Writer:
+    """Appends BinXml tokens to a buffer that starts at chunk offset ``base``."""
+
+    def __init__(self, tables: ChunkTables, base: int) -> None:
+        self.tables = tables
+        self.base = base
+        self.buf = bytearray()
+
+    def _u32_placeholder(self) -> int:
+        self.buf += b"\x00\x00\x00\x00"
+        return len(self.buf) - 4
+
+    def _patch_size(self, at: int) -> None:
+        struct.pack_into("<I", self.buf, at, len(self.buf) - at - 4)
+
+    def name(self, name: str) -> None:
+        """A name offset; the name itself follows inline when new to the chunk."""
+        offset = self.tables.names.get(name)
+        if offset is not None:
+            self.buf += struct.pack("<I", offset)
+            return
+        encoded = _utf16(name)
+        if not name or len(encoded) // 2 > _MAX_U16:
+            raise ValueError(f"bad XML name length: {name!r}")
+        offset = self.base + len(self.buf) + 4
+        hashed = name_hash(name)
+        bucket = hashed % STRING_BUCKETS
+        head = self.tables.string_heads[bucket]
+        self.buf += struct.pack("<IIHH", offset, head, hashed, len(encoded) // 2)
+        self.buf += encoded + b"\x00\x00"
+        self.tables.string_heads[bucket] = offset
+        self.tables.names[name] = offset
+
+    def content(self, node: Element | Text | Sub) -> None:
+        if isinstance(node, Element):
+            self.element(node)
+        elif isinstance(node, Text):
+            encoded = _utf16(node.text)
+            if len(encoded) // 2 > _MAX_U16:
+                raise ValueError("literal text longer than 65535 characters")
+            self.buf += struct.pack("<BBH", 0x05, STRING, len(encoded) // 2) + encoded
+        else:
+            token = 0x0E if node.optional else 0x0D
+            self.buf += struct.pack("<BHB", token, node.index, node.type)
+
+    def element(self, element: Element) -> None:
+        """Open start element (dependency id -1, data size, name), attributes, content, end."""
+        self.buf += b"\x41" if element.attrs else b"\x01"
+        self.buf += b"\xff\xff"
+        size_at = self._u32_placeholder()
+        self.name(element.name)
+        if element.attrs:
+            list_at = self._u32_placeholder()
+            last = len(element.attrs) - 1
+            for i, (attr_name, attr_value) in enumerate(element.attrs):
+                self.buf += b"\x46" if i < last else b"\x06"
+                self.name(attr_name)
+                self.content(attr_value)
+            self._patch_size(list_at)
+        if element.children:
+            self.buf += b"\x02"
+            for child in element.children:
+                self.content(child)
+            self.buf += b"\x04"
+        else:
+            self.buf += b"\x03"
+        self._patch_size(size_at)
+
+    def template_instance(self, template: Element) -> None:
+        """Token 0x0C, template id and definition offset; the definition inline when new."""
+        guid = template_guid(template)
+        template_id = struct.unpack("<I", guid.bytes_le[:4])[0]
+        self.buf += struct.pack("<BBI", 0x0C, 0x01, template_id)
+        offset = self.tables.templates.get(template)
+        if offset is not None:
+            self.buf += struct.pack("<I", offset)
+            return
+        offset = self.base + len(self.buf) + 4
+        bucket = template_id % TEMPLATE_BUCKETS
+        self.buf += struct.pack("<II", offset, self.tables.template_heads[bucket])
+        self.buf += guid.bytes_le
+        size_at = self._u32_placeholder()
+        self.buf += FRAGMENT_HEADER
+        self.element(template)
+        self.buf += b"\x00"  # end of stream
+        self._patch_size(size_at)
+        self.tables.template_heads[bucket] = offset
+        self.tables.templates[template] = offset
+
+
+def _max_sub_index(node: Element | Text | Sub) -> int:
+    if isinstance(node, Sub):
+        return node.index
+    if isinstance(node, Text):
+        return -1
+    parts = [value for _, value in node.attrs] + list(node.children)
+    return max((_max_sub_index(part) for part in parts), default=-1)
+
+
+def encode_event(
+    tables: ChunkTables, base: int, template: Element, values: tuple[Value, ...]
+) -> bytes:
+    """A record's BinXml: fragment header, template instance (values included), end of stream.
+
+    ``base`` is the chunk offset the returned bytes will be stored at; ``tables`` is updated
+    with the names and template this record defines.
+    """
+    if _max_sub_index(template) >= len(values):
+        raise ValueError("template refers to a substitution value that is not given")
+    writer = _Writer(tables, base)
+    writer.buf += FRAGMENT_HEADER
+    writer.template_instance(template)
+    writer.buf += struct.pack("<I", len(values))
+    for value in values:
+        writer.buf += struct.pack("<HBB", len(value.data), value.type, 0)
+    for value in values:
+        writer.buf += value.data
+    writer.buf += b"\x00"  # end of stream: the document ends after the instance
+    return bytes(writer.buf)

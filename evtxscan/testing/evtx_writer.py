@@ -1,0 +1,449 @@
+"""Write small, valid .evtx files from event descriptions, for tests.
+
+Every event becomes one record whose Binary XML uses a template chosen by the event's shape
+(which System elements it has, its EventData names and value types, Binary, UserData), with
+System values numbered as Windows numbers them. Chunks fill up like Windows fills them, and
+options damage the result the ways real logs are damaged (dirty header with a stale chunk
+count, zeroed header, bad chunk CRC, truncation). Same input, same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import uuid
+import zlib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from evtxscan.testing import binxml
+from evtxscan.testing.binxml import (
+    NULL_VALUE,
+    DataValue,
+    Element,
+    HexInt32,
+    HexInt64,
+    Sid,
+    Sub,
+    Text,
+    Value,
+    encode_value,
+    uint,
+)
+
+FILE_HEADER_SIZE = 4096
+CHUNK_SIZE = 65536
+CHUNK_HEADER_SIZE = 512
+RECORD_HEADER_SIZE = 24
+EVENT_NAMESPACE = "http://schemas.microsoft.com/win/2004/08/events/event"
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_DATA_TYPES = (str, int, bool, bytes, uuid.UUID, datetime, HexInt32, HexInt64, Sid)
+
+# System substitution indexes as in Windows' event template; EventData/UserData values follow.
+_LEVEL, _OPCODE, _TASK, _EVENT_ID, _QUALIFIERS, _KEYWORDS, _TIME, _ACTIVITY_ID = range(8)
+_PROCESS_ID, _THREAD_ID, _RECORD_ID, _VERSION, _USER_ID, _RELATED_ACTIVITY_ID = range(8, 14)
+_PROVIDER_NAME, _PROVIDER_GUID, _SOURCE_NAME = range(14, 17)
+_FIRST_DATA_INDEX = 17
+
+
+def _check_range(value: object, low: int, high: int, what: str, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{what} must be an integer in {low}..{high}, got {value!r}")
+
+
+def _check_text(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _check_data_value(value: object, what: str) -> None:
+    if not isinstance(value, _DATA_TYPES):
+        raise TypeError(f"{what}: unsupported value type {type(value).__name__}")
+    encode_value(value)  # raises on out-of-range values
+
+
+@dataclass(frozen=True)
+class UserData:
+    """A ``<UserData>`` payload: ``<name xmlns=...>`` with leaf ``(name, value)`` children.
+
+    A child may itself be a ``UserData`` (nested element, usually without ``xmlns``).
+    """
+
+    name: str
+    xmlns: str | None = None
+    children: tuple[tuple[str, DataValue] | UserData, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _XML_NAME.match(self.name):
+            raise ValueError(f"not a usable XML element name: {self.name!r}")
+        if self.xmlns is not None and not isinstance(self.xmlns, str):
+            raise ValueError(f"xmlns must be a string, got {self.xmlns!r}")
+        object.__setattr__(self, "children", tuple(self.children))
+        for child in self.children:
+            if isinstance(child, UserData):
+                continue
+            if not isinstance(child, tuple) or len(child) != 2:
+                raise ValueError(f"UserData child must be (name, value) or UserData: {child!r}")
+            if not isinstance(child[0], str) or not _XML_NAME.match(child[0]):
+                raise ValueError(f"not a usable XML element name: {child[0]!r}")
+            _check_data_value(child[1], f"UserData {child[0]}")
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event to write: its System values and EventData, Binary or UserData payload.
+
+    ``data`` entries with name None become unnamed positional ``<Data>`` elements.
+    ``event_record_id`` defaults to the record's header number.
+    """
+
+    provider: str
+    event_id: int
+    time: datetime
+    computer: str = "HOST01"
+    channel: str = "System"
+    level: int = 4
+    qualifiers: int | None = None
+    version: int | None = None
+    task: int = 0
+    opcode: int | None = None
+    keywords: int = 0x80000000000000
+    event_record_id: int | None = None
+    process_id: int | None = None
+    thread_id: int | None = None
+    user_sid: str | None = None
+    provider_guid: str | None = None
+    event_source_name: str | None = None
+    data: tuple[tuple[str | None, DataValue], ...] = ()
+    binary: bytes | None = None
+    user_data: UserData | None = None
+
+    def __post_init__(self) -> None:
+        _check_text(self.provider, "provider")
+        _check_text(self.computer, "computer")
+        _check_text(self.channel, "channel")
+        if not isinstance(self.time, datetime):
+            raise ValueError(f"time must be a datetime, got {self.time!r}")
+        binxml.filetime(self.time)  # raises before 1601
+        _check_range(self.event_id, 0, 0xFFFF, "event_id")
+        _check_range(self.qualifiers, 0, 0xFFFF, "qualifiers", optional=True)
+        _check_range(self.level, 0, 0xFF, "level")
+        _check_range(self.version, 0, 0xFF, "version", optional=True)
+        _check_range(self.task, 0, 0xFFFF, "task")
+        _check_range(self.opcode, 0, 0xFF, "opcode", optional=True)
+        _check_range(self.keywords, 0, 2**64 - 1, "keywords")
+        _check_range(self.event_record_id, 0, 2**64 - 1, "event_record_id", optional=True)
+        _check_range(self.process_id, 0, 2**32 - 1, "process_id", optional=True)
+        _check_range(self.thread_id, 0, 2**32 - 1, "thread_id", optional=True)
+        if (self.process_id is None) != (self.thread_id is None):
+            raise ValueError("process_id and thread_id must be given together")
+        if self.user_sid is not None:
+            Sid(self.user_sid)
+        if self.provider_guid is not None:
+            uuid.UUID(self.provider_guid)  # raises ValueError when malformed
+        if self.event_source_name is not None:
+            _check_text(self.event_source_name, "event_source_name")
+        object.__setattr__(self, "data", tuple(self.data))
+        for entry in self.data:
+            if not isinstance(entry, tuple) or len(entry) != 2:
+                raise ValueError(f"data entries must be (name, value) pairs: {entry!r}")
+            if entry[0] is not None and not isinstance(entry[0], str):
+                raise ValueError(f"data name must be a string or None: {entry[0]!r}")
+            _check_data_value(entry[1], f"data {entry[0]!r}")
+        if self.binary is not None and not isinstance(self.binary, bytes):
+            raise ValueError("binary must be bytes")
+        if self.user_data is not None:
+            if not isinstance(self.user_data, UserData):
+                raise ValueError("user_data must be a UserData")
+            if self.data or self.binary is not None:
+                raise ValueError("an event has either EventData (data/binary) or UserData")
+
+
+def _sub_element(name: str, index: int, value_type: int, optional: bool = True) -> Element:
+    return Element(name, children=(Sub(index, value_type, optional),))
+
+
+def _system_element(event: EventSpec) -> Element:
+    """``<System>`` in Windows' element order; elements or attributes left unset are absent."""
+    provider: list[tuple[str, Text | Sub]] = [("Name", Sub(_PROVIDER_NAME, binxml.STRING, False))]
+    if event.provider_guid is not None:
+        provider.append(("Guid", Sub(_PROVIDER_GUID, binxml.GUID)))
+    if event.event_source_name is not None:
+        provider.append(("EventSourceName", Sub(_SOURCE_NAME, binxml.STRING)))
+    event_id_attrs: tuple[tuple[str, Text | Sub], ...] = ()
+    if event.qualifiers is not None:
+        event_id_attrs = (("Qualifiers", Sub(_QUALIFIERS, binxml.UINT16)),)
+    children: list[Element] = [
+        Element("Provider", attrs=tuple(provider)),
+        Element("EventID", event_id_attrs, (Sub(_EVENT_ID, binxml.UINT16, False),)),
+    ]
+    if event.version is not None:
+        children.append(_sub_element("Version", _VERSION, binxml.UINT8))
+    children.append(_sub_element("Level", _LEVEL, binxml.UINT8, False))
+    children.append(_sub_element("Task", _TASK, binxml.UINT16, False))
+    if event.opcode is not None:
+        children.append(_sub_element("Opcode", _OPCODE, binxml.UINT8))
+    children.append(_sub_element("Keywords", _KEYWORDS, binxml.HEXINT64, False))
+    children.append(
+        Element("TimeCreated", attrs=(("SystemTime", Sub(_TIME, binxml.FILETIME, False)),))
+    )
+    children.append(_sub_element("EventRecordID", _RECORD_ID, binxml.UINT64, False))
+    # Windows always writes Correlation; its (NULL) activity ids drop out when rendered.
+    correlation = (
+        ("ActivityID", Sub(_ACTIVITY_ID, binxml.GUID)),
+        ("RelatedActivityID", Sub(_RELATED_ACTIVITY_ID, binxml.GUID)),
+    )
+    children.append(Element("Correlation", attrs=correlation))
+    if event.process_id is not None:
+        execution = (
+            ("ProcessID", Sub(_PROCESS_ID, binxml.UINT32)),
+            ("ThreadID", Sub(_THREAD_ID, binxml.UINT32)),
+        )
+        children.append(Element("Execution", attrs=execution))
+    children.append(Element("Channel", children=(Text(event.channel),)))
+    children.append(Element("Computer", children=(Text(event.computer),)))
+    security: tuple[tuple[str, Text | Sub], ...] = ()
+    if event.user_sid is not None:
+        security = (("UserID", Sub(_USER_ID, binxml.SID)),)
+    children.append(Element("Security", attrs=security))
+    return Element("System", children=tuple(children))
+
+
+def _system_values(event: EventSpec, record_id: int) -> list[Value]:
+    values = [NULL_VALUE] * _FIRST_DATA_INDEX
+    values[_LEVEL] = uint(binxml.UINT8, event.level)
+    values[_TASK] = uint(binxml.UINT16, event.task)
+    values[_EVENT_ID] = uint(binxml.UINT16, event.event_id)
+    values[_KEYWORDS] = uint(binxml.HEXINT64, event.keywords)
+    values[_TIME] = encode_value(event.time)
+    values[_RECORD_ID] = uint(binxml.UINT64, record_id)
+    values[_PROVIDER_NAME] = binxml.string_value(event.provider)
+    if event.opcode is not None:
+        values[_OPCODE] = uint(binxml.UINT8, event.opcode)
+    if event.qualifiers is not None:
+        values[_QUALIFIERS] = uint(binxml.UINT16, event.qualifiers)
+    if event.version is not None:
+        values[_VERSION] = uint(binxml.UINT8, event.version)
+    if event.process_id is not None and event.thread_id is not None:
+        values[_PROCESS_ID] = uint(binxml.UINT32, event.process_id)
+        values[_THREAD_ID] = uint(binxml.UINT32, event.thread_id)
+    if event.user_sid is not None:
+        values[_USER_ID] = encode_value(Sid(event.user_sid))
+    if event.provider_guid is not None:
+        values[_PROVIDER_GUID] = binxml.guid_value(uuid.UUID(event.provider_guid))
+    if event.event_source_name is not None:
+        values[_SOURCE_NAME] = binxml.string_value(event.event_source_name)
+    return values
+
+
+def _user_data_element(node: UserData, values: list[Value]) -> Element:
+    children: list[Element] = []
+    for child in node.children:
+        if isinstance(child, UserData):
+            children.append(_user_data_element(child, values))
+        else:
+            value = encode_value(child[1])
+            children.append(_sub_element(child[0], len(values), value.type))
+            values.append(value)
+    attrs: tuple[tuple[str, Text | Sub], ...] = ()
+    if node.xmlns is not None:
+        attrs = (("xmlns", Text(node.xmlns)),)
+    return Element(node.name, attrs, tuple(children))
+
+
+def _payload_element(event: EventSpec, values: list[Value]) -> Element | None:
+    """``<EventData>`` (Data, then Binary) or ``<UserData>``; values appended to ``values``."""
+    if event.user_data is not None:
+        return Element("UserData", children=(_user_data_element(event.user_data, values),))
+    if not event.data and event.binary is None:
+        return None
+    children: list[Element] = []
+    for name, data_value in event.data:
+        value = encode_value(data_value)
+        attrs: tuple[tuple[str, Text | Sub], ...] = ()
+        if name is not None:
+            attrs = (("Name", Text(name)),)
+        children.append(Element("Data", attrs, (Sub(len(values), value.type),)))
+        values.append(value)
+    if event.binary is not None:
+        children.append(_sub_element("Binary", len(values), binxml.BINARY))
+        values.append(Value(binxml.BINARY, event.binary))
+    return Element("EventData", children=tuple(children))
+
+
+def event_template(event: EventSpec, record_number: int) -> tuple[Element, tuple[Value, ...]]:
+    """The event's template (``<Event>`` element tree) and its substitution values."""
+    record_id = record_number if event.event_record_id is None else event.event_record_id
+    values = _system_values(event, record_id)
+    children = [_system_element(event)]
+    payload = _payload_element(event, values)
+    if payload is not None:
+        children.append(payload)
+    root = Element("Event", (("xmlns", Text(EVENT_NAMESPACE)),), tuple(children))
+    return root, tuple(values)
+
+
+def _record_bytes(tables: binxml.ChunkTables, offset: int, event: EventSpec, number: int) -> bytes:
+    template, values = event_template(event, number)
+    body = binxml.encode_event(tables, offset + RECORD_HEADER_SIZE, template, values)
+    size = RECORD_HEADER_SIZE + len(body) + 4
+    head = struct.pack("<4sIQQ", b"**\x00\x00", size, number, binxml.filetime(event.time))
+    return head + body + struct.pack("<I", size)
+
+
+class _ChunkBuilder:
+    """Records packed into one chunk, with the names and templates they defined."""
+
+    def __init__(self) -> None:
+        self.tables = binxml.ChunkTables()
+        self.records = bytearray()
+        self.numbers: list[int] = []
+        self.last_offset = 0
+
+    def try_add(self, event: EventSpec, number: int) -> bool:
+        """Append the event's record if it fits in the chunk; otherwise change nothing."""
+        offset = CHUNK_HEADER_SIZE + len(self.records)
+        tables = self.tables.copy()
+        record = _record_bytes(tables, offset, event, number)
+        if offset + len(record) > CHUNK_SIZE:
+            return False
+        self.tables = tables
+        self.records += record
+        self.numbers.append(number)
+        self.last_offset = offset
+        return True
+
+    def to_bytes(self) -> bytes:
+        """The 64 KiB chunk: header (tables and both CRCs), records, zeroed free space."""
+        first, last = self.numbers[0], self.numbers[-1]
+        free = CHUNK_HEADER_SIZE + len(self.records)
+        head = struct.pack(
+            "<8sQQQQIIII",
+            b"ElfChnk\x00",
+            first,
+            last,
+            first,
+            last,
+            128,
+            self.last_offset,
+            free,
+            zlib.crc32(self.records),
+        ).ljust(120, b"\x00")
+        tables = self.tables.header_tables()
+        crc = zlib.crc32(tables, zlib.crc32(head))
+        chunk = head + struct.pack("<II", 0, crc) + tables + self.records
+        return chunk.ljust(CHUNK_SIZE, b"\x00")
+
+
+def _pack_chunks(
+    events: Iterable[EventSpec], records_per_chunk: int | None, first_number: int
+) -> list[_ChunkBuilder]:
+    chunks: list[_ChunkBuilder] = []
+    current = _ChunkBuilder()
+    for number, event in enumerate(events, start=first_number):
+        if not isinstance(event, EventSpec):
+            raise TypeError(f"expected EventSpec, got {type(event).__name__}")
+        full = records_per_chunk is not None and len(current.numbers) >= records_per_chunk
+        if full or not current.try_add(event, number):
+            if not current.numbers:
+                raise ValueError(f"event {number} does not fit into an empty chunk")
+            chunks.append(current)
+            current = _ChunkBuilder()
+            if not current.try_add(event, number):
+                raise ValueError(f"event {number} does not fit into an empty chunk")
+    if current.numbers:
+        chunks.append(current)
+    return chunks
+
+
+def _file_header(chunk_count: int, next_record: int, dirty: bool) -> bytes:
+    head = struct.pack(
+        "<8sQQQIHHHH",
+        b"ElfFile\x00",
+        0,
+        max(chunk_count - 1, 0),
+        next_record,
+        128,
+        1,
+        3,
+        FILE_HEADER_SIZE,
+        chunk_count,
+    ).ljust(120, b"\x00")
+    head += struct.pack("<II", 0x1 if dirty else 0x0, zlib.crc32(head))
+    return head.ljust(FILE_HEADER_SIZE, b"\x00")
+
+
+def evtx_bytes(
+    events: Iterable[EventSpec],
+    *,
+    records_per_chunk: int | None = None,
+    first_record_number: int = 1,
+    dirty: bool = False,
+    header_chunk_count: int | None = None,
+    bad_chunk_crc: Collection[int] = (),
+    zero_header: bool = False,
+    truncate_at: int | None = None,
+) -> bytes:
+    """The .evtx image of ``events``, records numbered from ``first_record_number``.
+
+    A chunk takes records until the next one does not fit (or ``records_per_chunk`` is
+    reached). Damage options: ``dirty`` sets the header's dirty flag; ``header_chunk_count``
+    writes a stale chunk count (with the matching last chunk and next record number);
+    ``bad_chunk_crc`` corrupts those chunks' event-records CRC; ``zero_header`` zeroes the
+    4 KiB file header; ``truncate_at`` cuts the file to that many bytes.
+    """
+    _check_range(records_per_chunk, 1, 2**31, "records_per_chunk", optional=True)
+    _check_range(first_record_number, 0, 2**63, "first_record_number")
+    _check_range(header_chunk_count, 0, 0xFFFF, "header_chunk_count", optional=True)
+    _check_range(truncate_at, 0, 2**63, "truncate_at", optional=True)
+    chunks = _pack_chunks(events, records_per_chunk, first_record_number)
+    if len(chunks) > 0xFFFF:
+        raise ValueError("more than 65535 chunks")
+    images = [chunk.to_bytes() for chunk in chunks]
+    for index in bad_chunk_crc:
+        if not isinstance(index, int) or not 0 <= index < len(images):
+            raise ValueError(f"bad_chunk_crc index {index!r} is not a chunk of this file")
+        image = bytearray(images[index])
+        struct.pack_into("<I", image, 52, struct.unpack_from("<I", image, 52)[0] ^ 0xFFFFFFFF)
+        images[index] = bytes(image)
+    count = len(chunks) if header_chunk_count is None else header_chunk_count
+    counted = chunks[:count]
+    next_record = counted[-1].numbers[-1] + 1 if counted else first_record_number
+    header = _file_header(count, next_record, dirty)
+    if zero_header:
+        header = bytes(FILE_HEADER_SIZE)
+    data = header + b"".join(images)
+    return data if truncate_at is None else data[:truncate_at]
+
+
+def write_evtx(
+    path: str | os.PathLike[str],
+    events: Iterable[EventSpec],
+    *,
+    records_per_chunk: int | None = None,
+    first_record_number: int = 1,
+    dirty: bool = False,
+    header_chunk_count: int | None = None,
+    bad_chunk_crc: Collection[int] = (),
+    zero_header: bool = False,
+    truncate_at: int | None = None,
+) -> Path:
+    """Write :func:`evtx_bytes` of ``events`` (same options) to ``path``; return the path."""
+    data = evtx_bytes(
+        events,
+        records_per_chunk=records_per_chunk,
+        first_record_number=first_record_number,
+        dirty=dirty,
+        header_chunk_count=header_chunk_count,
+        bad_chunk_crc=bad_chunk_crc,
+        zero_header=zero_header,
+        truncate_at=truncate_at,
+    )
+    target = Path(path)
+    target.write_bytes(data)
+    return target
