@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 UNKNOWN_HOST = "unknown"
@@ -101,7 +102,6 @@ class HostMap:
 
     def hosts_for(self, computers: pd.Categorical, source_path: str) -> pd.Categorical:
         """Vectorized: map each distinct Computer name once, then broadcast."""
-        mapped = [self.host_for(c, source_path) for c in computers.categories]
-        codes = computers.codes
-        lookup = [*mapped, self.host_for(None, source_path)]
-        return pd.Categorical([lookup[c] for c in codes])
+        lookup = [self.host_for(c, source_path) for c in computers.categories]
+        lookup.append(self.host_for(None, source_path))  # code -1: no Computer logged
+        return pd.Categorical(np.array(lookup, dtype=object)[computers.codes])

@@ -8,7 +8,7 @@ typing in one place is what makes the backends agree column for column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.values import canonical_values, parse_event_times
+from evtxscan.records.values import canonical_guid, canonical_values, parse_event_times
 
 #: Arrow type of the ``data`` column: every EventData/UserData value in order, with its name
 #: (``None`` for an unnamed, positional ``<Data>``).
@@ -134,6 +134,12 @@ def _category(values: Sequence[str | None]) -> pd.Categorical:
     return pd.Categorical(values)
 
 
+def map_categories(values: pd.Categorical, func: Callable[[str], str]) -> pd.Categorical:
+    """Apply ``func`` once per distinct value; distinct inputs may map to one output."""
+    mapped = np.array([func(c) for c in values.categories] + [None], dtype=object)
+    return pd.Categorical(mapped[values.codes])
+
+
 def _transpose(rows: Sequence[tuple[object, ...]], names: tuple[str, ...]) -> dict[str, Any]:
     """Rows of named tuples -> one tuple of values per field name."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
@@ -193,7 +199,7 @@ def build_frame(
             "process_id": _nullable(f["process_id"], "UInt32"),
             "thread_id": _nullable(f["thread_id"], "UInt32"),
             "user_sid": _category(f["user_sid"]),
-            "provider_guid": _category(f["provider_guid"]),
+            "provider_guid": map_categories(_category(f["provider_guid"]), canonical_guid),
             "data": pd.array(data_array(f["data"]), dtype=COLUMNS["data"]),
             "binary": pd.array(list(f["binary"]), dtype=COLUMNS["binary"]),
             "source_file": pd.Categorical([source_file] * n),

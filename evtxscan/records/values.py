@@ -31,9 +31,17 @@ def canonical_guid(text: str) -> str:
 
 
 def canonical_values(values: pa.Array) -> pa.Array:
-    """Apply the canonical-text rules to a string array (vectorized)."""
+    """Apply the canonical-text rules to a string array (vectorized).
+
+    - an empty value is ``""`` (pyevtx-rs prints a null value as a line break and indent);
+    - a GUID-shaped value is ``{UPPER-CASE}`` in braces.
+    """
     if len(values) == 0:
         return values
+    # pyevtx-rs renders an empty (null) value as a line break plus indentation.
+    blank = pc.match_substring_regex(values, r"^\n[ \t]*$")
+    if pc.any(blank).as_py():
+        values = pc.if_else(blank, "", values)
     is_guid = pc.match_substring_regex(values, GUID_PATTERN)
     if not pc.any(is_guid).as_py():
         return values

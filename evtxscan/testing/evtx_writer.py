@@ -18,21 +18,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from evtxscan.testing import binxml
-from evtxscan.testing.binxml import (
-    NULL_VALUE,
-    DataValue,
-    Element,
-    HexInt32,
-    HexInt64,
-    Sid,
-    Sub,
-    Text,
-    Value,
-    encode_value,
-    uint,
-)
+from evtxscan.testing.binxml import DataValue, Element, Sid, Sub, Text, Value, encode_value, uint
 
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
@@ -40,7 +29,6 @@ CHUNK_HEADER_SIZE = 512
 RECORD_HEADER_SIZE = 24
 EVENT_NAMESPACE = "http://schemas.microsoft.com/win/2004/08/events/event"
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_DATA_TYPES = (str, int, bool, bytes, uuid.UUID, datetime, HexInt32, HexInt64, Sid)
 
 # System substitution indexes as in Windows' event template; EventData/UserData values follow.
 _LEVEL, _OPCODE, _TASK, _EVENT_ID, _QUALIFIERS, _KEYWORDS, _TIME, _ACTIVITY_ID = range(8)
@@ -59,12 +47,6 @@ def _check_range(value: object, low: int, high: int, what: str, optional: bool =
 def _check_text(value: object, what: str) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def _check_data_value(value: object, what: str) -> None:
-    if not isinstance(value, _DATA_TYPES):
-        raise TypeError(f"{what}: unsupported value type {type(value).__name__}")
-    encode_value(value)  # raises on out-of-range values
 
 
 @dataclass(frozen=True)
@@ -91,7 +73,7 @@ class UserData:
                 raise ValueError(f"UserData child must be (name, value) or UserData: {child!r}")
             if not isinstance(child[0], str) or not _XML_NAME.match(child[0]):
                 raise ValueError(f"not a usable XML element name: {child[0]!r}")
-            _check_data_value(child[1], f"UserData {child[0]}")
+            encode_value(child[1])  # raises on unsupported types and ranges
 
 
 @dataclass(frozen=True)
@@ -152,9 +134,9 @@ class EventSpec:
         for entry in self.data:
             if not isinstance(entry, tuple) or len(entry) != 2:
                 raise ValueError(f"data entries must be (name, value) pairs: {entry!r}")
-            if entry[0] is not None and not isinstance(entry[0], str):
-                raise ValueError(f"data name must be a string or None: {entry[0]!r}")
-            _check_data_value(entry[1], f"data {entry[0]!r}")
+            if entry[0] is not None and (not isinstance(entry[0], str) or not entry[0]):
+                raise ValueError(f"data name must be a non-empty string or None: {entry[0]!r}")
+            encode_value(entry[1])
         if self.binary is not None and not isinstance(self.binary, bytes):
             raise ValueError("binary must be bytes")
         if self.user_data is not None:
@@ -164,81 +146,73 @@ class EventSpec:
                 raise ValueError("an event has either EventData (data/binary) or UserData")
 
 
-def _sub_element(name: str, index: int, value_type: int, optional: bool = True) -> Element:
-    return Element(name, children=(Sub(index, value_type, optional),))
+def _sub_element(name: str, index: int, value_type: int) -> Element:
+    return Element(name, children=(Sub(index, value_type),))
 
 
-def _system_element(event: EventSpec) -> Element:
-    """``<System>`` in Windows' element order; elements or attributes left unset are absent."""
-    provider: list[tuple[str, Text | Sub]] = [("Name", Sub(_PROVIDER_NAME, binxml.STRING, False))]
-    if event.provider_guid is not None:
-        provider.append(("Guid", Sub(_PROVIDER_GUID, binxml.GUID)))
-    if event.event_source_name is not None:
-        provider.append(("EventSourceName", Sub(_SOURCE_NAME, binxml.STRING)))
-    event_id_attrs: tuple[tuple[str, Text | Sub], ...] = ()
-    if event.qualifiers is not None:
-        event_id_attrs = (("Qualifiers", Sub(_QUALIFIERS, binxml.UINT16)),)
-    children: list[Element] = [
-        Element("Provider", attrs=tuple(provider)),
-        Element("EventID", event_id_attrs, (Sub(_EVENT_ID, binxml.UINT16, False),)),
+def _system(event: EventSpec, record_id: int) -> tuple[Element, list[Value]]:
+    """``<System>`` in Windows' element order and its values, in the 17 slots Windows uses.
+
+    Unset optional elements and attributes are left out; their slots stay NULL.
+    """
+    values = [binxml.NULL_VALUE] * _FIRST_DATA_INDEX
+
+    def fixed(index: int, value: Value) -> Sub:
+        values[index] = value
+        return Sub(index, value.type, optional=False)
+
+    def maybe(index: int, value: Value | None) -> Sub | None:
+        if value is None:
+            return None
+        values[index] = value
+        return Sub(index, value.type)
+
+    def number(value: int | None, value_type: int) -> Value | None:
+        return None if value is None else uint(value_type, value)
+
+    def element(name: str, content: Sub | Text | None = None, **attrs: Sub | None) -> Element:
+        kept = tuple((key, attr) for key, attr in attrs.items() if attr is not None)
+        return Element(name, kept, () if content is None else (content,))
+
+    guid, source, sid = event.provider_guid, event.event_source_name, event.user_sid
+    guid_value = None if guid is None else binxml.guid_value(uuid.UUID(guid))
+    source_value = None if source is None else binxml.string_value(source)
+    sid_value = None if sid is None else encode_value(Sid(sid))
+    version = maybe(_VERSION, number(event.version, binxml.UINT8))
+    opcode = maybe(_OPCODE, number(event.opcode, binxml.UINT8))
+    process = maybe(_PROCESS_ID, number(event.process_id, binxml.UINT32))
+    thread = maybe(_THREAD_ID, number(event.thread_id, binxml.UINT32))
+    children = [
+        element(
+            "Provider",
+            Name=fixed(_PROVIDER_NAME, binxml.string_value(event.provider)),
+            Guid=maybe(_PROVIDER_GUID, guid_value),
+            EventSourceName=maybe(_SOURCE_NAME, source_value),
+        ),
+        element(
+            "EventID",
+            fixed(_EVENT_ID, uint(binxml.UINT16, event.event_id)),
+            Qualifiers=maybe(_QUALIFIERS, number(event.qualifiers, binxml.UINT16)),
+        ),
+        None if version is None else element("Version", version),
+        element("Level", fixed(_LEVEL, uint(binxml.UINT8, event.level))),
+        element("Task", fixed(_TASK, uint(binxml.UINT16, event.task))),
+        None if opcode is None else element("Opcode", opcode),
+        element("Keywords", fixed(_KEYWORDS, uint(binxml.HEXINT64, event.keywords))),
+        element("TimeCreated", SystemTime=fixed(_TIME, encode_value(event.time))),
+        element("EventRecordID", fixed(_RECORD_ID, uint(binxml.UINT64, record_id))),
+        # Windows always writes Correlation; its NULL activity ids drop out when rendered.
+        element(
+            "Correlation",
+            ActivityID=Sub(_ACTIVITY_ID, binxml.GUID),
+            RelatedActivityID=Sub(_RELATED_ACTIVITY_ID, binxml.GUID),
+        ),
+        None if process is None else element("Execution", ProcessID=process, ThreadID=thread),
+        element("Channel", Text(event.channel)),
+        element("Computer", Text(event.computer)),
+        element("Security", UserID=maybe(_USER_ID, sid_value)),
     ]
-    if event.version is not None:
-        children.append(_sub_element("Version", _VERSION, binxml.UINT8))
-    children.append(_sub_element("Level", _LEVEL, binxml.UINT8, False))
-    children.append(_sub_element("Task", _TASK, binxml.UINT16, False))
-    if event.opcode is not None:
-        children.append(_sub_element("Opcode", _OPCODE, binxml.UINT8))
-    children.append(_sub_element("Keywords", _KEYWORDS, binxml.HEXINT64, False))
-    children.append(
-        Element("TimeCreated", attrs=(("SystemTime", Sub(_TIME, binxml.FILETIME, False)),))
-    )
-    children.append(_sub_element("EventRecordID", _RECORD_ID, binxml.UINT64, False))
-    # Windows always writes Correlation; its (NULL) activity ids drop out when rendered.
-    correlation = (
-        ("ActivityID", Sub(_ACTIVITY_ID, binxml.GUID)),
-        ("RelatedActivityID", Sub(_RELATED_ACTIVITY_ID, binxml.GUID)),
-    )
-    children.append(Element("Correlation", attrs=correlation))
-    if event.process_id is not None:
-        execution = (
-            ("ProcessID", Sub(_PROCESS_ID, binxml.UINT32)),
-            ("ThreadID", Sub(_THREAD_ID, binxml.UINT32)),
-        )
-        children.append(Element("Execution", attrs=execution))
-    children.append(Element("Channel", children=(Text(event.channel),)))
-    children.append(Element("Computer", children=(Text(event.computer),)))
-    security: tuple[tuple[str, Text | Sub], ...] = ()
-    if event.user_sid is not None:
-        security = (("UserID", Sub(_USER_ID, binxml.SID)),)
-    children.append(Element("Security", attrs=security))
-    return Element("System", children=tuple(children))
-
-
-def _system_values(event: EventSpec, record_id: int) -> list[Value]:
-    values = [NULL_VALUE] * _FIRST_DATA_INDEX
-    values[_LEVEL] = uint(binxml.UINT8, event.level)
-    values[_TASK] = uint(binxml.UINT16, event.task)
-    values[_EVENT_ID] = uint(binxml.UINT16, event.event_id)
-    values[_KEYWORDS] = uint(binxml.HEXINT64, event.keywords)
-    values[_TIME] = encode_value(event.time)
-    values[_RECORD_ID] = uint(binxml.UINT64, record_id)
-    values[_PROVIDER_NAME] = binxml.string_value(event.provider)
-    if event.opcode is not None:
-        values[_OPCODE] = uint(binxml.UINT8, event.opcode)
-    if event.qualifiers is not None:
-        values[_QUALIFIERS] = uint(binxml.UINT16, event.qualifiers)
-    if event.version is not None:
-        values[_VERSION] = uint(binxml.UINT8, event.version)
-    if event.process_id is not None and event.thread_id is not None:
-        values[_PROCESS_ID] = uint(binxml.UINT32, event.process_id)
-        values[_THREAD_ID] = uint(binxml.UINT32, event.thread_id)
-    if event.user_sid is not None:
-        values[_USER_ID] = encode_value(Sid(event.user_sid))
-    if event.provider_guid is not None:
-        values[_PROVIDER_GUID] = binxml.guid_value(uuid.UUID(event.provider_guid))
-    if event.event_source_name is not None:
-        values[_SOURCE_NAME] = binxml.string_value(event.event_source_name)
-    return values
+    return Element("System", children=tuple(c for c in children if c is not None)), values
 
 
 def _user_data_element(node: UserData, values: list[Value]) -> Element:
@@ -279,8 +253,8 @@ def _payload_element(event: EventSpec, values: list[Value]) -> Element | None:
 def event_template(event: EventSpec, record_number: int) -> tuple[Element, tuple[Value, ...]]:
     """The event's template (``<Event>`` element tree) and its substitution values."""
     record_id = record_number if event.event_record_id is None else event.event_record_id
-    values = _system_values(event, record_id)
-    children = [_system_element(event)]
+    system, values = _system(event, record_id)
+    children = [system]
     payload = _payload_element(event, values)
     if payload is not None:
         children.append(payload)
@@ -322,18 +296,8 @@ class _ChunkBuilder:
         """The 64 KiB chunk: header (tables and both CRCs), records, zeroed free space."""
         first, last = self.numbers[0], self.numbers[-1]
         free = CHUNK_HEADER_SIZE + len(self.records)
-        head = struct.pack(
-            "<8sQQQQIIII",
-            b"ElfChnk\x00",
-            first,
-            last,
-            first,
-            last,
-            128,
-            self.last_offset,
-            free,
-            zlib.crc32(self.records),
-        ).ljust(120, b"\x00")
+        fields = (first, last, first, last, 128, self.last_offset, free, zlib.crc32(self.records))
+        head = struct.pack("<8sQQQQIIII", b"ElfChnk\x00", *fields).ljust(120, b"\x00")
         tables = self.tables.header_tables()
         crc = zlib.crc32(tables, zlib.crc32(head))
         chunk = head + struct.pack("<II", 0, crc) + tables + self.records
@@ -362,18 +326,8 @@ def _pack_chunks(
 
 
 def _file_header(chunk_count: int, next_record: int, dirty: bool) -> bytes:
-    head = struct.pack(
-        "<8sQQQIHHHH",
-        b"ElfFile\x00",
-        0,
-        max(chunk_count - 1, 0),
-        next_record,
-        128,
-        1,
-        3,
-        FILE_HEADER_SIZE,
-        chunk_count,
-    ).ljust(120, b"\x00")
+    fields = (0, max(chunk_count - 1, 0), next_record, 128, 1, 3, FILE_HEADER_SIZE, chunk_count)
+    head = struct.pack("<8sQQQIHHHH", b"ElfFile\x00", *fields).ljust(120, b"\x00")
     head += struct.pack("<II", 0x1 if dirty else 0x0, zlib.crc32(head))
     return head.ljust(FILE_HEADER_SIZE, b"\x00")
 
@@ -421,29 +375,22 @@ def evtx_bytes(
     return data if truncate_at is None else data[:truncate_at]
 
 
+class EvtxOptions(TypedDict, total=False):
+    """The keyword options of :func:`evtx_bytes`, for :func:`write_evtx`."""
+
+    records_per_chunk: int | None
+    first_record_number: int
+    dirty: bool
+    header_chunk_count: int | None
+    bad_chunk_crc: Collection[int]
+    zero_header: bool
+    truncate_at: int | None
+
+
 def write_evtx(
-    path: str | os.PathLike[str],
-    events: Iterable[EventSpec],
-    *,
-    records_per_chunk: int | None = None,
-    first_record_number: int = 1,
-    dirty: bool = False,
-    header_chunk_count: int | None = None,
-    bad_chunk_crc: Collection[int] = (),
-    zero_header: bool = False,
-    truncate_at: int | None = None,
+    path: str | os.PathLike[str], events: Iterable[EventSpec], **options: Unpack[EvtxOptions]
 ) -> Path:
     """Write :func:`evtx_bytes` of ``events`` (same options) to ``path``; return the path."""
-    data = evtx_bytes(
-        events,
-        records_per_chunk=records_per_chunk,
-        first_record_number=first_record_number,
-        dirty=dirty,
-        header_chunk_count=header_chunk_count,
-        bad_chunk_crc=bad_chunk_crc,
-        zero_header=zero_header,
-        truncate_at=truncate_at,
-    )
     target = Path(path)
-    target.write_bytes(data)
+    target.write_bytes(evtx_bytes(events, **options))
     return target

@@ -1,0 +1,164 @@
+"""The ``evtxscan`` command line.
+
+Exit status: 0 success; 2 usage error or an unexpected failure (never 1, which later
+commands reserve for "diagnoses found"). Bad input files never fail a run: they are
+reported in the integrity table and the summary line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+from evtxscan import __version__
+from evtxscan.outputs.records import RecordFormat, RecordWriter
+from evtxscan.progress import Progress
+from evtxscan.reader import RecordStream
+from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.inputs import Source, expand_paths
+
+EXIT_OK = 0
+EXIT_FAILURE = 2
+
+
+def summary_line(stream: RecordStream, records: int) -> str:
+    """One line for the end of a run: records, files, and files with problems."""
+    integrity = stream.integrity
+    counts = integrity["status"].value_counts()
+    problems = {s: int(counts.get(s, 0)) for s in ("unreadable", "damaged")}
+    duplicates = int(counts.get("duplicate", 0))
+    text = f"evtxscan: {records:,} records from {len(integrity):,} files"
+    bad = sum(problems.values())
+    if bad:
+        detail = ", ".join(f"{n} {s}" for s, n in problems.items() if n)
+        text += f"; {bad} with problems ({detail})"
+    if duplicates:
+        text += f"; {duplicates} duplicate(s) skipped"
+    return text
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evtxscan")
+def cli() -> None:
+    """Read Windows event logs (.evtx) into one normalized schema and diagnose them.
+
+    Inputs may be files, directories (searched recursively), glob patterns, or .zip/.gz
+    bundles; formats are recognised from content, never from file names.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in RecordFormat]),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of standard output.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice([b.value for b in Backend]),
+    default="rust",
+    show_default=True,
+    help="rust = pyevtx-rs (fast); python = python-evtx (slow).",
+)
+@click.option(
+    "--host-map",
+    help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>' "
+    "applied to each file's path.",
+)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+)
+@click.option(
+    "--batch-size", type=int, default=10_000, show_default=True, help="Records per batch."
+)
+@click.option("--no-recovered", is_flag=True, help="Leave out records recovered from chunk slack.")
+@click.option(
+    "--integrity",
+    "integrity_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the per-file integrity table (CSV) here.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+def dump(
+    paths: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    backend: str,
+    host_map: str | None,
+    workers: int,
+    batch_size: int,
+    no_recovered: bool,
+    integrity_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Write the normalized records of PATHS as JSON Lines, CSV or Parquet.
+
+    \b
+    Examples:
+      evtxscan dump logs/ --format csv -o records.csv
+      evtxscan dump 'collected/**/System*' --integrity integrity.csv > records.jsonl
+    """
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise click.UsageError("Parquet is binary: give -o FILE or redirect standard output.")
+    total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
+    progress = Progress(total, enabled=None if not quiet else False)
+    stream = RecordStream(
+        paths,
+        backend=backend,
+        batch_size=batch_size,
+        host_map=host_map,
+        include_recovered=not no_recovered,
+        workers=workers,
+        progress=progress,
+    )
+    target: IO[bytes] = output.open("wb") if output else sys.stdout.buffer
+    writer = RecordWriter(target, fmt)
+    try:
+        for frame in stream:
+            writer.write(frame)
+        writer.close()
+    finally:
+        progress.close()
+        if output:
+            target.close()
+    if integrity_path is not None:
+        stream.integrity.to_csv(integrity_path, index=False)
+    if not quiet:
+        click.echo(summary_line(stream, writer.rows), err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; maps every outcome onto the documented exit codes."""
+    try:
+        cli.main(args=argv, prog_name="evtxscan", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_FAILURE
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # an unexpected failure is exit 2, never 1
+        click.echo(f"evtxscan: error: {type(exc).__name__}: {exc}", err=True)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Write normalized record batches as CSV, JSON Lines or Parquet, one batch at a time.
+
+The ``data`` column (Arrow ``list<struct<name, value>>`` in frames and Parquet) becomes a
+JSON array of ``{"name", "value"}`` objects in CSV and JSONL; times are ISO-8601 UTC.
+Categorical columns are written as plain strings so every batch has the same schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from evtxscan.records.schema import COLUMNS, DATA_TYPE
+
+
+class RecordFormat(StrEnum):
+    """Output formats for records."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+def _arrow_type(dtype: object) -> pa.DataType:
+    if dtype == "category":
+        return pa.string()
+    if isinstance(dtype, pd.ArrowDtype):
+        return dtype.pyarrow_dtype
+    if isinstance(dtype, pd.StringDtype):
+        return pa.string()
+    if str(dtype).startswith("datetime64"):
+        return pa.timestamp("us", tz="UTC")
+    if dtype == "bool":
+        return pa.bool_()
+    return pa.from_numpy_dtype(pd.api.types.pandas_dtype(str(dtype).lower()))
+
+
+def arrow_schema(columns: dict[str, object] | None = None) -> pa.Schema:
+    """The Arrow schema of the record columns (strings for categoricals)."""
+    cols = columns or COLUMNS
+    return pa.schema([(name, _arrow_type(dtype)) for name, dtype in cols.items()])
+
+
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
+    """A batch as an Arrow table with the fixed record schema and pandas dtype metadata.
+
+    ``pd.read_parquet`` then restores the nullable integer, datetime and ``data`` dtypes.
+    """
+    schema = schema or arrow_schema({c: frame[c].dtype for c in frame.columns})
+    nested = [f.name for f in schema if pa.types.is_list(f.type)]
+    plain = frame.drop(columns=nested)
+    for name in plain.columns:
+        if isinstance(plain[name].dtype, pd.CategoricalDtype):
+            plain[name] = plain[name].astype(pd.StringDtype("pyarrow"))
+    flat_schema = pa.schema([f for f in schema if f.name not in nested])
+    table = pa.Table.from_pandas(plain, schema=flat_schema, preserve_index=False)
+    # Nested columns are added without pandas metadata: pandas cannot parse a nested
+    # ArrowDtype name back, and read_parquet then gives lists of {name, value} dicts.
+    for name in nested:
+        position = schema.get_field_index(name)
+        values = pa.chunked_array([frame[name].array._pa_array]).cast(schema.field(name).type)
+        table = table.add_column(position, schema.field(name), values)
+    return table
+
+
+def data_as_json(values: Iterable[Any]) -> list[str]:
+    """The ``data`` column as JSON array text, one per record."""
+    out = []
+    for pairs in values:
+        items = [] if pairs is None else [{"name": p["name"], "value": p["value"]} for p in pairs]
+        out.append(json.dumps(items, ensure_ascii=False))
+    return out
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text-friendly copy: data as JSON, times as ISO-8601 with a Z."""
+    out = frame.copy()
+    if "data" in out.columns:
+        out["data"] = data_as_json(out["data"])
+    if "keywords" in out.columns:  # hex, as Windows shows it (and safe for JSON readers)
+        out["keywords"] = [None if pd.isna(k) else f"0x{int(k):016x}" for k in out["keywords"]]
+    for name in out.columns:
+        if str(out[name].dtype).startswith("datetime64"):
+            out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return out
+
+
+class RecordWriter:
+    """Append batches to one output file (or stream) in the chosen format."""
+
+    def __init__(self, target: IO[bytes], fmt: RecordFormat | str) -> None:
+        self.target = target
+        self.format = RecordFormat(fmt)
+        self._parquet: pq.ParquetWriter | None = None
+        self._wrote_header = False
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.rows += len(frame)
+        if self.format is RecordFormat.PARQUET:
+            table = to_arrow(frame, arrow_schema())
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.target, table.schema)
+            self._parquet.write_table(table)
+            return
+        plain = _plain(frame)
+        if self.format is RecordFormat.CSV:
+            text = plain.to_csv(index=False, header=not self._wrote_header, lineterminator="\n")
+            self._wrote_header = True
+        else:
+            records = plain.astype(object).where(plain.notna(), None).to_dict("records")
+            for record in records:
+                if "data" in record:
+                    record["data"] = json.loads(record["data"])
+            text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+        self.target.write(text.encode("utf-8"))
+
+    def close(self) -> None:
+        if self.format is RecordFormat.PARQUET:
+            if self._parquet is None:  # no rows: still write a valid, empty file
+                self._parquet = pq.ParquetWriter(self.target, arrow_schema())
+            self._parquet.close()
+        elif self.format is RecordFormat.CSV and not self._wrote_header:
+            self.target.write((",".join(COLUMNS) + "\n").encode("utf-8"))
+        self.target.flush()
+
+
+__all__ = ["DATA_TYPE", "RecordFormat", "RecordWriter", "arrow_schema", "to_arrow"]
