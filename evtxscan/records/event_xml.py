@@ -50,7 +50,7 @@ def _flatten(element: etree._Element, prefix: str, out: DataPairs) -> None:
     """Append every leaf value below ``element`` with a dotted path name, in document order."""
     for name, value in element.attrib.items():
         if _local(name) != "xmlns":
-            out.append((f"{prefix}@{_local(name)}", value))
+            out.append((f"{prefix}@{_local(name)}", str(value)))
     children = [c for c in element if isinstance(c.tag, str)]
     if not children:
         out.append((prefix, element.text or ""))

@@ -104,4 +104,5 @@ class HostMap:
         """Vectorized: map each distinct Computer name once, then broadcast."""
         lookup = [self.host_for(c, source_path) for c in computers.categories]
         lookup.append(self.host_for(None, source_path))  # code -1: no Computer logged
-        return pd.Categorical(np.array(lookup, dtype=object)[computers.codes])
+        hosts = np.array(lookup, dtype=object)[computers.codes]
+        return pd.Categorical(hosts, categories=pd.Index(sorted(set(lookup)), dtype="str"))

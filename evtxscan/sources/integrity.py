@@ -94,12 +94,13 @@ class FileReport:
         ):
             values = live[column].astype("Float64")
             stats = values.groupby(keys).agg(["min", "max", "count"]).dropna()
-            for chunk, (low, high, count) in stats.iterrows():
-                old = ranges.get(int(chunk))
+            for key, (low, high, count) in stats.iterrows():
+                chunk = int(key)  # type: ignore[call-overload]
+                old = ranges.get(chunk)
                 if old is None:
-                    ranges[int(chunk)] = (int(low), int(high), int(count))
+                    ranges[chunk] = (int(low), int(high), int(count))
                 else:
-                    ranges[int(chunk)] = (
+                    ranges[chunk] = (
                         min(old[0], int(low)),
                         max(old[1], int(high)),
                         old[2] + int(count),

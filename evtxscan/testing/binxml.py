@@ -224,13 +224,14 @@ def template_guid(template: Element) -> uuid.UUID:
 class ChunkTables:
     """Names and templates already stored in one chunk, and the header tables indexing them.
 
-    Entries are prepended to their bucket's chain (the table points at the newest, whose
-    ``next`` field holds the previous head), so nothing written earlier is ever patched.
+    A name goes to bucket ``hash % 64``, a template to ``template id % 32`` (readers only walk
+    the chains). Entries are prepended to their bucket's chain (the table points at the newest,
+    whose ``next`` field holds the previous head), so nothing written earlier is patched.
     """
 
     def __init__(self) -> None:
         self.names: dict[str, int] = {}
-        self.templates: dict[Element, int] = {}
+        self.templates: dict[Element, tuple[int, int, int]] = {}  # offset, id, values used
         self.string_heads = [0] * STRING_BUCKETS
         self.template_heads = [0] * TEMPLATE_BUCKETS
 
@@ -317,26 +318,32 @@ class _Writer:
             self.buf += b"\x03"
         self._patch_size(size_at)
 
-    def template_instance(self, template: Element) -> None:
-        """Token 0x0C, template id and definition offset; the definition inline when new."""
+    def template_instance(self, template: Element) -> int:
+        """Token 0x0C, template id and definition offset, the definition inline when new.
+
+        Returns how many values the template refers to.
+        """
+        known = self.tables.templates.get(template)
+        if known is not None:
+            offset, template_id, needed = known
+            self.buf += struct.pack("<BBII", 0x0C, 0x01, template_id, offset)
+            return needed
         guid = template_guid(template)
         template_id = struct.unpack("<I", guid.bytes_le[:4])[0]
-        self.buf += struct.pack("<BBI", 0x0C, 0x01, template_id)
-        offset = self.tables.templates.get(template)
-        if offset is not None:
-            self.buf += struct.pack("<I", offset)
-            return
-        offset = self.base + len(self.buf) + 4
+        offset = self.base + len(self.buf) + 10  # right after the offset field
         bucket = template_id % TEMPLATE_BUCKETS
-        self.buf += struct.pack("<II", offset, self.tables.template_heads[bucket])
+        head = self.tables.template_heads[bucket]
+        self.buf += struct.pack("<BBIII", 0x0C, 0x01, template_id, offset, head)
         self.buf += guid.bytes_le
         size_at = self._u32_placeholder()
         self.buf += FRAGMENT_HEADER
         self.element(template)
         self.buf += b"\x00"  # end of stream
         self._patch_size(size_at)
+        needed = _max_sub_index(template) + 1
         self.tables.template_heads[bucket] = offset
-        self.tables.templates[template] = offset
+        self.tables.templates[template] = (offset, template_id, needed)
+        return needed
 
 
 def _max_sub_index(node: Element | Text | Sub) -> int:
@@ -356,11 +363,10 @@ def encode_event(
     ``base`` is the chunk offset the returned bytes will be stored at; ``tables`` is updated
     with the names and template this record defines.
     """
-    if _max_sub_index(template) >= len(values):
-        raise ValueError("template refers to a substitution value that is not given")
     writer = _Writer(tables, base)
     writer.buf += FRAGMENT_HEADER
-    writer.template_instance(template)
+    if writer.template_instance(template) > len(values):
+        raise ValueError("template refers to a substitution value that is not given")
     writer.buf += struct.pack("<I", len(values))
     for value in values:
         writer.buf += struct.pack("<HBB", len(value.data), value.type, 0)

@@ -137,8 +137,10 @@ class EventSpec:
             if entry[0] is not None and (not isinstance(entry[0], str) or not entry[0]):
                 raise ValueError(f"data name must be a non-empty string or None: {entry[0]!r}")
             encode_value(entry[1])
-        if self.binary is not None and not isinstance(self.binary, bytes):
-            raise ValueError("binary must be bytes")
+        if self.binary is not None and (
+            not isinstance(self.binary, bytes) or len(self.binary) > 0xFFFF
+        ):
+            raise ValueError("binary must be bytes, at most 65535 of them")
         if self.user_data is not None:
             if not isinstance(self.user_data, UserData):
                 raise ValueError("user_data must be a UserData")

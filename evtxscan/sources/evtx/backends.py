@@ -12,10 +12,11 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.records.schema import EventFields
-from evtxscan.sources.evtx.fast_xml import fast_fields
+from evtxscan.sources.evtx.fast_xml import FastRow, fast_row
 
 #: Stop a chunk after this many consecutive parser errors (a parser that cannot advance).
 MAX_CONSECUTIVE_ERRORS = 64
@@ -36,11 +37,11 @@ class BackendError:
     record_number: int | None = None
 
 
-ChunkEvents = Iterator[tuple[int, EventFields] | BackendError]
+ChunkEvents = Iterator[tuple[int, EventFields | FastRow] | BackendError]
 
 
 def rust_events(image: bytes) -> ChunkEvents:
-    """pyevtx-rs: XML text per record, normalized by the fast path (reference as fallback).
+    """pyevtx-rs: XML text per record, read by the fast path (reference normalizer as fallback).
 
     pyevtx-rs raises ``RuntimeError`` for a bad record and can resume, so ``next()`` is
     called by hand instead of a ``for`` loop, which would stop at the first error.
@@ -55,7 +56,7 @@ def rust_events(image: bytes) -> ChunkEvents:
     failures = 0
     while failures < MAX_CONSECUTIVE_ERRORS:
         try:
-            record = next(records)
+            record: Any = next(records)
         except StopIteration:
             return
         except (RuntimeError, OSError, ValueError) as exc:
@@ -64,8 +65,12 @@ def rust_events(image: bytes) -> ChunkEvents:
             continue
         failures = 0
         xml: str = record["data"]
+        row = fast_row(xml)
+        if row is not None:
+            yield record["event_record_id"], row
+            continue
         try:
-            fields = fast_fields(xml) or fields_from_xml(xml)
+            fields = fields_from_xml(xml)
         except Exception as exc:  # lxml refused even in recovery mode
             yield BackendError(f"unreadable event XML: {exc}", record["event_record_id"])
             continue

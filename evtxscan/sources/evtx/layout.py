@@ -13,6 +13,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 FILE_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -69,8 +70,7 @@ def parse_file_header(data: bytes) -> FileHeader | None:
     )
 
 
-@dataclass(frozen=True)
-class RecordHeader:
+class RecordHeader(NamedTuple):
     """One record's header: offset within the chunk, size, number and written FILETIME."""
 
     offset: int
@@ -198,6 +198,6 @@ def chunk_with_records(chunk: Chunk, records: tuple[RecordHeader, ...]) -> bytes
     return bytes(buf)
 
 
-def chunk_image(chunk_bytes: bytes) -> bytes:
-    """A one-chunk EVTX file image that any parser reads from start to end."""
-    return file_header_image(1) + chunk_bytes
+def chunk_image(*chunks: bytes) -> bytes:
+    """An EVTX file image of the given chunks that any parser reads from start to end."""
+    return file_header_image(len(chunks)) + b"".join(chunks)

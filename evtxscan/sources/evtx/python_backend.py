@@ -4,12 +4,15 @@ python-evtx's own ``record.xml()`` spells typed values its own way (base64 binar
 ``True``, zero-padded hex, ``str(datetime)``, ``<string>`` markup for string arrays). Rather
 than patch that text, this module compiles each template python-evtx parsed (elements,
 attributes, literal values, substitution slots), reads every substitution value from its raw
-bytes, and writes it exactly as pyevtx-rs does. The XML goes through the reference normalizer,
-so both backends yield identical :class:`EventFields` for every record both can read.
+bytes and writes it exactly as pyevtx-rs does (rules measured against pyevtx-rs 0.14 by
+patching values into real records). The XML goes through the reference normalizer, so both
+backends yield identical :class:`EventFields` for every record both can read.
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,8 +26,16 @@ from evtxscan.sources.evtx.backends import MAX_CONSECUTIVE_ERRORS, BackendError,
 #: Nested BinXml deeper than this is treated as corrupt (guards against reference loops).
 MAX_DEPTH = 16
 
-_NULL, _WSTRING, _ANSI, _BOOL, _BXML, _ARRAY = 0x00, 0x01, 0x02, 0x0D, 0x21, 0x80
+_NULL, _WSTRING, _ANSI, _BXML, _ARRAY = 0x00, 0x01, 0x02, 0x21, 0x80
 _FILETIME_EPOCH = datetime(1601, 1, 1)
+#: ANSI text is Windows-1252; its five undefined bytes stay C1 controls (as WHATWG decoders do).
+_CP1252 = {b: ord(bytes([b]).decode("cp1252", "ignore") or chr(b)) for b in range(0x80, 0xA0)}
+#: Characters XML 1.0 cannot carry even escaped. pyevtx-rs writes them raw; we park them on
+#: plane-16 private-use code points for the XML parse and put them back in the fields after.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_HIDE = {c: 0x10FF00 + (c & 0xFF) for c in [*range(0x20), 0xFFFE, 0xFFFF] if c not in (9, 10, 13)}
+_SHOW = {v: k for k, v in _HIDE.items()}
+_UNSAFE_PARKED = re.compile("[\U0010ff00-\U0010ff1f\U0010fffe\U0010ffff]")
 
 
 class RenderError(ValueError):
@@ -33,14 +44,15 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class Sub:
-    """A substitution slot in a template: which value, and whether a null value removes it."""
+    """A substitution slot in a template: which value of the substitution array."""
 
     index: int
-    conditional: bool
 
 
 #: Character data: escaped literal text or a substitution slot.
 Piece = str | Sub
+#: Where a slot sits in its element: content position, or (attribute, piece) positions.
+Location = int | tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -54,11 +66,11 @@ class Element:
 
 @dataclass(frozen=True)
 class Value:
-    """One substitution value: its type code and raw bytes (or a nested root for BinXml)."""
+    """One substitution value: its type code and raw bytes (and the root of a BinXml value)."""
 
     type: int
     raw: bytes
-    root: Any = None  # Evtx.Nodes.RootNode for BinXml values
+    root: Any = None  # Evtx.Nodes.RootNode
 
 
 # --- value text, in pyevtx-rs' spelling -------------------------------------------------------
@@ -70,45 +82,55 @@ def _escape(text: str, attribute: bool = False) -> str:
     if attribute:
         text = text.replace('"', "&quot;").replace("\t", "&#9;").replace("\n", "&#10;")
         text = text.replace("\r", "&#13;")
-    return text
+    return text.translate(_HIDE) if _UNSAFE.search(text) else text
 
 
 def _utf16(raw: bytes) -> str:
-    """UTF-16LE text up to the first NUL (lone surrogates become U+FFFD)."""
-    text = raw[: len(raw) & ~1].decode("utf-16-le", "replace")
-    return text.split("\x00", 1)[0]
+    """UTF-16LE text up to the first NUL; unpaired surrogates are dropped."""
+    return raw[: len(raw) & ~1].decode("utf-16-le", "ignore").split("\x00", 1)[0]
 
 
 def _ansi(raw: bytes) -> str:
-    return raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
+    """Windows-1252 text with every NUL removed."""
+    return raw.replace(b"\x00", b"").decode("latin-1").translate(_CP1252)
 
 
-def _float(value: float) -> str:
-    """Shortest round-trip digits, like Rust's ``Display`` for floats (no exponent)."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    text = repr(value)
-    if "e" in text or "E" in text:
-        text = format(value, "f") if abs(value) >= 1 else _small_float(text)
-    return text[:-2] if text.endswith(".0") else text
+def _float(text: str, fixed_min: int, fixed_max: int) -> str:
+    """Shortest digits (``text`` is their ``repr``/``%e`` form) laid out as pyevtx-rs does.
 
-
-def _small_float(text: str) -> str:
-    mantissa, exponent = text.split("e")
-    sign = "-" if mantissa.startswith("-") else ""
-    digits = mantissa.lstrip("-").replace(".", "")
-    return f"{sign}0.{'0' * (-int(exponent) - 1)}{digits}"
+    Plain notation while the decimal point position ``kk`` (value = 0.DIGITS x 10^kk) is in
+    (fixed_min, fixed_max], with ``.0`` on whole numbers; otherwise ``D.DDDe+X`` / ``De-X``.
+    """
+    if text in ("nan", "inf", "-inf"):
+        return {"nan": "NaN"}.get(text, text)
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    every = whole + fraction
+    digits = every.strip("0")
+    if not digits:
+        return sign + "0.0"
+    kk = len(whole) + int(exponent or 0) - (len(every) - len(every.lstrip("0")))
+    n = len(digits)
+    if not fixed_min < kk <= fixed_max:
+        tail = "." + digits[1:] if n > 1 else ""
+        return f"{sign}{digits[0]}{tail}e{'+' if kk > 0 else '-'}{abs(kk - 1)}"
+    if kk <= 0:
+        return f"{sign}0.{'0' * -kk}{digits}"
+    if kk >= n:
+        return f"{sign}{digits}{'0' * (kk - n)}.0"
+    return f"{sign}{digits[:kk]}.{digits[kk:]}"
 
 
 def _f32(raw: bytes) -> str:
-    value = struct.unpack("<f", raw[:4])[0]
-    for digits in range(1, 10):  # shortest text that reads back to the same f32
-        text = f"{value:.{digits}g}"
-        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == value:
-            return _float(float(text))
-    return _float(value)
+    value = struct.unpack_from("<f", raw)[0]
+    text = repr(value)
+    if value == value and abs(value) != float("inf"):
+        for precision in range(9):  # shortest decimal that reads back as the same f32
+            text = f"{value:.{precision}e}"
+            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == value:
+                break
+    return _float(text, -6, 13)
 
 
 def _guid(raw: bytes) -> str:
@@ -118,97 +140,117 @@ def _guid(raw: bytes) -> str:
 
 
 def _sid(raw: bytes) -> str:
-    revision, count = raw[0], raw[1]
-    authority = int.from_bytes(raw[2:8], "big")
+    if len(raw) < 8:
+        raise RenderError(f"SID of {len(raw)} bytes")
+    count = min(raw[1], (len(raw) - 8) // 4)
     subs = struct.unpack_from(f"<{count}I", raw, 8)
-    return "-".join(["S", str(revision), str(authority), *map(str, subs)])
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return "-".join(["S", str(raw[0]), str(int.from_bytes(raw[2:8], "big")), *map(str, subs)])
 
 
 def _filetime(raw: bytes) -> str:
     ticks = struct.unpack_from("<Q", raw)[0]
-    return _iso(_FILETIME_EPOCH + timedelta(microseconds=ticks // 10))
+    return (_FILETIME_EPOCH + timedelta(microseconds=ticks // 10)).isoformat(
+        "T", "microseconds"
+    ) + "Z"
 
 
 def _systemtime(raw: bytes) -> str:
-    year, month, _dow, day, hour, minute, second, millis = struct.unpack_from("<8H", raw)
-    return _iso(datetime(year, month, day, hour, minute, second, millis * 1000))
+    """All zero is FILETIME 0; year 0 is valid; anything out of range is an error."""
+    parts = struct.unpack_from("<8H", raw)
+    if not any(parts):
+        return "1601-01-01T00:00:00.000000Z"
+    year, month, _weekday, day, hour, minute, second, millis = parts
+    valid = year <= 9999 and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60
+    if not (valid and millis < 1000 and 1 <= day <= calendar.monthrange(year or 2000, month)[1]):
+        raise RenderError(f"invalid SYSTEMTIME {parts}")
+    return f"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}000Z"
 
 
-def _int(fmt: str) -> Callable[[bytes], str]:
-    return lambda raw: str(struct.unpack_from(fmt, raw)[0])
+def _bool(raw: bytes) -> str:
+    """0 and 1 are false and true; any other stored number is printed as that number."""
+    number = struct.unpack_from("<i", raw)[0]
+    return {0: "false", 1: "true"}.get(number, str(number))
 
 
-def _hex(fmt: str) -> Callable[[bytes], str]:
-    return lambda raw: f"0x{struct.unpack_from(fmt, raw)[0]:x}"
+def _number(fmt: str, hexadecimal: bool = False) -> Callable[[bytes], str]:
+    unpack = struct.Struct(fmt).unpack_from
+    return (lambda raw: f"0x{unpack(raw)[0]:x}") if hexadecimal else lambda raw: str(unpack(raw)[0])
 
 
-#: Fixed-size type code -> (item size, formatter). Arrays (code | 0x80) repeat the item.
+#: Fixed-size type code -> (size, formatter). Arrays (code | 0x80) repeat the item.
 _SCALARS: dict[int, tuple[int, Callable[[bytes], str]]] = {
-    0x03: (1, _int("<b")),
-    0x04: (1, _int("<B")),
-    0x05: (2, _int("<h")),
-    0x06: (2, _int("<H")),
-    0x07: (4, _int("<i")),
-    0x08: (4, _int("<I")),
-    0x09: (8, _int("<q")),
-    0x0A: (8, _int("<Q")),
+    0x03: (1, _number("<b")),
+    0x04: (1, _number("<B")),
+    0x05: (2, _number("<h")),
+    0x06: (2, _number("<H")),
+    0x07: (4, _number("<i")),
+    0x08: (4, _number("<I")),
+    0x09: (8, _number("<q")),
+    0x0A: (8, _number("<Q")),
     0x0B: (4, _f32),
-    0x0C: (8, lambda raw: _float(struct.unpack_from("<d", raw)[0])),
-    0x0D: (4, lambda raw: "true" if struct.unpack_from("<i", raw)[0] else "false"),
+    0x0C: (8, lambda raw: _float(repr(struct.unpack_from("<d", raw)[0]), -5, 16)),
+    0x0D: (4, _bool),
     0x0F: (16, _guid),
     0x11: (8, _filetime),
     0x12: (16, _systemtime),
-    0x14: (4, _hex("<I")),
-    0x15: (8, _hex("<Q")),
+    0x14: (4, _number("<I", True)),
+    0x15: (8, _number("<Q", True)),
 }
+
+
+def _strings(raw: bytes) -> list[str]:
+    """Items of a string array: NUL-terminated UTF-16LE strings (the last may lack its NUL)."""
+    text = raw[: len(raw) & ~1].decode("utf-16-le", "ignore")
+    return text.removesuffix("\x00").split("\x00")
+
+
+def array_items(value: Value) -> list[str | None] | None:
+    """Item texts of an array value (None for an empty string); None if not an array."""
+    if value.type == _ARRAY | _WSTRING:
+        return [item or None for item in _strings(value.raw)]
+    scalar = _SCALARS.get(value.type & ~_ARRAY) if value.type & _ARRAY else None
+    if scalar is None:
+        return None
+    size, fmt = scalar
+    return [fmt(value.raw[i : i + size]) for i in range(0, len(value.raw) - size + 1, size)]
 
 
 def value_text(value_type: int, raw: bytes) -> str:
     """The text pyevtx-rs writes for one non-BinXml value (unescaped)."""
-    if value_type == _NULL:
-        return ""
     if value_type == _WSTRING:
         return _utf16(raw)
-    if value_type == _ANSI:
-        return _ansi(raw)
-    if value_type == 0x0E:
-        return raw.hex().upper()
-    if value_type == 0x10:  # size_t: hex of its stored width
-        return _hex("<I" if len(raw) == 4 else "<Q")(raw)
-    if value_type == 0x13:
-        return _sid(raw)
-    if value_type == _ARRAY | _WSTRING:
-        text = raw[: len(raw) & ~1].decode("utf-16-le", "replace")
-        return ",".join(text.removesuffix("\x00").split("\x00"))
+    if value_type in (_NULL, _ANSI):
+        return _ansi(raw) if value_type else ""
+    if value_type in (0x0E, 0x13):  # binary as upper-case hex; SID
+        return raw.hex().upper() if value_type == 0x0E else _sid(raw)
+    if value_type == 0x10:  # size_t: hex, 4 or 8 bytes wide
+        return _number("<I" if len(raw) == 4 else "<Q", True)(raw)
     if value_type in _SCALARS:
         size, fmt = _SCALARS[value_type]
         if len(raw) < size:
             raise RenderError(f"value type {value_type:#x} needs {size} bytes, has {len(raw)}")
         return fmt(raw)
-    if value_type & _ARRAY and value_type & ~_ARRAY in _SCALARS:
-        size, fmt = _SCALARS[value_type & ~_ARRAY]
-        return ",".join(fmt(raw[i : i + size]) for i in range(0, len(raw) - size + 1, size))
-    raise RenderError(f"unsupported value type {value_type:#x}")
+    items = array_items(Value(value_type, raw))
+    if items is None:
+        raise RenderError(f"unsupported value type {value_type:#x}")
+    return ",".join(item or "" for item in items)
 
 
 # --- templates and records --------------------------------------------------------------------
 
 
 def _literal(node: Any) -> str:
-    """Escaped text of a value token inside a template (usually a length-prefixed string)."""
-    value = node.children()[0]
-    if node.type() == _WSTRING:
-        return _escape(str(value.string()).split("\x00", 1)[0])
-    return _escape(value_text(node.type(), value.unpack_binary(0, value.length())))
+    """Escaped text of a value token inside a template (almost always a counted string)."""
+    value, value_type = node.children()[0], int(node.type())
+    if value_type in (_WSTRING, _ANSI):  # a 16-bit count, then the characters
+        count = int(value.unpack_word(0))
+        width = 2 if value_type == _WSTRING else 1
+        return _escape(value_text(value_type, value.unpack_binary(2, count * width)))
+    return _escape(value_text(value_type, value.unpack_binary(0, value.length())))
 
 
-def _compile(nodes: list[Any], nodes_module: Any) -> tuple[Element | Piece, ...]:
-    """Compile python-evtx template nodes to :class:`Element` / text / slot items."""
-    n = nodes_module
+def _compile(nodes: list[Any], n: Any) -> tuple[Element | Piece, ...]:
+    """Compile python-evtx template nodes (module ``n`` = ``Evtx.Nodes``) to our items."""
     out: list[Element | Piece] = []
     for node in nodes:
         if isinstance(node, n.OpenStartElementNode):
@@ -216,17 +258,18 @@ def _compile(nodes: list[Any], nodes_module: Any) -> tuple[Element | Piece, ...]
             content: list[Any] = []
             for child in node.children():
                 if isinstance(child, n.AttributeNode):
-                    name = str(child.attribute_name().string())
                     pieces = _compile([child.attribute_value()], n)
-                    attributes.append((name, tuple(p for p in pieces if isinstance(p, str | Sub))))
+                    name = str(child.attribute_name().string())
+                    attributes.append(
+                        (name, tuple(p for p in pieces if not isinstance(p, Element)))
+                    )
                 else:
                     content.append(child)
-            tag = str(node.tag_name())
-            out.append(Element(tag, tuple(attributes), _compile(content, n)))
+            out.append(Element(str(node.tag_name()), tuple(attributes), _compile(content, n)))
         elif isinstance(node, n.ValueNode):
             out.append(_literal(node))
         elif isinstance(node, n.NormalSubstitutionNode | n.ConditionalSubstitutionNode):
-            out.append(Sub(int(node.index()), isinstance(node, n.ConditionalSubstitutionNode)))
+            out.append(Sub(int(node.index())))
         elif isinstance(node, n.CharacterReferenceNode):
             out.append(_escape(chr(int(node.entity()))))
         elif isinstance(node, n.EntityReferenceNode):
@@ -253,16 +296,22 @@ class _RecordRenderer:
         self._root(root, out, 0)
         return "".join(out)
 
-    def _template(self, root: Any) -> tuple[Element | Piece, ...]:
+    def _root(self, root: Any, out: list[str], depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise RenderError("BinXml nested too deeply")
         offset = int(root.template_instance().template_offset())
-        compiled = self._templates.get(offset)
-        if compiled is None:
-            compiled = _compile(root.template().children(), self._nodes)
-            self._templates[offset] = compiled
-        return compiled
+        template = self._templates.get(offset)
+        if template is None:
+            template = self._templates[offset] = _compile(root.template().children(), self._nodes)
+        values = self.values(root)
+        for item in template:
+            if isinstance(item, Element):
+                self._element(item, values, out, depth, {})
+            else:
+                self._piece(item, values, out, depth)
 
-    def _values(self, root: Any) -> list[Value]:
-        """The substitution array that follows the template instance (read from raw bytes)."""
+    def values(self, root: Any) -> list[Value]:
+        """The substitution array after the template instance, read from its raw bytes."""
         offset = int(root.tag_and_children_length())
         count = int(root.unpack_dword(offset))
         if count > 0xFFFF:
@@ -273,68 +322,99 @@ class _RecordRenderer:
         for size, value_type, _pad in struct.iter_unpack("<HBB", declared):
             raw = root.unpack_binary(offset, size)
             nested = None
-            if value_type == _BXML and size:
-                # python-evtx keeps buffer and chunk private; a nested root needs both.
+            if value_type == _BXML and size:  # python-evtx keeps buffer and chunk private
                 nested = self._nodes.RootNode(root._buf, root.offset() + offset, root._chunk, root)
             values.append(Value(value_type, raw, nested))
             offset += size
         return values
 
-    def _root(self, root: Any, out: list[str], depth: int) -> None:
-        if depth > MAX_DEPTH:
-            raise RenderError("BinXml nested too deeply")
-        values = self._values(root)
-        self._content(self._template(root), values, out, depth)
+    def _piece(self, piece: Piece, values: list[Value], out: list[str], depth: int) -> None:
+        if isinstance(piece, str):
+            out.append(piece)
+            return
+        value = _value(piece, values)
+        if value.type != _BXML:
+            out.append(_escape(value_text(value.type, value.raw)))
+        elif value.root is not None:
+            self._root(value.root, out, depth + 1)
 
-    def _content(
-        self, items: tuple[Element | Piece, ...], values: list[Value], out: list[str], depth: int
+    def _element(
+        self, element: Element, values: list[Value], out: list[str], depth: int, fixed: _Fixed
     ) -> None:
-        for item in items:
-            if isinstance(item, str):
-                out.append(item)
-            elif isinstance(item, Sub):
-                value = self._value(item, values)
-                if value.type == _BXML:
-                    if value.root is not None:
-                        self._root(value.root, out, depth + 1)
-                else:
-                    out.append(_escape(value_text(value.type, value.raw)))
-            else:
-                self._element(item, values, out, depth)
-
-    def _element(self, element: Element, values: list[Value], out: list[str], depth: int) -> None:
+        """Write one element. An array value in it (content first, then attributes) repeats
+        the element once per item; ``fixed`` holds the items chosen for this copy."""
+        found = _first_array(element, values, fixed)
+        if found is not None:
+            for item in found[1]:
+                self._element(element, values, out, depth, {**fixed, found[0]: item})
+            return
         out.append(f"<{element.tag}")
-        for name, pieces in element.attributes:
-            text = self._attribute(pieces, values)
+        for position, (name, pieces) in enumerate(element.attributes):
+            text = _attribute(position, pieces, values, fixed)
             if text is not None:
                 out.append(f' {name}="{text}"')
         out.append(">")
-        self._content(element.content, values, out, depth)
+        for position, item in enumerate(element.content):
+            if position in fixed:
+                out.append(_escape(fixed[position] or ""))
+            elif isinstance(item, Element):
+                self._element(item, values, out, depth, {})
+            else:
+                self._piece(item, values, out, depth)
         out.append(f"</{element.tag}>")
 
-    def _attribute(self, pieces: tuple[Piece, ...], values: list[Value]) -> str | None:
-        """An attribute's escaped value, or None when its only substitution is null."""
-        parts: list[str] = []
-        for piece in pieces:
-            if isinstance(piece, str):
-                parts.append(piece.replace('"', "&quot;"))
-                continue
-            value = self._value(piece, values)
-            if value.type == _NULL and len(pieces) == 1:
-                return None
-            if value.type != _BXML:
+
+_Fixed = dict[Location, str | None]
+
+
+def _value(slot: Sub, values: list[Value]) -> Value:
+    if slot.index >= len(values):
+        raise RenderError(f"substitution {slot.index} of {len(values)}")
+    return values[slot.index]
+
+
+def _first_array(
+    element: Element, values: list[Value], fixed: _Fixed
+) -> tuple[Location, list[str | None]] | None:
+    """The first slot not yet fixed that holds an array of two or more items."""
+    slots: list[tuple[Location, Element | Piece]] = list(enumerate(element.content))
+    for a, (_name, pieces) in enumerate(element.attributes):
+        slots.extend(((a, p), piece) for p, piece in enumerate(pieces))
+    for where, item in slots:
+        if isinstance(item, Sub) and where not in fixed:
+            items = array_items(_value(item, values))
+            if items is not None and len(items) > 1:
+                return where, items
+    return None
+
+
+def _attribute(
+    position: int, pieces: tuple[Piece, ...], values: list[Value], fixed: _Fixed
+) -> str | None:
+    """An attribute's escaped value; None (attribute left out) when nothing in it is present."""
+    parts: list[str] = []
+    for index, piece in enumerate(pieces):
+        if (position, index) in fixed:
+            item = fixed[position, index]
+            if item is not None:
+                parts.append(_escape(item, attribute=True))
+        elif isinstance(piece, str):
+            parts.append(piece.replace('"', "&quot;"))
+        else:
+            value = _value(piece, values)
+            if value.type not in (_NULL, _BXML):
                 parts.append(_escape(value_text(value.type, value.raw), attribute=True))
-        return "".join(parts)
-
-    @staticmethod
-    def _value(slot: Sub, values: list[Value]) -> Value:
-        if slot.index >= len(values):
-            raise RenderError(f"substitution {slot.index} of {len(values)}")
-        return values[slot.index]
+    return "".join(parts) if parts else None
 
 
-def _describe(exc: BaseException) -> str:
-    return f"python-evtx: {type(exc).__name__}: {exc}"
+def _show(fields: EventFields) -> EventFields:
+    """Put back the characters :func:`_escape` parked outside XML's reach."""
+    items = [v.translate(_SHOW) if isinstance(v, str) else v for v in fields]
+    items[EventFields._fields.index("data")] = [
+        (None if name is None else name.translate(_SHOW), value.translate(_SHOW))
+        for name, value in fields.data
+    ]
+    return EventFields(*items)
 
 
 def python_chunk_events(image: bytes) -> ChunkEvents:
@@ -354,6 +434,10 @@ def python_chunk_events(image: bytes) -> ChunkEvents:
         yield from _chunk_events(chunk)
 
 
+def _describe(exc: BaseException) -> str:
+    return f"python-evtx: {type(exc).__name__}: {exc}"
+
+
 def _chunk_events(chunk: Any) -> Iterator[tuple[int, EventFields] | BackendError]:
     renderer = _RecordRenderer()
     records = chunk.records()
@@ -363,13 +447,16 @@ def _chunk_events(chunk: Any) -> Iterator[tuple[int, EventFields] | BackendError
             record = next(records)
         except StopIteration:
             return
-        except Exception as exc:  # the generator is finished after any error
+        except Exception as exc:  # a generator that raised is finished
             yield BackendError(_describe(exc))
             return
         number: int | None = None
         try:
             number = int(record.record_num())
-            fields = fields_from_xml(renderer.xml(record.root()))
+            xml = renderer.xml(record.root())
+            fields = fields_from_xml(xml)
+            if _UNSAFE_PARKED.search(xml):
+                fields = _show(fields)
         except Exception as exc:
             failures += 1
             yield BackendError(_describe(exc), number)

@@ -1,0 +1,26 @@
+"""Shared fixtures: the read-only sample corpus beside the repository, when present."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SAMPLES = SHARED / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The real sample logs (../shared/samples); tests using it skip when it is absent."""
+    if not (SAMPLES / "MANIFEST.tsv").is_file():
+        pytest.skip(f"sample corpus not found at {SAMPLES} (it lives beside the repository)")
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def manifest(samples: Path) -> list[dict[str, str]]:
+    """Rows of samples/MANIFEST.tsv."""
+    with open(samples / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
