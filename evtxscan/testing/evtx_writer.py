@@ -394,5 +394,6 @@ def write_evtx(
 ) -> Path:
     """Write :func:`evtx_bytes` of ``events`` (same options) to ``path``; return the path."""
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(evtx_bytes(events, **options))
     return target

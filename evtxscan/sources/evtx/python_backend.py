@@ -28,14 +28,16 @@ MAX_DEPTH = 16
 
 _NULL, _WSTRING, _ANSI, _BXML, _ARRAY = 0x00, 0x01, 0x02, 0x21, 0x80
 _FILETIME_EPOCH = datetime(1601, 1, 1)
+#: pyevtx-rs' latest representable instant (its time library's limit); later times are errors.
+_LATEST = datetime(9999, 12, 30, 22, 0, 0, 999999)
 #: ANSI text is Windows-1252; its five undefined bytes stay C1 controls (as WHATWG decoders do).
 _CP1252 = {b: ord(bytes([b]).decode("cp1252", "ignore") or chr(b)) for b in range(0x80, 0xA0)}
-#: Characters XML 1.0 cannot carry even escaped. pyevtx-rs writes them raw; we park them on
-#: plane-16 private-use code points for the XML parse and put them back in the fields after.
+#: Characters XML 1.0 cannot carry even escaped. pyevtx-rs writes them raw; for the XML parse
+#: we park them on plane-16 private-use code points and put them back in the fields after.
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_PARKED = re.compile("[\U0010ff00-\U0010ff1f\U0010fffe\U0010ffff]")
 _HIDE = {c: 0x10FF00 + (c & 0xFF) for c in [*range(0x20), 0xFFFE, 0xFFFF] if c not in (9, 10, 13)}
 _SHOW = {v: k for k, v in _HIDE.items()}
-_UNSAFE_PARKED = re.compile("[\U0010ff00-\U0010ff1f\U0010fffe\U0010ffff]")
 
 
 class RenderError(ValueError):
@@ -82,7 +84,7 @@ def _escape(text: str, attribute: bool = False) -> str:
     if attribute:
         text = text.replace('"', "&quot;").replace("\t", "&#9;").replace("\n", "&#10;")
         text = text.replace("\r", "&#13;")
-    return text.translate(_HIDE) if _UNSAFE.search(text) else text
+    return text
 
 
 def _utf16(raw: bytes) -> str:
@@ -128,8 +130,11 @@ def _f32(raw: bytes) -> str:
     if value == value and abs(value) != float("inf"):
         for precision in range(9):  # shortest decimal that reads back as the same f32
             text = f"{value:.{precision}e}"
-            if struct.unpack("<f", struct.pack("<f", float(text)))[0] == value:
-                break
+            try:
+                if struct.unpack("<f", struct.pack("<f", float(text)))[0] == value:
+                    break
+            except OverflowError:  # rounded past the largest f32
+                continue
     return _float(text, -6, 13)
 
 
@@ -148,10 +153,10 @@ def _sid(raw: bytes) -> str:
 
 
 def _filetime(raw: bytes) -> str:
-    ticks = struct.unpack_from("<Q", raw)[0]
-    return (_FILETIME_EPOCH + timedelta(microseconds=ticks // 10)).isoformat(
-        "T", "microseconds"
-    ) + "Z"
+    moment = _FILETIME_EPOCH + timedelta(microseconds=struct.unpack_from("<Q", raw)[0] // 10)
+    if moment > _LATEST:
+        raise RenderError(f"FILETIME after {_LATEST}")
+    return moment.isoformat("T", "microseconds") + "Z"
 
 
 def _systemtime(raw: bytes) -> str:
@@ -160,8 +165,9 @@ def _systemtime(raw: bytes) -> str:
     if not any(parts):
         return "1601-01-01T00:00:00.000000Z"
     year, month, _weekday, day, hour, minute, second, millis = parts
-    valid = year <= 9999 and 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60
-    if not (valid and millis < 1000 and 1 <= day <= calendar.monthrange(year or 2000, month)[1]):
+    valid = 1 <= month <= 12 and hour < 24 and minute < 60 and second < 60 and millis < 1000
+    late = (year, month, day, hour, minute, second, millis) > (9999, 12, 30, 22, 0, 0, 999)
+    if not valid or late or not 1 <= day <= calendar.monthrange(year or 2000, month)[1]:
         raise RenderError(f"invalid SYSTEMTIME {parts}")
     return f"{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}000Z"
 
@@ -204,15 +210,30 @@ def _strings(raw: bytes) -> list[str]:
     return text.removesuffix("\x00").split("\x00")
 
 
+def _sids(raw: bytes) -> list[str | None]:
+    items: list[str | None] = []
+    while raw:
+        size = 8 + 4 * raw[1] if len(raw) > 1 else len(raw)
+        items.append(_sid(raw[:size]))
+        raw = raw[size:]
+    return items
+
+
 def array_items(value: Value) -> list[str | None] | None:
-    """Item texts of an array value (None for an empty string); None if not an array."""
-    if value.type == _ARRAY | _WSTRING:
+    """Item texts of an array value (None for an empty string); None if not an array.
+
+    Booleans in an array print as their stored numbers."""
+    if value.type in (_ARRAY | _WSTRING, _ARRAY | 0x13):
+        if value.type & 0x13 == 0x13:
+            return _sids(value.raw)
         return [item or None for item in _strings(value.raw)]
     scalar = _SCALARS.get(value.type & ~_ARRAY) if value.type & _ARRAY else None
     if scalar is None:
         return None
-    size, fmt = scalar
-    return [fmt(value.raw[i : i + size]) for i in range(0, len(value.raw) - size + 1, size)]
+    size, fmt = (4, _number("<i")) if value.type == _ARRAY | 0x0D else scalar
+    if len(value.raw) % size:
+        raise RenderError(f"array of {len(value.raw)} bytes for {size}-byte items")
+    return [fmt(value.raw[i : i + size]) for i in range(0, len(value.raw), size)]
 
 
 def value_text(value_type: int, raw: bytes) -> str:
@@ -223,7 +244,7 @@ def value_text(value_type: int, raw: bytes) -> str:
         return _ansi(raw) if value_type else ""
     if value_type in (0x0E, 0x13):  # binary as upper-case hex; SID
         return raw.hex().upper() if value_type == 0x0E else _sid(raw)
-    if value_type == 0x10:  # size_t: hex, 4 or 8 bytes wide
+    if value_type == 0x10 and len(raw) in (4, 8):  # size_t: hex, 4 or 8 bytes wide
         return _number("<I" if len(raw) == 4 else "<Q", True)(raw)
     if value_type in _SCALARS:
         size, fmt = _SCALARS[value_type]
@@ -320,9 +341,9 @@ class _RecordRenderer:
         offset += 4 + 4 * count
         values: list[Value] = []
         for size, value_type, _pad in struct.iter_unpack("<HBB", declared):
-            raw = root.unpack_binary(offset, size)
+            raw = _read_past(root, offset, size, value_type)
             nested = None
-            if value_type == _BXML and size:  # python-evtx keeps buffer and chunk private
+            if value_type == _BXML and raw[:1] not in (b"", b"\0"):  # python-evtx: private attrs
                 nested = self._nodes.RootNode(root._buf, root.offset() + offset, root._chunk, root)
             values.append(Value(value_type, raw, nested))
             offset += size
@@ -367,6 +388,22 @@ class _RecordRenderer:
 _Fixed = dict[Location, str | None]
 
 
+def _read_past(root: Any, offset: int, size: int, value_type: int) -> bytes:
+    """A value's bytes. Like pyevtx-rs, a fixed-size value, a SID's sub-authorities and a string
+    array's last string are read whole even past the value's declared size (corrupt records)."""
+    raw: bytes = root.unpack_binary(offset, size)
+    if value_type in _SCALARS and size < _SCALARS[value_type][0]:
+        raw = root.unpack_binary(offset, _SCALARS[value_type][0])
+    elif value_type == 0x13 and len(raw) >= 2 and size < 8 + 4 * raw[1]:
+        raw = root.unpack_binary(offset, 8 + 4 * raw[1])
+    elif value_type == _ARRAY | _WSTRING:
+        end = size & ~1
+        while end and root.unpack_binary(offset + end - 2, 2) != b"\0\0":
+            end += 2
+        raw = root.unpack_binary(offset, max(end, size))
+    return raw
+
+
 def _value(slot: Sub, values: list[Value]) -> Value:
     if slot.index >= len(values):
         raise RenderError(f"substitution {slot.index} of {len(values)}")
@@ -408,7 +445,7 @@ def _attribute(
 
 
 def _show(fields: EventFields) -> EventFields:
-    """Put back the characters :func:`_escape` parked outside XML's reach."""
+    """Put back the characters parked outside XML's reach for the parse."""
     items = [v.translate(_SHOW) if isinstance(v, str) else v for v in fields]
     items[EventFields._fields.index("data")] = [
         (None if name is None else name.translate(_SHOW), value.translate(_SHOW))
@@ -454,9 +491,10 @@ def _chunk_events(chunk: Any) -> Iterator[tuple[int, EventFields] | BackendError
         try:
             number = int(record.record_num())
             xml = renderer.xml(record.root())
-            fields = fields_from_xml(xml)
-            if _UNSAFE_PARKED.search(xml):
-                fields = _show(fields)
+            if _UNSAFE.search(xml) and not _PARKED.search(xml):
+                fields = _show(fields_from_xml(xml.translate(_HIDE)))
+            else:
+                fields = fields_from_xml(xml)
         except Exception as exc:
             failures += 1
             yield BackendError(_describe(exc), number)

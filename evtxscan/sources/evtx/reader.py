@@ -137,14 +137,25 @@ def read_chunk_range(
     result: RangeResult,
 ) -> Iterator[pd.DataFrame]:
     """Typed batches of every record in the range; problems go to ``result``."""
+    chunks = _intact_chunks(data, span, result)
     batch = RecordBatch()
+    while True:
+        with _gc_paused():
+            filled = _fill(chunks, batch, batch_size, parser, include_recovered, result)
+            frame = (
+                batch.frame(source_file=source, source_format="evtx", host_map=host_map)
+                if filled
+                else None
+            )
+            batch.clear()
+        if frame is None:
+            return
+        for start in range(0, len(frame), batch_size):  # a group may overshoot the size
+            yield frame.iloc[start : start + batch_size].reset_index(drop=True)
 
-    def flush() -> pd.DataFrame:
-        frame = batch.frame(source_file=source, source_format="evtx", host_map=host_map)
-        batch.clear()
-        return frame
 
-    group: list[Chunk] = []
+def _intact_chunks(data: bytes, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
+    """The readable chunks of the range; unreadable slots become errors in ``result``."""
     for index in range(span.start, span.stop):
         offset = span.first_offset + index * CHUNK_SIZE
         found = read_chunk(data, index, offset)
@@ -156,31 +167,39 @@ def read_chunk_range(
             continue
         result.chunks += 1
         _note_chunk_damage(found, result)
-        group.append(found)
-        if len(group) < CHUNKS_PER_IMAGE and index + 1 < span.stop:
-            continue
-        with _gc_paused():
+        yield found
+
+
+def _fill(
+    chunks: Iterator[Chunk],
+    batch: RecordBatch,
+    batch_size: int,
+    parser: ChunkParser,
+    include_recovered: bool,
+    result: RangeResult,
+) -> bool:
+    """Read groups of chunks into ``batch`` until it holds ``batch_size`` records or the
+    chunks run out; True when the batch has records."""
+    group: list[Chunk] = []
+    for chunk in chunks:
+        group.append(chunk)
+        if len(group) == CHUNKS_PER_IMAGE:
             _read_group(group, parser, include_recovered, batch, result)
-        group = []
-        if len(batch) >= batch_size:
-            with _gc_paused():
-                frame = flush()
-            yield frame
+            group = []
+            if len(batch) >= batch_size:
+                break
     if group:
-        with _gc_paused():
-            _read_group(group, parser, include_recovered, batch, result)
-    if len(batch):
-        with _gc_paused():
-            frame = flush()
-        yield frame
+        _read_group(group, parser, include_recovered, batch, result)
+    return len(batch) > 0
 
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while one chunk's records are collected (never across a yield).
+    """Pause the cyclic GC while a batch is collected and typed (never across a yield).
 
     The loop allocates only acyclic tuples and lists; without the pause, generational
-    collections rescanning the growing batch cost about a third of the reading time.
+    collections rescanning the growing batch cost about a third of the reading time. It is
+    resumed after the batch's raw rows are freed, so no large collection follows.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -222,27 +241,28 @@ def _read_group(
 def _parse_group(
     chunks: list[Chunk], parser: ChunkParser
 ) -> list[tuple[EventFields | FastRow, RecordPosition]] | None:
-    """All live records of ``chunks`` from one image, or None when anything went wrong."""
-    expected: dict[int, list[tuple[Chunk, RecordHeader]]] = defaultdict(list)
-    for chunk in chunks:
-        for header in chunk.records:
-            expected[header.record_number].append((chunk, header))
-    staged: list[tuple[EventFields | FastRow, RecordPosition]] = []
+    """All live records of ``chunks`` from one image, or None when anything went wrong.
+
+    A healthy parser renders exactly the walked records, in order; any deviation (an
+    error, a missing or unexpected record) sends the group to the per-chunk path.
+    """
+    positions = [
+        RecordPosition(h.record_number, h.written_time, c.index, c.file_offset + h.offset, False)
+        for c in chunks
+        for h in c.records
+    ]
+    events: list[EventFields | FastRow] = []
+    total = len(positions)
     for item in parser(chunk_image(*(c.data for c in chunks))):
         if isinstance(item, BackendError):
             return None
-        number, event = item
-        candidates = expected.get(number)
-        if not candidates:
-            return None  # a record the headers do not show: let the per-chunk path place it
-        chunk, header = candidates.pop(0)
-        offset = chunk.file_offset + header.offset
-        staged.append(
-            (event, RecordPosition(number, header.written_time, chunk.index, offset, False))
-        )
-    if any(expected.values()):
-        return None  # some walked record was not rendered
-    return staged
+        index = len(events)
+        if index >= total or item[0] != positions[index].record_number:
+            return None
+        events.append(item[1])
+    if len(events) != total:
+        return None
+    return list(zip(events, positions, strict=True))
 
 
 def _add(batch: RecordBatch, event: EventFields | FastRow, position: RecordPosition) -> None:
