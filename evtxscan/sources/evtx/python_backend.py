@@ -44,15 +44,8 @@ class RenderError(ValueError):
     """The record's binary XML does not form a renderable event."""
 
 
-@dataclass(frozen=True)
-class Sub:
-    """A substitution slot in a template: which value of the substitution array."""
-
-    index: int
-
-
-#: Character data: escaped literal text or a substitution slot.
-Piece = str | Sub
+#: Character data: escaped literal text, or a substitution slot (index into the value array).
+Piece = str | int
 #: Where a slot sits in its element: content position, or (attribute, piece) positions.
 Location = int | tuple[int, int]
 
@@ -98,11 +91,9 @@ def _ansi(raw: bytes) -> str:
 
 
 def _float(text: str, fixed_min: int, fixed_max: int) -> str:
-    """Shortest digits (``text`` is their ``repr``/``%e`` form) laid out as pyevtx-rs does.
-
-    Plain notation while the decimal point position ``kk`` (value = 0.DIGITS x 10^kk) is in
-    (fixed_min, fixed_max], with ``.0`` on whole numbers; otherwise ``D.DDDe+X`` / ``De-X``.
-    """
+    """Shortest digits (``text``: their repr) laid out as pyevtx-rs does: plain while the point
+    position kk (value = 0.DIGITS x 10^kk) is in (fixed_min, fixed_max], with ``.0`` on whole
+    numbers; otherwise ``D.DDDe+X`` / ``De-X``."""
     if text in ("nan", "inf", "-inf"):
         return {"nan": "NaN"}.get(text, text)
     sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
@@ -185,14 +176,9 @@ def _number(fmt: str, hexadecimal: bool = False) -> Callable[[bytes], str]:
 
 #: Fixed-size type code -> (size, formatter). Arrays (code | 0x80) repeat the item.
 _SCALARS: dict[int, tuple[int, Callable[[bytes], str]]] = {
-    0x03: (1, _number("<b")),
-    0x04: (1, _number("<B")),
-    0x05: (2, _number("<h")),
-    0x06: (2, _number("<H")),
-    0x07: (4, _number("<i")),
-    0x08: (4, _number("<I")),
-    0x09: (8, _number("<q")),
-    0x0A: (8, _number("<Q")),
+    code: (struct.calcsize(fmt), _number("<" + fmt)) for code, fmt in enumerate("bBhHiIqQ", 3)
+}
+_SCALARS |= {
     0x0B: (4, _f32),
     0x0C: (8, lambda raw: _float(repr(struct.unpack_from("<d", raw)[0]), -5, 16)),
     0x0D: (4, _bool),
@@ -210,23 +196,19 @@ def _strings(raw: bytes) -> list[str]:
     return text.removesuffix("\x00").split("\x00")
 
 
-def _sids(raw: bytes) -> list[str | None]:
-    items: list[str | None] = []
-    while raw:
-        size = 8 + 4 * raw[1] if len(raw) > 1 else len(raw)
-        items.append(_sid(raw[:size]))
-        raw = raw[size:]
-    return items
-
-
 def array_items(value: Value) -> list[str | None] | None:
-    """Item texts of an array value (None for an empty string); None if not an array.
+    """Item texts of an array value (None: empty string), or None when it is no array.
 
-    Booleans in an array print as their stored numbers."""
-    if value.type in (_ARRAY | _WSTRING, _ARRAY | 0x13):
-        if value.type & 0x13 == 0x13:
-            return _sids(value.raw)
+    Booleans in an array print as their stored numbers; SIDs follow each other unaligned."""
+    if value.type == _ARRAY | _WSTRING:
         return [item or None for item in _strings(value.raw)]
+    if value.type == _ARRAY | 0x13:
+        raw, sids = value.raw, list[str | None]()
+        while raw:
+            size = 8 + 4 * raw[1] if len(raw) > 1 else 1
+            sids.append(_sid(raw[:size]))
+            raw = raw[size:]
+        return sids
     scalar = _SCALARS.get(value.type & ~_ARRAY) if value.type & _ARRAY else None
     if scalar is None:
         return None
@@ -290,7 +272,7 @@ def _compile(nodes: list[Any], n: Any) -> tuple[Element | Piece, ...]:
         elif isinstance(node, n.ValueNode):
             out.append(_literal(node))
         elif isinstance(node, n.NormalSubstitutionNode | n.ConditionalSubstitutionNode):
-            out.append(Sub(int(node.index())))
+            out.append(int(node.index()))
         elif isinstance(node, n.CharacterReferenceNode):
             out.append(_escape(chr(int(node.entity()))))
         elif isinstance(node, n.EntityReferenceNode):
@@ -404,10 +386,10 @@ def _read_past(root: Any, offset: int, size: int, value_type: int) -> bytes:
     return raw
 
 
-def _value(slot: Sub, values: list[Value]) -> Value:
-    if slot.index >= len(values):
-        raise RenderError(f"substitution {slot.index} of {len(values)}")
-    return values[slot.index]
+def _value(slot: int, values: list[Value]) -> Value:
+    if slot >= len(values):
+        raise RenderError(f"substitution {slot} of {len(values)}")
+    return values[slot]
 
 
 def _first_array(
@@ -418,7 +400,7 @@ def _first_array(
     for a, (_name, pieces) in enumerate(element.attributes):
         slots.extend(((a, p), piece) for p, piece in enumerate(pieces))
     for where, item in slots:
-        if isinstance(item, Sub) and where not in fixed:
+        if isinstance(item, int) and where not in fixed:
             items = array_items(_value(item, values))
             if items is not None and len(items) > 1:
                 return where, items
@@ -454,6 +436,10 @@ def _show(fields: EventFields) -> EventFields:
     return EventFields(*items)
 
 
+def _describe(exc: BaseException) -> str:
+    return f"python-evtx: {type(exc).__name__}: {exc}"
+
+
 def python_chunk_events(image: bytes) -> ChunkEvents:
     """``(record number, fields)`` per record of a chunk image, or a :class:`BackendError`.
 
@@ -471,14 +457,8 @@ def python_chunk_events(image: bytes) -> ChunkEvents:
         yield from _chunk_events(chunk)
 
 
-def _describe(exc: BaseException) -> str:
-    return f"python-evtx: {type(exc).__name__}: {exc}"
-
-
 def _chunk_events(chunk: Any) -> Iterator[tuple[int, EventFields] | BackendError]:
-    renderer = _RecordRenderer()
-    records = chunk.records()
-    failures = 0
+    renderer, records, failures = _RecordRenderer(), chunk.records(), 0
     while failures < MAX_CONSECUTIVE_ERRORS:
         try:
             record = next(records)

@@ -1,0 +1,113 @@
+"""The ``evtxscan`` command line: dump formats, progress and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evtxscan.cli import main
+from evtxscan.testing import EventSpec, write_evtx
+from evtxscan.testing.demo import write_demo
+
+T0 = pd.Timestamp("2024-01-02T03:04:05.678901Z").to_pydatetime()
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    events = [
+        EventSpec(
+            provider="Service Control Manager",
+            event_id=7023,
+            qualifiers=0xC000,
+            level=2,
+            time=T0,
+            computer="SRV1.corp",
+            data=(("param1", "Server"), ("param2", "%%2")),
+            keywords=0x8080000000000000,
+        )
+    ]
+    return write_evtx(tmp_path / "System.evtx", events)
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evtxscan", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_dump_jsonl_to_stdout(log: Path) -> None:
+    done = run("dump", str(log))
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.splitlines()[0])
+    assert record["host"] == "srv1" and record["event_id"] == 7023
+    assert record["time"] == "2024-01-02T03:04:05.678901Z"
+    assert record["keywords"] == "0x8080000000000000"
+    assert record["data"] == [
+        {"name": "param1", "value": "Server"},
+        {"name": "param2", "value": "%%2"},
+    ]
+    assert "1 records from 1 files" in done.stderr  # the summary line, not a progress bar
+
+
+def test_dump_csv_and_parquet(log: Path, tmp_path: Path) -> None:
+    assert main(["dump", str(log), "--format", "csv", "-o", str(tmp_path / "r.csv"), "-q"]) == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert json.loads(table.loc[0, "data"])[1]["value"] == "%%2"
+    assert (
+        main(
+            [
+                "dump",
+                str(log),
+                "--format",
+                "parquet",
+                "-o",
+                str(tmp_path / "r.parquet"),
+                "--integrity",
+                str(tmp_path / "i.csv"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_parquet(tmp_path / "r.parquet")
+    assert str(frame["event_id"].dtype) == "UInt16"
+    assert list(frame.loc[0, "data"][0].values()) == ["param1", "Server"]
+    assert pd.read_csv(tmp_path / "i.csv").loc[0, "status"] == "ok"
+
+
+def test_empty_input_still_writes_a_valid_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.evtx"
+    empty.write_bytes(b"")
+    assert main(["dump", str(empty), "--format", "csv", "-o", str(tmp_path / "r.csv"), "-q"]) == 0
+    assert pd.read_csv(tmp_path / "r.csv").empty
+
+
+def test_exit_codes(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert main(["dump"]) == 2  # usage error: no paths
+    assert main(["dump", str(log), "--format", "xlsx"]) == 2
+    assert main(["--help"]) == 0
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("evtxscan.cli.RecordWriter.write", explode)
+    assert main(["dump", str(log), "-o", str(tmp_path / "x.jsonl"), "-q"]) == 2
+
+
+def test_help_explains_the_command() -> None:
+    done = run("dump", "--help")
+    assert done.returncode == 0
+    for option in ("--format", "--backend", "--host-map", "--workers", "--integrity"):
+        assert option in done.stdout
+
+
+def test_committed_demo_matches_the_generator(tmp_path: Path) -> None:
+    repository = Path(__file__).resolve().parents[1] / "demo" / "collection"
+    for path in write_demo(tmp_path):
+        committed = repository / path.relative_to(tmp_path)
+        assert committed.read_bytes() == path.read_bytes(), committed
