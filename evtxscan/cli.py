@@ -84,6 +84,19 @@ def cli() -> None:
 @click.option(
     "--batch-size", type=int, default=10_000, show_default=True, help="Records per batch."
 )
+@click.option(
+    "--messages/--no-messages",
+    default=True,
+    show_default=True,
+    help="Add the offline English 'message' column (and 'binary_status').",
+)
+@click.option(
+    "--catalog",
+    "catalogs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Extra message-catalog directory (YAML); may be repeated.",
+)
 @click.option("--no-recovered", is_flag=True, help="Leave out records recovered from chunk slack.")
 @click.option(
     "--integrity",
@@ -100,6 +113,8 @@ def dump(
     host_map: str | None,
     workers: int,
     batch_size: int,
+    messages: bool,
+    catalogs: tuple[str, ...],
     no_recovered: bool,
     integrity_path: Path | None,
     quiet: bool,
@@ -122,6 +137,8 @@ def dump(
         host_map=host_map,
         include_recovered=not no_recovered,
         workers=workers,
+        messages=messages,
+        catalogs=catalogs,
         progress=progress,
     )
     target: IO[bytes] = output.open("wb") if output else sys.stdout.buffer

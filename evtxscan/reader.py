@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
@@ -55,6 +56,8 @@ class RecordStream:
         host_map: HostMapOption = None,
         include_recovered: bool = True,
         workers: int = 1,
+        messages: bool = False,
+        catalogs: Iterable[str | Path] = (),
         progress: object | None = None,
     ) -> None:
         if batch_size < 1:
@@ -70,6 +73,7 @@ class RecordStream:
         )
         self.workers = workers or (os.cpu_count() or 1)
         self.progress = progress
+        self.renderer = MessageRenderer(load_catalog(*catalogs)) if messages else None
         self.reports: list[FileReport] = []
         self._seen: dict[str, str] = {}
         self._iterator: Iterator[pd.DataFrame] | None = None
@@ -205,7 +209,8 @@ class RecordStream:
     def _fold(
         self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
     ) -> Iterator[pd.DataFrame]:
-        for frame in frames:
+        for batch in frames:
+            frame = add_messages(batch, self.renderer) if self.renderer else batch
             report.observe(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
@@ -224,6 +229,8 @@ def read_records(
     host_map: HostMapOption = None,
     include_recovered: bool = True,
     workers: int = 1,
+    messages: bool = False,
+    catalogs: Iterable[str | Path] = (),
 ) -> RecordStream:
     """Stream the records of every input as typed DataFrame batches (see the README schema).
 
@@ -231,7 +238,9 @@ def read_records(
     is detected from content. ``backend``: ``rust`` (pyevtx-rs, default) or ``python``
     (python-evtx). ``host_map``: a mapping or CSV file of Computer name -> host, or
     ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
-    processes for parsing (0 = one per core). Integrity rows: ``stream.integrity``.
+    processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
+    English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
+    directories. Integrity rows: ``stream.integrity``.
     """
     return RecordStream(
         paths,
@@ -240,6 +249,8 @@ def read_records(
         host_map=host_map,
         include_recovered=include_recovered,
         workers=workers,
+        messages=messages,
+        catalogs=catalogs,
     )
 
 

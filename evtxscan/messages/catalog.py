@@ -1,0 +1,146 @@
+"""Message catalogs: per-provider message templates and parameter tables, loaded from data.
+
+A catalog file (YAML, ``evtxscan/data/messages/*.yaml`` or a user directory) names a
+provider, its aliases (a legacy .evt has only the SourceName; srv.sys logs as ``Srv`` and
+the Server service as ``Server``), its ``%%N`` parameter table, and its events. An event key
+is either the full 32-bit ID (``0xC0001B6F``: qualifiers << 16 | id), which wins, or the
+16-bit ID. A template may also be a list of variants chosen by the number of insertion
+strings (some events gained strings between Windows versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class CatalogError(ValueError):
+    """A malformed catalog file; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One message template, optionally for a given number of insertion strings."""
+
+    text: str
+    inserts: int | None = None
+
+
+@dataclass(frozen=True)
+class ProviderMessages:
+    """The messages of one provider (and its aliases)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    parameters: str | None = None  # name of the %%N table, e.g. "win32"
+    binary: str | None = None  # how binary data is laid out, e.g. "io_error_log_packet"
+    events: Mapping[int, tuple[Template, ...]] = field(default_factory=dict)
+
+    def template(self, event_id: int, qualifiers: int | None, inserts: int) -> str | None:
+        """The best template for an event: full ID first, then the 16-bit ID."""
+        keys = ([(qualifiers << 16) | event_id] if qualifiers is not None else []) + [event_id]
+        for key in keys:
+            variants = self.events.get(key)
+            if variants:
+                return _choose(variants, inserts).text
+        return None
+
+
+def _choose(variants: tuple[Template, ...], inserts: int) -> Template:
+    exact = [v for v in variants if v.inserts == inserts]
+    if exact:
+        return exact[0]
+    general = [v for v in variants if v.inserts is None]
+    if general:
+        return general[0]
+    return min(variants, key=lambda v: abs((v.inserts or 0) - inserts))
+
+
+def _templates(value: Any, where: str) -> tuple[Template, ...]:
+    if isinstance(value, str):
+        return (Template(value),)
+    if isinstance(value, list) and value:
+        out = []
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("message"), str):
+                raise CatalogError(f"{where}: each variant needs a 'message' string")
+            inserts = item.get("inserts")
+            if inserts is not None and not isinstance(inserts, int):
+                raise CatalogError(f"{where}: 'inserts' must be a whole number")
+            out.append(Template(item["message"], inserts))
+        return tuple(out)
+    raise CatalogError(f"{where}: a message must be a string or a list of variants")
+
+
+def parse_catalog(text: str, source: str) -> ProviderMessages:
+    """Validate and build one catalog file's content."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("provider"), str):
+        raise CatalogError(f"{source}: needs a 'provider' name")
+    events = raw.get("events") or {}
+    if not isinstance(events, dict):
+        raise CatalogError(f"{source}: 'events' must map event IDs to messages")
+    parsed: dict[int, tuple[Template, ...]] = {}
+    for key, value in events.items():
+        if not isinstance(key, int) or not 0 <= key < 2**32:
+            raise CatalogError(f"{source}: event key {key!r} is not a 16- or 32-bit ID")
+        parsed[key] = _templates(value, f"{source}: event {key}")
+    aliases = raw.get("aliases") or [raw["provider"]]
+    return ProviderMessages(
+        name=raw["provider"],
+        aliases=tuple(str(a) for a in aliases),
+        parameters=raw.get("parameters"),
+        binary=raw.get("binary"),
+        events=parsed,
+    )
+
+
+class MessageCatalog:
+    """All loaded providers, looked up by provider or event source name (case-insensitive)."""
+
+    def __init__(self, providers: Iterable[ProviderMessages]) -> None:
+        self._by_name: dict[str, ProviderMessages] = {}
+        for provider in providers:
+            for alias in (provider.name, *provider.aliases):
+                self._by_name.setdefault(alias.casefold(), provider)
+
+    def provider(self, *names: str | None) -> ProviderMessages | None:
+        """The first of ``names`` (provider, then event source name) that has a catalog."""
+        for name in names:
+            if name:
+                found = self._by_name.get(name.casefold())
+                if found is not None:
+                    return found
+        return None
+
+
+def _files(directory: Path) -> list[tuple[str, str]]:
+    return [(str(p), p.read_text("utf-8")) for p in sorted(directory.glob("*.yaml"))]
+
+
+@cache
+def builtin_catalog() -> MessageCatalog:
+    """The catalogs shipped with evtxscan."""
+    root = resources.files("evtxscan.data.messages")
+    files = sorted(
+        (entry.name, entry.read_text("utf-8"))
+        for entry in root.iterdir()
+        if entry.name.endswith(".yaml")
+    )
+    return MessageCatalog(parse_catalog(text, name) for name, text in files)
+
+
+def load_catalog(*directories: str | Path) -> MessageCatalog:
+    """The built-in catalogs plus the YAML catalogs in ``directories`` (theirs win)."""
+    extra = [parse_catalog(t, n) for d in directories for n, t in _files(Path(d))]
+    builtin = builtin_catalog()
+    return MessageCatalog([*extra, *builtin._by_name.values()])
