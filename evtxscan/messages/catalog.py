@@ -5,7 +5,10 @@ provider, its aliases (a legacy .evt has only the SourceName; srv.sys logs as ``
 the Server service as ``Server``), its ``%%N`` parameter table, and its events. An event key
 is either the full 32-bit ID (``0xC0001B6F``: qualifiers << 16 | id), which wins, or the
 16-bit ID. A template may also be a list of variants chosen by the number of insertion
-strings (some events gained strings between Windows versions).
+strings (some events gained strings between Windows versions). A variant marked
+``partial: true`` is only the beginning of the message (all a source quotes, or the first
+line of a long Security template): the renderer then prefers the logged text, or appends the
+insertion strings so that nothing is lost.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -24,12 +27,27 @@ class CatalogError(ValueError):
     """A malformed catalog file; the message says which file and why."""
 
 
+class ExternalMessages(Protocol):
+    """An extra message source looked up by provider/source name (e.g. a winevt-rc.db)."""
+
+    def template(
+        self, names: tuple[str | None, ...], event_id: int, qualifiers: int | None
+    ) -> str | None:
+        """The message template of an event, in FormatMessage syntax, or None."""
+        ...
+
+    def parameter(self, names: tuple[str | None, ...], number: int) -> str | None:
+        """The text of a ``%%number`` parameter of that provider, or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class Template:
     """One message template, optionally for a given number of insertion strings."""
 
     text: str
     inserts: int | None = None
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,14 +60,19 @@ class ProviderMessages:
     binary: str | None = None  # how binary data is laid out, e.g. "io_error_log_packet"
     events: Mapping[int, tuple[Template, ...]] = field(default_factory=dict)
 
-    def template(self, event_id: int, qualifiers: int | None, inserts: int) -> str | None:
+    def variant(self, event_id: int, qualifiers: int | None, inserts: int) -> Template | None:
         """The best template for an event: full ID first, then the 16-bit ID."""
         keys = ([(qualifiers << 16) | event_id] if qualifiers is not None else []) + [event_id]
         for key in keys:
             variants = self.events.get(key)
             if variants:
-                return _choose(variants, inserts).text
+                return _choose(variants, inserts)
         return None
+
+    def template(self, event_id: int, qualifiers: int | None, inserts: int) -> str | None:
+        """The text of :meth:`variant`, or None."""
+        found = self.variant(event_id, qualifiers, inserts)
+        return None if found is None else found.text
 
 
 def _choose(variants: tuple[Template, ...], inserts: int) -> Template:
@@ -70,10 +93,12 @@ def _templates(value: Any, where: str) -> tuple[Template, ...]:
         for item in value:
             if not isinstance(item, dict) or not isinstance(item.get("message"), str):
                 raise CatalogError(f"{where}: each variant needs a 'message' string")
-            inserts = item.get("inserts")
+            inserts, partial = item.get("inserts"), item.get("partial", False)
             if inserts is not None and not isinstance(inserts, int):
                 raise CatalogError(f"{where}: 'inserts' must be a whole number")
-            out.append(Template(item["message"], inserts))
+            if not isinstance(partial, bool):
+                raise CatalogError(f"{where}: 'partial' must be true or false")
+            out.append(Template(item["message"], inserts, partial))
         return tuple(out)
     raise CatalogError(f"{where}: a message must be a string or a list of variants")
 
@@ -95,19 +120,29 @@ def parse_catalog(text: str, source: str) -> ProviderMessages:
             raise CatalogError(f"{source}: event key {key!r} is not a 16- or 32-bit ID")
         parsed[key] = _templates(value, f"{source}: event {key}")
     aliases = raw.get("aliases") or [raw["provider"]]
+    parameters = raw.get("parameters")
+    if parameters is not None and not isinstance(parameters, str):
+        raise CatalogError(f"{source}: 'parameters' must name a table, e.g. win32 or msobjs")
     return ProviderMessages(
         name=raw["provider"],
         aliases=tuple(str(a) for a in aliases),
-        parameters=raw.get("parameters"),
+        parameters=parameters,
         binary=raw.get("binary"),
         events=parsed,
     )
 
 
 class MessageCatalog:
-    """All loaded providers, looked up by provider or event source name (case-insensitive)."""
+    """All loaded providers, looked up by provider or event source name (case-insensitive).
 
-    def __init__(self, providers: Iterable[ProviderMessages]) -> None:
+    ``external`` is an optional message database consulted after the catalogs (see
+    :mod:`evtxscan.messages.winevt_rc`).
+    """
+
+    def __init__(
+        self, providers: Iterable[ProviderMessages], external: ExternalMessages | None = None
+    ) -> None:
+        self.external = external
         self._by_name: dict[str, ProviderMessages] = {}
         for provider in providers:
             for alias in (provider.name, *provider.aliases):
@@ -139,8 +174,16 @@ def builtin_catalog() -> MessageCatalog:
     return MessageCatalog(parse_catalog(text, name) for name, text in files)
 
 
-def load_catalog(*directories: str | Path) -> MessageCatalog:
-    """The built-in catalogs plus the YAML catalogs in ``directories`` (theirs win)."""
+def load_catalog(*directories: str | Path, database: str | Path | None = None) -> MessageCatalog:
+    """The built-in catalogs plus the YAML catalogs in ``directories`` (theirs win).
+
+    ``database``: a plaso ``winevt-rc.db``, consulted for events no catalog knows.
+    """
     extra = [parse_catalog(t, n) for d in directories for n, t in _files(Path(d))]
     builtin = builtin_catalog()
-    return MessageCatalog([*extra, *builtin._by_name.values()])
+    external = None
+    if database is not None:
+        from evtxscan.messages.winevt_rc import WinevtRcDatabase
+
+        external = WinevtRcDatabase(database)
+    return MessageCatalog([*extra, *builtin._by_name.values()], external)

@@ -4,7 +4,8 @@ The Event Log stores insertion strings, not text; Event Viewer formats them with
 provider's message file on the machine that reads the log. We do the same with built-in
 catalogs, so an event reads the same from .evtx, .evt or XML and on any OS. ``%%N``
 references in insertion strings resolve through the provider's own parameter table. Without
-a catalog entry the logged text (XML ``RenderingInfo``) is used, and without that a readable
+a catalog entry an external message database (``external=``, e.g. plaso's winevt-rc.db) is
+asked, then the logged text (XML ``RenderingInfo``) is used, and without that a readable
 fallback (provider, ID and the insertion strings); a message is never empty.
 """
 
@@ -16,11 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-from evtxscan.messages.catalog import MessageCatalog, ProviderMessages, builtin_catalog
+from evtxscan.messages.catalog import (
+    ExternalMessages,
+    MessageCatalog,
+    ProviderMessages,
+    Template,
+    builtin_catalog,
+)
 from evtxscan.messages.errors import parameter_table
 from evtxscan.messages.formatting import format_message
 
 _PARAMETER = re.compile(r"%%(\d+)")
+_INSERT = re.compile(r"(?<!%)%(\d{1,2})")
 _CACHE_LIMIT = 200_000
 _IO_ERROR_PACKET_MIN = 0x18
 
@@ -56,23 +64,56 @@ def io_packet_status(
 
 
 class MessageRenderer:
-    """Formats messages for records, caching by (provider, ID, inserts)."""
+    """Formats messages for records, caching by (provider, ID, inserts).
 
-    def __init__(self, catalog: MessageCatalog | None = None) -> None:
+    ``external`` (default: the catalog's own) is consulted for events the catalogs do not
+    know, and for ``%%N`` parameters of providers without a built-in parameter table.
+    """
+
+    def __init__(
+        self, catalog: MessageCatalog | None = None, external: ExternalMessages | None = None
+    ) -> None:
         self.catalog = catalog or builtin_catalog()
+        self.external = external if external is not None else self.catalog.external
         self._cache: dict[tuple[Any, ...], str] = {}
 
-    def expand(self, provider: ProviderMessages | None, value: str) -> str:
-        """Resolve ``%%N`` references in one insertion string via the provider's table."""
-        if provider is None or provider.parameters is None or "%%" not in value:
+    def expand(
+        self, provider: ProviderMessages | None, value: str, names: tuple[str | None, ...] = ()
+    ) -> str:
+        """Resolve ``%%N`` references in one insertion string via the provider's table.
+
+        Only the provider's own table is used (then the external database's parameter files
+        for ``names``): a number is never looked up in a table the provider did not name.
+        """
+        if "%%" not in value:
             return value
-        table = parameter_table(provider.parameters)
+        table = parameter_table(provider.parameters) if provider and provider.parameters else {}
+        external = self.external if names else None
+        if not table and external is None:
+            return value
 
         def lookup(match: re.Match[str]) -> str:
-            text = table.get(int(match.group(1)))
+            number = int(match.group(1))
+            text = table.get(number)
+            if text is None and external is not None:
+                text = external.parameter(names, number)
             return match.group(0) if text is None else text
 
         return _PARAMETER.sub(lookup, value)
+
+    def _variant(
+        self,
+        provider: ProviderMessages | None,
+        names: tuple[str | None, ...],
+        event_id: int,
+        severity: int,
+        inserts: int,
+    ) -> Template | None:
+        found = provider.variant(event_id, severity, inserts) if provider else None
+        if found is None and self.external is not None:
+            text = self.external.template(names, event_id, severity)
+            found = None if text is None else Template(text)
+        return found
 
     def render(
         self,
@@ -89,13 +130,23 @@ class MessageRenderer:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        names = (provider_name, source_name)
         provider = self.catalog.provider(provider_name, source_name)
-        template = None
-        if provider is not None and event_id is not None:
+        variant = None
+        if event_id is not None:
             severity = qualifiers if qualifiers is not None else qualifiers_for_level(level)
-            template = provider.template(event_id, severity, len(inserts))
-        if template is not None:
-            text = format_message(template, inserts, expand=lambda v: self.expand(provider, v))
+            variant = self._variant(provider, names, event_id, severity, len(inserts))
+        if variant is not None and not (variant.partial and logged):
+            text = format_message(
+                variant.text, inserts, expand=lambda v: self.expand(provider, v, names)
+            )
+            if variant.partial:
+                used = {int(n) for n in _INSERT.findall(variant.text)}
+                rest = [v for i, v in enumerate(inserts, 1) if v and i not in used]
+                if rest:
+                    text = f"{text.rstrip()}\n" + "; ".join(
+                        self.expand(provider, v, names) for v in rest
+                    )
         elif logged:
             text = logged
         else:

@@ -14,7 +14,7 @@ import mmap
 import struct
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntFlag
 
 HEADER_SIZE = 0x30
@@ -37,8 +37,10 @@ class HeaderFlag(IntFlag):
     ARCHIVE = 0x8  # should be archived
 
 
-def _check_u32(**values: int) -> None:
-    for name, value in values.items():
+def _check_u32(item: object) -> None:
+    """Every field of the dataclass ``item`` is a 32-bit unsigned integer, as stored."""
+    for name in (f.name for f in fields(item)):  # type: ignore[arg-type]
+        value = getattr(item, name)
         if not isinstance(value, int) or not 0 <= value < 2**32:
             raise ValueError(f"{name} must be a 32-bit unsigned integer, got {value!r}")
 
@@ -58,17 +60,7 @@ class FileHeader:
     retention: int
 
     def __post_init__(self) -> None:
-        _check_u32(
-            major=self.major,
-            minor=self.minor,
-            start_offset=self.start_offset,
-            end_offset=self.end_offset,
-            current_record_number=self.current_record_number,
-            oldest_record_number=self.oldest_record_number,
-            max_size=self.max_size,
-            flags=int(self.flags),
-            retention=self.retention,
-        )
+        _check_u32(self)
 
     @property
     def dirty(self) -> bool:
@@ -99,13 +91,7 @@ class EofRecord:
     oldest_record_number: int
 
     def __post_init__(self) -> None:
-        _check_u32(
-            offset=self.offset,
-            begin_record=self.begin_record,
-            end_record=self.end_record,
-            current_record_number=self.current_record_number,
-            oldest_record_number=self.oldest_record_number,
-        )
+        _check_u32(self)
 
 
 @dataclass(frozen=True)
@@ -233,12 +219,6 @@ def eof_at(ring: Ring, offset: int) -> EofRecord | None:
     return EofRecord(offset, begin, end, current, oldest)
 
 
-def find_eofs(ring: Ring) -> list[EofRecord]:
-    """Every intact EOF record in the buffer."""
-    found = (eof_at(ring, ring.back(hit, 4)) for hit in ring.find_all(EOF_SIGNATURE))
-    return [eof for eof in found if eof is not None]
-
-
 @dataclass
 class Walk:
     """What walking the buffer found besides records: problems (with offsets) and notes."""
@@ -268,7 +248,8 @@ def locate(ring: Ring, header: FileHeader | None, walk: Walk) -> tuple[int | Non
     The EOF record at the header's end offset is taken when the header is clean; otherwise
     (dirty, stale, or damaged header) the newest intact EOF record found by scanning.
     """
-    eofs = find_eofs(ring)
+    found_eofs = (eof_at(ring, ring.back(hit, 4)) for hit in ring.find_all(EOF_SIGNATURE))
+    eofs = [eof for eof in found_eofs if eof is not None]
     eof = next((e for e in eofs if header and e.offset == header.end_offset), None)
     if eof is None or (header is not None and header.dirty):
         ranked = sorted(eofs, key=lambda e: (e.end_record == e.offset, e.current_record_number))
@@ -291,14 +272,10 @@ def locate(ring: Ring, header: FileHeader | None, walk: Walk) -> tuple[int | Non
     found = record_at(ring, eof.begin_record)
     if isinstance(found, RawRecord) and found.number == eof.oldest_record_number:
         return eof.begin_record, eof.offset
+    why = found if isinstance(found, str) else f"record {found.number} is there"
     start = _walk_back(ring, eof)
-    walk.errors.append(
-        (
-            f"the oldest record {eof.oldest_record_number} is not at offset {eof.begin_record}; "
-            f"live records from offset {start} (found walking back from the end)",
-            eof.begin_record,
-        )
-    )
+    message = f"oldest record {eof.oldest_record_number} unreadable ({why}); live records "
+    walk.errors.append((message + f"from {start}, found from the end", eof.begin_record))
     return start, eof.offset
 
 
@@ -372,28 +349,20 @@ def walk_live(ring: Ring, start: int, stop: int | None, walk: Walk) -> Iterator[
         reason = found if isinstance(found, str) else "record numbers stop increasing"
         limit = ring.distance(offset, stop) if stop is not None else ring.size - travelled
         nxt = _nearest(ring, offset, limit, None if stop is not None else last)
-        if nxt is not None or stop is not None or _cut(ring, offset, reason):
-            _report_gap(ring, offset, nxt, reason, walk)
+        cut = reason == "the file ends inside the record" or offset >= ring.available
+        if nxt is not None or stop is not None or cut:
+            _report_gap(ring, offset, nxt, reason if not cut else "", walk)
         if nxt is None:
             return
         travelled += ring.distance(offset, nxt.offset)
         offset = nxt.offset
 
 
-def _cut(ring: Ring, offset: int, reason: str) -> bool:
-    return reason == "the file ends inside the record" or offset >= ring.available
-
-
 def _report_gap(ring: Ring, offset: int, nxt: RawRecord | None, reason: str, walk: Walk) -> None:
-    if _cut(ring, offset, reason):
-        missing = ring.end - ring.available
-        walk.errors.append(
-            (
-                f"truncated: the file ends {missing} bytes short of the log's size; "
-                "the records there are missing",
-                min(offset, ring.available),
-            )
-        )
+    """Record why live data was skipped (``reason`` empty: the file was cut there)."""
+    if not reason:
+        missing = f"the file ends {ring.end - ring.available} bytes short of the log's size"
+        walk.errors.append((f"truncated: {missing}; records there are lost", offset))
         return
     resumed = nxt.offset if nxt is not None else None
     if resumed == HEADER_SIZE and offset > HEADER_SIZE:

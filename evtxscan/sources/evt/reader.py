@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -86,10 +86,14 @@ _CHANNELS = {
 _CHANNELS.update({name.replace(" ", "").lower(): name for name in list(_CHANNELS.values())})
 
 
+def file_name(source: str) -> str:
+    """The last component of a path or bundle member (``a.zip!logs/SysEvent.Evt``)."""
+    return re.split(r"[/\\!]", source)[-1]
+
+
 def infer_channel(source: str) -> str | None:
     """The log a file name conventionally holds (``SysEvent.Evt`` -> ``System``), or None."""
-    name = re.split(r"[/\\!]", source)[-1]
-    stem, dot, extension = name.rpartition(".")
+    stem, dot, extension = file_name(source).rpartition(".")
     if not dot or extension.lower() != "evt":
         return None
     return _CHANNELS.get(stem.replace(" ", "").lower())
@@ -228,7 +232,7 @@ def decode_record(image: bytes) -> EvtRecord:
 
 def _records(
     data: Buffer, report: FileReport, include_recovered: bool
-) -> Iterator[tuple[RawRecord, bool]]:
+) -> Generator[tuple[RawRecord, bool], None, None]:
     """Live records oldest first, then (optionally) the recovered ones, each with its
     ``recovered`` flag; what the walk finds goes to ``report``."""
     header = parse_header(data)
@@ -243,6 +247,9 @@ def _records(
         if (header.major, header.minor) != (1, 1):
             report.notes.append(f"unexpected format version {header.major}.{header.minor}")
     ring = make_ring(data, header)
+    if ring.size < RECORD_FIXED_SIZE:
+        report.error(f"too small to hold an event record ({len(data)} bytes)", None, 0)
+        return
     walk = Walk()
     try:
         start, stop = locate(ring, header, walk)
@@ -272,7 +279,7 @@ def read_evt(
     notes, the dirty flag); bad data never raises. The caller folds the batches into the
     report (:meth:`FileReport.observe`), as for EVTX."""
     channel = infer_channel(source)
-    name = re.split(r"[/\\!]", source)[-1]
+    name = file_name(source)
     if channel is None:
         report.notes.append(
             f"channel unknown: .evt files do not record their log, and {name!r} is not "
@@ -282,8 +289,9 @@ def read_evt(
         report.notes.append(f"channel {channel!r} inferred from the file name {name!r}")
     batch = RecordBatch()
     damaged_recovered = 0
+    records = _records(data, report, include_recovered)
     try:
-        for raw, recovered in _records(data, report, include_recovered):
+        for raw, recovered in records:
             event = decode_record(raw.image)
             if event.problems and recovered:
                 damaged_recovered += 1
@@ -297,6 +305,8 @@ def read_evt(
                 yield _frame(batch, source, host_map)
     except Exception as exc:  # a reader bug must not lose the records read so far
         report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
+    finally:
+        records.close()  # reports the walk's findings now, also after an early stop
     if damaged_recovered:
         report.notes.append(f"{damaged_recovered} recovered records have unreadable fields")
     if len(batch):

@@ -293,8 +293,8 @@ def _attribute(at: int, pieces: tuple[Piece, ...], values: list[Value], fixed: F
             parts.extend([] if item is None else [item.translate(_ATTRIBUTE)])
         elif isinstance(piece, str):
             parts.append(piece.replace('"', "&quot;"))
-        elif (value := values[piece]).type not in (_NULL, _BXML):
-            parts.append(value_text(value.type, value.raw).translate(_ATTRIBUTE))
+        elif (value := values[piece]).type != _BXML and (text := value_text(value.type, value.raw)):
+            parts.append(text.translate(_ATTRIBUTE))  # an empty value adds nothing
     return "".join(parts) if parts else None
 
 

@@ -1,0 +1,106 @@
+"""Boot sessions and host facts, from the context events kept during a scan.
+
+A boot session starts at a start marker of the System log (EventLog 6005, or Kernel-General
+12 on Vista and later) and lasts until the next one; it applies to the host's other logs by
+time (Exchange's failures are in Application). A host with no marker at all has unknown
+sessions, and signatures fall back to their time window at lower confidence. The 6009
+banner gives the OS version, build, service pack and processor kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
+
+UNKNOWN_SESSION = -1
+
+
+@dataclass
+class HostFacts:
+    """What the logs say about one host's system."""
+
+    os_version: str | None = None
+    build: str | None = None
+    service_pack: str | None = None
+    processors: str = "unknown"  # "uniprocessor", "multiprocessor" or "unknown"
+    boot_starts: list[pd.Timestamp] = field(default_factory=list)
+
+    @property
+    def sessions_known(self) -> bool:
+        return bool(self.boot_starts)
+
+    @property
+    def kernel_files(self) -> str:
+        """Which NT kernel image a fix must put in place, from the processor kind."""
+        if self.processors == "multiprocessor":
+            return "NTKRNLMP.EXE (copied and renamed to NTOSKRNL.EXE)"
+        if self.processors == "uniprocessor":
+            return "NTOSKRNL.EXE"
+        return (
+            "NTOSKRNL.EXE on a single-processor system, or NTKRNLMP.EXE renamed to "
+            "NTOSKRNL.EXE on a multiprocessor system"
+        )
+
+    def as_template_fields(self) -> dict[str, str]:
+        return {
+            "os_version": self.os_version or "(unknown)",
+            "build": self.build or "(unknown)",
+            "service_pack": self.service_pack or "(none seen)",
+            "processors": self.processors,
+            "kernel_files": self.kernel_files,
+        }
+
+
+def _values(data: object) -> list[str]:
+    if data is None:
+        return []
+    return [d["value"] or "" for d in data]  # type: ignore[attr-defined]
+
+
+def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
+    """Per-host facts from context rows (``canon``: canonical provider per row)."""
+    facts: dict[str, HostFacts] = {}
+    if context.empty:
+        return facts
+    order = context.assign(_canon=canon.to_numpy()).sort_values(["host", "time"], kind="stable")
+    for host, rows in order.groupby("host", observed=True, sort=False):
+        fact = facts.setdefault(str(host), HostFacts())
+        keys = list(zip(rows["_canon"], rows["event_id"].astype("Int64"), strict=True))
+        starts = [
+            t
+            for (p, e), t in zip(keys, rows["time"], strict=True)
+            if (p, e) in BOOT_START and t is not pd.NaT
+        ]
+        fact.boot_starts = sorted(set(starts))
+        banners = rows[[k == VERSION_BANNER for k in keys]]
+        processor_texts: list[str] = []
+        for data in banners["data"]:
+            values = _values(data)
+            processor_texts += [v.casefold() for v in values]
+            if values:
+                fact.os_version = values[0].rstrip(".") or fact.os_version
+            if len(values) > 1:
+                fact.build = values[1] or fact.build
+            if len(values) > 2:
+                fact.service_pack = values[2] or fact.service_pack
+        if any("multiprocessor" in t for t in processor_texts):
+            fact.processors = "multiprocessor"
+        elif any("uniprocessor" in t for t in processor_texts):
+            fact.processors = "uniprocessor"
+    return facts
+
+
+def assign_sessions(times: pd.Series, facts: HostFacts | None) -> np.ndarray:
+    """The boot session index of each time (UNKNOWN_SESSION when the host has no markers).
+
+    Events before the first marker belong to session 0 (the boot whose start the log no
+    longer holds); each marker starts the next session.
+    """
+    if facts is None or not facts.sessions_known:
+        return np.full(len(times), UNKNOWN_SESSION, dtype=np.int64)
+    starts = pd.DatetimeIndex(facts.boot_starts)
+    return np.searchsorted(starts.asi8, pd.DatetimeIndex(times).asi8, side="right").astype(np.int64)

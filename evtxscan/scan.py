@@ -1,0 +1,307 @@
+"""``evtxscan.scan``: read a collection, find KB symptoms, correlate per host, diagnose.
+
+Records stream through in batches; each batch is prefiltered with column operations, and
+only symptom candidates and context events (boots, shutdowns, service changes, errors and
+warnings) are kept, so memory follows the matches, not the input size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.correlation.incidents import (
+    Hit,
+    Incident,
+    extracted_fields,
+    find_incidents,
+    render_text,
+)
+from evtxscan.correlation.selection import SignatureIndex
+from evtxscan.correlation.sessions import HostFacts, assign_sessions, host_facts
+from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.reader import HostMapOption, RecordStream
+from evtxscan.records.schema import concat_frames
+from evtxscan.results import ScanResult, hosts_frame
+from evtxscan.signatures.loader import load_signatures
+from evtxscan.signatures.model import Signature
+from evtxscan.sources.inputs import PathLike
+
+DIAGNOSIS_COLUMNS = [
+    "diagnosis_id",
+    "host",
+    "signature_id",
+    "kb",
+    "title",
+    "confidence",
+    "occurrences",
+    "first_seen",
+    "last_seen",
+    "evidence",
+    "cause",
+    "resolution",
+    "reference",
+]
+EVIDENCE_LIMIT = 50
+
+
+def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _signatures(signatures: Sequence[Signature] | Iterable[PathLike] | None) -> list[Signature]:
+    if signatures is None:
+        return load_signatures()
+    items = list(signatures)
+    if all(isinstance(s, Signature) for s in items):
+        return items  # type: ignore[return-value]
+    return load_signatures(*items)  # type: ignore[arg-type]
+
+
+class Scanner:
+    """One scan's state: the kept rows and per-host statistics."""
+
+    def __init__(
+        self,
+        signatures: list[Signature],
+        renderer: MessageRenderer,
+        since: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+        keep_all: bool,
+        include_recovered: bool,
+    ) -> None:
+        self.index = SignatureIndex(signatures, None)
+        self.renderer = renderer
+        self.since, self.until = since, until
+        self.keep_all = keep_all
+        self.include_recovered = include_recovered
+        self.kept: list[pd.DataFrame] = []
+        self.stats: list[pd.DataFrame] = []
+        self.host_files: set[tuple[str, str]] = set()
+
+    def feed(self, batch: pd.DataFrame) -> None:
+        if self.since is not None:
+            batch = batch[batch["time"] >= self.since]
+        if self.until is not None:
+            batch = batch[batch["time"] < self.until]
+        if batch.empty:
+            return
+        self.stats.append(
+            batch.groupby("host", observed=True).agg(
+                records=("event_id", "size"),
+                first_time=("time", "min"),
+                last_time=("time", "max"),
+            )
+        )
+        pairs = batch[["host", "source_file"]].drop_duplicates()
+        self.host_files.update(
+            zip(pairs["host"].astype(str), pairs["source_file"].astype(str), strict=True)
+        )
+        candidates, context, canon = self.index.prefilter(batch)
+        if not self.include_recovered:
+            candidates &= ~batch["recovered"].to_numpy()
+        keep = candidates | context | (self.keep_all and True)
+        if not keep.any():
+            return
+        rows = add_messages(batch[keep].reset_index(drop=True), self.renderer)
+        matched: list[list[str]] = [[] for _ in range(len(rows))]
+        cand_rows = np.flatnonzero(candidates[keep])
+        if len(cand_rows):
+            for i, hits in zip(
+                cand_rows,
+                self.index.match(rows.iloc[cand_rows], canon[keep][cand_rows]),
+                strict=True,
+            ):
+                matched[i] = hits
+        rows["signatures"] = matched
+        rows["_canon"] = canon[keep]
+        self.kept.append(rows)
+
+
+def _dedupe(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per event seen in overlapping exports (same host, channel, id and content)."""
+    if rows.empty:
+        return rows
+    content = [
+        json.dumps([p, e, str(t), [d["value"] for d in (data if data is not None else [])]])
+        for p, e, t, data in zip(
+            rows["_canon"], rows["event_id"].astype(object), rows["time"], rows["data"], strict=True
+        )
+    ]
+    key = pd.DataFrame(
+        {
+            "host": rows["host"].astype(str),
+            "channel": rows["channel"].astype(str),
+            "id": rows["event_record_id"].astype(object),
+            "content": content,
+        }
+    )
+    return rows[~key.duplicated()].reset_index(drop=True)
+
+
+def scan(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    signatures: Sequence[Signature] | Iterable[PathLike] | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    backend: str = "rust",
+    host_map: HostMapOption = None,
+    timeline: str | timedelta = timedelta(hours=1),
+    include_recovered: bool = False,
+    workers: int = 1,
+    catalogs: Iterable[str | Path] = (),
+    progress: object | None = None,
+) -> ScanResult:
+    """Scan logs for the symptoms signatures describe; see the README for the result.
+
+    ``signatures``: Signature objects or directories/files of YAML (default: the shipped
+    ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: the context
+    window around symptoms (default one hour) or ``"all"`` for every record.
+    ``include_recovered``: let records recovered from chunk slack count as symptoms.
+    """
+    chosen = _signatures(signatures)
+    renderer = MessageRenderer(load_catalog(*catalogs))
+    keep_all = timeline == "all"
+    scanner = Scanner(
+        chosen, renderer, _timestamp(since), _timestamp(until), keep_all, include_recovered
+    )
+    stream = RecordStream(
+        paths, backend=backend, host_map=host_map, workers=workers, progress=progress
+    )
+    for batch in stream:
+        scanner.feed(batch)
+    rows = _dedupe(concat_frames(scanner.kept) if scanner.kept else pd.DataFrame())
+    facts = host_facts(rows, rows["_canon"]) if not rows.empty else {}
+    incidents = _incidents(chosen, rows, facts)
+    diagnoses = _diagnoses(incidents, rows, facts)
+    window = None if keep_all else (timeline if isinstance(timeline, timedelta) else None)
+    return ScanResult(
+        timeline=_timeline(rows, incidents, window),
+        diagnoses=diagnoses,
+        hosts=hosts_frame(scanner.stats, scanner.host_files, facts, diagnoses),
+        integrity=stream.integrity,
+        signatures=tuple(chosen),
+    )
+
+
+def _incidents(
+    signatures: list[Signature], rows: pd.DataFrame, facts: dict[str, HostFacts]
+) -> list[Incident]:
+    if rows.empty:
+        return []
+    sessions = np.full(len(rows), -1, dtype=np.int64)
+    for host, index in rows.groupby("host", observed=True).groups.items():
+        sessions[index] = assign_sessions(rows.loc[index, "time"], facts.get(str(host)))
+    hits: dict[tuple[str, str], list[Hit]] = {}
+    for i, (host, names, time) in enumerate(
+        zip(rows["host"].astype(str), rows["signatures"], rows["time"], strict=True)
+    ):
+        if time is pd.NaT:
+            continue
+        for name in names:
+            signature_id, symptom = name.split(":", 1)
+            hits.setdefault((host, signature_id), []).append(
+                Hit(i, symptom, time, int(sessions[i]))
+            )
+    by_id = {s.id: s for s in signatures}
+    found: list[Incident] = []
+    for (host, signature_id), host_hits in sorted(hits.items()):
+        found += find_incidents(by_id[signature_id], host, host_hits, facts.get(host))
+    # A generic (fallback) finding yields to a KB diagnosis that explains the same records.
+    explained = {(i.host, h.row) for i in found if not i.signature.fallback for h in i.hits}
+    return [
+        i
+        for i in found
+        if not i.signature.fallback or not any((i.host, h.row) in explained for h in i.hits)
+    ]
+
+
+def _evidence_key(row: Any, hit: Hit) -> dict[str, Any]:
+    record_id = row["event_record_id"]
+    return {
+        "host": str(row["host"]),
+        "channel": None if row["channel"] is None else str(row["channel"]),
+        "event_record_id": None if record_id is pd.NA else int(record_id),
+        "record_number": None if row["record_number"] is pd.NA else int(row["record_number"]),
+        "time": hit.time.isoformat(),
+        "symptom": hit.symptom,
+        "provider": str(row["provider"]),
+        "event_id": int(row["event_id"]),
+        "source_file": str(row["source_file"]),
+    }
+
+
+def _diagnoses(
+    incidents: list[Incident], rows: pd.DataFrame, facts: dict[str, HostFacts]
+) -> pd.DataFrame:
+    groups: dict[tuple[str, str], list[Incident]] = {}
+    for incident in incidents:
+        groups.setdefault((incident.host, incident.signature.id), []).append(incident)
+    records = []
+    for (host, _), found in sorted(groups.items()):
+        signature = found[0].signature
+        latest = max(found, key=lambda i: i.end)
+        evidence = [_evidence_key(rows.loc[h.row], h) for i in found for h in i.hits]
+        values = {
+            "host": host,
+            **(facts.get(host) or HostFacts()).as_template_fields(),
+            **extracted_fields(latest, rows),
+        }
+        first_key = json.dumps(evidence[0], sort_keys=True)
+        records.append(
+            {
+                "diagnosis_id": hashlib.sha256(
+                    f"{host}|{signature.id}|{first_key}".encode()
+                ).hexdigest()[:16],
+                "host": host,
+                "signature_id": signature.id,
+                "kb": signature.kb,
+                "title": render_text(signature.title, values),
+                "confidence": max(i.confidence for i in found),
+                "occurrences": len(found),
+                "first_seen": min(i.start for i in found),
+                "last_seen": latest.end,
+                "evidence": json.dumps(evidence[:EVIDENCE_LIMIT], ensure_ascii=False),
+                "cause": render_text(signature.cause, values),
+                "resolution": render_text(signature.resolution, values),
+                "reference": signature.reference,
+            }
+        )
+    frame = pd.DataFrame(records, columns=DIAGNOSIS_COLUMNS)
+    for name in ("first_seen", "last_seen"):
+        frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
+    frame["occurrences"] = frame["occurrences"].astype("int64")
+    frame["confidence"] = frame["confidence"].astype("float64")
+    return frame.sort_values(["host", "signature_id"], ignore_index=True)
+
+
+def _timeline(
+    rows: pd.DataFrame, incidents: list[Incident], window: timedelta | None
+) -> pd.DataFrame:
+    if rows.empty:
+        return rows
+    out = rows.drop(columns=["_canon"])
+    if window is not None:
+        near = np.zeros(len(out), dtype=bool)
+        hosts = out["host"].astype(str).to_numpy()
+        times = out["time"]
+        has_symptom = out["signatures"].map(len).to_numpy() > 0
+        for host in set(hosts[has_symptom]):
+            mine = hosts == host
+            for t in times[mine & has_symptom]:
+                near |= mine & ((times >= t - window) & (times <= t + window)).to_numpy()
+        out = out[near | has_symptom]
+    return out.sort_values(
+        ["host", "time", "channel", "event_record_id"], ignore_index=True, na_position="last"
+    )
