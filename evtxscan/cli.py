@@ -157,12 +157,21 @@ def dump(
         click.echo(summary_line(stream, writer.rows), err=True)
 
 
+from evtxscan.cli_scan import scan_command  # noqa: E402
+from evtxscan.cli_signatures import signatures_group  # noqa: E402
+
+cli.add_command(signatures_group)
+cli.add_command(scan_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; maps every outcome onto the documented exit codes."""
     try:
         cli.main(args=argv, prog_name="evtxscan", standalone_mode=False)
     except click.exceptions.Exit as done:
         return int(done.exit_code or 0)
+    except SystemExit as done:
+        return int(done.code or 0) if isinstance(done.code, int) else EXIT_FAILURE
     except click.ClickException as exc:
         exc.show()
         return EXIT_FAILURE

@@ -58,9 +58,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMap:
     return mapping
 
 
-_LineLoader.add_constructor(  # type: ignore[no-untyped-call]
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 class _Reader:
@@ -271,7 +269,7 @@ def parse_signature(text: str, source: str) -> Signature:
     if boot not in {b.value for b in BootScope}:
         raise reader.fail(correlation, "boot must be 'same' or 'any'", "boot")
     optional = confidence.get("optional") or {}
-    return reader.build(
+    signature: Signature = reader.build(
         "signature",
         raw,
         None,
@@ -305,6 +303,7 @@ def parse_signature(text: str, source: str) -> Signature:
         fallback=bool(raw.get("fallback", False)),
         source=source,
     )
+    return signature
 
 
 def load_signatures(*directories: str | Path, builtin: bool = True) -> list[Signature]:

@@ -8,9 +8,10 @@ is, and the diagnosis (cause and resolution in our own words, with the KB refere
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -74,7 +75,7 @@ class Condition:
     value: str | tuple[str, ...]
     case_sensitive: bool = False
     negate: bool = False
-    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    pattern: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.field not in RECORD_FIELDS and not _DATA_FIELD.match(self.field):
@@ -153,7 +154,7 @@ class Confidence:
     """How matched symptoms become a score in [0, 1] (see signatures/README.md)."""
 
     base: float = 0.6
-    optional: Mapping[str, float] = field(default_factory=dict)
+    optional: Mapping[str, float] = dataclasses.field(default_factory=dict)
     unknown_boot: float = 0.8  # factor when boot sessions are unknown (timespan fallback)
     os_mismatch: float = 0.6  # factor when the host's known OS version is not in applies_to
 
@@ -175,7 +176,7 @@ class SignatureTest:
     name: str
     expect: bool
     events: tuple[Mapping[str, Any], ...]
-    expect_fields: Mapping[str, str] = field(default_factory=dict)
+    expect_fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -416,6 +416,32 @@ def test_truncated_wrapped_file_keeps_what_survives() -> None:
     assert report.status is FileStatus.DAMAGED and report.errors
 
 
+def test_damaged_record_is_skipped_with_its_offset() -> None:
+    data = bytearray(evt_bytes(EVENTS))
+    offsets = list(read(bytes(data))[0]["offset"])
+    data[offsets[4] + 4 : offsets[4] + 8] = b"XXXX"  # record 5 loses its signature
+    frame, report = read(bytes(data))
+    assert list(frame["record_number"]) == [n for n in range(1, 41) if n != 5]
+    assert report.status is FileStatus.DAMAGED and report.missing_records == 1
+    (error,) = report.errors
+    assert error.offset == offsets[4] and f"up to offset {offsets[5]}" in error.reason
+
+
+def test_missing_eof_record_and_zeroed_header() -> None:
+    data = evt_bytes(EVENTS, max_size=1888, wrap=True)
+    expected = list(read(data)[0]["record_number"])
+    at = data.index(b"\x11\x11\x11\x11")
+    no_eof = data[:at] + b"\x00" * 16 + data[at + 16 :]
+    frame, report = read(no_eof)
+    assert list(frame[~frame["recovered"]]["record_number"]) == expected
+    assert [e.reason for e in report.errors] == [
+        "no end-of-file record: records followed from the oldest"
+    ]
+    frame, report = read(bytes(HEADER_SIZE) + data[HEADER_SIZE:])
+    assert list(frame["record_number"]) == expected
+    assert report.errors[0].reason.startswith("file header missing or damaged")
+
+
 def test_sid_padding_keeps_the_binary_data() -> None:
     padded = [replace_sid(e) for e in EVENTS[:12]]
     data = evt_bytes(padded, sid_padding=2)

@@ -313,6 +313,13 @@ def test_sample_logs_match_pyevtx_rs(samples: Path, name: str, limit: int | None
     assert _assert_file_parity(samples / name, limit) > 0
 
 
+def test_multi_chunk_images_match_pyevtx_rs(samples: Path) -> None:
+    path = samples / "omerbenamram-evtx/samples/security.evtx"
+    chunks = [c.data for c in islice(iter_chunks(path.read_bytes()), 3) if isinstance(c, Chunk)]
+    records, errors = _assert_same(chunk_image(*chunks))
+    assert len(chunks) == 3 and records > 150 and errors == 0
+
+
 @pytest.mark.slow
 def test_every_agreeing_sample_log_matches_pyevtx_rs(
     samples: Path, manifest: list[dict[str, str]]

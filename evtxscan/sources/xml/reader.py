@@ -280,11 +280,8 @@ class _ExportReader:
         for action, element in parser.read_events():
             if not isinstance(element, etree._Element):
                 continue
-            parent = element.getparent()
-            grand = None if parent is None else parent.getparent()
-            top = parent is not None and (
-                grand is None or (_local(parent.tag) == "Events" and grand.getparent() is None)
-            )
+            above = [_local(a.tag) for a in element.iterancestors()]
+            top = above in (["root"], ["Events", "root"])  # not nested in an event or other
             if action == "start" and self.record is None and top:
                 if _local(element.tag) == "Events":
                     self.wrapped = True

@@ -1,0 +1,139 @@
+"""``evtxscan scan``: diagnose a collection and write the result tables."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from evtxscan.outputs.tables import write_table
+from evtxscan.progress import Progress
+from evtxscan.signatures.loader import load_signatures
+from evtxscan.signatures.model import Signature
+from evtxscan.sources.inputs import Source, expand_paths
+
+EXIT_OK, EXIT_FOUND, EXIT_FAILURE = 0, 1, 2
+
+
+def _window(text: str) -> str | timedelta:
+    if text == "all":
+        return "all"
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    try:
+        return timedelta(**{units[text[-1]]: float(text[:-1])})
+    except (KeyError, ValueError):
+        raise click.BadParameter("use 'all' or a duration such as 30m, 1h, 2d") from None
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for diagnoses, timeline, hosts and integrity tables.",
+)
+@click.option(
+    "--signatures",
+    "signature_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Also load signatures from this directory (repeatable).",
+)
+@click.option("--since", help="Only records at or after this time (ISO-8601; UTC if no zone).")
+@click.option("--until", help="Only records before this time.")
+@click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+)
+@click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")
+@click.option(
+    "--timeline",
+    "timeline",
+    default="1h",
+    show_default=True,
+    help="Context kept around symptoms ('all' for every record).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
+@click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["never", "diagnosis", "integrity"]),
+    default="diagnosis",
+    show_default=True,
+    help="When to exit 1: never, when a diagnosis is found, or also on bad files.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+def scan_command(
+    paths: tuple[str, ...],
+    out: Path,
+    signature_dirs: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    backend: str,
+    workers: int,
+    host_map: str | None,
+    timeline: str,
+    fmt: str,
+    no_bom: bool,
+    fail_on: str,
+    quiet: bool,
+) -> None:
+    """Diagnose the logs in PATHS and write the result tables to --out.
+
+    \b
+    Exit status: 0 no diagnosis, 1 diagnoses found (see --fail-on), 2 usage error or
+    failure. Example:
+      evtxscan scan collected/ --out report/
+    """
+    from evtxscan.scan import scan
+
+    window = _window(timeline)
+    total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
+    progress = Progress(total, enabled=None if not quiet else False)
+    try:
+        result = scan(
+            list(paths),
+            signatures=_signature_set(signature_dirs),
+            since=since,
+            until=until,
+            backend=backend,
+            host_map=host_map,
+            timeline=window,
+            workers=workers,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    for name, frame in (
+        ("diagnoses", result.diagnoses),
+        ("timeline", result.timeline),
+        ("hosts", result.hosts),
+        ("integrity", result.integrity),
+    ):
+        write_table(frame, out / name, fmt, bom=not no_bom)
+    bad_files = int(result.integrity["status"].isin(["damaged", "unreadable"]).sum())
+    if not quiet:
+        click.echo(
+            f"evtxscan: {len(result.diagnoses)} diagnoses on {len(result.hosts)} hosts "
+            f"from {len(result.integrity)} files ({bad_files} with problems); "
+            f"tables in {out}",
+            err=True,
+        )
+    found = len(result.diagnoses) > 0
+    if fail_on == "never":
+        sys.exit(EXIT_OK)
+    if found or (fail_on == "integrity" and bad_files):
+        sys.exit(EXIT_FOUND)
+    sys.exit(EXIT_OK)
+
+
+def _signature_set(directories: tuple[Path, ...]) -> list[Signature] | None:
+    if not directories:
+        return None
+    return load_signatures(*directories)
