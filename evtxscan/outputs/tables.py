@@ -36,7 +36,8 @@ def _texty(frame: pd.DataFrame) -> pd.DataFrame:
 def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if "data" in out.columns:
-        out["data"] = [[dict(d) for d in v] if v is not None else [] for v in out["data"]]
+        values = [[dict(d) for d in v] if v is not None else [] for v in out["data"]]
+        out["data"] = pd.Series(values, index=out.index, dtype=object)
     return out
 
 
