@@ -81,6 +81,7 @@ class _Reader:
             return empty
         if not isinstance(value, LineMap):
             raise self.fail(parent, f"'{key}' must be a mapping", key if key in parent else None)
+        value.line = parent.lines.get(key, value.line)  # point at "key:", not its first child
         return value
 
     def text(self, parent: LineMap, key: str, *, required: bool = True) -> str | None:

@@ -294,18 +294,10 @@ def test_audit_and_unknown_event_types() -> None:
     types = [EventType.AUDIT_SUCCESS, EventType.AUDIT_FAILURE, EventType.SUCCESS, 0x20]
     events = [EvtEventSpec("Security", 528, T0, event_type=t) for t in types]
     frame, _ = read(evt_bytes(events), source="SecEvent.Evt")
-    assert list(frame["level"].astype(object).where(frame["level"].notna(), None)) == [
-        0,
-        0,
-        0,
-        None,
-    ]
-    assert list(frame["keywords"].astype(object).where(frame["keywords"].notna(), None)) == [
-        0xA0000000000000,
-        0x90000000000000,
-        0x80000000000000,
-        None,
-    ]
+    levels = [None if pd.isna(v) else int(v) for v in frame["level"]]
+    keywords = [None if pd.isna(v) else int(v) for v in frame["keywords"]]
+    assert levels == [0, 0, 0, None]
+    assert keywords == [0xA0000000000000, 0x90000000000000, 0x80000000000000, None]
 
 
 def split_record(data: bytes) -> int | None:

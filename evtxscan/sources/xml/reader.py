@@ -199,7 +199,7 @@ class _ExportReader:
         self.report, self.codec = report, codec
         self.out: list[XmlEvent] = []
         self.replay: list[_Piece] = []  # pieces since an "<Event" the parser has not started
-        self.replayed = self.mapped = self.wrapped = False
+        self.replayed = self.wrapped = self.dirty = self.piece_mapped = False
         self.ordinal = self.rendered = 0
         self.parser: etree.XMLPullParser | None = self._start(1)
 
@@ -269,12 +269,12 @@ class _ExportReader:
             self.replay = []
 
     def _prepare(self, text: str) -> bytes:
-        if _CONTROL.search(text):
-            text, self.mapped = text.translate(_MAP), True
-        if "&#" in text:
-            mapped = _CHARREF.sub(_map_charref, text)
-            text, self.mapped = mapped, self.mapped or mapped != text
-        return text.encode("utf-8", "replace")
+        """UTF-8 for the parser, C0 controls (raw or as references) mapped to U+FDD0.."""
+        mapped = text.translate(_MAP) if _CONTROL.search(text) else text
+        mapped = _CHARREF.sub(_map_charref, mapped) if "&#" in mapped else mapped
+        self.piece_mapped = mapped is not text and mapped != text
+        self.dirty = self.dirty or self.piece_mapped  # the open event may need restoring
+        return mapped.encode("utf-8", "replace")
 
     def _drain(self, parser: etree.XMLPullParser) -> None:
         for action, element in parser.read_events():
@@ -290,16 +290,17 @@ class _ExportReader:
                     self.candidate = None
             elif action == "end" and element is self.record:
                 self.record, self.pending = None, 0
-                self.out.append(self._event(element, self.record_offset))
+                self.out.append(self._event(element, self.record_offset, self.dirty))
+                self.dirty = self.piece_mapped
                 _discard(element)
             elif action == "end" and self.record is None and _local(element.tag) == "Events":
                 self.wrapped = False
                 _discard(element)
 
-    def _event(self, element: etree._Element, offset: int | None) -> XmlEvent:
+    def _event(self, element: etree._Element, offset: int | None, dirty: bool) -> XmlEvent:
         fields = fields_from_element(element)
         message, culture = rendering_info(element)
-        if self.mapped:
+        if dirty:
             fields = _restore(fields)
             message = None if message is None else message.translate(_UNMAP)
         self.ordinal += 1
