@@ -170,7 +170,19 @@ class RecordStream:
             report.error("empty file (0 bytes)")
         elif fmt is LogFormat.EVTX:
             yield from self._read_evtx(source, content, report, pool)
-        elif fmt in (LogFormat.EVT, LogFormat.XML):
+        elif fmt is LogFormat.EVT:
+            from evtxscan.sources.evt import read_evt
+
+            frames = read_evt(
+                content,
+                source=source.display,
+                report=report,
+                host_map=self.options.host_map,
+                batch_size=self.options.batch_size,
+                include_recovered=self.options.include_recovered,
+            )
+            yield from self._fold(frames, RangeResult(), report)
+        elif fmt is LogFormat.XML:
             report.status = FileStatus.UNREADABLE
             report.error(f"{fmt} reading is not available in this version")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,13 +33,15 @@ class ScanResult:
     - ``timeline``: per host, time-ordered symptom matches and nearby context events, with
       their messages and the signatures each row matched;
     - ``hosts``: per host files, records, time span and OS facts from the 6009 banner;
-    - ``integrity``: one row per input file, from the readers.
+    - ``integrity``: one row per input file, from the readers;
+    - ``daily``: records and errors per host and UTC day (for plots).
     """
 
     timeline: pd.DataFrame
     diagnoses: pd.DataFrame
     hosts: pd.DataFrame
     integrity: pd.DataFrame
+    daily: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     signatures: tuple[Signature, ...] = ()
 
     def timeline_for(self, host: str) -> pd.DataFrame:

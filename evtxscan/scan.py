@@ -88,6 +88,7 @@ class Scanner:
         self.kept: list[pd.DataFrame] = []
         self.stats: list[pd.DataFrame] = []
         self.host_files: set[tuple[str, str]] = set()
+        self.daily: list[pd.DataFrame] = []
 
     def feed(self, batch: pd.DataFrame) -> None:
         if self.since is not None:
@@ -102,6 +103,14 @@ class Scanner:
                 first_time=("time", "min"),
                 last_time=("time", "max"),
             )
+        )
+        day = batch["time"].dt.floor("D")
+        errors = batch["level"].isin([1, 2]).fillna(False).astype("int64")
+        self.daily.append(
+            pd.DataFrame({"host": batch["host"].astype(str), "day": day, "errors": errors})
+            .groupby(["host", "day"], observed=True)
+            .agg(records=("errors", "size"), errors=("errors", "sum"))
+            .reset_index()
         )
         pairs = batch[["host", "source_file"]].drop_duplicates()
         self.host_files.update(
@@ -191,8 +200,17 @@ def scan(
         diagnoses=diagnoses,
         hosts=hosts_frame(scanner.stats, scanner.host_files, facts, diagnoses),
         integrity=stream.integrity,
+        daily=_daily(scanner.daily),
         signatures=tuple(chosen),
     )
+
+
+def _daily(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Records and errors per host and UTC day."""
+    if not parts:
+        return pd.DataFrame(columns=["host", "day", "records", "errors"])
+    combined = pd.concat(parts, ignore_index=True)
+    return combined.groupby(["host", "day"], as_index=False)[["records", "errors"]].sum()
 
 
 def _incidents(

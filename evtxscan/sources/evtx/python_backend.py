@@ -220,7 +220,7 @@ def _compile(nodes: list[Any]) -> Items:
             out.append(Element(str(node.tag_name()), tuple(attributes), _compile(content)))
         elif isinstance(node, Nodes.ValueNode):  # literal text, almost always a counted string
             value, kind = node.children()[0], int(node.type())
-            raw = value.unpack_binary(0, value.length())
+            raw = value.unpack_binary(0, value.length()) if kind else b""  # NULL: no bytes
             if kind in (_WSTRING, _ANSI):  # a 16-bit count, then the characters
                 raw = raw[2 : 2 + int(value.unpack_word(0)) * (2 if kind == _WSTRING else 1)]
             out.append(value_text(kind, raw).translate(_TEXT))

@@ -28,7 +28,7 @@ BLOCK_BYTES = 1 << 20
 MAX_EVENT_CHARS = 16 << 20
 DTD_REFUSED = "DTD/entity declarations are not allowed in an event export"
 _TOO_LONG = f"no event ended in {MAX_EVENT_CHARS >> 20} MiB of text: skipped to the next <Event>"
-_CUT = "event cut short: the next <Event> starts inside it"
+_CUT = "event cut short or malformed: the next <Event> starts inside it"
 #: Never expand entities, load a DTD, touch the network, or lift libxml2's size limits.
 PARSER_OPTIONS: dict[str, Any] = dict(resolve_entities=False, no_network=True, load_dtd=False)
 PARSER_OPTIONS.update(huge_tree=False, remove_comments=True, remove_pis=True, encoding="utf-8")
@@ -236,9 +236,10 @@ class _ExportReader:
             parser.feed(self._prepare(piece.text))
         except etree.XMLSyntaxError as exc:
             self._drain(parser)
-            line = self.line + exc.position[0] - 1  # the offset is the piece's start
+            line = self.line + exc.position[0] - 1
             message = f"malformed XML at line {line}: {_POSITION.sub('', str(exc.msg))}"
-            self.report.error(message, offset=piece.offset)
+            at = self.record_offset if self.record is not None else None  # the broken event
+            self.report.error(message, offset=piece.offset if at is None else at)
             return self._restart()
         self.pending += len(piece.text)
         self._drain(parser)
