@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from evtxscan.outputs.tables import write_table
+from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.progress import Progress
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
@@ -62,6 +62,18 @@ def _window(text: str) -> str | timedelta:
 )
 @click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
 @click.option(
+    "--no-neutralize",
+    is_flag=True,
+    help="Keep CSV cells that start with = + - @ tab or CR as they are (by default "
+    "they get a leading apostrophe so spreadsheets do not run them as formulas).",
+)
+@click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    help="Time zone for the HTML report (e.g. Europe/Berlin).",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["never", "diagnosis", "integrity"]),
     default="diagnosis",
@@ -81,6 +93,8 @@ def scan_command(
     timeline: str,
     fmt: str,
     no_bom: bool,
+    no_neutralize: bool,
+    tz: str,
     fail_on: str,
     quiet: bool,
 ) -> None:
@@ -110,13 +124,11 @@ def scan_command(
         )
     finally:
         progress.close()
-    for name, frame in (
-        ("diagnoses", result.diagnoses),
-        ("timeline", result.timeline),
-        ("hosts", result.hosts),
-        ("integrity", result.integrity),
-    ):
-        write_table(frame, out / name, fmt, bom=not no_bom)
+    written = write_report(
+        result, out, ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz)
+    )
+    for warning in written.warnings:
+        click.echo(f"evtxscan: warning: {warning}", err=True)
     bad_files = int(result.integrity["status"].isin(["damaged", "unreadable"]).sum())
     if not quiet:
         click.echo(

@@ -1,0 +1,138 @@
+"""Write a scan's outputs as one consistent set: a new run directory, then one atomic switch.
+
+Layout of ``DIR``::
+
+    runs/<run-id>/diagnoses.csv, timeline.csv, hosts.csv, integrity.csv, report.html,
+                  timelines/<host>.csv, timelines/index.csv
+    current -> runs/<run-id>          (a symlink, replaced atomically)
+    diagnoses.csv -> current/diagnoses.csv   (and the same for every output)
+
+Everything is written into ``runs/<run-id>.partial`` first, renamed into place, and only then
+is ``current`` switched with one ``rename``: a run killed at any point leaves the previous
+complete set in place (and at most a ``.partial`` directory, removed by the next run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evtxscan.outputs.html_report import render_report
+from evtxscan.outputs.names import unique_file_names
+from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
+from evtxscan.outputs.tables import write_table
+
+OUTPUTS = ("diagnoses", "timeline", "hosts", "integrity")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How tables are written."""
+
+    fmt: str = "csv"  # "csv" or "parquet"
+    bom: bool = True  # UTF-8 byte-order mark in CSV (Excel reads non-English text right)
+    neutralize: bool = True  # neutralize formula-looking CSV cells
+    tz: str = "UTC"  # time zone for the HTML report
+    keep_runs: int = 10  # run directories kept
+    html: bool = True
+
+
+@dataclass
+class WrittenReport:
+    """Where a report went, and warnings for the user (e.g. Excel's row limit)."""
+
+    directory: Path
+    run: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def _table(frame: pd.DataFrame, path: Path, options: ReportOptions, warnings: list[str]) -> None:
+    if options.fmt == "csv":
+        if len(frame) > EXCEL_ROW_LIMIT:
+            warnings.append(
+                f"{path.name}.csv has {len(frame):,} rows, more than Excel's "
+                f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
+            )
+        if options.neutralize:
+            frame = spreadsheet_safe(frame)
+        else:
+            frame = spreadsheet_safe(frame, neutralize_formulas=False)
+    write_table(frame, path, options.fmt, bom=options.bom)
+
+
+def _link(target: str, link: Path) -> None:
+    """Create or atomically replace the symlink ``link`` -> ``target``."""
+    temporary = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}")
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def write_report(
+    result: Any,
+    directory: str | Path,
+    options: ReportOptions | None = None,
+) -> WrittenReport:
+    """Write every output of ``result`` into a new run of ``directory`` and switch to it."""
+    options = options or ReportOptions()
+    root = Path(directory)
+    runs = root / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for stale in runs.glob("*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    partial = runs / f"{run_id}.partial"
+    partial.mkdir()
+    warnings: list[str] = []
+    for name in OUTPUTS:
+        _table(getattr(result, name), partial / name, options, warnings)
+    names = unique_file_names(
+        result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
+    )
+    (partial / "timelines").mkdir()
+    for host, file_name in names.items():
+        _table(
+            result.timeline_for(host),
+            partial / "timelines" / Path(file_name).stem,
+            options,
+            warnings,
+        )
+    index = pd.DataFrame({"host": list(names), "file": list(names.values())})
+    write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)
+    if options.html:
+        page = render_report(result, tz=options.tz, timeline_files=names)
+        (partial / "report.html").write_text(page, encoding="utf-8")
+    final = runs / run_id
+    os.replace(partial, final)
+    _link(f"runs/{run_id}", root / "current")
+    suffix = ".parquet" if options.fmt == "parquet" else ".csv"
+    top = (
+        [f"{n}{suffix}" for n in OUTPUTS]
+        + ["timelines"]
+        + (["report.html"] if options.html else [])
+    )
+    for name in top:
+        link = root / name
+        if link.is_symlink() and os.readlink(link) == f"current/{name}":
+            continue
+        if link.exists() and not link.is_symlink():
+            if link.is_dir():
+                shutil.rmtree(link)
+            else:
+                link.unlink()
+        _link(f"current/{name}", link)
+    _prune(runs, options.keep_runs, keep=final)
+    return WrittenReport(root, final, warnings)
+
+
+def _prune(runs: Path, keep_runs: int, keep: Path) -> None:
+    finished = sorted(p for p in runs.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+    for old in finished[: max(0, len(finished) - max(keep_runs, 1))]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
