@@ -67,7 +67,7 @@ def _plot(daily: pd.DataFrame, marks: list[pd.Timestamp], tz: str) -> str:
     days = daily.sort_values("day")
     width, height, pad = 760, 120, 20
     count = len(days)
-    bar = max(1.0, (width - 2 * pad) / max(count, 1))
+    bar = min(40.0, max(1.0, (width - 2 * pad) / max(count, 1)))
     top = max(int(days["records"].max()), 1)
     marked = {pd.Timestamp(m).floor("D") for m in marks}
     parts = [f'<svg role="img" aria-label="events per day" width="{width}" height="{height}">']

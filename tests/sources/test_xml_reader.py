@@ -211,6 +211,8 @@ def test_every_form_and_encoding_gives_the_same_records(form: str, encoding: str
     _check_records(frame, offsets)
     assert report.errors == []
     assert report.notes == ["1 events carry RenderingInfo (logged text)"]
+    data, offsets = _build(form, encoding, EVENTS * 2)  # offsets after non-ASCII text too
+    assert _values(_read(data)[0], "offset") == offsets
 
 
 @pytest.mark.parametrize(("form", "encoding"), FORMS)

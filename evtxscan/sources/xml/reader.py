@@ -137,7 +137,7 @@ class _Splitter:
         else:
             found = _MARK.search(buf, scan)
             start = found.start() if found else -1
-        if start < 0 or (len(buf) - start < 64 and not final):  # hold back a partial mark
+        if start < 0 or (len(buf) - start < 4096 and not final):  # keep back partial marks
             tail = max(scan, self.pos, len(buf) - 16)
             cut = max(buf.rfind("<", tail), buf.rfind("&", tail)) if start < 0 else start
             self.scan = len(buf) if final or cut < 0 else cut

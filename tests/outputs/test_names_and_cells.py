@@ -1,0 +1,65 @@
+import pandas as pd
+import pytest
+
+from evtxscan.outputs.names import MAX_STEM, unique_file_names
+from evtxscan.outputs.spreadsheet import (
+    EXCEL_CELL_LIMIT,
+    TRUNCATION_MARKER,
+    neutralize,
+    spreadsheet_safe,
+)
+
+HOSTILE = [
+    "..\\..\\evil",
+    "../../etc/passwd",
+    "kiosk/lobby-01",
+    "nul\x00byte",
+    "tab\there",
+    "CON",
+    "nul",
+    "COM1",
+    "com1.local",
+    "Exch01",
+    "exch01",
+    "EXCH01",
+    "x" * 5000,
+    "",
+    ".",
+    "..",
+    "日本語ホスト",
+    "a:b*c?d",
+    " spaced ",
+]
+
+
+def test_hostile_host_names_map_to_safe_unique_files() -> None:
+    names = unique_file_names(HOSTILE)
+    files = list(names.values())
+    assert len({f.casefold() for f in files}) == len(HOSTILE)  # unique, ignoring case
+    for file in files:
+        stem = file.removesuffix(".csv")
+        assert file.endswith(".csv") and 0 < len(stem) <= MAX_STEM
+        assert all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in stem)
+        assert not stem.startswith(".") and "/" not in file and "\\" not in file
+        assert stem.split(".")[0].casefold() not in {"con", "nul", "com1", "prn", "aux"}
+
+
+def test_names_are_stable_and_plain_names_unchanged() -> None:
+    assert unique_file_names(["srv01", "dc-2"]) == {"srv01": "srv01.csv", "dc-2": "dc-2.csv"}
+    assert unique_file_names(HOSTILE) == unique_file_names(list(reversed(HOSTILE)))
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"])
+def test_formula_cells_are_neutralized(text: str) -> None:
+    assert neutralize(text) == "'" + text
+
+
+def test_spreadsheet_safe_truncates_and_keeps_other_types() -> None:
+    frame = pd.DataFrame({"a": ['=HYPERLINK("x")', "ok", "y" * 40_000], "n": [1, 2, 3]})
+    safe = spreadsheet_safe(frame)
+    assert safe.loc[0, "a"].startswith("'=") and safe.loc[1, "a"] == "ok"
+    assert len(safe.loc[2, "a"]) == EXCEL_CELL_LIMIT and safe.loc[2, "a"].endswith(
+        TRUNCATION_MARKER
+    )
+    assert safe["n"].tolist() == [1, 2, 3]
+    assert spreadsheet_safe(frame, neutralize_formulas=False).loc[0, "a"].startswith("=")
