@@ -183,8 +183,16 @@ class RecordStream:
             )
             yield from self._fold(frames, RangeResult(), report)
         elif fmt is LogFormat.XML:
-            report.status = FileStatus.UNREADABLE
-            report.error(f"{fmt} reading is not available in this version")
+            from evtxscan.sources.xml import read_xml_export
+
+            frames = read_xml_export(
+                content,
+                source=source.display,
+                report=report,
+                host_map=self.options.host_map,
+                batch_size=self.options.batch_size,
+            )
+            yield from self._fold(frames, RangeResult(), report)
         else:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")

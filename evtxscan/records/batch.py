@@ -97,6 +97,8 @@ class RecordBatch:
         self.items: list[list[Item]] = []
         self.escaped: list[bool] = []
         self.positions: list[RecordPosition] = []
+        # (message, culture) that Windows logged (XML RenderingInfo); absent elsewhere.
+        self.logged: dict[int, tuple[str | None, str | None]] = {}
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -108,8 +110,16 @@ class RecordBatch:
         self.escaped.append(True)
         self.positions.append(position)
 
-    def add_fields(self, fields: EventFields, position: RecordPosition) -> None:
-        """Add an event already normalized to :class:`EventFields` (plain text)."""
+    def add_fields(
+        self,
+        fields: EventFields,
+        position: RecordPosition,
+        logged: tuple[str | None, str | None] | None = None,
+    ) -> None:
+        """Add an event already normalized to :class:`EventFields` (plain text), with the
+        message and culture Windows logged for it, when an XML export carried them."""
+        if logged is not None and (logged[0] is not None or logged[1] is not None):
+            self.logged[len(self.positions)] = logged
         items: list[Item] = [("Data", name or "", value, "", "") for name, value in fields.data]
         if fields.binary:
             items.append(("", "", "", "Binary", fields.binary))
@@ -121,6 +131,7 @@ class RecordBatch:
     def clear(self) -> None:
         for part in (self.system, self.items, self.escaped, self.positions):
             part.clear()
+        self.logged.clear()
 
     def frame(
         self, *, source_file: str, source_format: str, host_map: HostMap | None = None
@@ -158,6 +169,12 @@ class RecordBatch:
         out["chunk"] = pd.array(list(pos["chunk"]), dtype="Int32")
         out["offset"] = pd.array(list(pos["offset"]), dtype="Int64")
         out["recovered"] = np.asarray(pos["recovered"], dtype=bool)
+        messages: list[str | None] = [None] * n
+        cultures: list[str | None] = [None] * n
+        for index, (message, culture) in self.logged.items():
+            messages[index], cultures[index] = message, culture
+        out["message_logged"] = pd.array(messages, dtype=pd.StringDtype("pyarrow"))
+        out["culture"] = categorical(cultures)
         channel = out["channel"]
         no_channel = np.asarray(pd.isna(channel) | (channel == ""), dtype=bool)
         ids_zero = np.asarray(pd.Series(out["event_record_id"]).eq(0).fillna(False), dtype=bool)

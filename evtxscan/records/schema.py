@@ -47,6 +47,8 @@ COLUMNS: dict[str, object] = {
     "offset": "Int64",
     "recovered": "bool",
     "torn": "bool",
+    "message_logged": pd.StringDtype("pyarrow"),
+    "culture": "category",
 }
 
 DataPairs = list[tuple[str | None, str]]

@@ -225,7 +225,6 @@ class _ExportReader:
         if parser is None:
             if not piece.candidate:
                 return  # skipping damaged text up to the next "<Event"
-            self.report.notes.append(f"reading resumed at the <Event> at byte {piece.offset}")
             parser = self._start(piece.line)
         self._feed(parser, piece)
 
@@ -306,8 +305,9 @@ class _ExportReader:
             message = None if message is None else message.translate(_UNMAP)
         self.ordinal += 1
         self.rendered += message is not None or culture is not None
-        number = self.ordinal if fields.event_record_id is None else fields.event_record_id
-        return XmlEvent(fields, RecordPosition(number, None, None, offset), message, culture)
+        # An export has no record header: number events by position, so a filtered export's
+        # jumping EventRecordIDs are labelled as such rather than counted as missing records.
+        return XmlEvent(fields, RecordPosition(self.ordinal, None, None, offset), message, culture)
 
     def finish(self) -> None:
         if self.parser is not None and self.candidate is not None:
@@ -391,7 +391,7 @@ def read_xml_export(
     """
     batch = RecordBatch()
     for event in iter_xml_events(data, report=report):
-        batch.add_fields(event.fields, event.position)
+        batch.add_fields(event.fields, event.position, (event.message, event.culture))
         if len(batch) >= batch_size:
             yield batch.frame(source_file=source, source_format="xml", host_map=host_map)
             batch.clear()
