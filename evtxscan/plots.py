@@ -92,6 +92,7 @@ def _date_axis(ax: Axes) -> None:
 
 def _empty(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666")
+    ax.set_xticks([])
     ax.set_yticks([])
 
 
@@ -243,6 +244,8 @@ def plot_hosts(
     value: str = "errors",
     freq: str | None = None,
     max_hosts: int = 40,
+    since: object = None,
+    until: object = None,
     ax: Axes | None = None,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
@@ -250,15 +253,16 @@ def plot_hosts(
     with a ◆ in each period holding a diagnosis' evidence; grey cells have no records.
 
     ``freq``: ``"D"``, ``"W"`` or ``"M"`` (default: from the time span). Hosts with
-    diagnoses come first, then the most errors; at most ``max_hosts`` rows.
+    diagnoses come first, then the most errors; at most ``max_hosts`` rows. ``since`` and
+    ``until`` limit the days shown. Returns the figure (``ax``'s, when given).
     """
     plt = _pyplot()
-    from matplotlib.colors import SymLogNorm
+    from matplotlib.colors import PowerNorm
     from matplotlib.patches import Patch
 
     if value not in ("errors", "records"):
         raise ValueError(f"value must be 'errors' or 'records', got {value!r}")
-    daily = result.daily
+    daily = _between(result.daily, "day", since, until)
     hosts_count = daily["host"].nunique() if len(daily) else 0
     if ax is None:
         height = 1.8 + 0.32 * min(max(hosts_count, 1), max_hosts)
@@ -293,10 +297,11 @@ def plot_hosts(
         np.arange(len(shown) + 1),
         data,
         cmap=cmap,
-        norm=SymLogNorm(linthresh=1, vmin=0, vmax=top),
+        norm=PowerNorm(0.5, vmin=0, vmax=top),
         shading="flat",
     )
     marks = _diagnosis_cells(result, freq, shown)
+    marks = marks[(marks["period"] >= starts[0]) & (marks["period"] <= starts[-1])]
     if len(marks):
         centers = pd.Series(marks["period"].to_numpy())
         ends = pd.Series([(p + 1).start_time for p in centers.dt.to_period(freq)])

@@ -325,13 +325,16 @@ class ScanResult:
         value: str = "errors",
         freq: str | None = None,
         max_hosts: int = 40,
+        since: object = None,
+        until: object = None,
         ax: Axes | None = None,
         figsize: tuple[float, float] | None = None,
     ) -> Figure:
         """Hosts x days (or weeks, months) heatmap of ``value`` with diagnoses marked."""
         from evtxscan.plots import plot_hosts
 
-        return plot_hosts(self, value=value, freq=freq, max_hosts=max_hosts, ax=ax, figsize=figsize)
+        options = {"value": value, "freq": freq, "max_hosts": max_hosts, "figsize": figsize}
+        return plot_hosts(self, since=since, until=until, ax=ax, **options)
 
     def summary(self) -> str:
         """One line: hosts, diagnoses, files (with problems) and timeline rows."""
