@@ -29,13 +29,9 @@ TEXT = pd.Series(["x"]).dtype  # pandas' default string dtype (``str`` on pandas
 UTC: Final = "datetime64[us, UTC]"
 HOST_DTYPES: dict[str, Any] = {
     "host": TEXT,
-    "files": "int64",
-    "records": "int64",
-    "first_time": UTC,
-    "last_time": UTC,
-    "os_version": TEXT,
-    "build": TEXT,
-    "service_pack": TEXT,
+    **dict.fromkeys(["files", "records"], "int64"),
+    **dict.fromkeys(["first_time", "last_time"], UTC),
+    **dict.fromkeys(["os_version", "build", "service_pack"], TEXT),
     "processors": "category",
     "diagnoses": "int64",
 }
@@ -45,8 +41,7 @@ DIAGNOSIS_DTYPES: dict[str, Any] = {
     **dict.fromkeys(["diagnosis_id", "host", "signature_id", "kb", "title"], TEXT),
     "confidence": "float64",
     "occurrences": "int64",
-    "first_seen": UTC,
-    "last_seen": UTC,
+    **dict.fromkeys(["first_seen", "last_seen"], UTC),
     **dict.fromkeys(["evidence", "cause", "resolution", "reference"], TEXT),
 }
 INTEGRITY_DTYPES: dict[str, Any] = {
@@ -54,10 +49,8 @@ INTEGRITY_DTYPES: dict[str, Any] = {
     **dict.fromkeys(["size", "records", "recovered", "torn", "chunks"], "int64"),
     **dict.fromkeys(["chunks_skipped", "missing_records", "error_count"], "int64"),
     **dict.fromkeys(["header_dirty", "filtered_export"], "bool"),
-    "status": "category",
-    "format": "category",
-    "first_time": UTC,
-    "last_time": UTC,
+    **dict.fromkeys(["status", "format"], "category"),
+    **dict.fromkeys(["first_time", "last_time"], UTC),
 }
 EVIDENCE_COLUMNS = ["diagnosis_id", "host", "signature_id", "kb", "time", "symptom", "channel"]
 EVIDENCE_COLUMNS += ["provider", "event_id", "event_record_id", "record_number", "source_file"]
@@ -333,8 +326,16 @@ class ScanResult:
         """Hosts x days (or weeks, months) heatmap of ``value`` with diagnoses marked."""
         from evtxscan.plots import plot_hosts
 
-        options = {"value": value, "freq": freq, "max_hosts": max_hosts, "figsize": figsize}
-        return plot_hosts(self, since=since, until=until, ax=ax, **options)
+        return plot_hosts(
+            self,
+            value=value,
+            freq=freq,
+            max_hosts=max_hosts,
+            since=since,
+            until=until,
+            ax=ax,
+            figsize=figsize,
+        )
 
     def summary(self) -> str:
         """One line: hosts, diagnoses, files (with problems) and timeline rows."""

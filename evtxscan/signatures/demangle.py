@@ -70,6 +70,8 @@ _SPECIAL = {
     "1": "dtor",
     "_7": "`vftable'",
     "_8": "`vbtable'",
+    "_U": "operator new[]",
+    "_V": "operator delete[]",
     "2": "operator new",
     "3": "operator delete",
     "4": "operator=",

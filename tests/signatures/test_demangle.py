@@ -18,6 +18,8 @@ from evtxscan.signatures.demangle import demangle
         ("?Get@Foo@@QBEHABV1@@Z", "public: int __thiscall Foo::Get(const class Foo &) const"),
         ("?x@@3HA", "int x"),
         ("?f@@YA_NPB_W@Z", "bool __cdecl f(const wchar_t *)"),
+        ("??_U@YAPAXI@Z", "void * __cdecl operator new[](unsigned int)"),
+        ("??_V@YAXPAX@Z", "void __cdecl operator delete[](void *)"),
     ],
 )
 def test_msvc_names(decorated: str, readable: str) -> None:
