@@ -113,8 +113,9 @@ def _draw_days(ax: Axes, daily: pd.DataFrame, evidence: pd.DataFrame) -> None:
         span = ax.axvspan(start, start + one_day, color="#e69500", alpha=0.3, zorder=0)
         span.set_gid(INCIDENT_DAY_GID)
         span.set_label("diagnosis evidence" if i == 0 else "_nolegend_")
+    ax.set_ylim(0, max(1, int(daily["records"].max())) * 1.4)
     ax.set_ylabel("records per day")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
+    ax.legend(loc="upper left", fontsize="small", ncols=3)
     _date_axis(ax)
 
 
@@ -165,7 +166,7 @@ def _draw_events(ax: Axes, timeline: pd.DataFrame, evidence: pd.DataFrame) -> No
             markersize=11,
             color=color,
             markeredgecolor="black",
-            label=_label(name, 60),
+            label=_label(name, 90),
             gid=INCIDENT_GID,
             zorder=5,
         )
@@ -173,7 +174,7 @@ def _draw_events(ax: Axes, timeline: pd.DataFrame, evidence: pd.DataFrame) -> No
     ax.set_yticks(range(len(ticks)), labels=ticks)
     ax.set_ylim(-0.7, len(ticks) - 0.3)
     ax.set_xlabel("time (UTC)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.14), fontsize="small", ncols=3)
     _date_axis(ax)
 
 
@@ -211,7 +212,8 @@ def plot_timeline(
     _draw_days(days_ax, daily, evidence)
     _draw_events(events_ax, timeline, evidence)
     found = evidence["diagnosis_id"].nunique()
-    fig.suptitle(_label(f"{host}: {found} diagnoses, {len(timeline)} timeline events", 100))
+    what = f"{found} diagnosis" if found == 1 else f"{found} diagnoses"
+    fig.suptitle(_label(f"{host}: {what}, {len(timeline)} timeline events", 100))
     return cast("Figure", fig)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evtxscan.correlation.prefilter import SkippedStats, XmlPrefilter, merge_stats
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
@@ -59,6 +60,7 @@ class RecordStream:
         messages: bool = False,
         catalogs: Iterable[str | Path] = (),
         progress: object | None = None,
+        prefilter: XmlPrefilter | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -70,7 +72,9 @@ class RecordStream:
             batch_size=batch_size,
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
+            prefilter=prefilter,
         )
+        self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         self.workers = workers or (os.cpu_count() or 1)
         self.progress = progress
         self.renderer = MessageRenderer(load_catalog(*catalogs)) if messages else None
@@ -236,6 +240,9 @@ class RecordStream:
             if callable(update):
                 update(len(frame))
             yield frame
+        merge_stats(
+            self.skipped, {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
+        )
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped

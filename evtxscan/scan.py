@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from evtxscan.correlation.incidents import (
     Hit,
@@ -24,10 +26,12 @@ from evtxscan.correlation.incidents import (
     find_incidents,
     render_text,
 )
+from evtxscan.correlation.prefilter import SkippedStats, XmlPrefilter
 from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.correlation.sessions import HostFacts, assign_sessions, host_facts
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.reader import HostMapOption, RecordStream
+from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
 from evtxscan.results import ScanResult, hosts_frame
 from evtxscan.signatures.loader import load_signatures
@@ -122,40 +126,91 @@ class Scanner:
         keep = candidates | context | (self.keep_all and True)
         if not keep.any():
             return
-        rows = add_messages(batch[keep].reset_index(drop=True), self.renderer)
+        rows = batch[keep].reset_index(drop=True)
         matched: list[list[str]] = [[] for _ in range(len(rows))]
+        messages: list[str | None] = [None] * len(rows)
+        binary_status: list[str | None] = [None] * len(rows)
         cand_rows = np.flatnonzero(candidates[keep])
         if len(cand_rows):
-            for i, hits in zip(
-                cand_rows,
-                self.index.match(rows.iloc[cand_rows], canon[keep][cand_rows]),
-                strict=True,
-            ):
-                matched[i] = hits
+            # Messages only for symptom candidates now (conditions may test them); context
+            # rows get theirs at the end, and only if they make it into the timeline.
+            rendered = add_messages(rows.iloc[cand_rows], self.renderer)
+            hits_per_row = self.index.match(rendered, canon[keep][cand_rows])
+            for position, i in enumerate(cand_rows):
+                matched[i] = hits_per_row[position]
+                messages[i] = rendered["message"].iloc[position]
+                binary_status[i] = rendered["binary_status"].iloc[position]
+        rows["message"] = pd.array(messages, dtype=pd.StringDtype("pyarrow"))
+        rows["binary_status"] = pd.array(binary_status, dtype=pd.StringDtype("pyarrow"))
         rows["signatures"] = matched
         rows["_canon"] = canon[keep]
         self.kept.append(rows)
 
+    def add_skipped(self, skipped: SkippedStats, host_map: HostMap) -> None:
+        """Count the records a prefilter skipped (they were never decoded)."""
+        if not skipped:
+            return
+        rows = []
+        for (computer, source, day), (records, first, last) in skipped.items():
+            rows.append(
+                {
+                    "host": host_map.host_for(computer or None, source),
+                    "source_file": source,
+                    "day": day,
+                    "records": records,
+                    "errors": 0,
+                    "first_time": first,
+                    "last_time": last,
+                }
+            )
+        frame = pd.DataFrame(rows)
+        for name in ("first_time", "last_time"):
+            frame[name] = pd.to_datetime(
+                frame[name], utc=True, format="ISO8601", errors="coerce"
+            ).astype("datetime64[us, UTC]")
+        frame["day"] = pd.to_datetime(frame["day"], utc=True, errors="coerce").astype(
+            "datetime64[us, UTC]"
+        )
+        if self.since is not None:
+            frame = frame[frame["last_time"] >= self.since]
+        if self.until is not None:
+            frame = frame[frame["first_time"] < self.until]
+        self.stats.append(
+            frame.groupby("host").agg(
+                records=("records", "sum"),
+                first_time=("first_time", "min"),
+                last_time=("last_time", "max"),
+            )
+        )
+        self.host_files.update(zip(frame["host"], frame["source_file"], strict=True))
+        self.daily.append(
+            frame.groupby(["host", "day"], as_index=False)[["records", "errors"]].sum()
+        )
+
 
 def _dedupe(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per event seen in overlapping exports (same host, channel, id and content)."""
+    """One row per event seen in overlapping exports (same host, channel, id and content).
+
+    The content key hashes the provider, event ID, time and every data value, column-wise.
+    """
     if rows.empty:
         return rows
-    content = [
-        json.dumps([p, e, str(t), [d["value"] for d in (data if data is not None else [])]])
-        for p, e, t, data in zip(
-            rows["_canon"], rows["event_id"].astype(object), rows["time"], rows["data"], strict=True
-        )
-    ]
+    data = rows["data"].array._pa_array.combine_chunks()
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(data.offsets, pc.struct_field(data.values, "value")), "\x1f"
+    )
     key = pd.DataFrame(
         {
             "host": rows["host"].astype(str),
             "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"].astype(object),
-            "content": content,
+            "id": rows["event_record_id"],
+            "provider": rows["_canon"],
+            "event_id": rows["event_id"],
+            "time": rows["time"],
+            "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),
         }
     )
-    return rows[~key.duplicated()].reset_index(drop=True)
+    return rows[~key.duplicated().to_numpy()].reset_index(drop=True)
 
 
 def scan(
@@ -185,18 +240,29 @@ def scan(
     scanner = Scanner(
         chosen, renderer, _timestamp(since), _timestamp(until), keep_all, include_recovered
     )
+    prefilter = (
+        None
+        if keep_all
+        else XmlPrefilter.for_signatures(set(scanner.index.selectors), scanner.index.names)
+    )
     stream = RecordStream(
-        paths, backend=backend, host_map=host_map, workers=workers, progress=progress
+        paths,
+        backend=backend,
+        host_map=host_map,
+        workers=workers,
+        progress=progress,
+        prefilter=prefilter,
     )
     for batch in stream:
         scanner.feed(batch)
+    scanner.add_skipped(stream.skipped, stream.options.host_map)
     rows = _dedupe(concat_frames(scanner.kept) if scanner.kept else pd.DataFrame())
     facts = host_facts(rows, rows["_canon"]) if not rows.empty else {}
     incidents = _incidents(chosen, rows, facts)
     diagnoses = _diagnoses(incidents, rows, facts)
     window = None if keep_all else (timeline if isinstance(timeline, timedelta) else None)
     return ScanResult(
-        timeline=_timeline(rows, incidents, window),
+        timeline=_timeline(rows, incidents, window, renderer),
         diagnoses=diagnoses,
         hosts=hosts_frame(scanner.stats, scanner.host_files, facts, diagnoses),
         integrity=stream.integrity,
@@ -305,21 +371,46 @@ def _diagnoses(
 
 
 def _timeline(
-    rows: pd.DataFrame, incidents: list[Incident], window: timedelta | None
+    rows: pd.DataFrame,
+    incidents: list[Incident],
+    window: timedelta | None,
+    renderer: MessageRenderer,
 ) -> pd.DataFrame:
+    """Symptom rows plus the context rows within ``window`` of a symptom on the same host."""
     if rows.empty:
         return rows
     out = rows.drop(columns=["_canon"])
     if window is not None:
         near = np.zeros(len(out), dtype=bool)
         hosts = out["host"].astype(str).to_numpy()
-        times = out["time"]
+        times = out["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
         has_symptom = out["signatures"].map(len).to_numpy() > 0
+        step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
         for host in set(hosts[has_symptom]):
-            mine = hosts == host
-            for t in times[mine & has_symptom]:
-                near |= mine & ((times >= t - window) & (times <= t + window)).to_numpy()
+            mine = np.flatnonzero(hosts == host)
+            marks = np.sort(times[mine[has_symptom[mine]]])
+            marks = marks[~np.isnat(marks)]
+            if not len(marks):
+                continue
+            own = times[mine]
+            # The nearest symptom time on either side decides (vectorized, no quadratic loop).
+            right = np.searchsorted(marks, own, side="left")
+            after = marks[np.minimum(right, len(marks) - 1)]
+            before = marks[np.maximum(right - 1, 0)]
+            close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
+            near[mine] = close & ~np.isnat(own)
         out = out[near | has_symptom]
-    return out.sort_values(
+    out = out.sort_values(
         ["host", "time", "channel", "event_record_id"], ignore_index=True, na_position="last"
     )
+    return _fill_messages(out, renderer)
+
+
+def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:
+    """Render the messages of rows that do not have one yet (context rows)."""
+    missing = frame["message"].isna().to_numpy()
+    if missing.any():
+        rendered = add_messages(frame[missing].drop(columns=["message", "binary_status"]), renderer)
+        frame.loc[missing, "message"] = rendered["message"].to_numpy()
+        frame.loc[missing, "binary_status"] = rendered["binary_status"].to_numpy()
+    return frame

@@ -7,6 +7,7 @@ documented in ``signatures/README.md`` and described by ``signatures/schema.json
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -248,6 +249,7 @@ def _tests(reader: _Reader, raw: LineMap) -> tuple[SignatureTest, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_signature(text: str, source: str) -> Signature:
     """Build one signature from YAML text; ``source`` names it in errors."""
     try:

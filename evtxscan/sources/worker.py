@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from evtxscan.correlation.prefilter import XmlPrefilter
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
@@ -27,6 +28,7 @@ class ReadOptions:
     batch_size: int = 10_000
     host_map: HostMap = field(default_factory=HostMap)
     include_recovered: bool = True
+    prefilter: XmlPrefilter | None = None  # a scan's probe: skip records it cannot use
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,12 @@ def read_range(
 ) -> tuple[list[pd.DataFrame], RangeResult]:
     """Run a task on already-open content."""
     result = RangeResult()
+    probe = task.options.prefilter
     frames = list(
         read_chunk_range(
             content,  # type: ignore[arg-type]
             task.span,
-            backend_function(task.options.backend),
+            backend_function(task.options.backend, probe),
             source=task.source.display,
             host_map=task.options.host_map,
             batch_size=task.options.batch_size,

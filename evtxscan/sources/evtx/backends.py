@@ -8,12 +8,14 @@ cannot. It never raises for bad data; the caller ties records to chunk offsets.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+from evtxscan.correlation.prefilter import Skipped
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.records.schema import EventFields
 from evtxscan.sources.evtx.fast_xml import FastRow, fast_row
@@ -37,10 +39,16 @@ class BackendError:
     record_number: int | None = None
 
 
-ChunkEvents = Iterator[tuple[int, EventFields | FastRow] | BackendError]
+ChunkEvents = Iterator[tuple[int, EventFields | FastRow | Skipped] | BackendError]
 
 
-def rust_events(image: bytes) -> ChunkEvents:
+class RecordProbe(Protocol):
+    """Decides from a record's XML text whether to decode it."""
+
+    def skip(self, xml: str) -> Skipped | None: ...
+
+
+def rust_events(image: bytes, probe: RecordProbe | None = None) -> ChunkEvents:
     """pyevtx-rs: XML text per record, read by the fast path (reference normalizer as fallback).
 
     pyevtx-rs raises ``RuntimeError`` for a bad record and can resume, so ``next()`` is
@@ -65,6 +73,10 @@ def rust_events(image: bytes) -> ChunkEvents:
             continue
         failures = 0
         xml: str = record["data"]
+        skipped = probe.skip(xml) if probe is not None else None
+        if skipped is not None:
+            yield record["event_record_id"], skipped  # rendered, but not needed
+            continue
         row = fast_row(xml)
         if row is not None:
             yield record["event_record_id"], row
@@ -85,6 +97,12 @@ def python_events(image: bytes) -> ChunkEvents:
     return python_chunk_events(image)
 
 
-def backend_function(backend: Backend | str) -> Callable[[bytes], ChunkEvents]:
-    """The chunk parser for a backend name."""
-    return {Backend.RUST: rust_events, Backend.PYTHON: python_events}[Backend(backend)]
+def backend_function(
+    backend: Backend | str, probe: RecordProbe | None = None
+) -> Callable[[bytes], ChunkEvents]:
+    """The chunk parser for a backend name (the rust backend can skip records by ``probe``)."""
+    if Backend(backend) is Backend.PYTHON:
+        return python_events
+    if probe is None:
+        return rust_events
+    return functools.partial(rust_events, probe=probe)

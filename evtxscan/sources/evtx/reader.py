@@ -13,9 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
+from evtxscan.correlation.prefilter import Skipped, count_skipped
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
@@ -57,6 +59,7 @@ class RangeResult:
     errors: list[ReadError] = field(default_factory=list)
     chunks: int = 0
     chunks_skipped: int = 0
+    skipped: dict[Any, list[object]] = field(default_factory=dict)  # a probe's counts
 
 
 def inspect_header(data: bytes, report: FileReport) -> int:
@@ -97,7 +100,7 @@ def _parse(
     chunk: Chunk,
     recovered: bool,
     result: RangeResult,
-) -> Iterator[tuple[EventFields | FastRow, RecordPosition]]:
+) -> Iterator[tuple[EventFields | FastRow | Skipped, RecordPosition]]:
     """Parse one chunk image and tie each event to its record header by number."""
     by_number: dict[int, list[RecordHeader]] = defaultdict(list)
     for header in headers:
@@ -228,7 +231,7 @@ def _read_group(
         staged = _parse_group(plain, parser)
         if staged is not None:
             for event, position in staged:
-                _add(batch, event, position)
+                _add(batch, event, position, result)
             chunks = [c for c in chunks if c.truncated]
             if include_recovered:
                 for chunk in plain:
@@ -240,7 +243,7 @@ def _read_group(
 
 def _parse_group(
     chunks: list[Chunk], parser: ChunkParser
-) -> list[tuple[EventFields | FastRow, RecordPosition]] | None:
+) -> list[tuple[EventFields | FastRow | Skipped, RecordPosition]] | None:
     """All live records of ``chunks`` from one image, or None when anything went wrong.
 
     A healthy parser renders exactly the walked records, in order; any deviation (an
@@ -251,7 +254,7 @@ def _parse_group(
         for c in chunks
         for h in c.records
     ]
-    events: list[EventFields | FastRow] = []
+    events: list[EventFields | FastRow | Skipped] = []
     total = len(positions)
     for item in parser(chunk_image(*(c.data for c in chunks))):
         if isinstance(item, BackendError):
@@ -265,8 +268,15 @@ def _parse_group(
     return list(zip(events, positions, strict=True))
 
 
-def _add(batch: RecordBatch, event: EventFields | FastRow, position: RecordPosition) -> None:
-    if isinstance(event, EventFields):
+def _add(
+    batch: RecordBatch,
+    event: EventFields | FastRow | Skipped,
+    position: RecordPosition,
+    result: RangeResult,
+) -> None:
+    if isinstance(event, Skipped):
+        count_skipped(result.skipped, "", event)
+    elif isinstance(event, EventFields):
         batch.add_fields(event, position)
     else:
         batch.add_raw(event[0], event[1], position)
@@ -293,7 +303,7 @@ def _read_chunk_events(
         for event, position in _parse(parser, image, headers, chunk, recovered, result):
             if recovered and position.offset is None:
                 continue  # a live record re-read while reaching the slack
-            _add(batch, event, position)
+            _add(batch, event, position, result)
 
 
 def _note_chunk_damage(chunk: Chunk, result: RangeResult) -> None:
