@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -22,7 +24,7 @@ from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
-from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
@@ -39,6 +41,31 @@ from evtxscan.sources.worker import RangeTask, ReadOptions, read_range, read_ran
 CHUNKS_PER_TASK = 64
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
+
+# -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
+
+RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
+
+    spans: tuple[ChunkRange, ...]
+    decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
+
+
+class ChunkPlanner(Protocol):
+    """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
+
+    def plan(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        first_offset: int,
+        report: FileReport,
+        read: RangeReader,
+    ) -> ChunkPlan: ...
 
 
 class RecordStream:
@@ -81,6 +108,13 @@ class RecordStream:
         self.reports: list[FileReport] = []
         self._seen: dict[str, str] = {}
         self._iterator: Iterator[pd.DataFrame] | None = None
+
+    #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
+    planner: ChunkPlanner | None = None
+
+    def remember(self, files: Mapping[str, str]) -> None:
+        """Treat files read by an earlier run (sha256 -> path) as duplicates of those."""
+        self._seen.update(files)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         if self._iterator is None:
@@ -210,6 +244,17 @@ class RecordStream:
     ) -> Iterator[pd.DataFrame]:
         first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
         spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
+        if self.planner is not None:  # incremental reading: only the chunks it chooses
+            plan = self.planner.plan(
+                source,
+                content,
+                first_offset,
+                report,
+                lambda span: read_range(RangeTask(source, span, self.options), content),
+            )
+            for frames, result in plan.decoded:
+                yield from self._fold(frames, result, report)
+            spans = list(plan.spans)
         tasks = [RangeTask(source, span, self.options) for span in spans]
         if pool is None or len(tasks) == 0:
             for task in tasks:

@@ -66,7 +66,13 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
     facts: dict[str, HostFacts] = {}
     if context.empty:
         return facts
-    order = context.assign(_canon=canon.to_numpy()).sort_values(["host", "time"], kind="stable")
+    markers = {provider for provider, _ in BOOT_START} | {VERSION_BANNER[0]}
+    relevant = canon.isin(markers).to_numpy()  # only boot markers and banners matter here
+    order = (
+        context[relevant]
+        .assign(_canon=canon.to_numpy()[relevant])
+        .sort_values(["host", "time"], kind="stable")
+    )
     for host, rows in order.groupby("host", observed=True, sort=False):
         fact = facts.setdefault(str(host), HostFacts())
         keys = list(zip(rows["_canon"], rows["event_id"].astype("Int64"), strict=True))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,8 +79,16 @@ def write_report(
     result: Any,
     directory: str | Path,
     options: ReportOptions | None = None,
+    *,
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
+    before_switch: Callable[[Path], None] | None = None,
 ) -> WrittenReport:
-    """Write every output of ``result`` into a new run of ``directory`` and switch to it."""
+    """Write every output of ``result`` into a new run of ``directory`` and switch to it.
+
+    ``extra_tables`` (name -> frame) are written beside the standard tables, in the same run
+    (e.g. the nightly ``new``/``resolved``/``stale``); ``before_switch`` is called with the
+    complete, not yet visible run directory just before the switch.
+    """
     options = options or ReportOptions()
     root = Path(directory)
     runs = root / "runs"
@@ -92,6 +101,11 @@ def write_report(
     warnings: list[str] = []
     for name in OUTPUTS:
         _table(getattr(result, name), partial / name, options, warnings)
+    extra = dict(extra_tables or {})
+    for name, frame in extra.items():
+        if name in OUTPUTS or name in ("timelines", "report") or not name.isidentifier():
+            raise ValueError(f"extra table name {name!r} is reserved or not a plain name")
+        _table(frame, partial / name, options, warnings)
     names = unique_file_names(
         result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
     )
@@ -108,12 +122,14 @@ def write_report(
     if options.html:
         page = render_report(result, tz=options.tz, timeline_files=names)
         (partial / "report.html").write_text(page, encoding="utf-8")
+    if before_switch is not None:
+        before_switch(partial)
     final = runs / run_id
     os.replace(partial, final)
     _link(f"runs/{run_id}", root / "current")
     suffix = ".parquet" if options.fmt == "parquet" else ".csv"
     top = (
-        [f"{n}{suffix}" for n in OUTPUTS]
+        [f"{n}{suffix}" for n in (*OUTPUTS, *extra)]
         + ["timelines"]
         + (["report.html"] if options.html else [])
     )

@@ -1,0 +1,235 @@
+"""Which columns a text export has: from its header row, or from the values of its first line.
+
+Known layouts without a header row (tab- or comma-separated):
+
+- Event Viewer text, Windows NT 3.51/4.0 (and later "Save As" text): Date, Time, Source,
+  Type, Category, Event, User, Computer, Description.
+- Event Viewer text in list-view order (Windows 2000-2003): Type, Date, Time, Source,
+  Category, Event, User, Computer, Description.
+- dumpel (Windows NT Resource Kit, default ``-format dtTCISucs``): date, time, event type
+  (number), category (number), event ID, source, user, computer, then the insertion strings
+  (or the message).
+
+A header row names the columns instead (Windows 2000-2003 ``Type,Date,Time,Source,...``,
+Vista and later ``Level,Date and Time,Source,Event ID,Task Category`` with an unnamed
+description column, PowerShell ``Export-Csv``); column names are matched case-insensitively,
+ignoring spaces and punctuation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from evtxscan.sources.text.lines import head_text
+from evtxscan.sources.text.times import looks_like_date, looks_like_time
+
+#: Normalized header name -> canonical column.
+HEADER_NAMES: dict[str, str] = {
+    **dict.fromkeys(("type", "eventtype", "entrytype", "leveldisplayname"), "type"),
+    "level": "level",
+    "keywords": "keywords",
+    "date": "date",
+    "time": "time",
+    **dict.fromkeys(
+        ("dateandtime", "datetime", "timegenerated", "timecreated", "generated"), "datetime"
+    ),
+    **dict.fromkeys(
+        ("source", "eventsource", "sourcename", "providername", "provider"), "source"
+    ),
+    **dict.fromkeys(("category", "taskcategory", "task", "taskdisplayname"), "category"),
+    "categorynumber": "category_number",
+    **dict.fromkeys(("event", "eventid", "id", "eventcode"), "event_id"),
+    "instanceid": "instance_id",
+    "qualifiers": "qualifiers",
+    **dict.fromkeys(("user", "username", "userid", "account"), "user"),
+    **dict.fromkeys(("computer", "computername", "machinename", "machine"), "computer"),
+    **dict.fromkeys(("description", "message"), "description"),
+    **dict.fromkeys(("logname", "log", "channel"), "channel"),
+    **dict.fromkeys(("index", "recordid", "recordnumber", "record"), "record_id"),
+}
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_TYPE_WORDS = frozenset(
+    ("error", "warning", "information", "informational", "success audit", "failure audit")
+    + ("audit success", "audit failure", "success", "critical", "verbose")
+)
+_DUMPEL_TYPES = frozenset(("0", "1", "2", "4", "8", "16"))
+#: Lines before the data that are not part of it (PowerShell Export-Csv type line).
+PREAMBLE = ("#TYPE ", "#TYPE\t")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of an export: canonical name -> field index, and how to read the rest."""
+
+    name: str
+    delimiter: str
+    columns: dict[str, int]
+    #: The column that takes every field from its index on (free text may hold delimiters).
+    tail: str | None = "description"
+    headerless: bool = True
+    numeric_types: bool = False  # dumpel: the type column holds EVENTLOG_* numbers
+    classic: bool = True  # events of the classic (pre-Vista) event log
+    header: tuple[str, ...] = field(default=())
+
+    @property
+    def min_fields(self) -> int:
+        """Fields a line needs to be a record (the tail column may be missing)."""
+        indexes = [i for name, i in self.columns.items() if name != self.tail]
+        return max(indexes) + 1 if indexes else 1
+
+
+def _columns(*names: str) -> dict[str, int]:
+    return {name: index for index, name in enumerate(names)}
+
+
+_EV_NT = _columns("date", "time", "source", "type", "category", "event_id", "user", "computer")
+_EV_LIST = _columns("type", "date", "time", "source", "category", "event_id", "user", "computer")
+_DUMPEL = _columns("date", "time", "type", "category", "event_id", "source", "user", "computer")
+NT_TEXT = "Event Viewer text (Date, Time, Source, Type, ...; no header)"
+LIST_TEXT = "Event Viewer text (Type, Date, Time, Source, ...; no header)"
+DUMPEL = "dumpel output"
+
+
+def normalize_name(name: str) -> str:
+    return _NON_ALNUM.sub("", name.casefold())
+
+
+def split_fields(line: str, delimiter: str, quotes: bool = True) -> tuple[list[str], bool]:
+    """The fields of a line, and whether it ends inside a quoted field (continued below).
+
+    A field is quoted only when it starts with ``"``; ``""`` inside it is one quote, and
+    text after its closing quote is kept. Quotes elsewhere are plain characters.
+    """
+    if not quotes or '"' not in line:
+        return line.split(delimiter), False
+    fields: list[str] = []
+    position, size = 0, len(line)
+    while True:
+        if position < size and line[position] == '"':
+            parts: list[str] = []
+            start = position + 1
+            while True:
+                quote = line.find('"', start)
+                if quote < 0:
+                    parts.append(line[start:])
+                    fields.append("".join(parts))
+                    return fields, True
+                if line.startswith('""', quote):
+                    parts.append(line[start : quote + 1])
+                    start = quote + 2
+                    continue
+                parts.append(line[start:quote])
+                position = quote + 1
+                break
+            end = line.find(delimiter, position)
+            parts.append(line[position : end if end >= 0 else size])
+            fields.append("".join(parts))
+            if end < 0:
+                return fields, False
+            position = end + len(delimiter)
+        else:
+            end = line.find(delimiter, position)
+            if end < 0:
+                fields.append(line[position:])
+                return fields, False
+            fields.append(line[position:end])
+            position = end + len(delimiter)
+
+
+def _delimiter(line: str) -> str:
+    return "\t" if line.count("\t") >= max(1, line.count(",") // 4) else ","
+
+
+def header_layout(line: str) -> Layout | None:
+    """The layout a header row names, when it names an event export's columns."""
+    delimiter = _delimiter(line)
+    names, open_quote = split_fields(line, delimiter)
+    if open_quote or len(names) < 4:
+        return None
+    columns: dict[str, int] = {}
+    for index, name in enumerate(names):
+        canonical = HEADER_NAMES.get(normalize_name(name))
+        if canonical is not None:
+            columns.setdefault(canonical, index)
+    has_time = "datetime" in columns or "date" in columns
+    if not ("event_id" in columns or "instance_id" in columns) or "source" not in columns:
+        return None
+    if not has_time:
+        return None
+    tail = "description" if "description" in columns else None
+    if tail is None:  # Vista and later name 5 columns and add the description unnamed
+        columns["description"] = len(names)
+        tail = "description"
+    classic = "date" in columns and "time" in columns and "level" not in columns
+    return Layout(
+        name=f"text export with a header row ({delimiter_name(delimiter)})",
+        delimiter=delimiter,
+        columns=columns,
+        tail=tail,
+        headerless=False,
+        classic=classic,
+        header=tuple(names),
+    )
+
+
+def delimiter_name(delimiter: str) -> str:
+    return "tab-separated" if delimiter == "\t" else "comma-separated"
+
+
+def row_layout(line: str) -> Layout | None:
+    """The headerless layout whose values a record line shows (date, time, numeric ID)."""
+    for delimiter in ("\t", ","):
+        fields = split_fields(line, delimiter)[0]
+        if len(fields) < 8:
+            continue
+        value = [f.strip() for f in fields[:8]]
+        if looks_like_date(value[0]) and looks_like_time(value[1]):
+            if value[3].casefold() in _TYPE_WORDS and value[5].isdigit():
+                return Layout(NT_TEXT, delimiter, _EV_NT)
+            if value[2] in _DUMPEL_TYPES and value[3].isdigit() and value[4].isdigit():
+                return Layout(DUMPEL, delimiter, _DUMPEL, tail="strings", numeric_types=True)
+        if (
+            value[0].casefold() in _TYPE_WORDS
+            and looks_like_date(value[1])
+            and looks_like_time(value[2])
+            and value[5].isdigit()
+        ):
+            return Layout(LIST_TEXT, delimiter, _EV_LIST)
+    return None
+
+
+def is_record_start(layout: Layout, fields: list[str]) -> bool:
+    """Whether a headerless layout's line holds a record's leading values."""
+    if len(fields) < layout.min_fields:
+        return False
+    if not layout.headerless:
+        return True
+    columns = layout.columns
+    return looks_like_date(fields[columns["date"]].strip()) and fields[
+        columns["event_id"]
+    ].strip().isdigit()
+
+
+def looks_like_text_export(head: bytes, whole: bool = False) -> bool:
+    """Whether a file starting with ``head`` is an Event Viewer text/CSV export or dumpel
+    output: its first line is a known header row or a record of a known layout.
+
+    ``whole``: ``head`` is the complete file (else its last, cut line is not trusted beyond
+    its complete fields).
+    """
+    text = head_text(head)
+    if "\x00" in text:
+        return False
+    lines = text.split("\n")
+    cut = not whole and len(lines) > 1 or not whole
+    for number, raw in enumerate(lines[:6]):
+        line = raw.removesuffix("\r").lstrip("\ufeff")
+        if not line.strip() or (number < 3 and line.startswith(PREAMBLE)):
+            continue
+        if cut and number == len(lines) - 1:
+            line = line[: max(line.rfind("\t"), line.rfind(","), 0)]
+        if any(ord(c) < 32 and c != "\t" for c in line):
+            return False
+        return header_layout(line) is not None or row_layout(line) is not None
+    return False
