@@ -96,3 +96,52 @@ def test_real_samples_give_no_kb_diagnosis_and_no_popup_entry_point(samples: Pat
         result.diagnoses["signature_id"] == ENTRY_POINT, "evidence"
     ]:
         assert all(e["provider"] == "Service Control Manager" for e in json.loads(evidence))
+
+
+def test_seed_incident_from_a_legacy_evt_log(tmp_path: Path) -> None:
+    """NT 3.51 wrote SysEvent.Evt: the same incident must be found in the legacy format."""
+    from datetime import UTC, datetime, timedelta
+
+    from evtxscan.testing import EvtEventSpec, write_evt
+    from evtxscan.testing.scenarios import SRV_POPUP
+
+    t0 = datetime(1996, 3, 12, 8, 0, tzinfo=UTC)
+
+    def event(
+        source: str, event_id: int, qualifiers: int, kind: int, seconds: int, *strings: str
+    ) -> EvtEventSpec:
+        return EvtEventSpec(
+            source,
+            event_id,
+            t0 + timedelta(seconds=seconds),
+            qualifiers=qualifiers,
+            event_type=kind,
+            computer="NTFS02",
+            strings=strings,
+        )
+
+    write_evt(
+        tmp_path / "ntfs02" / "SysEvent.Evt",
+        [
+            event(
+                "EventLog",
+                6009,
+                0x8000,
+                4,
+                0,
+                "3.51",
+                "1057",
+                "Service Pack 4",
+                "Multiprocessor Free",
+            ),
+            event("EventLog", 6005, 0x8000, 4, 0),
+            event("Application Popup", 26, 0x4000, 4, 20, *SRV_POPUP),
+            event("Srv", 2508, 0xC000, 1, 30),  # the legacy SourceName of the server driver
+            event("Service Control Manager", 7023, 0xC000, 1, 31, "Server", "%%2"),
+        ],
+    )
+    result = scan(tmp_path)
+    rows = result.diagnoses.set_index(["host", "signature_id"])
+    row = rows.loc[("ntfs02", Q138713)]
+    assert row["confidence"] >= 0.9 and "NTKRNLMP.EXE" in row["resolution"]
+    assert result.integrity["format"].tolist() == ["evt"]
