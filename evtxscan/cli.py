@@ -97,6 +97,12 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Extra message-catalog directory (YAML); may be repeated.",
 )
+@click.option(
+    "--input-tz",
+    default="UTC",
+    show_default=True,
+    help="Zone of the local times in Event Viewer text/CSV exports (IANA name).",
+)
 @click.option("--no-recovered", is_flag=True, help="Leave out records recovered from chunk slack.")
 @click.option(
     "--integrity",
@@ -115,6 +121,7 @@ def dump(
     batch_size: int,
     messages: bool,
     catalogs: tuple[str, ...],
+    input_tz: str,
     no_recovered: bool,
     integrity_path: Path | None,
     quiet: bool,
@@ -140,6 +147,7 @@ def dump(
         messages=messages,
         catalogs=catalogs,
         progress=progress,
+        tz=input_tz,
     )
     target: IO[bytes] = output.open("wb") if output else sys.stdout.buffer
     writer = RecordWriter(target, fmt)
@@ -162,6 +170,12 @@ from evtxscan.cli_signatures import signatures_group  # noqa: E402
 
 cli.add_command(signatures_group)
 cli.add_command(scan_command)
+
+# Nightly incremental runs: `evtxscan nightly`, and `evtxscan scan --state FILE`.
+from evtxscan.cli_nightly import add_state_option, nightly_command  # noqa: E402
+
+add_state_option(scan_command)
+cli.add_command(nightly_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,12 @@ def _window(text: str) -> str | timedelta:
     help="Time zone for the HTML report (e.g. Europe/Berlin).",
 )
 @click.option(
+    "--input-tz",
+    default="UTC",
+    show_default=True,
+    help="Zone of the local times in Event Viewer text/CSV exports (IANA name).",
+)
+@click.option(
     "--fail-on",
     type=click.Choice(["never", "diagnosis", "integrity"]),
     default="diagnosis",
@@ -95,6 +101,7 @@ def scan_command(
     no_bom: bool,
     no_neutralize: bool,
     tz: str,
+    input_tz: str,
     fail_on: str,
     quiet: bool,
 ) -> None:
@@ -121,6 +128,7 @@ def scan_command(
             timeline=window,
             workers=workers,
             progress=progress,
+            input_tz=input_tz,
         )
     finally:
         progress.close()

@@ -7,6 +7,7 @@ read once and reported as duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -35,6 +36,7 @@ from evtxscan.sources.inputs import (
     zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range, read_range_in_worker
 
 #: Chunk slots per unit of work (64 slots = 4 MiB of log).
@@ -68,6 +70,32 @@ class ChunkPlanner(Protocol):
     ) -> ChunkPlan: ...
 
 
+_HASH_BLOCK = 16 * 1024 * 1024
+
+
+def release_pages(content: bytes | mmap.mmap) -> None:
+    """Let the kernel drop an mmapped file's pages we have read (keeps RSS flat on big files).
+
+    The mapping is read-only and file-backed, so dropped pages are simply read again from
+    the page cache if they are touched later.
+    """
+    if isinstance(content, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            content.madvise(mmap.MADV_DONTNEED)
+
+
+def sha256_of(content: bytes | mmap.mmap) -> str:
+    """SHA-256 of the content, hashed in blocks so a big mmapped file never stays resident."""
+    digest = hashlib.sha256()
+    view = memoryview(content)
+    for start in range(0, len(content), _HASH_BLOCK):
+        digest.update(view[start : start + _HASH_BLOCK])
+        if isinstance(content, mmap.mmap):
+            release_pages(content)
+    view.release()
+    return digest.hexdigest()
+
+
 class RecordStream:
     """An iterator of record batches; ``integrity`` fills in as files finish.
 
@@ -87,12 +115,14 @@ class RecordStream:
         messages: bool = False,
         catalogs: Iterable[str | Path] = (),
         progress: object | None = None,
+        tz: str = "UTC",
         prefilter: XmlPrefilter | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
+        self.tz = check_zone(tz)  # zone of the local times in text exports
         self._paths = paths
         self.options = ReadOptions(
             backend=Backend(backend),
@@ -111,10 +141,12 @@ class RecordStream:
 
     #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
     planner: ChunkPlanner | None = None
+    _earlier: frozenset[str] = frozenset()
 
     def remember(self, files: Mapping[str, str]) -> None:
         """Treat files read by an earlier run (sha256 -> path) as duplicates of those."""
         self._seen.update(files)
+        self._earlier = frozenset(files)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         if self._iterator is None:
@@ -197,9 +229,9 @@ class RecordStream:
             for member in members:
                 yield from self._read_source(member, pool)
             return
-        report.sha256 = hashlib.sha256(content).hexdigest()
+        report.sha256 = sha256_of(content)
         first = self._seen.setdefault(report.sha256, report.path)
-        if first != report.path:
+        if first != report.path or report.sha256 in self._earlier:
             report.status = FileStatus.DUPLICATE
             report.duplicate_of = first
             return
@@ -231,6 +263,19 @@ class RecordStream:
                 batch_size=self.options.batch_size,
             )
             yield from self._fold(frames, RangeResult(), report)
+        elif fmt is LogFormat.TEXT:
+            from evtxscan.sources.text import read_text_export
+
+            frames = read_text_export(
+                content,
+                source=source.display,
+                report=report,
+                host_map=self.options.host_map,
+                batch_size=self.options.batch_size,
+                tz=self.tz,
+                catalog=self.renderer.catalog if self.renderer else None,
+            )
+            yield from self._fold(frames, RangeResult(), report)
         else:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
@@ -259,6 +304,7 @@ class RecordStream:
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
+                release_pages(content)
                 yield from self._fold(frames, result, report)
             return
         # Parallel: keep a bounded number of ranges in flight, results in file order.
@@ -303,6 +349,7 @@ def read_records(
     workers: int = 1,
     messages: bool = False,
     catalogs: Iterable[str | Path] = (),
+    tz: str = "UTC",
 ) -> RecordStream:
     """Stream the records of every input as typed DataFrame batches (see the README schema).
 
@@ -312,7 +359,9 @@ def read_records(
     ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
     processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
     English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
-    directories. Integrity rows: ``stream.integrity``.
+    directories. ``tz``: the time zone (IANA name) of the local times in Event Viewer
+    text/CSV exports and dumpel output, which carry no zone (default UTC). Integrity rows:
+    ``stream.integrity``.
     """
     return RecordStream(
         paths,
@@ -323,6 +372,7 @@ def read_records(
         workers=workers,
         messages=messages,
         catalogs=catalogs,
+        tz=tz,
     )
 
 

@@ -71,15 +71,14 @@ def _cast(column: pd.Series, dtype: Any) -> pd.Series:
 
 
 def conform(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
-    """``frame`` with its known columns in their dtypes (all of them when it has none)."""
-    if frame.columns.empty:
-        frame = pd.DataFrame(columns=list(dtypes))
-    if all(frame[n].dtype == t for n, t in dtypes.items() if n in frame.columns):
+    """``frame`` with the columns of ``dtypes`` in those dtypes (missing ones added as NA)."""
+    if all(n in frame.columns and frame[n].dtype == t for n, t in dtypes.items()):
         return frame
     out = frame.copy()
     for name, dtype in dtypes.items():
-        if name in out.columns:
-            out[name] = _cast(out[name], dtype)
+        if name not in out.columns:
+            out[name] = pd.Series([None] * len(out), index=out.index, dtype=object)
+        out[name] = _cast(out[name], dtype)
     return out
 
 

@@ -208,6 +208,8 @@ def _dedupe(rows: pd.DataFrame) -> pd.DataFrame:
             "event_id": rows["event_id"],
             "time": rows["time"],
             "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),
+            # text exports carry no record id and no strings: their logged text tells apart
+            "logged": rows["message_logged"],
         }
     )
     return rows[~key.duplicated().to_numpy()].reset_index(drop=True)
@@ -226,6 +228,7 @@ def scan(
     workers: int = 1,
     catalogs: Iterable[str | Path] = (),
     progress: object | None = None,
+    input_tz: str = "UTC",
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -233,6 +236,7 @@ def scan(
     ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: the context
     window around symptoms (default one hour) or ``"all"`` for every record.
     ``include_recovered``: let records recovered from chunk slack count as symptoms.
+    ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
     """
     chosen = _signatures(signatures)
     renderer = MessageRenderer(load_catalog(*catalogs))
@@ -252,6 +256,7 @@ def scan(
         workers=workers,
         progress=progress,
         prefilter=prefilter,
+        tz=input_tz,
     )
     for batch in stream:
         scanner.feed(batch)
@@ -315,7 +320,7 @@ def _evidence_key(row: Any, hit: Hit) -> dict[str, Any]:
     record_id = row["event_record_id"]
     return {
         "host": str(row["host"]),
-        "channel": None if row["channel"] is None else str(row["channel"]),
+        "channel": None if pd.isna(row["channel"]) else str(row["channel"]),
         "event_record_id": None if record_id is pd.NA else int(record_id),
         "record_number": None if row["record_number"] is pd.NA else int(row["record_number"]),
         "time": hit.time.isoformat(),

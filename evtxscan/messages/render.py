@@ -136,6 +136,8 @@ class MessageRenderer:
         if event_id is not None:
             severity = qualifiers if qualifiers is not None else qualifiers_for_level(level)
             variant = self._variant(provider, names, event_id, severity, len(inserts))
+        if variant is not None and logged and _needs_more(variant.text, len(inserts)):
+            variant = None  # a text export without its strings: the logged text is better
         if variant is not None and not (variant.partial and logged):
             text = format_message(
                 variant.text, inserts, expand=lambda v: self.expand(provider, v, names)
@@ -169,6 +171,11 @@ class MessageRenderer:
         provider = self.catalog.provider(row_provider, source)
         declared = provider is not None and provider.binary == "io_error_log_packet"
         return io_packet_status(binary, event_id, qualifiers, declared)
+
+
+def _needs_more(template: str, available: int) -> bool:
+    """True when the template uses an insert the record does not have."""
+    return any(int(n) > available for n in _INSERT.findall(template))
 
 
 def fallback_message(provider: str | None, event_id: int | None, inserts: Sequence[str]) -> str:

@@ -3,7 +3,9 @@
 Collectors rename files (``.evtx_data``, ``Archive-System-*.evtx``, no extension), so only
 the bytes decide: ``ElfFile\\0`` is EVTX, ``LfLe`` at offset 4 is a legacy .evt, ``<`` after
 an optional BOM is an XML export, and an EVTX whose header is zeroed or damaged but whose
-``ElfChnk`` chunks are intact is still EVTX (recovered from the chunks).
+``ElfChnk`` chunks are intact is still EVTX (recovered from the chunks). Last, text whose
+first line is an event export's header row or record (Event Viewer text/CSV, dumpel) is a
+text export; any other text is not an event log.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE, FILE_MAGIC
+from evtxscan.sources.text.layout import looks_like_text_export
 
 SNIFF_BYTES = FILE_HEADER_SIZE + 8
 
@@ -21,6 +24,7 @@ class LogFormat(StrEnum):
     EVTX = "evtx"
     EVT = "evt"
     XML = "xml"
+    TEXT = "text"  # Event Viewer text/CSV export or dumpel output
     ZIP = "zip"
     GZIP = "gzip"
     EMPTY = "empty"
@@ -59,6 +63,8 @@ def sniff(head: bytes) -> LogFormat:
         return LogFormat.GZIP
     if _looks_like_xml(head[:4096]):
         return LogFormat.XML
+    if looks_like_text_export(head, whole=len(head) < SNIFF_BYTES):
+        return LogFormat.TEXT
     return LogFormat.UNKNOWN
 
 

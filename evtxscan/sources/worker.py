@@ -68,4 +68,10 @@ def _cached_content(source: Source) -> bytes | mmap.mmap:
 
 def read_range_in_worker(task: RangeTask) -> tuple[list[pd.DataFrame], RangeResult]:
     """Entry point in a worker process: open (or reuse) the source, then read the range."""
-    return read_range(task, _cached_content(task.source))
+    from evtxscan.reader import release_pages
+
+    content = _cached_content(task.source)
+    try:
+        return read_range(task, content)
+    finally:
+        release_pages(content)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from evtxscan.sources.text.lines import head_text
 from evtxscan.sources.text.times import looks_like_date, looks_like_time
@@ -34,9 +35,7 @@ HEADER_NAMES: dict[str, str] = {
     **dict.fromkeys(
         ("dateandtime", "datetime", "timegenerated", "timecreated", "generated"), "datetime"
     ),
-    **dict.fromkeys(
-        ("source", "eventsource", "sourcename", "providername", "provider"), "source"
-    ),
+    **dict.fromkeys(("source", "eventsource", "sourcename", "providername", "provider"), "source"),
     **dict.fromkeys(("category", "taskcategory", "task", "taskdisplayname"), "category"),
     "categorynumber": "category_number",
     **dict.fromkeys(("event", "eventid", "id", "eventcode"), "event_id"),
@@ -49,9 +48,13 @@ HEADER_NAMES: dict[str, str] = {
     **dict.fromkeys(("index", "recordid", "recordnumber", "record"), "record_id"),
 }
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+#: The rest of a quoted field: text and doubled quotes up to a single closing quote.
+_QUOTED = re.compile(r'[^"]*(?:""[^"]*)*"(?!")')
+#: A run of an odd number of quotes: inside a quoted field, it closes the field.
+_ODD_RUN = re.compile(r'(?:^|[^"])(?:"")*"(?!")')
 _TYPE_WORDS = frozenset(
-    ("error", "warning", "information", "informational", "success audit", "failure audit")
-    + ("audit success", "audit failure", "success", "critical", "verbose")
+    {"error", "warning", "information", "informational", "success", "critical", "verbose"}
+    | {"success audit", "failure audit", "audit success", "audit failure"}
 )
 _DUMPEL_TYPES = frozenset(("0", "1", "2", "4", "8", "16"))
 #: Lines before the data that are not part of it (PowerShell Export-Csv type line).
@@ -72,7 +75,7 @@ class Layout:
     classic: bool = True  # events of the classic (pre-Vista) event log
     header: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def min_fields(self) -> int:
         """Fields a line needs to be a record (the tail column may be missing)."""
         indexes = [i for name, i in self.columns.items() if name != self.tail]
@@ -83,9 +86,15 @@ def _columns(*names: str) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
-_EV_NT = _columns("date", "time", "source", "type", "category", "event_id", "user", "computer")
-_EV_LIST = _columns("type", "date", "time", "source", "category", "event_id", "user", "computer")
-_DUMPEL = _columns("date", "time", "type", "category", "event_id", "source", "user", "computer")
+_EV_NT = _columns(
+    "date", "time", "source", "type", "category", "event_id", "user", "computer", "description"
+)
+_EV_LIST = _columns(
+    "type", "date", "time", "source", "category", "event_id", "user", "computer", "description"
+)
+_DUMPEL = _columns(
+    "date", "time", "type", "category", "event_id", "source", "user", "computer", "strings"
+)
 NT_TEXT = "Event Viewer text (Date, Time, Source, Type, ...; no header)"
 LIST_TEXT = "Event Viewer text (Type, Date, Time, Source, ...; no header)"
 DUMPEL = "dumpel output"
@@ -95,46 +104,37 @@ def normalize_name(name: str) -> str:
     return _NON_ALNUM.sub("", name.casefold())
 
 
-def split_fields(line: str, delimiter: str, quotes: bool = True) -> tuple[list[str], bool]:
-    """The fields of a line, and whether it ends inside a quoted field (continued below).
+def split_fields(line: str, delimiter: str, quotes: bool = True) -> tuple[list[str], int]:
+    """The fields of a line, and where a quoted field still open at its end starts (-1 when
+    none is: else the record goes on below).
 
     A field is quoted only when it starts with ``"``; ``""`` inside it is one quote, and
     text after its closing quote is kept. Quotes elsewhere are plain characters.
     """
     if not quotes or '"' not in line:
-        return line.split(delimiter), False
+        return line.split(delimiter), -1
     fields: list[str] = []
     position, size = 0, len(line)
     while True:
-        if position < size and line[position] == '"':
-            parts: list[str] = []
-            start = position + 1
-            while True:
-                quote = line.find('"', start)
-                if quote < 0:
-                    parts.append(line[start:])
-                    fields.append("".join(parts))
-                    return fields, True
-                if line.startswith('""', quote):
-                    parts.append(line[start : quote + 1])
-                    start = quote + 2
-                    continue
-                parts.append(line[start:quote])
-                position = quote + 1
-                break
-            end = line.find(delimiter, position)
-            parts.append(line[position : end if end >= 0 else size])
-            fields.append("".join(parts))
-            if end < 0:
-                return fields, False
-            position = end + len(delimiter)
+        if line.startswith('"', position):
+            closed = _QUOTED.match(line, position + 1)
+            if closed is None:
+                fields.append(line[position + 1 :])
+                return fields, position
+            text = closed.group()[:-1].replace('""', '"')
+            end = line.find(delimiter, closed.end())
+            fields.append(text + line[closed.end() : end if end >= 0 else size])
         else:
             end = line.find(delimiter, position)
-            if end < 0:
-                fields.append(line[position:])
-                return fields, False
-            fields.append(line[position:end])
-            position = end + len(delimiter)
+            fields.append(line[position : end if end >= 0 else size])
+        if end < 0:
+            return fields, -1
+        position = end + len(delimiter)
+
+
+def closes_quote(line: str) -> bool:
+    """Whether a line continuing an open quoted field closes it."""
+    return _ODD_RUN.search(line) is not None
 
 
 def _delimiter(line: str) -> str:
@@ -144,8 +144,8 @@ def _delimiter(line: str) -> str:
 def header_layout(line: str) -> Layout | None:
     """The layout a header row names, when it names an event export's columns."""
     delimiter = _delimiter(line)
-    names, open_quote = split_fields(line, delimiter)
-    if open_quote or len(names) < 4:
+    names, open_at = split_fields(line, delimiter)
+    if open_at >= 0 or len(names) < 4:
         return None
     columns: dict[str, int] = {}
     for index, name in enumerate(names):
@@ -157,10 +157,10 @@ def header_layout(line: str) -> Layout | None:
         return None
     if not has_time:
         return None
-    tail = "description" if "description" in columns else None
-    if tail is None:  # Vista and later name 5 columns and add the description unnamed
+    if "description" not in columns:  # Vista and later add the description unnamed
         columns["description"] = len(names)
-        tail = "description"
+    # Free text with unquoted delimiters can only be rejoined when it is the last column.
+    tail = "description" if columns["description"] == max(columns.values()) else None
     classic = "date" in columns and "time" in columns and "level" not in columns
     return Layout(
         name=f"text export with a header row ({delimiter_name(delimiter)})",
@@ -199,16 +199,22 @@ def row_layout(line: str) -> Layout | None:
     return None
 
 
+def _dateish(text: str) -> bool:
+    token = text.strip().split(" ")[0]
+    return looks_like_date(token) or bool(re.match(r"\d{4}-\d{2}-\d{2}(?:T|$)", token))
+
+
 def is_record_start(layout: Layout, fields: list[str]) -> bool:
-    """Whether a headerless layout's line holds a record's leading values."""
+    """Whether a line holds a record's leading values: a date and a numeric event ID where
+    the layout has them."""
     if len(fields) < layout.min_fields:
         return False
-    if not layout.headerless:
-        return True
     columns = layout.columns
-    return looks_like_date(fields[columns["date"]].strip()) and fields[
-        columns["event_id"]
-    ].strip().isdigit()
+    date = columns.get("datetime", columns.get("date"))
+    event = columns.get("event_id", columns.get("instance_id"))
+    if date is None or event is None:  # never: every layout has both
+        return True
+    return _dateish(fields[date]) and fields[event].strip().isdigit()
 
 
 def looks_like_text_export(head: bytes, whole: bool = False) -> bool:
@@ -219,15 +225,12 @@ def looks_like_text_export(head: bytes, whole: bool = False) -> bool:
     its complete fields).
     """
     text = head_text(head)
-    if "\x00" in text:
-        return False
     lines = text.split("\n")
-    cut = not whole and len(lines) > 1 or not whole
     for number, raw in enumerate(lines[:6]):
         line = raw.removesuffix("\r").lstrip("\ufeff")
         if not line.strip() or (number < 3 and line.startswith(PREAMBLE)):
             continue
-        if cut and number == len(lines) - 1:
+        if not whole and number == len(lines) - 1:
             line = line[: max(line.rfind("\t"), line.rfind(","), 0)]
         if any(ord(c) < 32 and c != "\t" for c in line):
             return False

@@ -81,7 +81,7 @@ class _Decoder:
             if self.codec == "utf-8" and not self.non_ascii:
                 self.codec = ANSI
                 self.report.notes.append(
-                    f"not UTF-8 (byte 0x{raw[exc.start]:02X} at offset {where}): "
+                    f"not UTF-8 (byte 0x{exc.object[exc.start]:02X} at offset {where}): "
                     "decoded as the ANSI code page 1252 (assumed)"
                 )
                 self.decoder = codecs.getincrementaldecoder(ANSI)("replace")

@@ -1,0 +1,185 @@
+"""Nightly incremental runs against full scans: unchanged collection, and 1% new records.
+
+Targets: a nightly re-run over an unchanged collection takes at most 5% of a full scan's
+time (``evtxscan scan`` = ``scan()`` + ``write_report()``); after 1% new records, at most
+10%. The collection is synthetic (``evtxscan.testing`` writer: a realistic System-log mix,
+a few KB incidents), written once into ``--dir`` and reused. Three nightly cases:
+
+- ``unchanged``: the same files again (skipped by SHA-256);
+- ``+1% copy``: every log grew by 1%, copied into a new dated folder (old chunks are
+  byte-identical: skipped by chunk fingerprint);
+- ``+1% re-exported``: the same, but every chunk re-packed (as an export tool may do): no
+  old chunk is byte-identical, only the (host, channel) watermarks can skip them.
+
+Everything runs in this process after the imports; each nightly case starts from a copy of
+the state the first nightly run left. Run by hand (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from evtxscan.nightly import NightlyOptions, run_nightly
+from evtxscan.outputs.report_dir import write_report
+from evtxscan.scan import scan
+from evtxscan.testing.evtx_writer import EventSpec, write_evtx
+from evtxscan.testing.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
+
+START = datetime(2021, 3, 1, tzinfo=UTC)
+INFO = [
+    ("Microsoft-Windows-Time-Service", 37),
+    ("Microsoft-Windows-Kernel-Power", 105),
+    ("Tcpip", 4201),
+    ("Microsoft-Windows-GroupPolicy", 1500),
+    ("Microsoft-Windows-DNS-Client", 1014),
+    ("Microsoft-Windows-Winlogon", 7001),
+]
+SERVICES = ["Spooler", "BITS", "wuauserv", "Browser", "Netlogon", "Schedule", "W32Time"]
+
+
+def host_events(host: str, count: int, rng: random.Random) -> list[EventSpec]:
+    """About ``count`` events over days: 70% info noise, 20% service changes, 8% errors and
+    warnings, boots, and on some hosts the Q138713 incident."""
+    events: list[EventSpec] = []
+    when = START
+    day = -1
+    while len(events) < count:
+        when += timedelta(seconds=rng.randrange(5, 90))
+        if when.day != day:
+            day = when.day
+            events += boot(host, when, "Uniprocessor Free", "3.51", "1057")
+            if rng.random() < 0.1:
+                events += [
+                    popup(host, when + timedelta(seconds=20), *SRV_POPUP),
+                    server_2508(host, when + timedelta(seconds=30)),
+                    scm(host, when + timedelta(seconds=31), 7023, "Server", "%%2"),
+                ]
+            when += timedelta(minutes=1)
+            continue
+        roll = rng.random()
+        if roll < 0.70:
+            provider, event_id = rng.choice(INFO)
+            events.append(
+                EventSpec(provider, event_id, when, host, data=(("Value", str(rng.random())),))
+            )
+        elif roll < 0.90:
+            events.append(scm(host, when, 7036, rng.choice(SERVICES), "running", level=4))
+        elif roll < 0.98:
+            service = rng.choice(SERVICES)
+            events.append(scm(host, when, 7000, service, "%%1069", level=rng.choice([2, 3])))
+        else:
+            events.append(shutdown(host, when))
+    return sorted(events, key=lambda e: e.time)
+
+
+def build(directory: Path, hosts: int, per_host: int) -> dict[str, Path]:
+    """Write (or reuse) the three folders: base, grown by 1%, grown and re-packed."""
+    folders = {name: directory / name for name in ("base", "grown", "repacked")}
+    manifest = directory / "manifest.json"
+    wanted = {"hosts": hosts, "per_host": per_host}
+    if manifest.is_file() and json.loads(manifest.read_text()) == wanted:
+        return folders
+    shutil.rmtree(directory, ignore_errors=True)
+    started = time.perf_counter()
+    for index in range(hosts):
+        name = f"SRV{index:03d}"
+        events = host_events(name, per_host + per_host // 100, random.Random(index))
+        base = events[:per_host]
+        write_evtx(folders["base"] / name / "System.evtx", base)
+        write_evtx(folders["grown"] / name / "System.evtx", events)
+        write_evtx(folders["repacked"] / name / "System.evtx", events, records_per_chunk=97)
+    manifest.write_text(json.dumps(wanted))
+    print(f"wrote the collection in {time.perf_counter() - started:.0f} s")
+    return folders
+
+
+def timed(action: Callable[[], object], runs: int, before: Callable[[], None]) -> float:
+    """Median wall seconds of ``runs`` runs (``before`` is untimed setup for each)."""
+    seconds = []
+    for _ in range(runs):
+        before()
+        started = time.perf_counter()
+        action()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--per-host", type=int, default=15_000, help="records per host log")
+    parser.add_argument("--runs", type=int, default=3, help="median of this many runs")
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-nightly")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    folders = build(args.dir, args.hosts, args.per_host)
+    work = Path(tempfile.mkdtemp(prefix="evtxscan-nightly-"))
+    try:
+        numbers = measure(folders, work, args.runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        args.json.write_text(json.dumps(numbers, indent=2))
+
+
+def measure(folders: dict[str, Path], work: Path, runs: int) -> dict[str, float]:
+    def fresh_out() -> None:
+        shutil.rmtree(work / "out", ignore_errors=True)
+
+    def full(name: str) -> Callable[[], object]:
+        return lambda: write_report(scan(folders[name]), work / "out")
+
+    snapshot, state = work / "after-base.db", work / "state.db"
+
+    def nightly(name: str, night: int) -> Callable[[], object]:
+        now = datetime(2024, 3, night, 3, tzinfo=UTC)
+        options = NightlyOptions(state=state, out=work / "out", now=now)
+        return lambda: run_nightly([folders[name]], options)
+
+    def from_snapshot() -> None:
+        fresh_out()
+        shutil.copy(snapshot, state)
+
+    numbers = {
+        "full scan (base)": timed(full("base"), runs, fresh_out),
+        "full scan (grown)": timed(full("grown"), runs, fresh_out),
+    }
+    fresh_out()
+    started = time.perf_counter()
+    first = run_nightly([folders["base"]], NightlyOptions(state=state, out=work / "out"))
+    numbers["nightly, first run (empty state)"] = time.perf_counter() - started
+    shutil.copy(state, snapshot)
+    numbers["nightly, unchanged"] = timed(nightly("base", 2), runs, from_snapshot)
+    numbers["nightly, +1% copy"] = timed(nightly("grown", 2), runs, from_snapshot)
+    numbers["nightly, +1% re-exported"] = timed(nightly("repacked", 2), runs, from_snapshot)
+    records = first.stats.records_decoded
+    print(f"\n{len(first.result.hosts)} hosts, {records:,} records in the base collection")
+    print("\n| run | seconds | share of a full scan | target |")
+    print("|---|---:|---:|---|")
+    targets = {"unchanged": ("base", 0.05), "+1% copy": ("grown", 0.10)}
+    targets["+1% re-exported"] = ("grown", 0.10)
+    for name, seconds in numbers.items():
+        line = f"| {name} | {seconds:.2f} |"
+        for key, (base, limit) in targets.items():
+            if name.endswith(key):
+                share = seconds / numbers[f"full scan ({base})"]
+                verdict = "met" if share <= limit else "MISSED"
+                line += f" {share:.1%} | <= {limit:.0%}: {verdict} |"
+                break
+        else:
+            line += " | |"
+        print(line)
+    return numbers
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""``evtxscan nightly`` (and ``evtxscan scan --state``): crash-safe incremental runs.
+
+Exit status: 0 nothing new, 1 new diagnoses since the last run, 2 usage error, failure, or
+another run holding the state.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evtxscan.nightly import EXIT_ERROR, NightlyOptions, NightlyOutcome, StateLocked, run_nightly
+from evtxscan.outputs.report_dir import ReportOptions
+from evtxscan.progress import Progress
+from evtxscan.signatures.loader import load_signatures
+from evtxscan.sources.inputs import Source, expand_paths
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return timedelta(**{_UNITS[text[-1]]: float(text[:-1])})
+    except (KeyError, ValueError, IndexError):
+        raise click.BadParameter(f"{text!r}: use a duration such as 30m, 1h, 2d") from None
+
+
+def _now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 time") from None
+
+
+def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool) -> NightlyOutcome:
+    """Run, print notes and the summary line (unless quiet); StateLocked becomes exit 2."""
+    total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
+    progress = Progress(total, enabled=None if not quiet else False)
+    try:
+        outcome = run_nightly(list(paths), options, progress=progress)
+    except StateLocked as exc:
+        click.echo(f"evtxscan: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    finally:
+        progress.close()
+    for warning in outcome.written.warnings:
+        click.echo(f"evtxscan: warning: {warning}", err=True)
+    if not quiet:
+        for note in outcome.notes:
+            click.echo(f"evtxscan: note: {note}", err=True)
+        s = outcome.stats
+        skipped = s.chunks_known + s.chunks_below_watermark
+        click.echo(
+            f"evtxscan nightly: {len(outcome.new)} new, {len(outcome.resolved)} resolved, "
+            f"{len(outcome.stale)} stale host(s); {s.records_new:,} new records "
+            f"({s.records_decoded:,} decoded, {s.chunks_read:,} chunks read, {skipped:,} "
+            f"skipped) from {s.files:,} files ({s.files_known:,} read before); "
+            f"report in {options.out}",
+            err=True,
+        )
+    return outcome
+
+
+@click.command("nightly")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="SQLite state file (created by the first run; <state>.lock is kept beside it).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Report directory (runs/<id>/, 'current' and links to its tables).",
+)
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    default=90,
+    show_default=True,
+    help="Days of history (runs, changes, file and chunk fingerprints) kept in the state.",
+)
+@click.option(
+    "--resolve-after",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Resolve a diagnosis after this many runs with data from its host and no new occurrence.",
+)
+@click.option(
+    "--signatures",
+    "signature_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Also load signatures from this directory (repeatable).",
+)
+@click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+@click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")
+@click.option("--timeline", default="1h", show_default=True, help="Context kept around symptoms.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
+@click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
+@click.option("--no-neutralize", is_flag=True, help="Keep formula-looking CSV cells as they are.")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone for the HTML report.")
+@click.option("--now", hidden=True, help="The run's time (ISO-8601); for tests.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, notes or summary line.")
+def nightly_command(
+    paths: tuple[str, ...],
+    state: Path,
+    out: Path,
+    retention_days: int,
+    resolve_after: int,
+    signature_dirs: tuple[Path, ...],
+    backend: str,
+    workers: int,
+    batch_size: int,
+    host_map: str | None,
+    timeline: str,
+    fmt: str,
+    no_bom: bool,
+    no_neutralize: bool,
+    tz: str,
+    now: str | None,
+    quiet: bool,
+) -> None:
+    """Read only what is new in PATHS since the last run; report new, resolved and stale.
+
+    \b
+    Exit status: 0 nothing new, 1 new diagnoses, 2 error (or another run holds --state).
+    Example (cron, 02:30 every night):
+      30 2 * * *  evtxscan nightly /srv/collected --state /var/lib/evtxscan/state.db \\
+                    --out /srv/reports -q
+    """
+    options = NightlyOptions(
+        state=state,
+        out=out,
+        signatures=load_signatures(*signature_dirs) if signature_dirs else None,
+        backend=backend,
+        host_map=host_map,
+        workers=workers,
+        batch_size=batch_size,
+        timeline=_duration(timeline),
+        retention_days=retention_days,
+        resolve_after=resolve_after,
+        report=ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz),
+        now=_now(now),
+    )
+    sys.exit(run_and_report(paths, options, quiet).exit_code)
+
+
+def add_state_option(command: click.Command) -> None:
+    """Give ``evtxscan scan`` the ``--state FILE`` (and ``--retention-days``) options: with
+    them it runs as ``evtxscan nightly`` does, with the scan's other options."""
+    command.params.append(
+        click.Option(
+            ["--state"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Incremental: read only records not read by earlier runs on this state file "
+            "and also report new, resolved and stale (as 'evtxscan nightly'; exit 1 = new).",
+        )
+    )
+    command.params.append(
+        click.Option(
+            ["--retention-days"],
+            type=click.IntRange(min=1),
+            help="With --state: days of history kept (default 90).",
+        )
+    )
+    original = command.callback
+    assert original is not None
+
+    def callback(state: Path | None, retention_days: int | None, **kwargs: Any) -> Any:
+        if state is None:
+            if retention_days is not None:
+                raise click.UsageError("--retention-days needs --state")
+            return original(**kwargs)
+        return _scan_with_state(state, retention_days or 90, kwargs)
+
+    command.callback = callback
+
+
+def _scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> None:
+    for name in ("since", "until"):
+        if kw.get(name):
+            raise click.UsageError(f"--{name} cannot be combined with --state")
+    if kw.get("timeline", "1h") == "all":
+        raise click.UsageError("--timeline all cannot be combined with --state")
+    directories = tuple(kw.get("signature_dirs") or ())
+    options = NightlyOptions(
+        state=state,
+        out=kw["out"],
+        signatures=load_signatures(*directories) if directories else None,
+        backend=kw.get("backend", "rust"),
+        host_map=kw.get("host_map"),
+        workers=kw.get("workers", 1),
+        timeline=_duration(kw.get("timeline", "1h")),
+        retention_days=retention_days,
+        report=ReportOptions(
+            fmt=kw.get("fmt", "csv"),
+            bom=not kw.get("no_bom", False),
+            neutralize=not kw.get("no_neutralize", False),
+            tz=kw.get("tz", "UTC"),
+        ),
+    )
+    outcome = run_and_report(tuple(kw["paths"]), options, bool(kw.get("quiet")))
+    fail_on = kw.get("fail_on", "diagnosis")
+    if fail_on == "never":
+        sys.exit(0)
+    bad = bool(outcome.result.integrity["status"].isin(["damaged", "unreadable"]).any())
+    sys.exit(1 if outcome.exit_code == 1 or (fail_on == "integrity" and bad) else 0)

@@ -1,0 +1,281 @@
+"""Read only what is new: skip EVTX chunks read before, and records at or below a watermark.
+
+Per input file (after the reader's SHA-256 check, which skips files an earlier run read):
+
+1. Our own walk of the chunk headers (no parsing) gives each chunk's first and last record
+   number and a fingerprint of its bytes. Chunks whose fingerprint an earlier run read are
+   skipped: that handles copies of the same log in new dated folders, forwarded-event logs,
+   and anything else whose old chunks stay byte-identical.
+2. The newest remaining chunk (highest record number) is read first. If its records are one
+   (host, channel) stream numbered as logged (record number = EventRecordID), that stream's
+   watermark applies to the whole file: the chunk holding the watermark record is read too
+   and that record compared with the one stored, then every chunk whose records are all at
+   or below the watermark is skipped. A stream whose numbers fell below the watermark with
+   newer records, or whose watermark record differs, was cleared or reinstalled: its
+   watermark is reset for this file and the reset noted.
+3. Whatever is read goes through :meth:`WatermarkBook.admit`, which keeps records above
+   their stream's watermark (every record of a reset stream, and records without an
+   EventRecordID), and tracks the new watermarks committed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
+from evtxscan.reader import CHUNKS_PER_TASK, ChunkPlan, RangeReader
+from evtxscan.records.schema import concat_frames
+from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.inputs import Source
+from evtxscan.sources.integrity import FileReport
+
+Decoded = tuple[list[pd.DataFrame], RangeResult]
+
+
+@dataclass(frozen=True)
+class ChunkHead:
+    """What our walk reads from one chunk header, without parsing any record."""
+
+    index: int
+    first: int  # first and last record numbers, as the header says
+    last: int
+    fingerprint: bytes  # BLAKE2b-128 of the slot's bytes
+    usable: bool  # header CRC good and numbers sane: its numbers may decide a skip
+
+
+def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead]:
+    """The slots that start with a chunk header (others are left to the reader)."""
+    heads = []
+    for index, offset in enumerate(range(first_offset, len(content), CHUNK_SIZE)):
+        raw = bytes(content[offset : offset + CHUNK_SIZE])
+        if raw[:8] != CHUNK_MAGIC or len(raw) < CHUNK_HEADER_SIZE:
+            continue
+        first, last = struct.unpack_from("<QQ", raw, 8)
+        crc_ok = (
+            zlib.crc32(raw[128:512], zlib.crc32(raw[:120])) == struct.unpack_from("<I", raw, 124)[0]
+        )
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        heads.append(ChunkHead(index, first, last, digest, crc_ok and 0 < first <= last))
+    return heads
+
+
+def record_key(time: object, event_id: object, provider: object) -> str:
+    """Identity of the watermark record: tells the same record from a renumbered one."""
+    when = "" if time is None or time is pd.NaT else pd.Timestamp(time).isoformat()  # type: ignore[arg-type]
+    return f"{when}|{event_id}|{provider}"
+
+
+@dataclass
+class WatermarkBook:
+    """Watermarks in force for this run, the records admitted, and the watermarks to commit."""
+
+    prior: dict[StreamKey, Watermark]
+    reset: set[tuple[str, str, str]] = field(default_factory=set)  # (file, host, channel)
+    tops: dict[tuple[str, str, str], Watermark] = field(default_factory=dict)
+    notes: list[HistoryRow] = field(default_factory=list)
+    admitted_hosts: dict[str, pd.Timestamp | None] = field(default_factory=dict)
+    decoded: int = 0
+    admitted: int = 0
+
+    def limit(self, source: str, host: str, channel: str) -> int:
+        """Records of this file and stream with a higher EventRecordID are new."""
+        mark = self.prior.get((host, channel))
+        if mark is None or (source, host, channel) in self.reset:
+            return -1
+        return mark.record_id
+
+    def admit(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The records of ``batch`` not read by an earlier run."""
+        self.decoded += len(batch)
+        if batch.empty:
+            return batch
+        ids = batch["event_record_id"].astype("Float64").fillna(0).to_numpy(dtype="float64")
+        keep = ids <= 0  # no usable EventRecordID: cannot be ordered, kept
+        keys = ["source_file", "host", "channel"]
+        groups = batch.groupby(keys, observed=True, dropna=False).indices
+        for key, where in groups.items():
+            source, host, channel = (str(k) for k in key)  # type: ignore[attr-defined]
+            keep[where] |= ids[where] > self.limit(source, host, channel)
+        out = batch[keep].reset_index(drop=True)
+        self._observe(out)
+        return out
+
+    def _observe(self, rows: pd.DataFrame) -> None:
+        self.admitted += len(rows)
+        if rows.empty:
+            return
+        for host, times in rows.groupby("host", observed=True)["time"]:
+            latest = times.max()
+            newest = None if latest is pd.NaT else pd.Timestamp(latest)
+            before = self.admitted_hosts.get(str(host))
+            if before is not None and (newest is None or before > newest):
+                newest = before
+            self.admitted_hosts[str(host)] = newest
+        numbered = rows[rows["event_record_id"].astype("Float64").fillna(0) > 0]
+        if numbered.empty:
+            return
+        ids = numbered["event_record_id"].astype("float64")
+        top = ids.groupby(
+            [numbered["source_file"], numbered["host"], numbered["channel"]], observed=True
+        ).idxmax()
+        for group, at in top.items():
+            source, host, channel = (str(k) for k in group)  # type: ignore[attr-defined]
+            row = numbered.loc[at]
+            key = (source, host, channel)
+            mark = Watermark(
+                host,
+                channel,
+                int(row["event_record_id"]),
+                row["time"],
+                record_key(row["time"], row["event_id"], row["provider"]),
+            )
+            old = self.tops.get(key)
+            if old is None or mark.record_id > old.record_id:
+                self.tops[key] = mark
+
+    def committed(self) -> tuple[Watermark, ...]:
+        """The new watermark of every stream that had new records (reset streams restart)."""
+        best: dict[StreamKey, Watermark] = {}
+        reset_streams = {(h, c) for _, h, c in self.reset}
+        for (source, host, channel), mark in sorted(self.tops.items()):
+            stream = (host, channel)
+            if stream in reset_streams and (source, host, channel) not in self.reset:
+                continue  # the old numbering's records: the reset file's numbering wins
+            old = best.get(stream)
+            if old is None or mark.record_id > old.record_id:
+                best[stream] = mark
+        return tuple(best[k] for k in sorted(best))
+
+
+@dataclass
+class IncrementalPlanner:
+    """The reader's chunk planner (``RecordStream.planner``) for nightly runs."""
+
+    book: WatermarkBook
+    known_chunks: Callable[[list[bytes]], set[bytes]]
+    chunks_read: list[bytes] = field(default_factory=list)
+    skipped_known: int = 0
+    skipped_below: int = 0
+
+    def plan(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        first_offset: int,
+        report: FileReport,
+        read: RangeReader,
+    ) -> ChunkPlan:
+        heads = chunk_heads(content, first_offset)
+        slots = max(0, -(-(len(content) - first_offset) // CHUNK_SIZE))
+        known = self.known_chunks([h.fingerprint for h in heads])
+        skip = {h.index for h in heads if h.fingerprint in known}
+        reads = _Reads(first_offset, read)
+        below = self._below_watermark(source, heads, skip, reads)
+        todo = [i for i in range(slots) if i not in skip and i not in below and i not in reads.done]
+        by_index = {h.index: h for h in heads}
+        self.chunks_read += [by_index[i].fingerprint for i in (*reads.done, *todo) if i in by_index]
+        self.skipped_known += len(skip)
+        self.skipped_below += len(below)
+        if skip or below:
+            report.notes.append(
+                f"nightly: {len(skip) + len(below)} of {len(heads)} chunks skipped "
+                f"({len(skip)} read by an earlier run, {len(below)} at or below the watermark)"
+            )
+        return ChunkPlan(_spans(todo, first_offset), tuple(reads.decoded))
+
+    def _below_watermark(
+        self, source: Source, heads: list[ChunkHead], skip: set[int], reads: _Reads
+    ) -> set[int]:
+        """Chunks all at or below the file's stream watermark; reads the newest chunk, then
+        the chunks from the one holding the watermark record on (read in any case)."""
+        candidates = [h for h in heads if h.index not in skip and h.usable]
+        if not candidates:
+            return set()
+        probe = max(candidates, key=lambda h: (h.last, h.index))
+        rows = reads.rows([probe.index])
+        rows = rows[~rows["recovered"]]
+        stream = _single_stream(rows)
+        mark = None if stream is None else self.book.prior.get(stream)
+        if stream is None or mark is None:
+            return set()
+        ids = rows["event_record_id"].astype("int64")
+        newest = rows.iloc[int(ids.to_numpy().argmax())]
+        reason = None
+        if int(newest["event_record_id"]) < mark.record_id:
+            if newest["time"] > mark.record_time:
+                reason = f"EventRecordID fell from {mark.record_id} to {ids.max()}"
+        else:
+            anchor = [h.index for h in candidates if h.first <= mark.record_id <= h.last]
+            later = [h.index for h in candidates if h.last > mark.record_id]
+            there = concat_frames([rows, reads.rows(sorted({*anchor[:1], *later} - reads.done))])
+            same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
+            if not same.empty:
+                row = same.iloc[0]
+                if record_key(row["time"], row["event_id"], row["provider"]) != mark.record_key:
+                    reason = f"record {mark.record_id} is not the one read before"
+        host, channel = stream
+        if reason is not None:
+            self.book.reset.add((source.display, host, channel))
+            detail = f"{channel}: {reason} in {source.display}: cleared or reinstalled log"
+            self.book.notes.append(HistoryRow(Change.LOG_RESET, host, detail=detail))
+            return set()
+        oldest = min(h.first for h in heads if h.usable)
+        if oldest > mark.record_id + 1:
+            detail = (
+                f"{channel}: records {mark.record_id + 1}..{oldest - 1} were overwritten "
+                f"before {source.display} was copied"
+            )
+            self.book.notes.append(HistoryRow(Change.GAP, host, detail=detail))
+        return {h.index for h in candidates if h.last <= mark.record_id} - reads.done
+
+
+@dataclass
+class _Reads:
+    """Chunks the planner reads itself (runs of consecutive slots, one read each)."""
+
+    first_offset: int
+    read: RangeReader
+    decoded: list[Decoded] = field(default_factory=list)
+    done: set[int] = field(default_factory=set)
+
+    def rows(self, indexes: list[int]) -> pd.DataFrame:
+        frames: list[pd.DataFrame] = []
+        for span in _spans(indexes, self.first_offset):
+            self.decoded.append(self.read(span))
+            self.done.update(range(span.start, span.stop))
+            frames += self.decoded[-1][0]
+        return concat_frames(frames)
+
+
+def _single_stream(rows: pd.DataFrame) -> StreamKey | None:
+    """(host, channel) when every record is of one stream and numbered as logged."""
+    live = rows
+    if live.empty or live["host"].nunique() != 1 or live["channel"].nunique() != 1:
+        return None
+    ids, numbers = live["event_record_id"], live["record_number"]
+    if ids.isna().any() or not (ids == numbers).all() or (ids.astype("int64") <= 0).any():
+        return None
+    host, channel = live["host"].iloc[0], live["channel"].iloc[0]
+    if host is None or channel is None or host is pd.NA or channel is pd.NA:
+        return None
+    return str(host), str(channel)
+
+
+def _spans(indexes: list[int], first_offset: int) -> tuple[ChunkRange, ...]:
+    """Runs of consecutive slots, at most ``CHUNKS_PER_TASK`` each."""
+    spans: list[ChunkRange] = []
+    for index in sorted(indexes):
+        last = spans[-1] if spans else None
+        if last is not None and last.stop == index and index - last.start < CHUNKS_PER_TASK:
+            spans[-1] = ChunkRange(first_offset, last.start, index + 1)
+        else:
+            spans.append(ChunkRange(first_offset, index, index + 1))
+    return tuple(spans)

@@ -1,0 +1,272 @@
+"""``run_nightly``: one crash-safe incremental run over a collection.
+
+Order of a run: take the state lock; read only new records (see ``incremental``);
+correlate them with the carried rows; settle new, resolved and stale; write the report
+directory and switch ``current`` to it; only then commit the state, in one transaction.
+A run killed at any point before the commit leaves the previous state, so the next run
+reads the same records again and reaches the same result: nothing lost, nothing counted
+twice. One killed after the switch but before the commit is simply redone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from evtxscan.messages import MessageRenderer, load_catalog
+from evtxscan.nightly.changes import Changes, merge
+from evtxscan.nightly.correlate import (
+    Scanner,
+    carry_rows,
+    carry_span,
+    combine,
+    correlate,
+    daily,
+)
+from evtxscan.nightly.hosts import HostChanges, settle_hosts
+from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook
+from evtxscan.nightly.killpoints import KillSwitch, Phase
+from evtxscan.nightly.lock import StateLock
+from evtxscan.nightly.model import Change, HistoryRow, PriorState, RunStats, StateUpdate, Status
+from evtxscan.nightly.state import StateDB
+from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
+from evtxscan.reader import HostMapOption, RecordStream
+from evtxscan.records.schema import concat_frames
+from evtxscan.results import ScanResult, hosts_frame
+from evtxscan.signatures.loader import load_signatures
+from evtxscan.signatures.model import Signature
+from evtxscan.sources.inputs import PathLike
+from evtxscan.sources.integrity import FileReport, FileStatus
+
+EXIT_NOTHING_NEW, EXIT_NEW, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class NightlyOptions:
+    """Where state and reports go, and how to read and correlate."""
+
+    state: Path
+    out: Path
+    signatures: Sequence[Signature] | None = None  # default: the shipped signatures
+    backend: str = "rust"
+    host_map: HostMapOption = None
+    workers: int = 1
+    batch_size: int = 10_000
+    timeline: timedelta = timedelta(hours=1)
+    retention_days: int = 90
+    resolve_after: int = 3  # runs with data and no new occurrence before "resolved"
+    report: ReportOptions = field(default_factory=ReportOptions)
+    catalogs: tuple[str, ...] = ()
+    now: datetime | None = None  # the run's time (tests); default: the clock
+
+
+@dataclass(frozen=True)
+class NightlyOutcome:
+    """What a run found and wrote."""
+
+    result: ScanResult
+    new: pd.DataFrame
+    resolved: pd.DataFrame
+    stale: pd.DataFrame
+    written: WrittenReport
+    stats: RunStats
+    notes: tuple[str, ...]
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing new, 1 new diagnoses."""
+        return EXIT_NEW if len(self.new) else EXIT_NOTHING_NEW
+
+
+def run_nightly(
+    paths: PathLike | Iterable[PathLike],
+    options: NightlyOptions,
+    progress: object | None = None,
+) -> NightlyOutcome:
+    """Read what is new in ``paths`` since the last run on ``options.state``; report it.
+
+    Raises :class:`~evtxscan.nightly.lock.StateLocked` when another run holds the state.
+    """
+    if options.retention_days < 1 or options.resolve_after < 1:
+        raise ValueError("retention_days and resolve_after must be at least 1")
+    now = pd.Timestamp(options.now or datetime.now().astimezone())
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    kill = KillSwitch.from_env()
+    with StateLock(options.state):
+        db = StateDB(options.state)
+        try:
+            return _Run(paths, options, db, db.load(), kill, now, progress).run()
+        finally:
+            db.close()
+
+
+@dataclass
+class _Run:
+    paths: PathLike | Iterable[PathLike]
+    options: NightlyOptions
+    db: StateDB
+    prior: PriorState
+    kill: KillSwitch
+    now: pd.Timestamp
+    progress: object | None
+
+    def run(self) -> NightlyOutcome:
+        options = self.options
+        chosen = list(options.signatures) if options.signatures is not None else load_signatures()
+        renderer = MessageRenderer(load_catalog(*options.catalogs))
+        scanner = Scanner(chosen, renderer, None, None, False, False)
+        book = WatermarkBook(dict(self.prior.watermarks))
+        planner = IncrementalPlanner(book, self.db.known_chunks)
+        stream = RecordStream(
+            self.paths,
+            backend=options.backend,
+            batch_size=options.batch_size,
+            host_map=options.host_map,
+            include_recovered=False,
+            workers=options.workers,
+            progress=self.progress,
+        )
+        stream.planner = planner
+        stream.remember(self.prior.files)
+        pending: list[pd.DataFrame] = []  # small reads (one chunk a file) fed together
+        for batch in stream:
+            pending.append(batch)
+            if sum(len(f) for f in pending) >= options.batch_size:
+                scanner.feed(book.admit(concat_frames(pending)))
+                pending.clear()
+            self.kill.checkpoint(Phase.READING)
+        if pending:
+            scanner.feed(book.admit(concat_frames(pending)))
+        rows = combine(self.prior.carry, scanner.kept)
+        active = rows["host"].astype(str).isin(book.admitted_hosts) if not rows.empty else None
+        if active is not None:  # hosts with nothing new keep their carried rows as they are
+            rows, idle = rows[active].reset_index(drop=True), rows[~active]
+        tonight = correlate(chosen, rows, self.prior.hosts, options.timeline, renderer)
+        self.kill.checkpoint(Phase.CORRELATING)
+        retention = pd.Timedelta(days=options.retention_days)
+        changes = merge(
+            self.prior, tonight, self.now, book.admitted_hosts, options.resolve_after, retention
+        )
+        open_counts = _open_counts(changes)
+        hosts = settle_hosts(
+            self.prior.hosts, book.admitted_hosts, tonight.facts, open_counts, self.now, retention
+        )
+        history = [*book.notes, *self._config_notes(chosen), *changes.history, *hosts.history]
+        result = ScanResult(
+            timeline=tonight.timeline,
+            diagnoses=changes.table,
+            hosts=hosts_frame(scanner.stats, scanner.host_files, tonight.facts, changes.table),
+            integrity=_integrity(stream, self.prior),
+            daily=daily(scanner.daily),
+            signatures=tuple(chosen),
+        )
+        written = write_report(
+            result,
+            options.out,
+            options.report,
+            extra_tables={"new": changes.new, "resolved": changes.resolved, "stale": hosts.stale},
+            before_switch=lambda _: self.kill.checkpoint(Phase.WRITING),
+        )
+        self.kill.checkpoint(Phase.SWITCHED)
+        stats = RunStats(
+            files=len(stream.reports),
+            files_known=sum(r.duplicate_of in self.prior.files.values() for r in stream.reports),
+            chunks_read=len(planner.chunks_read),
+            chunks_known=planner.skipped_known,
+            chunks_below_watermark=planner.skipped_below,
+            records_decoded=book.decoded,
+            records_new=book.admitted,
+        )
+        carry = carry_rows(tonight.rows, tonight.incidents, carry_span(chosen), options.timeline)
+        if active is not None:
+            carry = combine(idle, [carry])
+        if hosts.forgotten and not carry.empty:
+            carry = carry[~carry["host"].astype(str).isin(hosts.forgotten)]
+        update = StateUpdate(
+            run_id=written.run.name,
+            at=self.now,
+            report=str(written.directory),
+            stats=stats,
+            watermarks=book.committed(),
+            files=_files(stream.reports, self.prior),
+            chunks=tuple(planner.chunks_read),
+            incidents=changes.incidents,
+            diagnoses=changes.diagnoses,
+            hosts=hosts.records,
+            carry=carry.reset_index(drop=True),
+            history=tuple(history),
+            signature_ids=tuple(sorted(s.id for s in chosen)),
+            retention_days=options.retention_days,
+        )
+        self.db.commit(update, lambda: self.kill.checkpoint(Phase.COMMITTING))
+        self.kill.checkpoint(Phase.COMMITTED)
+        notes = tuple(f"{n.kind}: {n.host}: {n.detail}" for n in history if _noted(n))
+        return NightlyOutcome(
+            result, changes.new, changes.resolved, hosts.stale, written, stats, notes
+        )
+
+    def _config_notes(self, chosen: list[Signature]) -> list[HistoryRow]:
+        before = self.prior.signature_ids
+        now = {s.id for s in chosen}
+        if before is None or set(before) == now:
+            return []
+        added, removed = sorted(now - set(before)), sorted(set(before) - now)
+        detail = (
+            f"signatures changed (added: {', '.join(added) or '-'}; removed: "
+            f"{', '.join(removed) or '-'}); records read by earlier runs are not scanned "
+            "again: start a new state file to rescan everything"
+        )
+        return [HistoryRow(Change.CONFIG, detail=detail)]
+
+
+def _noted(row: HistoryRow) -> bool:
+    return row.kind in (Change.LOG_RESET, Change.GAP, Change.CONFIG)
+
+
+def _open_counts(changes: Changes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for diagnosis in changes.diagnoses:
+        if diagnosis.status is Status.OPEN:
+            counts[diagnosis.host] = counts.get(diagnosis.host, 0) + 1
+    return counts
+
+
+def _integrity(stream: RecordStream, prior: PriorState) -> pd.DataFrame:
+    """The stream's integrity rows; files an earlier run read say so."""
+    frame = stream.integrity
+    earlier = set(prior.files.values())
+    known = frame["duplicate_of"].isin(earlier) & (frame["status"] == FileStatus.DUPLICATE)
+    note = "read by an earlier nightly run"
+    frame.loc[known, "notes"] = [f"{n}; {note}" if n else note for n in frame.loc[known, "notes"]]
+    return frame
+
+
+def _files(reports: list[FileReport], prior: PriorState) -> tuple[tuple[str, str, int], ...]:
+    """Files read completely (and known files seen again), for the SHA-256 skip."""
+    readable = (FileStatus.OK, FileStatus.DIRTY, FileStatus.DAMAGED)
+    found: dict[str, tuple[str, str, int]] = {}
+    for report in reports:
+        if not report.sha256:
+            continue
+        if report.status in readable:
+            found.setdefault(report.sha256, (report.sha256, report.path, report.size))
+        elif report.sha256 in prior.files:
+            found.setdefault(
+                report.sha256, (report.sha256, prior.files[report.sha256], report.size)
+            )
+    return tuple(found[k] for k in sorted(found))
+
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_NEW",
+    "EXIT_NOTHING_NEW",
+    "HostChanges",
+    "NightlyOptions",
+    "NightlyOutcome",
+    "run_nightly",
+]
