@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -41,6 +41,8 @@ from evtxscan.sources.worker import RangeTask, ReadOptions, read_range, read_ran
 
 #: Chunk slots per unit of work (64 slots = 4 MiB of log).
 CHUNKS_PER_TASK = 64
+#: With workers, how many upcoming files may be started while the current one is read.
+PREFETCH_FILES = 8
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 
@@ -138,6 +140,8 @@ class RecordStream:
         self.reports: list[FileReport] = []
         self._seen: dict[str, str] = {}
         self._iterator: Iterator[pd.DataFrame] | None = None
+        self._prefetched: dict[tuple[Source, int], Future[Any]] = {}
+        self._prefetch_seen: set[Source] = set()
 
     #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
     planner: ChunkPlanner | None = None
@@ -169,8 +173,11 @@ class RecordStream:
 
     def _run(self) -> Iterator[pd.DataFrame]:
         pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
+        items = list(expand_paths(self._paths))
         try:
-            for item in expand_paths(self._paths):
+            for index, item in enumerate(items):
+                if pool is not None and self.planner is None:
+                    self._prefetch(items[index + 1 : index + 1 + PREFETCH_FILES], pool)
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
@@ -180,6 +187,44 @@ class RecordStream:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+
+    def _prefetch(self, upcoming: list[Source | MissingInput], pool: ProcessPoolExecutor) -> None:
+        """Start reading the next small EVTX files while this one is read, so a collection of
+        many small logs keeps every worker busy (results are still taken in file order)."""
+        budget = 2 * self.workers - sum(not f.done() for f in self._prefetched.values())
+        for source in upcoming:
+            if budget <= 0:
+                return
+            if not isinstance(source, Source) or source.kind != "file":
+                continue
+            if source in self._prefetch_seen:
+                continue
+            self._prefetch_seen.add(source)
+            try:
+                with open(source.path, "rb") as handle:
+                    head = handle.read(SNIFF_BYTES)
+                    size = os.fstat(handle.fileno()).st_size
+            except OSError:
+                continue
+            if sniff(head) is not LogFormat.EVTX:
+                continue
+            first_offset = inspect_header(head, FileReport(path=source.path))
+            for span in chunk_ranges(size, first_offset, CHUNKS_PER_TASK):
+                if budget <= 0:
+                    return
+                task = RangeTask(source, span, self.options)
+                self._prefetched[(source, span.start)] = pool.submit(read_range_in_worker, task)
+                budget -= 1
+
+    def _submit(
+        self, pool: ProcessPoolExecutor, task: RangeTask
+    ) -> Future[tuple[list[pd.DataFrame], RangeResult]]:
+        started = self._prefetched.pop((task.source, task.span.start), None)
+        return started if started is not None else pool.submit(read_range_in_worker, task)
+
+    def _drop_prefetched(self, source: Source) -> None:
+        for key in [k for k in self._prefetched if k[0] == source]:
+            self._prefetched.pop(key).cancel()
 
     def _finish(self, report: FileReport) -> None:
         report.finish()
@@ -234,6 +279,7 @@ class RecordStream:
         if first != report.path or report.sha256 in self._earlier:
             report.status = FileStatus.DUPLICATE
             report.duplicate_of = first
+            self._drop_prefetched(source)
             return
         if fmt is LogFormat.EMPTY:
             report.status = FileStatus.UNREADABLE
@@ -311,14 +357,14 @@ class RecordStream:
         pending: list[Future[tuple[list[pd.DataFrame], RangeResult]]] = []
         queue = iter(tasks)
         for task in queue:
-            pending.append(pool.submit(read_range_in_worker, task))
+            pending.append(self._submit(pool, task))
             if len(pending) >= 2 * self.workers:
                 break
         while pending:
             frames, result = pending.pop(0).result()
             nxt = next(queue, None)
             if nxt is not None:
-                pending.append(pool.submit(read_range_in_worker, nxt))
+                pending.append(self._submit(pool, nxt))
             yield from self._fold(frames, result, report)
 
     def _fold(

@@ -47,23 +47,24 @@ class ChunkHead:
     index: int
     first: int  # first and last record numbers, as the header says
     last: int
-    fingerprint: bytes  # BLAKE2b-128 of the slot's bytes
+    fingerprint: bytes  # SHA-256 (first 16 bytes) of the slot's bytes
     usable: bool  # header CRC good and numbers sane: its numbers may decide a skip
 
 
 def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead]:
     """The slots that start with a chunk header (others are left to the reader)."""
     heads = []
+    view = memoryview(content)
     for index, offset in enumerate(range(first_offset, len(content), CHUNK_SIZE)):
-        raw = bytes(content[offset : offset + CHUNK_SIZE])
-        if raw[:8] != CHUNK_MAGIC or len(raw) < CHUNK_HEADER_SIZE:
+        head = bytes(view[offset : offset + CHUNK_HEADER_SIZE])
+        if head[:8] != CHUNK_MAGIC or len(head) < CHUNK_HEADER_SIZE:
             continue
-        first, last = struct.unpack_from("<QQ", raw, 8)
-        crc_ok = (
-            zlib.crc32(raw[128:512], zlib.crc32(raw[:120])) == struct.unpack_from("<I", raw, 124)[0]
-        )
-        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        first, last = struct.unpack_from("<QQ", head, 8)
+        stored_crc = struct.unpack_from("<I", head, 124)[0]
+        crc_ok = zlib.crc32(head[128:512], zlib.crc32(head[:120])) == stored_crc
+        digest = hashlib.sha256(view[offset : offset + CHUNK_SIZE]).digest()[:16]
         heads.append(ChunkHead(index, first, last, digest, crc_ok and 0 < first <= last))
+    view.release()
     return heads
 
 
@@ -215,7 +216,8 @@ class IncrementalPlanner:
         else:
             anchor = [h.index for h in candidates if h.first <= mark.record_id <= h.last]
             later = [h.index for h in candidates if h.last > mark.record_id]
-            there = concat_frames([rows, reads.rows(sorted({*anchor[:1], *later} - reads.done))])
+            extra = sorted({*anchor[:1], *later} - reads.done)
+            there = concat_frames([rows, reads.rows(extra)]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:
                 row = same.iloc[0]

@@ -10,6 +10,7 @@ twice. One killed after the switch but before the commit is simply redone.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from evtxscan.nightly.correlate import (
     correlate,
     daily,
 )
-from evtxscan.nightly.hosts import HostChanges, settle_hosts
+from evtxscan.nightly.hosts import settle_hosts
 from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook
 from evtxscan.nightly.killpoints import KillSwitch, Phase
 from evtxscan.nightly.lock import StateLock
@@ -104,7 +105,7 @@ def run_nightly(
             db.close()
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Run:
     paths: PathLike | Iterable[PathLike]
     options: NightlyOptions
@@ -121,6 +122,87 @@ class _Run:
         scanner = Scanner(chosen, renderer, None, None, False, False)
         book = WatermarkBook(dict(self.prior.watermarks))
         planner = IncrementalPlanner(book, self.db.known_chunks)
+        stream = self._read(scanner, book, planner)
+        rows = combine(self.prior.carry, scanner.kept)
+        active = rows["host"].astype(str).isin(set(book.admitted_hosts)) if not rows.empty else None
+        idle = rows[~active] if active is not None else rows
+        if active is not None:  # hosts with nothing new keep their carried rows as they are
+            rows = rows[active].reset_index(drop=True)
+        tonight = correlate(chosen, rows, self.prior.hosts, options.timeline, renderer)
+        self.kill.checkpoint(Phase.CORRELATING)
+        retention = pd.Timedelta(days=options.retention_days)
+        changes = merge(
+            self.prior, tonight, self.now, book.admitted_hosts, options.resolve_after, retention
+        )
+        hosts = settle_hosts(
+            self.prior.hosts,
+            book.admitted_hosts,
+            tonight.facts,
+            _open_counts(changes),
+            self.now,
+            retention,
+        )
+        history = (*book.notes, *self._config_notes(chosen), *changes.history, *hosts.history)
+        earlier = set(self.prior.files.values())
+        stats = RunStats(
+            files=len(stream.reports),
+            files_known=sum(r.duplicate_of in earlier for r in stream.reports),
+            chunks_read=len(planner.chunks_read),
+            chunks_known=planner.skipped_known,
+            chunks_below_watermark=planner.skipped_below,
+            records_decoded=book.decoded,
+            records_new=book.admitted,
+        )
+        carry = carry_rows(tonight.rows, tonight.incidents, carry_span(chosen), options.timeline)
+        carry = combine(idle, [carry])
+        if hosts.forgotten and not carry.empty:
+            carry = carry[~carry["host"].astype(str).isin(hosts.forgotten)]
+        update = StateUpdate(
+            run_id="",
+            at=self.now,
+            report=str(options.out),
+            stats=stats,
+            watermarks=book.committed(),
+            files=_files(stream.reports, self.prior),
+            chunks=tuple(planner.chunks_read),
+            incidents=changes.incidents,
+            diagnoses=changes.diagnoses,
+            hosts=hosts.records,
+            carry=carry.reset_index(drop=True),
+            history=history,
+            signature_ids=tuple(sorted(s.id for s in chosen)),
+            retention_days=options.retention_days,
+        )
+        result = ScanResult(
+            timeline=tonight.timeline,
+            diagnoses=changes.table,
+            hosts=hosts_frame(scanner.stats, scanner.host_files, tonight.facts, changes.table),
+            integrity=_integrity(stream, self.prior),
+            daily=daily(scanner.daily),
+            signatures=tuple(chosen),
+        )
+        # Outputs first (one atomic switch), the state only then: see the module docstring.
+        written = write_report(
+            result,
+            options.out,
+            options.report,
+            extra_tables={"new": changes.new, "resolved": changes.resolved, "stale": hosts.stale},
+            before_switch=lambda _: self.kill.checkpoint(Phase.WRITING),
+        )
+        self.kill.checkpoint(Phase.SWITCHED)
+        update = dataclasses.replace(update, run_id=written.run.name)
+        self.db.commit(update, lambda: self.kill.checkpoint(Phase.COMMITTING))
+        self.kill.checkpoint(Phase.COMMITTED)
+        notes = tuple(f"{n.kind}: {n.host}: {n.detail}" for n in history if _noted(n))
+        return NightlyOutcome(
+            result, changes.new, changes.resolved, hosts.stale, written, stats, notes
+        )
+
+    def _read(
+        self, scanner: Scanner, book: WatermarkBook, planner: IncrementalPlanner
+    ) -> RecordStream:
+        """Read what is new; keep its symptom and context rows in ``scanner``."""
+        options = self.options
         stream = RecordStream(
             self.paths,
             backend=options.backend,
@@ -132,7 +214,7 @@ class _Run:
         )
         stream.planner = planner
         stream.remember(self.prior.files)
-        pending: list[pd.DataFrame] = []  # small reads (one chunk a file) fed together
+        pending: list[pd.DataFrame] = []  # small reads (a chunk or two a file) fed together
         for batch in stream:
             pending.append(batch)
             if sum(len(f) for f in pending) >= options.batch_size:
@@ -141,73 +223,7 @@ class _Run:
             self.kill.checkpoint(Phase.READING)
         if pending:
             scanner.feed(book.admit(concat_frames(pending)))
-        rows = combine(self.prior.carry, scanner.kept)
-        active = rows["host"].astype(str).isin(book.admitted_hosts) if not rows.empty else None
-        if active is not None:  # hosts with nothing new keep their carried rows as they are
-            rows, idle = rows[active].reset_index(drop=True), rows[~active]
-        tonight = correlate(chosen, rows, self.prior.hosts, options.timeline, renderer)
-        self.kill.checkpoint(Phase.CORRELATING)
-        retention = pd.Timedelta(days=options.retention_days)
-        changes = merge(
-            self.prior, tonight, self.now, book.admitted_hosts, options.resolve_after, retention
-        )
-        open_counts = _open_counts(changes)
-        hosts = settle_hosts(
-            self.prior.hosts, book.admitted_hosts, tonight.facts, open_counts, self.now, retention
-        )
-        history = [*book.notes, *self._config_notes(chosen), *changes.history, *hosts.history]
-        result = ScanResult(
-            timeline=tonight.timeline,
-            diagnoses=changes.table,
-            hosts=hosts_frame(scanner.stats, scanner.host_files, tonight.facts, changes.table),
-            integrity=_integrity(stream, self.prior),
-            daily=daily(scanner.daily),
-            signatures=tuple(chosen),
-        )
-        written = write_report(
-            result,
-            options.out,
-            options.report,
-            extra_tables={"new": changes.new, "resolved": changes.resolved, "stale": hosts.stale},
-            before_switch=lambda _: self.kill.checkpoint(Phase.WRITING),
-        )
-        self.kill.checkpoint(Phase.SWITCHED)
-        stats = RunStats(
-            files=len(stream.reports),
-            files_known=sum(r.duplicate_of in self.prior.files.values() for r in stream.reports),
-            chunks_read=len(planner.chunks_read),
-            chunks_known=planner.skipped_known,
-            chunks_below_watermark=planner.skipped_below,
-            records_decoded=book.decoded,
-            records_new=book.admitted,
-        )
-        carry = carry_rows(tonight.rows, tonight.incidents, carry_span(chosen), options.timeline)
-        if active is not None:
-            carry = combine(idle, [carry])
-        if hosts.forgotten and not carry.empty:
-            carry = carry[~carry["host"].astype(str).isin(hosts.forgotten)]
-        update = StateUpdate(
-            run_id=written.run.name,
-            at=self.now,
-            report=str(written.directory),
-            stats=stats,
-            watermarks=book.committed(),
-            files=_files(stream.reports, self.prior),
-            chunks=tuple(planner.chunks_read),
-            incidents=changes.incidents,
-            diagnoses=changes.diagnoses,
-            hosts=hosts.records,
-            carry=carry.reset_index(drop=True),
-            history=tuple(history),
-            signature_ids=tuple(sorted(s.id for s in chosen)),
-            retention_days=options.retention_days,
-        )
-        self.db.commit(update, lambda: self.kill.checkpoint(Phase.COMMITTING))
-        self.kill.checkpoint(Phase.COMMITTED)
-        notes = tuple(f"{n.kind}: {n.host}: {n.detail}" for n in history if _noted(n))
-        return NightlyOutcome(
-            result, changes.new, changes.resolved, hosts.stale, written, stats, notes
-        )
+        return stream
 
     def _config_notes(self, chosen: list[Signature]) -> list[HistoryRow]:
         before = self.prior.signature_ids
@@ -265,7 +281,6 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_NEW",
     "EXIT_NOTHING_NEW",
-    "HostChanges",
     "NightlyOptions",
     "NightlyOutcome",
     "run_nightly",

@@ -73,7 +73,9 @@ def test_new_resolved_and_stale_each_night(nights: list[tuple[Path, NightlyOutco
     assert new[0] == {("app", GENERIC, "new"), ("cross", GENERIC, "new"), ("srv-a", Q138713, "new")}
     assert new[1] == {("cross", Q138713, "new"), ("exch", Q217215, "new")}
     assert new[2] == new[3] == set()
-    resolved = [{(h, s, r.split(":")[0]) for h, s, r in pairs(o.resolved, "reason")} for _, o in nights]
+    resolved = [
+        {(h, s, r.split(":")[0]) for h, s, r in pairs(o.resolved, "reason")} for _, o in nights
+    ]
     assert resolved[0] == resolved[2] == set()
     assert resolved[1] == {("cross", GENERIC, "withdrawn"), ("srv-a", Q138713, "recovered")}
     assert resolved[3] == {("app", GENERIC, "quiet")}  # 3 runs with data, no new occurrence

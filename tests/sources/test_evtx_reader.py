@@ -285,3 +285,17 @@ def test_workers_give_the_same_records(tmp_path: Path) -> None:
     serial = evtxscan.read_frame(path)
     parallel = evtxscan.read_frame(path, workers=2)
     pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_workers_across_many_files_with_duplicates(tmp_path: Path) -> None:
+    for i in range(12):
+        write_evtx(
+            tmp_path / f"h{i:02}" / "System.evtx", [scm_7023(j, f"H{i:02}") for j in range(5)]
+        )
+    (tmp_path / "h00" / "copy.evtx").write_bytes((tmp_path / "h00" / "System.evtx").read_bytes())
+    serial = evtxscan.read_records(tmp_path)
+    serial_frame = serial.frame()
+    parallel = evtxscan.read_records(tmp_path, workers=2)
+    pd.testing.assert_frame_equal(serial_frame, parallel.frame())
+    assert serial.integrity["status"].tolist() == parallel.integrity["status"].tolist()
+    assert (parallel.integrity["status"] == "duplicate").sum() == 1
