@@ -101,21 +101,29 @@ class Scanner:
             batch = batch[batch["time"] < self.until]
         if batch.empty:
             return
-        self.stats.append(
-            batch.groupby("host", observed=True).agg(
-                records=("event_id", "size"),
+        # One grouping per batch: records, errors and time span per (host, day); the host
+        # totals are summed from it at the end.
+        times = batch["time"]
+        per_day = (
+            pd.DataFrame(
+                {
+                    "host": batch["host"].astype(str).to_numpy(),
+                    "day": times.dt.floor("D").to_numpy(),
+                    "errors": batch["level"].isin([1, 2]).fillna(False).to_numpy(dtype=np.int64),
+                    "time": times.to_numpy(),
+                }
+            )
+            .groupby(["host", "day"], sort=False)
+            .agg(
+                records=("errors", "size"),
+                errors=("errors", "sum"),
                 first_time=("time", "min"),
                 last_time=("time", "max"),
             )
-        )
-        day = batch["time"].dt.floor("D")
-        errors = batch["level"].isin([1, 2]).fillna(False).astype("int64")
-        self.daily.append(
-            pd.DataFrame({"host": batch["host"].astype(str), "day": day, "errors": errors})
-            .groupby(["host", "day"], observed=True)
-            .agg(records=("errors", "size"), errors=("errors", "sum"))
             .reset_index()
         )
+        self.daily.append(per_day[["host", "day", "records", "errors"]])
+        self.stats.append(per_day.set_index("host")[["records", "first_time", "last_time"]])
         pairs = batch[["host", "source_file"]].drop_duplicates()
         self.host_files.update(
             zip(pairs["host"].astype(str), pairs["source_file"].astype(str), strict=True)

@@ -118,14 +118,13 @@ class SignatureIndex:
     def match(self, rows: pd.DataFrame, canon: Iterable[str]) -> list[list[str]]:
         """For each candidate row, the ``signature:symptom`` names it shows (exact tests)."""
         out: list[list[str]] = []
-        for (_, row), provider in zip(rows.iterrows(), canon, strict=True):
+        for row, provider in zip(rows.to_dict("records"), canon, strict=True):
             hits: list[str] = []
             event_id = row["event_id"]
+            missing = event_id is None or event_id is pd.NA
             source = self.names(row["event_source_name"])
-            pairs = (
-                self.selectors.get((provider, int(event_id)), []) if event_id is not pd.NA else []
-            )
-            if source and source != provider and event_id is not pd.NA:
+            pairs = [] if missing else self.selectors.get((provider, int(event_id)), [])
+            if source and source != provider and not missing:
                 pairs = pairs + self.selectors.get((source, int(event_id)), [])
             for signature, selector in pairs:
                 if selector_matches(selector, row):

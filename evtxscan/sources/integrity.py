@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 
@@ -87,24 +88,31 @@ class FileReport:
         chunk sits before its oldest one shows no false gap, and memory stays one tuple per
         chunk.
         """
-        keys = live["chunk"].astype("Int64").fillna(-1)
-        for column, ranges in (
-            ("record_number", self._number_ranges),
-            ("event_record_id", self._id_ranges),
-        ):
-            values = live[column].astype("Float64")
-            stats = values.groupby(keys).agg(["min", "max", "count"]).dropna()
-            for key, (low, high, count) in stats.iterrows():
-                chunk = int(key)  # type: ignore[call-overload]
-                old = ranges.get(chunk)
-                if old is None:
-                    ranges[chunk] = (int(low), int(high), int(count))
-                else:
-                    ranges[chunk] = (
-                        min(old[0], int(low)),
-                        max(old[1], int(high)),
-                        old[2] + int(count),
-                    )
+        keys = live["chunk"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        table = pd.DataFrame(
+            {
+                "chunk": keys,
+                "number": live["record_number"]
+                .astype("Float64")
+                .to_numpy(dtype=float, na_value=np.nan),
+                "id": live["event_record_id"]
+                .astype("Float64")
+                .to_numpy(dtype=float, na_value=np.nan),
+            }
+        )
+        stats = table.groupby("chunk", sort=False).agg(["min", "max", "count"])
+        for column, ranges in (("number", self._number_ranges), ("id", self._id_ranges)):
+            part = stats[column].dropna()
+            for chunk, low, high, count in zip(
+                part.index, part["min"], part["max"], part["count"], strict=True
+            ):
+                old = ranges.get(int(chunk))
+                value = (int(low), int(high), int(count))
+                ranges[int(chunk)] = (
+                    value
+                    if old is None
+                    else (min(old[0], value[0]), max(old[1], value[1]), old[2] + value[2])
+                )
         self._ids_differ = self._ids_differ or bool(
             (live["record_number"] != live["event_record_id"]).fillna(False).any()
         )
