@@ -54,6 +54,7 @@ DIAGNOSIS_COLUMNS = [
     "reference",
 ]
 EVIDENCE_LIMIT = 50
+FEED_ROWS = 20_000  # batches are gathered up to this many rows before selection
 
 
 def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
@@ -266,8 +267,17 @@ def scan(
         prefilter=prefilter,
         tz=input_tz,
     )
+    # Small files give small batches; feeding them together saves per-batch fixed costs.
+    pending: list[pd.DataFrame] = []
+    pending_rows = 0
     for batch in stream:
-        scanner.feed(batch)
+        pending.append(batch)
+        pending_rows += len(batch)
+        if pending_rows >= FEED_ROWS:
+            scanner.feed(concat_frames(pending) if len(pending) > 1 else pending[0])
+            pending, pending_rows = [], 0
+    if pending:
+        scanner.feed(concat_frames(pending) if len(pending) > 1 else pending[0])
     scanner.add_skipped(stream.skipped, stream.options.host_map)
     rows = _dedupe(concat_frames(scanner.kept) if scanner.kept else pd.DataFrame())
     facts = host_facts(rows, rows["_canon"]) if not rows.empty else {}

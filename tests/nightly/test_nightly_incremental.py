@@ -21,6 +21,7 @@ from nightly_scenario import (
 )
 
 from evtxscan.nightly import NightlyOutcome
+from evtxscan.outputs.report_dir import write_report
 from evtxscan.scan import scan
 
 NIGHTS = 4
@@ -127,3 +128,11 @@ def test_byte_identical_copy_is_skipped(tmp_path: Path) -> None:
     assert set(integrity["status"]) == {"duplicate"}
     assert integrity["notes"].str.contains("read by an earlier nightly run").all()
     assert integrity["duplicate_of"].str.startswith(str(first)).all()
+
+
+def test_extra_report_tables_cannot_replace_the_standard_ones(
+    nights: list[tuple[Path, NightlyOutcome]], tmp_path: Path
+) -> None:
+    result = nights[0][1].result
+    with pytest.raises(ValueError, match="reserved"):
+        write_report(result, tmp_path, extra_tables={"diagnoses": result.diagnoses})

@@ -12,7 +12,7 @@ from nightly_scenario import APP_POPUP, GENERIC, at, pairs, run_at, write_night
 from evtxscan.cli import main
 from evtxscan.nightly import NightlyOptions, StateLocked, run_nightly
 from evtxscan.nightly.lock import StateLock
-from evtxscan.testing.evtx_writer import EventSpec, write_evtx
+from evtxscan.testing.evtx_writer import EventSpec, evtx_bytes, write_evtx
 from evtxscan.testing.scenarios import popup, scm
 
 
@@ -88,3 +88,43 @@ def test_history_is_kept_for_the_retention_period(tmp_path: Path) -> None:
         diagnoses = db.execute("SELECT status FROM diagnoses").fetchall()
     assert [r[0][:10] for r in runs] == ["2024-03-01"]  # the older runs were dropped
     assert kinds == set() and diagnoses  # open diagnoses stay (the hosts may come back)
+
+
+def _chunks(events: list[EventSpec]) -> tuple[bytes, list[bytes]]:
+    data = evtx_bytes(events, records_per_chunk=8)
+    size = 65536
+    return data[:4096], [data[4096 + i * size : 4096 + (i + 1) * size] for i in range(6)]
+
+
+@pytest.mark.parametrize("forget_chunks", [False, True])
+def test_circular_log_that_overwrote_its_first_chunk(tmp_path: Path, forget_chunks: bool) -> None:
+    """A full log wraps: its newest chunk replaces the oldest one, at the start of the file."""
+    events = _working(0, 48)
+    header, chunks = _chunks(events)
+    state, out = tmp_path / "state.db", tmp_path / "out"
+    (tmp_path / "n1").mkdir()
+    (tmp_path / "n1" / "System.evtx").write_bytes(header + b"".join(chunks[:5]))
+    assert run_at([tmp_path / "n1"], state, out, 1).stats.records_new == 40
+    if forget_chunks:  # only the watermark can tell the old chunks then
+        with sqlite3.connect(state) as db:
+            db.execute("DELETE FROM chunks")
+    (tmp_path / "n2").mkdir()
+    (tmp_path / "n2" / "System.evtx").write_bytes(header + chunks[5] + b"".join(chunks[1:5]))
+    stats = run_at([tmp_path / "n2"], state, out, 2).stats
+    assert stats.records_new == 8
+    assert stats.records_decoded == (16 if forget_chunks else 8)  # + the watermark's chunk
+    assert stats.chunks_below_watermark == (3 if forget_chunks else 0)
+
+
+def test_overwritten_records_are_noted(tmp_path: Path) -> None:
+    header, chunks = _chunks(_working(0, 48))
+    state, out = tmp_path / "state.db", tmp_path / "out"
+    for night, kept in ((1, chunks[:2]), (2, chunks[3:])):
+        (tmp_path / f"n{night}").mkdir()
+        (tmp_path / f"n{night}" / "System.evtx").write_bytes(header + b"".join(kept))
+        outcome = run_at([tmp_path / f"n{night}"], state, out, night)
+    assert outcome.stats.records_new == 24
+    assert outcome.notes == (
+        "gap: clr: System: records 17..24 were overwritten before "
+        f"{tmp_path / 'n2' / 'System.evtx'} was copied",
+    )
