@@ -14,23 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.assemble import (
+    DIAGNOSIS_COLUMNS,
+    EVIDENCE_LIMIT,
+)
+from evtxscan.correlation.assemble import daily_counts as _daily
+from evtxscan.correlation.assemble import dedupe as _dedupe
+from evtxscan.correlation.assemble import diagnoses_table as _diagnoses
+from evtxscan.correlation.assemble import evidence_key as _evidence_key
+from evtxscan.correlation.assemble import incidents_of as _incidents
+from evtxscan.correlation.assemble import timeline_table as _timeline
 from evtxscan.correlation.incidents import Hit, Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.messages import MessageRenderer
 from evtxscan.nightly.model import HostRecord
 from evtxscan.records.schema import concat_frames
-from evtxscan.scan import (
-    DIAGNOSIS_COLUMNS,
-    EVIDENCE_LIMIT,
-    Scanner,
-    _daily,
-    _dedupe,
-    _diagnoses,
-    _evidence_key,
-    _incidents,
-    _timeline,
-)
+from evtxscan.scan import Scanner
 from evtxscan.signatures.model import Role, Signature
 
 __all__ = [

@@ -45,27 +45,41 @@ class ChunkHead:
     """What our walk reads from one chunk header, without parsing any record."""
 
     index: int
+    offset: int
     first: int  # first and last record numbers, as the header says
     last: int
-    fingerprint: bytes  # SHA-256 (first 16 bytes) of the slot's bytes
     usable: bool  # header CRC good and numbers sane: its numbers may decide a skip
 
 
 def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead]:
     """The slots that start with a chunk header (others are left to the reader)."""
     heads = []
-    view = memoryview(content)
     for index, offset in enumerate(range(first_offset, len(content), CHUNK_SIZE)):
-        head = bytes(view[offset : offset + CHUNK_HEADER_SIZE])
+        head = bytes(content[offset : offset + CHUNK_HEADER_SIZE])
         if head[:8] != CHUNK_MAGIC or len(head) < CHUNK_HEADER_SIZE:
             continue
         first, last = struct.unpack_from("<QQ", head, 8)
         stored_crc = struct.unpack_from("<I", head, 124)[0]
         crc_ok = zlib.crc32(head[128:512], zlib.crc32(head[:120])) == stored_crc
-        digest = hashlib.sha256(view[offset : offset + CHUNK_SIZE]).digest()[:16]
-        heads.append(ChunkHead(index, first, last, digest, crc_ok and 0 < first <= last))
-    view.release()
+        heads.append(ChunkHead(index, offset, first, last, crc_ok and 0 < first <= last))
     return heads
+
+
+class _Fingerprints:
+    """SHA-256 (first 16 bytes) of chunk slots, computed once and only when needed."""
+
+    def __init__(self, content: bytes | mmap.mmap, heads: list[ChunkHead]) -> None:
+        self.view = memoryview(content)
+        self.offsets = {h.index: h.offset for h in heads}
+        self.done: dict[int, bytes] = {}
+
+    def __call__(self, index: int) -> bytes:
+        found = self.done.get(index)
+        if found is None:
+            offset = self.offsets[index]
+            found = hashlib.sha256(self.view[offset : offset + CHUNK_SIZE]).digest()[:16]
+            self.done[index] = found
+        return found
 
 
 def record_key(time: object, event_id: object, provider: object) -> str:
@@ -176,13 +190,18 @@ class IncrementalPlanner:
     ) -> ChunkPlan:
         heads = chunk_heads(content, first_offset)
         slots = max(0, -(-(len(content) - first_offset) // CHUNK_SIZE))
-        known = self.known_chunks([h.fingerprint for h in heads])
-        skip = {h.index for h in heads if h.fingerprint in known}
-        reads = _Reads(first_offset, read)
-        below = self._below_watermark(source, heads, skip, reads)
-        todo = [i for i in range(slots) if i not in skip and i not in below and i not in reads.done]
-        by_index = {h.index: h for h in heads}
-        self.chunks_read += [by_index[i].fingerprint for i in (*reads.done, *todo) if i in by_index]
+        prints = _Fingerprints(content, heads)
+        try:
+            reads = _Reads(first_offset, read)
+            below = self._below_watermark(source, heads, reads, prints)
+            rest = [h.index for h in heads if h.index not in below and h.index not in reads.done]
+            known = self.known_chunks([prints(i) for i in rest])
+            skip = {i for i in rest if prints(i) in known}
+            passed = skip | below | reads.done
+            todo = [i for i in range(slots) if i not in passed]
+            self.chunks_read += [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
+        finally:
+            prints.view.release()
         self.skipped_known += len(skip)
         self.skipped_below += len(below)
         if skip or below:
@@ -193,14 +212,16 @@ class IncrementalPlanner:
         return ChunkPlan(_spans(todo, first_offset), tuple(reads.decoded))
 
     def _below_watermark(
-        self, source: Source, heads: list[ChunkHead], skip: set[int], reads: _Reads
+        self, source: Source, heads: list[ChunkHead], reads: _Reads, prints: _Fingerprints
     ) -> set[int]:
         """Chunks all at or below the file's stream watermark; reads the newest chunk, then
         the chunks from the one holding the watermark record on (read in any case)."""
-        candidates = [h for h in heads if h.index not in skip and h.usable]
-        if not candidates:
+        usable = [h for h in heads if h.usable]
+        if not usable:
             return set()
-        probe = max(candidates, key=lambda h: (h.last, h.index))
+        probe = max(usable, key=lambda h: (h.last, h.index))
+        if self.known_chunks([prints(probe.index)]):
+            return set()  # the newest chunk was read before: its fingerprint tells the rest
         rows = reads.rows([probe.index])
         rows = rows[~rows["recovered"]]
         stream = _single_stream(rows)
@@ -214,8 +235,10 @@ class IncrementalPlanner:
             if newest["time"] > mark.record_time:
                 reason = f"EventRecordID fell from {mark.record_id} to {ids.max()}"
         else:
-            anchor = [h.index for h in candidates if h.first <= mark.record_id <= h.last]
-            later = [h.index for h in candidates if h.last > mark.record_id]
+            anchor = [h.index for h in usable if h.first <= mark.record_id <= h.last]
+            if anchor and self.known_chunks([prints(anchor[0])]):
+                anchor = []  # the very chunk read before: its watermark record is the same
+            later = [h.index for h in usable if h.last > mark.record_id]
             extra = sorted({*anchor[:1], *later} - reads.done)
             there = concat_frames([rows, reads.rows(extra)]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
@@ -229,14 +252,14 @@ class IncrementalPlanner:
             detail = f"{channel}: {reason} in {source.display}: cleared or reinstalled log"
             self.book.notes.append(HistoryRow(Change.LOG_RESET, host, detail=detail))
             return set()
-        oldest = min(h.first for h in heads if h.usable)
+        oldest = min(h.first for h in usable)
         if oldest > mark.record_id + 1:
             detail = (
                 f"{channel}: records {mark.record_id + 1}..{oldest - 1} were overwritten "
                 f"before {source.display} was copied"
             )
             self.book.notes.append(HistoryRow(Change.GAP, host, detail=detail))
-        return {h.index for h in candidates if h.last <= mark.record_id} - reads.done
+        return {h.index for h in usable if h.last <= mark.record_id} - reads.done
 
 
 @dataclass

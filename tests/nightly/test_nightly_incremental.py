@@ -23,6 +23,7 @@ from nightly_scenario import (
 from evtxscan.nightly import NightlyOutcome
 from evtxscan.outputs.report_dir import write_report
 from evtxscan.scan import scan
+from evtxscan.testing.evtx_writer import write_evtx
 
 NIGHTS = 4
 
@@ -106,14 +107,21 @@ def test_reports_and_tables_on_disk(nights: list[tuple[Path, NightlyOutcome]]) -
     assert "quiet" in (out / "resolved.csv").read_text(encoding="utf-8-sig")
 
 
-def test_unchanged_chunks_are_skipped_unread(tmp_path: Path) -> None:
-    """Dated copies of a growing log share their full chunks: those are never decoded."""
+def test_chunks_read_before_are_skipped_in_a_log_of_many_hosts(tmp_path: Path) -> None:
+    """A forwarded-events log holds every host: no single watermark applies to its chunks,
+    but the chunks an earlier run read are byte-identical in tonight's copy."""
+    every = sorted((e for events in story().values() for e in events), key=lambda e: e.time)
     state, out = tmp_path / "state.db", tmp_path / "out"
-    run_at([write_night(tmp_path / "c", 1)], state, out, 1)
-    second = run_at([write_night(tmp_path / "c", 2)], state, out, 2)
-    stats = second.stats
-    assert stats.chunks_known > 0 and stats.records_new == _new_events(2)
-    assert stats.records_decoded - stats.records_new <= (stats.files - stats.files_known) * 8
+    for night in (1, 2):
+        log = tmp_path / f"night{night}" / "ForwardedEvents.evtx"
+        write_evtx(log, [e for e in every if e.time < at(night)], records_per_chunk=8)
+        outcome = run_at([log], state, out, night)
+    stats = outcome.stats
+    assert stats.chunks_known > 0 and stats.chunks_below_watermark == 0
+    assert stats.records_new == _new_events(2)
+    assert stats.records_decoded - stats.records_new < 8  # the chunk that grew
+    full = scan([tmp_path / "night1", tmp_path / "night2"])
+    assert same_diagnoses(outcome.result.diagnoses, full.diagnoses)
 
 
 def test_byte_identical_copy_is_skipped(tmp_path: Path) -> None:
