@@ -1,8 +1,9 @@
 """Correlate a run's new records together with the rows carried from earlier runs.
 
-This module is the one place that uses the scan's internals (``evtxscan.scan``): the kept
-rows, the de-duplication, incidents, rendered diagnoses and the timeline are computed
-exactly as a full scan computes them, only over carried + new rows.
+This module is the one place that uses the scan's building blocks (``evtxscan.scan``'s
+``Scanner`` and ``evtxscan.correlation.assemble``): the kept rows, the de-duplication,
+incidents, rendered diagnoses and the timeline are computed exactly as a full scan computes
+them, only over carried + new rows.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
-"""Read only what is new: skip EVTX chunks read before, and records at or below a watermark.
+"""Read only what is new: skip EVTX chunks at or below a watermark, or read before.
 
 Per input file (after the reader's SHA-256 check, which skips files an earlier run read):
 
 1. Our own walk of the chunk headers (no parsing) gives each chunk's first and last record
-   number and a fingerprint of its bytes. Chunks whose fingerprint an earlier run read are
-   skipped: that handles copies of the same log in new dated folders, forwarded-event logs,
-   and anything else whose old chunks stay byte-identical.
-2. The newest remaining chunk (highest record number) is read first. If its records are one
+   number. The newest chunk (highest record number) is read first. If its records are one
    (host, channel) stream numbered as logged (record number = EventRecordID), that stream's
-   watermark applies to the whole file: the chunk holding the watermark record is read too
-   and that record compared with the one stored, then every chunk whose records are all at
-   or below the watermark is skipped. A stream whose numbers fell below the watermark with
-   newer records, or whose watermark record differs, was cleared or reinstalled: its
-   watermark is reset for this file and the reset noted.
-3. Whatever is read goes through :meth:`WatermarkBook.admit`, which keeps records above
+   watermark applies to the whole file: the chunks from the one holding the watermark record
+   on are read, that record is compared with the one stored, and every other chunk, its
+   records all at or below the watermark, is skipped unread. A stream whose numbers fell
+   below the watermark with newer records, or whose watermark record is another one now,
+   was cleared or reinstalled: its watermark is reset for this file and the reset noted.
+2. Of the chunks left, those whose bytes an earlier run read (SHA-256 fingerprint) are
+   skipped: forwarded-event logs (many hosts, no one watermark) and any log whose old chunks
+   stay byte-identical.
+3. Whatever is read goes through :meth:`WatermarkBook.admit`, which keeps the records above
    their stream's watermark (every record of a reset stream, and records without an
    EventRecordID), and tracks the new watermarks committed at the end of the run.
 """
@@ -149,7 +149,7 @@ class WatermarkBook:
                 host,
                 channel,
                 int(row["event_record_id"]),
-                row["time"],
+                None if row["time"] is pd.NaT else row["time"],
                 record_key(row["time"], row["event_id"], row["provider"]),
             )
             old = self.tops.get(key)
@@ -232,7 +232,7 @@ class IncrementalPlanner:
         newest = rows.iloc[int(ids.to_numpy().argmax())]
         reason = None
         if int(newest["event_record_id"]) < mark.record_id:
-            if newest["time"] > mark.record_time:
+            if mark.record_time is not None and newest["time"] > mark.record_time:
                 reason = f"EventRecordID fell from {mark.record_id} to {ids.max()}"
         else:
             anchor = [h.index for h in usable if h.first <= mark.record_id <= h.last]

@@ -37,7 +37,7 @@ class Watermark:
     host: str
     channel: str
     record_id: int  # its EventRecordID
-    record_time: pd.Timestamp  # its TimeCreated
+    record_time: pd.Timestamp | None  # its TimeCreated (None when torn)
     record_key: str  # time|event id|provider: tells the same record from a renumbered one
 
 

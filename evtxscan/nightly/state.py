@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, at TEXT NOT NULL, report TEXT NOT NULL, stats TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS watermarks (
     host TEXT NOT NULL, channel TEXT NOT NULL, record_id INTEGER NOT NULL,
-    record_time TEXT NOT NULL, record_key TEXT NOT NULL, updated_at TEXT NOT NULL,
+    record_time TEXT, record_key TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (host, channel));
 CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, seen_at TEXT NOT NULL);
@@ -111,7 +111,7 @@ class StateDB:
     def load(self) -> PriorState:
         """The state the last committed run left (empty for a new file)."""
         marks = {
-            (h, c): Watermark(h, c, int(i), _time(t), k)
+            (h, c): Watermark(h, c, int(i), unstamp(t), k)
             for h, c, i, t, k in self._rows(
                 "SELECT host, channel, record_id, record_time, record_key FROM watermarks"
             )
