@@ -33,7 +33,7 @@ from pathlib import Path
 
 from evtxscan.nightly import NightlyOptions, run_nightly
 from evtxscan.outputs.report_dir import write_report
-from evtxscan.scan import scan
+from evtxscan.scanning import scan
 from evtxscan.testing.evtx_writer import EventSpec, write_evtx
 from evtxscan.testing.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
 

@@ -41,7 +41,7 @@ if mode == "bare-json":
             except RuntimeError:
                 continue
 else:
-    from evtxscan.scan import scan
+    from evtxscan.scanning import scan
     workers = int(mode.split("-w")[1]) if "-w" in mode else 1
     t0, c0 = time.perf_counter(), time.process_time()
     result = scan(path, workers=workers)

@@ -112,7 +112,7 @@ def scan_command(
     failure. Example:
       evtxscan scan collected/ --out report/
     """
-    from evtxscan.scan import scan
+    from evtxscan.scanning import scan
 
     window = _window(timeline)
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))

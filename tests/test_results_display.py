@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.results import ScanResult
-from evtxscan.scan import scan
+from evtxscan.scanning import scan
 from evtxscan.testing import EventSpec, write_evtx
 
 ROOT = Path(__file__).resolve().parents[1]

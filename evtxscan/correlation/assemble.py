@@ -1,7 +1,7 @@
 """Assemble a scan's results from the kept rows: deduplication, incidents, diagnoses,
 timeline and daily counts.
 
-:mod:`evtxscan.scan` streams the records and keeps the symptom and context rows; this module
+:mod:`evtxscan.scanning` streams the records and keeps the symptom and context rows; this module
 turns them into the result tables.
 """
 

@@ -132,7 +132,7 @@ def _text(rendered: pd.DataFrame) -> dict[tuple[str, str], DiagnosisText]:
 def _row(
     key: tuple[str, str], found: list[StoredIncident], d: StoredDiagnosis
 ) -> dict[str, object]:
-    """One diagnosis row, computed as ``evtxscan.scan`` computes it from all incidents."""
+    """One diagnosis row, computed as ``evtxscan.scanning`` computes it from all incidents."""
     host, signature = key
     evidence = [e for i in found for e in json.loads(i.evidence)]
     first_key = json.dumps(evidence[0], sort_keys=True)

@@ -1,6 +1,6 @@
 """Correlate a run's new records together with the rows carried from earlier runs.
 
-This module is the one place that uses the scan's building blocks (``evtxscan.scan``'s
+This module is the one place that uses the scan's building blocks (``evtxscan.scanning``'s
 ``Scanner`` and ``evtxscan.correlation.assemble``): the kept rows, the de-duplication,
 incidents, rendered diagnoses and the timeline are computed exactly as a full scan computes
 them, only over carried + new rows.
@@ -31,7 +31,7 @@ from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.messages import MessageRenderer
 from evtxscan.nightly.model import HostRecord
 from evtxscan.records.schema import concat_frames
-from evtxscan.scan import Scanner
+from evtxscan.scanning import Scanner
 from evtxscan.signatures.model import Role, Signature
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Run signatures' embedded tests through the real engine, on logs the writer makes.
 
-Each test's events become an .evtx file (one host), which :func:`evtxscan.scan` reads like
+Each test's events become an .evtx file (one host), which :func:`evtxscan.scanning` reads like
 any collected log; the test passes when the signature is (or is not) diagnosed and the
 diagnosis text contains the expected fragments.
 """
@@ -70,7 +70,7 @@ def event_spec(event: Mapping[str, Any], base: datetime = BASE_TIME) -> EventSpe
 
 def run_test(signature: Signature, test: SignatureTest, directory: Path) -> TestOutcome:
     """Write the test's events, scan them with this signature, and judge the result."""
-    from evtxscan.scan import scan
+    from evtxscan.scanning import scan
 
     try:
         events = sorted((event_spec(e) for e in test.events), key=lambda e: e.time)

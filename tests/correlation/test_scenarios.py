@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evtxscan.scan import scan
+from evtxscan.scanning import scan
 from evtxscan.testing.scenarios import ENTRY_POINT, Q138713, standard_collection
 
 

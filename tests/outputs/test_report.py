@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.outputs.report_dir import ReportOptions, write_report
-from evtxscan.scan import scan
+from evtxscan.scanning import scan
 from evtxscan.testing import EventSpec, write_evtx
 from evtxscan.testing.scenarios import Collection, seed_cases
 

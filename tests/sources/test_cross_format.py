@@ -124,7 +124,7 @@ def test_same_rows_and_messages_from_every_format(tmp_path: Path) -> None:
 
 
 def test_a_mixed_collection_counts_the_incident_once(tmp_path: Path) -> None:
-    from evtxscan.scan import scan
+    from evtxscan.scanning import scan
 
     _write_all(tmp_path)
     result = scan(tmp_path)

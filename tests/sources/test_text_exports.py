@@ -310,7 +310,7 @@ def test_readme_stays_not_an_event_log(tmp_path: Path) -> None:
 
 
 def test_scan_of_nt351_text_export_diagnoses_q138713(tmp_path: Path) -> None:
-    from evtxscan.scan import scan
+    from evtxscan.scanning import scan
 
     # Event Viewer lists newest first; NT 3.51 writes the same tab-separated text as NT 4.0.
     _write(

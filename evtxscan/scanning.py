@@ -1,4 +1,4 @@
-"""``evtxscan.scan``: read a collection, find KB symptoms, correlate per host, diagnose.
+"""``evtxscan.scanning``: read a collection, find KB symptoms, correlate per host, diagnose.
 
 Records stream through in batches; each batch is prefiltered with column operations, and
 only symptom candidates and context events (boots, shutdowns, service changes, errors and
