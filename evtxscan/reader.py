@@ -7,8 +7,7 @@ read once and reported as duplicates.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import functools
 import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +32,8 @@ from evtxscan.sources.inputs import (
     expand_paths,
     gzip_content,
     open_source,
+    release_pages,
+    sha256_of,
     zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
@@ -70,32 +71,6 @@ class ChunkPlanner(Protocol):
         report: FileReport,
         read: RangeReader,
     ) -> ChunkPlan: ...
-
-
-_HASH_BLOCK = 16 * 1024 * 1024
-
-
-def release_pages(content: bytes | mmap.mmap) -> None:
-    """Let the kernel drop an mmapped file's pages we have read (keeps RSS flat on big files).
-
-    The mapping is read-only and file-backed, so dropped pages are simply read again from
-    the page cache if they are touched later.
-    """
-    if isinstance(content, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        with contextlib.suppress(OSError, ValueError):
-            content.madvise(mmap.MADV_DONTNEED)
-
-
-def sha256_of(content: bytes | mmap.mmap) -> str:
-    """SHA-256 of the content, hashed in blocks so a big mmapped file never stays resident."""
-    digest = hashlib.sha256()
-    view = memoryview(content)
-    for start in range(0, len(content), _HASH_BLOCK):
-        digest.update(view[start : start + _HASH_BLOCK])
-        if isinstance(content, mmap.mmap):
-            release_pages(content)
-    view.release()
-    return digest.hexdigest()
 
 
 class RecordStream:
@@ -286,45 +261,33 @@ class RecordStream:
             report.error("empty file (0 bytes)")
         elif fmt is LogFormat.EVTX:
             yield from self._read_evtx(source, content, report, pool)
-        elif fmt is LogFormat.EVT:
-            from evtxscan.sources.evt import read_evt
-
-            frames = read_evt(
+        elif fmt in (LogFormat.EVT, LogFormat.XML, LogFormat.TEXT):
+            frames = self._whole_file_reader(fmt)(
                 content,
                 source=source.display,
                 report=report,
                 host_map=self.options.host_map,
                 batch_size=self.options.batch_size,
-                include_recovered=self.options.include_recovered,
-            )
-            yield from self._fold(frames, RangeResult(), report)
-        elif fmt is LogFormat.XML:
-            from evtxscan.sources.xml import read_xml_export
-
-            frames = read_xml_export(
-                content,
-                source=source.display,
-                report=report,
-                host_map=self.options.host_map,
-                batch_size=self.options.batch_size,
-            )
-            yield from self._fold(frames, RangeResult(), report)
-        elif fmt is LogFormat.TEXT:
-            from evtxscan.sources.text import read_text_export
-
-            frames = read_text_export(
-                content,
-                source=source.display,
-                report=report,
-                host_map=self.options.host_map,
-                batch_size=self.options.batch_size,
-                tz=self.tz,
-                catalog=self.renderer.catalog if self.renderer else None,
             )
             yield from self._fold(frames, RangeResult(), report)
         else:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
+
+    def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
+        """The reader of a format read as one piece (not by chunk ranges), with its options."""
+        if fmt is LogFormat.EVT:
+            from evtxscan.sources.evt import read_evt
+
+            return functools.partial(read_evt, include_recovered=self.options.include_recovered)
+        if fmt is LogFormat.XML:
+            from evtxscan.sources.xml import read_xml_export
+
+            return read_xml_export
+        from evtxscan.sources.text import read_text_export
+
+        catalog = self.renderer.catalog if self.renderer else None
+        return functools.partial(read_text_export, tz=self.tz, catalog=catalog)
 
     def _read_evtx(
         self,

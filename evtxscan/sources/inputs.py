@@ -7,8 +7,10 @@ place (into memory, never extracted to disk), with a size cap against decompress
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
+import hashlib
 import mmap
 import os
 import zipfile
@@ -161,3 +163,29 @@ def zip_members(source: Source, content: bytes | mmap.mmap) -> list[Source]:
 def gzip_content(source: Source) -> Source:
     """The decompressed content of a gzip source."""
     return Source("gzip", source.path, "", source if source.kind != "file" else None)
+
+
+_HASH_BLOCK = 16 * 1024 * 1024
+
+
+def release_pages(content: bytes | mmap.mmap) -> None:
+    """Let the kernel drop an mmapped file's pages we have read (keeps RSS flat on big files).
+
+    The mapping is read-only and file-backed, so dropped pages are simply read again from
+    the page cache if they are touched later.
+    """
+    if isinstance(content, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            content.madvise(mmap.MADV_DONTNEED)
+
+
+def sha256_of(content: bytes | mmap.mmap) -> str:
+    """SHA-256 of the content, hashed in blocks so a big mmapped file never stays resident."""
+    digest = hashlib.sha256()
+    view = memoryview(content)
+    for start in range(0, len(content), _HASH_BLOCK):
+        digest.update(view[start : start + _HASH_BLOCK])
+        if isinstance(content, mmap.mmap):
+            release_pages(content)
+    view.release()
+    return digest.hexdigest()

@@ -17,7 +17,7 @@ from evtxscan.correlation.prefilter import XmlPrefilter
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
-from evtxscan.sources.inputs import Source, open_source
+from evtxscan.sources.inputs import Source, open_source, release_pages
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,6 @@ def _cached_content(source: Source) -> bytes | mmap.mmap:
 
 def read_range_in_worker(task: RangeTask) -> tuple[list[pd.DataFrame], RangeResult]:
     """Entry point in a worker process: open (or reuse) the source, then read the range."""
-    from evtxscan.reader import release_pages
-
     content = _cached_content(task.source)
     try:
         return read_range(task, content)
