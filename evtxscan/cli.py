@@ -79,7 +79,13 @@ def cli() -> None:
     "applied to each file's path.",
 )
 @click.option(
-    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+    "--workers",
+    "--jobs",
+    "workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Parser processes, over files and chunk ranges (0 = one per core).",
 )
 @click.option(
     "--batch-size", type=int, default=10_000, show_default=True, help="Records per batch."

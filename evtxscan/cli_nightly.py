@@ -104,7 +104,13 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 )
 @click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
 @click.option(
-    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+    "--workers",
+    "--jobs",
+    "workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Parser processes, over files and chunk ranges (0 = one per core).",
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")

@@ -47,7 +47,13 @@ def _window(text: str) -> str | timedelta:
 @click.option("--until", help="Only records before this time.")
 @click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
 @click.option(
-    "--workers", type=int, default=1, show_default=True, help="Parser processes (0 = one per core)."
+    "--workers",
+    "--jobs",
+    "workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Parser processes, over files and chunk ranges (0 = one per core).",
 )
 @click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")
 @click.option(
