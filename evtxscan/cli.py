@@ -14,10 +14,10 @@ from typing import IO
 import click
 
 from evtxscan import __version__
+from evtxscan import cli_options as options
 from evtxscan.outputs.records import RecordFormat, RecordWriter
 from evtxscan.progress import Progress
 from evtxscan.reader import RecordStream
-from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import Source, expand_paths
 
 EXIT_OK = 0
@@ -66,27 +66,9 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write here instead of standard output.",
 )
-@click.option(
-    "--backend",
-    type=click.Choice([b.value for b in Backend]),
-    default="rust",
-    show_default=True,
-    help="rust = pyevtx-rs (fast); python = python-evtx (slow).",
-)
-@click.option(
-    "--host-map",
-    help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>' "
-    "applied to each file's path.",
-)
-@click.option(
-    "--workers",
-    "--jobs",
-    "workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Parser processes, over files and chunk ranges (0 = one per core).",
-)
+@options.BACKEND
+@options.HOST_MAP
+@options.WORKERS
 @click.option(
     "--batch-size", type=int, default=10_000, show_default=True, help="Records per batch."
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from evtxscan import cli_options as options
 from evtxscan.nightly import EXIT_ERROR, NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
 from evtxscan.progress import Progress
@@ -95,32 +96,16 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
     show_default=True,
     help="Resolve a diagnosis after this many runs with data from its host and no new occurrence.",
 )
-@click.option(
-    "--signatures",
-    "signature_dirs",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Also load signatures from this directory (repeatable).",
-)
-@click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
-@click.option(
-    "--workers",
-    "--jobs",
-    "workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Parser processes, over files and chunk ranges (0 = one per core).",
-)
+@options.SIGNATURES
+@options.BACKEND
+@options.WORKERS
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")
+@options.HOST_MAP
 @click.option("--timeline", default="1h", show_default=True, help="Context kept around symptoms.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
-)
-@click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
-@click.option("--no-neutralize", is_flag=True, help="Keep formula-looking CSV cells as they are.")
-@click.option("--tz", default="UTC", show_default=True, help="Time zone for the HTML report.")
+@options.TABLE_FORMAT
+@options.NO_BOM
+@options.NO_NEUTRALIZE
+@options.REPORT_TZ
 @click.option("--now", hidden=True, help="The run's time (ISO-8601); for tests.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, notes or summary line.")
 def nightly_command(

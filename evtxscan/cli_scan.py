@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from evtxscan import cli_options as options
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.progress import Progress
 from evtxscan.signatures.loader import load_signatures
@@ -36,26 +37,12 @@ def _window(text: str) -> str | timedelta:
     required=True,
     help="Directory for diagnoses, timeline, hosts and integrity tables.",
 )
-@click.option(
-    "--signatures",
-    "signature_dirs",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Also load signatures from this directory (repeatable).",
-)
+@options.SIGNATURES
 @click.option("--since", help="Only records at or after this time (ISO-8601; UTC if no zone).")
 @click.option("--until", help="Only records before this time.")
-@click.option("--backend", type=click.Choice(["rust", "python"]), default="rust", show_default=True)
-@click.option(
-    "--workers",
-    "--jobs",
-    "workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Parser processes, over files and chunk ranges (0 = one per core).",
-)
-@click.option("--host-map", help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>'.")
+@options.BACKEND
+@options.WORKERS
+@options.HOST_MAP
 @click.option(
     "--timeline",
     "timeline",
@@ -63,22 +50,10 @@ def _window(text: str) -> str | timedelta:
     show_default=True,
     help="Context kept around symptoms ('all' for every record).",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
-)
-@click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
-@click.option(
-    "--no-neutralize",
-    is_flag=True,
-    help="Keep CSV cells that start with = + - @ tab or CR as they are (by default "
-    "they get a leading apostrophe so spreadsheets do not run them as formulas).",
-)
-@click.option(
-    "--tz",
-    default="UTC",
-    show_default=True,
-    help="Time zone for the HTML report (e.g. Europe/Berlin).",
-)
+@options.TABLE_FORMAT
+@options.NO_BOM
+@options.NO_NEUTRALIZE
+@options.REPORT_TZ
 @click.option(
     "--input-tz",
     default="UTC",

@@ -1,0 +1,54 @@
+"""Command-line options shared by ``dump``, ``scan`` and ``nightly``, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from evtxscan.sources.evtx.backends import Backend
+
+SIGNATURES = click.option(
+    "--signatures",
+    "signature_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Also load signatures from this directory (repeatable).",
+)
+BACKEND = click.option(
+    "--backend",
+    type=click.Choice([b.value for b in Backend]),
+    default="rust",
+    show_default=True,
+    help="rust = pyevtx-rs (fast); python = python-evtx (slow).",
+)
+WORKERS = click.option(
+    "--workers",
+    "--jobs",
+    "workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Parser processes, over files and chunk ranges (0 = one per core).",
+)
+HOST_MAP = click.option(
+    "--host-map",
+    help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>' "
+    "applied to each file's path.",
+)
+TABLE_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True
+)
+NO_BOM = click.option("--no-bom", is_flag=True, help="CSV without the UTF-8 byte-order mark.")
+NO_NEUTRALIZE = click.option(
+    "--no-neutralize",
+    is_flag=True,
+    help="Keep CSV cells that start with = + - @ tab or CR as they are (by default "
+    "they get a leading apostrophe so spreadsheets do not run them as formulas).",
+)
+REPORT_TZ = click.option(
+    "--tz",
+    default="UTC",
+    show_default=True,
+    help="Time zone for the HTML report (e.g. Europe/Berlin).",
+)
