@@ -2,7 +2,7 @@
 
 Targets: a nightly re-run over an unchanged collection takes at most 5% of a full scan's
 time (``evtxscan scan`` = ``scan()`` + ``write_report()``); after 1% new records, at most
-10%. The collection is synthetic (``evtxscan.testing`` writer: a realistic System-log mix,
+10%. The collection is synthetic (``evtxscan.synth`` writer: a realistic System-log mix,
 a few KB incidents), written once into ``--dir`` and reused. Three nightly cases:
 
 - ``unchanged``: the same files again (skipped by SHA-256);
@@ -34,8 +34,8 @@ from pathlib import Path
 from evtxscan.nightly import NightlyOptions, run_nightly
 from evtxscan.outputs.report_dir import write_report
 from evtxscan.scanning import scan
-from evtxscan.testing.evtx_writer import EventSpec, write_evtx
-from evtxscan.testing.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
+from evtxscan.synth.evtx_writer import EventSpec, write_evtx
+from evtxscan.synth.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
 
 START = datetime(2021, 3, 1, tzinfo=UTC)
 INFO = [

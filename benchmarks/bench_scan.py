@@ -72,7 +72,7 @@ def run(mode: str, path: Path, runs: int) -> dict[str, float]:
 
 
 def fleet(directory: Path, hosts: int) -> Path:
-    from evtxscan.testing.scenarios import standard_collection
+    from evtxscan.synth.scenarios import standard_collection
 
     standard_collection(noise=hosts).write(directory)
     return directory

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from evtxscan.authoring.selftest import run_signature_tests
 from evtxscan.signatures.loader import load_signatures, parse_signature
 from evtxscan.signatures.model import SignatureError
-from evtxscan.signatures.selftest import run_signature_tests
 
 EXIT_OK, EXIT_FOUND, EXIT_FAILURE = 0, 1, 2
 

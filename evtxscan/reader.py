@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from evtxscan.correlation.prefilter import SkippedStats, XmlPrefilter, merge_stats
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
@@ -37,6 +36,7 @@ from evtxscan.sources.inputs import (
     zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.probe import RecordProbe, SkippedStats, merge_stats
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range, read_range_in_worker
 
@@ -93,7 +93,7 @@ class RecordStream:
         catalogs: Iterable[str | Path] = (),
         progress: object | None = None,
         tz: str = "UTC",
-        prefilter: XmlPrefilter | None = None,
+        probe: RecordProbe | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -106,7 +106,7 @@ class RecordStream:
             batch_size=batch_size,
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
-            prefilter=prefilter,
+            probe=probe,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         self.workers = workers or (os.cpu_count() or 1)

@@ -21,9 +21,9 @@ from evtxscan.correlation.assemble import (
     incidents_of,
     timeline_table,
 )
-from evtxscan.correlation.prefilter import SkippedStats, XmlPrefilter
 from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.correlation.sessions import host_facts
+from evtxscan.correlation.xml_probe import XmlProbe
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.reader import HostMapOption, RecordStream
 from evtxscan.records.hosts import HostMap
@@ -32,6 +32,7 @@ from evtxscan.results import ScanResult, hosts_frame
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike
+from evtxscan.sources.probe import SkippedStats
 
 FEED_ROWS = 20_000  # batches are gathered up to this many rows before selection
 
@@ -205,10 +206,10 @@ def scan(
     scanner = Scanner(
         chosen, renderer, _timestamp(since), _timestamp(until), keep_all, include_recovered
     )
-    prefilter = (
+    probe = (
         None
         if keep_all
-        else XmlPrefilter.for_signatures(set(scanner.index.selectors), scanner.index.names)
+        else XmlProbe.for_signatures(set(scanner.index.selectors), scanner.index.names)
     )
     stream = RecordStream(
         paths,
@@ -216,7 +217,7 @@ def scan(
         host_map=host_map,
         workers=workers,
         progress=progress,
-        prefilter=prefilter,
+        probe=probe,
         tz=input_tz,
     )
     # Small files give small batches; feeding them together saves per-batch fixed costs.

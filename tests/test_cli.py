@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from evtxscan.cli import main
-from evtxscan.testing import EventSpec, write_evtx
-from evtxscan.testing.demo import write_demo
+from evtxscan.synth import EventSpec, write_evtx
+from evtxscan.synth.demo import write_demo
 
 T0 = pd.Timestamp("2024-01-02T03:04:05.678901Z").to_pydatetime()
 

@@ -16,7 +16,7 @@ import pytest
 
 from evtxscan.results import ScanResult
 from evtxscan.scanning import scan
-from evtxscan.testing import EventSpec, write_evtx
+from evtxscan.synth import EventSpec, write_evtx
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "collection"

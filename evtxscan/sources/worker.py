@@ -13,11 +13,11 @@ from functools import lru_cache
 
 import pandas as pd
 
-from evtxscan.correlation.prefilter import XmlPrefilter
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
 from evtxscan.sources.inputs import Source, open_source, release_pages
+from evtxscan.sources.probe import RecordProbe
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ReadOptions:
     batch_size: int = 10_000
     host_map: HostMap = field(default_factory=HostMap)
     include_recovered: bool = True
-    prefilter: XmlPrefilter | None = None  # a scan's probe: skip records it cannot use
+    probe: RecordProbe | None = None  # a scan's probe: skip records it cannot use
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def read_range(
 ) -> tuple[list[pd.DataFrame], RangeResult]:
     """Run a task on already-open content."""
     result = RangeResult()
-    probe = task.options.prefilter
+    probe = task.options.probe
     frames = list(
         read_chunk_range(
             content,  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.scanning import scan
-from evtxscan.testing.scenarios import ENTRY_POINT, Q138713, standard_collection
+from evtxscan.synth.scenarios import ENTRY_POINT, Q138713, standard_collection
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +102,8 @@ def test_seed_incident_from_a_legacy_evt_log(tmp_path: Path) -> None:
     """NT 3.51 wrote SysEvent.Evt: the same incident must be found in the legacy format."""
     from datetime import UTC, datetime, timedelta
 
-    from evtxscan.testing import EvtEventSpec, write_evt
-    from evtxscan.testing.scenarios import SRV_POPUP
+    from evtxscan.synth import EvtEventSpec, write_evt
+    from evtxscan.synth.scenarios import SRV_POPUP
 
     t0 = datetime(1996, 3, 12, 8, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from evtxscan.nightly import NightlyOptions, NightlyOutcome, run_nightly
-from evtxscan.testing.evtx_writer import EventSpec, write_evtx
-from evtxscan.testing.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
+from evtxscan.synth.evtx_writer import EventSpec, write_evtx
+from evtxscan.synth.scenarios import SRV_POPUP, boot, popup, scm, server_2508, shutdown
 
 DAY0 = datetime(2000, 2, 7, tzinfo=UTC)
 Q138713 = "q138713-srv-kernel-entry-point"

@@ -23,7 +23,7 @@ from nightly_scenario import (
 from evtxscan.nightly import NightlyOutcome
 from evtxscan.outputs.report_dir import write_report
 from evtxscan.scanning import scan
-from evtxscan.testing.evtx_writer import write_evtx
+from evtxscan.synth.evtx_writer import write_evtx
 
 NIGHTS = 4
 

@@ -12,8 +12,8 @@ from nightly_scenario import APP_POPUP, GENERIC, at, pairs, run_at, write_night
 from evtxscan.cli import main
 from evtxscan.nightly import NightlyOptions, StateLocked, run_nightly
 from evtxscan.nightly.lock import StateLock
-from evtxscan.testing.evtx_writer import EventSpec, evtx_bytes, write_evtx
-from evtxscan.testing.scenarios import popup, scm
+from evtxscan.synth.evtx_writer import EventSpec, evtx_bytes, write_evtx
+from evtxscan.synth.scenarios import popup, scm
 
 
 def _working(day: int, count: int) -> list[EventSpec]:

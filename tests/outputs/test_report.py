@@ -14,8 +14,8 @@ import pytest
 
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.scanning import scan
-from evtxscan.testing import EventSpec, write_evtx
-from evtxscan.testing.scenarios import Collection, seed_cases
+from evtxscan.synth import EventSpec, write_evtx
+from evtxscan.synth.scenarios import Collection, seed_cases
 
 T0 = datetime(2001, 1, 1, tzinfo=UTC)
 EVIL = ["..\\..\\evil", "kiosk/lobby-01", "CON", "Mixed", "mixed", "x" * 300]

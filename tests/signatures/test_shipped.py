@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from evtxscan.authoring.selftest import run_signature_tests
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Role
-from evtxscan.signatures.selftest import run_signature_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNATURES = load_signatures()

@@ -14,7 +14,7 @@ from pathlib import Path
 from evtx import PyEvtxParser
 
 import evtxscan
-from evtxscan.testing import EventSpec, EvtEventSpec, write_evt, write_evtx
+from evtxscan.synth import EventSpec, EvtEventSpec, write_evt, write_evtx
 
 T0 = datetime(1996, 3, 12, 8, 0, tzinfo=UTC)
 EVENTS = [

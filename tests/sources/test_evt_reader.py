@@ -48,7 +48,7 @@ from evtxscan.sources.evt.layout import (
 )
 from evtxscan.sources.evt.reader import EventType, decode_record, infer_channel
 from evtxscan.sources.integrity import FileReport, FileStatus
-from evtxscan.testing import EvtEventSpec, evt_bytes
+from evtxscan.synth import EvtEventSpec, evt_bytes
 
 pyevt = pytest.importorskip("pyevt", reason="libevt-python is the test oracle")
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import evtxscan
-from evtxscan.testing import EventSpec, Sid, UserData, evtx_bytes, write_evtx
+from evtxscan.synth import EventSpec, Sid, UserData, evtx_bytes, write_evtx
 
 T0 = datetime(2024, 3, 5, 12, 0, 0, 123456, tzinfo=UTC)
 

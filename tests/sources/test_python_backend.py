@@ -24,7 +24,7 @@ from evtxscan.records.schema import EventFields, RecordPosition
 from evtxscan.sources.evtx.backends import BackendError, ChunkEvents, rust_events
 from evtxscan.sources.evtx.layout import Chunk, chunk_image, iter_chunks
 from evtxscan.sources.evtx.python_backend import python_chunk_events, value_text
-from evtxscan.testing import EventSpec, HexInt32, HexInt64, Sid, UserData, evtx_bytes
+from evtxscan.synth import EventSpec, HexInt32, HexInt64, Sid, UserData, evtx_bytes
 
 
 def _f32(value: float) -> bytes:

@@ -13,12 +13,12 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from evtxscan.correlation.prefilter import Skipped
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.records.schema import EventFields
 from evtxscan.sources.evtx.fast_xml import FastRow, fast_row
+from evtxscan.sources.probe import RecordProbe, Skipped
 
 #: Stop a chunk after this many consecutive parser errors (a parser that cannot advance).
 MAX_CONSECUTIVE_ERRORS = 64
@@ -40,12 +40,6 @@ class BackendError:
 
 
 ChunkEvents = Iterator[tuple[int, EventFields | FastRow | Skipped] | BackendError]
-
-
-class RecordProbe(Protocol):
-    """Decides from a record's XML text whether to decode it."""
-
-    def skip(self, xml: str) -> Skipped | None: ...
 
 
 def rust_events(image: bytes, probe: RecordProbe | None = None) -> ChunkEvents:

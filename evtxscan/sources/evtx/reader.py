@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from evtxscan.correlation.prefilter import Skipped, count_skipped
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
@@ -36,6 +35,7 @@ from evtxscan.sources.evtx.layout import (
     read_chunk,
 )
 from evtxscan.sources.integrity import FileReport, ReadError
+from evtxscan.sources.probe import Skipped, count_skipped
 
 ChunkParser = Callable[[bytes], ChunkEvents]
 

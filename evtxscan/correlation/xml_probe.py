@@ -1,4 +1,4 @@
-"""Skip records a scan cannot use before decoding them: a probe on pyevtx-rs' XML text.
+"""A scan's record probe (:class:`evtxscan.sources.probe.RecordProbe`) on pyevtx-rs' XML text.
 
 A scan keeps only symptom candidates (a signature's provider and event ID), context events
 (boot markers, the version banner, service changes) and errors and warnings. Most records
@@ -11,31 +11,22 @@ daily plot cover every record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from evtxscan.correlation.selection import CONTEXT_EVENTS, ProviderNames
+from evtxscan.sources.probe import Skipped
 
-#: (computer, source file, day "YYYY-MM-DD") -> [records, first time, last time]
-SkippedStats = dict[tuple[str, str, str], list[object]]
 _LEVELS_KEPT = frozenset("123")
 
 
-class Skipped(NamedTuple):
-    """A record the probe let pass undecoded: just enough to count it per host and day."""
-
-    computer: str
-    time: str  # ISO-8601 text as rendered
-
-
 @dataclass
-class XmlPrefilter:
+class XmlProbe:
     """Decides per record whether a scan needs it (picklable: sent to worker processes)."""
 
     wanted: frozenset[tuple[str, int]]
     _canon: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_signatures(cls, pairs: set[tuple[str, int]], names: ProviderNames) -> XmlPrefilter:
+    def for_signatures(cls, pairs: set[tuple[str, int]], names: ProviderNames) -> XmlProbe:
         """From the signatures' (canonical provider, event ID) pairs plus the context set."""
         context = {(names(p), i) for p, ids in CONTEXT_EVENTS.items() for i in ids}
         return cls(frozenset(pairs | context))
@@ -68,29 +59,3 @@ class XmlPrefilter:
         time = xml[time_at : xml.find('"', time_at)]
         computer_at = xml.find("<Computer>", time_at) + 10
         return Skipped(xml[computer_at : xml.find("<", computer_at)], time)
-
-
-def count_skipped(stats: SkippedStats, source: str, skipped: Skipped) -> None:
-    """Add one skipped record to the per (computer, file, day) counts."""
-    key = (skipped.computer, source, skipped.time[:10])
-    entry = stats.get(key)
-    if entry is None:
-        stats[key] = [1, skipped.time, skipped.time]
-        return
-    entry[0] = int(entry[0]) + 1  # type: ignore[call-overload]
-    if skipped.time < str(entry[1]):
-        entry[1] = skipped.time
-    if skipped.time > str(entry[2]):
-        entry[2] = skipped.time
-
-
-def merge_stats(into: SkippedStats, more: SkippedStats) -> None:
-    """Add one unit of work's skipped-record counts to the total."""
-    for key, (records, first, last) in more.items():
-        entry = into.get(key)
-        if entry is None:
-            into[key] = [records, first, last]
-        else:
-            entry[0] = int(entry[0]) + int(records)  # type: ignore[call-overload]
-            entry[1] = min(str(entry[1]), str(first))
-            entry[2] = max(str(entry[2]), str(last))

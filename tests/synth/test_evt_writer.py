@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from evtxscan.testing import EvtEventSpec, evt_bytes, write_evt
+from evtxscan.synth import EvtEventSpec, evt_bytes, write_evt
 
 pyevt = pytest.importorskip("pyevt", reason="libevt-python is the test oracle")
 

@@ -22,7 +22,7 @@ import pyevtx
 import pytest
 from lxml import etree
 
-from evtxscan.testing import (
+from evtxscan.synth import (
     DataValue,
     EventSpec,
     HexInt32,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, TypedDict, Unpack
 
-from evtxscan.testing.binxml import Sid
+from evtxscan.synth.binxml import Sid
 
 HEADER_SIZE = 0x30
 EOF_SIZE = 0x28

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evtxscan.testing.evtx_writer import EventSpec, write_evtx
+from evtxscan.synth.evtx_writer import EventSpec, write_evtx
 
 Q138713 = "q138713-srv-kernel-entry-point"
 Q217215 = "q217215-exchange-sp2-entry-point"

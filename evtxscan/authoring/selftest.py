@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evtxscan.signatures.model import Signature, SignatureTest
-from evtxscan.testing import EventSpec, write_evtx
+from evtxscan.synth import EventSpec, write_evtx
 
 BASE_TIME = datetime(2001, 6, 4, 9, 0, tzinfo=UTC)
 TEST_HOST = "TESTHOST"

@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypedDict, Unpack
 
-from evtxscan.testing import binxml
-from evtxscan.testing.binxml import DataValue, Element, Sid, Sub, Text, Value, encode_value, uint
+from evtxscan.synth import binxml
+from evtxscan.synth.binxml import DataValue, Element, Sid, Sub, Text, Value, encode_value, uint
 
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536

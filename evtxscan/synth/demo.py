@@ -1,9 +1,9 @@
 """The bundled demo collection: a few hosts' logs showing the first KB cases, plus the mess
 real collections bring (a duplicate copy, a truncated log, a file that is not a log).
 
-``python -m evtxscan.testing.demo DIR`` writes it; the copy under ``demo/collection`` in the
+``python -m evtxscan.synth.demo DIR`` writes it; the copy under ``demo/collection`` in the
 repository is this output (a test checks they stay identical). Every event is synthetic,
-written by :mod:`evtxscan.testing.evtx_writer`; message texts quote the KB articles.
+written by :mod:`evtxscan.synth.evtx_writer`; message texts quote the KB articles.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evtxscan.testing.evtx_writer import EventSpec, evtx_bytes
+from evtxscan.synth.evtx_writer import EventSpec, evtx_bytes
 
 SCM = "Service Control Manager"
 POPUP = "Application Popup"
@@ -183,7 +183,7 @@ def collection() -> Iterator[tuple[str, bytes]]:
     yield "ws043/System.evtx", broken[: len(broken) - 40_000]
     yield (
         "README.txt",
-        (b"Demo collection for evtxscan: synthetic logs written by evtxscan.testing.\n"),
+        (b"Demo collection for evtxscan: synthetic logs written by evtxscan.synth.\n"),
     )
 
 

@@ -1,0 +1,1 @@
+"""Writing signatures: the runner of signatures' embedded tests (and the KB draft tool)."""
