@@ -9,11 +9,11 @@ Public API (documented in the README):
   ``.timeline``, ``.hosts`` and ``.integrity`` DataFrames.
 """
 
-from evtxscan.reader import RecordStream, read_frame, read_records
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import COLUMNS
 from evtxscan.results import ScanResult
 from evtxscan.scanning import scan
+from evtxscan.sources.stream import RecordStream, read_frame, read_records
 
 __version__ = "0.1.0"
 

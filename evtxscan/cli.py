@@ -17,8 +17,8 @@ from evtxscan import __version__
 from evtxscan import cli_options as options
 from evtxscan.outputs.records import RecordFormat, RecordWriter
 from evtxscan.progress import Progress
-from evtxscan.reader import RecordStream
 from evtxscan.sources.inputs import Source, expand_paths
+from evtxscan.sources.stream import RecordStream
 
 EXIT_OK = 0
 EXIT_FAILURE = 2

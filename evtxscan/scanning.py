@@ -25,7 +25,6 @@ from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.correlation.sessions import host_facts
 from evtxscan.correlation.xml_probe import XmlProbe
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
-from evtxscan.reader import HostMapOption, RecordStream
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
 from evtxscan.results import ScanResult, hosts_frame
@@ -33,6 +32,7 @@ from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.probe import SkippedStats
+from evtxscan.sources.stream import HostMapOption, RecordStream
 
 FEED_ROWS = 20_000  # batches are gathered up to this many rows before selection
 

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
-from evtxscan.reader import CHUNKS_PER_TASK, ChunkPlan, RangeReader
 from evtxscan.records.schema import concat_frames
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.stream import ChunkPlan, RangeReader
+from evtxscan.sources.worker import CHUNKS_PER_TASK
 
 Decoded = tuple[list[pd.DataFrame], RangeResult]
 

@@ -35,13 +35,13 @@ from evtxscan.nightly.lock import StateLock
 from evtxscan.nightly.model import Change, HistoryRow, PriorState, RunStats, StateUpdate, Status
 from evtxscan.nightly.state import StateDB
 from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
-from evtxscan.reader import HostMapOption, RecordStream
 from evtxscan.records.schema import concat_frames
 from evtxscan.results import ScanResult, hosts_frame
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.stream import HostMapOption, RecordStream
 
 EXIT_NOTHING_NEW, EXIT_NEW, EXIT_ERROR = 0, 1, 2
 

@@ -8,16 +8,34 @@ batches.
 from __future__ import annotations
 
 import mmap
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
-from evtxscan.sources.inputs import Source, open_source, release_pages
+from evtxscan.sources.evtx.reader import (
+    ChunkRange,
+    RangeResult,
+    chunk_ranges,
+    inspect_header,
+    read_chunk_range,
+)
+from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages
+from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.probe import RecordProbe
+
+#: Chunk slots per unit of work (64 slots = 4 MiB of log).
+CHUNKS_PER_TASK = 64
+#: With workers, how many upcoming files may be started while the current one is read.
+PREFETCH_FILES = 8
+
+RangeOutput = tuple[list[pd.DataFrame], RangeResult]
 
 
 @dataclass(frozen=True)
@@ -40,9 +58,7 @@ class RangeTask:
     options: ReadOptions
 
 
-def read_range(
-    task: RangeTask, content: bytes | mmap.mmap
-) -> tuple[list[pd.DataFrame], RangeResult]:
+def read_range(task: RangeTask, content: bytes | mmap.mmap) -> RangeOutput:
     """Run a task on already-open content."""
     result = RangeResult()
     probe = task.options.probe
@@ -66,10 +82,80 @@ def _cached_content(source: Source) -> bytes | mmap.mmap:
     return open_source(source)
 
 
-def read_range_in_worker(task: RangeTask) -> tuple[list[pd.DataFrame], RangeResult]:
+def read_range_in_worker(task: RangeTask) -> RangeOutput:
     """Entry point in a worker process: open (or reuse) the source, then read the range."""
     content = _cached_content(task.source)
     try:
         return read_range(task, content)
     finally:
         release_pages(content)
+
+
+class RangePool:
+    """Worker processes reading chunk ranges, results always taken in file order.
+
+    A bounded number of ranges is in flight (two per worker), and the next small EVTX files
+    are started ahead (:meth:`prefetch`) so a collection of many small logs keeps every worker
+    busy.
+    """
+
+    def __init__(self, workers: int, options: ReadOptions) -> None:
+        self.workers = workers
+        self.options = options
+        self._executor = ProcessPoolExecutor(workers)
+        self._started: dict[tuple[Source, int], Future[RangeOutput]] = {}
+        self._seen: set[Source] = set()
+
+    def prefetch(self, upcoming: Iterable[Source | MissingInput]) -> None:
+        """Start reading the first ranges of upcoming EVTX files while there is room."""
+        budget = 2 * self.workers - sum(not f.done() for f in self._started.values())
+        for source in upcoming:
+            if budget <= 0:
+                return
+            if not isinstance(source, Source) or source.kind != "file" or source in self._seen:
+                continue
+            self._seen.add(source)
+            try:
+                with open(source.path, "rb") as handle:
+                    head = handle.read(SNIFF_BYTES)
+                    size = os.fstat(handle.fileno()).st_size
+            except OSError:
+                continue
+            if sniff(head) is not LogFormat.EVTX:
+                continue
+            first_offset = inspect_header(head, FileReport(path=source.path))
+            for span in chunk_ranges(size, first_offset, CHUNKS_PER_TASK):
+                if budget <= 0:
+                    return
+                task = RangeTask(source, span, self.options)
+                self._started[(source, span.start)] = self._executor.submit(
+                    read_range_in_worker, task
+                )
+                budget -= 1
+
+    def ordered(self, tasks: Iterable[RangeTask]) -> Iterator[RangeOutput]:
+        """Run ``tasks`` on the workers and yield their outputs in task order."""
+        pending: list[Future[RangeOutput]] = []
+        queue = iter(tasks)
+        for task in queue:
+            pending.append(self._submit(task))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            output = pending.pop(0).result()
+            following = next(queue, None)
+            if following is not None:
+                pending.append(self._submit(following))
+            yield output
+
+    def drop(self, source: Source) -> None:
+        """Cancel what was started ahead for ``source`` (e.g. it turned out a duplicate)."""
+        for key in [k for k in self._started if k[0] == source]:
+            self._started.pop(key).cancel()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(cancel_futures=True)
+
+    def _submit(self, task: RangeTask) -> Future[RangeOutput]:
+        started = self._started.pop((task.source, task.span.start), None)
+        return started if started is not None else self._executor.submit(read_range_in_worker, task)

@@ -1,0 +1,339 @@
+"""``read_records`` / ``read_frame``: every input, any format, as typed record batches.
+
+The stream never raises for bad input: a file that cannot be read becomes an integrity row
+(:attr:`RecordStream.integrity`) and the rest of the batch goes on. Byte-identical files are
+read once and reported as duplicates.
+"""
+
+from __future__ import annotations
+
+import functools
+import mmap
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.records.hosts import HostMap
+from evtxscan.records.schema import concat_frames
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
+from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.inputs import (
+    MissingInput,
+    PathLike,
+    Source,
+    expand_paths,
+    gzip_content,
+    open_source,
+    release_pages,
+    sha256_of,
+    zip_members,
+)
+from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.probe import RecordProbe, SkippedStats, merge_stats
+from evtxscan.sources.text.times import check_zone
+from evtxscan.sources.worker import (
+    CHUNKS_PER_TASK,
+    PREFETCH_FILES,
+    RangePool,
+    RangeTask,
+    ReadOptions,
+    read_range,
+)
+
+HostMapOption = HostMap | Mapping[str, str] | str | Path | None
+
+# -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
+
+RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
+
+    spans: tuple[ChunkRange, ...]
+    decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
+
+
+class ChunkPlanner(Protocol):
+    """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
+
+    def plan(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        first_offset: int,
+        report: FileReport,
+        read: RangeReader,
+    ) -> ChunkPlan: ...
+
+
+class RecordStream:
+    """An iterator of record batches; ``integrity`` fills in as files finish.
+
+    Iterate it for DataFrame batches, or call :meth:`frame` for one DataFrame. After the
+    iteration, :attr:`integrity` has one row per input file.
+    """
+
+    def __init__(
+        self,
+        paths: PathLike | Iterable[PathLike],
+        *,
+        backend: Backend | str = Backend.RUST,
+        batch_size: int = 10_000,
+        host_map: HostMapOption = None,
+        include_recovered: bool = True,
+        workers: int = 1,
+        messages: bool = False,
+        catalogs: Iterable[str | Path] = (),
+        progress: object | None = None,
+        tz: str = "UTC",
+        probe: RecordProbe | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if workers < 0:
+            raise ValueError("workers must be 0 (all cores) or more")
+        self.tz = check_zone(tz)  # zone of the local times in text exports
+        self._paths = paths
+        self.options = ReadOptions(
+            backend=Backend(backend),
+            batch_size=batch_size,
+            host_map=HostMap.from_option(host_map),
+            include_recovered=include_recovered,
+            probe=probe,
+        )
+        self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
+        self.workers = workers or (os.cpu_count() or 1)
+        self.progress = progress
+        self.renderer = MessageRenderer(load_catalog(*catalogs)) if messages else None
+        self.reports: list[FileReport] = []
+        self._seen: dict[str, str] = {}
+        self._iterator: Iterator[pd.DataFrame] | None = None
+
+    #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
+    planner: ChunkPlanner | None = None
+    _earlier: frozenset[str] = frozenset()
+
+    def remember(self, files: Mapping[str, str]) -> None:
+        """Treat files read by an earlier run (sha256 -> path) as duplicates of those."""
+        self._seen.update(files)
+        self._earlier = frozenset(files)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    def __next__(self) -> pd.DataFrame:
+        return next(iter(self))
+
+    @property
+    def integrity(self) -> pd.DataFrame:
+        """One row per input file read so far (all of them once the stream is exhausted)."""
+        return integrity_frame(self.reports)
+
+    def frame(self) -> pd.DataFrame:
+        """Read everything into one DataFrame."""
+        return concat_frames(list(self))
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def _run(self) -> Iterator[pd.DataFrame]:
+        pool = RangePool(self.workers, self.options) if self.workers > 1 else None
+        items = list(expand_paths(self._paths))
+        try:
+            for index, item in enumerate(items):
+                if pool is not None and self.planner is None:
+                    pool.prefetch(items[index + 1 : index + 1 + PREFETCH_FILES])
+                if isinstance(item, MissingInput):
+                    report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
+                    report.error(item.reason)
+                    self._finish(report)
+                    continue
+                yield from self._read_source(item, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    def _finish(self, report: FileReport) -> None:
+        report.finish()
+        self.reports.append(report)
+        update = getattr(self.progress, "file_done", None)
+        if callable(update):
+            update(report)
+
+    def _read_source(self, source: Source, pool: RangePool | None) -> Iterator[pd.DataFrame]:
+        report = FileReport(path=source.display)
+        try:
+            content = open_source(source)
+        except (OSError, ValueError, EOFError) as exc:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"cannot open: {exc}")
+            self._finish(report)
+            return
+        try:
+            yield from self._read_content(source, content, report, pool)
+        except Exception as exc:  # a reader bug must not end the batch: record it
+            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
+            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
+        finally:
+            if isinstance(content, mmap.mmap):
+                content.close()
+        self._finish(report)
+
+    def _read_content(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        report: FileReport,
+        pool: RangePool | None,
+    ) -> Iterator[pd.DataFrame]:
+        report.size = len(content)
+        head = bytes(content[:SNIFF_BYTES])
+        fmt = sniff(head)
+        report.format = str(fmt)
+        if fmt in (LogFormat.ZIP, LogFormat.GZIP):
+            report.status = FileStatus.OK
+            report.notes.append(f"{fmt} bundle: members listed separately")
+            members = (
+                zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
+            )
+            for member in members:
+                yield from self._read_source(member, pool)
+            return
+        report.sha256 = sha256_of(content)
+        first = self._seen.setdefault(report.sha256, report.path)
+        if first != report.path or report.sha256 in self._earlier:
+            report.status = FileStatus.DUPLICATE
+            report.duplicate_of = first
+            if pool is not None:
+                pool.drop(source)
+            return
+        if fmt is LogFormat.EMPTY:
+            report.status = FileStatus.UNREADABLE
+            report.error("empty file (0 bytes)")
+        elif fmt is LogFormat.EVTX:
+            yield from self._read_evtx(source, content, report, pool)
+        elif fmt in (LogFormat.EVT, LogFormat.XML, LogFormat.TEXT):
+            frames = self._whole_file_reader(fmt)(
+                content,
+                source=source.display,
+                report=report,
+                host_map=self.options.host_map,
+                batch_size=self.options.batch_size,
+            )
+            yield from self._fold(frames, RangeResult(), report)
+        else:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"not an event log: starts with {describe_start(head)}")
+
+    def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
+        """The reader of a format read as one piece (not by chunk ranges), with its options."""
+        if fmt is LogFormat.EVT:
+            from evtxscan.sources.evt import read_evt
+
+            return functools.partial(read_evt, include_recovered=self.options.include_recovered)
+        if fmt is LogFormat.XML:
+            from evtxscan.sources.xml import read_xml_export
+
+            return read_xml_export
+        from evtxscan.sources.text import read_text_export
+
+        catalog = self.renderer.catalog if self.renderer else None
+        return functools.partial(read_text_export, tz=self.tz, catalog=catalog)
+
+    def _read_evtx(
+        self,
+        source: Source,
+        content: bytes | mmap.mmap,
+        report: FileReport,
+        pool: RangePool | None,
+    ) -> Iterator[pd.DataFrame]:
+        first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+        spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
+        if self.planner is not None:  # incremental reading: only the chunks it chooses
+            plan = self.planner.plan(
+                source,
+                content,
+                first_offset,
+                report,
+                lambda span: read_range(RangeTask(source, span, self.options), content),
+            )
+            for frames, result in plan.decoded:
+                yield from self._fold(frames, result, report)
+            spans = list(plan.spans)
+        tasks = [RangeTask(source, span, self.options) for span in spans]
+        if pool is None or len(tasks) == 0:
+            for task in tasks:
+                frames, result = read_range(task, content)
+                release_pages(content)
+                yield from self._fold(frames, result, report)
+            return
+        for frames, result in pool.ordered(tasks):
+            yield from self._fold(frames, result, report)
+
+    def _fold(
+        self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
+    ) -> Iterator[pd.DataFrame]:
+        for batch in frames:
+            frame = add_messages(batch, self.renderer) if self.renderer else batch
+            report.observe(frame)
+            update = getattr(self.progress, "records_done", None)
+            if callable(update):
+                update(len(frame))
+            yield frame
+        merge_stats(
+            self.skipped, {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
+        )
+        report.errors.extend(result.errors)
+        report.chunks += result.chunks
+        report.chunks_skipped += result.chunks_skipped
+
+
+def read_records(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    backend: Backend | str = Backend.RUST,
+    batch_size: int = 10_000,
+    host_map: HostMapOption = None,
+    include_recovered: bool = True,
+    workers: int = 1,
+    messages: bool = False,
+    catalogs: Iterable[str | Path] = (),
+    tz: str = "UTC",
+) -> RecordStream:
+    """Stream the records of every input as typed DataFrame batches (see the README schema).
+
+    ``paths``: files, directories (recursive), glob patterns, .zip/.gz bundles; the format
+    is detected from content. ``backend``: ``rust`` (pyevtx-rs, default) or ``python``
+    (python-evtx). ``host_map``: a mapping or CSV file of Computer name -> host, or
+    ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
+    processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
+    English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
+    directories. ``tz``: the time zone (IANA name) of the local times in Event Viewer
+    text/CSV exports and dumpel output, which carry no zone (default UTC). Integrity rows:
+    ``stream.integrity``.
+    """
+    return RecordStream(
+        paths,
+        backend=backend,
+        batch_size=batch_size,
+        host_map=host_map,
+        include_recovered=include_recovered,
+        workers=workers,
+        messages=messages,
+        catalogs=catalogs,
+        tz=tz,
+    )
+
+
+def read_frame(paths: PathLike | Iterable[PathLike], **options: object) -> pd.DataFrame:
+    """All records of every input in one DataFrame (``read_records(...).frame()``)."""
+    return read_records(paths, **options).frame()  # type: ignore[arg-type]
