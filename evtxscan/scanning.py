@@ -14,20 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.assemble import (
-    daily_counts,
-    dedupe,
-    diagnoses_table,
-    incidents_of,
-    timeline_table,
-)
+from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.correlation.sessions import host_facts
 from evtxscan.correlation.xml_probe import XmlProbe
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
-from evtxscan.results import ScanResult, hosts_frame
+from evtxscan.results import ScanResult
+from evtxscan.results.stats import daily_counts
+from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike

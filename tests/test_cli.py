@@ -95,7 +95,7 @@ def test_exit_codes(tmp_path: Path, log: Path, monkeypatch: pytest.MonkeyPatch) 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("evtxscan.cli.RecordWriter.write", explode)
+    monkeypatch.setattr("evtxscan.cli.dump.RecordWriter.write", explode)
     assert main(["dump", str(log), "-o", str(tmp_path / "x.jsonl"), "-q"]) == 2
 
 

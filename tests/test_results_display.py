@@ -224,7 +224,7 @@ def _gid(fig: Any, gid: str) -> list[Any]:
 
 
 def _marker_count(fig: Any) -> int:
-    from evtxscan.plots import INCIDENT_GID
+    from evtxscan.results.plots import INCIDENT_GID
 
     return sum(len(line.get_xdata()) for line in _gid(fig, INCIDENT_GID))
 
@@ -234,7 +234,7 @@ def _render(fig: Any) -> None:
 
 
 def test_plot_timeline_marks_each_evidence_time(demo: ScanResult, plt: Any) -> None:
-    from evtxscan.plots import INCIDENT_DAY_GID, SYMPTOM_GID
+    from evtxscan.results.plots import INCIDENT_DAY_GID, SYMPTOM_GID
 
     fig = demo.plot_timeline("fs01")
     _render(fig)
@@ -264,7 +264,7 @@ def test_plot_timeline_range_host_and_empty(demo: ScanResult, plt: Any) -> None:
 
 
 def test_plot_hosts_marks_diagnoses(demo: ScanResult, plt: Any) -> None:
-    from evtxscan.plots import DIAGNOSIS_GID
+    from evtxscan.results.plots import DIAGNOSIS_GID
 
     fig = demo.plot_hosts()
     _render(fig)

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.incidents import Incident
-from evtxscan.nightly.correlate import DIAGNOSIS_COLUMNS, EVIDENCE_LIMIT, Correlation, evidence_key
+from evtxscan.nightly.carried_windows import (
+    DIAGNOSIS_COLUMNS,
+    EVIDENCE_LIMIT,
+    Correlation,
+    evidence_key,
+)
 from evtxscan.nightly.model import (
     Change,
     DiagnosisText,

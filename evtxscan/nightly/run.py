@@ -19,8 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from evtxscan.messages import MessageRenderer, load_catalog
-from evtxscan.nightly.changes import Changes, merge
-from evtxscan.nightly.correlate import (
+from evtxscan.nightly.carried_windows import (
     Scanner,
     carry_rows,
     carry_span,
@@ -28,6 +27,7 @@ from evtxscan.nightly.correlate import (
     correlate,
     daily,
 )
+from evtxscan.nightly.changes import Changes, merge
 from evtxscan.nightly.hosts import settle_hosts
 from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook
 from evtxscan.nightly.killpoints import KillSwitch, Phase
@@ -36,7 +36,8 @@ from evtxscan.nightly.model import Change, HistoryRow, PriorState, RunStats, Sta
 from evtxscan.nightly.state import StateDB
 from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
 from evtxscan.records.schema import concat_frames
-from evtxscan.results import ScanResult, hosts_frame
+from evtxscan.results import ScanResult
+from evtxscan.results.tables import hosts_frame
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike

@@ -1,9 +1,5 @@
-"""Assemble a scan's results from the kept rows: deduplication, incidents, diagnoses,
-timeline and daily counts.
-
-:mod:`evtxscan.scanning` streams the records and keeps the symptom and context rows; this module
-turns them into the result tables.
-"""
+"""Build the result tables from what correlation found: diagnoses (with their evidence),
+the timeline, the hosts summary, and the evidence as one row per record."""
 
 from __future__ import annotations
 
@@ -14,19 +10,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from evtxscan.correlation.incidents import (
-    Hit,
-    Incident,
-    extracted_fields,
-    find_incidents,
-    render_text,
-)
-from evtxscan.correlation.sessions import HostFacts, assign_sessions
+from evtxscan.correlation.incidents import Hit, Incident, extracted_fields, render_text
+from evtxscan.correlation.sessions import HostFacts
 from evtxscan.messages import MessageRenderer, add_messages
-from evtxscan.signatures.model import Signature
+from evtxscan.results.schema import (
+    EVIDENCE_COLUMNS,
+    HOST_COLUMNS,
+    HOST_DTYPES,
+    TEXT,
+    UTC,
+    conform,
+)
 
 DIAGNOSIS_COLUMNS = [
     "diagnosis_id",
@@ -44,73 +39,6 @@ DIAGNOSIS_COLUMNS = [
     "reference",
 ]
 EVIDENCE_LIMIT = 50
-
-
-def dedupe(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per event seen in overlapping exports (same host, channel, id and content).
-
-    The content key hashes the provider, event ID, time and every data value, column-wise.
-    """
-    if rows.empty:
-        return rows
-    data = rows["data"].array._pa_array.combine_chunks()
-    joined = pc.binary_join(
-        pa.ListArray.from_arrays(data.offsets, pc.struct_field(data.values, "value")), "\x1f"
-    )
-    key = pd.DataFrame(
-        {
-            "host": rows["host"].astype(str),
-            "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"],
-            "provider": rows["_canon"],
-            "event_id": rows["event_id"],
-            "time": rows["time"],
-            "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),
-            # text exports carry no record id and no strings: their logged text tells apart
-            "logged": rows["message_logged"],
-        }
-    )
-    return rows[~key.duplicated().to_numpy()].reset_index(drop=True)
-
-
-def daily_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Records and errors per host and UTC day."""
-    if not parts:
-        return pd.DataFrame(columns=["host", "day", "records", "errors"])
-    combined = pd.concat(parts, ignore_index=True)
-    return combined.groupby(["host", "day"], as_index=False)[["records", "errors"]].sum()
-
-
-def incidents_of(
-    signatures: list[Signature], rows: pd.DataFrame, facts: dict[str, HostFacts]
-) -> list[Incident]:
-    if rows.empty:
-        return []
-    sessions = np.full(len(rows), -1, dtype=np.int64)
-    for host, index in rows.groupby("host", observed=True).groups.items():
-        sessions[index] = assign_sessions(rows.loc[index, "time"], facts.get(str(host)))
-    hits: dict[tuple[str, str], list[Hit]] = {}
-    for i, (host, names, time) in enumerate(
-        zip(rows["host"].astype(str), rows["signatures"], rows["time"], strict=True)
-    ):
-        if time is pd.NaT:
-            continue
-        for name in names:
-            signature_id, symptom = name.split(":", 1)
-            hits.setdefault((host, signature_id), []).append(
-                Hit(i, symptom, time, int(sessions[i]))
-            )
-    by_id = {s.id: s for s in signatures}
-    found: list[Incident] = []
-    for (host, signature_id), host_hits in sorted(hits.items()):
-        found += find_incidents(by_id[signature_id], host, host_hits, facts.get(host))
-    # A generic (fallback) finding yields to a KB diagnosis that explains the same records.
-    explained = {(i.host, h.row) for i in found if not i.signature.fallback for h in i.hits}
-    return [
-        i
-        for i in found
-        if not i.signature.fallback or not any((i.host, h.row) in explained for h in i.hits)
-    ]
 
 
 def evidence_key(row: Any, hit: Hit) -> dict[str, Any]:
@@ -216,3 +144,64 @@ def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFra
         frame.loc[missing, "message"] = rendered["message"].to_numpy()
         frame.loc[missing, "binary_status"] = rendered["binary_status"].to_numpy()
     return frame
+
+
+def evidence_frame(diagnoses: pd.DataFrame) -> pd.DataFrame:
+    """One row per evidence record of each diagnosis (from its ``evidence`` JSON)."""
+    rows = []
+    for diagnosis in diagnoses.to_dict("records"):
+        text = diagnosis.get("evidence")
+        for item in json.loads(text) if isinstance(text, str) and text else []:
+            rows.append(
+                {
+                    **{k: item.get(k) for k in EVIDENCE_COLUMNS},
+                    **{k: diagnosis.get(k) for k in ("diagnosis_id", "host", "signature_id")},
+                    "kb": diagnosis.get("kb"),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601").astype(UTC)
+    for name in ("event_id", "event_record_id", "record_number"):
+        frame[name] = pd.to_numeric(frame[name]).astype(pd.Int64Dtype())
+    return conform(frame, dict.fromkeys(["diagnosis_id", "host", "signature_id", "kb"], TEXT))
+
+
+def hosts_frame(
+    stats: list[pd.DataFrame],
+    host_files: set[tuple[str, str]],
+    facts: dict[str, HostFacts],
+    diagnoses: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per-host summary from the batches' statistics and the host facts."""
+    if not stats:
+        return conform(pd.DataFrame(columns=HOST_COLUMNS), HOST_DTYPES)
+    combined = pd.concat([s.reset_index() for s in stats], ignore_index=True)
+    combined["host"] = combined["host"].astype(str)
+    summary = (
+        combined.groupby("host")
+        .agg(
+            records=("records", "sum"),
+            first_time=("first_time", "min"),
+            last_time=("last_time", "max"),
+        )
+        .reset_index()
+    )
+    files: dict[str, int] = {}
+    for host, _ in host_files:
+        files[host] = files.get(host, 0) + 1
+    summary.insert(1, "files", [files.get(h, 0) for h in summary["host"]])
+    counts = diagnoses.groupby("host").size() if not diagnoses.empty else pd.Series(dtype=int)
+    rows = []
+    for record in summary.to_dict("records"):
+        fact = facts.get(record["host"]) or HostFacts()
+        rows.append(
+            {
+                **record,
+                "os_version": fact.os_version,
+                "build": fact.build,
+                "service_pack": fact.service_pack,
+                "processors": fact.processors,
+                "diagnoses": int(counts.get(record["host"], 0)),
+            }
+        )
+    return conform(pd.DataFrame(rows, columns=HOST_COLUMNS), HOST_DTYPES)

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from evtxscan.results.schema import ResultTables
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from evtxscan.results import ScanResult
 
 INCIDENT_GID = "evtxscan-incident"
 INCIDENT_DAY_GID = "evtxscan-incident-day"
@@ -179,7 +180,7 @@ def _draw_events(ax: Axes, timeline: pd.DataFrame, evidence: pd.DataFrame) -> No
 
 
 def plot_timeline(
-    result: ScanResult,
+    result: ResultTables,
     host: str,
     *,
     since: object = None,
@@ -217,7 +218,7 @@ def plot_timeline(
     return cast("Figure", fig)
 
 
-def _host_order(result: ScanResult, cells: pd.DataFrame) -> list[str]:
+def _host_order(result: ResultTables, cells: pd.DataFrame) -> list[str]:
     """Hosts with diagnoses first, then by errors, then by name."""
     diagnosed: Any = result.diagnoses.groupby("host").size() if len(result.diagnoses) else {}
     errors = cells.groupby(level="host")["errors"].sum()
@@ -225,7 +226,7 @@ def _host_order(result: ScanResult, cells: pd.DataFrame) -> list[str]:
     return sorted(hosts, key=lambda h: (-int(diagnosed.get(h, 0)), -int(errors.get(h, 0)), h))
 
 
-def _diagnosis_cells(result: ScanResult, freq: str, shown: list[str]) -> pd.DataFrame:
+def _diagnosis_cells(result: ResultTables, freq: str, shown: list[str]) -> pd.DataFrame:
     """(diagnosis, host, period) for each diagnosis' evidence (or first-seen) periods."""
     evidence = result.evidence()
     rows = evidence[["diagnosis_id", "host", "time"]]
@@ -241,7 +242,7 @@ def _diagnosis_cells(result: ScanResult, freq: str, shown: list[str]) -> pd.Data
 
 
 def plot_hosts(
-    result: ScanResult,
+    result: ResultTables,
     *,
     value: str = "errors",
     freq: str | None = None,

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from evtxscan import cli_options as options
+from evtxscan.cli import options
+from evtxscan.cli.progress import Progress
 from evtxscan.nightly import EXIT_ERROR, NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
-from evtxscan.progress import Progress
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.sources.inputs import Source, expand_paths
 
@@ -152,38 +152,8 @@ def nightly_command(
     sys.exit(run_and_report(paths, options, quiet).exit_code)
 
 
-def add_state_option(command: click.Command) -> None:
-    """Give ``evtxscan scan`` the ``--state FILE`` (and ``--retention-days``) options: with
-    them it runs as ``evtxscan nightly`` does, with the scan's other options."""
-    command.params.append(
-        click.Option(
-            ["--state"],
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Incremental: read only records not read by earlier runs on this state file "
-            "and also report new, resolved and stale (as 'evtxscan nightly'; exit 1 = new).",
-        )
-    )
-    command.params.append(
-        click.Option(
-            ["--retention-days"],
-            type=click.IntRange(min=1),
-            help="With --state: days of history kept (default 90).",
-        )
-    )
-    original = command.callback
-    assert original is not None
-
-    def callback(state: Path | None, retention_days: int | None, **kwargs: Any) -> Any:
-        if state is None:
-            if retention_days is not None:
-                raise click.UsageError("--retention-days needs --state")
-            return original(**kwargs)
-        return _scan_with_state(state, retention_days or 90, kwargs)
-
-    command.callback = callback
-
-
-def _scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> None:
+def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> None:
+    """``evtxscan scan --state FILE``: run as ``evtxscan nightly`` with the scan's options."""
     for name in ("since", "until"):
         if kw.get(name):
             raise click.UsageError(f"--{name} cannot be combined with --state")

@@ -1,9 +1,9 @@
 """Correlate a run's new records together with the rows carried from earlier runs.
 
-This module is the one place that uses the scan's building blocks (``evtxscan.scanning``'s
-``Scanner`` and ``evtxscan.correlation.assemble``): the kept rows, the de-duplication,
-incidents, rendered diagnoses and the timeline are computed exactly as a full scan computes
-them, only over carried + new rows.
+This module is the one place that uses the scan's building blocks (``Scanner``,
+``correlation.engine``, ``results.tables``): the kept rows, the de-duplication, incidents,
+rendered diagnoses and the timeline are computed exactly as a full scan computes them, only
+over carried + new rows.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.assemble import (
-    DIAGNOSIS_COLUMNS,
-    EVIDENCE_LIMIT,
-)
-from evtxscan.correlation.assemble import daily_counts as _daily
-from evtxscan.correlation.assemble import dedupe as _dedupe
-from evtxscan.correlation.assemble import diagnoses_table as _diagnoses
-from evtxscan.correlation.assemble import evidence_key as _evidence_key
-from evtxscan.correlation.assemble import incidents_of as _incidents
-from evtxscan.correlation.assemble import timeline_table as _timeline
+from evtxscan.correlation.engine import dedupe as _dedupe
+from evtxscan.correlation.engine import incidents_of as _incidents
 from evtxscan.correlation.incidents import Hit, Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.messages import MessageRenderer
 from evtxscan.nightly.model import HostRecord
 from evtxscan.records.schema import concat_frames
+from evtxscan.results.stats import daily_counts as _daily
+from evtxscan.results.tables import (
+    DIAGNOSIS_COLUMNS,
+    EVIDENCE_LIMIT,
+)
+from evtxscan.results.tables import diagnoses_table as _diagnoses
+from evtxscan.results.tables import evidence_key as _evidence_key
+from evtxscan.results.tables import timeline_table as _timeline
 from evtxscan.scanning import Scanner
 from evtxscan.signatures.model import Role, Signature
 

@@ -1,9 +1,4 @@
-"""The ``evtxscan`` command line.
-
-Exit status: 0 success; 2 usage error or an unexpected failure (never 1, which later
-commands reserve for "diagnoses found"). Bad input files never fail a run: they are
-reported in the integrity table and the summary line.
-"""
+"""``evtxscan dump``: the normalized records of a collection as JSON Lines, CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -13,15 +8,11 @@ from typing import IO
 
 import click
 
-from evtxscan import __version__
-from evtxscan import cli_options as options
+from evtxscan.cli import options
+from evtxscan.cli.progress import Progress
 from evtxscan.outputs.records import RecordFormat, RecordWriter
-from evtxscan.progress import Progress
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.stream import RecordStream
-
-EXIT_OK = 0
-EXIT_FAILURE = 2
 
 
 def summary_line(stream: RecordStream, records: int) -> str:
@@ -40,17 +31,7 @@ def summary_line(stream: RecordStream, records: int) -> str:
     return text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="evtxscan")
-def cli() -> None:
-    """Read Windows event logs (.evtx) into one normalized schema and diagnose them.
-
-    Inputs may be files, directories (searched recursively), glob patterns, or .zip/.gz
-    bundles; formats are recognised from content, never from file names.
-    """
-
-
-@cli.command()
+@click.command("dump")
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
@@ -99,7 +80,7 @@ def cli() -> None:
     help="Also write the per-file integrity table (CSV) here.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
-def dump(
+def dump_command(
     paths: tuple[str, ...],
     fmt: str,
     output: Path | None,
@@ -151,42 +132,3 @@ def dump(
         stream.integrity.to_csv(integrity_path, index=False)
     if not quiet:
         click.echo(summary_line(stream, writer.rows), err=True)
-
-
-from evtxscan.cli_scan import scan_command  # noqa: E402
-from evtxscan.cli_signatures import signatures_group  # noqa: E402
-
-cli.add_command(signatures_group)
-cli.add_command(scan_command)
-
-# Nightly incremental runs: `evtxscan nightly`, and `evtxscan scan --state FILE`.
-from evtxscan.cli_nightly import add_state_option, nightly_command  # noqa: E402
-
-add_state_option(scan_command)
-cli.add_command(nightly_command)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point; maps every outcome onto the documented exit codes."""
-    try:
-        cli.main(args=argv, prog_name="evtxscan", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return int(done.exit_code or 0)
-    except SystemExit as done:
-        return int(done.code or 0) if isinstance(done.code, int) else EXIT_FAILURE
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_FAILURE
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return EXIT_FAILURE
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as exc:  # an unexpected failure is exit 2, never 1
-        click.echo(f"evtxscan: error: {type(exc).__name__}: {exc}", err=True)
-        return EXIT_FAILURE
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

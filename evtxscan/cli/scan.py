@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from evtxscan import cli_options as options
+from evtxscan.cli import options
+from evtxscan.cli.progress import Progress
 from evtxscan.outputs.report_dir import ReportOptions, write_report
-from evtxscan.progress import Progress
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import Source, expand_paths
@@ -67,6 +67,17 @@ def _window(text: str) -> str | timedelta:
     show_default=True,
     help="When to exit 1: never, when a diagnosis is found, or also on bad files.",
 )
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Incremental: read only records not read by earlier runs on this state file "
+    "and also report new, resolved and stale (as 'evtxscan nightly'; exit 1 = new).",
+)
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=1),
+    help="With --state: days of history kept (default 90).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def scan_command(
     paths: tuple[str, ...],
@@ -84,6 +95,8 @@ def scan_command(
     tz: str,
     input_tz: str,
     fail_on: str,
+    state: Path | None,
+    retention_days: int | None,
     quiet: bool,
 ) -> None:
     """Diagnose the logs in PATHS and write the result tables to --out.
@@ -93,6 +106,29 @@ def scan_command(
     failure. Example:
       evtxscan scan collected/ --out report/
     """
+    if state is not None:
+        from evtxscan.cli.nightly import scan_with_state
+
+        scan_options = {
+            "paths": paths,
+            "out": out,
+            "signature_dirs": signature_dirs,
+            "since": since,
+            "until": until,
+            "backend": backend,
+            "workers": workers,
+            "host_map": host_map,
+            "timeline": timeline,
+            "fmt": fmt,
+            "no_bom": no_bom,
+            "no_neutralize": no_neutralize,
+            "tz": tz,
+            "fail_on": fail_on,
+            "quiet": quiet,
+        }
+        return scan_with_state(state, retention_days or 90, scan_options)
+    if retention_days is not None:
+        raise click.UsageError("--retention-days needs --state")
     from evtxscan.scanning import scan
 
     window = _window(timeline)

@@ -1,0 +1,5 @@
+"""The ``evtxscan`` command line (``dump``, ``scan``, ``nightly``, ``signatures``)."""
+
+from evtxscan.cli.main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,63 @@
+"""The ``evtxscan`` command line: the command group and the console entry point.
+
+Exit status: 0 success; 1 "diagnoses found" (``scan``) or "new diagnoses" (``nightly``);
+2 usage error or an unexpected failure (never 1). Bad input files never fail a run: they are
+reported in the integrity table and the summary line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from evtxscan import __version__
+from evtxscan.cli.dump import dump_command
+from evtxscan.cli.nightly import nightly_command
+from evtxscan.cli.scan import scan_command
+from evtxscan.cli.signatures import signatures_group
+
+EXIT_OK = 0
+EXIT_FAILURE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="evtxscan")
+def cli() -> None:
+    """Read Windows event logs (.evtx) into one normalized schema and diagnose them.
+
+    Inputs may be files, directories (searched recursively), glob patterns, or .zip/.gz
+    bundles; formats are recognised from content, never from file names.
+    """
+
+
+cli.add_command(dump_command)
+cli.add_command(scan_command)
+cli.add_command(nightly_command)
+cli.add_command(signatures_group)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; maps every outcome onto the documented exit codes."""
+    try:
+        cli.main(args=argv, prog_name="evtxscan", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code or 0)
+    except SystemExit as done:
+        return int(done.code or 0) if isinstance(done.code, int) else EXIT_FAILURE
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_FAILURE
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # an unexpected failure is exit 2, never 1
+        click.echo(f"evtxscan: error: {type(exc).__name__}: {exc}", err=True)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
