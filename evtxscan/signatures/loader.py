@@ -15,8 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evtxscan.signatures.model import (
     AppliesTo,
     BootScope,
@@ -30,36 +28,32 @@ from evtxscan.signatures.model import (
     SignatureError,
     SignatureTest,
 )
+from evtxscan.signatures.safe_regex import UnsafeRegexError, compile_rule_regex
+from evtxscan.signatures.safe_yaml import LineMap, load_yaml_text
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class LineMap(dict[Any, Any]):
-    """A mapping that remembers the line of itself and of each key."""
-
-    line: int = 0
-    lines: dict[Any, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineMap:
-    mapping = LineMap()
-    mapping.line = node.start_mark.line + 1
-    mapping.lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise SignatureError("", key_node.start_mark.line + 1, f"duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.lines[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+#: The keys each mapping of a signature may have (as in ``signatures/schema.json``).
+KEYS: dict[str, frozenset[str]] = {
+    "signature": frozenset(
+        {"id", "title", "kb", "reference", "applies_to", "symptoms", "extract"}
+        | {"correlation", "confidence", "diagnosis", "tests", "fallback"}
+    ),
+    "applies_to": frozenset(("products", "os_versions")),
+    "correlation": frozenset(("window", "boot", "order")),
+    "confidence": frozenset(("base", "optional", "unknown_boot", "os_mismatch")),
+    "diagnosis": frozenset(("cause", "resolution")),
+    "symptom": frozenset(("provider", "event_id", "role", "channel", "level", "where", "within")),
+    "condition": frozenset(("equals", "contains", "regex", "any_of", "case_sensitive", "negate")),
+    "extraction": frozenset(("from", "field", "regex", "transform")),
+    "test": frozenset(("name", "expect", "events", "expect_fields")),
+    "event": frozenset(
+        {"at", "provider", "event_source_name", "event_id", "qualifiers", "level", "channel"}
+        | {"computer", "data", "binary"}
+    ),
+}
 
 
 class _Reader:
@@ -73,6 +67,13 @@ class _Reader:
         if isinstance(where, LineMap):
             line = where.lines.get(key, where.line) if key is not None else where.line
         return SignatureError(self.source, line, reason)
+
+    def only(self, mapping: LineMap, what: str) -> None:
+        """Refuse keys the format does not have (a typo would otherwise be ignored)."""
+        for key in mapping:
+            if key not in KEYS[what]:
+                allowed = ", ".join(sorted(KEYS[what]))
+                raise self.fail(mapping, f"unknown key {key!r} in {what} (allowed: {allowed})", key)
 
     def mapping(self, parent: LineMap, key: str, *, required: bool = True) -> LineMap:
         value = parent.get(key)
@@ -139,6 +140,7 @@ def _conditions(reader: _Reader, symptom: LineMap) -> tuple[Condition, ...]:
             raise reader.fail(
                 where, f"'{field_name}' needs a test such as {{equals: x}}", field_name
             )
+        reader.only(test, "condition")
         operators = [op for op in Operator if op.value in test]
         if len(operators) != 1:
             raise reader.fail(
@@ -173,6 +175,7 @@ def _symptoms(reader: _Reader, raw: LineMap) -> tuple[Selector, ...]:
     for name, spec in symptoms.items():
         if not isinstance(spec, LineMap):
             raise reader.fail(symptoms, f"symptom '{name}' must be a mapping", name)
+        reader.only(spec, "symptom")
         role_text = reader.text(spec, "role", required=False) or "required"
         if role_text not in {r.value for r in Role}:
             raise reader.fail(
@@ -207,11 +210,14 @@ def _extractions(reader: _Reader, raw: LineMap) -> tuple[Extraction, ...]:
         for item in items:
             if not isinstance(item, LineMap):
                 raise reader.fail(spec, f"extract '{name}' must be a mapping or a list", name)
+            reader.only(item, "extraction")
             pattern = reader.text(item, "regex", required=False)
             try:
-                regex = re.compile(pattern, re.IGNORECASE | re.DOTALL) if pattern else None
+                regex = compile_rule_regex(pattern) if pattern else None
             except re.error as exc:
                 raise reader.fail(item, f"bad regex: {exc}", "regex") from None
+            except UnsafeRegexError as exc:
+                raise reader.fail(item, str(exc), "regex") from None
             out.append(
                 Extraction(
                     name=str(name),
@@ -234,6 +240,11 @@ def _tests(reader: _Reader, raw: LineMap) -> tuple[SignatureTest, ...]:
             raise reader.fail(
                 raw, "each test needs 'name', 'expect' and a list of 'events'", "tests"
             )
+        reader.only(item, "test")
+        for event in item["events"]:
+            if not isinstance(event, LineMap):
+                raise reader.fail(item, "each test event must be a mapping", "events")
+            reader.only(event, "event")
         expect = reader.text(item, "expect")
         if expect not in ("diagnosis", "none"):
             raise reader.fail(item, "'expect' must be 'diagnosis' or 'none'", "expect")
@@ -252,22 +263,19 @@ def _tests(reader: _Reader, raw: LineMap) -> tuple[SignatureTest, ...]:
 @functools.lru_cache(maxsize=256)
 def parse_signature(text: str, source: str) -> Signature:
     """Build one signature from YAML text; ``source`` names it in errors."""
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)
-    except SignatureError as exc:
-        raise SignatureError(source, exc.line, exc.reason) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SignatureError(
-            source, mark.line + 1 if mark else None, f"invalid YAML: {exc}"
-        ) from None
+    raw = load_yaml_text(text, source=source)
     if not isinstance(raw, LineMap):
         raise SignatureError(source, 1, "a signature file must be a mapping")
     reader = _Reader(source)
+    reader.only(raw, "signature")
     correlation = reader.mapping(raw, "correlation", required=False)
     diagnosis = reader.mapping(raw, "diagnosis")
     applies = reader.mapping(raw, "applies_to", required=False)
     confidence = reader.mapping(raw, "confidence", required=False)
+    for part, what in ((correlation, "correlation"), (diagnosis, "diagnosis")):
+        reader.only(part, what)
+    for part, what in ((applies, "applies_to"), (confidence, "confidence")):
+        reader.only(part, what)
     boot = reader.text(correlation, "boot", required=False) or "any"
     if boot not in {b.value for b in BootScope}:
         raise reader.fail(correlation, "boot must be 'same' or 'any'", "boot")

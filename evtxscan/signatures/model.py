@@ -16,6 +16,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from evtxscan.signatures.safe_regex import RulePattern, compile_rule_regex
+
 #: Fields a condition can test. ``data.<Name>`` is a named value, ``data.<N>`` the N-th
 #: value (1-based, like the %N inserts), ``data`` any value.
 RECORD_FIELDS = (
@@ -75,7 +77,7 @@ class Condition:
     value: str | tuple[str, ...]
     case_sensitive: bool = False
     negate: bool = False
-    pattern: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
+    pattern: RulePattern = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.field not in RECORD_FIELDS and not _DATA_FIELD.match(self.field):
@@ -83,7 +85,6 @@ class Condition:
                 f"unknown field {self.field!r} (use {', '.join(RECORD_FIELDS)}, "
                 "data.<Name> or data.<N>)"
             )
-        flags = 0 if self.case_sensitive else re.IGNORECASE
         values = self.value if isinstance(self.value, tuple) else (self.value,)
         if self.operator is Operator.ANY_OF and not isinstance(self.value, tuple):
             raise ValueError("any_of needs a list of values")
@@ -94,7 +95,7 @@ class Condition:
         else:
             source = "^(?:" + "|".join(re.escape(v) for v in values) + ")$"
         try:
-            compiled = re.compile(source, flags | re.DOTALL)
+            compiled = compile_rule_regex(source, ignore_case=not self.case_sensitive)
         except re.error as exc:
             raise ValueError(f"bad regex {self.value!r}: {exc}") from exc
         object.__setattr__(self, "pattern", compiled)
@@ -137,7 +138,7 @@ class Extraction:
     name: str
     symptoms: tuple[str, ...]  # the first of these present in the incident supplies it
     field: str
-    regex: re.Pattern[str] | None = None
+    regex: RulePattern | None = None
     transform: str | None = None  # "demangle": MSVC-decorated names shown readable too
 
 
