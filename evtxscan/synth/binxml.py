@@ -4,8 +4,8 @@ A record is a fragment holding one template instance: the template definition (a
 tree whose variable parts are substitution tokens) is written inline on first use in a chunk
 and referenced by its chunk offset afterwards; a typed value array follows. Element and
 attribute names are stored once per chunk and referenced by offset, indexed by the chunk
-header's 64-bucket string table; templates by its 32-bucket table. Layout facts follow
-libyal's "Windows XML Event Log (EVTX)" format description and [MS-EVEN6].
+header's 64-bucket string table; templates by its 32-bucket table. The tokens, value types
+and layouts are those the readers use (:mod:`evtxscan.sources.evtx.binxml`).
 """
 
 from __future__ import annotations
@@ -17,26 +17,28 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# Value types of substitution values ([MS-EVEN6] 2.2.12, libyal "Value types").
-NULL = 0x00
-STRING = 0x01
-UINT8 = 0x04
-UINT16 = 0x06
-UINT32 = 0x08
-INT64 = 0x09
-UINT64 = 0x0A
-BOOL = 0x0D
-BINARY = 0x0E
-GUID = 0x0F
-FILETIME = 0x11
-SID = 0x13
-HEXINT32 = 0x14
-HEXINT64 = 0x15
+from evtxscan.sources.evtx.binxml import (
+    FRAGMENT_HEADER,
+    MORE_BIT,
+    NAME_HEADER,
+    NAME_OFFSET,
+    OPEN_START_ELEMENT,
+    STRING_BUCKETS,
+    SUBSTITUTION,
+    TEMPLATE_BUCKETS,
+    TEMPLATE_DEFINITION,
+    TEMPLATE_INSTANCE,
+    TEXT_LENGTH,
+    VALUE_COUNT,
+    VALUE_DESCRIPTOR,
+    VALUE_HEADER,
+    Token,
+    ValueType,
+    name_hash,
+)
 
-FRAGMENT_HEADER = b"\x0f\x01\x01\x00"
-STRING_BUCKETS = 64
-TEMPLATE_BUCKETS = 32
 _MAX_U16 = 0xFFFF
+_U32 = struct.Struct("<I")
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _SID_PATTERN = re.compile(r"^S-1-(\d+|0[xX][0-9A-Fa-f]{1,12})((?:-\d+){0,15})$")
 
@@ -106,7 +108,7 @@ class Value:
             raise ValueError(f"substitution value of {len(self.data)} bytes exceeds 65535")
 
 
-NULL_VALUE = Value(NULL)
+NULL_VALUE = Value(ValueType.NULL)
 
 
 @dataclass(frozen=True)
@@ -158,18 +160,24 @@ def _utf16(text: str) -> bytes:
 
 def uint(value_type: int, value: int) -> Value:
     """An unsigned integer of the given System value type (UInt8/16/32/64, HexInt64)."""
-    fmt = {UINT8: "<B", UINT16: "<H", UINT32: "<I", UINT64: "<Q", HEXINT64: "<Q"}[value_type]
+    fmt = {
+        ValueType.UINT8: "<B",
+        ValueType.UINT16: "<H",
+        ValueType.UINT32: "<I",
+        ValueType.UINT64: "<Q",
+        ValueType.HEXINT64: "<Q",
+    }[value_type]
     return Value(value_type, struct.pack(fmt, value))
 
 
 def string_value(text: str) -> Value:
     """A UTF-16 string value, stored without an end-of-string character."""
-    return Value(STRING, _utf16(text))
+    return Value(ValueType.STRING, _utf16(text))
 
 
 def guid_value(guid: uuid.UUID) -> Value:
     """A GUID value (little-endian fields, as Windows stores it)."""
-    return Value(GUID, guid.bytes_le)
+    return Value(ValueType.GUID, guid.bytes_le)
 
 
 def encode_value(value: DataValue) -> Value:
@@ -182,37 +190,28 @@ def encode_value(value: DataValue) -> Value:
     if isinstance(value, str):
         return string_value(value)
     if isinstance(value, bool):
-        return Value(BOOL, struct.pack("<I", int(value)))
+        return Value(ValueType.BOOL, struct.pack("<I", int(value)))
     if isinstance(value, int):
         if 0 <= value < 2**32:
-            return Value(UINT32, struct.pack("<I", value))
+            return Value(ValueType.UINT32, struct.pack("<I", value))
         if -(2**63) <= value < 2**63:
-            return Value(INT64, struct.pack("<q", value))
+            return Value(ValueType.INT64, struct.pack("<q", value))
         if 0 <= value < 2**64:
-            return Value(UINT64, struct.pack("<Q", value))
+            return Value(ValueType.UINT64, struct.pack("<Q", value))
         raise ValueError(f"integer out of the 64-bit range: {value}")
     if isinstance(value, bytes):
-        return Value(BINARY, value)
+        return Value(ValueType.BINARY, value)
     if isinstance(value, uuid.UUID):
         return guid_value(value)
     if isinstance(value, datetime):
-        return Value(FILETIME, struct.pack("<Q", filetime(value)))
+        return Value(ValueType.FILETIME, struct.pack("<Q", filetime(value)))
     if isinstance(value, HexInt32):
-        return Value(HEXINT32, struct.pack("<I", value.value))
+        return Value(ValueType.HEXINT32, struct.pack("<I", value.value))
     if isinstance(value, HexInt64):
-        return Value(HEXINT64, struct.pack("<Q", value.value))
+        return Value(ValueType.HEXINT64, struct.pack("<Q", value.value))
     if isinstance(value, Sid):
-        return Value(SID, value.to_bytes())
+        return Value(ValueType.SID, value.to_bytes())
     raise TypeError(f"unsupported data value type: {type(value).__name__}")
-
-
-def name_hash(name: str) -> int:
-    """The 16-bit name hash: ``h = h * 65599 + code unit`` over the UTF-16 string, low word."""
-    data = _utf16(name)
-    h = 0
-    for (unit,) in struct.iter_unpack("<H", data):
-        h = (h * 65599 + unit) & 0xFFFFFFFF
-    return h & 0xFFFF
 
 
 def template_guid(template: Element) -> uuid.UUID:
@@ -259,17 +258,17 @@ class _Writer:
         self.buf = bytearray()
 
     def _u32_placeholder(self) -> int:
-        self.buf += b"\x00\x00\x00\x00"
-        return len(self.buf) - 4
+        self.buf += _U32.pack(0)
+        return len(self.buf) - _U32.size
 
     def _patch_size(self, at: int) -> None:
-        struct.pack_into("<I", self.buf, at, len(self.buf) - at - 4)
+        _U32.pack_into(self.buf, at, len(self.buf) - at - _U32.size)
 
     def name(self, name: str) -> None:
         """A name offset; the name itself follows inline when new to the chunk."""
         offset = self.tables.names.get(name)
         if offset is not None:
-            self.buf += struct.pack("<I", offset)
+            self.buf += NAME_OFFSET.pack(offset)
             return
         encoded = _utf16(name)
         if not name or len(encoded) // 2 > _MAX_U16:
@@ -278,7 +277,8 @@ class _Writer:
         hashed = name_hash(name)
         bucket = hashed % STRING_BUCKETS
         head = self.tables.string_heads[bucket]
-        self.buf += struct.pack("<IIHH", offset, head, hashed, len(encoded) // 2)
+        self.buf += NAME_OFFSET.pack(offset)
+        self.buf += NAME_HEADER.pack(head, hashed, len(encoded) // 2)
         self.buf += encoded + b"\x00\x00"
         self.tables.string_heads[bucket] = offset
         self.tables.names[name] = offset
@@ -290,32 +290,33 @@ class _Writer:
             encoded = _utf16(node.text)
             if len(encoded) // 2 > _MAX_U16:
                 raise ValueError("literal text longer than 65535 characters")
-            self.buf += struct.pack("<BBH", 0x05, STRING, len(encoded) // 2) + encoded
+            self.buf += VALUE_HEADER.pack(Token.VALUE, ValueType.STRING)
+            self.buf += TEXT_LENGTH.pack(len(encoded) // 2) + encoded
         else:
-            token = 0x0E if node.optional else 0x0D
-            self.buf += struct.pack("<BHB", token, node.index, node.type)
+            token = Token.OPTIONAL_SUBSTITUTION if node.optional else Token.NORMAL_SUBSTITUTION
+            self.buf += SUBSTITUTION.pack(token, node.index, node.type)
 
     def element(self, element: Element) -> None:
         """Open start element (dependency id -1, data size, name), attributes, content, end."""
-        self.buf += b"\x41" if element.attrs else b"\x01"
-        self.buf += b"\xff\xff"
-        size_at = self._u32_placeholder()
+        token = Token.OPEN_START_ELEMENT | (MORE_BIT if element.attrs else 0)
+        self.buf += OPEN_START_ELEMENT.pack(token, 0xFFFF, 0)
+        size_at = len(self.buf) - _U32.size
         self.name(element.name)
         if element.attrs:
             list_at = self._u32_placeholder()
             last = len(element.attrs) - 1
             for i, (attr_name, attr_value) in enumerate(element.attrs):
-                self.buf += b"\x46" if i < last else b"\x06"
+                self.buf += bytes([Token.ATTRIBUTE | (MORE_BIT if i < last else 0)])
                 self.name(attr_name)
                 self.content(attr_value)
             self._patch_size(list_at)
         if element.children:
-            self.buf += b"\x02"
+            self.buf += bytes([Token.CLOSE_START_ELEMENT])
             for child in element.children:
                 self.content(child)
-            self.buf += b"\x04"
+            self.buf += bytes([Token.END_ELEMENT])
         else:
-            self.buf += b"\x03"
+            self.buf += bytes([Token.CLOSE_EMPTY_ELEMENT])
         self._patch_size(size_at)
 
     def template_instance(self, template: Element) -> int:
@@ -326,19 +327,19 @@ class _Writer:
         known = self.tables.templates.get(template)
         if known is not None:
             offset, template_id, needed = known
-            self.buf += struct.pack("<BBII", 0x0C, 0x01, template_id, offset)
+            self.buf += TEMPLATE_INSTANCE.pack(Token.TEMPLATE_INSTANCE, 1, template_id, offset)
             return needed
         guid = template_guid(template)
-        template_id = struct.unpack("<I", guid.bytes_le[:4])[0]
-        offset = self.base + len(self.buf) + 10  # right after the offset field
+        template_id = _U32.unpack_from(guid.bytes_le)[0]
+        offset = self.base + len(self.buf) + TEMPLATE_INSTANCE.size  # right after the instance
         bucket = template_id % TEMPLATE_BUCKETS
         head = self.tables.template_heads[bucket]
-        self.buf += struct.pack("<BBIII", 0x0C, 0x01, template_id, offset, head)
-        self.buf += guid.bytes_le
-        size_at = self._u32_placeholder()
+        self.buf += TEMPLATE_INSTANCE.pack(Token.TEMPLATE_INSTANCE, 1, template_id, offset)
+        self.buf += TEMPLATE_DEFINITION.pack(head, guid.bytes_le, 0)
+        size_at = len(self.buf) - _U32.size
         self.buf += FRAGMENT_HEADER
         self.element(template)
-        self.buf += b"\x00"  # end of stream
+        self.buf += bytes([Token.END_OF_STREAM])
         self._patch_size(size_at)
         needed = _max_sub_index(template) + 1
         self.tables.template_heads[bucket] = offset
@@ -367,10 +368,10 @@ def encode_event(
     writer.buf += FRAGMENT_HEADER
     if writer.template_instance(template) > len(values):
         raise ValueError("template refers to a substitution value that is not given")
-    writer.buf += struct.pack("<I", len(values))
+    writer.buf += VALUE_COUNT.pack(len(values))
     for value in values:
-        writer.buf += struct.pack("<HBB", len(value.data), value.type, 0)
+        writer.buf += VALUE_DESCRIPTOR.pack(len(value.data), value.type, 0)
     for value in values:
         writer.buf += value.data
-    writer.buf += b"\x00"  # end of stream: the document ends after the instance
+    writer.buf += bytes([Token.END_OF_STREAM])  # the document ends after the instance
     return bytes(writer.buf)

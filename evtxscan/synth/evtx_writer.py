@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import uuid
 import zlib
 from collections.abc import Collection, Iterable
@@ -20,13 +19,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypedDict, Unpack
 
+from evtxscan.sources.evtx.binxml import ValueType
+from evtxscan.sources.evtx.layout import (
+    CHUNK_DATA_CRC_AT,
+    CHUNK_HEADER,
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    FILE_HEADER_SIZE,
+    FLAG_DIRTY,
+    RECORD_HEADER,
+    RECORD_HEADER_SIZE,
+    RECORD_MAGIC,
+    RECORD_SIZE_COPY,
+    chunk_header_crc,
+    file_header_bytes,
+)
 from evtxscan.synth import binxml
 from evtxscan.synth.binxml import DataValue, Element, Sid, Sub, Text, Value, encode_value, uint
 
-FILE_HEADER_SIZE = 4096
-CHUNK_SIZE = 65536
-CHUNK_HEADER_SIZE = 512
-RECORD_HEADER_SIZE = 24
 EVENT_NAMESPACE = "http://schemas.microsoft.com/win/2004/08/events/event"
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -180,10 +191,10 @@ def _system(event: EventSpec, record_id: int) -> tuple[Element, list[Value]]:
     guid_value = None if guid is None else binxml.guid_value(uuid.UUID(guid))
     source_value = None if source is None else binxml.string_value(source)
     sid_value = None if sid is None else encode_value(Sid(sid))
-    version = maybe(_VERSION, number(event.version, binxml.UINT8))
-    opcode = maybe(_OPCODE, number(event.opcode, binxml.UINT8))
-    process = maybe(_PROCESS_ID, number(event.process_id, binxml.UINT32))
-    thread = maybe(_THREAD_ID, number(event.thread_id, binxml.UINT32))
+    version = maybe(_VERSION, number(event.version, ValueType.UINT8))
+    opcode = maybe(_OPCODE, number(event.opcode, ValueType.UINT8))
+    process = maybe(_PROCESS_ID, number(event.process_id, ValueType.UINT32))
+    thread = maybe(_THREAD_ID, number(event.thread_id, ValueType.UINT32))
     children = [
         element(
             "Provider",
@@ -193,21 +204,21 @@ def _system(event: EventSpec, record_id: int) -> tuple[Element, list[Value]]:
         ),
         element(
             "EventID",
-            fixed(_EVENT_ID, uint(binxml.UINT16, event.event_id)),
-            Qualifiers=maybe(_QUALIFIERS, number(event.qualifiers, binxml.UINT16)),
+            fixed(_EVENT_ID, uint(ValueType.UINT16, event.event_id)),
+            Qualifiers=maybe(_QUALIFIERS, number(event.qualifiers, ValueType.UINT16)),
         ),
         None if version is None else element("Version", version),
-        element("Level", fixed(_LEVEL, uint(binxml.UINT8, event.level))),
-        element("Task", fixed(_TASK, uint(binxml.UINT16, event.task))),
+        element("Level", fixed(_LEVEL, uint(ValueType.UINT8, event.level))),
+        element("Task", fixed(_TASK, uint(ValueType.UINT16, event.task))),
         None if opcode is None else element("Opcode", opcode),
-        element("Keywords", fixed(_KEYWORDS, uint(binxml.HEXINT64, event.keywords))),
+        element("Keywords", fixed(_KEYWORDS, uint(ValueType.HEXINT64, event.keywords))),
         element("TimeCreated", SystemTime=fixed(_TIME, encode_value(event.time))),
-        element("EventRecordID", fixed(_RECORD_ID, uint(binxml.UINT64, record_id))),
+        element("EventRecordID", fixed(_RECORD_ID, uint(ValueType.UINT64, record_id))),
         # Windows always writes Correlation; its NULL activity ids drop out when rendered.
         element(
             "Correlation",
-            ActivityID=Sub(_ACTIVITY_ID, binxml.GUID),
-            RelatedActivityID=Sub(_RELATED_ACTIVITY_ID, binxml.GUID),
+            ActivityID=Sub(_ACTIVITY_ID, ValueType.GUID),
+            RelatedActivityID=Sub(_RELATED_ACTIVITY_ID, ValueType.GUID),
         ),
         None if process is None else element("Execution", ProcessID=process, ThreadID=thread),
         element("Channel", Text(event.channel)),
@@ -247,8 +258,8 @@ def _payload_element(event: EventSpec, values: list[Value]) -> Element | None:
         children.append(Element("Data", attrs, (Sub(len(values), value.type),)))
         values.append(value)
     if event.binary is not None:
-        children.append(_sub_element("Binary", len(values), binxml.BINARY))
-        values.append(Value(binxml.BINARY, event.binary))
+        children.append(_sub_element("Binary", len(values), ValueType.BINARY))
+        values.append(Value(ValueType.BINARY, event.binary))
     return Element("EventData", children=tuple(children))
 
 
@@ -267,9 +278,9 @@ def event_template(event: EventSpec, record_number: int) -> tuple[Element, tuple
 def _record_bytes(tables: binxml.ChunkTables, offset: int, event: EventSpec, number: int) -> bytes:
     template, values = event_template(event, number)
     body = binxml.encode_event(tables, offset + RECORD_HEADER_SIZE, template, values)
-    size = RECORD_HEADER_SIZE + len(body) + 4
-    head = struct.pack("<4sIQQ", b"**\x00\x00", size, number, binxml.filetime(event.time))
-    return head + body + struct.pack("<I", size)
+    size = RECORD_HEADER_SIZE + len(body) + RECORD_SIZE_COPY.size
+    head = RECORD_HEADER.pack(RECORD_MAGIC, size, number, binxml.filetime(event.time))
+    return head + body + RECORD_SIZE_COPY.pack(size)
 
 
 class _ChunkBuilder:
@@ -299,11 +310,10 @@ class _ChunkBuilder:
         first, last = self.numbers[0], self.numbers[-1]
         free = CHUNK_HEADER_SIZE + len(self.records)
         fields = (first, last, first, last, 128, self.last_offset, free, zlib.crc32(self.records))
-        head = struct.pack("<8sQQQQIIII", b"ElfChnk\x00", *fields).ljust(120, b"\x00")
-        tables = self.tables.header_tables()
-        crc = zlib.crc32(tables, zlib.crc32(head))
-        chunk = head + struct.pack("<II", 0, crc) + tables + self.records
-        return chunk.ljust(CHUNK_SIZE, b"\x00")
+        head = CHUNK_HEADER.pack(CHUNK_MAGIC, *fields, 0, 0) + self.tables.header_tables()
+        crc = chunk_header_crc(head)
+        head = CHUNK_HEADER.pack(CHUNK_MAGIC, *fields, 0, crc) + head[CHUNK_HEADER.size :]
+        return (head + self.records).ljust(CHUNK_SIZE, b"\x00")
 
 
 def _pack_chunks(
@@ -328,10 +338,13 @@ def _pack_chunks(
 
 
 def _file_header(chunk_count: int, next_record: int, dirty: bool) -> bytes:
-    fields = (0, max(chunk_count - 1, 0), next_record, 128, 1, 3, FILE_HEADER_SIZE, chunk_count)
-    head = struct.pack("<8sQQQIHHHH", b"ElfFile\x00", *fields).ljust(120, b"\x00")
-    head += struct.pack("<II", 0x1 if dirty else 0x0, zlib.crc32(head))
-    return head.ljust(FILE_HEADER_SIZE, b"\x00")
+    return file_header_bytes(
+        first_chunk=0,
+        last_chunk=max(chunk_count - 1, 0),
+        next_record_id=next_record,
+        chunk_count=chunk_count,
+        flags=FLAG_DIRTY if dirty else 0,
+    )
 
 
 def evtx_bytes(
@@ -365,7 +378,8 @@ def evtx_bytes(
         if not isinstance(index, int) or not 0 <= index < len(images):
             raise ValueError(f"bad_chunk_crc index {index!r} is not a chunk of this file")
         image = bytearray(images[index])
-        struct.pack_into("<I", image, 52, struct.unpack_from("<I", image, 52)[0] ^ 0xFFFFFFFF)
+        stored = RECORD_SIZE_COPY.unpack_from(image, CHUNK_DATA_CRC_AT)[0]
+        RECORD_SIZE_COPY.pack_into(image, CHUNK_DATA_CRC_AT, stored ^ 0xFFFFFFFF)
         images[index] = bytes(image)
     count = len(chunks) if header_chunk_count is None else header_chunk_count
     counted = chunks[:count]

@@ -22,7 +22,37 @@ FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 CHUNK_HEADER_SIZE = 512
 RECORD_HEADER_SIZE = 24
-_MIN_RECORD_SIZE = 28
+#: The smallest record: its header and the trailing size copy.
+MIN_RECORD_SIZE = 28
+
+#: File header, bytes 0..128: magic, first chunk, last chunk, next record id, header size
+#: (128), minor and major version, header block size (4096), chunk count, 76 reserved bytes,
+#: flags, CRC32 of bytes 0..120.
+FILE_HEADER = struct.Struct("<8sQQQIHHHH76xII")
+#: Where the file header's CRC32 sits; it covers bytes 0..120 (not the flags).
+FILE_HEADER_CRC_AT = 124
+FILE_HEADER_CRC_SPAN = 120
+
+#: Chunk header, bytes 0..128: magic, first and last record number, first and last event
+#: record id, header size (128), offset of the last record, free-space offset, CRC32 of the
+#: records, 64 reserved bytes, flags, CRC32 of bytes 0..120 and 128..512. Bytes 128..384
+#: index the chunk's names (64 buckets), 384..512 its templates (32 buckets).
+CHUNK_HEADER = struct.Struct("<8sQQQQIIII64xII")
+CHUNK_RECORD_NUMBERS_AT = 8  # first and last record number ("<QQ")
+CHUNK_LAST_RECORD_AT = 44  # last record offset, free-space offset ("<II")
+CHUNK_FREE_SPACE_AT = 48  # free-space offset, records CRC32 ("<II")
+CHUNK_DATA_CRC_AT = 52
+CHUNK_HEADER_CRC_AT = 124
+CHUNK_HEADER_CRC_SPANS = ((0, 120), (128, CHUNK_HEADER_SIZE))
+
+#: Record header: magic, size (header, event data and trailing copy), record number,
+#: written time (FILETIME). The size is repeated in the record's last 4 bytes.
+RECORD_HEADER = struct.Struct("<IIQQ")
+RECORD_SIZE_COPY = struct.Struct("<I")
+
+_U32_PAIR = struct.Struct("<II")
+_U32 = struct.Struct("<I")
+_NUMBERS = struct.Struct("<QQ")
 
 FLAG_DIRTY = 0x1
 FLAG_FULL = 0x2
@@ -54,10 +84,9 @@ def parse_file_header(data: bytes) -> FileHeader | None:
     """The file header, or None when the first bytes are not an EVTX header."""
     if len(data) < 128 or data[:8] != FILE_MAGIC:
         return None
-    first, last, next_id, _size, minor, major, _block, count = struct.unpack_from(
-        "<QQQIHHHH", data, 8
+    _magic, first, last, next_id, _size, minor, major, _block, count, flags, checksum = (
+        FILE_HEADER.unpack_from(data)
     )
-    flags, checksum = struct.unpack_from("<II", data, 120)
     return FileHeader(
         first_chunk=first,
         last_chunk=last,
@@ -66,7 +95,7 @@ def parse_file_header(data: bytes) -> FileHeader | None:
         major_version=major,
         chunk_count=count,
         flags=flags,
-        checksum_ok=zlib.crc32(data[:120]) == checksum,
+        checksum_ok=zlib.crc32(data[:FILE_HEADER_CRC_SPAN]) == checksum,
     )
 
 
@@ -110,18 +139,22 @@ def walk_records(chunk: bytes, start: int, end: int) -> list[RecordHeader]:
     """
     out: list[RecordHeader] = []
     offset = start
-    unpack = struct.unpack_from
+    unpack = RECORD_HEADER.unpack_from
     while offset + RECORD_HEADER_SIZE <= end:
-        magic, size, number, written = unpack("<IIQQ", chunk, offset)
-        if magic != RECORD_MAGIC or size < _MIN_RECORD_SIZE or offset + size > end:
+        magic, size, number, written = unpack(chunk, offset)
+        if magic != RECORD_MAGIC or size < MIN_RECORD_SIZE or offset + size > end:
             break
         out.append(RecordHeader(offset, size, number, written))
         offset += size
     return out
 
 
-def _chunk_header_crc(chunk: bytes) -> int:
-    return zlib.crc32(chunk[128:512], zlib.crc32(chunk[:120]))
+def chunk_header_crc(chunk: bytes) -> int:
+    """The CRC32 a chunk header stores at byte 124 (of bytes 0..120 and 128..512)."""
+    crc = 0
+    for start, stop in CHUNK_HEADER_CRC_SPANS:
+        crc = zlib.crc32(chunk[start:stop], crc)
+    return crc
 
 
 def read_chunk(data: bytes, index: int, file_offset: int) -> Chunk | ChunkProblem:
@@ -135,8 +168,8 @@ def read_chunk(data: bytes, index: int, file_offset: int) -> Chunk | ChunkProble
     if len(raw) < CHUNK_HEADER_SIZE:
         return ChunkProblem(index, file_offset, f"file ends {len(raw)} bytes into the chunk")
     chunk = raw.ljust(CHUNK_SIZE, b"\x00")
-    free_space, data_crc = struct.unpack_from("<II", chunk, 48)
-    header_crc = struct.unpack_from("<I", chunk, 124)[0]
+    free_space, data_crc = _U32_PAIR.unpack_from(chunk, CHUNK_FREE_SPACE_AT)
+    header_crc = _U32.unpack_from(chunk, CHUNK_HEADER_CRC_AT)[0]
     end = min(max(free_space, CHUNK_HEADER_SIZE), CHUNK_SIZE, len(raw))
     records = walk_records(chunk, CHUNK_HEADER_SIZE, end)
     live_end = records[-1].offset + records[-1].size if records else CHUNK_HEADER_SIZE
@@ -147,7 +180,7 @@ def read_chunk(data: bytes, index: int, file_offset: int) -> Chunk | ChunkProble
         data=chunk,
         records=tuple(records),
         slack_records=tuple(slack),
-        header_crc_ok=_chunk_header_crc(chunk) == header_crc,
+        header_crc_ok=chunk_header_crc(chunk) == header_crc,
         data_crc_ok=(
             free_space <= CHUNK_SIZE and zlib.crc32(chunk[CHUNK_HEADER_SIZE:free_space]) == data_crc
         ),
@@ -174,11 +207,23 @@ def iter_chunks(data: bytes) -> Iterator[Chunk | ChunkProblem]:
 
 def file_header_image(chunk_count: int) -> bytes:
     """A fresh, valid 4 KiB file header (clean flags, correct CRC) for ``chunk_count`` chunks."""
-    head = FILE_MAGIC + struct.pack(
-        "<QQQIHHHH", 0, max(chunk_count - 1, 0), 1, 128, 1, 3, FILE_HEADER_SIZE, chunk_count
+    return file_header_bytes(
+        first_chunk=0,
+        last_chunk=max(chunk_count - 1, 0),
+        next_record_id=1,
+        chunk_count=chunk_count,
+        flags=0,
     )
-    head = head.ljust(120, b"\x00")
-    return (head + struct.pack("<II", 0, zlib.crc32(head))).ljust(FILE_HEADER_SIZE, b"\x00")
+
+
+def file_header_bytes(
+    *, first_chunk: int, last_chunk: int, next_record_id: int, chunk_count: int, flags: int
+) -> bytes:
+    """A 4 KiB file header (format version 3.1) with its CRC32 computed."""
+    fields = (FILE_MAGIC, first_chunk, last_chunk, next_record_id, 128, 1, 3)
+    head = FILE_HEADER.pack(*fields, FILE_HEADER_SIZE, chunk_count, flags, 0)
+    crc = zlib.crc32(head[:FILE_HEADER_CRC_SPAN])
+    return (head[:FILE_HEADER_CRC_AT] + _U32.pack(crc)).ljust(FILE_HEADER_SIZE, b"\x00")
 
 
 def chunk_with_records(chunk: Chunk, records: tuple[RecordHeader, ...]) -> bytes:
@@ -191,10 +236,11 @@ def chunk_with_records(chunk: Chunk, records: tuple[RecordHeader, ...]) -> bytes
     if records:
         last = records[-1]
         end = last.offset + last.size
-        struct.pack_into("<QQ", buf, 8, records[0].record_number, last.record_number)
-        struct.pack_into("<II", buf, 44, last.offset, end)
-        struct.pack_into("<I", buf, 52, zlib.crc32(bytes(buf[CHUNK_HEADER_SIZE:end])))
-        struct.pack_into("<I", buf, 124, _chunk_header_crc(bytes(buf)))
+        numbers = (records[0].record_number, last.record_number)
+        _NUMBERS.pack_into(buf, CHUNK_RECORD_NUMBERS_AT, *numbers)
+        _U32_PAIR.pack_into(buf, CHUNK_LAST_RECORD_AT, last.offset, end)
+        _U32.pack_into(buf, CHUNK_DATA_CRC_AT, zlib.crc32(bytes(buf[CHUNK_HEADER_SIZE:end])))
+        _U32.pack_into(buf, CHUNK_HEADER_CRC_AT, chunk_header_crc(bytes(buf)))
     return bytes(buf)
 
 
