@@ -104,6 +104,7 @@ class Value:
 
     def __post_init__(self) -> None:
         _check_int(self.type, 0, 0xFF, "value type")
+        object.__setattr__(self, "type", int(self.type))  # a plain int: reprs name templates
         if len(self.data) > _MAX_U16:
             raise ValueError(f"substitution value of {len(self.data)} bytes exceeds 65535")
 
@@ -132,6 +133,7 @@ class Sub:
     def __post_init__(self) -> None:
         _check_int(self.index, 0, _MAX_U16, "substitution index")
         _check_int(self.type, 0, 0xFF, "value type")
+        object.__setattr__(self, "type", int(self.type))  # a plain int: reprs name templates
 
 
 @dataclass(frozen=True)
@@ -158,15 +160,18 @@ def _utf16(text: str) -> bytes:
     return text.encode("utf-16-le")
 
 
+_UINT_FORMATS = {
+    ValueType.UINT8: "<B",
+    ValueType.UINT16: "<H",
+    ValueType.UINT32: "<I",
+    ValueType.UINT64: "<Q",
+    ValueType.HEXINT64: "<Q",
+}
+
+
 def uint(value_type: int, value: int) -> Value:
     """An unsigned integer of the given System value type (UInt8/16/32/64, HexInt64)."""
-    fmt = {
-        ValueType.UINT8: "<B",
-        ValueType.UINT16: "<H",
-        ValueType.UINT32: "<I",
-        ValueType.UINT64: "<Q",
-        ValueType.HEXINT64: "<Q",
-    }[value_type]
+    fmt = _UINT_FORMATS[ValueType(value_type)]
     return Value(value_type, struct.pack(fmt, value))
 
 
