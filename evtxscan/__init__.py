@@ -9,13 +9,12 @@ Public API (documented in the README):
   ``.timeline``, ``.hosts`` and ``.integrity`` DataFrames.
 """
 
+from evtxscan._version import __version__
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import COLUMNS
 from evtxscan.results import ScanResult
-from evtxscan.scanning import scan
-from evtxscan.sources.stream import RecordStream, read_frame, read_records
-
-__version__ = "0.1.0"
+from evtxscan.scanning import read_frame, read_records, scan
+from evtxscan.sources.stream import RecordStream
 
 __all__ = [
     "COLUMNS",

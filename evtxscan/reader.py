@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from evtxscan.sources.stream import RecordStream, read_frame, read_records
+from evtxscan.scanning.api import read_frame, read_records
+from evtxscan.sources.stream import RecordStream
 
 warnings.warn(
     "evtxscan.reader moved to evtxscan.sources.stream; import read_records from evtxscan",

@@ -11,6 +11,7 @@ import click
 from evtxscan.cli import options
 from evtxscan.cli.progress import Progress
 from evtxscan.outputs.records import RecordFormat, RecordWriter
+from evtxscan.scanning.api import read_records
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.stream import RecordStream
 
@@ -106,7 +107,7 @@ def dump_command(
         raise click.UsageError("Parquet is binary: give -o FILE or redirect standard output.")
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
     progress = Progress(total, enabled=None if not quiet else False)
-    stream = RecordStream(
+    stream = read_records(
         paths,
         backend=backend,
         batch_size=batch_size,

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from evtxscan import __version__
+from evtxscan._version import __version__
 from evtxscan.cli.dump import dump_command
 from evtxscan.cli.nightly import nightly_command
 from evtxscan.cli.scan import scan_command

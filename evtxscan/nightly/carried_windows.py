@@ -1,73 +1,26 @@
-"""Correlate a run's new records together with the rows carried from earlier runs.
+"""What a nightly run carries to the next: the rows that later symptoms may correlate with.
 
-This module is the one place that uses the scan's building blocks (``Scanner``,
-``correlation.engine``, ``results.tables``): the kept rows, the de-duplication, incidents,
-rendered diagnoses and the timeline are computed exactly as a full scan computes them, only
-over carried + new rows.
+Symptoms of one incident can arrive over several nights (logs of one host come a day apart),
+so each run keeps, per host, the recent symptom rows, the boot and version-banner rows that
+place them, and the context rows of the last timeline window; the next run correlates them
+again together with its new records (:meth:`ScanPipeline.rows`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.engine import dedupe as _dedupe
-from evtxscan.correlation.engine import incidents_of as _incidents
-from evtxscan.correlation.incidents import Hit, Incident
+from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
-from evtxscan.correlation.sessions import HostFacts, host_facts
-from evtxscan.messages import MessageRenderer
+from evtxscan.correlation.sessions import HostFacts
 from evtxscan.nightly.model import HostRecord
-from evtxscan.records.schema import concat_frames
-from evtxscan.results.stats import daily_counts as _daily
-from evtxscan.results.tables import (
-    DIAGNOSIS_COLUMNS,
-    EVIDENCE_LIMIT,
-)
-from evtxscan.results.tables import diagnoses_table as _diagnoses
-from evtxscan.results.tables import evidence_key as _evidence_key
-from evtxscan.results.tables import timeline_table as _timeline
-from evtxscan.scanning import Scanner
 from evtxscan.signatures.model import Role, Signature
-
-__all__ = [
-    "DIAGNOSIS_COLUMNS",
-    "EVIDENCE_LIMIT",
-    "Correlation",
-    "Scanner",
-    "carry_rows",
-    "carry_span",
-    "correlate",
-    "daily",
-    "evidence_key",
-]
 
 #: Carried beyond the longest correlation window: logs of one host arrive a day apart.
 CARRY_SLACK = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Correlation:
-    """Tonight's view: the rows, host facts, incidents, rendered diagnoses and timeline."""
-
-    rows: pd.DataFrame
-    facts: dict[str, HostFacts]
-    incidents: list[Incident]
-    rendered: pd.DataFrame
-    timeline: pd.DataFrame
-
-
-def evidence_key(row: Any, hit: Hit) -> dict[str, Any]:
-    return _evidence_key(row, hit)
-
-
-def daily(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Records and errors per host and UTC day, as the scan counts them."""
-    return _daily(parts)
 
 
 def carry_span(signatures: list[Signature]) -> timedelta:
@@ -79,27 +32,7 @@ def carry_span(signatures: list[Signature]) -> timedelta:
     return longest + CARRY_SLACK
 
 
-def combine(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
-    """Carried and new rows, de-duplicated and in one canonical order."""
-    frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
-    if not frames:
-        return pd.DataFrame()
-    rows = _dedupe(concat_frames(frames))
-    keys = pd.DataFrame(
-        {
-            "host": rows["host"].astype(str),
-            "time": rows["time"],
-            "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"],
-            "file": rows["source_file"].astype(str),
-            "offset": rows["offset"],
-        }
-    )
-    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    return rows.loc[order].reset_index(drop=True)
-
-
-def _merge_facts(facts: dict[str, HostFacts], stored: dict[str, HostRecord]) -> None:
+def merge_facts(facts: dict[str, HostFacts], stored: dict[str, HostRecord]) -> None:
     """Fill what tonight's rows do not say from the facts earlier runs saw."""
     for host, fact in facts.items():
         old = stored.get(host)
@@ -113,22 +46,6 @@ def _merge_facts(facts: dict[str, HostFacts], stored: dict[str, HostRecord]) -> 
             if kind in kinds:
                 fact.processors = kind
                 break
-
-
-def correlate(
-    signatures: list[Signature],
-    rows: pd.DataFrame,
-    stored: dict[str, HostRecord],
-    window: timedelta,
-    renderer: MessageRenderer,
-) -> Correlation:
-    """Incidents, rendered diagnoses and timeline over ``rows`` (see :func:`combine`)."""
-    facts = host_facts(rows, rows["_canon"]) if not rows.empty else {}
-    _merge_facts(facts, stored)
-    incidents = _incidents(signatures, rows, facts)
-    rendered = _diagnoses(incidents, rows, facts)
-    timeline = _timeline(rows, incidents, window, renderer)
-    return Correlation(rows, facts, incidents, rendered, timeline)
 
 
 def carry_rows(

@@ -26,12 +26,6 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.incidents import Incident
-from evtxscan.nightly.carried_windows import (
-    DIAGNOSIS_COLUMNS,
-    EVIDENCE_LIMIT,
-    Correlation,
-    evidence_key,
-)
 from evtxscan.nightly.model import (
     Change,
     DiagnosisText,
@@ -41,6 +35,8 @@ from evtxscan.nightly.model import (
     StoredDiagnosis,
     StoredIncident,
 )
+from evtxscan.results.tables import DIAGNOSIS_COLUMNS, EVIDENCE_LIMIT, evidence_key
+from evtxscan.scanning.pipeline import Correlation
 
 SCM = "service control manager"
 SERVICE_FAILURES = frozenset({7000, 7001, 7009, 7011, 7022, 7023, 7024, 7026, 7031, 7034})
@@ -189,7 +185,9 @@ def merge(
     for item in sorted(current.values(), key=lambda i: (i.start, i.end, i.incident_id)):
         groups.setdefault((item.host, item.signature_id), []).append(item)
     fresh = set(found) - set(prior.incidents)
-    settle = _Settle(now, set(with_data), resolve_after, _recoveries(rows), _text(tonight.rendered))
+    settle = _Settle(
+        now, set(with_data), resolve_after, _recoveries(rows), _text(tonight.diagnoses)
+    )
     kept: list[StoredIncident] = []
     for key in sorted(set(groups) | set(prior.diagnoses)):
         incidents = groups.get(key, [])

@@ -18,15 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.messages import MessageRenderer, load_catalog
-from evtxscan.nightly.carried_windows import (
-    Scanner,
-    carry_rows,
-    carry_span,
-    combine,
-    correlate,
-    daily,
-)
+from evtxscan.nightly.carried_windows import carry_rows, carry_span, merge_facts
 from evtxscan.nightly.changes import Changes, merge
 from evtxscan.nightly.hosts import settle_hosts
 from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook
@@ -35,14 +27,19 @@ from evtxscan.nightly.lock import StateLock
 from evtxscan.nightly.model import Change, HistoryRow, PriorState, RunStats, StateUpdate, Status
 from evtxscan.nightly.state import StateDB
 from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
-from evtxscan.records.schema import concat_frames
 from evtxscan.results import ScanResult
-from evtxscan.results.tables import hosts_frame
+from evtxscan.scanning.pipeline import (
+    HostMapOption,
+    ReadHooks,
+    ScanPipeline,
+    ScanSettings,
+    combine_rows,
+)
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus
-from evtxscan.sources.stream import HostMapOption, RecordStream
+from evtxscan.sources.stream import RecordStream
 
 EXIT_NOTHING_NEW, EXIT_NEW, EXIT_ERROR = 0, 1, 2
 
@@ -119,17 +116,37 @@ class _Run:
     def run(self) -> NightlyOutcome:
         options = self.options
         chosen = list(options.signatures) if options.signatures is not None else load_signatures()
-        renderer = MessageRenderer(load_catalog(*options.catalogs))
-        scanner = Scanner(chosen, renderer, None, None, False, False)
+        pipeline = ScanPipeline(
+            chosen,
+            ScanSettings(
+                backend=options.backend,
+                host_map=options.host_map,
+                workers=options.workers,
+                batch_size=options.batch_size,
+                window=options.timeline,
+                read_recovered=False,
+                probe=False,
+                catalogs=options.catalogs,
+                feed_rows=options.batch_size,
+            ),
+        )
         book = WatermarkBook(dict(self.prior.watermarks))
         planner = IncrementalPlanner(book, self.db.known_chunks)
-        stream = self._read(scanner, book, planner)
-        rows = combine(self.prior.carry, scanner.kept)
+        hooks = ReadHooks(
+            planner=planner,
+            remember=self.prior.files,
+            admit=book.admit,
+            after_batch=lambda: self.kill.checkpoint(Phase.READING),
+        )
+        stream = pipeline.read(self.paths, progress=self.progress, hooks=hooks)
+        rows = pipeline.rows(carried=self.prior.carry)
         active = rows["host"].astype(str).isin(set(book.admitted_hosts)) if not rows.empty else None
         idle = rows[~active] if active is not None else rows
         if active is not None:  # hosts with nothing new keep their carried rows as they are
             rows = rows[active].reset_index(drop=True)
-        tonight = correlate(chosen, rows, self.prior.hosts, options.timeline, renderer)
+        facts = pipeline.facts(rows)
+        merge_facts(facts, self.prior.hosts)
+        tonight = pipeline.correlate(rows, facts)
         self.kill.checkpoint(Phase.CORRELATING)
         retention = pd.Timedelta(days=options.retention_days)
         changes = merge(
@@ -155,7 +172,7 @@ class _Run:
             records_new=book.admitted,
         )
         carry = carry_rows(tonight.rows, tonight.incidents, carry_span(chosen), options.timeline)
-        carry = combine(idle, [carry])
+        carry = combine_rows(idle, [carry])
         if hosts.forgotten and not carry.empty:
             carry = carry[~carry["host"].astype(str).isin(hosts.forgotten)]
         update = StateUpdate(
@@ -174,14 +191,7 @@ class _Run:
             signature_ids=tuple(sorted(s.id for s in chosen)),
             retention_days=options.retention_days,
         )
-        result = ScanResult(
-            timeline=tonight.timeline,
-            diagnoses=changes.table,
-            hosts=hosts_frame(scanner.stats, scanner.host_files, tonight.facts, changes.table),
-            integrity=_integrity(stream, self.prior),
-            daily=daily(scanner.daily),
-            signatures=tuple(chosen),
-        )
+        result = pipeline.result(tonight, _integrity(stream, self.prior), diagnoses=changes.table)
         # Outputs first (one atomic switch), the state only then: see the module docstring.
         written = write_report(
             result,
@@ -198,33 +208,6 @@ class _Run:
         return NightlyOutcome(
             result, changes.new, changes.resolved, hosts.stale, written, stats, notes
         )
-
-    def _read(
-        self, scanner: Scanner, book: WatermarkBook, planner: IncrementalPlanner
-    ) -> RecordStream:
-        """Read what is new; keep its symptom and context rows in ``scanner``."""
-        options = self.options
-        stream = RecordStream(
-            self.paths,
-            backend=options.backend,
-            batch_size=options.batch_size,
-            host_map=options.host_map,
-            include_recovered=False,
-            workers=options.workers,
-            progress=self.progress,
-        )
-        stream.planner = planner
-        stream.remember(self.prior.files)
-        pending: list[pd.DataFrame] = []  # small reads (a chunk or two a file) fed together
-        for batch in stream:
-            pending.append(batch)
-            if sum(len(f) for f in pending) >= options.batch_size:
-                scanner.feed(book.admit(concat_frames(pending)))
-                pending.clear()
-            self.kill.checkpoint(Phase.READING)
-        if pending:
-            scanner.feed(book.admit(concat_frames(pending)))
-        return stream
 
     def _config_notes(self, chosen: list[Signature]) -> list[HistoryRow]:
         before = self.prior.signature_ids

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from evtxscan import __version__
+from evtxscan._version import __version__
 
 TIMELINE_CAP = 200
 _CSS = """

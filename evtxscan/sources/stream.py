@@ -1,4 +1,4 @@
-"""``read_records`` / ``read_frame``: every input, any format, as typed record batches.
+"""The record stream: every input, any format, as typed record batches, in input order.
 
 The stream never raises for bad input: a file that cannot be read becomes an integrity row
 (:attr:`RecordStream.integrity`) and the rest of the batch goes on. Byte-identical files are
@@ -17,7 +17,7 @@ from typing import Protocol
 
 import pandas as pd
 
-from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import concat_frames
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
@@ -51,6 +51,8 @@ HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 # -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
 
 RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+#: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
+BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,8 @@ class RecordStream:
         host_map: HostMapOption = None,
         include_recovered: bool = True,
         workers: int = 1,
-        messages: bool = False,
-        catalogs: Iterable[str | Path] = (),
+        catalog: MessageCatalog | None = None,
+        transform: BatchTransform | None = None,
         progress: object | None = None,
         tz: str = "UTC",
         probe: RecordProbe | None = None,
@@ -112,7 +114,8 @@ class RecordStream:
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         self.workers = workers or (os.cpu_count() or 1)
         self.progress = progress
-        self.renderer = MessageRenderer(load_catalog(*catalogs)) if messages else None
+        self.catalog = catalog  # message templates: recover text exports' insertion strings
+        self.transform = transform  # applied to every batch before it is counted and yielded
         self.reports: list[FileReport] = []
         self._seen: dict[str, str] = {}
         self._iterator: Iterator[pd.DataFrame] | None = None
@@ -246,8 +249,7 @@ class RecordStream:
             return read_xml_export
         from evtxscan.sources.text import read_text_export
 
-        catalog = self.renderer.catalog if self.renderer else None
-        return functools.partial(read_text_export, tz=self.tz, catalog=catalog)
+        return functools.partial(read_text_export, tz=self.tz, catalog=self.catalog)
 
     def _read_evtx(
         self,
@@ -283,7 +285,7 @@ class RecordStream:
         self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
     ) -> Iterator[pd.DataFrame]:
         for batch in frames:
-            frame = add_messages(batch, self.renderer) if self.renderer else batch
+            frame = self.transform(batch) if self.transform is not None else batch
             report.observe(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
@@ -295,45 +297,3 @@ class RecordStream:
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped
-
-
-def read_records(
-    paths: PathLike | Iterable[PathLike],
-    *,
-    backend: Backend | str = Backend.RUST,
-    batch_size: int = 10_000,
-    host_map: HostMapOption = None,
-    include_recovered: bool = True,
-    workers: int = 1,
-    messages: bool = False,
-    catalogs: Iterable[str | Path] = (),
-    tz: str = "UTC",
-) -> RecordStream:
-    """Stream the records of every input as typed DataFrame batches (see the README schema).
-
-    ``paths``: files, directories (recursive), glob patterns, .zip/.gz bundles; the format
-    is detected from content. ``backend``: ``rust`` (pyevtx-rs, default) or ``python``
-    (python-evtx). ``host_map``: a mapping or CSV file of Computer name -> host, or
-    ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
-    processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
-    English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
-    directories. ``tz``: the time zone (IANA name) of the local times in Event Viewer
-    text/CSV exports and dumpel output, which carry no zone (default UTC). Integrity rows:
-    ``stream.integrity``.
-    """
-    return RecordStream(
-        paths,
-        backend=backend,
-        batch_size=batch_size,
-        host_map=host_map,
-        include_recovered=include_recovered,
-        workers=workers,
-        messages=messages,
-        catalogs=catalogs,
-        tz=tz,
-    )
-
-
-def read_frame(paths: PathLike | Iterable[PathLike], **options: object) -> pd.DataFrame:
-    """All records of every input in one DataFrame (``read_records(...).frame()``)."""
-    return read_records(paths, **options).frame()  # type: ignore[arg-type]

@@ -1,52 +1,20 @@
-"""``evtxscan.scanning``: read a collection, find KB symptoms, correlate per host, diagnose.
+"""Keep what a scan needs from each record batch: symptom candidates (matched against the
+signatures), context events (boots, shutdowns, service changes, errors and warnings), and
+per host and day statistics of every record.
 
-Records stream through in batches; each batch is prefiltered with column operations, and
-only symptom candidates and context events (boots, shutdowns, service changes, errors and
-warnings) are kept, so memory follows the matches, not the input size.
+Batches are prefiltered with column operations, so memory follows the matches, not the input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.selection import SignatureIndex
-from evtxscan.correlation.sessions import host_facts
-from evtxscan.correlation.xml_probe import XmlProbe
-from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.messages import MessageRenderer, add_messages
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import concat_frames
-from evtxscan.results import ScanResult
-from evtxscan.results.stats import daily_counts
-from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table
-from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
-from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.probe import SkippedStats
-from evtxscan.sources.stream import HostMapOption, RecordStream
-
-FEED_ROWS = 20_000  # batches are gathered up to this many rows before selection
-
-
-def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _signatures(signatures: Sequence[Signature] | Iterable[PathLike] | None) -> list[Signature]:
-    if signatures is None:
-        return load_signatures()
-    items = list(signatures)
-    if all(isinstance(s, Signature) for s in items):
-        return items  # type: ignore[return-value]
-    return load_signatures(*items)  # type: ignore[arg-type]
 
 
 class Scanner:
@@ -171,73 +139,3 @@ class Scanner:
         self.daily.append(
             frame.groupby(["host", "day"], as_index=False)[["records", "errors"]].sum()
         )
-
-
-def scan(
-    paths: PathLike | Iterable[PathLike],
-    *,
-    signatures: Sequence[Signature] | Iterable[PathLike] | None = None,
-    since: datetime | str | None = None,
-    until: datetime | str | None = None,
-    backend: str = "rust",
-    host_map: HostMapOption = None,
-    timeline: str | timedelta = timedelta(hours=1),
-    include_recovered: bool = False,
-    workers: int = 1,
-    catalogs: Iterable[str | Path] = (),
-    progress: object | None = None,
-    input_tz: str = "UTC",
-) -> ScanResult:
-    """Scan logs for the symptoms signatures describe; see the README for the result.
-
-    ``signatures``: Signature objects or directories/files of YAML (default: the shipped
-    ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: the context
-    window around symptoms (default one hour) or ``"all"`` for every record.
-    ``include_recovered``: let records recovered from chunk slack count as symptoms.
-    ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
-    """
-    chosen = _signatures(signatures)
-    renderer = MessageRenderer(load_catalog(*catalogs))
-    keep_all = timeline == "all"
-    scanner = Scanner(
-        chosen, renderer, _timestamp(since), _timestamp(until), keep_all, include_recovered
-    )
-    probe = (
-        None
-        if keep_all
-        else XmlProbe.for_signatures(set(scanner.index.selectors), scanner.index.names)
-    )
-    stream = RecordStream(
-        paths,
-        backend=backend,
-        host_map=host_map,
-        workers=workers,
-        progress=progress,
-        probe=probe,
-        tz=input_tz,
-    )
-    # Small files give small batches; feeding them together saves per-batch fixed costs.
-    pending: list[pd.DataFrame] = []
-    pending_rows = 0
-    for batch in stream:
-        pending.append(batch)
-        pending_rows += len(batch)
-        if pending_rows >= FEED_ROWS:
-            scanner.feed(concat_frames(pending) if len(pending) > 1 else pending[0])
-            pending, pending_rows = [], 0
-    if pending:
-        scanner.feed(concat_frames(pending) if len(pending) > 1 else pending[0])
-    scanner.add_skipped(stream.skipped, stream.options.host_map)
-    rows = dedupe(concat_frames(scanner.kept) if scanner.kept else pd.DataFrame())
-    facts = host_facts(rows, rows["_canon"]) if not rows.empty else {}
-    incidents = incidents_of(chosen, rows, facts)
-    diagnoses = diagnoses_table(incidents, rows, facts)
-    window = None if keep_all else (timeline if isinstance(timeline, timedelta) else None)
-    return ScanResult(
-        timeline=timeline_table(rows, incidents, window, renderer),
-        diagnoses=diagnoses,
-        hosts=hosts_frame(scanner.stats, scanner.host_files, facts, diagnoses),
-        integrity=stream.integrity,
-        daily=daily_counts(scanner.daily),
-        signatures=tuple(chosen),
-    )

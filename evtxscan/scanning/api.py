@@ -1,0 +1,126 @@
+"""The Python API: :func:`scan` (diagnose a collection), :func:`read_records` and
+:func:`read_frame` (every record, typed). Documented in the README."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.results import ScanResult
+from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
+from evtxscan.signatures.loader import load_signatures
+from evtxscan.signatures.model import Signature
+from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.inputs import PathLike
+from evtxscan.sources.stream import RecordStream
+
+
+def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def chosen_signatures(
+    signatures: Sequence[Signature] | Iterable[PathLike] | None,
+) -> list[Signature]:
+    """Signature objects as given, or loaded from YAML files/directories (default: shipped)."""
+    if signatures is None:
+        return load_signatures()
+    items = list(signatures)
+    if all(isinstance(s, Signature) for s in items):
+        return items  # type: ignore[return-value]
+    return load_signatures(*items)  # type: ignore[arg-type]
+
+
+def scan(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    signatures: Sequence[Signature] | Iterable[PathLike] | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    backend: str = "rust",
+    host_map: HostMapOption = None,
+    timeline: str | timedelta = timedelta(hours=1),
+    include_recovered: bool = False,
+    workers: int = 1,
+    catalogs: Iterable[str | Path] = (),
+    progress: object | None = None,
+    input_tz: str = "UTC",
+) -> ScanResult:
+    """Scan logs for the symptoms signatures describe; see the README for the result.
+
+    ``signatures``: Signature objects or directories/files of YAML (default: the shipped
+    ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: the context
+    window around symptoms (default one hour) or ``"all"`` for every record.
+    ``include_recovered``: let records recovered from chunk slack count as symptoms.
+    ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
+    """
+    keep_all = timeline == "all"
+    settings = ScanSettings(
+        backend=backend,
+        host_map=host_map,
+        workers=workers,
+        since=_timestamp(since),
+        until=_timestamp(until),
+        window=None if keep_all or not isinstance(timeline, timedelta) else timeline,
+        include_recovered=include_recovered,
+        catalogs=tuple(catalogs),
+        input_tz=input_tz,
+    )
+    pipeline = ScanPipeline(chosen_signatures(signatures), settings)
+    stream = pipeline.read(paths, progress=progress)
+    found = pipeline.correlate(pipeline.rows())
+    return pipeline.result(found, stream.integrity)
+
+
+def read_records(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    backend: Backend | str = Backend.RUST,
+    batch_size: int = 10_000,
+    host_map: HostMapOption = None,
+    include_recovered: bool = True,
+    workers: int = 1,
+    messages: bool = False,
+    catalogs: Iterable[str | Path] = (),
+    tz: str = "UTC",
+    progress: object | None = None,
+) -> RecordStream:
+    """Stream the records of every input as typed DataFrame batches (see the README schema).
+
+    ``paths``: files, directories (recursive), glob patterns, .zip/.gz bundles; the format
+    is detected from content. ``backend``: ``rust`` (pyevtx-rs, default) or ``python``
+    (python-evtx). ``host_map``: a mapping or CSV file of Computer name -> host, or
+    ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
+    processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
+    English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
+    directories. ``tz``: the time zone (IANA name) of the local times in Event Viewer
+    text/CSV exports and dumpel output, which carry no zone (default UTC). Integrity rows:
+    ``stream.integrity``.
+    """
+    catalog = load_catalog(*catalogs)
+    renderer = MessageRenderer(catalog) if messages else None
+    return RecordStream(
+        paths,
+        backend=backend,
+        batch_size=batch_size,
+        host_map=host_map,
+        include_recovered=include_recovered,
+        workers=workers,
+        catalog=catalog if messages or catalogs else None,
+        transform=functools.partial(add_messages, renderer=renderer) if renderer else None,
+        progress=progress,
+        tz=tz,
+    )
+
+
+def read_frame(paths: PathLike | Iterable[PathLike], **options: object) -> pd.DataFrame:
+    """All records of every input in one DataFrame (``read_records(...).frame()``)."""
+    return read_records(paths, **options).frame()  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""The scan pipeline, one for ``scan()`` and the nightly runner: read, keep, correlate, tabulate.
+
+1. :meth:`ScanPipeline.read` streams the inputs and keeps, per batch, the symptom candidates
+   and context rows plus per host and day counts of every record (:class:`Scanner`);
+2. :meth:`ScanPipeline.rows` joins the kept rows (and, for nightly, the rows carried from the
+   last run) into one de-duplicated frame in a canonical order;
+3. :meth:`ScanPipeline.correlate` finds each host's incidents and renders the diagnoses and
+   the timeline;
+4. :meth:`ScanPipeline.result` gathers the tables into a :class:`ScanResult`.
+
+A driver (``scan()``, nightly) adds only what is its own: nightly plans which chunks to read,
+admits records above its watermarks and settles what changed since the last run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from evtxscan.correlation.engine import dedupe, incidents_of
+from evtxscan.correlation.incidents import Incident
+from evtxscan.correlation.sessions import HostFacts, host_facts
+from evtxscan.correlation.xml_probe import XmlProbe
+from evtxscan.messages import MessageRenderer, load_catalog
+from evtxscan.records.hosts import HostMap
+from evtxscan.records.schema import concat_frames
+from evtxscan.results import ScanResult
+from evtxscan.results.stats import daily_counts
+from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table
+from evtxscan.scanning.scanner import Scanner
+from evtxscan.signatures.model import Signature
+from evtxscan.sources.inputs import PathLike
+from evtxscan.sources.stream import ChunkPlanner, RecordStream
+
+#: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
+FEED_ROWS = 20_000
+
+HostMapOption = HostMap | Mapping[str, str] | str | Path | None
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How a scan reads and what it keeps (the options of ``scan()`` and nightly runs)."""
+
+    backend: str = "rust"
+    host_map: HostMapOption = None
+    workers: int = 1
+    batch_size: int = 10_000
+    since: pd.Timestamp | None = None
+    until: pd.Timestamp | None = None
+    #: Context kept around symptoms; ``None`` keeps every record (``timeline="all"``).
+    window: timedelta | None = timedelta(hours=1)
+    include_recovered: bool = False  # recovered records may be symptoms
+    read_recovered: bool = True  # recovered records are read (counted, context) at all
+    probe: bool = True  # skip undecodable-by-need records (nightly reads all: watermarks)
+    catalogs: tuple[str | Path, ...] = ()
+    input_tz: str = "UTC"
+    feed_rows: int = FEED_ROWS
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """One correlation over a set of kept rows: host facts, incidents and the rendered tables."""
+
+    rows: pd.DataFrame
+    facts: dict[str, HostFacts]
+    incidents: list[Incident]
+    diagnoses: pd.DataFrame
+    timeline: pd.DataFrame
+
+
+@dataclass
+class ReadHooks:
+    """What a driver adds to reading: chunk planning, files read before, record admission."""
+
+    planner: ChunkPlanner | None = None
+    remember: Mapping[str, str] = field(default_factory=dict)  # sha256 -> path read earlier
+    admit: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # e.g. above the watermarks
+    after_batch: Callable[[], None] | None = None  # e.g. a kill-point check
+
+
+class ScanPipeline:
+    """Read a collection, keep what correlation needs, correlate per host, build the tables."""
+
+    def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
+        self.signatures = signatures
+        self.settings = settings
+        self.renderer = MessageRenderer(load_catalog(*settings.catalogs))
+        keep_all = settings.window is None
+        self.scanner = Scanner(
+            signatures,
+            self.renderer,
+            settings.since,
+            settings.until,
+            keep_all,
+            settings.include_recovered,
+        )
+
+    def read(
+        self,
+        paths: PathLike | Iterable[PathLike],
+        *,
+        progress: object | None = None,
+        hooks: ReadHooks | None = None,
+    ) -> RecordStream:
+        """Stream ``paths`` through the scanner; the returned stream holds the integrity rows."""
+        hooks = hooks or ReadHooks()
+        settings, scanner = self.settings, self.scanner
+        probe = None
+        if settings.window is not None and settings.probe:
+            probe = XmlProbe.for_signatures(set(scanner.index.selectors), scanner.index.names)
+        stream = RecordStream(
+            paths,
+            backend=settings.backend,
+            batch_size=settings.batch_size,
+            host_map=settings.host_map,
+            include_recovered=settings.read_recovered,
+            workers=settings.workers,
+            progress=progress,
+            probe=probe,
+            tz=settings.input_tz,
+            catalog=self.renderer.catalog,
+        )
+        stream.planner = hooks.planner
+        if hooks.remember:
+            stream.remember(hooks.remember)
+        pending: list[pd.DataFrame] = []
+        pending_rows = 0
+        for batch in stream:
+            pending.append(batch)
+            pending_rows += len(batch)
+            if pending_rows >= settings.feed_rows:
+                self._feed(pending, hooks)
+                pending, pending_rows = [], 0
+            if hooks.after_batch is not None:
+                hooks.after_batch()
+        if pending:
+            self._feed(pending, hooks)
+        scanner.add_skipped(stream.skipped, stream.options.host_map)
+        return stream
+
+    def _feed(self, pending: list[pd.DataFrame], hooks: ReadHooks) -> None:
+        batch = concat_frames(pending) if len(pending) > 1 else pending[0]
+        self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
+
+    def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order."""
+        return combine_rows(carried, self.scanner.kept)
+
+    def facts(self, rows: pd.DataFrame) -> dict[str, HostFacts]:
+        """Per host: boot sessions and the OS facts of the version banner."""
+        return host_facts(rows, rows["_canon"]) if not rows.empty else {}
+
+    def correlate(
+        self, rows: pd.DataFrame, facts: dict[str, HostFacts] | None = None
+    ) -> Correlation:
+        """Incidents, rendered diagnoses and the timeline over ``rows``."""
+        facts = self.facts(rows) if facts is None else facts
+        incidents = incidents_of(self.signatures, rows, facts)
+        diagnoses = diagnoses_table(incidents, rows, facts)
+        timeline = timeline_table(rows, incidents, self.settings.window, self.renderer)
+        return Correlation(rows, facts, incidents, diagnoses, timeline)
+
+    def result(
+        self,
+        found: Correlation,
+        integrity: pd.DataFrame,
+        diagnoses: pd.DataFrame | None = None,
+    ) -> ScanResult:
+        """The result tables (``diagnoses`` replaces the correlation's own, e.g. nightly's)."""
+        table = found.diagnoses if diagnoses is None else diagnoses
+        scanner = self.scanner
+        return ScanResult(
+            timeline=found.timeline,
+            diagnoses=table,
+            hosts=hosts_frame(scanner.stats, scanner.host_files, found.facts, table),
+            integrity=integrity,
+            daily=daily_counts(scanner.daily),
+            signatures=tuple(self.signatures),
+        )
+
+
+def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
+    """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
+    EventRecordID, file, offset), so results do not depend on the order files were read in."""
+    frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    rows = dedupe(concat_frames(frames))
+    keys = pd.DataFrame(
+        {
+            "host": rows["host"].astype(str),
+            "time": rows["time"],
+            "channel": rows["channel"].astype(str),
+            "id": rows["event_record_id"],
+            "file": rows["source_file"].astype(str),
+            "offset": rows["offset"],
+        }
+    )
+    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
+    return rows.loc[order].reset_index(drop=True)
