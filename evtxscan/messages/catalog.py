@@ -13,7 +13,7 @@ insertion strings so that nothing is lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -22,9 +22,15 @@ from typing import Any, Protocol
 
 import yaml
 
+from evtxscan.messages.templates import TemplateSource, builtin_templates
+
 
 class CatalogError(ValueError):
     """A malformed catalog file; the message says which file and why."""
+
+
+class ExternalDatabaseError(CatalogError):
+    """A missing, unreadable or malformed external message database."""
 
 
 class ExternalMessages(Protocol):
@@ -59,6 +65,7 @@ class ProviderMessages:
     parameters: str | None = None  # name of the %%N table, e.g. "win32"
     binary: str | None = None  # how binary data is laid out, e.g. "io_error_log_packet"
     events: Mapping[int, tuple[Template, ...]] = field(default_factory=dict)
+    layout: str = "template"  # or "fields": the message is a title, then "Name: value" lines
 
     def variant(self, event_id: int, qualifiers: int | None, inserts: int) -> Template | None:
         """The best template for an event: full ID first, then the 16-bit ID."""
@@ -123,12 +130,16 @@ def parse_catalog(text: str, source: str) -> ProviderMessages:
     parameters = raw.get("parameters")
     if parameters is not None and not isinstance(parameters, str):
         raise CatalogError(f"{source}: 'parameters' must name a table, e.g. win32 or msobjs")
+    layout = raw.get("layout", "template")
+    if layout not in ("template", "fields"):
+        raise CatalogError(f"{source}: 'layout' must be template or fields")
     return ProviderMessages(
         name=raw["provider"],
         aliases=tuple(str(a) for a in aliases),
         parameters=parameters,
         binary=raw.get("binary"),
         events=parsed,
+        layout=layout,
     )
 
 
@@ -136,13 +147,20 @@ class MessageCatalog:
     """All loaded providers, looked up by provider or event source name (case-insensitive).
 
     ``external`` is an optional message database consulted after the catalogs (see
-    :mod:`evtxscan.messages.winevt_rc`).
+    :mod:`evtxscan.messages.winevt_rc`); ``templates`` are template sources (a
+    ``--messages-db`` first, then the built-in catalog) consulted in between.
     """
 
     def __init__(
-        self, providers: Iterable[ProviderMessages], external: ExternalMessages | None = None
+        self,
+        providers: Iterable[ProviderMessages],
+        external: ExternalMessages | None = None,
+        templates: Sequence[TemplateSource] | None = None,
     ) -> None:
         self.external = external
+        self.templates: tuple[TemplateSource, ...] = (
+            (builtin_templates(),) if templates is None else tuple(templates)
+        )
         self._by_name: dict[str, ProviderMessages] = {}
         for provider in providers:
             for alias in (provider.name, *provider.aliases):
@@ -157,8 +175,14 @@ class MessageCatalog:
                     return found
         return None
 
+    @property
+    def providers(self) -> list[ProviderMessages]:
+        """Every loaded provider, once."""
+        return list({id(p): p for p in self._by_name.values()}.values())
 
-def _files(directory: Path) -> list[tuple[str, str]]:
+
+def catalog_files(directory: Path) -> list[tuple[str, str]]:
+    """(name, text) of every YAML catalog in a directory, sorted by name."""
     return [(str(p), p.read_text("utf-8")) for p in sorted(directory.glob("*.yaml"))]
 
 
@@ -172,18 +196,3 @@ def builtin_catalog() -> MessageCatalog:
         if entry.name.endswith(".yaml")
     )
     return MessageCatalog(parse_catalog(text, name) for name, text in files)
-
-
-def load_catalog(*directories: str | Path, database: str | Path | None = None) -> MessageCatalog:
-    """The built-in catalogs plus the YAML catalogs in ``directories`` (theirs win).
-
-    ``database``: a plaso ``winevt-rc.db``, consulted for events no catalog knows.
-    """
-    extra = [parse_catalog(t, n) for d in directories for n, t in _files(Path(d))]
-    builtin = builtin_catalog()
-    external = None
-    if database is not None:
-        from evtxscan.messages.winevt_rc import WinevtRcDatabase
-
-        external = WinevtRcDatabase(database)
-    return MessageCatalog([*extra, *builtin._by_name.values()], external)

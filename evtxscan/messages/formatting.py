@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 _TOKEN = re.compile(r"%(?:(\d{1,2})(?:!([^!]*)!)?|(.)|$)", re.DOTALL)
 _PRINTF = re.compile(r"^[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|I64|I32|I|w)?([diouxXcsSeEfgGp])$")
@@ -72,3 +73,89 @@ def format_message(
             out.append({"n": "\n", "t": "\t", "r": "\r", "b": " "}.get(char, char))
     out.append(template[position:])
     return "".join(out)
+
+
+# -- compiled templates, for rendering many records with one template ---------------------
+
+_LINE_TABS = re.compile(r"(?m)^\t+")
+_INNER_TABS = re.compile(r"[ ]*\t[\t ]*")
+_TRAILING_TABS = re.compile(r"\t+(?=\n|$)")
+_MARK = "\x00"
+
+
+def tidy_layout(text: str) -> str:
+    """Tabs and line ends as a reader wants them, not as Event Viewer aligns them.
+
+    ``"%tLogon Type:%t%t%9"`` reads "  Logon Type: 2": tabs starting a line indent by two
+    spaces each, other runs of tabs become one space, CR LF becomes LF, and white space at
+    line ends goes (other spaces are kept: "error: %n%2" keeps its space, as Windows shows it).
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "")
+    text = _TRAILING_TABS.sub("", text)
+    text = _LINE_TABS.sub(lambda m: "  " * len(m.group(0)), text)
+    return _INNER_TABS.sub(" ", text)
+
+
+@dataclass(frozen=True)
+class Insert:
+    """A ``%N`` in a compiled template, with its optional printf-style format."""
+
+    index: int
+    spec: str | None = None
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template parsed once: literal text (layout tidied) and inserts, in order."""
+
+    parts: tuple[str | Insert, ...]
+
+    @property
+    def inserts(self) -> tuple[Insert, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Insert))
+
+    def render(self, values: Sequence[str]) -> str:
+        """The message for one record's (already expanded) values; missing ones stay %N."""
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif part.index <= len(values):
+                value = values[part.index - 1]
+                out.append(_printf(value, part.spec) if part.spec else value)
+            else:
+                out.append(f"%{part.index}")
+        return "".join(out)
+
+
+def compile_template(template: str, *, tidy: bool = True) -> CompiledTemplate:
+    """Parse a FormatMessage template (see :func:`format_message` for the syntax)."""
+    text: list[str] = []
+    inserts: list[Insert] = []
+    position = 0
+    for token in _TOKEN.finditer(template):
+        text.append(template[position : token.start()])
+        position = token.end()
+        number, spec, char = token.groups()
+        if number is not None:
+            if int(number) == 0:
+                position = len(template)
+                break
+            text.append(f"{_MARK}{len(inserts)}{_MARK}")
+            inserts.append(Insert(int(number), spec))
+        elif char is None:
+            text.append("%")
+        else:
+            text.append({"n": "\n", "t": "\t", "r": "\r", "b": " "}.get(char, char))
+    text.append(template[position:])
+    joined = "".join(text)
+    if tidy:
+        joined = tidy_layout(joined)
+    parts: list[str | Insert] = []
+    for number, piece in enumerate(joined.split(_MARK)):
+        if number % 2 == 0:
+            if piece:
+                parts.append(piece)
+        else:
+            parts.append(inserts[int(piece)])
+    return CompiledTemplate(tuple(parts))

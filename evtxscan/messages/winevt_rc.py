@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evtxscan.messages.catalog import CatalogError
+from evtxscan.messages.catalog import ExternalDatabaseError
 
 _LOG = logging.getLogger(__name__)
 _REQUIRED = {
@@ -40,9 +40,7 @@ _PEP3101 = re.compile(r"\{\{|\}\}|\{(\d+)(?::[^}]*)?\}")
 _SEVERITIES = (0x0000, 0x4000, 0x8000, 0xC000)
 ENGLISH_US = 0x0409
 
-
-class ExternalDatabaseError(CatalogError):
-    """A missing, unreadable or malformed external message database."""
+__all__ = ["ENGLISH_US", "ExternalDatabaseError", "WinevtRcDatabase"]
 
 
 def pep3101_to_format_message(text: str) -> str:

@@ -9,7 +9,7 @@ import yaml
 
 from evtxscan.messages import MessageRenderer, load_catalog
 from evtxscan.messages.catalog import builtin_catalog, parse_catalog
-from evtxscan.messages.errors import parameter_table
+from evtxscan.messages.error_tables import parameter_table
 
 MESSAGES = resources.files("evtxscan.data.messages")
 ERRORS = resources.files("evtxscan.data.errors")
@@ -317,7 +317,8 @@ CASES: list[tuple[str | None, str | None, int, int | None, int, list[str], str]]
         None,
         0,
         ["S-1-5-18", "", "%%1833", "%%1843"],
-        "An account was successfully logged on.\nS-1-5-18; Impersonation; No",
+        # Four values fit no 4624 template: the fallback, with msobjs parameters resolved.
+        "Microsoft-Windows-Security-Auditing event 4624: S-1-5-18; Impersonation; No",
     ),
     (
         "Microsoft-Windows-Eventlog",
@@ -371,9 +372,11 @@ def test_catalog_covers_the_kb_articles_sources() -> None:
         "MSExchangeSA",
         "CertSvc",
         "cpq32fs2",
-        "Security",
     ):
         assert catalog.provider(name) is not None, name
+    # Security auditing comes from the template catalog, whole templates for every event.
+    assert catalog.templates[0].has_provider("Security")
+    assert catalog.templates[0].has_provider("Microsoft-Windows-Security-Auditing")
 
 
 def test_user_catalog_overrides_builtin(tmp_path: Path) -> None:

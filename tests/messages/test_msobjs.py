@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from evtxscan.messages import MessageRenderer, load_catalog
-from evtxscan.messages.catalog import builtin_catalog
-from evtxscan.messages.errors import parameter_table, win32_message
+from evtxscan.messages.error_tables import parameter_table, win32_message
+from evtxscan.messages.rules import template_rules
 
 # Every %%N seen in the real Security samples (shared/samples).
 SEEN = [
@@ -52,22 +52,21 @@ def test_msobjs_texts(number: int, text: str) -> None:
 
 
 def test_security_uses_msobjs_under_both_names() -> None:
-    catalog = builtin_catalog()
+    rules = template_rules()
     for name in ("Microsoft-Windows-Security-Auditing", "Security", "security"):
-        provider = catalog.provider(name)
-        assert provider is not None and provider.parameters == "msobjs"
+        assert rules.parameter_table(name) == "msobjs"
 
 
 def test_security_parameters_never_resolve_from_win32() -> None:
     renderer = MessageRenderer()
     # 1793 is both "<value not set>" (MsObjs) and "The user's account has expired." (Win32).
     assert win32_message(1793) == "The user's account has expired."
+    # Two values fit no 4720 template: the fallback still resolves through MsObjs.
     text = renderer.render("Security", None, 4720, None, 0, ["alice", "%%1793"])
-    assert text == "A user account was created.\nalice; <value not set>"
+    assert text == "Security event 4720: alice; <value not set>"
     # 2 is a Win32 code only: a Security %%2 stays as it is.
-    assert renderer.render("Security", None, 4625, None, 0, ["%%2"]).endswith("\n%%2")
-    provider = builtin_catalog().provider("Security")
-    assert renderer.expand(provider, "%%1833 / %%2313") == (
+    assert renderer.render("Security", None, 4625, None, 0, ["%%2"]).endswith(": %%2")
+    assert renderer.expand(None, "%%1833 / %%2313", ("Security",)) == (
         "Impersonation / Unknown user name or bad password."
     )
 
@@ -84,4 +83,5 @@ def test_a_full_security_template_resolves_inserts(tmp_path: Path) -> None:
     text = renderer.render(
         "Microsoft-Windows-Security-Auditing", None, 4624, None, 0, ["bob", "%%1833", "%%1842"]
     )
-    assert text == "Logon of bob.\n\tImpersonation Level:\tImpersonation\n\tElevated Token:\tYes"
+    # Tabs read as Windows aligns them: leading ones indent, inner ones separate.
+    assert text == "Logon of bob.\n  Impersonation Level: Impersonation\n  Elevated Token: Yes"

@@ -5,7 +5,7 @@ import pytest
 import evtxscan
 from evtxscan.messages import CatalogError, MessageRenderer, add_messages, load_catalog
 from evtxscan.messages.catalog import parse_catalog
-from evtxscan.messages.errors import ntstatus_message, win32_message
+from evtxscan.messages.error_tables import ntstatus_message, win32_message
 from evtxscan.messages.render import io_packet_status
 
 

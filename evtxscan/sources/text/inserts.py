@@ -15,7 +15,7 @@ import re
 from typing import NamedTuple
 
 from evtxscan.messages.catalog import MessageCatalog, ProviderMessages, builtin_catalog
-from evtxscan.messages.errors import parameter_table
+from evtxscan.messages.error_tables import parameter_table
 from evtxscan.messages.formatting import format_message
 from evtxscan.messages.render import MessageRenderer, qualifiers_for_level
 
