@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
-from evtxscan.records.schema import concat_frames
-from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_MAGIC, CHUNK_SIZE
+from evtxscan.records.batch import concat_frames
+from evtxscan.sources.evtx.layout import (
+    CHUNK_HEADER,
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    chunk_header_crc,
+)
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport
@@ -59,9 +63,9 @@ def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead
         head = bytes(content[offset : offset + CHUNK_HEADER_SIZE])
         if head[:8] != CHUNK_MAGIC or len(head) < CHUNK_HEADER_SIZE:
             continue
-        first, last = struct.unpack_from("<QQ", head, 8)
-        stored_crc = struct.unpack_from("<I", head, 124)[0]
-        crc_ok = zlib.crc32(head[128:512], zlib.crc32(head[:120])) == stored_crc
+        fields = CHUNK_HEADER.unpack_from(head)
+        first, last, stored_crc = fields[1], fields[2], fields[-1]
+        crc_ok = chunk_header_crc(head) == stored_crc
         heads.append(ChunkHead(index, offset, first, last, crc_ok and 0 < first <= last))
     return heads
 

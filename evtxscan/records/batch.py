@@ -319,3 +319,19 @@ def build_frame(
     for event, position in zip(fields, positions, strict=True):
         batch.add_fields(event, position)
     return batch.frame(source_file=source_file, source_format=source_format, host_map=host_map)
+
+
+def empty_frame() -> pd.DataFrame:
+    """A zero-row frame with the schema's columns and dtypes."""
+    return RecordBatch().frame(source_file="", source_format="evtx")
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate batches, keeping categorical columns categorical (union of categories)."""
+    if not frames:
+        return empty_frame()
+    out = pd.concat(frames, ignore_index=True)
+    for name, dtype in COLUMNS.items():
+        if dtype == "category" and out[name].dtype != "category":
+            out[name] = out[name].astype("category")
+    return out

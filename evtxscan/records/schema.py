@@ -86,21 +86,3 @@ class RecordPosition(NamedTuple):
     chunk: int | None
     offset: int | None  # file offset of the record header
     recovered: bool = False
-
-
-def empty_frame() -> pd.DataFrame:
-    """A zero-row frame with the schema's columns and dtypes."""
-    from evtxscan.records.batch import RecordBatch
-
-    return RecordBatch().frame(source_file="", source_format="evtx")
-
-
-def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate batches, keeping categorical columns categorical (union of categories)."""
-    if not frames:
-        return empty_frame()
-    out = pd.concat(frames, ignore_index=True)
-    for name, dtype in COLUMNS.items():
-        if dtype == "category" and out[name].dtype != "category":
-            out[name] = out[name].astype("category")
-    return out

@@ -65,7 +65,7 @@ def conform(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
 
 
 def empty_timeline() -> pd.DataFrame:
-    from evtxscan.records.schema import empty_frame
+    from evtxscan.records.batch import empty_frame
 
     text = pd.StringDtype("pyarrow")
     return empty_frame().assign(

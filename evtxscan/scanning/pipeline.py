@@ -26,8 +26,8 @@ from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.correlation.xml_probe import XmlProbe
 from evtxscan.messages import MessageRenderer, load_catalog
+from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import concat_frames
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -330,10 +331,19 @@ def load_signatures(*directories: str | Path, builtin: bool = True) -> list[Sign
     return list(found.values())
 
 
+def builtin_signatures_root() -> Traversable:
+    """The shipped signatures: ``evtxscan/builtin_signatures`` in an installed wheel (mapped
+    from ``signatures/`` by setup.py), or ``signatures/`` beside the package in a checkout."""
+    installed = resources.files("evtxscan") / "builtin_signatures"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "signatures"
+
+
 def _sources(directories: Iterable[str | Path], builtin: bool) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if builtin:
-        root = resources.files("evtxscan") / "builtin_signatures"
+        root = builtin_signatures_root()
         entries = sorted(
             (e for e in root.iterdir() if e.name.endswith(".yaml")), key=lambda e: e.name
         )

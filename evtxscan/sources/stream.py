@@ -18,8 +18,8 @@ from typing import Protocol
 import pandas as pd
 
 from evtxscan.messages.catalog import MessageCatalog
+from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import concat_frames
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header

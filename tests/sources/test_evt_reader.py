@@ -33,7 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from evtxscan.records.schema import COLUMNS, concat_frames
+from evtxscan.records.batch import concat_frames
+from evtxscan.records.schema import COLUMNS
 from evtxscan.records.values import canonical_values
 from evtxscan.sources.evt import read_evt
 from evtxscan.sources.evt.layout import (

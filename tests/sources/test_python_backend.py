@@ -21,7 +21,8 @@ import pytest
 
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.schema import EventFields, RecordPosition
-from evtxscan.sources.evtx.backends import BackendError, ChunkEvents, rust_events
+from evtxscan.sources.evtx.backends import rust_events
+from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.layout import Chunk, chunk_image, iter_chunks
 from evtxscan.sources.evtx.python_backend import python_chunk_events
 from evtxscan.sources.evtx.value_text import value_text

@@ -14,7 +14,8 @@ from evtx import PyEvtxParser
 from lxml import etree
 
 import evtxscan
-from evtxscan.records.schema import COLUMNS, concat_frames
+from evtxscan.records.batch import concat_frames
+from evtxscan.records.schema import COLUMNS
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.xml import iter_xml_events, read_xml_export, rendering_info
 from evtxscan.sources.xml import reader as xml_reader

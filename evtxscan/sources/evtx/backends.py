@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from evtxscan.records.event_xml import fields_from_xml
-from evtxscan.records.schema import EventFields
-from evtxscan.sources.evtx.fast_xml import FastRow, fast_row
-from evtxscan.sources.probe import RecordProbe, Skipped
-
-#: Stop a chunk after this many consecutive parser errors (a parser that cannot advance).
-MAX_CONSECUTIVE_ERRORS = 64
+from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
+from evtxscan.sources.evtx.fast_xml import fast_row
+from evtxscan.sources.probe import RecordProbe
 
 
 class Backend(StrEnum):
@@ -29,17 +25,6 @@ class Backend(StrEnum):
 
     RUST = "rust"
     PYTHON = "python"
-
-
-@dataclass(frozen=True)
-class BackendError:
-    """One event the parser could not render, with its reason."""
-
-    reason: str
-    record_number: int | None = None
-
-
-ChunkEvents = Iterator[tuple[int, EventFields | FastRow | Skipped] | BackendError]
 
 
 def rust_events(image: bytes, probe: RecordProbe | None = None) -> ChunkEvents:

@@ -18,8 +18,8 @@ from Evtx.Evtx import FileHeader
 
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.records.schema import EventFields
-from evtxscan.sources.evtx.backends import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, VALUE_DESCRIPTOR, ValueType
+from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.value_text import FIXED_SCALARS, array_items, value_text
 
 #: Nested BinXml deeper than this is treated as corrupt (guards against reference loops).

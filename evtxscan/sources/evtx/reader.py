@@ -20,7 +20,7 @@ import pandas as pd
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
-from evtxscan.sources.evtx.backends import BackendError, ChunkEvents
+from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import FastRow
 from evtxscan.sources.evtx.layout import (
     CHUNK_MAGIC,
