@@ -67,6 +67,7 @@ def summary_line(stream: RecordStream, records: int) -> str:
     type=click.Path(file_okay=False),
     help="Extra message-catalog directory (YAML); may be repeated.",
 )
+@options.MESSAGES_DB
 @click.option(
     "--input-tz",
     default="UTC",
@@ -91,6 +92,7 @@ def dump_command(
     batch_size: int,
     messages: bool,
     catalogs: tuple[str, ...],
+    messages_db: Path | None,
     input_tz: str,
     no_recovered: bool,
     integrity_path: Path | None,
@@ -116,6 +118,7 @@ def dump_command(
         workers=workers,
         messages=messages,
         catalogs=catalogs,
+        messages_db=messages_db,
         progress=progress,
         tz=input_tz,
     )

@@ -106,6 +106,7 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 @options.NO_BOM
 @options.NO_NEUTRALIZE
 @options.REPORT_TZ
+@options.MESSAGES_DB
 @click.option("--now", hidden=True, help="The run's time (ISO-8601); for tests.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, notes or summary line.")
 def nightly_command(
@@ -124,6 +125,7 @@ def nightly_command(
     no_bom: bool,
     no_neutralize: bool,
     tz: str,
+    messages_db: Path | None,
     now: str | None,
     quiet: bool,
 ) -> None:
@@ -147,6 +149,7 @@ def nightly_command(
         retention_days=retention_days,
         resolve_after=resolve_after,
         report=ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz),
+        messages_db=messages_db,
         now=_now(now),
     )
     sys.exit(run_and_report(paths, options, quiet).exit_code)
@@ -175,6 +178,7 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
             neutralize=not kw.get("no_neutralize", False),
             tz=kw.get("tz", "UTC"),
         ),
+        messages_db=kw.get("messages_db"),
     )
     outcome = run_and_report(tuple(kw["paths"]), options, bool(kw.get("quiet")))
     fail_on = kw.get("fail_on", "diagnosis")

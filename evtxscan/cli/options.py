@@ -46,6 +46,13 @@ NO_NEUTRALIZE = click.option(
     help="Keep CSV cells that start with = + - @ tab or CR as they are (by default "
     "they get a leading apostrophe so spreadsheets do not run them as formulas).",
 )
+MESSAGES_DB = click.option(
+    "--messages-db",
+    "messages_db",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Message-template database (SQLite, ts-evtx schema) asked before the built-in "
+    "catalog, e.g. one covering more providers or releases.",
+)
 REPORT_TZ = click.option(
     "--tz",
     default="UTC",

@@ -54,6 +54,7 @@ def _window(text: str) -> str | timedelta:
 @options.NO_BOM
 @options.NO_NEUTRALIZE
 @options.REPORT_TZ
+@options.MESSAGES_DB
 @click.option(
     "--input-tz",
     default="UTC",
@@ -93,6 +94,7 @@ def scan_command(
     no_bom: bool,
     no_neutralize: bool,
     tz: str,
+    messages_db: Path | None,
     input_tz: str,
     fail_on: str,
     state: Path | None,
@@ -123,6 +125,7 @@ def scan_command(
             "no_bom": no_bom,
             "no_neutralize": no_neutralize,
             "tz": tz,
+            "messages_db": messages_db,
             "fail_on": fail_on,
             "quiet": quiet,
         }
@@ -145,6 +148,7 @@ def scan_command(
             timeline=window,
             workers=workers,
             progress=progress,
+            messages_db=messages_db,
             input_tz=input_tz,
         )
     finally:

@@ -31,7 +31,10 @@ from evtxscan.messages.templates import Candidate, used_inserts
 ALIGNED = 0.5  # share of a template's inserts that must sit next to their value's name
 _GENERIC_NAME = re.compile(r"^(?:param\d+|data\d*|string\d*|value\d*|binary|)$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
-_STOP = frozenset({"the", "and", "for", "with", "from", "was", "has", "this", "that", "are"})
+_STOP = frozenset(
+    {"the", "and", "for", "with", "from", "was", "has", "this", "that", "are"}
+    | {"is", "of", "to", "in", "on", "at", "by", "or", "an", "as", "be"}
+)
 _BEFORE_CHARS, _BEFORE_WORDS, _AFTER_CHARS, _AFTER_WORDS = 80, 6, 50, 5
 
 
@@ -62,7 +65,7 @@ def name_words(name: str) -> frozenset[str]:
     """Stems of the words of a data name: ``InstallDeviceID.DriverName`` -> install, devic..."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name))
     words = re.split(r"[^A-Za-z0-9]+", spaced)
-    return frozenset(_stem(w) for w in words if len(w) >= 3 and w.lower() not in _STOP)
+    return frozenset(_stem(w) for w in words if len(w) >= 2 and w.lower() not in _STOP)
 
 
 def informative(names: Sequence[str | None]) -> bool:

@@ -154,7 +154,7 @@ class Resolution:
 
 def fields_template(title: str, names: Sequence[str | None]) -> CompiledTemplate:
     """A title, then one "Name: value" line per data value (Sysmon's own layout)."""
-    parts: list[str | Insert] = [f"{title}:"]
+    parts: list[str | Insert] = [f"{title}:" if names else f"{title}."]
     for number, name in enumerate(names, 1):
         parts += [f"\n{name or f'Value {number}'}: ", Insert(number)]
     return CompiledTemplate(tuple(parts))

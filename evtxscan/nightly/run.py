@@ -60,6 +60,7 @@ class NightlyOptions:
     resolve_after: int = 3  # runs with data and no new occurrence before "resolved"
     report: ReportOptions = field(default_factory=ReportOptions)
     catalogs: tuple[str, ...] = ()
+    messages_db: Path | None = None  # a ts-evtx template database (--messages-db)
     now: datetime | None = None  # the run's time (tests); default: the clock
 
 
@@ -127,6 +128,7 @@ class _Run:
                 read_recovered=False,
                 probe=False,
                 catalogs=options.catalogs,
+                messages_db=options.messages_db,
                 feed_rows=options.batch_size,
             ),
         )

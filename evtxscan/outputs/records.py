@@ -47,6 +47,12 @@ def arrow_schema(columns: dict[str, object] | None = None) -> pa.Schema:
     return pa.schema([(name, _arrow_type(dtype)) for name, dtype in cols.items()])
 
 
+def record_columns(frame: pd.DataFrame) -> dict[str, object]:
+    """The schema columns, then the frame's added ones (``message``, ``binary_status``)."""
+    extra = {name: frame[name].dtype for name in frame.columns if name not in COLUMNS}
+    return {**COLUMNS, **extra}
+
+
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     """A batch as an Arrow table with the fixed record schema and pandas dtype metadata.
 
@@ -104,7 +110,7 @@ class RecordWriter:
     def write(self, frame: pd.DataFrame) -> None:
         self.rows += len(frame)
         if self.format is RecordFormat.PARQUET:
-            table = to_arrow(frame, arrow_schema())
+            table = to_arrow(frame, arrow_schema(record_columns(frame)))
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.target, table.schema)
             self._parquet.write_table(table)
@@ -131,4 +137,11 @@ class RecordWriter:
         self.target.flush()
 
 
-__all__ = ["DATA_TYPE", "RecordFormat", "RecordWriter", "arrow_schema", "to_arrow"]
+__all__ = [
+    "DATA_TYPE",
+    "RecordFormat",
+    "RecordWriter",
+    "arrow_schema",
+    "record_columns",
+    "to_arrow",
+]

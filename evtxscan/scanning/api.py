@@ -51,6 +51,7 @@ def scan(
     include_recovered: bool = False,
     workers: int = 1,
     catalogs: Iterable[str | Path] = (),
+    messages_db: str | Path | None = None,
     progress: object | None = None,
     input_tz: str = "UTC",
 ) -> ScanResult:
@@ -61,6 +62,8 @@ def scan(
     window around symptoms (default one hour) or ``"all"`` for every record.
     ``include_recovered``: let records recovered from chunk slack count as symptoms.
     ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
+    ``catalogs``: extra message-catalog directories; ``messages_db``: a message-template
+    database (ts-evtx schema) asked before the built-in template catalog.
     """
     keep_all = timeline == "all"
     settings = ScanSettings(
@@ -72,6 +75,7 @@ def scan(
         window=None if keep_all or not isinstance(timeline, timedelta) else timeline,
         include_recovered=include_recovered,
         catalogs=tuple(catalogs),
+        messages_db=messages_db,
         input_tz=input_tz,
     )
     pipeline = ScanPipeline(chosen_signatures(signatures), settings)
@@ -90,6 +94,7 @@ def read_records(
     workers: int = 1,
     messages: bool = False,
     catalogs: Iterable[str | Path] = (),
+    messages_db: str | Path | None = None,
     tz: str = "UTC",
     progress: object | None = None,
 ) -> RecordStream:
@@ -101,11 +106,12 @@ def read_records(
     ``"regex:<pattern with (?P<host>...)>"`` applied to the file path. ``workers``: worker
     processes for parsing (0 = one per core). ``messages``: add the ``message`` (offline
     English rendering) and ``binary_status`` columns; ``catalogs``: extra message-catalog
-    directories. ``tz``: the time zone (IANA name) of the local times in Event Viewer
-    text/CSV exports and dumpel output, which carry no zone (default UTC). Integrity rows:
-    ``stream.integrity``.
+    directories; ``messages_db``: a message-template database (SQLite, ts-evtx schema)
+    asked before the built-in template catalog. ``tz``: the time zone (IANA name) of the
+    local times in Event Viewer text/CSV exports and dumpel output, which carry no zone
+    (default UTC). Integrity rows: ``stream.integrity``.
     """
-    catalog = load_catalog(*catalogs)
+    catalog = load_catalog(*catalogs, messages_db=messages_db)
     renderer = MessageRenderer(catalog) if messages else None
     return RecordStream(
         paths,

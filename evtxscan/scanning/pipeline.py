@@ -58,6 +58,7 @@ class ScanSettings:
     read_recovered: bool = True  # recovered records are read (counted, context) at all
     probe: bool = True  # skip undecodable-by-need records (nightly reads all: watermarks)
     catalogs: tuple[str | Path, ...] = ()
+    messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
     feed_rows: int = FEED_ROWS
 
@@ -89,7 +90,8 @@ class ScanPipeline:
     def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
         self.signatures = signatures
         self.settings = settings
-        self.renderer = MessageRenderer(load_catalog(*settings.catalogs))
+        catalog = load_catalog(*settings.catalogs, messages_db=settings.messages_db)
+        self.renderer = MessageRenderer(catalog)
         keep_all = settings.window is None
         self.scanner = Scanner(
             signatures,
