@@ -77,6 +77,10 @@ def test_dump_csv_and_parquet(log: Path, tmp_path: Path) -> None:
     frame = pd.read_parquet(tmp_path / "r.parquet")
     assert str(frame["event_id"].dtype) == "UInt16"
     assert list(frame.loc[0, "data"][0].values()) == ["param1", "Server"]
+    # Parquet keeps the rendered columns as CSV does.
+    assert list(frame.columns[-2:]) == ["message", "binary_status"]
+    assert frame.loc[0, "message"] == table.loc[0, "message"]
+    assert frame.loc[0, "message"].endswith("The system cannot find the file specified.")
     assert pd.read_csv(tmp_path / "i.csv").loc[0, "status"] == "ok"
 
 
@@ -111,3 +115,41 @@ def test_committed_demo_matches_the_generator(tmp_path: Path) -> None:
     for path in write_demo(tmp_path):
         committed = repository / path.relative_to(tmp_path)
         assert committed.read_bytes() == path.read_bytes(), committed
+
+
+def test_messages_db_option(tmp_path: Path) -> None:
+    import sqlite3
+
+    log = write_evtx(
+        tmp_path / "Application.evtx",
+        [
+            EventSpec(
+                provider="Contoso-Backup",
+                event_id=7,
+                level=4,
+                time=T0,
+                computer="SRV1.corp",
+                data=(("Volume", "C:"), ("Seconds", "3")),
+            )
+        ],
+    )
+    db = tmp_path / "m.db"
+    with sqlite3.connect(db) as connection:
+        connection.executescript(
+            "CREATE TABLE providers(id INTEGER PRIMARY KEY, name TEXT UNIQUE, guid TEXT);"
+            "CREATE TABLE messages(id INTEGER PRIMARY KEY, provider_id INTEGER,"
+            " event_id INTEGER, message TEXT);"
+            "INSERT INTO providers VALUES (1, 'Contoso-Backup', NULL);"
+            "INSERT INTO messages VALUES (1, 1, 7, 'Backup of %1 finished in %2 s.');"
+        )
+    out = tmp_path / "r.csv"
+    assert main(["dump", str(log), "--format", "csv", "-o", str(out), "-q"]) == 0
+    assert pd.read_csv(out).loc[0, "message"] == "Contoso-Backup event 7: C:; 3"
+    assert (
+        main(["dump", str(log), "--format", "csv", "-o", str(out), "--messages-db", str(db)]) == 0
+    )
+    assert pd.read_csv(out).loc[0, "message"] == "Backup of C: finished in 3 s."
+    assert main(["dump", str(log), "--messages-db", str(tmp_path / "absent.db")]) == 2
+    bad = tmp_path / "bad.db"
+    bad.write_text("not sqlite" * 100)
+    assert main(["dump", str(log), "-o", str(out), "--messages-db", str(bad)]) == 2

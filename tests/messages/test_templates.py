@@ -1,0 +1,175 @@
+"""The built-in template catalog (shipped, lazy, reproducible) and the --messages-db source."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import evtxscan
+from evtxscan.messages import ExternalDatabaseError, MessageRenderer, TemplateDatabase, load_catalog
+from evtxscan.messages.build_catalog import build_document
+from evtxscan.messages.templates import BUILTIN_FILE, BuiltinTemplates, builtin_templates
+
+DB = Path(__file__).resolve().parents[2].parent / "shared" / "messages"
+DB_FILE = DB / "ts-evtx-merged-messages.db"
+SHIPPED = Path(evtxscan.__file__).parent / "data" / "messages" / BUILTIN_FILE
+
+# Providers the issue names as what administrators meet most: all must be shipped.
+ADMIN_PROVIDERS = [
+    "Microsoft-Windows-Security-Auditing",
+    "Security",
+    "Microsoft-Windows-Kernel-General",
+    "Microsoft-Windows-Kernel-Power",
+    "Microsoft-Windows-Kernel-Boot",
+    "Service Control Manager",
+    "EventLog",
+    "Microsoft-Windows-WindowsUpdateClient",
+    "Microsoft-Windows-GroupPolicy",
+    "Microsoft-Windows-TerminalServices-LocalSessionManager",
+    "Microsoft-Windows-DNS-Client",
+    "Microsoft-Windows-Dhcp-Client",
+    "Microsoft-Windows-DistributedCOM",
+    "Microsoft-Windows-Winlogon",
+    "Microsoft-Windows-User Profiles Service",
+    "Microsoft-Windows-Time-Service",
+    "Microsoft-Windows-Ntfs",
+    "disk",
+    "Microsoft-Windows-WHEA-Logger",
+    "WinDefend",
+    "Microsoft-Windows-TaskScheduler",
+    "PowerShell",
+    "Application Error",
+    "Application Hang",
+    "Windows Error Reporting",
+    "MsiInstaller",
+]
+
+
+def _tiny_db(path: Path) -> Path:
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE providers(id INTEGER PRIMARY KEY, name TEXT UNIQUE, guid TEXT);"
+            "CREATE TABLE messages(id INTEGER PRIMARY KEY, provider_id INTEGER, event_id INTEGER,"
+            " message TEXT, args_count INTEGER);"
+            "INSERT INTO providers VALUES (1, 'Contoso-Backup', NULL), (2, 'Contoso-All', NULL);"
+            "INSERT INTO messages VALUES (1, 1, 7, 'Backup of %1 finished in %2 s.', 2),"
+            " (2, 2, 7, 'Backup of %1 finished in %2 s.', 2),"
+            " (3, 2, 8, 'Backup of %1 failed: %2', 2);"
+        )
+    return path
+
+
+def test_every_admin_provider_is_shipped() -> None:
+    catalog = builtin_templates()
+    missing = [name for name in ADMIN_PROVIDERS if not catalog.has_provider(name)]
+    assert missing == []
+
+
+def test_the_shipped_catalog_is_small_and_credited() -> None:
+    assert SHIPPED.stat().st_size < 1_000_000
+    meta = json.loads(gzip.decompress(SHIPPED.read_bytes()))["meta"]
+    assert "MIT" in meta["source"] and len(meta["sha256"]) == 64
+    notice = (SHIPPED.parent / "NOTICE.md").read_text("utf-8")
+    assert "@ts-evtx/messages" in notice and "MIT" in notice
+    assert "MIT License" in (SHIPPED.parent / "LICENSE").read_text("utf-8")
+
+
+def test_loading_is_lazy() -> None:
+    catalog = BuiltinTemplates()
+    assert not catalog._loaded
+    assert catalog.candidates("Service Control Manager", 7036)
+    assert catalog._loaded
+
+
+@pytest.mark.skipif(not DB_FILE.is_file(), reason=f"message database not found at {DB}")
+def test_the_shipped_catalog_rebuilds_from_the_database() -> None:
+    built = build_document(DB_FILE)
+    shipped = json.loads(gzip.decompress(SHIPPED.read_bytes()))
+    assert built == shipped
+
+
+def test_template_database_reads_the_ts_evtx_schema(tmp_path: Path) -> None:
+    database = TemplateDatabase(_tiny_db(tmp_path / "t.db"))
+    own = database.candidates("contoso-backup", 7)
+    assert [c.text for c in own] == ["Backup of %1 finished in %2 s."] and own[0].own
+    # Contoso-All's rows strictly contain Contoso-Backup's: its extra rows are siblings.
+    sibling = database.candidates("Contoso-Backup", 8)
+    assert [(c.text, c.own) for c in sibling] == [("Backup of %1 failed: %2", False)]
+    assert database.candidates("Nobody", 7) == ()
+    again = pickle.loads(pickle.dumps(database))
+    assert again.candidates("Contoso-Backup", 7) == own
+
+
+def test_messages_db_renders_providers_the_builtin_lacks(tmp_path: Path) -> None:
+    path = _tiny_db(tmp_path / "t.db")
+    plain = MessageRenderer()
+    assert plain.render("Contoso-Backup", None, 7, None, 4, ["C:", "3"]).startswith(
+        "Contoso-Backup event 7"
+    )
+    renderer = MessageRenderer(load_catalog(messages_db=path))
+    names = ["Volume", "Seconds"]
+    text = renderer.render("Contoso-Backup", None, 7, None, 4, ["C:", "3"], names=names)
+    assert text == "Backup of C: finished in 3 s."
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"not a database at all, just text" * 100, "not a SQLite database"),
+        (None, "missing table providers"),
+    ],
+)
+def test_a_bad_messages_db_is_refused_with_the_reason(
+    tmp_path: Path, content: bytes | None, reason: str
+) -> None:
+    path = tmp_path / "bad.db"
+    if content is None:
+        sqlite3.connect(path).execute("CREATE TABLE other(x)").connection.close()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ExternalDatabaseError, match=reason):
+        TemplateDatabase(path)
+    with pytest.raises(ExternalDatabaseError, match="no such message database"):
+        TemplateDatabase(tmp_path / "absent.db")
+
+
+@pytest.mark.skipif(not DB_FILE.is_file(), reason=f"message database not found at {DB}")
+def test_the_published_database_as_messages_db_agrees_with_the_builtin() -> None:
+    renderer = MessageRenderer(load_catalog(messages_db=DB_FILE))
+    names = ["MajorVersion", "MinorVersion", "BuildVersion", "QfeVersion"]
+    names += ["ServiceVersion", "BootMode", "StartTime"]
+    values = ["10", "0", "19041", "1", "0", "0", "2023-05-24T00:55:45.500000Z"]
+    text = renderer.render(
+        "Microsoft-Windows-Kernel-General", None, 12, None, 4, values, None, names
+    )
+    assert text == "The operating system started at system time 2023-05-24T00:55:45.500000Z."
+
+
+def test_messages_db_through_the_python_api(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from evtxscan.synth import EventSpec, write_evtx
+
+    log = write_evtx(
+        tmp_path / "Application.evtx",
+        [
+            EventSpec(
+                provider="Contoso-Backup",
+                event_id=7,
+                level=4,
+                time=datetime(2024, 1, 2, tzinfo=UTC),
+                computer="SRV1",
+                data=(("Volume", "D:"), ("Seconds", "9")),
+            )
+        ],
+    )
+    db = _tiny_db(tmp_path / "t.db")
+    frame = evtxscan.read_frame(log, messages=True, messages_db=db)
+    assert frame["message"].tolist() == ["Backup of D: finished in 9 s."]
+    result = evtxscan.scan(log, messages_db=db, timeline="all")
+    assert result.timeline["message"].tolist() == ["Backup of D: finished in 9 s."]
