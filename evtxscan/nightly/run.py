@@ -140,7 +140,7 @@ class _Run:
             admit=book.admit,
             after_batch=lambda: self.kill.checkpoint(Phase.READING),
         )
-        stream = pipeline.read(self.paths, progress=self.progress, hooks=hooks)
+        stream = pipeline.read_stream(self.paths, progress=self.progress, hooks=hooks)
         rows = pipeline.rows(carried=self.prior.carry)
         active = rows["host"].astype(str).isin(set(book.admitted_hosts)) if not rows.empty else None
         idle = rows[~active] if active is not None else rows

@@ -79,9 +79,9 @@ def scan(
         input_tz=input_tz,
     )
     pipeline = ScanPipeline(chosen_signatures(signatures), settings)
-    stream = pipeline.read(paths, progress=progress)
+    integrity = pipeline.read(paths, progress=progress)
     found = pipeline.correlate(pipeline.rows())
-    return pipeline.result(found, stream.integrity)
+    return pipeline.result(found, integrity)
 
 
 def read_records(

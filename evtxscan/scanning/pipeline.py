@@ -14,6 +14,7 @@ admits records above its watermarks and settles what changed since the last run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,16 +26,20 @@ from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.correlation.xml_probe import XmlProbe
-from evtxscan.messages import MessageRenderer, load_catalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table
-from evtxscan.scanning.scanner import Scanner
+from evtxscan.scanning.local_engine import merge_outputs, run_units
+from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
+from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature
-from evtxscan.sources.inputs import PathLike
+from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.inputs import PathLike, expand_paths
+from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
+from evtxscan.sources.worker import ReadOptions
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
@@ -90,40 +95,69 @@ class ScanPipeline:
     def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
         self.signatures = signatures
         self.settings = settings
-        catalog = load_catalog(*settings.catalogs, messages_db=settings.messages_db)
-        self.renderer = MessageRenderer(catalog)
-        keep_all = settings.window is None
-        self.scanner = Scanner(
-            signatures,
-            self.renderer,
-            settings.since,
-            settings.until,
-            keep_all,
-            settings.include_recovered,
+        self.config = ScannerConfig(
+            signatures=tuple(signatures),
+            since=settings.since,
+            until=settings.until,
+            keep_all=settings.window is None,
+            include_recovered=settings.include_recovered,
+            catalogs=settings.catalogs,
+            messages_db=settings.messages_db,
+            input_tz=settings.input_tz,
+            feed_rows=settings.feed_rows,
+        )
+        self.scanner = Scanner(self.config)  # this process's: what every unit kept
+        self.renderer = self.scanner.renderer
+
+    def read_options(self) -> ReadOptions:
+        """How units and streams read: backend, host map, recovered records, the probe."""
+        settings, index = self.settings, self.scanner.index
+        probe = None
+        if settings.window is not None and settings.probe:
+            probe = XmlProbe.for_signatures(set(index.selectors), index.names)
+        return ReadOptions(
+            backend=Backend(settings.backend),
+            batch_size=settings.batch_size,
+            host_map=HostMap.from_option(settings.host_map),
+            include_recovered=settings.read_recovered,
+            probe=probe,
         )
 
     def read(
+        self, paths: PathLike | Iterable[PathLike], *, progress: object | None = None
+    ) -> pd.DataFrame:
+        """Read ``paths`` in units (in parallel with ``workers``) and keep what correlation
+        needs; returns the integrity table, one row per input file."""
+        settings = self.settings
+        workers = settings.workers or (os.cpu_count() or 1)
+        units = plan_units(expand_paths(paths))
+        outputs = run_units(units, self.config, self.read_options(), workers)
+        merged = merge_outputs(outputs, progress)
+        self.scanner.kept += merged.kept
+        self.scanner.days += merged.days
+        return integrity_frame(merged.reports)
+
+    def read_stream(
         self,
         paths: PathLike | Iterable[PathLike],
         *,
         progress: object | None = None,
         hooks: ReadHooks | None = None,
     ) -> RecordStream:
-        """Stream ``paths`` through the scanner; the returned stream holds the integrity rows."""
+        """Stream ``paths`` through this process's scanner, with a driver's hooks (nightly:
+        chunk planning, files read before, admission); the stream holds the integrity rows."""
         hooks = hooks or ReadHooks()
         settings, scanner = self.settings, self.scanner
-        probe = None
-        if settings.window is not None and settings.probe:
-            probe = XmlProbe.for_signatures(set(scanner.index.selectors), scanner.index.names)
+        options = self.read_options()
         stream = RecordStream(
             paths,
-            backend=settings.backend,
-            batch_size=settings.batch_size,
-            host_map=settings.host_map,
-            include_recovered=settings.read_recovered,
+            backend=options.backend,
+            batch_size=options.batch_size,
+            host_map=options.host_map,
+            include_recovered=options.include_recovered,
             workers=settings.workers,
             progress=progress,
-            probe=probe,
+            probe=options.probe,
             tz=settings.input_tz,
             catalog=self.renderer.catalog,
         )
@@ -175,15 +209,35 @@ class ScanPipeline:
     ) -> ScanResult:
         """The result tables (``diagnoses`` replaces the correlation's own, e.g. nightly's)."""
         table = found.diagnoses if diagnoses is None else diagnoses
-        scanner = self.scanner
+        days = self.days()
+        totals = (
+            days.groupby("host")
+            .agg(
+                records=("records", "sum"),
+                first_time=("first_time", "min"),
+                last_time=("last_time", "max"),
+            )
+            .astype({"records": "int64"})
+        )
+        host_files = set(zip(days["host"], days["source_file"], strict=True))
         return ScanResult(
             timeline=found.timeline,
             diagnoses=table,
-            hosts=hosts_frame(scanner.stats, scanner.host_files, found.facts, table),
+            hosts=hosts_frame([totals] if len(days) else [], host_files, found.facts, table),
             integrity=integrity,
-            daily=daily_counts(scanner.daily),
+            daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
             signatures=tuple(self.signatures),
         )
+
+    def days(self) -> pd.DataFrame:
+        """Records, errors and time span per host, file and UTC day, of everything read."""
+        parts = [d for d in self.scanner.days if not d.empty]
+        if not parts:
+            return pd.DataFrame(columns=DAY_COLUMNS)
+        days = pd.concat(parts, ignore_index=True)
+        days["host"] = days["host"].astype(str)
+        days["source_file"] = days["source_file"].astype(str)
+        return days
 
 
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:

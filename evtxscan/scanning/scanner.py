@@ -7,37 +7,69 @@ Batches are prefiltered with column operations, so memory follows the matches, n
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.selection import SignatureIndex
-from evtxscan.messages import MessageRenderer, add_messages
+from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.probe import SkippedStats
 
+#: Columns of the per host, file and day counts every unit returns.
+DAY_COLUMNS = ["host", "source_file", "day", "records", "errors", "first_time", "last_time"]
+
+
+@dataclass(frozen=True)
+class ScannerConfig:
+    """What a scanner needs, in any process: the signatures and what to keep.
+
+    Picklable; a process builds the expensive parts (signature index, message catalog) once
+    per config (:meth:`Scanner.from_config`), keyed by ``token``.
+    """
+
+    signatures: tuple[Signature, ...]
+    since: pd.Timestamp | None = None
+    until: pd.Timestamp | None = None
+    keep_all: bool = False
+    include_recovered: bool = False
+    catalogs: tuple[str | Path, ...] = ()
+    messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
+    input_tz: str = "UTC"
+    feed_rows: int = 20_000
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+_BUILT: dict[str, tuple[SignatureIndex, MessageRenderer]] = {}
+
 
 class Scanner:
-    """One scan's state: the kept rows and per-host statistics."""
+    """One unit's (or one run's) state: the kept rows and per host, file and day counts."""
 
-    def __init__(
-        self,
-        signatures: list[Signature],
-        renderer: MessageRenderer,
-        since: pd.Timestamp | None,
-        until: pd.Timestamp | None,
-        keep_all: bool,
-        include_recovered: bool,
-    ) -> None:
-        self.index = SignatureIndex(signatures, None)
-        self.renderer = renderer
-        self.since, self.until = since, until
-        self.keep_all = keep_all
-        self.include_recovered = include_recovered
+    def __init__(self, config: ScannerConfig) -> None:
+        built = _BUILT.get(config.token)
+        if built is None:
+            built = (
+                SignatureIndex(list(config.signatures), None),
+                MessageRenderer(load_catalog(*config.catalogs, messages_db=config.messages_db)),
+            )
+            _BUILT.clear()  # one config at a time per process
+            _BUILT[config.token] = built
+        self.config = config
+        self.index, self.renderer = built
+        self.since, self.until = config.since, config.until
+        self.keep_all = config.keep_all
+        self.include_recovered = config.include_recovered
         self.kept: list[pd.DataFrame] = []
-        self.stats: list[pd.DataFrame] = []
-        self.host_files: set[tuple[str, str]] = set()
-        self.daily: list[pd.DataFrame] = []
+        self.days: list[pd.DataFrame] = []
+
+    @classmethod
+    def from_config(cls, config: ScannerConfig) -> Scanner:
+        return cls(config)
 
     def feed(self, batch: pd.DataFrame) -> None:
         if self.since is not None:
@@ -46,19 +78,20 @@ class Scanner:
             batch = batch[batch["time"] < self.until]
         if batch.empty:
             return
-        # One grouping per batch: records, errors and time span per (host, day); the host
-        # totals are summed from it at the end.
+        # One grouping per batch: records, errors and time span per (host, file, day); host
+        # totals, files per host and daily counts are summed from it at the end.
         times = batch["time"]
         per_day = (
             pd.DataFrame(
                 {
                     "host": batch["host"].astype(str).to_numpy(),
+                    "source_file": batch["source_file"].astype(str).to_numpy(),
                     "day": times.dt.floor("D").to_numpy(),
                     "errors": batch["level"].isin([1, 2]).fillna(False).to_numpy(dtype=np.int64),
                     "time": times.to_numpy(),
                 }
             )
-            .groupby(["host", "day"], sort=False)
+            .groupby(["host", "source_file", "day"], sort=False)
             .agg(
                 records=("errors", "size"),
                 errors=("errors", "sum"),
@@ -67,12 +100,7 @@ class Scanner:
             )
             .reset_index()
         )
-        self.daily.append(per_day[["host", "day", "records", "errors"]])
-        self.stats.append(per_day.set_index("host")[["records", "first_time", "last_time"]])
-        pairs = batch[["host", "source_file"]].drop_duplicates()
-        self.host_files.update(
-            zip(pairs["host"].astype(str), pairs["source_file"].astype(str), strict=True)
-        )
+        self.days.append(per_day[DAY_COLUMNS])
         candidates, context, canon = self.index.prefilter(batch)
         if not self.include_recovered:
             candidates &= ~batch["recovered"].to_numpy()
@@ -128,14 +156,4 @@ class Scanner:
             frame = frame[frame["last_time"] >= self.since]
         if self.until is not None:
             frame = frame[frame["first_time"] < self.until]
-        self.stats.append(
-            frame.groupby("host").agg(
-                records=("records", "sum"),
-                first_time=("first_time", "min"),
-                last_time=("last_time", "max"),
-            )
-        )
-        self.host_files.update(zip(frame["host"], frame["source_file"], strict=True))
-        self.daily.append(
-            frame.groupby(["host", "day"], as_index=False)[["records", "errors"]].sum()
-        )
+        self.days.append(frame[DAY_COLUMNS])

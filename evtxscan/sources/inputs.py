@@ -65,10 +65,15 @@ def _walk(directory: Path) -> Iterator[Path]:
                 yield candidate
 
 
-def expand_paths(paths: PathLike | Iterable[PathLike]) -> Iterator[Source | MissingInput]:
+def expand_paths(
+    paths: PathLike | Iterable[PathLike | Source | MissingInput],
+) -> Iterator[Source | MissingInput]:
     """Files, directories (recursive) and glob patterns, in a stable order."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     for item in items:
+        if isinstance(item, (Source, MissingInput)):  # already expanded (a unit of work)
+            yield item
+            continue
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():

@@ -117,6 +117,34 @@ class FileReport:
             (live["record_number"] != live["event_record_id"]).fillna(False).any()
         )
 
+    def absorb(self, part: FileReport) -> None:
+        """Add what another reader of the same file saw (a later chunk range of it)."""
+        self.records += part.records
+        self.recovered += part.recovered
+        self.torn += part.torn
+        self.chunks += part.chunks
+        self.chunks_skipped += part.chunks_skipped
+        if part.first_time is not None:
+            low = part.first_time
+            self.first_time = low if self.first_time is None else min(self.first_time, low)
+        if part.last_time is not None:
+            high = part.last_time
+            self.last_time = high if self.last_time is None else max(self.last_time, high)
+        for ranges, more in (
+            (self._number_ranges, part._number_ranges),
+            (self._id_ranges, part._id_ranges),
+        ):
+            for chunk, (least, most, count) in more.items():
+                old = ranges.get(chunk)
+                ranges[chunk] = (
+                    (least, most, count)
+                    if old is None
+                    else (min(old[0], least), max(old[1], most), old[2] + count)
+                )
+        self._ids_differ = self._ids_differ or part._ids_differ
+        self.errors.extend(part.errors)
+        self.notes.extend(part.notes)
+
     def finish(self) -> None:
         """Settle status, gaps and the filtered-export label."""
         number_gaps = _missing(self._number_ranges)

@@ -85,7 +85,7 @@ class RecordStream:
 
     def __init__(
         self,
-        paths: PathLike | Iterable[PathLike],
+        paths: PathLike | Iterable[PathLike | Source | MissingInput],
         *,
         backend: Backend | str = Backend.RUST,
         batch_size: int = 10_000,

@@ -1,0 +1,132 @@
+"""Run a scan's units on this machine: in this process, or in a pool of worker processes,
+and join their outputs in input order (:func:`merge_outputs`), whatever engine ran them.
+
+A worker receives the scanner's config and read options once (the pool's initializer) and
+then only unit descriptions; at most two units per worker are in flight, so memory stays
+bounded by the units, not the collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evtxscan.scanning.scanner import ScannerConfig
+from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
+from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.worker import ReadOptions
+
+_WORKER: dict[str, object] = {}
+
+
+def _start_worker(config: ScannerConfig, options: ReadOptions) -> None:
+    _WORKER["config"], _WORKER["options"] = config, options
+
+
+def _run_in_worker(unit: WorkUnit) -> UnitOutput:
+    config, options = _WORKER["config"], _WORKER["options"]
+    assert isinstance(config, ScannerConfig) and isinstance(options, ReadOptions)
+    return run_unit(unit, config, options)
+
+
+def run_units(
+    units: list[WorkUnit], config: ScannerConfig, options: ReadOptions, workers: int
+) -> Iterator[UnitOutput]:
+    """Outputs of ``units`` in their order (``workers`` > 1: in worker processes)."""
+    if workers <= 1 or len(units) <= 1:
+        for unit in units:
+            yield run_unit(unit, config, options)
+        return
+    pool = ProcessPoolExecutor(
+        min(workers, len(units)), initializer=_start_worker, initargs=(config, options)
+    )
+    try:
+        pending: list[Future[UnitOutput]] = []
+        queue = iter(units)
+        for unit in queue:
+            pending.append(pool.submit(_run_in_worker, unit))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            output = pending.pop(0).result()
+            following = next(queue, None)
+            if following is not None:
+                pending.append(pool.submit(_run_in_worker, following))
+            yield output
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+@dataclass
+class Merged:
+    """Unit outputs joined: finished integrity reports in input order, kept rows, counts."""
+
+    reports: list[FileReport] = field(default_factory=list)
+    kept: list[pd.DataFrame] = field(default_factory=list)
+    days: list[pd.DataFrame] = field(default_factory=list)
+
+
+def merge_outputs(outputs: Iterable[UnitOutput], progress: object | None = None) -> Merged:
+    """Join unit outputs given in unit order: range parts into one report per file, files
+    byte-identical to an earlier one marked ``duplicate`` (their rows dropped), every report
+    finished."""
+    merged = Merged()
+    open_parts: dict[str, FileReport] = {}
+    first_of: dict[str, str] = {}  # sha256 -> path of the first file with that content
+    duplicates: set[str] = set()
+    for output in outputs:
+        _tell(progress, "records_done", output.records)
+        finished: list[FileReport] = []
+        if output.part is not None:
+            (report,) = output.reports
+            path = report.path
+            if output.part.part == 0:
+                open_parts[path] = report
+                merged.reports.append(report)
+            else:
+                open_parts[path].absorb(report)
+            if output.part.part == output.part.parts - 1:
+                whole = open_parts.pop(path)
+                whole.finish()
+                finished.append(whole)
+        else:
+            finished = list(output.reports)
+            merged.reports.extend(output.reports)
+        for report in finished:
+            earlier = first_of.setdefault(report.sha256, report.path) if report.sha256 else None
+            if earlier is not None and earlier != report.path:
+                duplicates.add(report.path)
+                _make_duplicate(report, earlier)
+            _tell(progress, "file_done", report)
+        merged.kept += output.kept
+        merged.days += output.days
+    if duplicates:
+        merged.kept = [_without(f, duplicates) for f in merged.kept]
+        merged.days = [_without(f, duplicates) for f in merged.days]
+    return merged
+
+
+def _make_duplicate(report: FileReport, first: str) -> None:
+    """Turn a read report into the row the reader gives a byte-identical copy."""
+    kept = FileReport(
+        path=report.path, format=report.format, size=report.size, sha256=report.sha256
+    )
+    kept.status = FileStatus.DUPLICATE
+    kept.duplicate_of = first
+    kept.finish()
+    report.__dict__.update(kept.__dict__)
+
+
+def _without(frame: pd.DataFrame, paths: set[str]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return frame[~frame["source_file"].astype(str).isin(paths)].reset_index(drop=True)
+
+
+def _tell(progress: object | None, name: str, value: object) -> None:
+    update = getattr(progress, name, None)
+    if callable(update):
+        update(value)

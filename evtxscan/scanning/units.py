@@ -1,0 +1,196 @@
+"""Units of scan work: what one task reads and keeps, runnable in any process.
+
+A scan plans its inputs into units (:func:`plan_units`): runs of small files read together,
+and chunk ranges of large EVTX files, so two workers (or a cluster's) share even a single
+large log. A unit reads its records and keeps what the scan needs (:class:`Scanner`): the
+symptom candidates and context rows, and per host, file and day counts of every record. It
+returns that compact :class:`UnitOutput` with one (possibly partial) integrity report per
+file; :func:`merge_outputs` joins the outputs in input order, settles duplicates and finishes
+the reports. Units carry only picklable descriptions; a worker opens the files itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evtxscan.scanning.scanner import Scanner, ScannerConfig
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.evtx.reader import ChunkRange, chunk_ranges, inspect_header
+from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages, sha256_of
+from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.stream import RecordStream
+from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
+
+#: Files up to this size are read whole by one unit, several of them together.
+GROUP_BYTES = 8 * 1024**2
+#: Larger EVTX files are split into ranges of this many 64 KiB chunk slots (8 MiB).
+RANGE_CHUNKS = 128
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """Chunk slots ``span`` of one EVTX file, part ``part`` of ``parts``."""
+
+    source: Source
+    span: ChunkRange
+    part: int
+    parts: int
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Whole files read in order, or one range of a large EVTX file."""
+
+    files: tuple[Source | MissingInput, ...] = ()
+    range: FileRange | None = None
+
+    @property
+    def size_hint(self) -> int:
+        return len(self.files) if self.range is None else 1
+
+
+@dataclass
+class UnitOutput:
+    """What one unit found: reports (partial for a range), kept rows and day counts."""
+
+    reports: list[FileReport]
+    kept: list[pd.DataFrame]
+    days: list[pd.DataFrame]
+    records: int = 0
+    part: FileRange | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_units(
+    items: Iterable[Source | MissingInput],
+    group_bytes: int = GROUP_BYTES,
+    range_chunks: int = RANGE_CHUNKS,
+) -> list[WorkUnit]:
+    """Units in input order: small files grouped up to ``group_bytes``, large EVTX files
+    split into chunk ranges. Sizes come from the file system; bundles stay whole."""
+    units: list[WorkUnit] = []
+    group: list[Source | MissingInput] = []
+    group_size = 0
+
+    def close_group() -> None:
+        nonlocal group, group_size
+        if group:
+            units.append(WorkUnit(files=tuple(group)))
+            group, group_size = [], 0
+
+    for item in items:
+        size = _size(item)
+        if size > group_bytes and isinstance(item, Source):
+            spans = _evtx_spans(item, size, range_chunks)
+            if spans:
+                close_group()
+                units += [
+                    WorkUnit(range=FileRange(item, span, i, len(spans)))
+                    for i, span in enumerate(spans)
+                ]
+                continue
+        if group and group_size + size > group_bytes:
+            close_group()
+        group.append(item)
+        group_size += size
+    close_group()
+    return units
+
+
+def _size(item: Source | MissingInput) -> int:
+    if not isinstance(item, Source) or item.kind != "file":
+        return 0
+    try:
+        return os.stat(item.path).st_size
+    except OSError:
+        return 0
+
+
+def _evtx_spans(source: Source, size: int, range_chunks: int) -> list[ChunkRange]:
+    """Chunk ranges of a large EVTX file (none when it is not EVTX or has one range)."""
+    if source.kind != "file":
+        return []
+    try:
+        with open(source.path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError:
+        return []
+    if sniff(head) is not LogFormat.EVTX:
+        return []
+    spans = chunk_ranges(size, inspect_header(head, FileReport(path="")), range_chunks)
+    return spans if len(spans) > 1 else []
+
+
+def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> UnitOutput:
+    """Read one unit and keep what the scan needs (any process; the files are reopened)."""
+    scanner = Scanner.from_config(config)
+    if unit.range is not None:
+        return _run_range(unit.range, scanner, options)
+    stream = RecordStream(
+        list(unit.files),
+        backend=options.backend,
+        batch_size=options.batch_size,
+        host_map=options.host_map,
+        include_recovered=options.include_recovered,
+        probe=options.probe,
+        tz=config.input_tz,
+        catalog=scanner.renderer.catalog,
+    )
+    records = 0
+    for batch in _gathered(stream, config.feed_rows):
+        records += len(batch)
+        scanner.feed(batch)
+    scanner.add_skipped(stream.skipped, stream.options.host_map)
+    return UnitOutput(stream.reports, scanner.kept, scanner.days, records)
+
+
+def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Small batches joined up to ``rows`` rows (fewer per-batch fixed costs)."""
+    from evtxscan.records.batch import concat_frames
+
+    pending: list[pd.DataFrame] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += len(batch)
+        if count >= rows:
+            yield concat_frames(pending) if len(pending) > 1 else pending[0]
+            pending, count = [], 0
+    if pending:
+        yield concat_frames(pending) if len(pending) > 1 else pending[0]
+
+
+def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitOutput:
+    report = FileReport(path=part.source.display)
+    try:
+        content = open_source(part.source)
+    except (OSError, ValueError, EOFError) as exc:
+        report.status = FileStatus.UNREADABLE
+        report.error(f"cannot open: {exc}")
+        return UnitOutput([report], [], [], part=part)
+    try:
+        report.size = len(content)
+        report.format = str(LogFormat.EVTX)
+        inspect_header(bytes(content[:SNIFF_BYTES]), report if part.part == 0 else FileReport(""))
+        if part.part == 0:
+            report.sha256 = sha256_of(content)
+        frames, result = read_range(RangeTask(part.source, part.span, options), content)
+        release_pages(content)
+    finally:
+        if hasattr(content, "close"):
+            content.close()
+    records = 0
+    for batch in _gathered(frames, scanner.config.feed_rows):
+        report.observe(batch)
+        records += len(batch)
+        scanner.feed(batch)
+    skipped = {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
+    scanner.add_skipped(skipped, options.host_map)
+    report.errors.extend(result.errors)
+    report.chunks += result.chunks
+    report.chunks_skipped += result.chunks_skipped
+    return UnitOutput([report], scanner.kept, scanner.days, records, part=part)
