@@ -7,7 +7,6 @@ diagnosis text contains the expected fragments.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.model import Signature, SignatureTest
 from evtxscan.synth import EventSpec, write_evtx
 
 BASE_TIME = datetime(2001, 6, 4, 9, 0, tzinfo=UTC)
 TEST_HOST = "TESTHOST"
-_OFFSET = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", None: "seconds"}
 
 
 @dataclass(frozen=True)
@@ -35,10 +33,10 @@ class TestOutcome:
 
 
 def _offset(value: Any) -> timedelta:
-    match = _OFFSET.match(str(value if value is not None else 0))
-    if not match:
-        raise ValueError(f"'at' must be an offset such as 30s, 5m or 2h, got {value!r}")
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        return parse_duration(value if value is not None else 0, signed=True, bare_unit="s")
+    except ValueError:
+        raise ValueError(f"'at' must be an offset such as 30s, 5m or 2h, got {value!r}") from None
 
 
 def event_spec(event: Mapping[str, Any], base: datetime = BASE_TIME) -> EventSpec:

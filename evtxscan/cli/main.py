@@ -16,9 +16,7 @@ from evtxscan.cli.dump import dump_command
 from evtxscan.cli.nightly import nightly_command
 from evtxscan.cli.scan import scan_command
 from evtxscan.cli.signatures import signatures_group
-
-EXIT_OK = 0
-EXIT_FAILURE = 2
+from evtxscan.results.exit_code import ExitCode
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,19 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as done:
         return int(done.exit_code or 0)
     except SystemExit as done:
-        return int(done.code or 0) if isinstance(done.code, int) else EXIT_FAILURE
+        return int(done.code or 0) if isinstance(done.code, int) else ExitCode.FAILURE
     except click.ClickException as exc:
         exc.show()
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return EXIT_FAILURE
+        return ExitCode.FAILURE
     except BrokenPipeError:
-        return EXIT_OK
+        return ExitCode.OK
     except Exception as exc:  # an unexpected failure is exit 2, never 1
         click.echo(f"evtxscan: error: {type(exc).__name__}: {exc}", err=True)
-        return EXIT_FAILURE
-    return EXIT_OK
+        return ExitCode.FAILURE
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

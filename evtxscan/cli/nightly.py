@@ -15,18 +15,19 @@ import click
 
 from evtxscan.cli import options
 from evtxscan.cli.progress import Progress
-from evtxscan.nightly import EXIT_ERROR, NightlyOptions, NightlyOutcome, StateLocked, run_nightly
+from evtxscan.nightly import NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
+from evtxscan.results.exit_code import ExitCode
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.sources.inputs import Source, expand_paths
-
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+from evtxscan.sources.integrity import FileStatus
 
 
 def _duration(text: str) -> timedelta:
     try:
-        return timedelta(**{_UNITS[text[-1]]: float(text[:-1])})
-    except (KeyError, ValueError, IndexError):
+        return parse_duration(text)
+    except ValueError:
         raise click.BadParameter(f"{text!r}: use a duration such as 30m, 1h, 2d") from None
 
 
@@ -47,7 +48,7 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
         outcome = run_nightly(list(paths), options, progress=progress)
     except StateLocked as exc:
         click.echo(f"evtxscan: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.FAILURE)
     finally:
         progress.close()
     for warning in outcome.written.warnings:
@@ -183,6 +184,7 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
     outcome = run_and_report(tuple(kw["paths"]), options, bool(kw.get("quiet")))
     fail_on = kw.get("fail_on", "diagnosis")
     if fail_on == "never":
-        sys.exit(0)
-    bad = bool(outcome.result.integrity["status"].isin(["damaged", "unreadable"]).any())
-    sys.exit(1 if outcome.exit_code == 1 or (fail_on == "integrity" and bad) else 0)
+        sys.exit(ExitCode.OK)
+    bad = bool(outcome.result.integrity["status"].isin(FileStatus.PROBLEMS).any())
+    found = outcome.exit_code is ExitCode.FOUND or (fail_on == "integrity" and bad)
+    sys.exit(ExitCode.FOUND if found else ExitCode.OK)

@@ -11,20 +11,20 @@ import click
 from evtxscan.cli import options
 from evtxscan.cli.progress import Progress
 from evtxscan.outputs.report_dir import ReportOptions, write_report
+from evtxscan.results.exit_code import ExitCode
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import Source, expand_paths
-
-EXIT_OK, EXIT_FOUND, EXIT_FAILURE = 0, 1, 2
+from evtxscan.sources.integrity import FileStatus
 
 
 def _window(text: str) -> str | timedelta:
     if text == "all":
         return "all"
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
     try:
-        return timedelta(**{units[text[-1]]: float(text[:-1])})
-    except (KeyError, ValueError):
+        return parse_duration(text)
+    except ValueError:
         raise click.BadParameter("use 'all' or a duration such as 30m, 1h, 2d") from None
 
 
@@ -158,7 +158,7 @@ def scan_command(
     )
     for warning in written.warnings:
         click.echo(f"evtxscan: warning: {warning}", err=True)
-    bad_files = int(result.integrity["status"].isin(["damaged", "unreadable"]).sum())
+    bad_files = int(result.integrity["status"].isin(FileStatus.PROBLEMS).sum())
     if not quiet:
         click.echo(
             f"evtxscan: {len(result.diagnoses)} diagnoses on {len(result.hosts)} hosts "
@@ -168,10 +168,10 @@ def scan_command(
         )
     found = len(result.diagnoses) > 0
     if fail_on == "never":
-        sys.exit(EXIT_OK)
+        sys.exit(ExitCode.OK)
     if found or (fail_on == "integrity" and bad_files):
-        sys.exit(EXIT_FOUND)
-    sys.exit(EXIT_OK)
+        sys.exit(ExitCode.FOUND)
+    sys.exit(ExitCode.OK)
 
 
 def _signature_set(directories: tuple[Path, ...]) -> list[Signature] | None:

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 
 from evtxscan.authoring.selftest import run_signature_tests
+from evtxscan.results.exit_code import ExitCode
 from evtxscan.signatures.loader import load_signatures, parse_signature
 from evtxscan.signatures.model import SignatureError
-
-EXIT_OK, EXIT_FOUND, EXIT_FAILURE = 0, 1, 2
 
 
 @click.group("signatures")
@@ -91,7 +90,7 @@ def lint(paths: tuple[Path, ...]) -> None:
             click.echo(str(exc), err=True)
     click.echo(f"{len(files) - problems} valid, {problems} with problems")
     if problems:
-        raise SystemExit(EXIT_FOUND)
+        raise SystemExit(ExitCode.FOUND)
 
 
 @signatures_group.command("test")
@@ -112,4 +111,4 @@ def test(directories: tuple[Path, ...], no_builtin: bool, only: tuple[str, ...])
     failed = sum(not o.passed for o in outcomes)
     click.echo(f"{len(outcomes) - failed} passed, {failed} failed")
     if failed:
-        raise SystemExit(EXIT_FOUND)
+        raise SystemExit(ExitCode.FOUND)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.messages.catalog import MessageCatalog, builtin_catalog
+from evtxscan.records.schema import data_pairs
 from evtxscan.signatures.model import Role, Selector, Signature
 
 #: Events kept for context even when no signature names them: boot and shutdown markers,
@@ -61,8 +62,7 @@ class ProviderNames:
 def field_values(row: Any, field: str) -> list[str]:
     """The text values of one record field, as conditions and extractions see them."""
     if field == "data" or field.startswith("data."):
-        data = row["data"]
-        pairs = [] if data is None else [(d["name"], d["value"] or "") for d in data]
+        pairs = data_pairs(row["data"])
         if field == "data":
             return [v for _, v in pairs]
         key = field[len("data.") :]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
+from evtxscan.records.schema import data_values
 
 UNKNOWN_SESSION = -1
 
@@ -55,12 +56,6 @@ class HostFacts:
         }
 
 
-def _values(data: object) -> list[str]:
-    if data is None:
-        return []
-    return [d["value"] or "" for d in data]  # type: ignore[attr-defined]
-
-
 def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
     """Per-host facts from context rows (``canon``: canonical provider per row)."""
     facts: dict[str, HostFacts] = {}
@@ -85,7 +80,7 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
         banners = rows[[k == VERSION_BANNER for k in keys]]
         processor_texts: list[str] = []
         for data in banners["data"]:
-            values = _values(data)
+            values = data_values(data)
             processor_texts += [v.casefold() for v in values]
             if values:
                 fact.os_version = values[0].rstrip(".") or fact.os_version

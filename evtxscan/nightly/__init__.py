@@ -4,19 +4,9 @@ See ``README.md`` in this directory. Entry point: :func:`run_nightly`.
 """
 
 from evtxscan.nightly.lock import StateLocked
-from evtxscan.nightly.run import (
-    EXIT_ERROR,
-    EXIT_NEW,
-    EXIT_NOTHING_NEW,
-    NightlyOptions,
-    NightlyOutcome,
-    run_nightly,
-)
+from evtxscan.nightly.run import NightlyOptions, NightlyOutcome, run_nightly
 
 __all__ = [
-    "EXIT_ERROR",
-    "EXIT_NEW",
-    "EXIT_NOTHING_NEW",
     "NightlyOptions",
     "NightlyOutcome",
     "StateLocked",

@@ -35,6 +35,7 @@ from evtxscan.nightly.model import (
     StoredDiagnosis,
     StoredIncident,
 )
+from evtxscan.records.schema import data_values
 from evtxscan.results.tables import DIAGNOSIS_COLUMNS, EVIDENCE_LIMIT, evidence_key
 from evtxscan.scanning.pipeline import Correlation
 
@@ -74,7 +75,7 @@ def row_keys(rows: pd.DataFrame) -> list[str]:
 
 
 def _first_value(data: object) -> str:
-    values = [] if data is None else [d["value"] or "" for d in data]  # type: ignore[attr-defined]
+    values = data_values(data)  # type: ignore[arg-type]
     return values[0] if values else ""
 
 
@@ -115,7 +116,7 @@ def _recoveries(rows: pd.DataFrame) -> dict[str, list[tuple[pd.Timestamp, str]]]
     for host, time, data in zip(
         chosen["host"].astype(str), chosen["time"], chosen["data"], strict=True
     ):
-        values = [] if data is None else [d["value"] or "" for d in data]
+        values = data_values(data)
         if len(values) > 1 and "running" in values[1].casefold() and time is not pd.NaT:
             found.setdefault(host, []).append((time, values[0]))
     return found

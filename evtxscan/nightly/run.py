@@ -28,6 +28,7 @@ from evtxscan.nightly.model import Change, HistoryRow, PriorState, RunStats, Sta
 from evtxscan.nightly.state import StateDB
 from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
 from evtxscan.results import ScanResult
+from evtxscan.results.exit_code import ExitCode
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
@@ -40,8 +41,6 @@ from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.stream import RecordStream
-
-EXIT_NOTHING_NEW, EXIT_NEW, EXIT_ERROR = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,9 @@ class NightlyOutcome:
     notes: tuple[str, ...]
 
     @property
-    def exit_code(self) -> int:
-        """0 nothing new, 1 new diagnoses."""
-        return EXIT_NEW if len(self.new) else EXIT_NOTHING_NEW
+    def exit_code(self) -> ExitCode:
+        """``OK`` nothing new, ``FOUND`` new diagnoses."""
+        return ExitCode.FOUND if len(self.new) else ExitCode.OK
 
 
 def run_nightly(
@@ -264,9 +263,6 @@ def _files(reports: list[FileReport], prior: PriorState) -> tuple[tuple[str, str
 
 
 __all__ = [
-    "EXIT_ERROR",
-    "EXIT_NEW",
-    "EXIT_NOTHING_NEW",
     "NightlyOptions",
     "NightlyOutcome",
     "run_nightly",

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from evtxscan._version import __version__
+from evtxscan.sources.integrity import FileStatus
 
 TIMELINE_CAP = 200
 _CSS = """
@@ -129,7 +130,7 @@ def render_report(
 ) -> str:
     """The report page for a :class:`~evtxscan.results.ScanResult`."""
     diagnoses, hosts, integrity = result.diagnoses, result.hosts, result.integrity
-    problems = integrity[integrity["status"].isin(["damaged", "unreadable"])]
+    problems = integrity[integrity["status"].isin(FileStatus.PROBLEMS)]
     summary = (
         f"{len(hosts)} hosts, {len(diagnoses)} diagnoses, {len(integrity)} files "
         f"({len(problems)} with problems). Times shown in {escape(tz)}."

@@ -19,7 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import COLUMNS, DATA_TYPE, EventFields, RecordPosition
+from evtxscan.records.schema import (
+    COLUMNS,
+    DATA_TYPE,
+    FILETIME_TICKS_AT_1970,
+    EventFields,
+    RecordPosition,
+)
 from evtxscan.records.values import canonical_guid, canonical_values, parse_event_times
 
 #: Order of the raw System strings (the fast path's regex groups use the same order).
@@ -59,7 +65,7 @@ _INT_LIMITS = {"UInt8": 2**8, "UInt16": 2**16, "UInt32": 2**32, "UInt64": 2**64}
 Item = tuple[str, str, str, str, str]
 SystemStrings = tuple[str | None, ...]
 
-_FILETIME_EPOCH_US = 11_644_473_600_000_000  # microseconds from 1601-01-01 to 1970-01-01
+_FILETIME_EPOCH_US = FILETIME_TICKS_AT_1970 // 10  # microseconds from 1601-01-01 to 1970-01-01
 _EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
 _LATEST = pd.Timestamp("2100-01-01", tz="UTC")
 

@@ -8,10 +8,17 @@ them into a DataFrame. Keeping the typing in one place makes the backends agree.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Final, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
+
+#: FILETIME counts 100 ns ticks since this instant (the one epoch of every reader and writer).
+FILETIME_EPOCH: Final = datetime(1601, 1, 1, tzinfo=UTC)
+#: FILETIME ticks at the Unix epoch (1970-01-01 UTC).
+FILETIME_TICKS_AT_1970: Final = 116_444_736_000_000_000
 
 #: Arrow type of the ``data`` column: every EventData/UserData value in order, with its name
 #: (``None`` for an unnamed, positional ``<Data>``).
@@ -52,6 +59,22 @@ COLUMNS: dict[str, object] = {
 }
 
 DataPairs = list[tuple[str | None, str]]
+
+
+def data_pairs(cell: Iterable[Mapping[str, str | None]] | None) -> DataPairs:
+    """One ``data`` cell as (name, value) pairs; a missing value is ``""``.
+
+    The one reader of the cell: a missing cell, an Arrow scalar's list of dicts and a
+    Parquet round trip all read the same.
+    """
+    if cell is None:
+        return []
+    return [(item["name"], item["value"] or "") for item in cell]
+
+
+def data_values(cell: Iterable[Mapping[str, str | None]] | None) -> list[str]:
+    """The values of one ``data`` cell in order (``""`` for a missing value)."""
+    return [value for _, value in data_pairs(cell)]
 
 
 class EventFields(NamedTuple):

@@ -13,6 +13,7 @@ import pandas as pd
 
 from evtxscan.results.schema import ResultTables
 from evtxscan.results.tables import evidence_frame
+from evtxscan.sources.integrity import FileStatus
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 ROW_LIMIT = 50
@@ -44,7 +45,7 @@ def _h(value: Any) -> str:
 
 def _problems(result: ResultTables) -> pd.DataFrame:
     frame = result.integrity
-    return frame[frame["status"].astype(str).isin(["damaged", "unreadable"])]
+    return frame[frame["status"].astype(str).isin(FileStatus.PROBLEMS)]
 
 
 def _reasons(row: dict[Any, Any]) -> str:

@@ -16,6 +16,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from evtxscan.signatures.durations import EXAMPLES, parse_duration
 from evtxscan.signatures.model import (
     AppliesTo,
     BootScope,
@@ -31,10 +32,6 @@ from evtxscan.signatures.model import (
 )
 from evtxscan.signatures.safe_regex import UnsafeRegexError, compile_rule_regex
 from evtxscan.signatures.safe_yaml import LineMap, load_yaml_text
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
 
 #: The keys each mapping of a signature may have (as in ``signatures/schema.json``).
 KEYS: dict[str, frozenset[str]] = {
@@ -117,10 +114,10 @@ class _Reader:
         value = parent.get(key)
         if value is None:
             return default
-        match = _DURATION.match(str(value))
-        if not match:
-            raise self.fail(parent, f"'{key}' must be a duration such as 90s, 10m, 1h, 2d", key)
-        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise self.fail(parent, f"'{key}' must be a duration such as {EXAMPLES}", key) from None
 
     def build(self, what: str, at: LineMap, key: Any, factory: Any, /, **kwargs: Any) -> Any:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import StrEnum, nonmember
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ class FileStatus(StrEnum):
     DAMAGED = "damaged"  # some chunks or records could not be read; the rest were
     UNREADABLE = "unreadable"  # nothing could be read (empty, not an event log, broken)
     DUPLICATE = "duplicate"  # byte-identical to a file already read; skipped
+
+    #: The statuses reported as problems (summary lines, ``--fail-on integrity``, reports).
+    PROBLEMS = nonmember(("damaged", "unreadable"))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from evtxscan.records.schema import FILETIME_EPOCH
 from evtxscan.sources.evtx.binxml import (
     FRAGMENT_HEADER,
     MORE_BIT,
@@ -39,7 +40,6 @@ from evtxscan.sources.evtx.binxml import (
 
 _MAX_U16 = 0xFFFF
 _U32 = struct.Struct("<I")
-_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _SID_PATTERN = re.compile(r"^S-1-(\d+|0[xX][0-9A-Fa-f]{1,12})((?:-\d+){0,15})$")
 
 
@@ -149,7 +149,7 @@ def filetime(when: datetime) -> int:
     """100 ns intervals since 1601-01-01 UTC; a naive ``when`` is taken as UTC."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    delta = when - _FILETIME_EPOCH
+    delta = when - FILETIME_EPOCH
     ticks = (delta.days * 86400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
     if ticks < 0:
         raise ValueError(f"time before 1601-01-01: {when!r}")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.records.schema import FILETIME_TICKS_AT_1970, EventFields, RecordPosition
 from evtxscan.sources.evt.layout import (
     RECORD_FIXED_SIZE,
     Buffer,
@@ -41,7 +41,6 @@ from evtxscan.sources.integrity import FileReport
 
 #: EVENTLOGRECORD after Length and "LfLe": RecordNumber ... DataOffset.
 _FIXED = struct.Struct("<8x4I4H6I")
-_FILETIME_AT_1970 = 11_644_473_600 * 10_000_000
 CLASSIC_KEYWORD = 0x80000000000000
 AUDIT_SUCCESS_KEYWORD = 0x20000000000000
 AUDIT_FAILURE_KEYWORD = 0x10000000000000
@@ -153,7 +152,7 @@ class EvtRecord:
 
     @property
     def written_filetime(self) -> int:
-        return self.time_written * 10_000_000 + _FILETIME_AT_1970
+        return self.time_written * 10_000_000 + FILETIME_TICKS_AT_1970
 
 
 _TYPES = frozenset(int(t) for t in EventType)

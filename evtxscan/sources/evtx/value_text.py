@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from evtxscan.records.schema import FILETIME_EPOCH
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, ValueType
 
 _NULL, _WSTRING, _ANSI, _BINARY = (
@@ -23,7 +24,7 @@ _NULL, _WSTRING, _ANSI, _BINARY = (
     ValueType.BINARY,
 )
 _SIZE_T, _SID, _ARRAY = ValueType.SIZE_T, ValueType.SID, ARRAY_FLAG
-_FILETIME_EPOCH = datetime(1601, 1, 1)
+_FILETIME_EPOCH = FILETIME_EPOCH.replace(tzinfo=None)  # naive: pyevtx-rs' text has no zone
 _BOOLS = {0: "false", 1: "true"}
 #: The latest instant pyevtx-rs' time library holds; a later FILETIME/SYSTEMTIME is an error.
 LATEST = datetime(9999, 12, 30, 22, 0, 0, 999999)
