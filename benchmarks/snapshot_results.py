@@ -50,6 +50,10 @@ def _canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             )
         )
         frame["signatures"] = frame["signatures"].map(lambda s: ",".join(sorted(s)))
+    if name == "diagnoses":  # typed evidence keys, compared in their CSV (JSON) form
+        from evtxscan.outputs.tables import csv_cells
+
+        frame["evidence"] = csv_cells(frame[["evidence"]])["evidence"]
     for column in frame.columns:
         frame[column] = frame[column].astype(str)
     return frame.sort_values(list(frame.columns), ignore_index=True)

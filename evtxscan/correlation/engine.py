@@ -37,7 +37,7 @@ def dedupe(rows: pd.DataFrame) -> pd.DataFrame:
             "host": rows["host"].astype(str),
             "channel": rows["channel"].astype(str),
             "id": rows["event_record_id"],
-            "provider": rows["_canon"],
+            "provider": rows["provider_key"],
             "event_id": rows["event_id"],
             "time": rows["time"],
             "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),

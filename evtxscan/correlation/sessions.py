@@ -65,12 +65,12 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
     relevant = canon.isin(markers).to_numpy()  # only boot markers and banners matter here
     order = (
         context[relevant]
-        .assign(_canon=canon.to_numpy()[relevant])
+        .assign(provider_key=canon.to_numpy()[relevant])
         .sort_values(["host", "time"], kind="stable")
     )
     for host, rows in order.groupby("host", observed=True, sort=False):
         fact = facts.setdefault(str(host), HostFacts())
-        keys = list(zip(rows["_canon"], rows["event_id"].astype("Int64"), strict=True))
+        keys = list(zip(rows["provider_key"], rows["event_id"].astype("Int64"), strict=True))
         starts = [
             t
             for (p, e), t in zip(keys, rows["time"], strict=True)

@@ -62,7 +62,7 @@ def carry_rows(
     newest = times.groupby(hosts).transform("max")
     recent = (times >= newest - symptoms).fillna(False).to_numpy(dtype=bool, copy=True)
     keep = (times >= newest - context).fillna(False).to_numpy(dtype=bool, copy=True)
-    pairs = list(zip(rows["_canon"], rows["event_id"].astype("Int64"), strict=True))
+    pairs = list(zip(rows["provider_key"], rows["event_id"].astype("Int64"), strict=True))
     symptom = rows["signatures"].map(len).to_numpy() > 0
     keep |= recent & symptom
     for incident in incidents:

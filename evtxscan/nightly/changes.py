@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -36,14 +35,24 @@ from evtxscan.nightly.model import (
     StoredIncident,
 )
 from evtxscan.records.schema import data_values
-from evtxscan.results.tables import DIAGNOSIS_COLUMNS, EVIDENCE_LIMIT, evidence_key
+from evtxscan.results.evidence import EvidenceKey
+from evtxscan.results.schema import DIAGNOSES, TEXT, UTC, Column
+from evtxscan.results.tables import diagnoses_frame, diagnosis_row
 from evtxscan.scanning.pipeline import Correlation
 
 SCM = "service control manager"
 SERVICE_FAILURES = frozenset({7000, 7001, 7009, 7011, 7022, 7023, 7024, 7026, 7031, 7034})
 SERVICE_STATE = 7036
-STATE_COLUMNS = ["status", "reported_at", "resolved_at", "resolved_reason"]
-NEW_COLUMNS = ["change", *DIAGNOSIS_COLUMNS]
+#: ``diagnoses.csv`` of a nightly run: the diagnoses with their standing.
+STANDING = DIAGNOSES.plus(
+    "nightly_diagnoses",
+    Column("status", TEXT, "open or resolved"),
+    Column("reported_at", UTC),
+    Column("resolved_at", UTC),
+    Column("resolved_reason", TEXT),
+)
+#: ``new.csv``: what is new since the last run.
+NEW = DIAGNOSES.plus("new", Column("change", TEXT, "new or reopened"), first=True)
 RESOLVED_COLUMNS = [
     "host", "signature_id", "kb", "title", "diagnosis_id", "occurrences", "first_seen",
     "last_seen", "reason", "resolved_at",
@@ -89,9 +98,9 @@ def stored_incident(
     services = {
         _first_value(row["data"])
         for _, row in hits
-        if row["_canon"] == SCM and row["event_id"] in SERVICE_FAILURES
+        if row["provider_key"] == SCM and row["event_id"] in SERVICE_FAILURES
     }
-    evidence = [evidence_key(row, h) for h, row in hits]
+    evidence = tuple(EvidenceKey.of_row(row, h.time, h.symptom) for h, row in hits)
     return StoredIncident(
         incident_id=digest[:16],
         host=incident.host,
@@ -100,7 +109,7 @@ def stored_incident(
         end=incident.end,
         confidence=incident.confidence,
         members=members,
-        evidence=json.dumps(evidence, ensure_ascii=False),
+        evidence=evidence,
         services=tuple(sorted(s for s in services if s)),
         found_at=now,
     )
@@ -110,7 +119,7 @@ def _recoveries(rows: pd.DataFrame) -> dict[str, list[tuple[pd.Timestamp, str]]]
     """Per host, (time, service) of every SCM "entered the running state" event."""
     if rows.empty:
         return {}
-    mask = (rows["_canon"] == SCM) & (rows["event_id"] == SERVICE_STATE).fillna(False)
+    mask = (rows["provider_key"] == SCM) & (rows["event_id"] == SERVICE_STATE).fillna(False)
     found: dict[str, list[tuple[pd.Timestamp, str]]] = {}
     chosen = rows[mask.to_numpy()]
     for host, time, data in zip(
@@ -134,24 +143,12 @@ def _text(rendered: pd.DataFrame) -> dict[tuple[str, str], DiagnosisText]:
 def _row(
     key: tuple[str, str], found: list[StoredIncident], d: StoredDiagnosis
 ) -> dict[str, object]:
-    """One diagnosis row, computed as ``evtxscan.scanning`` computes it from all incidents."""
+    """One diagnosis row, computed as a full scan computes it from all incidents."""
     host, signature = key
-    evidence = [e for i in found for e in json.loads(i.evidence)]
-    first_key = json.dumps(evidence[0], sort_keys=True)
+    spans = [(i.start, i.end, i.confidence) for i in found]
+    evidence = [e for i in found for e in i.evidence]
     return {
-        "diagnosis_id": hashlib.sha256(f"{host}|{signature}|{first_key}".encode()).hexdigest()[:16],
-        "host": host,
-        "signature_id": signature,
-        "kb": d.text.kb,
-        "title": d.text.title,
-        "confidence": max(i.confidence for i in found),
-        "occurrences": len(found),
-        "first_seen": min(i.start for i in found),
-        "last_seen": max(i.end for i in found),
-        "evidence": json.dumps(evidence[:EVIDENCE_LIMIT], ensure_ascii=False),
-        "cause": d.text.cause,
-        "resolution": d.text.resolution,
-        "reference": d.text.reference,
+        **diagnosis_row(host, signature, dataclasses.asdict(d.text), spans, evidence),
         "status": str(d.status),
         "reported_at": d.reported_at,
         "resolved_at": d.resolved_at,
@@ -203,8 +200,8 @@ def merge(
     return Changes(
         incidents=tuple(kept),
         diagnoses=tuple(settle.kept),
-        table=_frame(settle.table, [*DIAGNOSIS_COLUMNS, *STATE_COLUMNS]),
-        new=_frame(settle.new, NEW_COLUMNS),
+        table=diagnoses_frame(settle.table, STANDING),
+        new=diagnoses_frame(settle.new, NEW),
         resolved=_frame(settle.resolved, RESOLVED_COLUMNS),
         history=tuple(settle.history),
     )

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 import pandas as pd
 
+from evtxscan.results.evidence import EvidenceKey
+
 StreamKey = tuple[str, str]  # (host, channel)
 
 
@@ -52,7 +54,7 @@ class StoredIncident:
     end: pd.Timestamp
     confidence: float
     members: tuple[str, ...]
-    evidence: str  # JSON list of evidence keys, as in diagnoses.evidence
+    evidence: tuple[EvidenceKey, ...]  # its symptom records, as in diagnoses.evidence
     services: tuple[str, ...]  # services its SCM failure events name (for recovery)
     found_at: pd.Timestamp
 

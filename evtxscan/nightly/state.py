@@ -32,6 +32,7 @@ from evtxscan.nightly.model import (
     StoredIncident,
     Watermark,
 )
+from evtxscan.results.evidence import evidence_from_json, evidence_json
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -190,7 +191,7 @@ def _incident(row: tuple[Any, ...]) -> StoredIncident:
         end=_time(row[4]),
         confidence=float(row[5]),
         members=tuple(json.loads(row[6])),
-        evidence=row[7],
+        evidence=tuple(evidence_from_json(row[7])),
         services=tuple(json.loads(row[8])),
         found_at=_time(row[9]),
     )
@@ -243,7 +244,7 @@ def _incidents(update: StateUpdate) -> Iterable[tuple[Any, ...]]:
             stamp(i.end),
             i.confidence,
             json.dumps(list(i.members)),
-            i.evidence,
+            evidence_json(i.evidence),
             json.dumps(list(i.services)),
             stamp(i.found_at),
         )
@@ -313,7 +314,10 @@ def rows_to_blob(frame: pd.DataFrame) -> bytes:
 
 
 def rows_from_blob(blob: bytes) -> pd.DataFrame:
+    """Carried rows as kept by a scan (``KEPT_ROWS``); state files written before the
+    canonical provider column was declared name it ``_canon``."""
     frame: pd.DataFrame = pq.read_table(io.BytesIO(blob)).to_pandas(types_mapper=_arrow_lists)
+    frame = frame.rename(columns={"_canon": "provider_key"})
     if "signatures" in frame.columns:
         frame["signatures"] = [list(v) if v is not None else [] for v in frame["signatures"]]
     return frame

@@ -8,13 +8,15 @@ to its CSV.
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 
 import pandas as pd
 
 from evtxscan._version import __version__
+from evtxscan.results import ScanResult
+from evtxscan.results.cards import diagnosis_card
+from evtxscan.results.evidence import evidence_lists
 from evtxscan.sources.integrity import FileStatus
 
 TIMELINE_CAP = 200
@@ -98,31 +100,8 @@ def _plot(daily: pd.DataFrame, marks: list[pd.Timestamp], tz: str) -> str:
     return "".join(parts)
 
 
-def _diagnosis_block(row: Any, tz: str) -> str:
-    evidence = json.loads(row["evidence"]) if row["evidence"] else []
-    items = "".join(
-        f"<li>{_when(pd.Timestamp(e['time']), tz)} {escape(str(e.get('provider')))} "
-        f"{escape(str(e.get('event_id')))} ({escape(str(e.get('symptom')))}), record "
-        f"{escape(str(e.get('event_record_id')))} in {escape(str(e.get('source_file')))}</li>"
-        for e in evidence
-    )
-    kb = (
-        f'<a href="{escape(str(row["reference"]))}">{_e(row["kb"])}</a>'
-        if row["kb"] and row["reference"]
-        else "no KB article"
-    )
-    return (
-        f'<div class="diag"><b>{_e(row["title"])}</b> — {kb}, confidence '
-        f"{float(row['confidence']):.2f}, {int(row['occurrences'])} occurrence(s), "
-        f"{_when(row['first_seen'], tz)} to {_when(row['last_seen'], tz)}"
-        f"<p><b>Cause.</b> {_e(row['cause'])}</p><p><b>Resolution.</b> {_e(row['resolution'])}</p>"
-        f"<details><summary>Evidence ({len(evidence)} records)</summary><ul>{items}</ul>"
-        f"</details></div>"
-    )
-
-
 def render_report(
-    result: Any,
+    result: ScanResult,
     *,
     tz: str = "UTC",
     timeline_files: dict[str, str] | None = None,
@@ -146,7 +125,7 @@ def render_report(
         daily = (
             result.daily[result.daily["host"] == host] if not result.daily.empty else result.daily
         )
-        marks = [pd.Timestamp(e["time"]) for ev in mine.get("evidence", []) for e in json.loads(ev)]
+        marks = [k.time for keys in evidence_lists(mine["evidence"]) for k in keys]
         shown = timeline.head(TIMELINE_CAP)
         more = ""
         if len(timeline) > TIMELINE_CAP:
@@ -155,7 +134,9 @@ def render_report(
                 f'<p class="muted">Showing {TIMELINE_CAP} of {len(timeline)} rows; the rest '
                 f'is in <a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
             )
-        blocks = "".join(_diagnosis_block(row, tz) for _, row in mine.iterrows())
+        blocks = "".join(
+            diagnosis_card(row, tz=tz, show_host=False) for row in mine.to_dict("records")
+        )
         status = (
             f'<span class="bad">{len(mine)} diagnoses</span>'
             if len(mine)

@@ -21,14 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from evtxscan.outputs.html_report import render_report
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
-from evtxscan.outputs.tables import write_table
+from evtxscan.outputs.tables import csv_cells, write_table
+from evtxscan.results import ScanResult
 
 OUTPUTS = ("diagnoses", "timeline", "hosts", "integrity")
 
@@ -61,10 +61,7 @@ def _table(frame: pd.DataFrame, path: Path, options: ReportOptions, warnings: li
                 f"{path.name}.csv has {len(frame):,} rows, more than Excel's "
                 f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
             )
-        if options.neutralize:
-            frame = spreadsheet_safe(frame)
-        else:
-            frame = spreadsheet_safe(frame, neutralize_formulas=False)
+        frame = spreadsheet_safe(csv_cells(frame), neutralize_formulas=options.neutralize)
     write_table(frame, path, options.fmt, bom=options.bom)
 
 
@@ -76,7 +73,7 @@ def _link(target: str, link: Path) -> None:
 
 
 def write_report(
-    result: Any,
+    result: ScanResult,
     directory: str | Path,
     options: ReportOptions | None = None,
     *,

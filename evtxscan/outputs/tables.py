@@ -10,34 +10,65 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 
-def _texty(frame: pd.DataFrame) -> pd.DataFrame:
+def _nested(column: pd.Series) -> bool:
+    """An Arrow list column (``data``, ``evidence``) or an object column holding lists."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return bool(pa.types.is_list(column.dtype.pyarrow_dtype))
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, list)).any())
+
+
+def _python_cells(column: pd.Series) -> list[Any]:
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return list(column.array._pa_array.to_pylist())
+    return [v if v is None or isinstance(v, str) else list(v) for v in column]
+
+
+def _json_default(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with text cells only where CSV needs them: nested values (``data``, the
+    evidence keys, ``signatures``) as JSON arrays, times as ISO-8601 UTC with a ``Z``."""
     out = frame.copy()
     for name in out.columns:
         column = out[name]
-        if name == "data" or (
-            column.dtype == object and column.map(lambda v: isinstance(v, list)).any()
-        ):
+        if _nested(column):
             out[name] = [
-                json.dumps(list(v) if v is not None else [], ensure_ascii=False, default=str)
-                if not isinstance(v, str)
-                else v
-                for v in column
+                v
+                if isinstance(v, str)
+                else json.dumps(
+                    v if v is not None else [], ensure_ascii=False, default=_json_default
+                )
+                for v in _python_cells(column)
             ]
         elif str(column.dtype).startswith("datetime64"):
             out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return out
 
 
-def _json_ready(frame: pd.DataFrame) -> pd.DataFrame:
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nested Arrow columns as Python lists (pandas cannot read a nested ArrowDtype's name
+    back from Parquet metadata) and categoricals as strings (one schema for every file)."""
     out = frame.copy()
-    if "data" in out.columns:
-        values = [[dict(d) for d in v] if v is not None else [] for v in out["data"]]
-        out["data"] = pd.Series(values, index=out.index, dtype=object)
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_list(column.dtype.pyarrow_dtype):
+            out[name] = pd.Series(
+                [v if v is not None else [] for v in _python_cells(column)],
+                index=out.index,
+                dtype=object,
+            )
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            out[name] = column.astype(pd.StringDtype("pyarrow"))
     return out
 
 
@@ -49,13 +80,9 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str = "csv", *, bom: bool 
     os.close(handle)
     try:
         if fmt == "parquet":
-            plain = _json_ready(frame)
-            for name in plain.columns:
-                if isinstance(plain[name].dtype, pd.CategoricalDtype):
-                    plain[name] = plain[name].astype(pd.StringDtype("pyarrow"))
-            plain.to_parquet(temporary, index=False)
+            _parquet_ready(frame).to_parquet(temporary, index=False)
         else:
-            _texty(frame).to_csv(
+            csv_cells(frame).to_csv(
                 temporary,
                 index=False,
                 encoding="utf-8-sig" if bom else "utf-8",

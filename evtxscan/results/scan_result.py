@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from evtxscan.results.display import result_html, result_text, summary_line
-from evtxscan.results.schema import (
-    DAILY_DTYPES,
-    DIAGNOSIS_DTYPES,
-    HOST_DTYPES,
-    INTEGRITY_DTYPES,
-    conform,
-    empty_timeline,
-)
+from evtxscan.results.schema import DAILY, DIAGNOSES, HOSTS, INTEGRITY, TIMELINE
 from evtxscan.results.tables import evidence_frame
 from evtxscan.signatures.model import Signature
 
@@ -36,7 +29,8 @@ class ScanResult:
     """What a scan found.
 
     - ``diagnoses``: one row per host and signature (cause, resolution, KB, confidence,
-      occurrences, first/last seen, evidence record keys);
+      occurrences, first/last seen, and the evidence record keys as a typed list column;
+      ``evidence()`` gives them one row per record);
     - ``timeline``: per host, time-ordered symptom matches and nearby context events, with
       their messages and the signatures each row matched;
     - ``hosts``: per host files, records, time span and OS facts from the 6009 banner;
@@ -53,13 +47,12 @@ class ScanResult:
 
     def __post_init__(self) -> None:
         typed = {
-            "diagnoses": conform(self.diagnoses, DIAGNOSIS_DTYPES),
-            "hosts": conform(self.hosts, HOST_DTYPES),
-            "integrity": conform(self.integrity, INTEGRITY_DTYPES),
-            "daily": conform(self.daily, DAILY_DTYPES),
+            "timeline": TIMELINE.conform(self.timeline),
+            "diagnoses": DIAGNOSES.conform(self.diagnoses),
+            "hosts": HOSTS.conform(self.hosts),
+            "integrity": INTEGRITY.conform(self.integrity),
+            "daily": DAILY.conform(self.daily),
         }
-        if self.timeline.columns.empty:
-            typed["timeline"] = empty_timeline()
         for name, frame in typed.items():
             object.__setattr__(self, name, frame)
 

@@ -3,57 +3,58 @@ the timeline, the hosts summary, and the evidence as one row per record."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from evtxscan.correlation.incidents import Hit, Incident, extracted_fields, render_text
+from evtxscan.correlation.incidents import Incident, extracted_fields, render_text
 from evtxscan.correlation.sessions import HostFacts
 from evtxscan.messages import MessageRenderer, add_messages
-from evtxscan.results.schema import (
-    EVIDENCE_COLUMNS,
-    HOST_COLUMNS,
-    HOST_DTYPES,
-    TEXT,
-    UTC,
-    conform,
+from evtxscan.results.evidence import (
+    EVIDENCE_LIMIT,
+    EvidenceKey,
+    diagnosis_id,
+    evidence_array,
 )
-
-DIAGNOSIS_COLUMNS = [
-    "diagnosis_id",
-    "host",
-    "signature_id",
-    "kb",
-    "title",
-    "confidence",
-    "occurrences",
-    "first_seen",
-    "last_seen",
-    "evidence",
-    "cause",
-    "resolution",
-    "reference",
-]
-EVIDENCE_LIMIT = 50
+from evtxscan.results.schema import DIAGNOSES, EVIDENCE, HOSTS, TIMELINE, Table
 
 
-def evidence_key(row: Any, hit: Hit) -> dict[str, Any]:
-    record_id = row["event_record_id"]
+def diagnosis_row(
+    host: str,
+    signature_id: str,
+    text: dict[str, str | None],
+    spans: Sequence[tuple[pd.Timestamp, pd.Timestamp, float]],
+    evidence: Sequence[EvidenceKey],
+) -> dict[str, object]:
+    """One diagnosis from its incidents' (start, end, confidence) and their evidence keys;
+    ``text``: title, kb, cause, resolution and reference. The one recipe for scan and nightly."""
     return {
-        "host": str(row["host"]),
-        "channel": None if pd.isna(row["channel"]) else str(row["channel"]),
-        "event_record_id": None if record_id is pd.NA else int(record_id),
-        "record_number": None if row["record_number"] is pd.NA else int(row["record_number"]),
-        "time": hit.time.isoformat(),
-        "symptom": hit.symptom,
-        "provider": str(row["provider"]),
-        "event_id": int(row["event_id"]),
-        "source_file": str(row["source_file"]),
+        "diagnosis_id": diagnosis_id(host, signature_id, evidence[0]),
+        "host": host,
+        "signature_id": signature_id,
+        "kb": text.get("kb"),
+        "title": text.get("title"),
+        "confidence": max(c for _, _, c in spans),
+        "occurrences": len(spans),
+        "first_seen": min(s for s, _, _ in spans),
+        "last_seen": max(e for _, e, _ in spans),
+        "evidence": list(evidence[:EVIDENCE_LIMIT]),
+        "cause": text.get("cause"),
+        "resolution": text.get("resolution"),
+        "reference": text.get("reference"),
     }
+
+
+def diagnoses_frame(rows: list[dict[str, object]], table: Table = DIAGNOSES) -> pd.DataFrame:
+    """Diagnosis rows (from :func:`diagnosis_row`, maybe with more columns: ``table``) as a
+    typed table, sorted by host and signature."""
+    frame = pd.DataFrame(rows, columns=table.names)
+    frame["evidence"] = evidence_array([r["evidence"] for r in rows])  # type: ignore[misc]
+    return table.conform(frame).sort_values(["host", "signature_id"], ignore_index=True)
 
 
 def diagnoses_table(
@@ -66,38 +67,24 @@ def diagnoses_table(
     for (host, _), found in sorted(groups.items()):
         signature = found[0].signature
         latest = max(found, key=lambda i: i.end)
-        evidence = [evidence_key(rows.loc[h.row], h) for i in found for h in i.hits]
+        evidence = [
+            EvidenceKey.of_row(rows.loc[h.row], h.time, h.symptom) for i in found for h in i.hits
+        ]
         values = {
             "host": host,
             **(facts.get(host) or HostFacts()).as_template_fields(),
             **extracted_fields(latest, rows),
         }
-        first_key = json.dumps(evidence[0], sort_keys=True)
-        records.append(
-            {
-                "diagnosis_id": hashlib.sha256(
-                    f"{host}|{signature.id}|{first_key}".encode()
-                ).hexdigest()[:16],
-                "host": host,
-                "signature_id": signature.id,
-                "kb": signature.kb,
-                "title": render_text(signature.title, values),
-                "confidence": max(i.confidence for i in found),
-                "occurrences": len(found),
-                "first_seen": min(i.start for i in found),
-                "last_seen": latest.end,
-                "evidence": json.dumps(evidence[:EVIDENCE_LIMIT], ensure_ascii=False),
-                "cause": render_text(signature.cause, values),
-                "resolution": render_text(signature.resolution, values),
-                "reference": signature.reference,
-            }
-        )
-    frame = pd.DataFrame(records, columns=DIAGNOSIS_COLUMNS)
-    for name in ("first_seen", "last_seen"):
-        frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
-    frame["occurrences"] = frame["occurrences"].astype("int64")
-    frame["confidence"] = frame["confidence"].astype("float64")
-    return frame.sort_values(["host", "signature_id"], ignore_index=True)
+        text = {
+            "title": render_text(signature.title, values),
+            "kb": signature.kb,
+            "cause": render_text(signature.cause, values),
+            "resolution": render_text(signature.resolution, values),
+            "reference": signature.reference,
+        }
+        spans = [(i.start, i.end, i.confidence) for i in found]
+        records.append(diagnosis_row(host, signature.id, text, spans, evidence))
+    return diagnoses_frame(records)
 
 
 def timeline_table(
@@ -108,8 +95,8 @@ def timeline_table(
 ) -> pd.DataFrame:
     """Symptom rows plus the context rows within ``window`` of a symptom on the same host."""
     if rows.empty:
-        return rows
-    out = rows.drop(columns=["_canon"])
+        return TIMELINE.empty()
+    out = rows
     if window is not None:
         near = np.zeros(len(out), dtype=bool)
         hosts = out["host"].astype(str).to_numpy()
@@ -133,7 +120,7 @@ def timeline_table(
     out = out.sort_values(
         ["host", "time", "channel", "event_record_id"], ignore_index=True, na_position="last"
     )
-    return _fill_messages(out, renderer)
+    return TIMELINE.conform(_fill_messages(out, renderer))
 
 
 def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:
@@ -147,23 +134,26 @@ def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFra
 
 
 def evidence_frame(diagnoses: pd.DataFrame) -> pd.DataFrame:
-    """One row per evidence record of each diagnosis (from its ``evidence`` JSON)."""
-    rows = []
-    for diagnosis in diagnoses.to_dict("records"):
-        text = diagnosis.get("evidence")
-        for item in json.loads(text) if isinstance(text, str) and text else []:
-            rows.append(
-                {
-                    **{k: item.get(k) for k in EVIDENCE_COLUMNS},
-                    **{k: diagnosis.get(k) for k in ("diagnosis_id", "host", "signature_id")},
-                    "kb": diagnosis.get("kb"),
-                }
-            )
-    frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601").astype(UTC)
-    for name in ("event_id", "event_record_id", "record_number"):
-        frame[name] = pd.to_numeric(frame[name]).astype(pd.Int64Dtype())
-    return conform(frame, dict.fromkeys(["diagnosis_id", "host", "signature_id", "kb"], TEXT))
+    """One row per evidence record of each diagnosis (flattened from the typed column)."""
+    typed = DIAGNOSES.conform(diagnoses)
+    if typed.empty:
+        return EVIDENCE.empty()
+    lists = pa.chunked_array([typed["evidence"].array._pa_array]).combine_chunks()
+    owner = pc.list_parent_indices(lists).to_numpy()
+    items = pc.list_flatten(lists)
+    frame = pd.DataFrame(
+        {
+            **{n: typed[n].to_numpy()[owner] for n in ("diagnosis_id", "host", "signature_id")},
+            "kb": typed["kb"].to_numpy()[owner],
+            **{
+                name: items.field(name).to_pandas(types_mapper=pd.ArrowDtype)
+                for name in EVIDENCE.names
+                if name not in ("diagnosis_id", "host", "signature_id", "kb")
+            },
+        }
+    )
+    frame["host"] = typed["host"].to_numpy()[owner]  # the diagnosis' host (the same)
+    return EVIDENCE.conform(frame)
 
 
 def hosts_frame(
@@ -174,7 +164,7 @@ def hosts_frame(
 ) -> pd.DataFrame:
     """Per-host summary from the batches' statistics and the host facts."""
     if not stats:
-        return conform(pd.DataFrame(columns=HOST_COLUMNS), HOST_DTYPES)
+        return HOSTS.empty()
     combined = pd.concat([s.reset_index() for s in stats], ignore_index=True)
     combined["host"] = combined["host"].astype(str)
     summary = (
@@ -204,4 +194,4 @@ def hosts_frame(
                 "diagnoses": int(counts.get(record["host"], 0)),
             }
         )
-    return conform(pd.DataFrame(rows, columns=HOST_COLUMNS), HOST_DTYPES)
+    return HOSTS.conform(pd.DataFrame(rows, columns=HOSTS.names))

@@ -189,7 +189,7 @@ class ScanPipeline:
 
     def facts(self, rows: pd.DataFrame) -> dict[str, HostFacts]:
         """Per host: boot sessions and the OS facts of the version banner."""
-        return host_facts(rows, rows["_canon"]) if not rows.empty else {}
+        return host_facts(rows, rows["provider_key"]) if not rows.empty else {}
 
     def correlate(
         self, rows: pd.DataFrame, facts: dict[str, HostFacts] | None = None

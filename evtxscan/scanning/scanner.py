@@ -124,7 +124,7 @@ class Scanner:
         rows["message"] = pd.array(messages, dtype=pd.StringDtype("pyarrow"))
         rows["binary_status"] = pd.array(binary_status, dtype=pd.StringDtype("pyarrow"))
         rows["signatures"] = matched
-        rows["_canon"] = canon[keep]
+        rows["provider_key"] = canon[keep]
         self.kept.append(rows)
 
     def add_skipped(self, skipped: SkippedStats, host_map: HostMap) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +50,7 @@ def test_confidence_and_kernel_advice(scenario: tuple) -> None:
 def test_evidence_points_at_records(scenario: tuple) -> None:
     _, result = scenario
     row = result.diagnoses[result.diagnoses["host"] == "nt351-up"].iloc[0]
-    evidence = json.loads(row["evidence"])
+    evidence = list(row["evidence"])
     assert {e["event_id"] for e in evidence} == {26, 2508, 7023}
     assert all(e["source_file"].endswith("System.evtx") and e["event_record_id"] for e in evidence)
 
@@ -95,7 +94,7 @@ def test_real_samples_give_no_kb_diagnosis_and_no_popup_entry_point(samples: Pat
     for evidence in result.diagnoses.loc[
         result.diagnoses["signature_id"] == ENTRY_POINT, "evidence"
     ]:
-        assert all(e["provider"] == "Service Control Manager" for e in json.loads(evidence))
+        assert all(e["provider"] == "Service Control Manager" for e in evidence)
 
 
 def test_seed_incident_from_a_legacy_evt_log(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ alarm. The generic findings it raises were each checked by hand against the reco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +34,7 @@ def test_no_kb_diagnosis_on_real_samples(diagnoses: pd.DataFrame) -> None:
 
 def test_generic_findings_on_real_samples_are_the_verified_ones(diagnoses: pd.DataFrame) -> None:
     found = {
-        (host, signature): {e["event_id"] for e in json.loads(evidence)}
+        (host, signature): {e["event_id"] for e in evidence}
         for host, signature, evidence in zip(
             diagnoses["host"], diagnoses["signature_id"], diagnoses["evidence"], strict=True
         )
@@ -56,6 +55,6 @@ def test_missing_service_dll_is_not_reported_as_a_missing_entry_point(samples: P
     assert "a DLL it needs is missing" in row["title"]
     assert row["title"].split(" cannot start")[0] in {"YxhGameSvc", "PeaFSvc"}
     assert "specified module could not be found" in row["cause"]
-    evidence = json.loads(str(row["evidence"]))
+    evidence = list(row["evidence"])
     assert {e["provider"] for e in evidence} == {"Service Control Manager"}
     assert row["occurrences"] >= 2
