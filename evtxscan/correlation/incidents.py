@@ -101,6 +101,7 @@ def find_incidents(
                 members[match.symptom] = match
             if not _in_order(signature, members):
                 continue
+            _join_other_any(members, any_of, by_symptom, anchor, signature, same_session, used)
             incident = Incident(signature, host, members, sessions_known=sessions_known)
             _attach(incident, by_symptom, same_session, used)
             if _cancelled(incident, by_symptom):
@@ -109,6 +110,27 @@ def find_incidents(
             incident.confidence = score(incident, facts)
             incidents.append(incident)
     return incidents
+
+
+def _join_other_any(
+    members: dict[str, Hit],
+    any_of: list[str],
+    by_symptom: dict[str, list[Hit]],
+    anchor: Hit,
+    signature: Signature,
+    same_session: bool,
+    used: set[int],
+) -> None:
+    """The incident's other "any" symptoms, when present near the anchor, are its evidence too
+    (so one occurrence of a story with several of them is one incident, not one each)."""
+    extra: dict[str, Hit] = {}
+    for name in any_of:
+        if name not in members:
+            match = _nearest(by_symptom.get(name, []), anchor, signature, same_session, used)
+            if match is not None:
+                extra[name] = match
+    if extra and _in_order(signature, {**members, **extra}):
+        members.update(extra)
 
 
 def _nearest(

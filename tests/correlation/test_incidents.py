@@ -101,6 +101,26 @@ def test_absent_symptom_within_its_span_cancels(signature: Signature) -> None:
     assert len(find_incidents(signature, "h", [*base, later], _facts())) == 1
 
 
+ANY_SIGNATURE = """
+id: unit-any-symptoms
+title: Unit test signature with alternative symptoms
+kb: Q999998
+symptoms:
+  web: {provider: Service Control Manager, event_id: 7023, role: any}
+  ca: {provider: Service Control Manager, event_id: 7024, role: any}
+correlation: {window: 10m, boot: same}
+diagnosis: {cause: c, resolution: r}
+"""
+
+
+def test_several_any_symptoms_of_one_story_make_one_incident() -> None:
+    signature = parse_signature(ANY_SIGNATURE, "unit-any.yaml")
+    story = [_hit(0, "ca", 0), _hit(1, "web", 60), _hit(2, "web", 2 * 3600)]
+    found = find_incidents(signature, "h", story, _facts())
+    assert [set(i.members) for i in found] == [{"ca", "web"}, {"web"}]
+    assert found[0].members["web"].row == 1
+
+
 def test_render_text_fills_known_names_and_drops_optional_parts() -> None:
     assert render_text("fix {thing}[[ with {tool}]]", {"thing": "srv"}) == "fix srv"
     assert render_text("fix {thing}[[ with {tool}]]", {"thing": "a", "tool": "b"}) == (

@@ -7,9 +7,11 @@ incident, and the generic findings only where no article explains the records.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from evtxscan.scanning import scan
@@ -41,8 +43,8 @@ Q190828 = "q190828-exchange-store-gapi32-entry-point"
 Q166708 = "q166708-cleansweep-imagehlp-entry-point"
 Q169038 = "q169038-sms-inventory-raw-length-mismatch"
 DLL_NOT_FOUND = "dll-not-found"
-#: (host, signature) pairs found by the scan, and those the stories call for.
-Outcome = tuple[set[tuple[str, str]], set[tuple[str, str]]]
+#: (host, signature) pairs found by the scan, those the stories call for, and the diagnoses.
+Outcome = tuple[set[tuple[str, str]], set[tuple[str, str]], pd.DataFrame]
 
 
 def _at(seconds: float) -> datetime:
@@ -384,14 +386,24 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         expected |= {(host, s) for s in ids}
     diagnoses = scan(root).diagnoses
     found = set(zip(diagnoses["host"], diagnoses["signature_id"], strict=True))
-    return found, expected
+    return found, expected, diagnoses
 
 
 def test_every_story_is_diagnosed_by_its_article(outcome: Outcome) -> None:
-    found, expected = outcome
+    found, expected, _ = outcome
     assert expected - found == set(), "missed"
 
 
 def test_no_extra_diagnosis_anywhere(outcome: Outcome) -> None:
-    found, expected = outcome
+    found, expected, _ = outcome
     assert found - expected == set(), "false alarms"
+
+
+def test_one_story_is_one_occurrence(outcome: Outcome) -> None:
+    """Q295162's startup logs three alternative symptoms: one incident, all three as evidence."""
+    _, _, diagnoses = outcome
+    row = diagnoses.set_index(["host", "signature_id"]).loc[("w2k-ca", Q295162)]
+    assert row["occurrences"] == 1
+    evidence = {(e["provider"], e["event_id"]) for e in json.loads(str(row["evidence"]))}
+    assert {("CertSvc", 42), ("Service Control Manager", 7024)} <= evidence
+    assert ("Service Control Manager", 7023) in evidence
