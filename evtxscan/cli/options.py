@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from evtxscan.sources.evtx.backends import Backend
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 SIGNATURES = click.option(
     "--signatures",
@@ -22,15 +26,24 @@ BACKEND = click.option(
     show_default=True,
     help="rust = pyevtx-rs (fast); python = python-evtx (slow).",
 )
-WORKERS = click.option(
-    "--workers",
-    "--jobs",
-    "workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Parser processes, over files and chunk ranges (0 = one per core).",
-)
+
+
+def workers_option(default: int) -> Callable[[FC], FC]:
+    """``--jobs``/``--workers``: reading processes (0 = one per core when the input has more
+    than one unit of work); each command chooses its default."""
+    return click.option(
+        "--workers",
+        "--jobs",
+        "workers",
+        type=click.IntRange(min=0),
+        default=default,
+        show_default=True,
+        help="Reading processes (0 = one per core, used when there is more than one file "
+        "or many chunks).",
+    )
+
+
+WORKERS = workers_option(1)
 HOST_MAP = click.option(
     "--host-map",
     help="CSV of computer,host, or 'regex:<pattern with (?P<host>...)>' "

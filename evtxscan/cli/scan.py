@@ -41,7 +41,7 @@ def _window(text: str) -> str | timedelta:
 @click.option("--since", help="Only records at or after this time (ISO-8601; UTC if no zone).")
 @click.option("--until", help="Only records before this time.")
 @options.BACKEND
-@options.WORKERS
+@options.workers_option(0)
 @options.HOST_MAP
 @click.option(
     "--timeline",

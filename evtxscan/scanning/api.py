@@ -49,7 +49,7 @@ def scan(
     host_map: HostMapOption = None,
     timeline: str | timedelta = timedelta(hours=1),
     include_recovered: bool = False,
-    workers: int = 1,
+    workers: int = 0,
     catalogs: Iterable[str | Path] = (),
     messages_db: str | Path | None = None,
     progress: object | None = None,
@@ -63,7 +63,9 @@ def scan(
     ``include_recovered``: let records recovered from chunk slack count as symptoms.
     ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
     ``catalogs``: extra message-catalog directories; ``messages_db``: a message-template
-    database (ts-evtx schema) asked before the built-in template catalog.
+    database (ts-evtx schema) asked before the built-in template catalog. ``workers``:
+    reading processes (default 0: one per core when there is more than one unit of work;
+    1 reads in this process).
     """
     keep_all = timeline == "all"
     settings = ScanSettings(
