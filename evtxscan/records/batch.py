@@ -251,8 +251,12 @@ def _hex_integers(values: Sequence[str | None]) -> Any:
             return None
         return value if value < 2**64 else None
 
-    lookup = [parse(c) for c in cat.categories] + [None]
-    return pd.array([lookup[c] for c in cat.codes], dtype="UInt64")
+    # Not pd.array(list of ints): numpy may infer float64 from a list of big ints and round
+    # the low bits of keywords away.
+    parsed = [parse(c) for c in cat.categories]
+    values = np.array([0 if v is None else v for v in parsed] + [0], dtype=np.uint64)
+    missing = np.array([v is None for v in parsed] + [True], dtype=bool)
+    return pd.arrays.IntegerArray(values[cat.codes], missing[cat.codes])
 
 
 def _fix_text(values: np.ndarray, escaped_items: np.ndarray) -> np.ndarray:
