@@ -254,9 +254,9 @@ def _hex_integers(values: Sequence[str | None]) -> Any:
     # Not pd.array(list of ints): numpy may infer float64 from a list of big ints and round
     # the low bits of keywords away.
     parsed = [parse(c) for c in cat.categories]
-    values = np.array([0 if v is None else v for v in parsed] + [0], dtype=np.uint64)
+    numbers = np.array([0 if v is None else v for v in parsed] + [0], dtype=np.uint64)
     missing = np.array([v is None for v in parsed] + [True], dtype=bool)
-    return pd.arrays.IntegerArray(values[cat.codes], missing[cat.codes])
+    return pd.arrays.IntegerArray(numbers[cat.codes], missing[cat.codes])
 
 
 def _fix_text(values: np.ndarray, escaped_items: np.ndarray) -> np.ndarray:

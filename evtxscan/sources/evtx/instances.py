@@ -1,0 +1,235 @@
+"""Template instances of many records at once: which template, and where the values are.
+
+A record's BinXml starts with a fragment header and a template instance (token, template
+id, definition offset; the definition inline when the record is its first user in the
+chunk), followed by the value count, one (size, type) descriptor per value and the values.
+:func:`record_instances` locates all of that for every record of a chunk batch with array
+operations; template definitions are parsed once per distinct (GUID, data size) in a
+:class:`TemplateCache` (Windows derives a template's GUID from its content, Computer name
+included, so equal GUIDs and sizes mean equal templates). Records the index cannot read
+carry a :class:`Problem` and are left to the renderer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from evtxscan.sources.evtx.arrays import Reader, unique_runs
+from evtxscan.sources.evtx.binxml import (
+    FRAGMENT_HEADER,
+    TEMPLATE_DEFINITION,
+    TEMPLATE_INSTANCE,
+    VALUE_COUNT,
+    VALUE_DESCRIPTOR,
+    Token,
+)
+from evtxscan.sources.evtx.layout import (
+    CHUNK_HEADER_SIZE,
+    CHUNK_SIZE,
+    RECORD_HEADER_SIZE,
+    RECORD_SIZE_COPY,
+)
+from evtxscan.sources.evtx.system_plan import SystemPlan, system_plan
+from evtxscan.sources.evtx.template import Definition, TemplateError, read_definition
+from evtxscan.sources.evtx.walk import ChunkSet, RecordSet
+
+_FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
+_DEFINITION_AT = 6  # offset of the definition offset within the template instance
+_SIZE_AT = 20  # offset of the data size within the definition header
+_GUID_AT = 4  # the GUID and data size, which together name a template
+_KEY_SIZE = 20
+_LAST_DEFINITION = CHUNK_SIZE - TEMPLATE_DEFINITION.size
+
+
+class Problem(IntEnum):
+    """Why the index does not read a record itself (the renderer reads it instead)."""
+
+    NONE = 0
+    NO_TEMPLATE = 1  # no template instance at the top (e.g. forwarded events as plain XML)
+    TEMPLATE_OUTSIDE = 2  # the definition offset points outside the chunk
+    TEMPLATE_UNREADABLE = 3  # damaged or unusual template definition
+    VALUES_OUTSIDE = 4  # the value array runs past the record
+    SYSTEM_LAYOUT = 5  # the template's System element is not a plain one
+    VALUE_TYPE = 6  # a System value of a type or size the index does not read
+    UNUSUAL_TEXT = 7  # a System text with control or markup characters
+    TIME_RANGE = 8  # a time pyevtx-rs does not render (after year 9999)
+    MISSING_VALUE = 9  # the template refers to a value the record does not have
+
+
+class TemplateEntry:
+    """A parsed template and what readers derived from it (computed once, then kept)."""
+
+    def __init__(self, definition: Definition) -> None:
+        self.definition = definition
+        self.system: SystemPlan = system_plan(definition.root)
+        self.derived: dict[str, Any] = {}  # e.g. the decoder's payload plan
+
+
+@dataclass
+class TemplateCache:
+    """Parsed templates by (GUID, data size); ids are valid until :meth:`trim` clears it."""
+
+    limit: int = 4096
+    entries: list[TemplateEntry] = field(default_factory=list)
+    #: What readers derived for records of one template and value layout (by key bytes).
+    shapes: dict[bytes, object] = field(default_factory=dict)
+    _ids: dict[tuple[bytes, int], int] = field(default_factory=dict)
+
+    def trim(self) -> None:
+        """Forget everything once more than ``limit`` templates or ``16 * limit`` shapes are
+        kept (call between batches: ids given out earlier become invalid)."""
+        if len(self.entries) > self.limit or len(self.shapes) > 16 * self.limit:
+            self.entries.clear()
+            self.shapes.clear()
+            self._ids.clear()
+
+    def lookup(self, chunk: memoryview, offset: int) -> int:
+        """The id of the template defined at chunk ``offset``, or -1 when unreadable."""
+        _next, guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
+        key = (bytes(guid), size)
+        found = self._ids.get(key)
+        if found is not None:
+            return found
+        try:
+            definition = read_definition(chunk, offset)
+        except TemplateError:
+            return -1  # not remembered: another chunk's copy may be readable
+        self._ids[key] = len(self.entries)
+        self.entries.append(TemplateEntry(definition))
+        return self._ids[key]
+
+
+@dataclass(frozen=True)
+class Instances:
+    """Per record (or nested value): template id and where its value array is."""
+
+    template: np.ndarray  # int32 TemplateCache id, -1 when there is none
+    values_at: np.ndarray  # int64 buffer position of the value count
+    count: np.ndarray  # int64 number of values
+    data_at: np.ndarray  # int64 buffer position of the first value's bytes
+    end: np.ndarray  # int64 buffer position where the BinXml must end
+    problem: np.ndarray  # int8 Problem
+
+
+def record_instances(
+    reader: Reader, chunks: ChunkSet, records: RecordSet, cache: TemplateCache
+) -> Instances:
+    """The template instance at the top of every record (fragment header, then token 0x0C)."""
+    base = chunks.base[records.chunk]
+    start = base + records.offset + RECORD_HEADER_SIZE
+    end = base + records.offset + records.size - RECORD_SIZE_COPY.size
+    ok = end >= start + len(FRAGMENT_HEADER) + TEMPLATE_INSTANCE.size
+    safe = np.where(ok, start, 0)
+    ok &= reader.u32(safe) == _FRAGMENT_WORD
+    ok &= reader.u8(safe + len(FRAGMENT_HEADER)) == Token.TEMPLATE_INSTANCE
+    at = start + len(FRAGMENT_HEADER)
+    return instances_at(reader, chunks, records.chunk, at, end, ok, cache)
+
+
+def instances_at(
+    reader: Reader,
+    chunks: ChunkSet,
+    chunk: np.ndarray,
+    at: np.ndarray,
+    end: np.ndarray,
+    ok: np.ndarray,
+    cache: TemplateCache,
+) -> Instances:
+    """Template instances whose token is at buffer positions ``at`` (where ``ok``), each
+    inside chunk row ``chunk`` and bounded by ``end``."""
+    n = len(at)
+    problem = np.where(ok, Problem.NONE, Problem.NO_TEMPLATE).astype(np.int8)
+    base = chunks.base[chunk]
+    definition = reader.u32(np.where(ok, at + _DEFINITION_AT, 0)).astype(np.int64)
+    outside = ok & ((definition < CHUNK_HEADER_SIZE) | (definition > _LAST_DEFINITION))
+    problem[outside] = Problem.TEMPLATE_OUTSIDE
+    ok &= ~outside
+    after = at + TEMPLATE_INSTANCE.size
+    inline = ok & (base + definition == after)
+    size = reader.u32(np.where(ok, base + definition + _SIZE_AT, 0)).astype(np.int64)
+    values_at = np.where(inline, after + TEMPLATE_DEFINITION.size + size, after)
+    template = np.full(n, -1, dtype=np.int32)
+    template[ok] = _template_ids(chunks, chunk[ok], definition[ok], cache)
+    unreadable = ok & (template < 0)
+    problem[unreadable] = Problem.TEMPLATE_UNREADABLE
+    ok &= ~unreadable
+    fits = ok & (values_at + VALUE_COUNT.size <= end)
+    count = reader.u32(np.where(fits, values_at, 0)).astype(np.int64)
+    fits &= count <= (end - values_at - VALUE_COUNT.size) // VALUE_DESCRIPTOR.size
+    problem[ok & ~fits] = Problem.VALUES_OUTSIDE
+    count[~fits] = 0
+    data_at = values_at + VALUE_COUNT.size + VALUE_DESCRIPTOR.size * count
+    return Instances(template, values_at, count, data_at, end, problem)
+
+
+def _template_ids(
+    chunks: ChunkSet, chunk: np.ndarray, definition: np.ndarray, cache: TemplateCache
+) -> np.ndarray:
+    """Template ids for (chunk row, definition offset) pairs, parsing each place once."""
+    if not len(chunk):
+        return np.zeros(0, dtype=np.int32)
+    places, inverse = unique_runs(chunk * CHUNK_SIZE + definition)
+    rows, offsets = np.divmod(places, CHUNK_SIZE)
+    keys = Reader(chunks.buf).rows(chunks.base[rows] + offsets + _GUID_AT, _KEY_SIZE)
+    distinct_keys, first, key_of = np.unique(
+        keys.view(f"V{_KEY_SIZE}").ravel(), return_index=True, return_inverse=True
+    )
+    ids = np.empty(len(distinct_keys), dtype=np.int32)
+    for i, place in enumerate(first.tolist()):
+        base, offset = int(chunks.base[rows[place]]), int(offsets[place])
+        ids[i] = cache.lookup(chunks.buf[base : base + CHUNK_SIZE].data, offset)
+        if ids[i] < 0:  # this copy is damaged; try the other places holding the template
+            for other in np.flatnonzero(key_of == i).tolist():
+                base, offset = int(chunks.base[rows[other]]), int(offsets[other])
+                ids[i] = cache.lookup(chunks.buf[base : base + CHUNK_SIZE].data, offset)
+                if ids[i] >= 0:
+                    break
+    return np.asarray(ids[key_of][inverse])
+
+
+@dataclass(frozen=True)
+class ValueTable:
+    """The first ``width`` value descriptors of each instance and where each value starts.
+
+    A slot past an instance's value count reads as type -1, size 0.
+    """
+
+    words: np.ndarray  # (n, width) uint32 descriptors: size | type << 16
+    before: np.ndarray  # (n, width) int32: bytes of the values before each slot
+    count: np.ndarray  # (n,) values of the instance
+    data_at: np.ndarray  # (n,) buffer position of its first value
+
+    @property
+    def width(self) -> int:
+        return int(self.words.shape[1])
+
+    def column(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Size, type and buffer position of value ``slots[i]`` of instance ``rows[i]``."""
+        flat = rows * self.width + slots
+        words = self.words.ravel()[flat].astype(np.int64)
+        present = slots < self.count[rows]
+        size = np.where(present, words & 0xFFFF, 0)
+        kind = np.where(present, (words >> 16) & 0xFF, -1).astype(np.int16)
+        return size, kind, self.data_at[rows] + self.before.ravel()[flat]
+
+
+def value_table(reader: Reader, instances: Instances, rows: np.ndarray, width: int) -> ValueTable:
+    """The descriptors of the first ``width`` values of instances ``rows``."""
+    column = np.arange(width)
+    count = instances.count[rows]
+    first = instances.values_at[rows] + VALUE_COUNT.size
+    room = len(reader.buf) - VALUE_DESCRIPTOR.size * width
+    words = reader.u32_rows(np.minimum(first, room), width)
+    for row in np.flatnonzero(first > room).tolist():  # near the buffer's end: word by word
+        known = min(int(count[row]), width)
+        words[row] = 0
+        words[row, :known] = reader.u32(first[row] + VALUE_DESCRIPTOR.size * column[:known])
+    sizes = (words & 0xFFFF).astype(np.int32)
+    sizes[column >= count[:, None]] = 0
+    before = np.cumsum(sizes, axis=1, dtype=np.int32)
+    before -= sizes
+    return ValueTable(words, before, count, instances.data_at[rows])

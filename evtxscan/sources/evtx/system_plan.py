@@ -1,0 +1,104 @@
+"""Where a template keeps each System field: a substitution slot, a constant, or nowhere.
+
+Windows writes most System values as substitutions (a fixed slot of the value array per
+field) and some as literal text in the template (Computer always, Channel and the Provider
+attributes often): those are constants of the template. The plan is derived once per
+template and tells the record index where to read every field of every record using it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from evtxscan.sources.evtx.template import Literal, Node, Sub
+
+
+class Source(Enum):
+    """How a template provides one System field."""
+
+    ABSENT = "absent"  # the element or attribute is not in the template
+    CONSTANT = "constant"  # literal text in the template
+    SLOT = "slot"  # one substitution value
+
+
+#: System fields (the record schema's names) -> (element, attribute or None for its text).
+FIELD_PLACES: dict[str, tuple[str, str | None]] = {
+    "provider": ("Provider", "Name"),
+    "provider_guid": ("Provider", "Guid"),
+    "event_source_name": ("Provider", "EventSourceName"),
+    "event_id": ("EventID", None),
+    "qualifiers": ("EventID", "Qualifiers"),
+    "version": ("Version", None),
+    "level": ("Level", None),
+    "task": ("Task", None),
+    "opcode": ("Opcode", None),
+    "keywords": ("Keywords", None),
+    "time_created": ("TimeCreated", "SystemTime"),
+    "event_record_id": ("EventRecordID", None),
+    "process_id": ("Execution", "ProcessID"),
+    "thread_id": ("Execution", "ThreadID"),
+    "channel": ("Channel", None),
+    "computer": ("Computer", None),
+    "user_sid": ("Security", "UserID"),
+}
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    """One field's source. An attribute whose value is empty is left out (the field is
+    absent); an element's text is present, if empty."""
+
+    source: Source
+    attribute: bool
+    text: str = ""  # CONSTANT
+    slot: int = -1  # SLOT: index into the value array
+    optional: bool = False  # SLOT: an optional substitution
+
+
+@dataclass(frozen=True)
+class SystemPlan:
+    """Every System field's plan, or the reason the template's System is not indexable."""
+
+    fields: dict[str, FieldPlan]
+    problem: str | None = None
+
+
+def system_plan(root: Node) -> SystemPlan:
+    """The plan for a template whose root element is ``root`` (normally ``<Event>``)."""
+    systems = [child for child in root.children() if child.name == "System"]
+    if len(systems) != 1:
+        if not systems and any(isinstance(item, Sub) for item in root.content):
+            return SystemPlan({}, "System in a nested BinXml value")
+        return SystemPlan({}, f"{len(systems)} System elements")
+    system = systems[0]
+    if any(isinstance(item, Sub) for item in system.content):
+        return SystemPlan({}, "a substitution directly inside System")
+    fields: dict[str, FieldPlan] = {}
+    for name, (element_name, attribute) in FIELD_PLACES.items():
+        element = system.child(element_name)
+        if attribute is not None:
+            pieces = None if element is None else element.attribute(attribute)
+        elif element is None:
+            pieces = None
+        elif element.children():
+            return SystemPlan({}, f"<{element_name}> holds elements")
+        else:
+            pieces = tuple(item for item in element.content if not isinstance(item, Node))
+        plan = _field_plan(pieces, attribute is not None)
+        if plan is None:
+            return SystemPlan({}, f"<{element_name}> mixes text and substitutions")
+        fields[name] = plan
+    return SystemPlan(fields)
+
+
+def _field_plan(pieces: tuple[Literal | Sub, ...] | None, attribute: bool) -> FieldPlan | None:
+    if pieces is None or (attribute and not pieces):  # an attribute without a value is left out
+        return FieldPlan(Source.ABSENT, attribute)
+    subs = [piece for piece in pieces if isinstance(piece, Sub)]
+    if not subs:
+        text = "".join(piece.text for piece in pieces if isinstance(piece, Literal))
+        return FieldPlan(Source.CONSTANT, attribute, text=text)
+    if len(pieces) == 1:
+        return FieldPlan(Source.SLOT, attribute, slot=subs[0].index, optional=subs[0].optional)
+    return None

@@ -1,0 +1,133 @@
+"""Chunk slots and their record headers, found for many chunks at once with numpy.
+
+The same records as :func:`evtxscan.sources.evtx.layout.read_chunk` finds, chunk by chunk:
+live records from offset 512 up to the free-space offset, stopping at the first bad header;
+then, when that walk reached the free-space offset, records left in the slack after it.
+Instead of a Python step per record, all chunks of a batch walk in lockstep: each step reads
+the next header of every chunk still walking with one array operation, so the number of
+steps is the longest chain's length, and only record headers are touched.
+
+A :class:`ChunkSet` is one uint8 buffer holding every chunk slot of a batch (a file's bytes
+viewed without copying, or several files' slots copied together) plus, per slot, where it
+starts in the buffer and how many of its bytes the file has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evtxscan.sources.evtx.arrays import Reader
+from evtxscan.sources.evtx.layout import (
+    CHUNK_FREE_SPACE_AT,
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    MIN_RECORD_SIZE,
+    RECORD_HEADER_SIZE,
+    RECORD_MAGIC,
+)
+
+_CHUNK_MAGIC_WORD = int.from_bytes(CHUNK_MAGIC, "little")
+
+
+@dataclass(frozen=True)
+class ChunkSet:
+    """Chunk slots in one buffer; each slot's 64 KiB must lie inside ``buf`` (a slot the
+    file cuts short is zero-padded and has ``length`` < 64 KiB)."""
+
+    buf: np.ndarray  # uint8
+    base: np.ndarray  # int64: where each slot starts in buf
+    length: np.ndarray  # int64: bytes of the slot present in the file
+    source: np.ndarray  # int32: which input the slot belongs to (caller's numbering)
+    index: np.ndarray  # int32: the slot's chunk index in its file
+    file_offset: np.ndarray  # int64: the slot's offset in its file
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def valid(self, reader: Reader) -> np.ndarray:
+        """Slots that hold a chunk: the chunk magic and a whole chunk header."""
+        magic = reader.u64(self.base) == _CHUNK_MAGIC_WORD
+        return np.asarray(magic & (self.length >= CHUNK_HEADER_SIZE))
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """Record headers found in a :class:`ChunkSet`: by chunk, live records then slack."""
+
+    chunk: np.ndarray  # int64: row of the chunk in the ChunkSet
+    offset: np.ndarray  # int64: offset of the record in its chunk
+    size: np.ndarray  # int64
+    number: np.ndarray  # uint64: the header's record number
+    written: np.ndarray  # uint64: the header's written time (FILETIME)
+    recovered: np.ndarray  # bool: found in chunk slack
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+
+def walk(chunks: ChunkSet, reader: Reader | None = None) -> RecordSet:
+    """Every record header of every valid chunk slot (see the module docstring)."""
+    reader = Reader(chunks.buf) if reader is None else reader
+    n = len(chunks)
+    valid = chunks.valid(reader) if n else np.zeros(0, dtype=bool)
+    free = np.zeros(n, dtype=np.int64)
+    free[valid] = reader.u32(chunks.base[valid] + CHUNK_FREE_SPACE_AT)
+    end = np.minimum(np.maximum(free, CHUNK_HEADER_SIZE), np.minimum(CHUNK_SIZE, chunks.length))
+    rows = np.flatnonzero(valid)
+    live, live_end = _chains(reader, chunks.base, rows, np.full(len(rows), CHUNK_HEADER_SIZE), end)
+    reached = live_end >= end[rows]
+    slack, _end = _chains(reader, chunks.base, rows[reached], live_end[reached], chunks.length)
+    found = [np.concatenate([a, b]) for a, b in zip(live, slack, strict=True)]
+    recovered = np.repeat([False, True], [len(live[0]), len(slack[0])])
+    order = np.lexsort((recovered, found[0]))  # by chunk, live then slack; steps in order
+    chunk, at, header = (part[order] for part in found)
+    return RecordSet(
+        chunk=chunk,
+        offset=at - chunks.base[chunk],
+        size=(header[:, 0] >> np.uint64(32)).astype(np.int64),
+        number=header[:, 1],
+        written=header[:, 2],
+        recovered=recovered[order],
+    )
+
+
+def _chains(
+    reader: Reader, base: np.ndarray, rows: np.ndarray, start: np.ndarray, limit: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Walk chunks ``rows`` from chunk offsets ``start`` while records fit below ``limit``.
+
+    Returns the records found (chunk row, buffer position, header as three u64 words; in
+    step order, so by position within each chunk) and where each chunk's walk ended.
+    """
+    found_chunk: list[np.ndarray] = []
+    found_at: list[np.ndarray] = []
+    found_header: list[np.ndarray] = []
+    ended = start.astype(np.int64).copy()
+    active = np.arange(len(rows))
+    cursor = ended.copy()
+    bound = limit[rows]
+    while len(active):
+        room = cursor + RECORD_HEADER_SIZE <= bound[active]
+        active, cursor = active[room], cursor[room]
+        at = base[rows[active]] + cursor
+        header = reader.rows(at, RECORD_HEADER_SIZE).view("<u8")
+        size = (header[:, 0] >> np.uint64(32)).astype(np.int64)
+        good = (
+            ((header[:, 0] & np.uint64(0xFFFFFFFF)) == RECORD_MAGIC)
+            & (size >= MIN_RECORD_SIZE)
+            & (cursor + size <= bound[active])
+        )
+        active, cursor = active[good], cursor[good]
+        found_chunk.append(rows[active])
+        found_at.append(at[good])
+        found_header.append(header[good])
+        cursor = cursor + size[good]
+        ended[active] = cursor
+    if not found_at:
+        empty = np.zeros(0, dtype=np.int64)
+        return [empty, empty, np.zeros((0, 3), dtype=np.uint64)], ended
+    parts = [np.concatenate(found_chunk), np.concatenate(found_at), np.concatenate(found_header)]
+    return parts, ended
