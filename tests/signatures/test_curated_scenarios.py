@@ -7,9 +7,9 @@ incident, and the generic findings only where no article explains the records.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -404,6 +404,7 @@ def test_one_story_is_one_occurrence(outcome: Outcome) -> None:
     _, _, diagnoses = outcome
     row = diagnoses.set_index(["host", "signature_id"]).loc[("w2k-ca", Q295162)]
     assert row["occurrences"] == 1
-    evidence = {(e["provider"], e["event_id"]) for e in json.loads(str(row["evidence"]))}
+    records: list[dict[str, Any]] = list(row["evidence"])
+    evidence = {(e["provider"], e["event_id"]) for e in records}
     assert {("CertSvc", 42), ("Service Control Manager", 7024)} <= evidence
     assert ("Service Control Manager", 7023) in evidence
