@@ -44,7 +44,9 @@ class _Batch:
 
     def __init__(self, frame: pd.DataFrame) -> None:
         data = _data_array(frame)
-        self.offsets = np.asarray(data.offsets)[:-1] if len(data) else np.zeros(0, np.int64)
+        offsets = np.asarray(data.offsets, dtype=np.int64)
+        # A sliced list array's offsets point into its parent's values; flatten() does not.
+        self.offsets = offsets[:-1] - offsets[0] if len(data) else np.zeros(0, np.int64)
         self.counts = np.asarray(pc.list_value_length(data).fill_null(0))
         flat = pc.list_flatten(data)
         self.values = flat.field("value").fill_null("") if len(flat) else pa.array([], pa.string())
@@ -66,38 +68,121 @@ class _Batch:
         return [flat[i : i + count] for i in range(0, len(flat), count)]
 
 
-def _insert_column(
-    batch: _Batch, rows: np.ndarray, insert: Insert, resolution: Resolution
-) -> pa.Array:
-    column = batch.values.take(pa.array(batch.offsets[rows] + (insert.index - 1)))
-    work = pc.match_substring_regex(column, _NEEDS_WORK)
-    if insert.spec is None and not pc.any(work).as_py():
-        return column
-    clean = resolution.expander.clean
-    spec = insert.spec
-    texts = column.to_pylist()
-    done = [clean(v) for v in texts]
-    if spec:
-        done = [_printf(v, spec) for v in done]
-    return pa.array(done, pa.string())
+def _insert_columns(
+    batch: _Batch, rows: np.ndarray, used: list[int], resolution: Resolution
+) -> dict[int, pa.Array]:
+    """Insert number -> its values for ``rows``: one take and one scan for all inserts; only
+    values needing work (``%%N``, tabs, line ends) are mended in Python."""
+    index = (np.asarray(used)[:, None] - 1 + batch.offsets[rows][None, :]).ravel()
+    taken = batch.values.take(pa.array(index))
+    work = pc.match_substring_regex(taken, _NEEDS_WORK)
+    if pc.any(work).as_py():
+        clean = resolution.expander.clean
+        mended = [clean(v) for v in pc.filter(taken, work).to_pylist()]
+        taken = pc.replace_with_mask(taken, work, pa.array(mended, pa.string()))
+    size = len(rows)
+    return {number: taken.slice(i * size, size) for i, number in enumerate(used)}
 
 
 def _render_shape(batch: _Batch, rows: np.ndarray, resolution: Resolution) -> pa.Array:
     """The messages of records sharing one compiled template (all with the same count)."""
     assert resolution.compiled is not None
     count = int(batch.counts[rows[0]])
+    parts = resolution.compiled.parts
+    used = sorted({p.index for p in parts if isinstance(p, Insert) and p.index <= count})
+    columns = _insert_columns(batch, rows, used, resolution) if used else {}
     pieces: list[pa.Array | pa.Scalar] = []
-    for part in resolution.compiled.parts:
+    for part in parts:
         if isinstance(part, str):
             pieces.append(pa.scalar(part))
-        elif part.index <= count:
-            pieces.append(_insert_column(batch, rows, part, resolution))
-        else:
+        elif part.index > count:
             pieces.append(pa.scalar(f"%{part.index}"))
-    if not any(isinstance(p, pa.Array) for p in pieces):
+        elif part.spec:
+            values = columns[part.index].to_pylist()
+            pieces.append(pa.array([_printf(v, part.spec) for v in values], pa.string()))
+        else:
+            pieces.append(columns[part.index])
+    if not columns:
         text = "".join(str(p.as_py()) for p in pieces)
         return pa.array([text] * len(rows), pa.string())
     return pc.binary_join_element_wise(*pieces, "")
+
+
+def _combine(keys: np.ndarray) -> np.ndarray:
+    """One dense group code per row from several columns of small non-negative codes."""
+    combined = np.zeros(len(keys), dtype=np.int64)
+    for column in keys.T:
+        span = int(column.max(initial=0)) + 2
+        if int(combined.max(initial=0)) >= (2**62) // span:
+            combined = np.unique(combined, return_inverse=True)[1].ravel().astype(np.int64)
+        combined = combined * span + column + 1
+    return np.unique(combined, return_inverse=True)[1].ravel()
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """Small integer codes of a column (missing values get their own code)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(dtype=np.int64)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=-1).astype(np.int64)
+    return pd.factorize(values.astype(object), use_na_sentinel=False)[0].astype(np.int64)
+
+
+class _Shapes:
+    """A batch's records grouped by shape, each group with its resolution (cached)."""
+
+    def __init__(self, frame: pd.DataFrame, renderer: MessageRenderer) -> None:
+        n = len(frame)
+        self.batch = batch = _Batch(frame)
+        columns = {
+            "provider": frame["provider"].astype(object).to_numpy(),
+            "source": frame["event_source_name"].astype(object).to_numpy(),
+            "event_id": frame["event_id"].astype(object).to_numpy(),
+            "qualifiers": frame["qualifiers"].astype(object).to_numpy(),
+            "level": frame["level"].astype(object).to_numpy(),
+            "names": batch.names,
+            "count": batch.counts,
+        }
+        self.logged: np.ndarray = (
+            frame["message_logged"].astype(object).to_numpy()
+            if "message_logged" in frame.columns
+            else np.full(n, None, dtype=object)
+        )
+        self.has_logged = np.asarray(pd.notna(self.logged), dtype=bool)
+        names_codes = np.asarray(
+            pa.array(batch.names, pa.string()).dictionary_encode().indices, dtype=np.int64
+        )
+        keys = np.column_stack(
+            [
+                _codes(frame["provider"]),
+                _codes(frame["event_source_name"]),
+                _codes(frame["event_id"]),
+                _codes(frame["qualifiers"]),
+                _codes(frame["level"]),
+                names_codes,
+                batch.counts.astype(np.int64),
+            ]
+        )
+        codes = _combine(keys)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        self.groups: list[tuple[np.ndarray, Resolution, str | None, int | None]] = []
+        for rows in np.split(order, bounds) if n else []:
+            first = int(rows[0])
+            provider, source = _none(columns["provider"][first]), _none(columns["source"][first])
+            event_id = _none(columns["event_id"][first])
+            names = batch.shape_names(batch.names[first], int(batch.counts[first]))
+            qualifiers, level = _none(columns["qualifiers"][first]), _none(columns["level"][first])
+            resolution = renderer.resolve(provider, source, event_id, qualifiers, level, names)
+            self.groups.append((rows, resolution, provider or source, event_id))
+
+    def template_rows(self, rows: np.ndarray, resolution: Resolution) -> np.ndarray:
+        """The rows of a group its template renders (the rest: logged text or fallback)."""
+        if resolution.compiled is None:
+            return rows[:0]
+        if resolution.partial or resolution.needs_more:
+            return rows[~self.has_logged[rows]] if resolution.needs_more else rows[:0]
+        return rows
 
 
 def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
@@ -105,44 +190,20 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     n = len(frame)
     if n == 0:
         return pa.array([], pa.string())
-    batch = _Batch(frame)
-    columns = {
-        "provider": frame["provider"].astype(object).to_numpy(),
-        "source": frame["event_source_name"].astype(object).to_numpy(),
-        "event_id": frame["event_id"].astype(object).to_numpy(),
-        "qualifiers": frame["qualifiers"].astype(object).to_numpy(),
-        "level": frame["level"].astype(object).to_numpy(),
-        "names": batch.names,
-        "count": batch.counts,
-    }
-    logged: np.ndarray = (
-        frame["message_logged"].astype(object).to_numpy()
-        if "message_logged" in frame.columns
-        else np.full(n, None, dtype=object)
-    )
-    has_logged = np.asarray(pd.notna(logged), dtype=bool)
-    codes = pd.DataFrame(columns).groupby(list(columns), dropna=False, sort=False).ngroup()
-    order = np.argsort(codes.to_numpy(), kind="stable")
-    bounds = np.flatnonzero(np.diff(codes.to_numpy()[order])) + 1
+    shapes = _Shapes(frame, renderer)
+    batch = shapes.batch
     parts: list[pa.Array] = []
     positions: list[np.ndarray] = []
-    for rows in np.split(order, bounds):
-        first = int(rows[0])
-        provider, source = _none(columns["provider"][first]), _none(columns["source"][first])
-        event_id, count = _none(columns["event_id"][first]), int(batch.counts[first])
-        names = batch.shape_names(batch.names[first], count)
-        qualifiers, level = _none(columns["qualifiers"][first]), _none(columns["level"][first])
-        resolution = renderer.resolve(provider, source, event_id, qualifiers, level, names)
-        plain = resolution.compiled is not None and not resolution.partial
-        fast = rows[~has_logged[rows]] if resolution.needs_more else rows
-        if plain and len(fast):
+    for rows, resolution, label, event_id in shapes.groups:
+        fast = shapes.template_rows(rows, resolution)
+        if len(fast):
             parts.append(_render_shape(batch, fast, resolution))
             positions.append(fast)
-            rows = np.setdiff1d(rows, fast, assume_unique=True)
+            rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
         if len(rows):
-            label = provider or source
+            count = int(batch.counts[rows[0]])
             texts = [
-                renderer.finish(resolution, values, _none(logged[row]), label, event_id)
+                renderer.finish(resolution, values, _none(shapes.logged[row]), label, event_id)
                 for row, values in zip(rows, batch.rows_values(rows, count), strict=True)
             ]
             parts.append(pa.array(texts, pa.string()))
@@ -151,6 +212,21 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     inverse = np.empty(n, dtype=np.int64)
     inverse[where] = np.arange(n)
     return pa.concat_arrays([p.cast(pa.string()) for p in parts]).take(pa.array(inverse))
+
+
+def message_origins(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:
+    """Where each record's message comes from: ``origin`` (catalog, fields, templates,
+    external, logged, fallback) and, when no template was chosen, the ``verdict`` saying why
+    (for the benchmark and for finding what a catalog lacks)."""
+    origin = np.full(len(frame), "fallback", dtype=object)
+    verdict = np.full(len(frame), "", dtype=object)
+    if len(frame):
+        shapes = _Shapes(frame, renderer)
+        for rows, resolution, _, _ in shapes.groups:
+            origin[rows] = np.where(shapes.has_logged[rows], "logged", "fallback")
+            origin[shapes.template_rows(rows, resolution)] = resolution.origin
+            verdict[rows] = "" if resolution.verdict is None else str(resolution.verdict)
+    return pd.DataFrame({"origin": origin, "verdict": verdict}, index=frame.index)
 
 
 def _le_dwords(texts: np.ndarray, start: int) -> np.ndarray:
