@@ -114,6 +114,19 @@ class CompiledTemplate:
     def inserts(self) -> tuple[Insert, ...]:
         return tuple(p for p in self.parts if isinstance(p, Insert))
 
+    def without_explanation(self) -> CompiledTemplate:
+        """The template without the insert-free paragraphs after its last insert.
+
+        Security auditing messages end in a general explanation ("This event is generated
+        when ...", about 1 KB) that is the same for every record of the event.
+        """
+        last = max((i for i, p in enumerate(self.parts) if isinstance(p, Insert)), default=-1)
+        tail = self.parts[last + 1 :] if last >= 0 else ()
+        if len(tail) != 1 or not isinstance(tail[0], str) or "\n\n" not in tail[0]:
+            return self
+        kept = tail[0].split("\n\n", 1)[0].rstrip()
+        return CompiledTemplate((*self.parts[: last + 1], *((kept,) if kept else ())))
+
     def render(self, values: Sequence[str]) -> str:
         """The message for one record's (already expanded) values; missing ones stay %N."""
         out: list[str] = []

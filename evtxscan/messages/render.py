@@ -171,8 +171,16 @@ class MessageRenderer:
     """Resolves templates per record shape (cached) and formats records with them."""
 
     def __init__(
-        self, catalog: MessageCatalog | None = None, external: ExternalMessages | None = None
+        self,
+        catalog: MessageCatalog | None = None,
+        external: ExternalMessages | None = None,
+        *,
+        explanations: bool = False,
     ) -> None:
+        """``explanations``: keep the general paragraphs Windows appends to the messages of
+        the providers named in the rules (Security auditing's "This event is generated
+        when ..."); left out by default, as they repeat on every record."""
+        self.explanations = explanations
         self.catalog = catalog or builtin_catalog()
         self.external = external if external is not None else self.catalog.external
         self.rules = template_rules()
@@ -298,7 +306,10 @@ class MessageRenderer:
                 )
             text, found = self._from_templates(name, event_id, data_names)
             if text is not None:
-                return Resolution(compile_template(text), "templates", expander, found)
+                compiled = compile_template(text)
+                if not self.explanations and self.rules.trims(name):
+                    compiled = compiled.without_explanation()
+                return Resolution(compiled, "templates", expander, found)
             if verdict is Verdict.NO_CANDIDATE:
                 verdict = found
         if self.external is not None:

@@ -4,7 +4,9 @@
   insertion strings that table resolves;
 - ``aliases``: legacy event source name -> the provider whose messages it logs with;
 - ``pins``: (provider, event) -> beginnings of the template Event Viewer shows, for events
-  whose candidates the record cannot tell apart.
+  whose candidates the record cannot tell apart;
+- ``explanations``: providers whose messages end in general paragraphs, the same for every
+  record ("This event is generated when ..."), left out unless asked for.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class TemplateRules:
     parameters: Mapping[str, str] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     pins: Mapping[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
+    explained: frozenset[str] = frozenset()  # providers whose messages end in explanations
+
+    def trims(self, provider: str) -> bool:
+        """Whether the provider's messages end in a general explanation left out by default."""
+        return provider.casefold() in self.explained
 
     def parameter_table(self, *names: str | None) -> str | None:
         """The parameter table of the first name that has one."""
@@ -76,7 +83,9 @@ def parse_rules(text: str, source: str) -> TemplateRules:
             raise CatalogError(f"{where}: needs an event ID and a message")
         key = (pin["provider"].casefold(), pin["event"])
         pins[key] = (*pins.get(key, ()), pin["message"])
+    explained = raw.get("explanations") or []
     return TemplateRules(
+        explained=frozenset(n.casefold() for n in _names(explained, f"{source}: explanations")),
         parameters=parameters,
         aliases={str(k).casefold(): str(v) for k, v in aliases.items()},
         pins=pins,

@@ -145,3 +145,21 @@ def test_binary_status_of_io_packets_and_perflib(samples: Path) -> None:
     )
     out = add_messages(frame, renderer)
     assert out["binary_status"].iloc[0] == "0x00000005" and pd.isna(out["binary_status"].iloc[1])
+
+
+def test_security_explanations_are_left_out_unless_asked_for(samples: Path) -> None:
+    frame = evtxscan.read_frame(samples / "omerbenamram-evtx/samples/Security_with_size_t.evtx")
+    short = _message(add_messages(frame), 69)
+    full = _message(add_messages(frame, MessageRenderer(explanations=True)), 69)
+    assert short.endswith("\n  Key Length: 0")
+    assert full.startswith(short + "\n\nThis event is generated when a logon session is created.")
+    # An event whose whole message is explanation keeps it.
+    boot = add_messages(frame)
+    assert boot[boot["event_id"] == 4608]["message"].str.contains("LSASS.EXE").all()
+
+
+def test_a_sliced_batch_renders_like_the_whole(system: pd.DataFrame) -> None:
+    plain = system.drop(columns=["message", "binary_status"])
+    renderer = MessageRenderer()
+    part = add_messages(plain.iloc[1000:3000], renderer)
+    assert part["message"].tolist() == system["message"].iloc[1000:3000].tolist()
