@@ -91,3 +91,14 @@ def test_alignment_reads_the_words_next_to_each_insert() -> None:
     assert alignment("Process %1 started", ("NewTime",)) == 0.0
     assert name_words("InstallDeviceID.DriverName") >= {"insta", "devic", "drive", "name"}
     assert "tm" in name_words("TmId")
+
+
+def test_application_error_1000_reads_its_hex_values_with_0x() -> None:
+    from evtxscan.messages import MessageRenderer
+
+    values = ["Explorer.EXE", "10.0.22000.318", "b0f3b043", "Windows.UI.Xaml.dll"]
+    values += ["10.0.22000.318", "468bae17", "c000027b", "000000000033dd00", "10c4"]
+    values += ["01d87b9236889552", "C:\\Windows\\Explorer.EXE", "C:\\x.dll", "{1CE4}", "", ""]
+    text = MessageRenderer().render("Application Error", None, 1000, 0, 2, values)
+    assert "\nFaulting process id: 0x10c4\nFaulting application start time: 0x01d87b" in text
+    assert text.startswith("Faulting application name: Explorer.EXE, version: 10.0.22000.318")
