@@ -15,7 +15,8 @@ setup(
             "py.typed",
             *(f"data/**/*.{ext}" for ext in DATA_FILES),
             "data/**/LICENSE",
+            "authoring/data/*.json",
         ],
-        "evtxscan.builtin_signatures": ["*.yaml", "*.json", "*.md", "*/*.yaml"],
+        "evtxscan.builtin_signatures": ["*.yaml", "*.json", "*.md", "*/*.yaml", "drafts/index.json"],
     },
 )

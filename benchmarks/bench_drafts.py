@@ -46,7 +46,9 @@ def keys_with_variants(rows: list[dict[str, str]]) -> dict[Key, str]:
     """Each key once, with the variant of its first row."""
     out: dict[Key, str] = {}
     for row in rows:
-        out.setdefault((row["article"], row["source_normalized"], int(row["event_id"])), row["format_variant"])
+        out.setdefault(
+            (row["article"], row["source_normalized"], int(row["event_id"])), row["format_variant"]
+        )
     return out
 
 
@@ -71,7 +73,9 @@ def print_scores(title: str, scores: dict[str, tuple[int, int, int, int]]) -> No
         ref, hit, ours, right = scores[name]
         recall = f"{hit / ref:.2%} ({hit}/{ref})" if ref else "-"
         precision = f"{right / ours:.2%} ({right}/{ours})" if ours else "-"
-        print(f"| {'**all**' if name == 'all' else name} | {ref} | {recall} | {ours} | {precision} |")
+        print(
+            f"| {'**all**' if name == 'all' else name} | {ref} | {recall} | {ours} | {precision} |"
+        )
 
 
 def run_command(pages: list[Path], out: Path) -> float:
@@ -114,8 +118,8 @@ def main() -> int:
     articles = {row["article"] for row in index} - with_rows
     cited = {row["article"] for row in withheld}
     print(f"\n### the {len(articles)} articles without reference rows")
-    print(f"{len(withheld)} rows, {len({(r['article'], r['source_normalized'], r['event_id']) for r in withheld})}"
-          f" keys, {len(cited)} articles with at least one citation")
+    keys = {(r["article"], r["source_normalized"], r["event_id"]) for r in withheld}
+    print(f"{len(withheld)} rows, {len(keys)} keys, {len(cited)} articles with a citation")
     print("variants:", dict(Counter(row["format_variant"] for row in withheld).most_common()))
     if args.errors:
         for article in sorted(with_rows):

@@ -64,6 +64,10 @@ _COLUMN_LABELS = {
     "source": Kind.SOURCE,
     "type": Kind.TYPE,
     "category": Kind.CATEGORY,
+    "date": Kind.OTHER,
+    "time": Kind.OTHER,
+    "user": Kind.OTHER,
+    "computer": Kind.OTHER,
 }
 _BARE_TYPE = re.compile(rf"^\s*,?\s*(?:type\s+)?(?P<type>{TYPE_WORDS})\s*$", re.IGNORECASE)
 _GAP = re.compile(r"\s{2,}")
@@ -185,7 +189,7 @@ def _columns(text: str) -> FieldLine | None:
         if kind is None:
             return None
         fields.append(Field(kind, label, value, ""))
-    if fields[0].kind is Kind.EVENT_ID and fields[0].number is None:
+    if any(f.kind is Kind.EVENT_ID and f.number is None for f in fields):
         return None
     weak = Kind.EVENT_ID not in [f.kind for f in fields]
     return FieldLine(tuple(fields), weak=weak)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ARCHIVE_URL = "https://jeffpar.github.io/kbarchive/kb/{group}/{article}/"
+ARCHIVE_URL = "https://jeffpar.github.io/kbarchive/kb/{group:03}/{article}/"
 
 _ARTICLE_ID = re.compile(r"Q\d{6}")
 _TITLE = re.compile(r'^title:\s*"(?P<title>.*)"\s*$', re.MULTILINE)

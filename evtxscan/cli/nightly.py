@@ -19,6 +19,7 @@ from evtxscan.nightly import NightlyOptions, NightlyOutcome, StateLocked, run_ni
 from evtxscan.outputs.report_dir import ReportOptions
 from evtxscan.results.exit_code import ExitCode
 from evtxscan.signatures.durations import parse_duration
+from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
@@ -164,10 +165,13 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
     if kw.get("timeline", "1h") == "all":
         raise click.UsageError("--timeline all cannot be combined with --state")
     directories = tuple(kw.get("signature_dirs") or ())
+    signatures = load_signatures(*directories) if directories else None
+    if kw.get("with_drafts"):
+        signatures = with_draft_pack(signatures if signatures is not None else load_signatures())
     options = NightlyOptions(
         state=state,
         out=kw["out"],
-        signatures=load_signatures(*directories) if directories else None,
+        signatures=signatures,
         backend=kw.get("backend", "rust"),
         host_map=kw.get("host_map"),
         workers=kw.get("workers", 1),

@@ -79,6 +79,12 @@ def _window(text: str) -> str | timedelta:
     type=click.IntRange(min=1),
     help="With --state: days of history kept (default 90).",
 )
+@click.option(
+    "--with-drafts",
+    is_flag=True,
+    help="Also run the draft pack (signatures drafted from 1,255 KB articles; "
+    "'possible' confidence at most; noisy drafts left out).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def scan_command(
     paths: tuple[str, ...],
@@ -99,6 +105,7 @@ def scan_command(
     fail_on: str,
     state: Path | None,
     retention_days: int | None,
+    with_drafts: bool,
     quiet: bool,
 ) -> None:
     """Diagnose the logs in PATHS and write the result tables to --out.
@@ -128,6 +135,7 @@ def scan_command(
             "messages_db": messages_db,
             "fail_on": fail_on,
             "quiet": quiet,
+            "with_drafts": with_drafts,
         }
         return scan_with_state(state, retention_days or 90, scan_options)
     if retention_days is not None:
@@ -150,6 +158,7 @@ def scan_command(
             progress=progress,
             messages_db=messages_db,
             input_tz=input_tz,
+            with_drafts=with_drafts,
         )
     finally:
         progress.close()

@@ -1,4 +1,4 @@
-"""``evtxscan signatures list|lint|test``: inspect, check and test diagnostic signatures."""
+"""``evtxscan signatures list|lint|test|draft``: inspect, check, test and draft signatures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 
 from evtxscan.authoring.selftest import run_signature_tests
 from evtxscan.results.exit_code import ExitCode
+from evtxscan.signatures.drafts import load_drafts
 from evtxscan.signatures.loader import load_signatures, parse_signature
 from evtxscan.signatures.model import SignatureError
 
@@ -31,10 +32,18 @@ _NO_BUILTIN = click.option("--no-builtin", is_flag=True, help="Leave out the shi
 @signatures_group.command("list")
 @_DIRS
 @_NO_BUILTIN
+@click.option(
+    "--drafts", is_flag=True, help="The draft pack instead, noisy drafts included and marked."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_signatures(directories: tuple[Path, ...], no_builtin: bool, as_json: bool) -> None:
+def list_signatures(
+    directories: tuple[Path, ...], no_builtin: bool, drafts: bool, as_json: bool
+) -> None:
     """Show each signature's id, KB article, symptoms and title."""
-    found = load_signatures(*directories, builtin=not no_builtin)
+    if drafts:
+        found = load_drafts(include_noisy=True)
+    else:
+        found = load_signatures(*directories, builtin=not no_builtin)
     if as_json:
         click.echo(
             json.dumps(
@@ -54,6 +63,8 @@ def list_signatures(directories: tuple[Path, ...], no_builtin: bool, as_json: bo
                             for x in s.symptoms
                         ],
                         "source": s.source,
+                        "status": s.status.value,
+                        "noisy": s.noisy,
                     }
                     for s in found
                 ],
@@ -67,6 +78,8 @@ def list_signatures(directories: tuple[Path, ...], no_builtin: bool, as_json: bo
             for x in s.symptoms
         )
         click.echo(f"{s.id}  [{s.kb or 'no KB'}]  {s.title}\n    {symptoms}")
+        if s.noisy:
+            click.echo(f"    noisy (left out by default): {s.noisy}")
 
 
 @signatures_group.command("lint")
@@ -112,3 +125,37 @@ def test(directories: tuple[Path, ...], no_builtin: bool, only: tuple[str, ...])
     click.echo(f"{len(outcomes) - failed} passed, {failed} failed")
     if failed:
         raise SystemExit(ExitCode.FOUND)
+
+
+@signatures_group.command("draft")
+@click.argument("articles", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the draft YAML files (created if missing).",
+)
+@click.option(
+    "--events-csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one row per cited event, in the columns of kb-events/EVENTS.csv.",
+)
+@click.option("--index", is_flag=True, help="Also write the pack index (index.json) for OUT.")
+def draft(articles: tuple[Path, ...], out: Path, events_csv: Path | None, index: bool) -> None:
+    """Draft one signature per KB article page (kbarchive README.md, or a directory of them).
+
+    Each draft has status: draft and "possible" confidence at most; its symptoms are the
+    events the article cites, its cause and resolution a summary in our words.
+    """
+    from evtxscan.authoring.writer import write_drafts
+    from evtxscan.signatures.drafts import write_index
+
+    run = write_drafts(articles, out, events_csv)
+    for problem in run.unreadable:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(
+        f"{len(run.written)} drafts written to {out}; {len(run.no_events)} articles cite no "
+        f"event{f'; {run.rows} event rows in {events_csv}' if events_csv else ''}"
+    )
+    if index:
+        click.echo(f"index: {write_index(out)}")

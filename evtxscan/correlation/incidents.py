@@ -22,7 +22,7 @@ import pandas as pd
 from evtxscan.correlation.selection import field_values
 from evtxscan.correlation.sessions import UNKNOWN_SESSION, HostFacts
 from evtxscan.signatures.demangle import demangle
-from evtxscan.signatures.model import BootScope, Role, Signature
+from evtxscan.signatures.model import POSSIBLE_MAX, BootScope, Role, Signature, Status
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,8 @@ def score(incident: Incident, facts: HostFacts | None) -> float:
         and not any(facts.os_version.startswith(v) for v in versions)
     ):
         value *= rules.os_mismatch
-    return round(max(0.0, min(1.0, value)), 3)
+    ceiling = POSSIBLE_MAX if signature.status is Status.DRAFT else 1.0
+    return round(max(0.0, min(ceiling, value)), 3)
 
 
 class _Fields(dict[str, str]):

@@ -13,6 +13,7 @@ import pandas as pd
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
+from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.evtx.backends import Backend
@@ -54,6 +55,7 @@ def scan(
     messages_db: str | Path | None = None,
     progress: object | None = None,
     input_tz: str = "UTC",
+    with_drafts: bool = False,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -66,6 +68,9 @@ def scan(
     database (ts-evtx schema) asked before the built-in template catalog. ``workers``:
     reading processes (default 0: one per core when there is more than one unit of work;
     1 reads in this process).
+    ``with_drafts``: also run the draft pack (signatures drafted from KB articles, at most
+    "possible" confidence; noisy drafts and drafts of articles a curated signature covers
+    are left out).
     """
     keep_all = timeline == "all"
     settings = ScanSettings(
@@ -80,7 +85,10 @@ def scan(
         messages_db=messages_db,
         input_tz=input_tz,
     )
-    pipeline = ScanPipeline(chosen_signatures(signatures), settings)
+    chosen = chosen_signatures(signatures)
+    if with_drafts:
+        chosen = with_draft_pack(chosen)
+    pipeline = ScanPipeline(chosen, settings)
     integrity = pipeline.read(paths, progress=progress)
     found = pipeline.correlate(pipeline.rows())
     return pipeline.result(found, integrity)

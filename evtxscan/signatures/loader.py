@@ -22,6 +22,7 @@ from evtxscan.signatures.model import (
     BootScope,
     Condition,
     Confidence,
+    DraftNotes,
     Extraction,
     Operator,
     Role,
@@ -29,6 +30,7 @@ from evtxscan.signatures.model import (
     Signature,
     SignatureError,
     SignatureTest,
+    Status,
 )
 from evtxscan.signatures.safe_regex import UnsafeRegexError, compile_rule_regex
 from evtxscan.signatures.safe_yaml import LineMap, load_yaml_text
@@ -38,7 +40,9 @@ KEYS: dict[str, frozenset[str]] = {
     "signature": frozenset(
         {"id", "title", "kb", "reference", "applies_to", "symptoms", "extract"}
         | {"correlation", "confidence", "diagnosis", "tests", "fallback"}
+        | {"status", "noisy", "draft"}
     ),
+    "draft": frozenset(("generator", "products", "events", "entities")),
     "applies_to": frozenset(("products", "os_versions")),
     "correlation": frozenset(("window", "boot", "order")),
     "confidence": frozenset(("base", "optional", "unknown_boot", "os_mismatch")),
@@ -126,7 +130,7 @@ class _Reader:
             raise self.fail(at, f"{what}: {exc}", key) from None
 
 
-def _conditions(reader: _Reader, symptom: LineMap) -> tuple[Condition, ...]:
+def _conditions(reader: _Reader, symptom: LineMap, checked: bool) -> tuple[Condition, ...]:
     where = symptom.get("where")
     if where is None:
         return ()
@@ -162,12 +166,13 @@ def _conditions(reader: _Reader, symptom: LineMap) -> tuple[Condition, ...]:
                 value=value,
                 case_sensitive=bool(test.get("case_sensitive")),
                 negate=bool(test.get("negate")),
+                checked=checked,
             )
         )
     return tuple(out)
 
 
-def _symptoms(reader: _Reader, raw: LineMap) -> tuple[Selector, ...]:
+def _symptoms(reader: _Reader, raw: LineMap, checked: bool) -> tuple[Selector, ...]:
     symptoms = reader.mapping(raw, "symptoms")
     out = []
     for name, spec in symptoms.items():
@@ -191,7 +196,7 @@ def _symptoms(reader: _Reader, raw: LineMap) -> tuple[Selector, ...]:
                 role=Role(role_text),
                 channel=reader.text(spec, "channel", required=False),
                 levels=reader.ints(spec, "level"),
-                where=_conditions(reader, spec),
+                where=_conditions(reader, spec, checked),
                 within=reader.duration(spec, "within", None),
             )
         )
@@ -258,12 +263,47 @@ def _tests(reader: _Reader, raw: LineMap) -> tuple[SignatureTest, ...]:
     return tuple(out)
 
 
+def _draft_notes(reader: _Reader, raw: LineMap) -> DraftNotes | None:
+    """The ``draft:`` block: the generator and what it extracted (kept for curators)."""
+    if raw.get("draft") is None:
+        return None
+    notes = reader.mapping(raw, "draft")
+    reader.only(notes, "draft")
+    events, entities = notes.get("events") or [], notes.get("entities") or {}
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise reader.fail(notes, "'events' must be a list of mappings", "events")
+    if not isinstance(entities, dict):
+        raise reader.fail(notes, "'entities' must map kinds to lists", "entities")
+    return DraftNotes(
+        generator=str(reader.text(notes, "generator")),
+        products=reader.strings(notes, "products"),
+        events=tuple(events),
+        entities=dict(entities),
+    )
+
+
+def _status(reader: _Reader, raw: LineMap) -> Status:
+    text = reader.text(raw, "status", required=False) or Status.CURATED.value
+    if text not in {s.value for s in Status}:
+        raise reader.fail(raw, "status must be 'curated' or 'draft'", "status")
+    return Status(text)
+
+
 @functools.lru_cache(maxsize=256)
 def parse_signature(text: str, source: str) -> Signature:
     """Build one signature from YAML text; ``source`` names it in errors."""
     raw = load_yaml_text(text, source=source)
     if not isinstance(raw, LineMap):
         raise SignatureError(source, 1, "a signature file must be a mapping")
+    return build_signature(raw, source)
+
+
+def build_signature(raw: LineMap, source: str, *, checked: bool = True) -> Signature:
+    """Build one signature from its mapping (parsed YAML, or :func:`as_line_map` of JSON).
+
+    ``checked=False`` leaves regex compilation to first use: only for mappings that were
+    validated when they were stored (the draft pack's index).
+    """
     reader = _Reader(source)
     reader.only(raw, "signature")
     correlation = reader.mapping(raw, "correlation", required=False)
@@ -291,7 +331,7 @@ def parse_signature(text: str, source: str) -> Signature:
             products=reader.strings(applies, "products"),
             os_versions=reader.strings(applies, "os_versions"),
         ),
-        symptoms=_symptoms(reader, raw),
+        symptoms=_symptoms(reader, raw, checked),
         extract=_extractions(reader, raw),
         window=reader.duration(correlation, "window", timedelta(hours=1)),
         boot=BootScope(boot),
@@ -311,6 +351,9 @@ def parse_signature(text: str, source: str) -> Signature:
         tests=_tests(reader, raw),
         fallback=bool(raw.get("fallback", False)),
         source=source,
+        status=_status(reader, raw),
+        noisy=reader.text(raw, "noisy", required=False),
+        draft=_draft_notes(reader, raw),
     )
     return signature
 

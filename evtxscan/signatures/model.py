@@ -9,6 +9,7 @@ is, and the diagnosis (cause and resolution in our own words, with the KB refere
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,26 @@ class BootScope(StrEnum):
     ANY = "any"
 
 
+class Status(StrEnum):
+    """Whether a person has checked the signature against the article and real logs."""
+
+    CURATED = "curated"  # written or reviewed by hand, with its own tests
+    DRAFT = "draft"  # generated from an article by ``evtxscan signatures draft``
+
+
+#: Confidence bands (signatures/README.md): a score up to POSSIBLE_MAX reads "possible",
+#: below CONFIDENT_MIN "probable", from it on "confident". A draft never leaves "possible".
+POSSIBLE_MAX = 0.3
+CONFIDENT_MIN = 0.7
+
+
+def confidence_band(value: float) -> str:
+    """The band of a confidence score: possible, probable or confident."""
+    if value <= POSSIBLE_MAX:
+        return "possible"
+    return "probable" if value < CONFIDENT_MIN else "confident"
+
+
 class SignatureError(ValueError):
     """A malformed signature, with where it is: ``file:line: reason``."""
 
@@ -70,14 +91,19 @@ class SignatureError(ValueError):
 
 @dataclass(frozen=True)
 class Condition:
-    """One test on one field of a record (case-insensitive unless said otherwise)."""
+    """One test on one field of a record (case-insensitive unless said otherwise).
+
+    The regex is compiled on creation, so a bad one fails where it is written; a pack that
+    was validated when it was built (the draft index) passes ``checked=False`` and its
+    patterns compile on first use.
+    """
 
     field: str
     operator: Operator
     value: str | tuple[str, ...]
     case_sensitive: bool = False
     negate: bool = False
-    pattern: RulePattern = dataclasses.field(init=False, repr=False, compare=False)
+    checked: bool = dataclasses.field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.field not in RECORD_FIELDS and not _DATA_FIELD.match(self.field):
@@ -85,9 +111,15 @@ class Condition:
                 f"unknown field {self.field!r} (use {', '.join(RECORD_FIELDS)}, "
                 "data.<Name> or data.<N>)"
             )
-        values = self.value if isinstance(self.value, tuple) else (self.value,)
         if self.operator is Operator.ANY_OF and not isinstance(self.value, tuple):
             raise ValueError("any_of needs a list of values")
+        if self.checked:
+            _ = self.pattern
+
+    @functools.cached_property
+    def pattern(self) -> RulePattern:
+        """The compiled test (case-insensitive unless ``case_sensitive``)."""
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
         if self.operator is Operator.REGEX:
             source = str(self.value)
         elif self.operator is Operator.CONTAINS:
@@ -95,10 +127,9 @@ class Condition:
         else:
             source = "^(?:" + "|".join(re.escape(v) for v in values) + ")$"
         try:
-            compiled = compile_rule_regex(source, ignore_case=not self.case_sensitive)
+            return compile_rule_regex(source, ignore_case=not self.case_sensitive)
         except re.error as exc:
             raise ValueError(f"bad regex {self.value!r}: {exc}") from exc
-        object.__setattr__(self, "pattern", compiled)
 
     def test(self, texts: list[str]) -> bool:
         """True when any of the field's values satisfies the condition (``negate`` flips)."""
@@ -181,6 +212,17 @@ class SignatureTest:
 
 
 @dataclass(frozen=True)
+class DraftNotes:
+    """What a draft was generated from: the generator, the article's products, and the
+    facts extracted from it (cited events and named entities, as written in the draft)."""
+
+    generator: str
+    products: tuple[str, ...] = ()
+    events: tuple[Mapping[str, Any], ...] = ()
+    entities: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Signature:
     """One diagnosable problem."""
 
@@ -200,6 +242,9 @@ class Signature:
     tests: tuple[SignatureTest, ...] = ()
     fallback: bool = False  # a generic finding that yields to KB diagnoses on the same records
     source: str = ""
+    status: Status = Status.CURATED
+    noisy: str | None = None  # a draft that fires on healthy logs: why (left out by default)
+    draft: DraftNotes | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.id):
@@ -218,6 +263,17 @@ class Signature:
             unknown = [s for s in extraction.symptoms if s not in names]
             if unknown or not extraction.symptoms:
                 raise ValueError(f"extract {extraction.name!r}: unknown symptom {unknown!r}")
+        if self.status is Status.DRAFT:
+            highest = self.confidence.base + sum(self.confidence.optional.values())
+            if highest > POSSIBLE_MAX + 1e-9:
+                raise ValueError(
+                    f"a draft stays within 'possible' confidence: base plus optional weights "
+                    f"is {highest:g}, above {POSSIBLE_MAX}"
+                )
+            if self.kb is None:
+                raise ValueError("a draft needs the 'kb' article it was drafted from")
+        elif self.noisy is not None or self.draft is not None:
+            raise ValueError("'noisy' and 'draft' are for status: draft only")
 
     def symptom(self, name: str) -> Selector:
         return next(s for s in self.symptoms if s.name == name)

@@ -1,0 +1,99 @@
+"""Which (provider, event ID) pairs healthy Windows logs carry, so drafts can be sharpened.
+
+A draft whose cited event is common in real logs (Service Control Manager 7000, DCOM
+10010, ...) must not fire on the event ID alone: it then needs the article's quoted text as
+a condition, or it is marked noisy. The pairs are data (``data/common_events.json``),
+counted over a directory of real logs: ``python -m evtxscan.authoring.common_events DIR``.
+Providers that log one event ID for many unrelated problems are common whatever the count.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+from evtxscan.authoring.sources import source_key
+from evtxscan.messages.catalog import builtin_catalog
+
+DATA_FILE = Path(__file__).parent / "data" / "common_events.json"
+#: One event ID, many problems: the quoted text (service, program, class) tells them apart.
+GENERIC_PROVIDERS = frozenset(
+    source_key(name)
+    for name in (
+        "Service Control Manager",
+        "DCOM",
+        "Application Popup",
+        "Application Error",
+        "DrWatson",
+        "EventLog",
+        "Userenv",
+        "Perflib",
+        "PerfCtrs",
+        "Security",
+        "Microsoft-Windows-Security-Auditing",
+    )
+)
+
+
+@functools.cache
+def common_pairs() -> frozenset[tuple[str, int]]:
+    """(source key, event ID) pairs seen in the real logs the data file was built from."""
+    entry = resources.files("evtxscan.authoring") / "data" / "common_events.json"
+    raw = json.loads(entry.read_text("utf-8")) if entry.is_file() else {}
+    return frozenset(
+        (str(provider), int(event_id))
+        for provider, ids in raw.get("pairs", {}).items()
+        for event_id in ids
+    )
+
+
+def is_common(provider: str, event_id: int) -> bool:
+    """True when healthy logs often carry this event, so its ID alone is not a symptom.
+
+    Providers that evtxscan matches as one (a message catalog's alias group, e.g. the disk
+    drivers disk, atapi, aic78xx) count together.
+    """
+    group = builtin_catalog().provider(provider)
+    names = [provider, *((group.name, *group.aliases) if group else ())]
+    keys = {source_key(name) for name in names}
+    pairs = common_pairs()
+    return any(key in GENERIC_PROVIDERS or (key, event_id) in pairs for key in keys)
+
+
+def count_pairs(directory: str | Path) -> dict[str, list[int]]:
+    """Every (provider, event ID) in the logs under ``directory``, by source key."""
+    from evtxscan import read_records
+
+    seen: Counter[tuple[str, int]] = Counter()
+    for batch in read_records(directory, include_recovered=False):
+        for names in (batch["provider"], batch["event_source_name"]):
+            pairs = zip(names.tolist(), batch["event_id"].tolist(), strict=True)
+            seen.update((source_key(p), int(i)) for p, i in pairs if isinstance(p, str) and i == i)
+    out: dict[str, set[int]] = {}
+    for (provider, event_id), _ in seen.items():
+        if provider and provider not in {"nan", "none"}:
+            out.setdefault(provider, set()).add(event_id)
+    return {provider: sorted(ids) for provider, ids in sorted(out.items())}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m evtxscan.authoring.common_events LOG_DIRECTORY", file=sys.stderr)
+        return 2
+    pairs = count_pairs(argv[0])
+    body = {
+        "about": "(provider source key, event IDs) seen in real public logs "
+        "(shared/samples); rebuilt by python -m evtxscan.authoring.common_events DIR",
+        "pairs": pairs,
+    }
+    DATA_FILE.write_text(json.dumps(body, indent=1) + "\n", "utf-8")
+    print(f"{sum(len(ids) for ids in pairs.values())} pairs -> {DATA_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
