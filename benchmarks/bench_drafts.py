@@ -12,7 +12,13 @@ is 0 mod 5 (192 of the 1,004 articles with rows). Only aggregate scores are prin
 articles with no rows in EVENTS.csv (withheld by the corpus on purpose) are reported as
 counts of what the command extracts from them.
 
+With ``--throughput`` it measures instead the cost of the draft pack at scan time: loading
+it (fresh process, median of 5) and ``scan`` throughput without and with ``with_drafts``
+(modes rotated, median of ``--runs``, each in a fresh subprocess, imports excluded) beside
+bare pyevtx-rs iteration, on the stitched bench logs and on the other real samples.
+
     python benchmarks/bench_drafts.py [--shared ../shared] [--errors]
+    python benchmarks/bench_drafts.py --throughput [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,11 +96,105 @@ def run_command(pages: list[Path], out: Path) -> float:
     return time.perf_counter() - start
 
 
+_MODE = r"""
+import json, sys, time
+from pathlib import Path
+mode, paths = sys.argv[1], [Path(p) for p in sys.argv[2:]]
+if mode == "load":
+    t0 = time.perf_counter()
+    from evtxscan.signatures.drafts import load_drafts
+    t1 = time.perf_counter()
+    n = len(load_drafts())
+    print(json.dumps({"records": n, "wall": time.perf_counter() - t1, "cpu": 0.0,
+                      "import": t1 - t0}))
+    raise SystemExit
+if mode == "bare-json":
+    from evtx import PyEvtxParser
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*.evtx")))]
+    t0, c0 = time.perf_counter(), time.process_time()
+    n = 0
+    for f in files:
+        try:
+            it = PyEvtxParser(str(f), number_of_threads=1).records_json()
+        except (OSError, RuntimeError):
+            continue
+        while True:
+            try:
+                next(it)
+                n += 1
+            except StopIteration:
+                break
+            except (RuntimeError, OSError):
+                continue
+else:
+    from evtxscan.scanning import scan
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = scan(paths, with_drafts=mode == "scan+drafts")
+    n = int(result.hosts["records"].sum())
+print(json.dumps({"records": n, "wall": time.perf_counter() - t0,
+                  "cpu": time.process_time() - c0}))
+"""
+
+
+def _one(mode: str, paths: list[Path]) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", _MODE, mode, *map(str, paths)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def throughput(shared: Path, runs: int) -> None:
+    """Pack load time, then scan throughput without and with the drafts."""
+    loads = [_one("load", []) for _ in range(5)]
+    wall = statistics.median(r["wall"] for r in loads)
+    imports = statistics.median(r["import"] for r in loads)
+    print(
+        f"pack load: {loads[0]['records']:.0f} drafts in {wall:.3f} s (median of 5; "
+        f"import of the module {imports:.3f} s); load {os.getloadavg()[0]:.2f}"
+    )
+    samples = shared / "samples"
+    inputs = {
+        "bench (stitched System + Security, 48 MiB)": [samples / "bench"],
+        "other real samples": [
+            p for p in sorted(samples.iterdir()) if p.is_dir() and p.name != "bench"
+        ],
+    }
+    modes = ("bare-json", "scan", "scan+drafts")
+    for name, paths in inputs.items():
+        results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+        for turn in range(runs):
+            order = modes[turn % 3 :] + modes[: turn % 3]  # rotate
+            for mode in order:
+                results[mode].append(_one(mode, paths))
+        print(f"\n### {name}; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+        print("| mode | records | wall s | cpu s | records/s (wall) | x bare (wall) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        bare = statistics.median(r["wall"] for r in results["bare-json"])
+        for mode in modes:
+            w = statistics.median(r["wall"] for r in results[mode])
+            c = statistics.median(r["cpu"] for r in results[mode])
+            n = results[mode][0]["records"]
+            print(f"| {mode} | {n:.0f} | {w:.2f} | {c:.2f} | {n / w:,.0f} | {w / bare:.2f} |")
+        plain = statistics.median(r["wall"] for r in results["scan"])
+        drafts = statistics.median(r["wall"] for r in results["scan+drafts"])
+        print(f"scan+drafts / scan (wall): {drafts / plain:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--errors", action="store_true", help="tuning-split errors per article")
+    parser.add_argument("--throughput", action="store_true", help="scan cost of the pack")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.throughput:
+        throughput(args.shared, args.runs)
+        return 0
     corpus = args.shared / "kb-events"
     index = read_rows(corpus / "INDEX.csv")
     reference = read_rows(corpus / "EVENTS.csv")
@@ -105,19 +207,19 @@ def main() -> int:
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min)")
     with_rows = {row["article"] for row in reference}
     gold_all, found_all = keys_with_variants(reference), keys_with_variants(ours)
-    for name, keep in (
-        ("tuning split", lambda a: a in with_rows and not held_out(a)),
-        ("held-out split (never tuned on)", lambda a: a in with_rows and held_out(a)),
-        ("all articles with reference rows", lambda a: a in with_rows),
-    ):
-        gold = {k: v for k, v in gold_all.items() if keep(k[0])}
-        found = {k: v for k, v in found_all.items() if keep(k[0])}
-        articles = len({k[0] for k in gold})
-        print_scores(f"### {name}: {articles} articles", score(gold, found))
+    splits: dict[str, set[str]] = {
+        "tuning split": {a for a in with_rows if not held_out(a)},
+        "held-out split (never tuned on)": {a for a in with_rows if held_out(a)},
+        "all articles with reference rows": with_rows,
+    }
+    for name, chosen in splits.items():
+        gold = {k: v for k, v in gold_all.items() if k[0] in chosen}
+        found = {k: v for k, v in found_all.items() if k[0] in chosen}
+        print_scores(f"### {name}: {len(chosen)} articles", score(gold, found))
     withheld = [row for row in ours if row["article"] not in with_rows]
-    articles = {row["article"] for row in index} - with_rows
+    without = {row["article"] for row in index} - with_rows
     cited = {row["article"] for row in withheld}
-    print(f"\n### the {len(articles)} articles without reference rows")
+    print(f"\n### the {len(without)} articles without reference rows")
     keys = {(r["article"], r["source_normalized"], r["event_id"]) for r in withheld}
     print(f"{len(withheld)} rows, {len(keys)} keys, {len(cited)} articles with a citation")
     print("variants:", dict(Counter(row["format_variant"] for row in withheld).most_common()))
@@ -125,10 +227,11 @@ def main() -> int:
         for article in sorted(with_rows):
             if held_out(article):
                 continue
-            gold = {k for k in gold_all if k[0] == article}
-            found = {k for k in found_all if k[0] == article}
-            if gold != found:
-                print(article, "missed", sorted(gold - found), "extra", sorted(found - gold))
+            expected = {k for k in gold_all if k[0] == article}
+            extracted = {k for k in found_all if k[0] == article}
+            if expected != extracted:
+                missed, extra = sorted(expected - extracted), sorted(extracted - expected)
+                print(article, "missed", missed, "extra", extra)
     return 0
 
 

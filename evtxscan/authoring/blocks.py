@@ -100,8 +100,8 @@ class Block:
 def _starts_new(block: Block, fields: FieldLine) -> bool:
     if block.closed:
         return True
-    if block.blanks and block.complete_description:
-        return True
+    if block.blanks and block.description and not block.description[-1].endswith(":"):
+        return True  # a blank line after a complete description
     present = {f.kind for f in block.fields}
     return any(f.kind in present for f in fields.fields if f.kind in _REPEATING)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from evtxscan.authoring.sources import source_key
 from evtxscan.messages.catalog import builtin_catalog
+from evtxscan.messages.rules import template_rules
 
 DATA_FILE = Path(__file__).parent / "data" / "common_events.json"
 #: One event ID, many problems: the quoted text (service, program, class) tells them apart.
@@ -59,36 +60,63 @@ def is_common(provider: str, event_id: int) -> bool:
     """
     group = builtin_catalog().provider(provider)
     names = [provider, *((group.name, *group.aliases) if group else ())]
+    names += [n for n in (provider_of(provider), template_rules().alias(provider)) if n]
     keys = {source_key(name) for name in names}
     pairs = common_pairs()
     return any(key in GENERIC_PROVIDERS or (key, event_id) in pairs for key in keys)
 
 
-def count_pairs(directory: str | Path) -> dict[str, list[int]]:
-    """Every (provider, event ID) in the logs under ``directory``, by source key."""
+def count_pairs(directory: str | Path) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Every (provider, event ID) in the logs under ``directory``, by source key, and the
+    provider each event source name logs under (``DCOM``: Microsoft-Windows-DistributedCOM)."""
     from evtxscan import read_records
 
-    seen: Counter[tuple[str, int]] = Counter()
+    seen: set[tuple[str, int]] = set()
+    providers: Counter[tuple[str, str]] = Counter()
     for batch in read_records(directory, include_recovered=False):
-        for names in (batch["provider"], batch["event_source_name"]):
-            pairs = zip(names.tolist(), batch["event_id"].tolist(), strict=True)
+        names = zip(batch["provider"].tolist(), batch["event_source_name"].tolist(), strict=True)
+        providers.update(
+            (source_key(s), p)
+            for p, s in names
+            if isinstance(p, str) and isinstance(s, str) and source_key(s) != source_key(p)
+        )
+        for column in (batch["provider"], batch["event_source_name"]):
+            pairs = zip(column.tolist(), batch["event_id"].tolist(), strict=True)
             seen.update((source_key(p), int(i)) for p, i in pairs if isinstance(p, str) and i == i)
     out: dict[str, set[int]] = {}
-    for (provider, event_id), _ in seen.items():
-        if provider and provider not in {"nan", "none"}:
+    for provider, event_id in seen:
+        if provider:
             out.setdefault(provider, set()).add(event_id)
-    return {provider: sorted(ids) for provider, ids in sorted(out.items())}
+    logs_as: dict[str, str] = {}
+    for (source, provider), _ in sorted(providers.items(), key=lambda kv: (-kv[1], kv[0])):
+        logs_as.setdefault(source, provider)
+    pairs = {provider: sorted(ids) for provider, ids in sorted(out.items())}
+    return pairs, dict(sorted(logs_as.items()))
+
+
+@functools.cache
+def _logs_as() -> dict[str, str]:
+    entry = resources.files("evtxscan.authoring") / "data" / "common_events.json"
+    raw = json.loads(entry.read_text("utf-8")) if entry.is_file() else {}
+    return {str(k): str(v) for k, v in raw.get("providers", {}).items()}
+
+
+def provider_of(source: str) -> str | None:
+    """The provider an event source name logs under in modern logs, when seen."""
+    return _logs_as().get(source_key(source))
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m evtxscan.authoring.common_events LOG_DIRECTORY", file=sys.stderr)
         return 2
-    pairs = count_pairs(argv[0])
+    pairs, providers = count_pairs(argv[0])
     body = {
         "about": "(provider source key, event IDs) seen in real public logs "
-        "(shared/samples); rebuilt by python -m evtxscan.authoring.common_events DIR",
+        "(shared/samples), and the provider each event source name logs under; rebuilt by "
+        "python -m evtxscan.authoring.common_events DIR",
         "pairs": pairs,
+        "providers": providers,
     }
     DATA_FILE.write_text(json.dumps(body, indent=1) + "\n", "utf-8")
     print(f"{sum(len(ids) for ids in pairs.values())} pairs -> {DATA_FILE}")

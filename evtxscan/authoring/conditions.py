@@ -19,11 +19,15 @@ placeholder-only quotes give no condition at all.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from evtxscan.messages.catalog import MessageCatalog, builtin_catalog
-from evtxscan.messages.errors import parameter_table
+from evtxscan.authoring.common_events import provider_of
+from evtxscan.messages.catalog import builtin_catalog
+from evtxscan.messages.error_tables import parameter_table
+from evtxscan.messages.rules import template_rules
+from evtxscan.messages.templates import builtin_templates
 
 MIN_WORDS = 4
 MAX_WORDS = 12
@@ -32,6 +36,12 @@ _PLACEHOLDER = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]|[A-Za-z]")
 _TOKEN = re.compile(r"\S+")
+#: Sentences many messages end with; they say nothing about the problem.
+_BOILERPLATE = re.compile(
+    r"For (?:additional|more) information.*|Please contact Microsoft Product Support.*"
+    r"|Contact (?:Microsoft )?Product Support.*",
+    re.IGNORECASE | re.DOTALL,
+)
 _MARK = "PLACEHOLDERMARK"
 _INSERT = re.compile(r"%(\d+)(?:!\w+!)?")
 
@@ -80,35 +90,74 @@ def _specific(value: str) -> bool:
     return len(value) >= 2
 
 
-def _error_values(text: str, table: dict[int, str]) -> tuple[str, ...] | None:
+def _words(text: str) -> str:
+    return re.sub(r"\W+", " ", text).strip().casefold()
+
+
+@functools.cache
+def _codes_by_text(table_name: str) -> dict[str, int]:
+    """A parameter table reversed: message words -> the lowest code with that text."""
+    out: dict[str, int] = {}
+    for code, message in sorted(parameter_table(table_name).items()):
+        out.setdefault(_words(message), code)
+    return out
+
+
+def _error_values(text: str, table_name: str) -> tuple[str, ...] | None:
     """The codes a logged error text is written with, when the text is a known message."""
-    wanted = re.sub(r"\W+", " ", text).strip().casefold()
-    for code, message in table.items():
-        if re.sub(r"\W+", " ", message).strip().casefold() == wanted:
-            return (f"%%{code}", str(code), text.strip())
-    return None
+    code = _codes_by_text(table_name).get(_words(text))
+    return None if code is None else (f"%%{code}", str(code), text.strip())
 
 
-def insert_conditions(
-    provider: str, event_id: int, description: str, catalog: MessageCatalog | None = None
-) -> list[Condition] | None:
-    """``data.N`` conditions from aligning the quote with the catalog template, or None when
-    there is no template or the quote does not follow it."""
-    messages = (catalog or builtin_catalog()).provider(provider)
-    if messages is None or event_id not in messages.events:
-        return None
-    table = parameter_table(messages.parameters) if messages.parameters else {}
-    for variant in messages.events[event_id]:
-        compiled = _template_regex(variant.text)
+def templates(provider: str, event_id: int) -> list[str]:
+    """Every message template evtxscan could render the event with: the YAML catalogs'
+    variants, then the built-in template catalog's candidates (also under the provider a
+    legacy source name logs with)."""
+    found: list[str] = []
+    messages = builtin_catalog().provider(provider)
+    if messages is not None:
+        found += [v.text for v in messages.events.get(event_id, ())]
+    source = builtin_templates()
+    rules = template_rules()
+    names = (provider, rules.alias(provider), provider_of(provider))
+    for name in dict.fromkeys(n for n in names if n):
+        found += [c.text for c in source.candidates(name, event_id) if c.text != "%1"]
+    return list(dict.fromkeys(found))
+
+
+def _balanced(text: str, start: int, end: int) -> str:
+    """The matched insertion string, with a closing bracket the template's separator took."""
+    value = text[start:end]
+    while value.count("(") > value.count(")") and text[end : end + 1] == ")":
+        value, end = value + ")", end + 1
+    return value
+
+
+def _parameters(provider: str) -> str | None:
+    """The name of the table a provider's ``%%N`` insertion strings are looked up in."""
+    messages = builtin_catalog().provider(provider)
+    name = (messages.parameters if messages else None) or template_rules().parameter_table(
+        provider, provider_of(provider)
+    )
+    return name if name in ("win32", "msobjs") else None
+
+
+def insert_conditions(provider: str, event_id: int, description: str) -> list[Condition] | None:
+    """``data.N`` conditions from aligning the quote with a template of the event, or None
+    when there is no template or the quote follows none of them."""
+    table = _parameters(provider)
+    marked = _PLACEHOLDER.sub(_MARK, description.strip())
+    for template in templates(provider, event_id):
+        compiled = _template_regex(template)
         if compiled is None:
             continue
         pattern, numbers = compiled
-        match = pattern.match(_PLACEHOLDER.sub(_MARK, description.strip()))
+        match = pattern.match(marked)
         if match is None:
             continue
         out = []
-        for number, value in zip(numbers, match.groups(), strict=True):
-            value = value.strip(" .,;\"'")
+        for index, number in enumerate(numbers, start=1):
+            value = _balanced(marked, match.start(index), match.end(index)).strip(" .,;\"'")
             if not _specific(value):
                 continue
             codes = _error_values(value, table) if table else None
@@ -123,7 +172,8 @@ def insert_conditions(
 def message_condition(description: str) -> Condition | None:
     """A ``message`` regex over the longest run of plain words, or None when not specific."""
     runs: list[list[str]] = [[]]
-    for token in _TOKEN.findall(_PLACEHOLDER.sub(" \x00 ", description)):
+    text = _BOILERPLATE.sub(" \x00 ", description)
+    for token in _TOKEN.findall(_PLACEHOLDER.sub(" \x00 ", text)):
         word = token.strip(".,;:!?()\"'")
         if not _WORD.fullmatch(word) or token == "\x00":
             runs.append([])  # a number, path or placeholder ends a run

@@ -21,12 +21,16 @@ from typing import Any
 
 from evtxscan.authoring.citations import CitedEvent
 from evtxscan.authoring.common_events import is_common
-from evtxscan.authoring.conditions import Condition, insert_conditions, message_condition
+from evtxscan.authoring.conditions import (
+    Condition,
+    insert_conditions,
+    message_condition,
+    templates,
+)
 from evtxscan.authoring.draft_tests import draft_tests
 from evtxscan.authoring.entities import Entity, article_entities
 from evtxscan.authoring.kb_article import KbArticle
 from evtxscan.authoring.summary import cause_text, resolution_text
-from evtxscan.messages.catalog import builtin_catalog
 from evtxscan.signatures.model import POSSIBLE_MAX
 
 GENERATOR = "evtxscan signatures draft (1)"
@@ -95,8 +99,7 @@ def text_conditions(provider: str, event_id: int, quotes: list[str]) -> tuple[Co
     """Conditions from every quote of one event (none unless each quote is specific)."""
     if not quotes:
         return ()
-    messages = builtin_catalog().provider(provider)
-    has_template = messages is not None and event_id in messages.events
+    has_template = bool(templates(provider, event_id))
     found = []
     for quote in quotes:
         inserts = insert_conditions(provider, event_id, quote)

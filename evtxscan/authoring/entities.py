@@ -39,7 +39,10 @@ _SERVICE = re.compile(
     r"|stops|stopped|returned|on\b))"
 )
 _SERVICE_START = re.compile(r"Could not start the (?P<name>.+?) service on", re.IGNORECASE)
-_REGISTRY = re.compile(r"\b(HKEY_[A-Z_]+(?:\\[\w .$<>{}-]+)+)")
+#: A registry path: segments may hold spaces except the last (which would run into prose).
+_REGISTRY = re.compile(
+    r"\b(HKEY_[A-Z_]+(?:\\[\w.$<>{}-]+(?: [\w.$<>{}-]+)*(?=\\))*(?:\\[\w$<>{}-]+(?:\.\w+)*)?)"
+)
 _CAPTION = re.compile(
     r"^(?P<caption>[\w .$-]{2,40}? - (?:[A-Z][\w-]*\s?){1,5}?)(?:\s+popup)?\s+(?=[A-Z\\\"<])"
 )

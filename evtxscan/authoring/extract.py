@@ -42,5 +42,6 @@ def extract_citations(article: KbArticle, table: SourceTable | None = None) -> l
     """Every event the article cites, in page order."""
     table = table or builtin_source_table()
     labelled = labelled_citations(article, table)
-    found = sorted([*labelled, *prose_citations(article, table, labelled)], key=lambda e: e.line)
+    known = table.with_spellings(e.source for e in labelled)
+    found = sorted([*labelled, *prose_citations(article, known, labelled)], key=lambda e: e.line)
     return deduplicate(found)

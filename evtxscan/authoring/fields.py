@@ -158,7 +158,7 @@ def lex_field_line(text: str) -> FieldLine | None:
             return FieldLine((field, kind_field), bare.group("typeword"))
         further = _FURTHER.search(rest)
         if rest.strip(" :,.") and (further is None or rest[: further.start()].strip(" ,;:-")):
-            return None  # "Event ID 2000 appears occasionally ..." is prose
+            return _columns(text)  # a column layout, or prose: "Event ID 2000 appears ..."
         field = Field(Kind.EVENT_ID, bare.group("label"), bare.group("value"), "")
         extra = _split(field, rest, Kind.EVENT_ID)[1:] if further else []
         return FieldLine((field, *extra), bare.group("typeword"))

@@ -14,7 +14,7 @@ import functools
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -222,6 +222,17 @@ class SourceTable:
         """True when the source was seen with a label somewhere in the archive."""
         key = source_key(source)
         return key in self._canonical or key in HAND_ALIASES
+
+    def with_spellings(self, spellings: Iterable[str]) -> SourceTable:
+        """This table plus more labelled spellings (an article's own, for its unlabelled
+        citations)."""
+        extra = [s for s in spellings if s not in self.spellings]
+        if not extra:
+            return self
+        merged = dict(self.spellings)
+        for spelling in extra:
+            merged[spelling] = merged.get(spelling, 0) + 1
+        return SourceTable(merged, self.categories)
 
     def names(self) -> list[str]:
         """Every known spelling, longest first (for matching at a text position)."""

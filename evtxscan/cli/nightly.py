@@ -18,8 +18,8 @@ from evtxscan.cli.progress import Progress
 from evtxscan.nightly import NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
 from evtxscan.results.exit_code import ExitCode
-from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.drafts import with_draft_pack
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
