@@ -17,6 +17,9 @@ setup(
             "data/**/LICENSE",
             "authoring/data/*.json",
         ],
-        "evtxscan.builtin_signatures": ["*.yaml", "*.json", "*.md", "*/*.yaml", "drafts/index.json"],
+        "evtxscan.builtin_signatures": [
+            *("*.yaml", "*.json", "*.md", "*/*.yaml"),
+            "drafts/index.json",
+        ],
     },
 )

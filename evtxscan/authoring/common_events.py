@@ -69,20 +69,20 @@ def is_common(provider: str, event_id: int) -> bool:
 def count_pairs(directory: str | Path) -> tuple[dict[str, list[int]], dict[str, str]]:
     """Every (provider, event ID) in the logs under ``directory``, by source key, and the
     provider each event source name logs under (``DCOM``: Microsoft-Windows-DistributedCOM)."""
-    from evtxscan import read_records
+    from evtxscan.scanning.api import read_records
 
     seen: set[tuple[str, int]] = set()
     providers: Counter[tuple[str, str]] = Counter()
     for batch in read_records(directory, include_recovered=False):
-        names = zip(batch["provider"].tolist(), batch["event_source_name"].tolist(), strict=True)
+        named = zip(batch["provider"].tolist(), batch["event_source_name"].tolist(), strict=True)
         providers.update(
             (source_key(s), p)
-            for p, s in names
+            for p, s in named
             if isinstance(p, str) and isinstance(s, str) and source_key(s) != source_key(p)
         )
         for column in (batch["provider"], batch["event_source_name"]):
-            pairs = zip(column.tolist(), batch["event_id"].tolist(), strict=True)
-            seen.update((source_key(p), int(i)) for p, i in pairs if isinstance(p, str) and i == i)
+            ids = zip(column.tolist(), batch["event_id"].tolist(), strict=True)
+            seen.update((source_key(p), int(i)) for p, i in ids if isinstance(p, str) and i == i)
     out: dict[str, set[int]] = {}
     for provider, event_id in seen:
         if provider:
