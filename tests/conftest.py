@@ -9,6 +9,7 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SAMPLES = SHARED / "samples"
+SIGMA = SHARED / "sigma"
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,11 @@ def manifest(samples: Path) -> list[dict[str, str]]:
     """Rows of samples/MANIFEST.tsv."""
     with open(samples / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
+
+
+@pytest.fixture(scope="session")
+def sigma_dir() -> Path:
+    """The SigmaHQ rules and correlation examples (../shared/sigma), when present."""
+    if not (SIGMA / "MANIFEST.tsv").is_file():
+        pytest.skip(f"Sigma corpus not found at {SIGMA} (it lives beside the repository)")
+    return SIGMA

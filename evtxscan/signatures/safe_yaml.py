@@ -144,17 +144,36 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def load_yaml_text(text: str, *, source: str, limits: YamlLimits | None = None) -> object:
     """The one YAML document in ``text`` (mappings as :class:`LineMap`), or a
     :class:`YamlInputError` naming ``source`` and the line, for invalid or hostile input."""
+    return _load(text, source, limits, single=True)[0]
+
+
+def load_yaml_documents(
+    text: str, *, source: str, limits: YamlLimits | None = None
+) -> list[object]:
+    """Every document of a multi-document stream (a Sigma rule file), each within the limits
+    (``max_chars`` bounds the whole text)."""
+    return _load(text, source, limits, single=False)
+
+
+def _load(text: str, source: str, limits: YamlLimits | None, *, single: bool) -> list[object]:
     limits = limits or YamlLimits()
     if len(text) > limits.max_chars:
         raise YamlInputError(source, None, f"larger than {limits.max_chars} characters")
     loader_class = type("_Loader", (_BoundedLoader,), {"limits": limits})
     loader = loader_class(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(node, limits)
-        return loader.construct_document(node)
+        if single:
+            node = loader.get_single_node()
+            nodes = [node] if node is not None else []
+        else:
+            nodes = []
+            while loader.check_node():
+                nodes.append(loader.get_node())
+        documents: list[object] = []
+        for node in nodes:
+            _check_expansion(node, limits)
+            documents.append(loader.construct_document(node))
+        return documents or [None]
     except YamlInputError as exc:
         raise YamlInputError(source, exc.line, exc.reason) from None
     except yaml.YAMLError as exc:
