@@ -8,7 +8,6 @@ read once and reported as duplicates.
 from __future__ import annotations
 
 import functools
-import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,19 +19,22 @@ import pandas as pd
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import TimeBudgetExceeded, timed
+from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
+    Buffer,
+    Member,
     MissingInput,
     PathLike,
     Source,
+    bundle_members,
     expand_paths,
-    gzip_content,
     open_source,
-    release_pages,
     sha256_of,
-    zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.probe import RecordProbe, SkippedStats, merge_stats
@@ -47,6 +49,8 @@ from evtxscan.sources.worker import (
 )
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
+#: Seconds one file may take to read (10 minutes: a 4 GiB log reads in about 2).
+DEFAULT_TIME_BUDGET = 600.0
 
 # -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
 
@@ -69,7 +73,7 @@ class ChunkPlanner(Protocol):
     def plan(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         first_offset: int,
         report: FileReport,
         read: RangeReader,
@@ -97,12 +101,18 @@ class RecordStream:
         progress: object | None = None,
         tz: str = "UTC",
         probe: RecordProbe | None = None,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
+        bundle_limits: BundleLimits | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
+        if time_budget is not None and not time_budget > 0:
+            raise ValueError("time_budget must be a positive number of seconds, or None")
         self.tz = check_zone(tz)  # zone of the local times in text exports
+        self.time_budget = time_budget
+        self.limits = bundle_limits or BundleLimits()
         self._paths = paths
         self.options = ReadOptions(
             backend=Backend(backend),
@@ -172,44 +182,83 @@ class RecordStream:
         if callable(update):
             update(report)
 
-    def _read_source(self, source: Source, pool: RangePool | None) -> Iterator[pd.DataFrame]:
+    def _read_source(
+        self,
+        source: Source,
+        pool: RangePool | None,
+        member: Member | None = None,
+        budget: BundleBudget | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Read one file or bundle member (``member``: its content, already decompressed)."""
         report = FileReport(path=source.display)
+        if member is not None:
+            for problem in member.found.errors:
+                report.error(problem)
+        content = member.found.content if member is not None else None
+        if content is None and member is not None:
+            report.status = FileStatus.UNREADABLE
+            self._finish(report)
+            return
         try:
-            content = open_source(source)
+            if content is None:
+                content = open_source(source)
         except (OSError, ValueError, EOFError) as exc:
             report.status = FileStatus.UNREADABLE
             report.error(f"cannot open: {exc}")
             self._finish(report)
             return
         try:
-            yield from self._read_content(source, content, report, pool)
+            yield from self._read_content(source, content, report, pool, budget)
         except Exception as exc:  # a reader bug must not end the batch: record it
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
         finally:
-            if isinstance(content, mmap.mmap):
+            if isinstance(content, FileView):
                 content.close()
         self._finish(report)
+
+    def _read_bundle(
+        self,
+        source: Source,
+        content: Buffer,
+        fmt: LogFormat,
+        report: FileReport,
+        pool: RangePool | None,
+        budget: BundleBudget | None,
+    ) -> Iterator[pd.DataFrame]:
+        """Each member of a zip/gzip bundle as a file of its own, within the bundle limits."""
+        if source.depth >= self.limits.max_depth:
+            report.status = FileStatus.UNREADABLE
+            report.error(
+                f"bundle bound max_depth ({self.limits.max_depth}) reached: "
+                "this nested bundle is not read"
+            )
+            return
+        budget = budget or BundleBudget(self.limits, len(content))
+        for item in bundle_members(source, content, str(fmt), budget):
+            if isinstance(item, str):
+                report.error(item)
+                continue
+            yield from self._read_source(item.source, pool, item, budget)
+            if item.found.stopped_by is not None:
+                report.error(f"{item.found.stopped_by}: the rest of the bundle is not read")
+        report.status = FileStatus.DAMAGED if report.errors else FileStatus.OK
+        report.notes.append(f"{fmt} bundle: members listed separately")
 
     def _read_content(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
+        budget: BundleBudget | None = None,
     ) -> Iterator[pd.DataFrame]:
         report.size = len(content)
         head = bytes(content[:SNIFF_BYTES])
         fmt = sniff(head)
         report.format = str(fmt)
         if fmt in (LogFormat.ZIP, LogFormat.GZIP):
-            report.status = FileStatus.OK
-            report.notes.append(f"{fmt} bundle: members listed separately")
-            members = (
-                zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
-            )
-            for member in members:
-                yield from self._read_source(member, pool)
+            yield from self._read_bundle(source, content, fmt, report, pool, budget)
             return
         report.sha256 = sha256_of(content)
         first = self._seen.setdefault(report.sha256, report.path)
@@ -222,20 +271,33 @@ class RecordStream:
         if fmt is LogFormat.EMPTY:
             report.status = FileStatus.UNREADABLE
             report.error("empty file (0 bytes)")
-        elif fmt is LogFormat.EVTX:
-            yield from self._read_evtx(source, content, report, pool)
-        elif fmt in (LogFormat.EVT, LogFormat.XML, LogFormat.TEXT):
-            frames = self._whole_file_reader(fmt)(
-                content,
-                source=source.display,
-                report=report,
-                host_map=self.options.host_map,
-                batch_size=self.options.batch_size,
-            )
-            yield from self._fold(frames, RangeResult(), report)
-        else:
+            return
+        if fmt is LogFormat.UNKNOWN:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
+            return
+        if fmt is LogFormat.EVTX:
+            frames = self._read_evtx(source, content, report, pool)
+        else:
+            read = self._whole_file_reader(fmt)
+            frames = self._fold(
+                read(
+                    content,
+                    source=source.display,
+                    report=report,
+                    host_map=self.options.host_map,
+                    batch_size=self.options.batch_size,
+                ),
+                RangeResult(),
+                report,
+            )
+        try:
+            yield from timed(frames, self.time_budget)
+        except TimeBudgetExceeded:
+            report.error(
+                f"time budget of {self.time_budget:g} s per file exceeded after "
+                f"{report.records} records: the rest of the file is not read"
+            )
 
     def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
         """The reader of a format read as one piece (not by chunk ranges), with its options."""
@@ -254,7 +316,7 @@ class RecordStream:
     def _read_evtx(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
     ) -> Iterator[pd.DataFrame]:
@@ -275,7 +337,6 @@ class RecordStream:
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
-                release_pages(content)
                 yield from self._fold(frames, result, report)
             return
         for frames, result in pool.ordered(tasks):

@@ -7,7 +7,6 @@ batches.
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,7 +25,7 @@ from evtxscan.sources.evtx.reader import (
     inspect_header,
     read_chunk_range,
 )
-from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages
+from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.probe import RecordProbe
 
@@ -58,7 +57,7 @@ class RangeTask:
     options: ReadOptions
 
 
-def read_range(task: RangeTask, content: bytes | mmap.mmap) -> RangeOutput:
+def read_range(task: RangeTask, content: Buffer) -> RangeOutput:
     """Run a task on already-open content."""
     result = RangeResult()
     probe = task.options.probe
@@ -78,17 +77,13 @@ def read_range(task: RangeTask, content: bytes | mmap.mmap) -> RangeOutput:
 
 
 @lru_cache(maxsize=2)
-def _cached_content(source: Source) -> bytes | mmap.mmap:
+def _cached_content(source: Source) -> Buffer:
     return open_source(source)
 
 
 def read_range_in_worker(task: RangeTask) -> RangeOutput:
     """Entry point in a worker process: open (or reuse) the source, then read the range."""
-    content = _cached_content(task.source)
-    try:
-        return read_range(task, content)
-    finally:
-        release_pages(content)
+    return read_range(task, _cached_content(task.source))
 
 
 class RangePool:
