@@ -20,6 +20,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from evtxscan.sources.fileview import FileView
 
@@ -46,7 +47,8 @@ class BundleLimits:
     max_depth: int = 8  # bundles inside bundles
     max_members: int = 250_000  # members of all levels
     max_total_bytes: int = 256 * GiB  # decompressed, all levels
-    max_ratio: float = 2_000.0  # decompressed bytes per byte of the bundle (after 1 GiB)
+    max_ratio: float = 2_000.0  # decompressed bytes per byte of the bundle...
+    ratio_after_bytes: int = GiB  # ...checked once this much is decompressed
     memory_bytes: int = 256 << 20  # larger members go to a temporary file
 
     def __post_init__(self) -> None:
@@ -54,9 +56,6 @@ class BundleLimits:
             raise ValueError("bundle limits must be positive")
         if self.max_ratio <= 1:
             raise ValueError("max_ratio must be above 1")
-
-
-RATIO_FLOOR = GiB
 
 
 @dataclass
@@ -80,7 +79,9 @@ class BundleBudget:
         self.total += count
         if self.total > self.limits.max_total_bytes:
             return f"bundle bound max_total_bytes ({self.limits.max_total_bytes}) reached"
-        allowed = max(RATIO_FLOOR, self.limits.max_ratio * max(1, self.compressed))
+        allowed = max(
+            self.limits.ratio_after_bytes, self.limits.max_ratio * max(1, self.compressed)
+        )
         if self.total > allowed:
             return (
                 f"bundle bound max_ratio ({self.limits.max_ratio:g}) reached: "
@@ -105,7 +106,7 @@ class _Sink:
         self.memory_bytes, self.budget = memory_bytes, budget
         self.pieces: list[bytes] = []
         self.size = 0
-        self.file: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self.file: BinaryIO | None = None
         self.stopped_by: str | None = None
 
     def add(self, piece: bytes) -> bool:
@@ -118,8 +119,8 @@ class _Sink:
                 return False
         self.size += len(piece)
         if self.file is None and self.size > self.memory_bytes:
-            self.file = tempfile.NamedTemporaryFile(prefix="evtxscan-member-")  # noqa: SIM115
-            os.unlink(self.file.name)  # gone when closed, whatever happens to the process
+            # no name on disk: gone when closed, whatever happens to the process
+            self.file = tempfile.TemporaryFile(prefix="evtxscan-member-")  # noqa: SIM115
             self.file.write(b"".join(self.pieces))
             self.pieces = []
         if self.file is not None:
@@ -151,12 +152,33 @@ def drain(stream: object, sink: _Sink, what: str) -> list[str]:
 
 
 def gunzip(data: Buffer, limits: BundleLimits, budget: BundleBudget | None) -> Expanded:
-    """The decompressed content of gzip ``data`` (what came before any damage)."""
-    import gzip
-
+    """The decompressed content of gzip ``data`` (all members; what came before any damage)."""
     sink = _Sink(limits.memory_bytes, budget)
-    with gzip.GzipFile(fileobj=BytesReader(data)) as stream:
-        errors = drain(stream, sink, "gzip stream")
+    engine, position, errors = zlib.decompressobj(31), 0, list[str]()
+    pending = b""
+    try:
+        while True:
+            if not pending:
+                pending = bytes(data[position : position + PIECE])
+                position += len(pending)
+                if not pending:
+                    if not engine.eof:
+                        errors.append(f"gzip stream truncated after {sink.size} bytes")
+                    break
+            if not sink.add(engine.decompress(pending, PIECE)):
+                break
+            pending = engine.unconsumed_tail
+            if engine.eof:
+                rest = engine.unused_data + pending
+                if not rest.strip(b"\0") and position >= len(data):
+                    break
+                if not rest.startswith(b"\x1f\x8b"):
+                    if rest.strip(b"\0"):
+                        errors.append(f"data after the gzip stream ignored (at {position})")
+                    break
+                engine, pending = zlib.decompressobj(31), rest  # the next member
+    except zlib.error as exc:
+        errors.append(f"gzip stream corrupt after {sink.size} bytes ({exc}): the rest is lost")
     return Expanded(sink.content(), errors, sink.stopped_by)
 
 
