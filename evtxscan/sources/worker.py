@@ -63,7 +63,7 @@ def read_range(task: RangeTask, content: Buffer) -> RangeOutput:
     probe = task.options.probe
     frames = list(
         read_chunk_range(
-            content,  # type: ignore[arg-type]
+            content,
             task.span,
             backend_function(task.options.backend, probe),
             source=task.source.display,

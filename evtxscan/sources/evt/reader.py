@@ -25,6 +25,7 @@ import pandas as pd
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import FILETIME_TICKS_AT_1970, EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evt.layout import (
     RECORD_FIXED_SIZE,
     Buffer,
@@ -291,6 +292,7 @@ def read_evt(
     records = _records(data, report, include_recovered)
     try:
         for raw, recovered in records:
+            check_budget()
             event = decode_record(raw.image)
             if event.problems and recovered:
                 damaged_recovered += 1

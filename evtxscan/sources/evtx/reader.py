@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import FastRow
 from evtxscan.sources.evtx.layout import (
@@ -34,8 +35,11 @@ from evtxscan.sources.evtx.layout import (
     parse_file_header,
     read_chunk,
 )
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import FileReport, ReadError
 from evtxscan.sources.probe import Skipped, count_skipped
+
+Buffer = bytes | FileView
 
 ChunkParser = Callable[[bytes], ChunkEvents]
 
@@ -89,8 +93,36 @@ def chunk_ranges(data_size: int, first_offset: int, per_range: int) -> list[Chun
     ]
 
 
-def _slot_is_trailing_zero(data: bytes, offset: int) -> bool:
-    return not data[offset:].strip(b"\x00")
+#: Where the trailing run of zero bytes of recently read contents starts (by object).
+_ZERO_TAILS: dict[int, tuple[object, int]] = {}
+_TAIL_BLOCK = 1 << 20
+
+
+def _zero_tail_start(data: Buffer) -> int:
+    """Offset from which ``data`` holds only zero bytes (its length when it ends otherwise).
+
+    Found once per content by reading backwards from the end, so deciding that each of many
+    empty slots is pre-allocated space costs one pass over that space, not one per slot."""
+    known = _ZERO_TAILS.get(id(data))
+    if known is not None and known[0] is data:
+        return known[1]
+    end = len(data)
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        block = bytes(data[start:end])
+        kept = len(block.rstrip(b"\x00"))
+        if kept:
+            end = start + kept
+            break
+        end = start
+    if len(_ZERO_TAILS) >= 4:
+        _ZERO_TAILS.pop(next(iter(_ZERO_TAILS)))
+    _ZERO_TAILS[id(data)] = (data, end)
+    return end
+
+
+def _slot_is_trailing_zero(data: Buffer, offset: int) -> bool:
+    return offset >= _zero_tail_start(data)
 
 
 def _parse(
@@ -129,7 +161,7 @@ def _parse(
 
 
 def read_chunk_range(
-    data: bytes,
+    data: Buffer,
     span: ChunkRange,
     parser: ChunkParser,
     *,
@@ -154,14 +186,17 @@ def read_chunk_range(
         if frame is None:
             return
         for start in range(0, len(frame), batch_size):  # a group may overshoot the size
-            yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+            piece = frame.iloc[start : start + batch_size].reset_index(drop=True)
+            piece.attrs = frame.attrs if start == 0 else {}  # counted once
+            yield piece
 
 
-def _intact_chunks(data: bytes, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
+def _intact_chunks(data: Buffer, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
     """The readable chunks of the range; unreadable slots become errors in ``result``."""
     for index in range(span.start, span.stop):
+        check_budget()
         offset = span.first_offset + index * CHUNK_SIZE
-        found = read_chunk(data, index, offset)
+        found = read_chunk(cast(bytes, data), index, offset)  # a FileView slices as bytes
         if isinstance(found, ChunkProblem):
             if found.reason.startswith("empty chunk slot") and _slot_is_trailing_zero(data, offset):
                 continue  # pre-allocated space at the end of the file, not damage

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.text.layout import (
     PREAMBLE,
@@ -90,6 +91,7 @@ class Assembler:
         pending: Record | None = None
         blanks = junk = 0
         while (line := self._pull(lines)) is not None:
+            check_budget()
             if self.layout is None:
                 found = self._start(line, junk)
                 junk += found is None and bool(line.text.strip())

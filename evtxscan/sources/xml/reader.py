@@ -21,6 +21,7 @@ from evtxscan.records.batch import RecordBatch
 from evtxscan.records.event_xml import fields_from_element
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.integrity import FileReport
 
 BLOCK_BYTES = 1 << 20
@@ -80,7 +81,8 @@ def detect_encoding(head: bytes) -> tuple[str, int]:
     """(Python codec, BOM length) of an export starting with ``head``.
 
     A BOM decides; else NUL bytes in the first character mean BOM-less UTF-16; else an
-    ASCII-compatible encoding named in the XML declaration; else UTF-8.
+    ASCII-compatible text encoding named in the XML declaration; else UTF-8 (also for a
+    declared name that is no text encoding, such as ``zlib`` or ``base64``).
     """
     for bom, codec in _BOMS:
         if head.startswith(bom):
@@ -89,10 +91,15 @@ def detect_encoding(head: bytes) -> tuple[str, int]:
         return ("utf-16-le" if head[0] else "utf-16-be"), 0
     declared = _DECLARED.match(head)
     try:
-        codec = codecs.lookup(declared[1].decode() if declared else "utf-8").name
-    except LookupError:
+        info = codecs.lookup(declared[1].decode() if declared else "utf-8")
+        if not getattr(info, "_is_text_encoding", True):
+            return "utf-8", 0  # zlib, base64, rot13...: byte transforms, not encodings
+        codec = info.name
+        codecs.getincrementaldecoder(codec)("strict")
+        ascii_compatible = "<?xml".encode(codec, "replace") == b"<?xml"
+    except (LookupError, UnicodeError, ValueError, TypeError):
         return "utf-8", 0
-    return (codec if "<?xml".encode(codec, "replace") == b"<?xml" else "utf-8"), 0
+    return (codec if ascii_compatible and codec != "idna" else "utf-8"), 0
 
 
 def _byte_length(text: str, codec: str) -> int:
@@ -363,6 +370,7 @@ def iter_xml_events(data: bytes | mmap.mmap, *, report: FileReport) -> Iterator[
                 where = start - len(state[0]) + exc.start
                 report.error(f"bytes not valid {codec} replaced by U+FFFD", offset=where)
             for piece in splitter.push(text, final):
+                check_budget()
                 reader.feed(piece)
                 events, reader.out = reader.out, []
                 yield from events
