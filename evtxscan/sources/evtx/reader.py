@@ -21,6 +21,7 @@ from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
 from evtxscan.sources.budget import check as check_budget
+from evtxscan.sources.evtx.backends import python_events
 from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import FastRow
 from evtxscan.sources.evtx.layout import (
@@ -335,10 +336,44 @@ def _read_chunk_events(
         slack = chunk_with_records(chunk, chunk.slack_records)
         pieces.append((chunk_image(slack), chunk.slack_records, True))
     for image, headers, recovered in pieces:
+        errors = len(result.errors)
+        seen: set[int] = set()
         for event, position in _parse(parser, image, headers, chunk, recovered, result):
             if recovered and position.offset is None:
                 continue  # a live record re-read while reaching the slack
+            seen.add(position.record_number or 0)
             _add(batch, event, position, result)
+        lost = {h.record_number for h in headers} - seen
+        if lost and len(result.errors) > errors and parser is not python_events:
+            _second_opinion(image, headers, chunk, recovered, lost, batch, result)
+
+
+def _second_opinion(
+    image: bytes,
+    headers: tuple[RecordHeader, ...],
+    chunk: Chunk,
+    recovered: bool,
+    lost: set[int],
+    batch: RecordBatch,
+    result: RangeResult,
+) -> None:
+    """Records pyevtx-rs gave up on (it can abandon the rest of a chunk at one bad value,
+    such as a record header time past year 9999), read by python-evtx instead, so one bad
+    record costs that record only."""
+    found = 0
+    scratch = RangeResult()
+    for event, position in _parse(python_events, image, headers, chunk, recovered, scratch):
+        if position.record_number in lost and position.offset is not None:
+            _add(batch, event, position, result)
+            found += 1
+    if found:
+        result.errors.append(
+            ReadError(
+                f"{found} of {len(lost)} records pyevtx-rs could not read were read by python-evtx",
+                chunk.index,
+                chunk.file_offset,
+            )
+        )
 
 
 def _note_chunk_damage(chunk: Chunk, result: RangeResult) -> None:
