@@ -137,3 +137,25 @@ def test_thousands_of_continuation_lines_are_joined_once(tmp_path: Path) -> None
     frame, row = _read(tmp_path / "t.txt")
     assert len(frame) == 1
     assert "20000 unquoted line breaks kept in free text" in row["notes"]
+
+
+def test_broken_utf16_in_a_string_value_is_reported_with_its_offset(tmp_path: Path) -> None:
+    events = [
+        EventSpec("P", 1, datetime(2024, 1, 2, 3, 4, 5), data=(("Name", "zzé\u2603zz"),)),
+        EventSpec("P", 2, datetime(2024, 1, 2, 3, 4, 5), data=(("Name", "fine é"),)),
+    ]
+    data = evtx_bytes(events)
+    data = data.replace("\u2603".encode("utf-16-le"), b"\x00\xd8")  # a lone high surrogate
+    (tmp_path / "u.evtx").write_bytes(data)
+    for backend in ("rust", "python"):
+        frame, row = _read(tmp_path / "u.evtx", backend=backend)
+        assert len(frame) == 2
+        assert row["errors"].count("broken UTF-16") == 1, row["errors"]
+        assert f'"offset": {frame["offset"].iloc[0]}' in row["errors"]
+
+
+def test_damage_in_the_samples_is_made_visible(samples: Path) -> None:
+    _, row = _read(samples / "williballenthin-python-evtx/tests/data/issue_43.evtx")
+    assert '"offset": 455768, "reason": "a string value holds broken UTF-16' in row["errors"]
+    _, row = _read(samples / "plaso/test_data/SysEvent.Evt")
+    assert "deleted record(s) not recovered, first record 1572" in row["notes"]

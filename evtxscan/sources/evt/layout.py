@@ -378,11 +378,12 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
     past the EOF record. Overlapping candidates keep the first."""
     spans = sorted(walk.spans)
     cursor = HEADER_SIZE
+    torn: list[RawRecord] = []
     for hit in ring.find_all(SIGNATURE):
         offset = ring.back(hit, 4)
         if offset < cursor or _overlaps(spans, offset, offset + 1):
             continue
-        found = record_at(ring, offset, strict=True)
+        found = record_at(ring, offset)
         if not isinstance(found, RawRecord):
             continue
         stop = min(offset + found.length, ring.end)
@@ -391,5 +392,12 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
             rest and _overlaps(spans, HEADER_SIZE, HEADER_SIZE + rest)
         ):
             continue
+        if not found.size_copy_ok:
+            torn.append(found)
+            continue
         cursor = stop
         yield found
+    if torn:  # said, not dropped silently
+        first, why = torn[0], "the size copy at their end disagrees (overwritten in part)"
+        where = f"first record {first.number} at offset {first.offset}"
+        walk.notes.append(f"{len(torn)} deleted record(s) not recovered, {where}: {why}")

@@ -36,6 +36,7 @@ from evtxscan.sources.evtx.layout import (
     parse_file_header,
     read_chunk,
 )
+from evtxscan.sources.evtx.utf16_check import altered_records
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import FileReport, ReadError
 from evtxscan.sources.probe import Skipped, count_skipped
@@ -44,6 +45,7 @@ Buffer = bytes | FileView
 
 ChunkParser = Callable[[bytes], ChunkEvents]
 
+ALTERED = "a string value holds broken UTF-16 (unpaired surrogates): read without them"
 #: Intact chunks parsed from one image (a parser start costs about as much as 40 records).
 CHUNKS_PER_IMAGE = 16
 
@@ -186,6 +188,8 @@ def read_chunk_range(
             batch.clear()
         if frame is None:
             return
+        for chunk, offset in altered_records(frame, data, span.first_offset):
+            result.errors.append(ReadError(ALTERED, chunk, offset))
         for start in range(0, len(frame), batch_size):  # a group may overshoot the size
             piece = frame.iloc[start : start + batch_size].reset_index(drop=True)
             piece.attrs = frame.attrs if start == 0 else {}  # counted once
