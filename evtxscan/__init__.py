@@ -14,10 +14,12 @@ from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import COLUMNS
 from evtxscan.results import ScanResult
 from evtxscan.scanning import read_frame, read_records, scan
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.stream import RecordStream
 
 __all__ = [
     "COLUMNS",
+    "BundleLimits",
     "HostMap",
     "RecordStream",
     "ScanResult",

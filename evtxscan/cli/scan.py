@@ -85,6 +85,8 @@ def _window(text: str) -> str | timedelta:
     help="Also run the draft pack (signatures drafted from 1,255 KB articles; "
     "'possible' confidence at most; noisy drafts left out).",
 )
+@options.TIME_BUDGET
+@options.BUNDLE_LIMIT
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def scan_command(
     paths: tuple[str, ...],
@@ -106,6 +108,8 @@ def scan_command(
     state: Path | None,
     retention_days: int | None,
     with_drafts: bool,
+    time_budget: float,
+    bundle_limit: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Diagnose the logs in PATHS and write the result tables to --out.
@@ -159,6 +163,7 @@ def scan_command(
             messages_db=messages_db,
             input_tz=input_tz,
             with_drafts=with_drafts,
+            **options.read_limits(time_budget, bundle_limit),
         )
     finally:
         progress.close()

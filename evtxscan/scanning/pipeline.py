@@ -35,10 +35,11 @@ from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike, expand_paths
 from evtxscan.sources.integrity import integrity_frame
-from evtxscan.sources.stream import ChunkPlanner, RecordStream
+from evtxscan.sources.stream import DEFAULT_TIME_BUDGET, ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
@@ -66,6 +67,8 @@ class ScanSettings:
     messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
     feed_rows: int = FEED_ROWS
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class ScanPipeline:
             probe=options.probe,
             tz=settings.input_tz,
             catalog=self.renderer.catalog,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
         stream.planner = hooks.planner
         if hooks.remember:

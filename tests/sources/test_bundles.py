@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from evtxscan.scanning import read_records
 from evtxscan.sources.bundles import BundleLimits
-from evtxscan.sources.stream import read_records
 from evtxscan.synth import EventSpec, evtx_bytes
 
 
@@ -228,3 +228,25 @@ def test_non_utf8_file_names_reach_the_integrity_table(tmp_path: Path) -> None:
     assert len(frame) == 1 and str(integrity.loc[0, "path"]).endswith("host-\\xff\\xfe.evtx")
     integrity.to_csv(io.StringIO())
     frame["source_file"].astype(str).str.encode("utf-8")
+
+
+def test_cli_bundle_limits_and_time_budget(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from evtxscan.cli import cli
+
+    (tmp_path / "deep.zip").write_bytes(_zip([("inner.zip", _zip([("log.evtx", _log(7))]))]))
+    integrity = tmp_path / "integrity.csv"
+    runner = CliRunner()
+    args = ["dump", str(tmp_path / "deep.zip"), "-o", str(tmp_path / "r.jsonl"), "-q"]
+    done = runner.invoke(
+        cli, [*args, "--integrity", str(integrity), "--bundle-limit", "max_depth=1"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "max_depth (1)" in integrity.read_text()
+    bad = runner.invoke(cli, [*args, "--bundle-limit", "max_depth=zero"])
+    assert bad.exit_code == 2 and "--bundle-limit" in bad.output
+    bad = runner.invoke(cli, [*args, "--bundle-limit", "nope=1"])
+    assert bad.exit_code == 2 and "max_depth" in bad.output
+    fine = runner.invoke(cli, [*args, "--time-budget", "0"])
+    assert fine.exit_code == 0, fine.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evtxscan.sources.stream import read_records
+from evtxscan.scanning import read_records
 from evtxscan.sources.text.inserts import InsertRecovery
 from evtxscan.synth import EventSpec, evtx_bytes
 
