@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from evtxscan.sources.bundles import (
-    BundleBudget,
-    BundleLimits,
-    Expanded,
-    ZipReader,
-    gunzip,
-    overlapping,
-)
+from evtxscan.sources.bundles import BundleBudget, BundleLimits, Expanded, gunzip
 from evtxscan.sources.fileview import FileView
+from evtxscan.sources.zips import ZipReader, overlapping
 
 PathLike = str | os.PathLike[str]
 Buffer = bytes | FileView

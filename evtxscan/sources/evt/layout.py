@@ -226,6 +226,7 @@ class Walk:
     errors: list[tuple[str, int | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)  # live bytes, file offsets
+    torn: list[RawRecord] = field(default_factory=list)  # deleted, size copy disagrees
 
     def claim(self, ring: Ring, offset: int, length: int) -> None:
         first = min(length, ring.end - offset)
@@ -378,7 +379,6 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
     past the EOF record. Overlapping candidates keep the first."""
     spans = sorted(walk.spans)
     cursor = HEADER_SIZE
-    torn: list[RawRecord] = []
     for hit in ring.find_all(SIGNATURE):
         offset = ring.back(hit, 4)
         if offset < cursor or _overlaps(spans, offset, offset + 1):
@@ -393,11 +393,7 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
         ):
             continue
         if not found.size_copy_ok:
-            torn.append(found)
+            walk.torn.append(found)
             continue
         cursor = stop
         yield found
-    if torn:  # said, not dropped silently
-        first, why = torn[0], "the size copy at their end disagrees (overwritten in part)"
-        where = f"first record {first.number} at offset {first.offset}"
-        walk.notes.append(f"{len(torn)} deleted record(s) not recovered, {where}: {why}")

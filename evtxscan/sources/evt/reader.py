@@ -263,6 +263,13 @@ def _records(
         for reason, offset in walk.errors:
             report.error(reason, None, offset)
         report.notes.extend(walk.notes)
+        if walk.torn:  # said, not dropped silently
+            first = walk.torn[0]
+            report.notes.append(
+                f"{len(walk.torn)} deleted record(s) not recovered, first record "
+                f"{first.number} at offset {first.offset}: the size copy at their end "
+                "disagrees (overwritten in part)"
+            )
 
 
 def read_evt(

@@ -24,7 +24,7 @@ from evtxscan.sources.evtx.value_text import FIXED_SCALARS, array_items, value_t
 
 #: Nested BinXml deeper than this is treated as corrupt (guards against reference loops).
 MAX_DEPTH = 16
-MAX_PIECES = 1_000_000  # output pieces of one record: array values multiply its elements
+MAX_PIECES = 100_000  # output pieces of one record: array values multiply its elements
 
 _WSTRING, _ANSI, _SID, _BXML = (
     ValueType.STRING,
