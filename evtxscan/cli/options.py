@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
-from evtxscan.sources.stream import DEFAULT_TIME_BUDGET
 
 FC = TypeVar("FC", bound=Callable[..., object])
 

@@ -16,10 +16,11 @@ from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike
-from evtxscan.sources.stream import DEFAULT_TIME_BUDGET, RecordStream
+from evtxscan.sources.stream import RecordStream
 
 
 def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:

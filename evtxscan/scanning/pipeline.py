@@ -35,11 +35,12 @@ from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike, expand_paths
 from evtxscan.sources.integrity import integrity_frame
-from evtxscan.sources.stream import DEFAULT_TIME_BUDGET, ChunkPlanner, RecordStream
+from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
@@ -124,6 +125,8 @@ class ScanPipeline:
             host_map=HostMap.from_option(settings.host_map),
             include_recovered=settings.read_recovered,
             probe=probe,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
 
     def read(

@@ -139,6 +139,8 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         probe=options.probe,
         tz=config.input_tz,
         catalog=scanner.renderer.catalog,
+        time_budget=options.time_budget,
+        bundle_limits=options.bundle_limits,
     )
     records = 0
     for batch in _gathered(stream, config.feed_rows):

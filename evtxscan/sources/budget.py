@@ -14,6 +14,9 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+#: Seconds one file may take to read by default (10 minutes: a 4 GiB log reads in about 2).
+DEFAULT_TIME_BUDGET = 600.0
+
 _deadline: float | None = None
 
 

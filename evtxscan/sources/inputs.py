@@ -209,6 +209,11 @@ def bundle_members(
 _HASH_BLOCK = 16 * 1024 * 1024
 
 
+def release_pages(content: Buffer) -> None:
+    """Nothing to release: positioned reads hold no pages (kept for callers of mmap days)."""
+    del content
+
+
 def sha256_of(content: Buffer) -> str:
     """SHA-256 of the content, hashed in blocks so a big file never stays resident."""
     digest = hashlib.sha256()

@@ -19,7 +19,7 @@ import pandas as pd
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.budget import TimeBudgetExceeded, timed
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
@@ -49,8 +49,6 @@ from evtxscan.sources.worker import (
 )
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
-#: Seconds one file may take to read (10 minutes: a 4 GiB log reads in about 2).
-DEFAULT_TIME_BUDGET = 600.0
 
 # -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
 
@@ -120,6 +118,8 @@ class RecordStream:
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
             probe=probe,
+            time_budget=time_budget,
+            bundle_limits=self.limits,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         self.workers = workers or (os.cpu_count() or 1)

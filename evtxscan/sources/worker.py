@@ -16,6 +16,8 @@ from functools import lru_cache
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import (
@@ -46,6 +48,8 @@ class ReadOptions:
     host_map: HostMap = field(default_factory=HostMap)
     include_recovered: bool = True
     probe: RecordProbe | None = None  # a scan's probe: skip records it cannot use
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
