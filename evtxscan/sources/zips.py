@@ -67,7 +67,7 @@ class ZipReader:
             return
         self.entries = [
             Entry(
-                i.filename,
+                i.filename or f"(member {n} without a name)",
                 i.header_offset,
                 i.compress_size,
                 i.file_size,
@@ -75,8 +75,8 @@ class ZipReader:
                 i.flag_bits,
                 i,
             )
-            for i in infos
-            if not i.is_dir()
+            for n, i in enumerate(infos)
+            if not i.filename.endswith("/")  # ZipInfo.is_dir() fails on an empty name
         ]
 
     def read(self, entry: Entry, limits: BundleLimits, budget: BundleBudget | None) -> Expanded:

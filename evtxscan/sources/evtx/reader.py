@@ -37,6 +37,7 @@ from evtxscan.sources.evtx.layout import (
     read_chunk,
 )
 from evtxscan.sources.evtx.utf16_check import altered_records
+from evtxscan.sources.evtx.zero_tail import zero_tail_start
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import FileReport, ReadError
 from evtxscan.sources.probe import Skipped, count_skipped
@@ -45,6 +46,9 @@ Buffer = bytes | FileView
 
 ChunkParser = Callable[[bytes], ChunkEvents]
 
+#: Chunks per range whose records pyevtx-rs abandoned that python-evtx reads again (at
+#: 0.1-0.2 s a chunk, a file of nothing but such chunks must not take hours).
+MAX_SECOND_OPINIONS = 4
 ALTERED = "a string value holds broken UTF-16 (unpaired surrogates): read without them"
 #: Intact chunks parsed from one image (a parser start costs about as much as 40 records).
 CHUNKS_PER_IMAGE = 16
@@ -67,6 +71,7 @@ class RangeResult:
     chunks: int = 0
     chunks_skipped: int = 0
     skipped: dict[Any, list[object]] = field(default_factory=dict)  # a probe's counts
+    second_opinions: int = 0  # chunks re-read with python-evtx
 
 
 def inspect_header(data: bytes, report: FileReport) -> int:
@@ -94,38 +99,6 @@ def chunk_ranges(data_size: int, first_offset: int, per_range: int) -> list[Chun
         ChunkRange(first_offset, start, min(start + per_range, slots))
         for start in range(0, slots, per_range)
     ]
-
-
-#: Where the trailing run of zero bytes of recently read contents starts (by object).
-_ZERO_TAILS: dict[int, tuple[object, int]] = {}
-_TAIL_BLOCK = 1 << 20
-
-
-def _zero_tail_start(data: Buffer) -> int:
-    """Offset from which ``data`` holds only zero bytes (its length when it ends otherwise).
-
-    Found once per content by reading backwards from the end, so deciding that each of many
-    empty slots is pre-allocated space costs one pass over that space, not one per slot."""
-    known = _ZERO_TAILS.get(id(data))
-    if known is not None and known[0] is data:
-        return known[1]
-    end = len(data)
-    while end > 0:
-        start = max(0, end - _TAIL_BLOCK)
-        block = bytes(data[start:end])
-        kept = len(block.rstrip(b"\x00"))
-        if kept:
-            end = start + kept
-            break
-        end = start
-    if len(_ZERO_TAILS) >= 4:
-        _ZERO_TAILS.pop(next(iter(_ZERO_TAILS)))
-    _ZERO_TAILS[id(data)] = (data, end)
-    return end
-
-
-def _slot_is_trailing_zero(data: Buffer, offset: int) -> bool:
-    return offset >= _zero_tail_start(data)
 
 
 def _parse(
@@ -203,7 +176,7 @@ def _intact_chunks(data: Buffer, span: ChunkRange, result: RangeResult) -> Itera
         offset = span.first_offset + index * CHUNK_SIZE
         found = read_chunk(cast(bytes, data), index, offset)  # a FileView slices as bytes
         if isinstance(found, ChunkProblem):
-            if found.reason.startswith("empty chunk slot") and _slot_is_trailing_zero(data, offset):
+            if found.reason.startswith("empty chunk slot") and offset >= zero_tail_start(data):
                 continue  # pre-allocated space at the end of the file, not damage
             result.chunks_skipped += 1
             result.errors.append(ReadError(found.reason, found.index, found.file_offset))
@@ -349,7 +322,9 @@ def _read_chunk_events(
             _add(batch, event, position, result)
         lost = {h.record_number for h in headers} - seen
         if lost and len(result.errors) > errors and parser is not python_events:
-            _second_opinion(image, headers, chunk, recovered, lost, batch, result)
+            result.second_opinions += 1
+            if result.second_opinions <= MAX_SECOND_OPINIONS:  # python-evtx is slow
+                _second_opinion(image, headers, chunk, recovered, lost, batch, result)
 
 
 def _second_opinion(
