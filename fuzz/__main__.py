@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from fuzz.driver import FORMATS, Fuzzer, Settings
+FORMATS = ("evtx", "evt", "xml", "text", "bundle")  # as fuzz.driver.FORMATS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     fuzz.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     if options.command == "run":
+        from fuzz.driver import Fuzzer, Settings  # imported here: atheris instruments first
+
         settings = Settings(
             seed=options.seed,
             batch=options.batch,

@@ -250,3 +250,20 @@ def test_cli_bundle_limits_and_time_budget(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "max_depth" in bad.output
     fine = runner.invoke(cli, [*args, "--time-budget", "0"])
     assert fine.exit_code == 0, fine.output
+
+
+def test_file_truncated_while_it_is_read(tmp_path: Path) -> None:
+    """A collector still copying: the file shrinks between batches. Read through mmap this
+    killed the process with SIGBUS; now the lost chunks are reported."""
+    events = [EventSpec("Prov", 5, datetime(2024, 1, 2, 3, 4, 5))] * 700
+    path = tmp_path / "live.evtx"
+    path.write_bytes(evtx_bytes(events, records_per_chunk=10))  # 70 chunks: two ranges
+    stream = read_records(path, batch_size=50)
+    batches = iter(stream)
+    first = next(batches)
+    with open(path, "r+b") as handle:
+        handle.truncate(4096 + 65536 * 66 + 1000)  # the second range's chunks go away
+    rest = list(batches)
+    assert 640 <= len(first) + sum(len(b) for b in rest) < 700
+    row = stream.integrity.iloc[0]
+    assert row["status"] == "damaged" and "internal error" not in row["errors"]
