@@ -20,6 +20,9 @@ from collections.abc import Callable
 from fuzz.seeds import zip_of
 
 Mutator = Callable[[bytes, random.Random], bytes]
+#: Characters a repeating mutation may add (inputs stay a few MiB: the harness's memory is
+#: not what is measured).
+GROWTH = 2_000_000
 
 INTERESTING = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF]
 INTERESTING += [0x80000000, 0xFFFFFFFF, 2**32, 2**63 - 1, 2**63, 2**64 - 1, 512, 65536, 4096]
@@ -228,7 +231,8 @@ def mutate_xml(data: bytes, rng: random.Random) -> bytes:
     if kind == 5:  # repeat one event many times
         start, end = text.find("<Event "), text.find("</Event>") + 8
         if 0 <= start < end:
-            return _enc(text[:start] + text[start:end] * rng.choice((2, 50, 500)) + text[end:])
+            times = max(1, min(rng.choice((2, 50, 500)), GROWTH // (end - start)))
+            return _enc(text[:start] + text[start:end] * times + text[end:])
     return havoc(data, rng)
 
 
@@ -251,14 +255,15 @@ def mutate_text(data: bytes, rng: random.Random) -> bytes:
         fields[rng.randrange(len(fields))] = rng.choice(_TEXT_VALUES)
         lines[index] = ("\t" if "\t" in lines[index] else ",").join(fields)
     elif kind == 1:  # many continuation lines, or many copies of a record
-        lines[index + 1 : index + 1] = [rng.choice(("more text", lines[index]))] * rng.choice(
-            (100, 1000)
-        )
+        line = rng.choice(("more text", lines[index]))
+        times = max(1, min(rng.choice((100, 1000)), GROWTH // (len(line) + 1)))
+        lines[index + 1 : index + 1] = [line] * times
     elif kind == 2:  # a near-miss description for insertion-string recovery
         piece = "x service terminated unexpectedly.  It has done this 1 time(s).  The "
         lines[index] = lines[index].rstrip("\r") + piece * rng.choice((10, 100))
     elif kind == 3:  # an unclosed quote, or a long line
-        lines[index] = '"' + lines[index] if rng.random() < 0.5 else lines[index] * 200
+        times = max(1, min(200, GROWTH // (len(lines[index]) + 1)))  # the harness stays small
+        lines[index] = '"' + lines[index] if rng.random() < 0.5 else lines[index] * times
     elif kind == 4:
         del lines[index]
     else:
