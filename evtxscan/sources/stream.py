@@ -23,6 +23,7 @@ from evtxscan.records.hosts import HostMap
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
@@ -35,7 +36,7 @@ from evtxscan.sources.inputs import (
     zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
-from evtxscan.sources.probe import RecordProbe, SkippedStats, merge_stats
+from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
@@ -96,7 +97,7 @@ class RecordStream:
         transform: BatchTransform | None = None,
         progress: object | None = None,
         tz: str = "UTC",
-        probe: RecordProbe | None = None,
+        selector: IndexSelector | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -109,7 +110,7 @@ class RecordStream:
             batch_size=batch_size,
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
-            probe=probe,
+            selector=selector,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         self.workers = workers or (os.cpu_count() or 1)
@@ -286,7 +287,8 @@ class RecordStream:
     ) -> Iterator[pd.DataFrame]:
         for batch in frames:
             frame = self.transform(batch) if self.transform is not None else batch
-            report.observe(frame)
+            if result.observed is None:  # else the index counted every record already
+                report.observe(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
                 update(len(frame))
@@ -294,6 +296,8 @@ class RecordStream:
         merge_stats(
             self.skipped, {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
         )
+        if result.observed is not None:
+            report.absorb(result.observed)
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped
