@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Parsed signatures are cached per user (evtxscan.signatures.parse_cache); tests use their own.
+os.environ.setdefault("EVTXSCAN_CACHE_DIR", tempfile.mkdtemp(prefix="evtxscan-test-cache-"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SAMPLES = SHARED / "samples"

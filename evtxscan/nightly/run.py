@@ -125,7 +125,7 @@ class _Run:
                 batch_size=options.batch_size,
                 window=options.timeline,
                 read_recovered=False,
-                probe=False,
+                select=False,
                 catalogs=options.catalogs,
                 messages_db=options.messages_db,
                 feed_rows=options.batch_size,

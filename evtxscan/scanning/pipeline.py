@@ -24,8 +24,8 @@ import pandas as pd
 
 from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
+from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.sessions import HostFacts, host_facts
-from evtxscan.correlation.xml_probe import XmlProbe
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
@@ -63,7 +63,7 @@ class ScanSettings:
     window: timedelta | None = timedelta(hours=1)
     include_recovered: bool = False  # recovered records may be symptoms
     read_recovered: bool = True  # recovered records are read (counted, context) at all
-    probe: bool = True  # skip undecodable-by-need records (nightly reads all: watermarks)
+    select: bool = True  # decode only what correlation needs (nightly decodes all: watermarks)
     catalogs: tuple[str | Path, ...] = ()
     messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
@@ -114,17 +114,17 @@ class ScanPipeline:
         self.renderer = self.scanner.renderer
 
     def read_options(self) -> ReadOptions:
-        """How units and streams read: backend, host map, recovered records, the probe."""
+        """How units and streams read: backend, host map, recovered records, the selector."""
         settings, index = self.settings, self.scanner.index
-        probe = None
-        if settings.window is not None and settings.probe:
-            probe = XmlProbe.for_signatures(set(index.selectors), index.names)
+        selector = None
+        if settings.window is not None and settings.select:
+            selector = IndexProbe.for_signatures(set(index.selectors), index.names)
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,
             host_map=HostMap.from_option(settings.host_map),
             include_recovered=settings.read_recovered,
-            probe=probe,
+            selector=selector,
             time_budget=settings.time_budget,
             bundle_limits=settings.bundle_limits,
         )
@@ -163,7 +163,7 @@ class ScanPipeline:
             include_recovered=options.include_recovered,
             workers=settings.workers,
             progress=progress,
-            probe=options.probe,
+            selector=options.selector,
             tz=settings.input_tz,
             catalog=self.renderer.catalog,
             time_budget=settings.time_budget,

@@ -18,7 +18,7 @@ from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.signatures.model import Signature
-from evtxscan.sources.probe import SkippedStats
+from evtxscan.sources.skipped import SkippedStats
 
 #: Columns of the per host, file and day counts every unit returns.
 DAY_COLUMNS = ["host", "source_file", "day", "records", "errors", "first_time", "last_time"]

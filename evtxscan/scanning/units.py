@@ -136,7 +136,7 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         batch_size=options.batch_size,
         host_map=options.host_map,
         include_recovered=options.include_recovered,
-        probe=options.probe,
+        selector=options.selector,
         tz=config.input_tz,
         catalog=scanner.renderer.catalog,
         time_budget=options.time_budget,
@@ -186,8 +186,11 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
         if hasattr(content, "close"):
             content.close()
     records = 0
+    if result.observed is not None:
+        report.absorb(result.observed)
     for batch in _gathered(frames, scanner.config.feed_rows):
-        report.observe(batch)
+        if result.observed is None:
+            report.observe(batch)
         records += len(batch)
         scanner.feed(batch)
     skipped = {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}

@@ -32,6 +32,7 @@ from evtxscan.signatures.model import (
     SignatureTest,
     Status,
 )
+from evtxscan.signatures.parse_cache import cached_parse
 from evtxscan.signatures.safe_regex import UnsafeRegexError, compile_rule_regex
 from evtxscan.signatures.safe_yaml import LineMap, load_yaml_text
 
@@ -365,8 +366,7 @@ def load_signatures(*directories: str | Path, builtin: bool = True) -> list[Sign
     override a shipped signature.
     """
     found: dict[str, Signature] = {}
-    for source, text in _sources(directories, builtin):
-        signature = parse_signature(text, source)
+    for signature in cached_parse(_sources(directories, builtin), parse_signature):
         found[signature.id] = signature
     return list(found.values())
 

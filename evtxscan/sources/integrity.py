@@ -89,6 +89,38 @@ class FileReport:
             self.last_time = high if self.last_time is None else max(self.last_time, high)
         self._observe_numbers(live)
 
+    def observe_rows(
+        self,
+        *,
+        recovered: np.ndarray,
+        torn: np.ndarray,
+        time: np.ndarray,
+        chunk: np.ndarray,
+        number: np.ndarray,
+        record_id: np.ndarray,
+    ) -> None:
+        """Fold records given as arrays (as an index reads them) into the counts, time range
+        and numbering checks, exactly as :meth:`observe` folds a typed batch. ``time`` is
+        datetime64 (NaT when missing); ``number`` and ``record_id`` are floats (NaN when
+        missing)."""
+        if not len(recovered):
+            return
+        live = ~recovered
+        self.records += int(live.sum())
+        self.recovered += int(recovered.sum())
+        self.torn += int(torn.sum())
+        times = time[live]
+        times = times[~np.isnat(times)]
+        if len(times):
+            low = pd.Timestamp(times.min()).tz_localize("UTC")
+            high = pd.Timestamp(times.max()).tz_localize("UTC")
+            self.first_time = low if self.first_time is None else min(self.first_time, low)
+            self.last_time = high if self.last_time is None else max(self.last_time, high)
+        table = pd.DataFrame({"chunk": chunk[live], "number": number[live], "id": record_id[live]})
+        self._fold_numbers(table)
+        both = live & ~np.isnan(record_id)
+        self._ids_differ = self._ids_differ or bool((number[both] != record_id[both]).any())
+
     def _observe_numbers(self, live: pd.DataFrame) -> None:
         """Keep (min, max, count) of record numbers and EventRecordIDs per chunk.
 
@@ -108,6 +140,13 @@ class FileReport:
                 .to_numpy(dtype=float, na_value=np.nan),
             }
         )
+        self._fold_numbers(table)
+        self._ids_differ = self._ids_differ or bool(
+            (live["record_number"] != live["event_record_id"]).fillna(False).any()
+        )
+
+    def _fold_numbers(self, table: pd.DataFrame) -> None:
+        """Per chunk (min, max, count) of ``number`` and ``id`` into the running ranges."""
         stats = table.groupby("chunk", sort=False).agg(["min", "max", "count"])
         for column, ranges in (("number", self._number_ranges), ("id", self._id_ranges)):
             part = stats[column].dropna()
@@ -121,9 +160,6 @@ class FileReport:
                     if old is None
                     else (min(old[0], value[0]), max(old[1], value[1]), old[2] + value[2])
                 )
-        self._ids_differ = self._ids_differ or bool(
-            (live["record_number"] != live["event_record_id"]).fillna(False).any()
-        )
 
     def absorb(self, part: FileReport) -> None:
         """Add what another reader of the same file saw (a later chunk range of it)."""

@@ -24,6 +24,7 @@ from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
     Buffer,
@@ -37,7 +38,7 @@ from evtxscan.sources.inputs import (
     sha256_of,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
-from evtxscan.sources.probe import RecordProbe, SkippedStats, merge_stats
+from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
@@ -98,7 +99,7 @@ class RecordStream:
         transform: BatchTransform | None = None,
         progress: object | None = None,
         tz: str = "UTC",
-        probe: RecordProbe | None = None,
+        selector: IndexSelector | None = None,
         time_budget: float | None = DEFAULT_TIME_BUDGET,
         bundle_limits: BundleLimits | None = None,
     ) -> None:
@@ -117,7 +118,7 @@ class RecordStream:
             batch_size=batch_size,
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
-            probe=probe,
+            selector=selector,
             time_budget=time_budget,
             bundle_limits=self.limits,
         )
@@ -347,7 +348,8 @@ class RecordStream:
     ) -> Iterator[pd.DataFrame]:
         for batch in frames:
             frame = self.transform(batch) if self.transform is not None else batch
-            report.observe(frame)
+            if result.observed is None:  # else the index counted every record already
+                report.observe(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
                 update(len(frame))
@@ -355,6 +357,8 @@ class RecordStream:
         merge_stats(
             self.skipped, {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
         )
+        if result.observed is not None:
+            report.absorb(result.observed)
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped

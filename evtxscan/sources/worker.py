@@ -25,11 +25,10 @@ from evtxscan.sources.evtx.reader import (
     RangeResult,
     chunk_ranges,
     inspect_header,
-    read_chunk_range,
 )
+from evtxscan.sources.evtx.selective import IndexSelector, read_range_selected
 from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport
-from evtxscan.sources.probe import RecordProbe
 
 #: Chunk slots per unit of work (64 slots = 4 MiB of log).
 CHUNKS_PER_TASK = 64
@@ -47,7 +46,8 @@ class ReadOptions:
     batch_size: int = 10_000
     host_map: HostMap = field(default_factory=HostMap)
     include_recovered: bool = True
-    probe: RecordProbe | None = None  # a scan's probe: skip records it cannot use
+    #: Index-first reading: decode only what this selects (every record still counted).
+    selector: IndexSelector | None = None
     time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
     bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
@@ -64,18 +64,17 @@ class RangeTask:
 def read_range(task: RangeTask, content: Buffer) -> RangeOutput:
     """Run a task on already-open content."""
     result = RangeResult()
-    probe = task.options.probe
-    frames = list(
-        read_chunk_range(
-            content,
-            task.span,
-            backend_function(task.options.backend, probe),
-            source=task.source.display,
-            host_map=task.options.host_map,
-            batch_size=task.options.batch_size,
-            include_recovered=task.options.include_recovered,
-            result=result,
-        )
+    options = task.options
+    frames = read_range_selected(
+        content,  # type: ignore[arg-type]
+        task.span,
+        backend_function(options.backend),
+        options.selector,
+        source=task.source.display,
+        host_map=options.host_map,
+        batch_size=options.batch_size,
+        include_recovered=options.include_recovered,
+        result=result,
     )
     return frames, result
 

@@ -8,7 +8,6 @@ cannot. It never raises for bad data; the caller ties records to chunk offsets.
 
 from __future__ import annotations
 
-import functools
 import io
 from collections.abc import Callable
 from enum import StrEnum
@@ -17,7 +16,6 @@ from typing import Any
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import fast_row
-from evtxscan.sources.probe import RecordProbe
 
 
 class Backend(StrEnum):
@@ -27,7 +25,7 @@ class Backend(StrEnum):
     PYTHON = "python"
 
 
-def rust_events(image: bytes, probe: RecordProbe | None = None) -> ChunkEvents:
+def rust_events(image: bytes) -> ChunkEvents:
     """pyevtx-rs: XML text per record, read by the fast path (reference normalizer as fallback).
 
     pyevtx-rs raises ``RuntimeError`` for a bad record and can resume, so ``next()`` is
@@ -52,10 +50,6 @@ def rust_events(image: bytes, probe: RecordProbe | None = None) -> ChunkEvents:
             continue
         failures = 0
         xml: str = record["data"]
-        skipped = probe.skip(xml) if probe is not None else None
-        if skipped is not None:
-            yield record["event_record_id"], skipped  # rendered, but not needed
-            continue
         row = fast_row(xml)
         if row is not None:
             yield record["event_record_id"], row
@@ -76,12 +70,6 @@ def python_events(image: bytes) -> ChunkEvents:
     return python_chunk_events(image)
 
 
-def backend_function(
-    backend: Backend | str, probe: RecordProbe | None = None
-) -> Callable[[bytes], ChunkEvents]:
-    """The chunk parser for a backend name (the rust backend can skip records by ``probe``)."""
-    if Backend(backend) is Backend.PYTHON:
-        return python_events
-    if probe is None:
-        return rust_events
-    return functools.partial(rust_events, probe=probe)
+def backend_function(backend: Backend | str) -> Callable[[bytes], ChunkEvents]:
+    """The chunk parser for a backend name."""
+    return python_events if Backend(backend) is Backend.PYTHON else rust_events

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from evtxscan.records.schema import EventFields
 from evtxscan.sources.evtx.fast_xml import FastRow
-from evtxscan.sources.probe import Skipped
 
 #: Stop a chunk after this many consecutive parser errors (a parser that cannot advance).
 MAX_CONSECUTIVE_ERRORS = 64
@@ -25,4 +24,4 @@ class BackendError:
     record_number: int | None = None
 
 
-ChunkEvents = Iterator[tuple[int, EventFields | FastRow | Skipped] | BackendError]
+ChunkEvents = Iterator[tuple[int, EventFields | FastRow] | BackendError]

@@ -40,7 +40,6 @@ from evtxscan.sources.evtx.utf16_check import altered_records
 from evtxscan.sources.evtx.zero_tail import zero_tail_start
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import FileReport, ReadError
-from evtxscan.sources.probe import Skipped, count_skipped
 
 Buffer = bytes | FileView
 
@@ -70,7 +69,10 @@ class RangeResult:
     errors: list[ReadError] = field(default_factory=list)
     chunks: int = 0
     chunks_skipped: int = 0
-    skipped: dict[Any, list[object]] = field(default_factory=dict)  # a probe's counts
+    skipped: dict[Any, list[object]] = field(default_factory=dict)  # records not decoded
+    #: Index-first reading: every record of the range already folded in (the stream then
+    #: absorbs this instead of observing the decoded batches).
+    observed: FileReport | None = None
     second_opinions: int = 0  # chunks re-read with python-evtx
 
 
@@ -108,7 +110,7 @@ def _parse(
     chunk: Chunk,
     recovered: bool,
     result: RangeResult,
-) -> Iterator[tuple[EventFields | FastRow | Skipped, RecordPosition]]:
+) -> Iterator[tuple[EventFields | FastRow, RecordPosition]]:
     """Parse one chunk image and tie each event to its record header by number."""
     by_number: dict[int, list[RecordHeader]] = defaultdict(list)
     for header in headers:
@@ -148,7 +150,7 @@ def read_chunk_range(
     result: RangeResult,
 ) -> Iterator[pd.DataFrame]:
     """Typed batches of every record in the range; problems go to ``result``."""
-    chunks = _intact_chunks(data, span, result)
+    chunks = intact_chunks(data, span, result)
     batch = RecordBatch()
     while True:
         with _gc_paused():
@@ -169,7 +171,7 @@ def read_chunk_range(
             yield piece
 
 
-def _intact_chunks(data: Buffer, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
+def intact_chunks(data: Buffer, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
     """The readable chunks of the range; unreadable slots become errors in ``result``."""
     for index in range(span.start, span.stop):
         check_budget()
@@ -256,7 +258,7 @@ def _read_group(
 
 def _parse_group(
     chunks: list[Chunk], parser: ChunkParser
-) -> list[tuple[EventFields | FastRow | Skipped, RecordPosition]] | None:
+) -> list[tuple[EventFields | FastRow, RecordPosition]] | None:
     """All live records of ``chunks`` from one image, or None when anything went wrong.
 
     A healthy parser renders exactly the walked records, in order; any deviation (an
@@ -267,7 +269,7 @@ def _parse_group(
         for c in chunks
         for h in c.records
     ]
-    events: list[EventFields | FastRow | Skipped] = []
+    events: list[EventFields | FastRow] = []
     total = len(positions)
     for item in parser(chunk_image(*(c.data for c in chunks))):
         if isinstance(item, BackendError):
@@ -283,13 +285,11 @@ def _parse_group(
 
 def _add(
     batch: RecordBatch,
-    event: EventFields | FastRow | Skipped,
+    event: EventFields | FastRow,
     position: RecordPosition,
     result: RangeResult,
 ) -> None:
-    if isinstance(event, Skipped):
-        count_skipped(result.skipped, "", event)
-    elif isinstance(event, EventFields):
+    if isinstance(event, EventFields):
         batch.add_fields(event, position)
     else:
         batch.add_raw(event[0], event[1], position)

@@ -1,0 +1,218 @@
+"""Read an EVTX chunk range index-first: count every record, decode only what is asked for.
+
+The record index (:mod:`evtxscan.sources.evtx.index`) gives every record's System fields
+without rendering. A caller's :class:`IndexSelector` picks from those columns the records it
+needs decoded (a scan: symptom candidates, context events, errors and warnings); records the
+index cannot read itself are decoded too. Everything else is only counted: per computer and
+day for the hosts and daily tables (``RangeResult.skipped``), and in the file's integrity
+report (``RangeResult.observed``), so integrity counts every record, whatever was decoded.
+
+Decoding goes through the chunk parser (the backend) for the chunks holding a wanted
+record; rows of the other records of those chunks are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.records.hosts import HostMap
+from evtxscan.sources.evtx.index import RecordIndex, index_chunks
+from evtxscan.sources.evtx.reader import (
+    ChunkParser,
+    ChunkRange,
+    RangeResult,
+    intact_chunks,
+    read_chunk_range,
+)
+from evtxscan.sources.integrity import FileReport
+
+_EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
+_LATEST = np.datetime64("2100-01-01T00:00:00", "us")
+
+
+class IndexSelector(Protocol):
+    """Chooses, from index columns, the records to decode (picklable: sent to workers)."""
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray: ...
+
+
+def read_range_selected(
+    data: bytes,
+    span: ChunkRange,
+    parser: ChunkParser,
+    selector: IndexSelector | None,
+    *,
+    source: str,
+    host_map: HostMap | None,
+    batch_size: int,
+    include_recovered: bool,
+    result: RangeResult,
+) -> list[pd.DataFrame]:
+    """Decoded batches of the range's selected records (``selector`` None: every record).
+
+    Every record is observed in ``result.observed`` (from the index, or from its decoded row
+    where the index could not read it), and every record not decoded is counted in
+    ``result.skipped``."""
+    if selector is None:
+        frames = list(
+            read_chunk_range(
+                data,
+                span,
+                parser,
+                source=source,
+                host_map=host_map,
+                batch_size=batch_size,
+                include_recovered=include_recovered,
+                result=result,
+            )
+        )
+        index = _indexed(data, span, {c.index for c in intact_chunks(data, span, RangeResult())},
+                         include_recovered)  # fmt: skip
+        result.observed = _observation(source, index, frames)
+        return frames
+    intact = {chunk.index for chunk in intact_chunks(data, span, result)}
+    index = _indexed(data, span, intact, include_recovered)
+    decode = selector.decode_mask(index) | index.fallback
+    frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
+                          include_recovered, result))  # fmt: skip
+    # Counted from the index: records not decoded, and wanted ones the parser could not give.
+    offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
+    decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
+    undecoded = ~decode | ~np.isin(index.offset, decoded)
+    _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
+    result.observed = _observation(source, index, frames)
+    return frames
+
+
+def _indexed(
+    data: bytes, span: ChunkRange, intact: set[int], include_recovered: bool
+) -> RecordIndex:
+    """The index of the range's records in chunks the reader's walk accepts."""
+    index = index_chunks(data, [span])
+    rows = np.isin(index.chunk, np.fromiter(intact, dtype=np.int32, count=len(intact)))
+    if not include_recovered:
+        rows &= ~index.recovered
+    return index.take(np.flatnonzero(rows))
+
+
+def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) -> FileReport:
+    """Every record of the range folded into a report: those the index read, from the index;
+    the others (the index's fallbacks, or any it did not see), from their decoded rows."""
+    observed = FileReport(path=source)
+    readable = ~index.fallback
+    _observe(observed, index.take(np.flatnonzero(readable)))
+    known = index.offset[readable]
+    for frame in frames:
+        observed.observe(frame[~frame["offset"].isin(known).to_numpy()])
+    return observed
+
+
+def _decode(
+    data: bytes,
+    span: ChunkRange,
+    parser: ChunkParser,
+    index: RecordIndex,
+    decode: np.ndarray,
+    source: str,
+    host_map: HostMap | None,
+    batch_size: int,
+    include_recovered: bool,
+    result: RangeResult,
+) -> Iterator[pd.DataFrame]:
+    """Rows of the ``decode`` records, parsed chunk run by chunk run."""
+    wanted_offsets = index.offset[decode]
+    if not len(wanted_offsets):
+        return
+    chunks = np.unique(index.chunk[decode])
+    known = set(result.errors)
+    for start, stop in _runs(chunks):
+        sub = RangeResult()
+        for frame in read_chunk_range(
+            data,
+            ChunkRange(span.first_offset, int(start), int(stop)),
+            parser,
+            source=source,
+            host_map=host_map,
+            batch_size=batch_size,
+            include_recovered=include_recovered,
+            result=sub,
+        ):
+            chosen = frame[frame["offset"].isin(wanted_offsets).to_numpy()]
+            if not chosen.empty:
+                yield chosen.reset_index(drop=True)
+        result.errors += [e for e in sub.errors if e not in known]  # record-level problems
+
+
+def _runs(chunks: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive chunk indexes as (start, stop) runs."""
+    if not len(chunks):
+        return []
+    breaks = np.flatnonzero(np.diff(chunks) != 1) + 1
+    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(chunks, breaks)]
+
+
+def _clipped_time(index: RecordIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Times as the record schema types them (NaT outside 1970-2100) and the bad-time mask."""
+    time = index.time
+    bad = np.isnat(time) | (time < _EARLIEST) | (time >= _LATEST)
+    return np.where(bad, np.datetime64("NaT", "us"), time), bad
+
+
+def _observe(report: FileReport, index: RecordIndex) -> None:
+    """Fold indexed records into the report as :meth:`FileReport.observe` folds a batch."""
+    if not len(index):
+        return
+    time, bad_time = _clipped_time(index)
+    ids = index.event_record_id
+    ids_zero = ids.present & (ids.values == 0)
+    channel = index.channel
+    channel_text = np.array([*channel.values, ""], dtype=object)[channel.codes]
+    no_channel = (channel.codes < 0) | (channel_text == "")
+    torn = bad_time | ids_zero | no_channel
+    number = index.record_number.astype(np.float64)
+    record_id = np.where(ids.present, ids.values.astype(np.float64), np.nan)
+    report.observe_rows(
+        recovered=index.recovered,
+        torn=torn,
+        time=time,
+        chunk=index.chunk.astype(np.int64),
+        number=number,
+        record_id=record_id,
+    )
+
+
+def _count_skipped(result: RangeResult, index: RecordIndex) -> None:
+    """Per (computer, day): records, first and last time of records that were not decoded."""
+    if not len(index):
+        return
+    time, _ = _clipped_time(index)  # as decoded rows count them: torn times are NaT
+    missing = np.isnat(time)
+    ticks = time.astype(np.int64)
+    days = time.astype("datetime64[D]").astype(np.int64)  # NaT stays a sentinel
+    keys = np.stack([index.computer.codes.astype(np.int64), days], axis=1)
+    groups, which = np.unique(keys, axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    counts = np.bincount(which, minlength=len(groups))
+    first = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(len(groups), np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(first, which[~missing], ticks[~missing])
+    np.maximum.at(last, which[~missing], ticks[~missing])
+    names = [*index.computer.values, ""]
+    nat = np.datetime64("NaT").astype(np.int64)
+    for (code, day), count, low, high in zip(groups.tolist(), counts, first, last, strict=True):
+        when = "" if day == nat else str(np.datetime64(day, "D"))
+        seen = int(count) > 0 and low != np.iinfo(np.int64).max
+        result.skipped[(names[code], "", when)] = [
+            int(count),
+            _iso(low) if seen else "",
+            _iso(high) if seen else "",
+        ]
+
+
+def _iso(ticks: np.int64) -> str:
+    """Microseconds since 1970 as ISO-8601 UTC text."""
+    return str(np.datetime64(int(ticks), "us")) + "Z"
