@@ -39,6 +39,7 @@ from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.shapes import NUMBER_BITS, record_shapes
 from evtxscan.sources.evtx.system_fields import Numbers, SystemReader, Texts
 from evtxscan.sources.evtx.walk import ChunkSet, walk
+from evtxscan.sources.fileview import FileView
 
 
 def canonical_guid(text: str) -> str:
@@ -49,7 +50,7 @@ def canonical_guid(text: str) -> str:
 
 __all__ = ["Numbers", "Problem", "RecordIndex", "Texts", "index_chunks", "index_sources"]
 
-Buffer = bytes | bytearray | memoryview | mmap.mmap
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 #: Copy files into a shared buffer up to this size before indexing them together.
 BATCH_BYTES = 32 << 20
 _SHARED_CACHE = TemplateCache()
@@ -144,7 +145,8 @@ def index_sources(
     for source, content, spans in items:
         for first_offset, index, count in _slot_runs(len(content), spans):
             whole = min(count, (len(content) - first_offset) // CHUNK_SIZE - index)
-            if whole * CHUNK_SIZE >= BATCH_BYTES and first_offset % 8 == 0:
+            viewable = not isinstance(content, FileView)  # a FileView is read, not mapped
+            if viewable and whole * CHUNK_SIZE >= BATCH_BYTES and first_offset % 8 == 0:
                 in_place = _in_place(source, content, first_offset, index, whole)
                 parts.append(_index_set(in_place, cache))
                 index, count = index + whole, count - whole
@@ -173,7 +175,7 @@ def _slot_runs(size: int, spans: Iterable[Span]) -> list[tuple[int, int, int]]:
 
 def _in_place(source: int, content: Buffer, first_offset: int, index: int, count: int) -> ChunkSet:
     """``count`` whole slots viewed in the file's own buffer."""
-    buf = np.frombuffer(content, dtype=np.uint8)
+    buf = np.frombuffer(content, dtype=np.uint8)  # type: ignore[arg-type]  # never a FileView
     slots = np.arange(index, index + count, dtype=np.int64)
     offsets = first_offset + slots * CHUNK_SIZE
     return ChunkSet(
@@ -194,7 +196,8 @@ def _copied(runs: list[tuple[int, Buffer, int, int, int]]) -> ChunkSet:
     row = 0
     for number, content, first_offset, first, count in runs:
         start = first_offset + first * CHUNK_SIZE
-        data = memoryview(content)[start : start + count * CHUNK_SIZE]
+        view = content if isinstance(content, FileView) else memoryview(content)
+        data = view[start : start + count * CHUNK_SIZE]
         buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
         slots = np.arange(first, first + count, dtype=np.int64)
         source.append(np.full(count, number, dtype=np.int32))
