@@ -95,7 +95,7 @@ def _records(data: bytes, chunk_at: int) -> list[int]:
     """Offsets of the record headers of the chunk at ``chunk_at`` (walked by size)."""
     found: list[int] = []
     at = chunk_at + 512
-    while len(found) < 4096 and data[at : at + 4] == b"**\x00\x00":
+    while len(found) < 4096 and at + 8 <= len(data) and data[at : at + 4] == b"**\x00\x00":
         found.append(at)
         size = struct.unpack_from("<I", data, at + 4)[0]
         if size < 28 or size > 65536:
