@@ -80,8 +80,7 @@ class FileReport:
         self.records += len(live)
         self.recovered += int(frame["recovered"].sum())
         self.torn += int(frame["torn"].sum())
-        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
-            self._values_lost[name] = self._values_lost.get(name, 0) + count
+        self.count_lost(frame)
         times = live["time"].dropna()
         if not times.empty:
             low, high = times.min(), times.max()
@@ -161,8 +160,15 @@ class FileReport:
                     else (min(old[0], value[0]), max(old[1], value[1]), old[2] + value[2])
                 )
 
+    def count_lost(self, frame: pd.DataFrame) -> None:
+        """Fold a batch's count of values read as missing (out of range, malformed)."""
+        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
+            self._values_lost[name] = self._values_lost.get(name, 0) + count
+
     def absorb(self, part: FileReport) -> None:
         """Add what another reader of the same file saw (a later chunk range of it)."""
+        for name, count in part._values_lost.items():
+            self._values_lost[name] = self._values_lost.get(name, 0) + count
         self.records += part.records
         self.recovered += part.recovered
         self.torn += part.torn

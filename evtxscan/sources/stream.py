@@ -350,6 +350,8 @@ class RecordStream:
             frame = self.transform(batch) if self.transform is not None else batch
             if result.observed is None:  # else the index counted every record already
                 report.observe(frame)
+            else:
+                report.count_lost(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
                 update(len(frame))
