@@ -22,6 +22,7 @@ from evtxscan.messages.render import MessageRenderer, Resolution
 _NAME_SEPARATOR = "\x1f"
 _NO_NAME = "\x1e"
 _NEEDS_WORK = r"%%|[\t\r\n]"
+_ARROW_MIN = 16  # smaller groups are rendered record by record: cheaper than Arrow calls
 
 
 def _none(value: Any) -> Any:
@@ -134,21 +135,11 @@ class _Shapes:
     def __init__(self, frame: pd.DataFrame, renderer: MessageRenderer) -> None:
         n = len(frame)
         self.batch = batch = _Batch(frame)
-        columns = {
-            "provider": frame["provider"].astype(object).to_numpy(),
-            "source": frame["event_source_name"].astype(object).to_numpy(),
-            "event_id": frame["event_id"].astype(object).to_numpy(),
-            "qualifiers": frame["qualifiers"].astype(object).to_numpy(),
-            "level": frame["level"].astype(object).to_numpy(),
-            "names": batch.names,
-            "count": batch.counts,
-        }
-        self.logged: np.ndarray = (
-            frame["message_logged"].astype(object).to_numpy()
-            if "message_logged" in frame.columns
-            else np.full(n, None, dtype=object)
+        logged = frame["message_logged"] if "message_logged" in frame.columns else None
+        self._logged = logged
+        self.has_logged = (
+            np.zeros(n, dtype=bool) if logged is None else logged.notna().to_numpy(dtype=bool)
         )
-        self.has_logged = np.asarray(pd.notna(self.logged), dtype=bool)
         names_codes = np.asarray(
             pa.array(batch.names, pa.string()).dictionary_encode().indices, dtype=np.int64
         )
@@ -167,14 +158,28 @@ class _Shapes:
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
         self.groups: list[tuple[np.ndarray, Resolution, str | None, int | None]] = []
-        for rows in np.split(order, bounds) if n else []:
-            first = int(rows[0])
-            provider, source = _none(columns["provider"][first]), _none(columns["source"][first])
-            event_id = _none(columns["event_id"][first])
+        groups = np.split(order, bounds) if n else []
+        firsts = np.array([int(rows[0]) for rows in groups], dtype=np.int64)
+        # Only each group's first row is looked at: convert just those to Python values.
+        shape_columns = [
+            frame[name].take(firsts).astype(object).tolist()
+            for name in ("provider", "event_source_name", "event_id", "qualifiers", "level")
+        ]
+        for rows, first, provider, source, event_id, qualifiers, level in zip(
+            groups, firsts, *shape_columns, strict=True
+        ):
+            provider, source, event_id = _none(provider), _none(source), _none(event_id)
             names = batch.shape_names(batch.names[first], int(batch.counts[first]))
-            qualifiers, level = _none(columns["qualifiers"][first]), _none(columns["level"][first])
-            resolution = renderer.resolve(provider, source, event_id, qualifiers, level, names)
+            resolution = renderer.resolve(
+                provider, source, event_id, _none(qualifiers), _none(level), names
+            )
             self.groups.append((rows, resolution, provider or source, event_id))
+
+    def logged(self, row: int) -> str | None:
+        """The text Windows logged for a record (XML exports), or None."""
+        if self._logged is None or not self.has_logged[row]:
+            return None
+        return str(self._logged.iat[row])
 
     def template_rows(self, rows: np.ndarray, resolution: Resolution) -> np.ndarray:
         """The rows of a group its template renders (the rest: logged text or fallback)."""
@@ -194,20 +199,24 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     batch = shapes.batch
     parts: list[pa.Array] = []
     positions: list[np.ndarray] = []
+    texts: list[str] = []  # records rendered one by one (small groups, logged, fallback)
+    text_rows: list[np.ndarray] = []
     for rows, resolution, label, event_id in shapes.groups:
         fast = shapes.template_rows(rows, resolution)
-        if len(fast):
+        if len(fast) >= _ARROW_MIN:
             parts.append(_render_shape(batch, fast, resolution))
             positions.append(fast)
             rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
         if len(rows):
             count = int(batch.counts[rows[0]])
-            texts = [
-                renderer.finish(resolution, values, _none(shapes.logged[row]), label, event_id)
+            texts += [
+                renderer.finish(resolution, values, shapes.logged(int(row)), label, event_id)
                 for row, values in zip(rows, batch.rows_values(rows, count), strict=True)
             ]
-            parts.append(pa.array(texts, pa.string()))
-            positions.append(rows)
+            text_rows.append(rows)
+    if texts:
+        parts.append(pa.array(texts, pa.string()))
+        positions.append(np.concatenate(text_rows))
     where = np.concatenate(positions)
     inverse = np.empty(n, dtype=np.int64)
     inverse[where] = np.arange(n)
