@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.correlation.engine import dedupe, incidents_of
+from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.sessions import HostFacts, host_facts
@@ -132,7 +132,7 @@ class ScanPipeline:
         workers = settings.workers or (os.cpu_count() or 1)
         units = plan_units(expand_paths(paths))
         outputs = run_units(units, self.config, self.read_options(), workers)
-        merged = merge_outputs(outputs, progress)
+        merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         self.scanner.kept += merged.kept
         self.scanner.days += merged.days
         return integrity_frame(merged.reports)
