@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
+from evtxscan.results.timeline import TimelineMode
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.sources.evtx.backends import Backend
 
 FC = TypeVar("FC", bound=Callable[..., object])
@@ -72,3 +75,49 @@ REPORT_TZ = click.option(
     show_default=True,
     help="Time zone for the HTML report (e.g. Europe/Berlin).",
 )
+TIMELINE = click.option(
+    "--timeline",
+    "timeline",
+    default="notable",
+    show_default=True,
+    help="Timeline rows: 'notable' (every host's notable events plus the context around "
+    "symptoms), 'symptoms' (only the context around symptoms), 'all' (every record); a "
+    "duration such as 2h means 'notable' with that --window.",
+)
+WINDOW = click.option(
+    "--window",
+    "window",
+    default="1h",
+    show_default=True,
+    help="Context shown around each symptom (a duration such as 30m, 1h, 2d).",
+)
+GROUP_REPEATS = click.option(
+    "--group-repeats",
+    is_flag=True,
+    help="Timeline CSVs get one row per run of identical events, with a count and the "
+    "last record's time and keys (by default every row is written).",
+)
+NO_JOIN_RENAMED = click.option(
+    "--no-join-renamed",
+    "no_join_renamed",
+    is_flag=True,
+    help="Keep a renamed machine's old and new names as two hosts (by default EventLog 6011 "
+    "joins them into one, noted in hosts.csv).",
+)
+
+
+def timeline_choice(timeline: str, window: str) -> tuple[TimelineMode, timedelta]:
+    """The timeline mode and context window of ``--timeline`` and ``--window``."""
+    try:
+        span = parse_duration(window)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
+    if timeline in {m.value for m in TimelineMode}:
+        return TimelineMode(timeline), span
+    try:
+        return TimelineMode.NOTABLE, parse_duration(timeline)
+    except ValueError:
+        raise click.BadParameter(
+            f"{timeline!r}: use notable, symptoms, all or a duration such as 30m, 1h, 2d",
+            param_hint="--timeline",
+        ) from None
