@@ -78,8 +78,10 @@ def scan(
     """
     if isinstance(timeline, timedelta):  # the window, as older versions took it
         mode, window = TimelineMode.NOTABLE, timeline
-    else:
+    elif timeline in {m.value for m in TimelineMode}:
         mode = TimelineMode(timeline)
+    else:
+        raise ValueError(f"timeline={timeline!r}: use 'notable', 'symptoms', 'all' or a timedelta")
     settings = ScanSettings(
         backend=backend,
         host_map=host_map,
