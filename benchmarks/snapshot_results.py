@@ -7,6 +7,8 @@ diff shows what changed::
     python3 benchmarks/snapshot_results.py ../shared/samples --write /tmp/before
     python3 benchmarks/snapshot_results.py ../shared/samples --compare /tmp/before
     python3 benchmarks/snapshot_results.py ../shared/samples --compare /tmp/before --skip integrity
+    python3 benchmarks/snapshot_results.py ../shared/samples --compare /tmp/before \
+        --timeline symptoms --old-columns   # the timeline as before, new hosts columns aside
 
 Exit status 0 when every compared table is equal, 1 otherwise (the differing tables are named).
 """
@@ -59,10 +61,11 @@ def _canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(list(frame.columns), ignore_index=True)
 
 
-def snapshot(paths: list[str], workers: int) -> dict[str, pd.DataFrame]:
+def snapshot(paths: list[str], workers: int, timeline: str | None) -> dict[str, pd.DataFrame]:
     import evtxscan
 
-    result = evtxscan.scan(paths, workers=workers)
+    options = {"timeline": timeline} if timeline else {}
+    result = evtxscan.scan(paths, workers=workers, **options)
     return {name: _canonical(name, getattr(result, name)) for name in TABLES}
 
 
@@ -74,8 +77,14 @@ def main() -> int:
     action.add_argument("--compare", type=Path, help="compare with the snapshot here")
     parser.add_argument("--skip", nargs="*", default=[], choices=TABLES, help="tables to skip")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--timeline", help="scan(timeline=...): notable, symptoms or all")
+    parser.add_argument(
+        "--old-columns",
+        action="store_true",
+        help="compare only the columns the snapshot has (for a change that adds columns)",
+    )
     args = parser.parse_args()
-    tables = snapshot(args.paths, args.workers)
+    tables = snapshot(args.paths, args.workers, args.timeline)
     if args.write:
         args.write.mkdir(parents=True, exist_ok=True)
         for name, frame in tables.items():
@@ -88,6 +97,8 @@ def main() -> int:
             continue
         before = pd.read_csv(args.compare / f"{name}.csv", dtype=str, keep_default_na=False)
         now = frame.fillna("").astype(str)
+        if args.old_columns:
+            now = now[[c for c in before.columns if c in now.columns]]
         now = pd.read_csv(
             __import__("io").StringIO(now.to_csv(index=False)), dtype=str, keep_default_na=False
         )

@@ -62,3 +62,25 @@ def test_installed_wheel_scans_the_demo(wheel: Path, tmp_path: Path) -> None:
     diagnoses, signatures = map(int, done.stdout.split())
     assert diagnoses == 3
     assert signatures == len(list((ROOT / "signatures").glob("*.yaml")))
+
+
+def test_wheel_ships_the_draft_pack(wheel: Path, tmp_path: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    drafts = {p.name for p in (ROOT / "signatures" / "drafts").glob("*.yaml")}
+    assert {f"evtxscan/builtin_signatures/drafts/{n}" for n in drafts} <= names
+    assert "evtxscan/builtin_signatures/drafts/index.json" in names
+    assert "evtxscan/authoring/data/source_spellings.json" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "import sys; from evtxscan.signatures.drafts import load_drafts, builtin_drafts_dir; "
+        "assert str(builtin_drafts_dir()).startswith(sys.argv[1]); "
+        "print(len(load_drafts(include_noisy=True)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(site)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(drafts)

@@ -18,18 +18,19 @@ from evtxscan.cli.progress import Progress
 from evtxscan.nightly import NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
 from evtxscan.results.exit_code import ExitCode
+from evtxscan.results.timeline import TimelineMode
 from evtxscan.signatures.drafts import with_draft_pack
-from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
 
 
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use a duration such as 30m, 1h, 2d") from None
+def _timeline(timeline: str, window: str) -> tuple[TimelineMode, timedelta]:
+    """--timeline and --window; every record (``all``) cannot be kept across nights."""
+    mode, span = options.timeline_choice(timeline, window)
+    if mode is TimelineMode.ALL:
+        raise click.UsageError("--timeline all cannot be combined with incremental runs")
+    return mode, span
 
 
 def _now(text: str | None) -> datetime | None:
@@ -103,7 +104,8 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 @options.WORKERS
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
 @options.HOST_MAP
-@click.option("--timeline", default="1h", show_default=True, help="Context kept around symptoms.")
+@options.TIMELINE
+@options.WINDOW
 @options.TABLE_FORMAT
 @options.NO_BOM
 @options.NO_NEUTRALIZE
@@ -123,6 +125,7 @@ def nightly_command(
     batch_size: int,
     host_map: str | None,
     timeline: str,
+    window: str,
     fmt: str,
     no_bom: bool,
     no_neutralize: bool,
@@ -139,6 +142,7 @@ def nightly_command(
       30 2 * * *  evtxscan nightly /srv/collected --state /var/lib/evtxscan/state.db \\
                     --out /srv/reports -q
     """
+    mode, span = _timeline(timeline, window)
     options = NightlyOptions(
         state=state,
         out=out,
@@ -147,7 +151,8 @@ def nightly_command(
         host_map=host_map,
         workers=workers,
         batch_size=batch_size,
-        timeline=_duration(timeline),
+        timeline=span,
+        timeline_mode=mode,
         retention_days=retention_days,
         resolve_after=resolve_after,
         report=ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz),
@@ -162,8 +167,7 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
     for name in ("since", "until"):
         if kw.get(name):
             raise click.UsageError(f"--{name} cannot be combined with --state")
-    if kw.get("timeline", "1h") == "all":
-        raise click.UsageError("--timeline all cannot be combined with --state")
+    mode, span = _timeline(kw.get("timeline", "notable"), kw.get("window", "1h"))
     directories = tuple(kw.get("signature_dirs") or ())
     signatures = load_signatures(*directories) if directories else None
     if kw.get("with_drafts"):
@@ -175,7 +179,8 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
         backend=kw.get("backend", "rust"),
         host_map=kw.get("host_map"),
         workers=kw.get("workers", 1),
-        timeline=_duration(kw.get("timeline", "1h")),
+        timeline=span,
+        timeline_mode=mode,
         retention_days=retention_days,
         report=ReportOptions(
             fmt=kw.get("fmt", "csv"),

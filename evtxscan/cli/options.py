@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from evtxscan.results.timeline import TimelineMode
+from evtxscan.signatures.durations import parse_duration
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
@@ -112,3 +115,51 @@ def read_limits(time_budget: float, bundle_limit: tuple[str, ...]) -> dict[str, 
         except ValueError as exc:
             raise click.BadParameter(f"{item!r}: {exc}", param_hint="--bundle-limit") from None
     return {"time_budget": time_budget or None, "bundle_limits": BundleLimits(**values)}
+
+
+TIMELINE = click.option(
+    "--timeline",
+    "timeline",
+    default="notable",
+    show_default=True,
+    help="Timeline rows: 'notable' (every host's notable events plus the context around "
+    "symptoms), 'symptoms' (only the context around symptoms), 'all' (every record); a "
+    "duration such as 2h means 'notable' with that --window.",
+)
+WINDOW = click.option(
+    "--window",
+    "window",
+    default="1h",
+    show_default=True,
+    help="Context shown around each symptom (a duration such as 30m, 1h, 2d).",
+)
+GROUP_REPEATS = click.option(
+    "--group-repeats",
+    is_flag=True,
+    help="Timeline CSVs get one row per run of identical events, with a count and the "
+    "last record's time and keys (by default every row is written).",
+)
+NO_JOIN_RENAMED = click.option(
+    "--no-join-renamed",
+    "no_join_renamed",
+    is_flag=True,
+    help="Keep a renamed machine's old and new names as two hosts (by default EventLog 6011 "
+    "joins them into one, noted in hosts.csv).",
+)
+
+
+def timeline_choice(timeline: str, window: str) -> tuple[TimelineMode, timedelta]:
+    """The timeline mode and context window of ``--timeline`` and ``--window``."""
+    try:
+        span = parse_duration(window)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
+    if timeline in {m.value for m in TimelineMode}:
+        return TimelineMode(timeline), span
+    try:
+        return TimelineMode.NOTABLE, parse_duration(timeline)
+    except ValueError:
+        raise click.BadParameter(
+            f"{timeline!r}: use notable, symptoms, all or a duration such as 30m, 1h, 2d",
+            param_hint="--timeline",
+        ) from None

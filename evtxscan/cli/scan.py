@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -12,20 +11,10 @@ from evtxscan.cli import options
 from evtxscan.cli.progress import Progress
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.results.exit_code import ExitCode
-from evtxscan.signatures.durations import parse_duration
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
-
-
-def _window(text: str) -> str | timedelta:
-    if text == "all":
-        return "all"
-    try:
-        return parse_duration(text)
-    except ValueError:
-        raise click.BadParameter("use 'all' or a duration such as 30m, 1h, 2d") from None
 
 
 @click.command("scan")
@@ -43,13 +32,8 @@ def _window(text: str) -> str | timedelta:
 @options.BACKEND
 @options.workers_option(0)
 @options.HOST_MAP
-@click.option(
-    "--timeline",
-    "timeline",
-    default="1h",
-    show_default=True,
-    help="Context kept around symptoms ('all' for every record).",
-)
+@options.TIMELINE
+@options.WINDOW
 @options.TABLE_FORMAT
 @options.NO_BOM
 @options.NO_NEUTRALIZE
@@ -98,6 +82,7 @@ def scan_command(
     workers: int,
     host_map: str | None,
     timeline: str,
+    window: str,
     fmt: str,
     no_bom: bool,
     no_neutralize: bool,
@@ -132,6 +117,7 @@ def scan_command(
             "workers": workers,
             "host_map": host_map,
             "timeline": timeline,
+            "window": window,
             "fmt": fmt,
             "no_bom": no_bom,
             "no_neutralize": no_neutralize,
@@ -146,7 +132,7 @@ def scan_command(
         raise click.UsageError("--retention-days needs --state")
     from evtxscan.scanning import scan
 
-    window = _window(timeline)
+    mode, span = options.timeline_choice(timeline, window)
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
     progress = Progress(total, enabled=None if not quiet else False)
     try:
@@ -157,7 +143,8 @@ def scan_command(
             until=until,
             backend=backend,
             host_map=host_map,
-            timeline=window,
+            timeline=mode,
+            window=span,
             workers=workers,
             progress=progress,
             messages_db=messages_db,

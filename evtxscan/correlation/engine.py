@@ -21,18 +21,15 @@ from evtxscan.correlation.sessions import HostFacts, assign_sessions
 from evtxscan.signatures.model import Signature
 
 
-def dedupe(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per event seen in overlapping exports (same host, channel, id and content).
-
-    The content key hashes the provider, event ID, time and every data value, column-wise.
-    """
-    if rows.empty:
-        return rows
+def _dedupe_key(rows: pd.DataFrame) -> pd.DataFrame:
+    """What makes two kept rows the same event: host, channel, id and content (provider,
+    event ID, time, every data value; the logged text for text exports, which carry no
+    record id and no strings)."""
     data = rows["data"].array._pa_array.combine_chunks()
     joined = pc.binary_join(
         pa.ListArray.from_arrays(data.offsets, pc.struct_field(data.values, "value")), "\x1f"
     )
-    key = pd.DataFrame(
+    return pd.DataFrame(
         {
             "host": rows["host"].astype(str),
             "channel": rows["channel"].astype(str),
@@ -41,11 +38,45 @@ def dedupe(rows: pd.DataFrame) -> pd.DataFrame:
             "event_id": rows["event_id"],
             "time": rows["time"],
             "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),
-            # text exports carry no record id and no strings: their logged text tells apart
             "logged": rows["message_logged"],
         }
     )
-    return rows[~key.duplicated().to_numpy()].reset_index(drop=True)
+
+
+def dedupe(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per event seen in overlapping exports (same host, channel, id and content)."""
+    if rows.empty:
+        return rows
+    return rows[~_dedupe_key(rows).duplicated().to_numpy()].reset_index(drop=True)
+
+
+class SeenRows:
+    """Drops kept rows already seen, batch by batch, so a collection holding the same log
+    many times (copies, overlapping exports) keeps one copy in memory, not all of them.
+
+    Rows are compared by a 64-bit hash of :func:`dedupe`'s key (the exact de-duplication
+    still runs on what is left); the first occurrence wins, as in :func:`dedupe`.
+    """
+
+    def __init__(self) -> None:
+        self._seen = np.zeros(0, dtype=np.uint64)
+
+    def fresh(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``rows`` not seen in this or an earlier batch."""
+        if rows.empty:
+            return rows
+        hashes = pd.util.hash_pandas_object(_dedupe_key(rows), index=False).to_numpy()
+        keep = ~pd.Series(hashes).duplicated().to_numpy() & ~self._known(hashes)
+        # Two sorted runs: a stable (merge) sort joins them in linear time.
+        self._seen = np.concatenate([self._seen, np.sort(hashes[keep])])
+        self._seen.sort(kind="stable")
+        return rows if keep.all() else rows[keep].reset_index(drop=True)
+
+    def _known(self, hashes: np.ndarray) -> np.ndarray:
+        if not len(self._seen):
+            return np.zeros(len(hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(self._seen, hashes), len(self._seen) - 1)
+        return np.asarray(self._seen[at] == hashes)
 
 
 def incidents_of(

@@ -1,7 +1,8 @@
 """A scan's choice of records to decode, made on the EVTX record index's columns.
 
 A scan needs symptom candidates (a signature's provider and event ID), context events (boot
-markers, the version banner, service changes) and errors and warnings. The index gives
+markers, the version banner, service changes), the notable events every timeline shows
+(:data:`evtxscan.correlation.notable.NOTABLE_EVENTS`) and errors and warnings. The index gives
 every record's provider, event-source name, event ID and level without rendering it, so the
 choice is a few array operations per chunk range; the rest is only counted
 (:mod:`evtxscan.sources.evtx.selective`).
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from evtxscan.correlation.notable import notable_pairs
 from evtxscan.correlation.selection import CONTEXT_EVENTS, ProviderNames
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.system_fields import Texts
@@ -32,9 +34,10 @@ class IndexProbe:
 
     @classmethod
     def for_signatures(cls, pairs: set[tuple[str, int]], names: ProviderNames) -> IndexProbe:
-        """From the signatures' (canonical provider, event ID) pairs plus the context set."""
+        """From the signatures' (canonical provider, event ID) pairs plus the context set and
+        the notable events every timeline shows."""
         context = {(names(p), i) for p, ids in CONTEXT_EVENTS.items() for i in ids}
-        return cls(frozenset(pairs | context))
+        return cls(frozenset(pairs | context | notable_pairs(names)))
 
     def __getstate__(self) -> dict[str, object]:
         return {"wanted": self.wanted, "levels": self.levels, "_canon": {}, "_names": None}

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.notable import notable_pairs
 from evtxscan.messages.catalog import MessageCatalog, builtin_catalog
 from evtxscan.records.schema import data_pairs
 from evtxscan.signatures.model import Role, Selector, Signature
 
 #: Events kept for context even when no signature names them: boot and shutdown markers,
-#: the OS version banner, service state changes, unexpected shutdowns.
+#: the OS version banner, service state changes, unexpected shutdowns; and the notable
+#: events (:mod:`evtxscan.correlation.notable`), which every host's timeline shows.
 CONTEXT_EVENTS: dict[str, tuple[int, ...]] = {
     "EventLog": (6005, 6006, 6008, 6009, 6013),
     "Microsoft-Windows-Kernel-General": (12, 13),
@@ -94,6 +96,8 @@ class SignatureIndex:
         self.context: dict[str, set[int]] = defaultdict(set)
         for provider, ids in CONTEXT_EVENTS.items():
             self.context[self.names(provider)].update(ids)
+        for provider_key, event_id in notable_pairs(self.names):
+            self.context[provider_key].add(event_id)
 
     def _mask(self, canon: np.ndarray, event_ids: np.ndarray, table: dict[str, set[int]]) -> Any:
         mask = np.zeros(len(canon), dtype=bool)

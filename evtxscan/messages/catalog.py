@@ -24,6 +24,8 @@ import yaml
 
 from evtxscan.messages.templates import TemplateSource, builtin_templates
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+
 
 class CatalogError(ValueError):
     """A malformed catalog file; the message says which file and why."""
@@ -113,7 +115,7 @@ def _templates(value: Any, where: str) -> tuple[Template, ...]:
 def parse_catalog(text: str, source: str) -> ProviderMessages:
     """Validate and build one catalog file's content."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("provider"), str):

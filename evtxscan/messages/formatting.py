@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _TOKEN = re.compile(r"%(?:(\d{1,2})(?:!([^!]*)!)?|(.)|$)", re.DOTALL)
 _PRINTF = re.compile(r"^[-+ #0]*\d*(?:\.\d+)?(?:hh|h|ll|l|I64|I32|I|w)?([diouxXcsSeEfgGp])$")
@@ -141,8 +142,9 @@ class CompiledTemplate:
         return "".join(out)
 
 
+@lru_cache(maxsize=20_000)
 def compile_template(template: str, *, tidy: bool = True) -> CompiledTemplate:
-    """Parse a FormatMessage template (see :func:`format_message` for the syntax)."""
+    """Parse a FormatMessage template (see :func:`format_message` for the syntax); cached."""
     text: list[str] = []
     inserts: list[Insert] = []
     position = 0

@@ -22,6 +22,7 @@ from evtxscan.messages.render import MessageRenderer, Resolution
 _NAME_SEPARATOR = "\x1f"
 _NO_NAME = "\x1e"
 _NEEDS_WORK = r"%%|[\t\r\n]"
+_ARROW_MIN = 16  # smaller groups are rendered record by record: cheaper than Arrow calls
 
 
 def _none(value: Any) -> Any:
@@ -119,6 +120,19 @@ def _combine(keys: np.ndarray) -> np.ndarray:
     return np.unique(combined, return_inverse=True)[1].ravel()
 
 
+def _values_at(values: pd.Series, index: np.ndarray) -> list[Any]:
+    """Python values (None when missing) of a column at a few positions, without pandas'
+    per-call overhead: category codes or plain numbers, looked up with numpy."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()[index]
+        categories = values.cat.categories.to_numpy(dtype=object)
+        return [None if code < 0 else categories[code] for code in codes]
+    if pd.api.types.is_integer_dtype(values.dtype):
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)[index]
+        return [None if number != number else int(number) for number in numbers]
+    return [_none(value) for value in values.to_numpy(dtype=object)[index]]
+
+
 def _codes(values: pd.Series) -> np.ndarray:
     """Small integer codes of a column (missing values get their own code)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -134,21 +148,11 @@ class _Shapes:
     def __init__(self, frame: pd.DataFrame, renderer: MessageRenderer) -> None:
         n = len(frame)
         self.batch = batch = _Batch(frame)
-        columns = {
-            "provider": frame["provider"].astype(object).to_numpy(),
-            "source": frame["event_source_name"].astype(object).to_numpy(),
-            "event_id": frame["event_id"].astype(object).to_numpy(),
-            "qualifiers": frame["qualifiers"].astype(object).to_numpy(),
-            "level": frame["level"].astype(object).to_numpy(),
-            "names": batch.names,
-            "count": batch.counts,
-        }
-        self.logged: np.ndarray = (
-            frame["message_logged"].astype(object).to_numpy()
-            if "message_logged" in frame.columns
-            else np.full(n, None, dtype=object)
+        logged = frame["message_logged"] if "message_logged" in frame.columns else None
+        self._logged = logged
+        self.has_logged = (
+            np.zeros(n, dtype=bool) if logged is None else logged.notna().to_numpy(dtype=bool)
         )
-        self.has_logged = np.asarray(pd.notna(self.logged), dtype=bool)
         names_codes = np.asarray(
             pa.array(batch.names, pa.string()).dictionary_encode().indices, dtype=np.int64
         )
@@ -167,14 +171,28 @@ class _Shapes:
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
         self.groups: list[tuple[np.ndarray, Resolution, str | None, int | None]] = []
-        for rows in np.split(order, bounds) if n else []:
-            first = int(rows[0])
-            provider, source = _none(columns["provider"][first]), _none(columns["source"][first])
-            event_id = _none(columns["event_id"][first])
+        groups = np.split(order, bounds) if n else []
+        firsts = np.array([int(rows[0]) for rows in groups], dtype=np.int64)
+        # Only each group's first row is looked at: convert just those to Python values.
+        shape_columns = [
+            _values_at(frame[name], firsts)
+            for name in ("provider", "event_source_name", "event_id", "qualifiers", "level")
+        ]
+        for rows, first, provider, source, event_id, qualifiers, level in zip(
+            groups, firsts, *shape_columns, strict=True
+        ):
+            provider, source, event_id = _none(provider), _none(source), _none(event_id)
             names = batch.shape_names(batch.names[first], int(batch.counts[first]))
-            qualifiers, level = _none(columns["qualifiers"][first]), _none(columns["level"][first])
-            resolution = renderer.resolve(provider, source, event_id, qualifiers, level, names)
+            resolution = renderer.resolve(
+                provider, source, event_id, _none(qualifiers), _none(level), names
+            )
             self.groups.append((rows, resolution, provider or source, event_id))
+
+    def logged(self, row: int) -> str | None:
+        """The text Windows logged for a record (XML exports), or None."""
+        if self._logged is None or not self.has_logged[row]:
+            return None
+        return str(self._logged.iat[row])
 
     def template_rows(self, rows: np.ndarray, resolution: Resolution) -> np.ndarray:
         """The rows of a group its template renders (the rest: logged text or fallback)."""
@@ -194,20 +212,24 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     batch = shapes.batch
     parts: list[pa.Array] = []
     positions: list[np.ndarray] = []
+    texts: list[str] = []  # records rendered one by one (small groups, logged, fallback)
+    text_rows: list[np.ndarray] = []
     for rows, resolution, label, event_id in shapes.groups:
         fast = shapes.template_rows(rows, resolution)
-        if len(fast):
+        if len(fast) >= _ARROW_MIN:
             parts.append(_render_shape(batch, fast, resolution))
             positions.append(fast)
             rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
         if len(rows):
             count = int(batch.counts[rows[0]])
-            texts = [
-                renderer.finish(resolution, values, _none(shapes.logged[row]), label, event_id)
+            texts += [
+                renderer.finish(resolution, values, shapes.logged(int(row)), label, event_id)
                 for row, values in zip(rows, batch.rows_values(rows, count), strict=True)
             ]
-            parts.append(pa.array(texts, pa.string()))
-            positions.append(rows)
+            text_rows.append(rows)
+    if texts:
+        parts.append(pa.array(texts, pa.string()))
+        positions.append(np.concatenate(text_rows))
     where = np.concatenate(positions)
     inverse = np.empty(n, dtype=np.int64)
     inverse[where] = np.arange(n)
@@ -229,17 +251,19 @@ def message_origins(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFr
     return pd.DataFrame({"origin": origin, "verdict": verdict}, index=frame.index)
 
 
-def _le_dwords(texts: np.ndarray, start: int) -> np.ndarray:
-    """Little-endian DWORDs at hex offset ``start`` of equal-length-or-longer hex strings
-    (-1 where the text is too short or not hex)."""
+def _le_dwords(texts: pa.Array, start: int) -> np.ndarray:
+    """Little-endian DWORDs at hex offset ``start`` of hex strings (-1 where a text is too
+    short or not hex)."""
     out = np.full(len(texts), -1, dtype=np.int64)
     if not len(texts):
         return out
-    sliced = pc.utf8_slice_codeunits(pa.array(texts, pa.string()), start, start + 8)
+    sliced = pc.utf8_slice_codeunits(texts, start, start + 8)
     whole = np.asarray(pc.equal(pc.utf8_length(sliced), 8).fill_null(False), dtype=bool)
     if not whole.any():
         return out
-    raw = np.frombuffer("".join(np.asarray(sliced)[whole]).encode("ascii", "replace"), np.uint8)
+    kept = pc.filter(sliced, pa.array(whole)).cast(pa.binary())
+    bounds = np.frombuffer(kept.buffers()[1], np.int32)[kept.offset : kept.offset + len(kept) + 1]
+    raw = np.frombuffer(kept.buffers()[2], np.uint8)[bounds[0] : bounds[-1]]
     chars = raw.reshape(-1, 8).astype(np.int64)
     nibbles = np.select(
         [
@@ -268,22 +292,23 @@ def status_column(frame: pd.DataFrame, renderer: MessageRenderer) -> list[str | 
     present = np.flatnonzero(frame["binary"].notna().to_numpy())
     if not len(present):
         return out
-    binary = frame["binary"].astype(object).to_numpy()[present]
-    providers = frame["provider"].astype(object).to_numpy()[present]
-    sources = frame["event_source_name"].astype(object).to_numpy()[present]
-    keys = [f"{p}\x1f{s}" for p, s in zip(providers, sources, strict=True)]
-    codes, uniques = pd.factorize(np.array(keys, dtype=object))
-    firsts = [int(np.argmax(codes == code)) for code in range(len(uniques))]
+    binary = pa.array(frame["binary"].to_numpy(dtype=object)[present], pa.string())
+    pairs = (
+        _codes(frame["provider"])[present] * (2**31) + _codes(frame["event_source_name"])[present]
+    )
+    _, firsts, codes = np.unique(pairs, return_index=True, return_inverse=True)
+    providers = _values_at(frame["provider"], present[firsts])
+    sources = _values_at(frame["event_source_name"], present[firsts])
     layouts = np.array(
-        [renderer.binary_layout(_none(providers[i]), _none(sources[i])) for i in firsts],
+        [renderer.binary_layout(p, s) for p, s in zip(providers, sources, strict=True)],
         dtype=object,
-    )[codes]
+    )[codes.ravel()]
     event_ids = frame["event_id"].to_numpy(dtype="float64", na_value=np.nan)[present]
     qualifiers = frame["qualifiers"].to_numpy(dtype="float64", na_value=0)[present]
     full_ids = np.nan_to_num(qualifiers).astype(np.int64) * 65536 + np.nan_to_num(
         event_ids, nan=-1
     ).astype(np.int64)
-    lengths = np.asarray(pc.utf8_length(pa.array(binary, pa.string())))
+    lengths = np.asarray(pc.utf8_length(binary).fill_null(0))
     packet = (lengths >= 48) & ~np.isnan(event_ids)
     error_codes = _le_dwords(binary, 24)
     io = packet & ((layouts == "io_error_log_packet") | (error_codes == full_ids))

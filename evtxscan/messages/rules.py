@@ -21,6 +21,8 @@ import yaml
 
 from evtxscan.messages.catalog import CatalogError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+
 TABLES = ("msobjs", "win32", "own")
 RULES_FILE = "templates/rules.yaml"
 
@@ -62,7 +64,7 @@ def _names(value: Any, where: str) -> list[str]:
 
 def parse_rules(text: str, source: str) -> TemplateRules:
     """Validate and build the rules file's content."""
-    raw = yaml.safe_load(text) or {}
+    raw = yaml.load(text, Loader=_LOADER) or {}
     if not isinstance(raw, dict):
         raise CatalogError(f"{source}: must be a mapping")
     parameters: dict[str, str] = {}

@@ -29,6 +29,7 @@ from evtxscan.nightly.state import StateDB
 from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_report
 from evtxscan.results import ScanResult
 from evtxscan.results.exit_code import ExitCode
+from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
@@ -54,7 +55,8 @@ class NightlyOptions:
     host_map: HostMapOption = None
     workers: int = 1
     batch_size: int = 10_000
-    timeline: timedelta = timedelta(hours=1)
+    timeline: timedelta = DEFAULT_WINDOW  # context shown around a symptom
+    timeline_mode: TimelineMode = TimelineMode.NOTABLE  # which rows the timeline holds
     retention_days: int = 90
     resolve_after: int = 3  # runs with data and no new occurrence before "resolved"
     report: ReportOptions = field(default_factory=ReportOptions)
@@ -92,6 +94,8 @@ def run_nightly(
     """
     if options.retention_days < 1 or options.resolve_after < 1:
         raise ValueError("retention_days and resolve_after must be at least 1")
+    if options.timeline_mode is TimelineMode.ALL:
+        raise ValueError("a nightly timeline cannot keep every record (timeline_mode 'all')")
     now = pd.Timestamp(options.now or datetime.now().astimezone())
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     kill = KillSwitch.from_env()
@@ -123,6 +127,7 @@ class _Run:
                 host_map=options.host_map,
                 workers=options.workers,
                 batch_size=options.batch_size,
+                timeline=options.timeline_mode,
                 window=options.timeline,
                 read_recovered=False,
                 select=False,

@@ -13,6 +13,7 @@ from typing import Any, Final, Protocol
 
 import pandas as pd
 
+from evtxscan.correlation.notable import COUNT_COLUMNS, NOTABLE_DTYPE
 from evtxscan.records.schema import COLUMNS as RECORD_COLUMNS
 from evtxscan.results.evidence import EVIDENCE_DTYPE, as_evidence_column
 
@@ -146,6 +147,7 @@ HOSTS = Table(
         *_columns(TEXT, "os_version build service_pack", "from the 6009 version banner"),
         Column("processors", "category", "uniprocessor, multiprocessor or unknown"),
         Column("diagnoses", "int64"),
+        *(Column(name, "int64", f"notable events: {kind}") for kind, name in COUNT_COLUMNS.items()),
     ),
 )
 DAILY = Table(
@@ -182,7 +184,10 @@ KEPT_ROWS = Table(
     "kept_rows",
     (*(Column(n, t) for n, t in RECORD_COLUMNS.items()), *MATCH_COLUMNS),
 )
-TIMELINE = KEPT_ROWS.plus("timeline")
+TIMELINE = KEPT_ROWS.plus(
+    "timeline",
+    Column("notable", NOTABLE_DTYPE, "kind of notable event (correlation.notable)"),
+)
 
 
 class ResultTables(Protocol):

@@ -1,26 +1,24 @@
 """Build the result tables from what correlation found: diagnoses (with their evidence),
-the timeline, the hosts summary, and the evidence as one row per record."""
+the hosts summary, and the evidence as one row per record (the timeline: ``timeline``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from evtxscan.correlation.incidents import Incident, extracted_fields, render_text
+from evtxscan.correlation.notable import COUNT_COLUMNS
 from evtxscan.correlation.sessions import HostFacts
-from evtxscan.messages import MessageRenderer, add_messages
 from evtxscan.results.evidence import (
     EVIDENCE_LIMIT,
     EvidenceKey,
     diagnosis_id,
     evidence_array,
 )
-from evtxscan.results.schema import DIAGNOSES, EVIDENCE, HOSTS, TIMELINE, Table
+from evtxscan.results.schema import DIAGNOSES, EVIDENCE, HOSTS, Table
 
 
 def diagnosis_row(
@@ -87,52 +85,6 @@ def diagnoses_table(
     return diagnoses_frame(records)
 
 
-def timeline_table(
-    rows: pd.DataFrame,
-    incidents: list[Incident],
-    window: timedelta | None,
-    renderer: MessageRenderer,
-) -> pd.DataFrame:
-    """Symptom rows plus the context rows within ``window`` of a symptom on the same host."""
-    if rows.empty:
-        return TIMELINE.empty()
-    out = rows
-    if window is not None:
-        near = np.zeros(len(out), dtype=bool)
-        hosts = out["host"].astype(str).to_numpy()
-        times = out["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        has_symptom = out["signatures"].map(len).to_numpy() > 0
-        step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
-        for host in set(hosts[has_symptom]):
-            mine = np.flatnonzero(hosts == host)
-            marks = np.sort(times[mine[has_symptom[mine]]])
-            marks = marks[~np.isnat(marks)]
-            if not len(marks):
-                continue
-            own = times[mine]
-            # The nearest symptom time on either side decides (vectorized, no quadratic loop).
-            right = np.searchsorted(marks, own, side="left")
-            after = marks[np.minimum(right, len(marks) - 1)]
-            before = marks[np.maximum(right - 1, 0)]
-            close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
-            near[mine] = close & ~np.isnat(own)
-        out = out[near | has_symptom]
-    out = out.sort_values(
-        ["host", "time", "channel", "event_record_id"], ignore_index=True, na_position="last"
-    )
-    return TIMELINE.conform(_fill_messages(out, renderer))
-
-
-def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:
-    """Render the messages of rows that do not have one yet (context rows)."""
-    missing = frame["message"].isna().to_numpy()
-    if missing.any():
-        rendered = add_messages(frame[missing].drop(columns=["message", "binary_status"]), renderer)
-        frame.loc[missing, "message"] = rendered["message"].to_numpy()
-        frame.loc[missing, "binary_status"] = rendered["binary_status"].to_numpy()
-    return frame
-
-
 def evidence_frame(diagnoses: pd.DataFrame) -> pd.DataFrame:
     """One row per evidence record of each diagnosis (flattened from the typed column)."""
     typed = DIAGNOSES.conform(diagnoses)
@@ -161,8 +113,10 @@ def hosts_frame(
     host_files: set[tuple[str, str]],
     facts: dict[str, HostFacts],
     diagnoses: pd.DataFrame,
+    notable: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per-host summary from the batches' statistics and the host facts."""
+    """Per-host summary from the batches' statistics, the host facts and the counts of
+    notable events by kind (``notable``, indexed by host; see ``correlation.notable``)."""
     if not stats:
         return HOSTS.empty()
     combined = pd.concat([s.reset_index() for s in stats], ignore_index=True)
@@ -194,4 +148,8 @@ def hosts_frame(
                 "diagnoses": int(counts.get(record["host"], 0)),
             }
         )
-    return HOSTS.conform(pd.DataFrame(rows, columns=HOSTS.names))
+    frame = pd.DataFrame(rows, columns=HOSTS.names)
+    for name in COUNT_COLUMNS.values():
+        found = notable[name] if notable is not None else pd.Series(dtype="int64")
+        frame[name] = frame["host"].map(found).fillna(0).astype("int64")
+    return HOSTS.conform(frame)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.results import ScanResult
+from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
 from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
@@ -50,7 +51,8 @@ def scan(
     until: datetime | str | None = None,
     backend: str = "rust",
     host_map: HostMapOption = None,
-    timeline: str | timedelta = timedelta(hours=1),
+    timeline: str | timedelta = "notable",
+    window: timedelta = DEFAULT_WINDOW,
     include_recovered: bool = False,
     workers: int = 0,
     catalogs: Iterable[str | Path] = (),
@@ -64,8 +66,10 @@ def scan(
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
     ``signatures``: Signature objects or directories/files of YAML (default: the shipped
-    ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: the context
-    window around symptoms (default one hour) or ``"all"`` for every record.
+    ones). ``since``/``until``: a time range (UTC unless given). ``timeline``: which rows
+    the timeline holds: ``"notable"`` (every host's notable events plus the context within
+    ``window`` of a symptom), ``"symptoms"`` (only that context) or ``"all"`` (every
+    record); a timedelta means ``"notable"`` with that window.
     ``include_recovered``: let records recovered from chunk slack count as symptoms.
     ``input_tz``: the zone of the local times in Event Viewer text/CSV exports.
     ``catalogs``: extra message-catalog directories; ``messages_db``: a message-template
@@ -77,14 +81,20 @@ def scan(
     are left out).
     ``time_budget`` and ``bundle_limits``: as for :func:`read_records`.
     """
-    keep_all = timeline == "all"
+    if isinstance(timeline, timedelta):  # the window, as older versions took it
+        mode, window = TimelineMode.NOTABLE, timeline
+    elif timeline in {m.value for m in TimelineMode}:
+        mode = TimelineMode(timeline)
+    else:
+        raise ValueError(f"timeline={timeline!r}: use 'notable', 'symptoms', 'all' or a timedelta")
     settings = ScanSettings(
         backend=backend,
         host_map=host_map,
         workers=workers,
         since=_timestamp(since),
         until=_timestamp(until),
-        window=None if keep_all or not isinstance(timeline, timedelta) else timeline,
+        timeline=mode,
+        window=window,
         include_recovered=include_recovered,
         catalogs=tuple(catalogs),
         messages_db=messages_db,

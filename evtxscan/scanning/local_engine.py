@@ -8,7 +8,7 @@ bounded by the units, not the collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -69,10 +69,15 @@ class Merged:
     days: list[pd.DataFrame] = field(default_factory=list)
 
 
-def merge_outputs(outputs: Iterable[UnitOutput], progress: object | None = None) -> Merged:
+def merge_outputs(
+    outputs: Iterable[UnitOutput],
+    progress: object | None = None,
+    keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> Merged:
     """Join unit outputs given in unit order: range parts into one report per file, files
     byte-identical to an earlier one marked ``duplicate`` (their rows dropped), every report
-    finished."""
+    finished. ``keep`` filters each unit's kept rows as they arrive (e.g. rows seen before),
+    so memory follows what is kept, not every unit's output."""
     merged = Merged()
     open_parts: dict[str, FileReport] = {}
     first_of: dict[str, str] = {}  # sha256 -> path of the first file with that content
@@ -101,7 +106,7 @@ def merge_outputs(outputs: Iterable[UnitOutput], progress: object | None = None)
                 duplicates.add(report.path)
                 _make_duplicate(report, earlier)
             _tell(progress, "file_done", report)
-        merged.kept += output.kept
+        merged.kept += [keep(f) for f in output.kept] if keep is not None else output.kept
         merged.days += output.days
     if duplicates:
         merged.kept = [_without(f, duplicates) for f in merged.kept]

@@ -22,15 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.correlation.engine import dedupe, incidents_of
+from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
+from evtxscan.correlation.notable import notable_counts
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
-from evtxscan.results.tables import diagnoses_table, hosts_frame, timeline_table
+from evtxscan.results.tables import diagnoses_table, hosts_frame
+from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
@@ -59,8 +61,9 @@ class ScanSettings:
     batch_size: int = 10_000
     since: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
-    #: Context kept around symptoms; ``None`` keeps every record (``timeline="all"``).
-    window: timedelta | None = timedelta(hours=1)
+    #: Which rows the timeline holds (every record is kept with ``TimelineMode.ALL``).
+    timeline: TimelineMode = TimelineMode.NOTABLE
+    window: timedelta = DEFAULT_WINDOW  # context shown around a symptom
     include_recovered: bool = False  # recovered records may be symptoms
     read_recovered: bool = True  # recovered records are read (counted, context) at all
     select: bool = True  # decode only what correlation needs (nightly decodes all: watermarks)
@@ -103,7 +106,7 @@ class ScanPipeline:
             signatures=tuple(signatures),
             since=settings.since,
             until=settings.until,
-            keep_all=settings.window is None,
+            keep_all=settings.timeline is TimelineMode.ALL,
             include_recovered=settings.include_recovered,
             catalogs=settings.catalogs,
             messages_db=settings.messages_db,
@@ -112,12 +115,13 @@ class ScanPipeline:
         )
         self.scanner = Scanner(self.config)  # this process's: what every unit kept
         self.renderer = self.scanner.renderer
+        self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
         settings, index = self.settings, self.scanner.index
         selector = None
-        if settings.window is not None and settings.select:
+        if settings.timeline is not TimelineMode.ALL and settings.select:
             selector = IndexProbe.for_signatures(set(index.selectors), index.names)
         return ReadOptions(
             backend=Backend(settings.backend),
@@ -138,7 +142,7 @@ class ScanPipeline:
         workers = settings.workers or (os.cpu_count() or 1)
         units = plan_units(expand_paths(paths))
         outputs = run_units(units, self.config, self.read_options(), workers)
-        merged = merge_outputs(outputs, progress)
+        merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         self.scanner.kept += merged.kept
         self.scanner.days += merged.days
         return integrity_frame(merged.reports)
@@ -193,7 +197,21 @@ class ScanPipeline:
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
         """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order."""
-        return combine_rows(carried, self.scanner.kept)
+        rows = combine_rows(carried, self.scanner.kept)
+        if carried is None:
+            self._own_rows = rows
+        return rows
+
+    def notable_counts(self) -> pd.DataFrame | None:
+        """Per host, this run's notable events by kind (carried rows are not counted)."""
+        own = self._own_rows
+        if own is None:
+            own = self._own_rows = combine_rows(None, self.scanner.kept)
+        if own.empty:
+            return None
+        keys = own["provider_key"]
+        names = self.scanner.index.names
+        return notable_counts(own["host"], keys, own["event_id"], own["level"], names)
 
     def facts(self, rows: pd.DataFrame) -> dict[str, HostFacts]:
         """Per host: boot sessions and the OS facts of the version banner."""
@@ -206,7 +224,8 @@ class ScanPipeline:
         facts = self.facts(rows) if facts is None else facts
         incidents = incidents_of(self.signatures, rows, facts)
         diagnoses = diagnoses_table(incidents, rows, facts)
-        timeline = timeline_table(rows, incidents, self.settings.window, self.renderer)
+        settings = self.settings
+        timeline = timeline_table(rows, settings.window, self.renderer, settings.timeline)
         return Correlation(rows, facts, incidents, diagnoses, timeline)
 
     def result(
@@ -231,7 +250,13 @@ class ScanPipeline:
         return ScanResult(
             timeline=found.timeline,
             diagnoses=table,
-            hosts=hosts_frame([totals] if len(days) else [], host_files, found.facts, table),
+            hosts=hosts_frame(
+                [totals] if len(days) else [],
+                host_files,
+                found.facts,
+                table,
+                self.notable_counts(),
+            ),
             integrity=integrity,
             daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
             signatures=tuple(self.signatures),

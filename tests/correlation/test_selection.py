@@ -74,7 +74,7 @@ def test_prefilter_finds_candidates_by_provider_or_source_and_context_by_level()
         [
             _row("Service Control Manager", 7023, level=2),
             _row("Other", 7023, level=4, event_source_name="Service Control Manager"),
-            _row("Service Control Manager", 7024, level=4),
+            _row("Service Control Manager", 7045, level=4),  # neither named nor notable
             _row("Some App", 1000, level=2),
             _row("EventLog", 6005),
         ]

@@ -55,3 +55,15 @@ def test_hresult_parameters_decode_to_the_win32_text() -> None:
     assert renderer.render("Vendor", None, 1, None, 2, ["%%2147942405"]) == (
         "Vendor event 1: Access is denied."
     )
+
+
+def test_build_reads_impacket_tables_as_data(tmp_path: object) -> None:
+    from evtxscan.messages.build_error_tables import read_messages
+
+    source = (
+        "# comment\nimport os\nERROR_MESSAGES = {\n"
+        '    0x00000002: ("ERROR_FILE_NOT_FOUND", "The system cannot find the file specified."),\n'
+        '    0x00000280: ("ERROR_MULTIPLE_FAULT_VIOLATION", "ERROR_MULTIPLE_FAULT_VIOLATION"),\n'
+        "}\n"
+    )
+    assert read_messages(source) == {2: "The system cannot find the file specified."}

@@ -1,0 +1,88 @@
+"""The timeline: which kept rows tell each host's story, in time order, with messages.
+
+Three modes (:class:`TimelineMode`): ``notable`` (the default) shows, for every host, its
+notable events (:mod:`evtxscan.correlation.notable`: critical and error events, unexpected
+shutdowns, bugchecks, service crashes and start failures, boots and shutdowns, version
+banners, cleared logs, time changes, renames) plus every kept row within the context window
+of a signature's symptom; ``symptoms`` shows only the window around symptoms; ``all`` shows
+every record read.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.correlation.notable import notable_kinds
+from evtxscan.correlation.selection import ProviderNames
+from evtxscan.messages import MessageRenderer, add_messages
+from evtxscan.results.schema import TIMELINE
+
+#: Context shown around a symptom, by default.
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+class TimelineMode(StrEnum):
+    """Which rows the timeline holds (see the module docstring)."""
+
+    NOTABLE = "notable"
+    SYMPTOMS = "symptoms"
+    ALL = "all"
+
+
+def timeline_table(
+    rows: pd.DataFrame,
+    window: timedelta,
+    renderer: MessageRenderer,
+    mode: TimelineMode = TimelineMode.NOTABLE,
+) -> pd.DataFrame:
+    """The timeline of ``rows`` (kept rows of every host) in ``mode``."""
+    if rows.empty:
+        return TIMELINE.empty()
+    notable = notable_kinds(rows["provider_key"], rows["event_id"], rows["level"], ProviderNames())
+    out = rows.assign(notable=notable)
+    if mode is not TimelineMode.ALL:
+        has_symptom = out["signatures"].map(len).to_numpy() > 0
+        keep = has_symptom | _near_symptoms(out, has_symptom, window)
+        if mode is TimelineMode.NOTABLE:
+            keep |= ~np.asarray(pd.isna(notable))
+        out = out[keep]
+    out = out.sort_values(
+        ["host", "time", "channel", "event_record_id"], ignore_index=True, na_position="last"
+    )
+    return TIMELINE.conform(_fill_messages(out, renderer))
+
+
+def _near_symptoms(rows: pd.DataFrame, has_symptom: np.ndarray, window: timedelta) -> np.ndarray:
+    """Rows within ``window`` of a symptom of the same host (vectorized per host)."""
+    near = np.zeros(len(rows), dtype=bool)
+    hosts = rows["host"].astype(str).to_numpy()
+    times = rows["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
+    for host in set(hosts[has_symptom]):
+        mine = np.flatnonzero(hosts == host)
+        marks = np.sort(times[mine[has_symptom[mine]]])
+        marks = marks[~np.isnat(marks)]
+        if not len(marks):
+            continue
+        own = times[mine]
+        # The nearest symptom time on either side decides (no quadratic loop).
+        right = np.searchsorted(marks, own, side="left")
+        after = marks[np.minimum(right, len(marks) - 1)]
+        before = marks[np.maximum(right - 1, 0)]
+        close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
+        near[mine] = close & ~np.isnat(own)
+    return near
+
+
+def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:
+    """Render the messages of rows that do not have one yet (context rows)."""
+    missing = frame["message"].isna().to_numpy()
+    if missing.any():
+        rendered = add_messages(frame[missing].drop(columns=["message", "binary_status"]), renderer)
+        frame.loc[missing, "message"] = rendered["message"].to_numpy()
+        frame.loc[missing, "binary_status"] = rendered["binary_status"].to_numpy()
+    return frame
