@@ -312,7 +312,7 @@ def mutate_bundle(data: bytes, rng: random.Random, inner: list[bytes]) -> bytes:
     if kind == 4:  # nesting
         out = member
         for level in range(rng.randint(2, 12)):
-            out = zip_of([(f"l{level}.zip", out)]) if rng.random() < 0.7 else gzip.compress(out)
+            out = zip_of([(f"l{level}.zip", out)]) if rng.random() < 0.7 else gzip.compress(out, mtime=0)
         return out
     if kind == 5:  # overlapping entries: many names for one compressed stream
         return overlapping_zip(member, rng.randint(2, 400))
@@ -326,7 +326,7 @@ def mutate_bundle(data: bytes, rng: random.Random, inner: list[bytes]) -> bytes:
         (mutate_evtx, mutate_evt, mutate_xml, mutate_text, lambda d, r: havoc(d, r))
     )(member, rng)
     wrapped = zip_of([("m.bin", mutated), ("n.evtx", member)])
-    return gzip.compress(mutated) if rng.random() < 0.3 else wrapped
+    return gzip.compress(mutated, mtime=0) if rng.random() < 0.3 else wrapped
 
 
 _BOMBS: dict[tuple[bytes, int, int], bytes] = {}
