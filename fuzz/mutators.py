@@ -312,7 +312,8 @@ def mutate_bundle(data: bytes, rng: random.Random, inner: list[bytes]) -> bytes:
     if kind == 4:  # nesting
         out = member
         for level in range(rng.randint(2, 12)):
-            out = zip_of([(f"l{level}.zip", out)]) if rng.random() < 0.7 else gzip.compress(out, mtime=0)
+            zipped = rng.random() < 0.7
+            out = zip_of([(f"l{level}.zip", out)]) if zipped else gzip.compress(out, mtime=0)
         return out
     if kind == 5:  # overlapping entries: many names for one compressed stream
         return overlapping_zip(member, rng.randint(2, 400))

@@ -225,7 +225,7 @@ def bundle_seeds() -> list[bytes]:
         zip_of([("srv1/System.evtx", log), ("srv1/x.xml", xml_seeds()[0]), ("in.zip", inner)]),
         zip_of([("a.evt", evt_seeds()[0]), ("b.txt", text_seeds()[0])], zipfile.ZIP_STORED),
         gzip.compress(log, mtime=0),
-        gzip.compress(zip_of([("z.evtx", log)])),
+        gzip.compress(zip_of([("z.evtx", log)]), mtime=0),
     ]
 
 
