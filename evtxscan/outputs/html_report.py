@@ -17,6 +17,7 @@ from evtxscan._version import __version__
 from evtxscan.results import ScanResult
 from evtxscan.results.cards import diagnosis_card
 from evtxscan.results.evidence import evidence_lists
+from evtxscan.results.sigma_tables import credit_line
 from evtxscan.sources.integrity import FileStatus
 
 TIMELINE_CAP = 200
@@ -168,6 +169,8 @@ def render_report(
         if not diagnoses.empty
         else '<p class="ok">No diagnosis.</p>'
     )
+    sigma_credit = credit_line(diagnoses)
+    credit = f'<p class="muted">{escape(sigma_credit)}</p>' if sigma_credit else ""
     problem_table = (
         _table(problems, ["path", "format", "status", "records", "errors"], tz)
         if not problems.empty
@@ -178,5 +181,5 @@ def render_report(
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1><p>{summary}</p><h2>Diagnoses</h2>{diag_table}"
         f"<h2>Hosts</h2>{''.join(sections)}<h2>Integrity problems</h2>{problem_table}"
-        f'<p class="muted">evtxscan {escape(__version__)}</p></body></html>'
+        f'{credit}<p class="muted">evtxscan {escape(__version__)}</p></body></html>'
     )

@@ -125,7 +125,13 @@ DIAGNOSES = Table(
         *_columns(UTC, "first_seen last_seen"),
         Column("evidence", EVIDENCE_DTYPE, "record keys (results.evidence.EvidenceKey)"),
         *_columns(TEXT, "cause resolution reference"),
-        # Columns of other kinds of finding (e.g. Sigma detections) are declared here.
+        Column("kind", TEXT, "kb, generic (claims no article), draft or sigma"),
+        # Sigma rows: the rule's metadata (the DRL asks reports of matches to keep the author)
+        Column("level", TEXT, "Sigma severity: informational, low, medium, high, critical"),
+        Column("author", TEXT, "the Sigma rule's author"),
+        Column("references", TEXT, "the Sigma rule's references, a JSON list"),
+        Column("licence", TEXT, "the Sigma rule's licence (its field, else found beside it)"),
+        Column("rule_file", TEXT, "the Sigma rule's file"),
     ),
 )
 EVIDENCE = Table(

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,12 +37,16 @@ from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_tab
 from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
-from evtxscan.signatures.model import Signature
+from evtxscan.signatures.model import Signature, Status
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike, expand_paths
 from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.signatures.sigma import SigmaRuleSet
+    from evtxscan.sources.evtx.selective import IndexSelector
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
@@ -95,9 +100,15 @@ class ReadHooks:
 class ScanPipeline:
     """Read a collection, keep what correlation needs, correlate per host, build the tables."""
 
-    def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
+    def __init__(
+        self,
+        signatures: list[Signature],
+        settings: ScanSettings,
+        sigma: SigmaRuleSet | None = None,
+    ) -> None:
         self.signatures = signatures
         self.settings = settings
+        self.sigma = sigma
         self.config = ScannerConfig(
             signatures=tuple(signatures),
             since=settings.since,
@@ -108,6 +119,7 @@ class ScanPipeline:
             messages_db=settings.messages_db,
             input_tz=settings.input_tz,
             feed_rows=settings.feed_rows,
+            sigma=sigma,
         )
         self.scanner = Scanner(self.config)  # this process's: what every unit kept
         self.renderer = self.scanner.renderer
@@ -116,9 +128,11 @@ class ScanPipeline:
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
         settings, index = self.settings, self.scanner.index
-        selector = None
+        selector: IndexSelector | None = None
         if settings.timeline is not TimelineMode.ALL and settings.select:
             selector = IndexProbe.for_signatures(set(index.selectors), index.names)
+            if self.scanner.sigma is not None:  # decode what a Sigma rule may match, too
+                selector = self.scanner.sigma.selector(selector)
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,
@@ -139,6 +153,7 @@ class ScanPipeline:
         merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         self.scanner.kept += merged.kept
         self.scanner.days += merged.days
+        self.scanner.sigma_hits += merged.sigma_hits
         return integrity_frame(merged.reports)
 
     def read_stream(
@@ -227,7 +242,14 @@ class ScanPipeline:
         diagnoses: pd.DataFrame | None = None,
     ) -> ScanResult:
         """The result tables (``diagnoses`` replaces the correlation's own, e.g. nightly's)."""
-        table = found.diagnoses if diagnoses is None else diagnoses
+        table = label_kinds(found.diagnoses if diagnoses is None else diagnoses, self.signatures)
+        if self.sigma is not None:
+            from evtxscan.scanning.sigma_stage import sigma_diagnoses
+
+            sigma_rows = sigma_diagnoses(self.sigma, self.scanner.sigma_hits)
+            if len(sigma_rows):
+                both = [table, sigma_rows] if len(table) else [sigma_rows]
+                table = pd.concat(both, ignore_index=True)
         days = self.days()
         totals = (
             days.groupby("host")
@@ -252,6 +274,7 @@ class ScanPipeline:
             integrity=integrity,
             daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
             signatures=tuple(self.signatures),
+            sigma=self.sigma,
         )
 
     def days(self) -> pd.DataFrame:
@@ -263,6 +286,22 @@ class ScanPipeline:
         days["host"] = days["host"].astype(str)
         days["source_file"] = days["source_file"].astype(str)
         return days
+
+
+def label_kinds(diagnoses: pd.DataFrame, signatures: list[Signature]) -> pd.DataFrame:
+    """The ``kind`` of KB-signature rows: ``generic`` for findings that claim no article
+    (fallbacks), ``draft`` for draft signatures, else ``kb``."""
+    if diagnoses.empty:
+        return diagnoses
+    kinds = {s.id: _kind(s) for s in signatures}
+    labels = [kinds.get(str(s), "kb") for s in diagnoses["signature_id"]]
+    return diagnoses.assign(kind=labels)
+
+
+def _kind(signature: Signature) -> str:
+    if signature.fallback:
+        return "generic"
+    return "draft" if signature.status is Status.DRAFT else "kb"
 
 
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
