@@ -83,6 +83,9 @@ def test_sigma_rows_carry_rule_metadata_and_kb_rows_their_kind(
     assert row["rule_file"].endswith("win_system_powershell_script_installed_as_service.yml")
     assert row["occurrences"] == len(_keys(row["evidence"])) > 50  # every record, no cap
     assert result.sigma is rules
+    # Every view of a match keeps the rule's author (DRL 1.1).
+    assert "by oscd.community, Natalia Shornikova, licence DRL-1.1" in str(result)
+    assert "oscd.community, Natalia Shornikova" in result._repr_html_()
     evidence = result.evidence(row["host"])
     assert (evidence["signature_id"] == row["signature_id"]).sum() == row["occurrences"]
 
