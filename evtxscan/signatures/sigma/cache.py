@@ -16,13 +16,12 @@ import pickle
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from evtxscan.signatures.parse_cache import cache_dir, set_key
 from evtxscan.signatures.sigma.metadata import licence_for
 
-if TYPE_CHECKING:
-    from evtxscan.signatures.sigma.loading import SigmaRuleSet
+Loaded = TypeVar("Loaded")
 
 KEEP = 4
 _PREFIX = "sigma-"
@@ -49,10 +48,8 @@ def _path(key: str) -> Path | None:
     return folder / f"{_PREFIX}{key}.pickle" if folder is not None else None
 
 
-def read_cached(key: str) -> SigmaRuleSet | None:
-    """The rule set loaded before under ``key``, or None."""
-    from evtxscan.signatures.sigma.loading import SigmaRuleSet
-
+def read_cached(key: str, expected: type[Loaded]) -> Loaded | None:
+    """The rule set (an ``expected``) loaded before under ``key``, or None."""
     path = _path(key)
     if path is None:
         return None
@@ -61,10 +58,10 @@ def read_cached(key: str) -> SigmaRuleSet | None:
             found = pickle.load(handle)
     except Exception:  # missing, truncated, from another version: load again
         return None
-    return found if isinstance(found, SigmaRuleSet) else None
+    return found if isinstance(found, expected) else None
 
 
-def write_cached(key: str, rules: SigmaRuleSet) -> None:
+def write_cached(key: str, rules: object) -> None:
     """Keep ``rules`` under ``key`` (best effort; the newest few sets are kept)."""
     path = _path(key)
     if path is None:

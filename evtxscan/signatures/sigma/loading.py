@@ -180,7 +180,7 @@ def load_sigma(*paths: str | Path) -> SigmaRuleSet:
     files = rule_files(paths)
     texts = [_text(path) for path in files]
     set_key = cache_key(files, texts)
-    cached = read_cached(set_key)
+    cached = read_cached(set_key, SigmaRuleSet)
     if cached is not None:
         return cached
     loader = _Loader()
