@@ -1,0 +1,269 @@
+"""EventData/UserData of many records at once: the schema's ``data`` and ``binary`` columns.
+
+Per record: the values of its own template instance, the nested BinXml value holding its
+EventData/UserData (Windows' layout: a template instance of its own, in the same chunk),
+and the item plan of that template combination (:mod:`evtxscan.sources.evtx.payload_plan`).
+All records' items are laid out in one flat array, every value they refer to is rendered
+column-wise (:mod:`evtxscan.sources.evtx.value_columns`), and the texts go through the
+same final rules as on the rendering path (line ends, canonical GUIDs and empty values).
+A record whose payload the decoder does not read exactly gets a :class:`Problem`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evtxscan.records.schema import DATA_TYPE
+from evtxscan.records.values import canonical_values
+from evtxscan.sources.evtx.arrays import Reader, unique_runs
+from evtxscan.sources.evtx.binxml import FRAGMENT_HEADER, Token, ValueType
+from evtxscan.sources.evtx.instances import (
+    Instances,
+    Problem,
+    TemplateCache,
+    ValueTable,
+    instances_at,
+    value_table,
+)
+from evtxscan.sources.evtx.item_tables import ItemTable, item_table, payload_slots
+from evtxscan.sources.evtx.value_columns import render
+from evtxscan.sources.evtx.walk import ChunkSet
+
+_FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
+#: Nested value arrays longer than this are left to the renderer (real ones hold < 100).
+MAX_NESTED_VALUES = 1024
+#: Characters XML 1.0 cannot carry: the renderer's XML readers disagree about them.
+_UNSAFE = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+_ATTRIBUTE_UNSAFE = "[\x00-\x1f\ufffe\uffff]"  # attribute whitespace is normalized by parsers
+
+
+@dataclass(frozen=True)
+class PayloadColumns:
+    """Per record: its ``data`` list, its ``binary`` hex (null when absent) and whether the
+    decoder read it (``problem`` 0) or the renderer must."""
+
+    data: pa.Array
+    binary: pa.Array
+    problem: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Value descriptors of a set of instances, as flat per-cell arrays (row-major)."""
+
+    table: ValueTable
+
+    def lookup(self, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Type (-1 when missing), buffer position and size of value ``slots`` of ``rows``."""
+        width = self.table.width
+        inside = slots < width
+        size, kind, at = self.table.column(rows, np.where(inside, slots, 0))
+        return np.where(inside, kind, -1), at, np.where(inside, size, 0)
+
+
+def read_payloads(
+    reader: Reader,
+    chunks: ChunkSet,
+    chunk_rows: np.ndarray,
+    outer: Instances,
+    cache: TemplateCache,
+) -> PayloadColumns:
+    """The payload columns of records whose outer instances (all readable) are ``outer``."""
+    n = len(outer.template)
+    problem = np.zeros(n, dtype=np.int8)
+    every = np.arange(n)
+    used = np.flatnonzero(np.bincount(outer.template)).tolist() if n else []
+    slots_of = {t: payload_slots(cache.entries[t]) for t in used}
+    width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
+    table0 = value_table(reader, outer, every, max(width, 1))
+    cells0 = _Cells(table0)
+    nested_slot = _nested_slots(reader, table0, outer.template, slots_of, problem)
+    nested_rows = np.flatnonzero(nested_slot >= 0)
+    inner, cells1 = _nested(
+        reader, chunks, chunk_rows, cells0, nested_rows, nested_slot, cache, problem
+    )
+    inner_template = np.full(n, -1, dtype=np.int64)
+    inner_template[nested_rows] = inner.template
+    inner_row = np.full(n, -1, dtype=np.int64)
+    inner_row[nested_rows] = np.arange(len(nested_rows))
+    key = (outer.template.astype(np.int64) << 26) | ((nested_slot + 1) << 13) | (inner_template + 1)
+    keys, key_of = unique_runs(key)
+    tables: list[ItemTable] = []
+    for k in keys.tolist():
+        tables.append(item_table(cache, k >> 26, ((k >> 13) & 0x1FFF) - 1, (k & 0x1FFF) - 1))
+    broken = np.array([t.problem is not None for t in tables] + [False])[key_of]
+    _fail(problem, np.flatnonzero(broken), Problem.PAYLOAD_LAYOUT)
+    return _assemble(reader, tables, key_of, cells0, cells1, inner_row, problem)
+
+
+def _fail(problem: np.ndarray, rows: np.ndarray, code: Problem) -> None:
+    rows = rows[problem[rows] == Problem.NONE]
+    problem[rows] = code
+
+
+def _nested_slots(
+    reader: Reader,
+    table: ValueTable,
+    template: np.ndarray,
+    slots_of: dict[int, list[int]],
+    problem: np.ndarray,
+) -> np.ndarray:
+    """Per record, the payload slot holding a (non-empty) nested BinXml value, or -1."""
+    width = table.words.shape[1]
+    candidate = np.zeros((max(template.max(initial=0) + 1, 1), width), dtype=bool)
+    for t, slots in slots_of.items():
+        candidate[t, slots] = True
+    words = table.words
+    kind = (words >> 16) & 0xFF
+    size = words & 0xFFFF
+    present = np.arange(width) < table.count[:, None]
+    nested = candidate[template] & present & (kind == ValueType.BINXML) & (size > 0)
+    rows, cells = np.nonzero(nested)
+    first = reader.u8(table.data_at[rows] + table.before[rows, cells])
+    # a fragment starting with end-of-stream: pyevtx-rs renders such (torn) records its own way
+    _fail(problem, np.unique(rows[first == 0]), Problem.NESTED)
+    counts = nested.sum(axis=1)
+    _fail(problem, np.flatnonzero(counts > 1), Problem.NESTED)
+    out = np.where(counts == 1, nested.argmax(axis=1), -1)
+    return np.where(problem == Problem.NONE, out, -1).astype(np.int64)
+
+
+def _nested(
+    reader: Reader,
+    chunks: ChunkSet,
+    chunk_rows: np.ndarray,
+    cells0: _Cells,
+    rows: np.ndarray,
+    slot: np.ndarray,
+    cache: TemplateCache,
+    problem: np.ndarray,
+) -> tuple[Instances, _Cells]:
+    """The template instances inside the nested values of ``rows`` and their value cells."""
+    _kind, at, size = cells0.lookup(rows, slot[rows])
+    end = at + size - 1  # the fragment's end-of-stream token
+    fragment = (size >= 4) & (reader.u32(np.where(size >= 4, at, 0)) == _FRAGMENT_WORD)
+    start = np.where(fragment, at + len(FRAGMENT_HEADER), at)
+    ok = (start < end) & (reader.u8(np.minimum(start, end)) == Token.TEMPLATE_INSTANCE)
+    inner = instances_at(reader, chunks, chunk_rows[rows], start, end, ok, cache)
+    bad = (inner.problem != Problem.NONE) | (inner.count > MAX_NESTED_VALUES)
+    count = np.where(bad, 0, inner.count)
+    width = int(count.max(initial=0)) or 1
+    table1 = value_table(reader, inner, np.arange(len(rows)), width)
+    last = np.maximum(count - 1, 0)
+    sizes = table1.words[np.arange(len(rows)), last] & 0xFFFF
+    total = np.where(count > 0, table1.before[np.arange(len(rows)), last] + sizes, 0)
+    stop = inner.data_at + total
+    bad |= stop != end
+    bad |= reader.u8(np.where(bad, 0, end)) != Token.END_OF_STREAM
+    _fail(problem, rows[bad], Problem.NESTED)
+    return inner, _Cells(table1)
+
+
+def _assemble(
+    reader: Reader,
+    tables: list[ItemTable],
+    key_of: np.ndarray,
+    cells0: _Cells,
+    cells1: _Cells,
+    inner_row: np.ndarray,
+    problem: np.ndarray,
+) -> PayloadColumns:
+    """Lay out every record's items, render the values they refer to, build the columns."""
+    n = len(key_of)
+    lengths = np.array([len(t) for t in tables], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    merged = ItemTable.concat(tables)
+    counts = np.where(problem == Problem.NONE, lengths[key_of], 0)
+    total = int(counts.sum())
+    record = np.repeat(np.arange(n), counts)
+    first_item = np.cumsum(counts) - counts
+    item = np.repeat(starts[key_of], counts) + np.arange(total) - np.repeat(first_item, counts)
+    values = _texts(reader, merged, item, record, "value", cells0, cells1, inner_row, problem)
+    names = _texts(reader, merged, item, record, "name", cells0, cells1, inner_row, problem)
+    attribute = merged.attribute[item]
+    content = ~attribute
+    if content.any():  # an XML reader turns CR LF and CR in element text into LF
+        fixed = pc.replace_substring(pc.replace_substring(values, "\r\n", "\n"), "\r", "\n")
+        values = pc.if_else(pa.array(content), fixed, values)
+    unsafe = pc.match_substring_regex(values, _UNSAFE).to_numpy(zero_copy_only=False)
+    unsafe |= pc.match_substring_regex(names, _UNSAFE).fill_null(False).to_numpy(False)
+    unsafe |= attribute & pc.match_substring_regex(values, _ATTRIBUTE_UNSAFE).to_numpy(False)
+    _fail(problem, np.unique(record[unsafe]), Problem.UNSAFE_TEXT)
+    empty = pc.equal(values, "").to_numpy(zero_copy_only=False)
+    dropped = attribute & (merged.value_kind[item] == 2) & empty  # an empty attribute is absent
+    binary = merged.binary[item]
+    kept = ~dropped & ~binary
+    data = _data_column(
+        n, record[kept], names.filter(pa.array(kept)), values.filter(pa.array(kept))
+    )
+    return PayloadColumns(
+        data, _binary_column(n, record[binary], values.filter(pa.array(binary))), problem
+    )
+
+
+def _texts(
+    reader: Reader,
+    merged: ItemTable,
+    item: np.ndarray,
+    record: np.ndarray,
+    which: str,
+    cells0: _Cells,
+    cells1: _Cells,
+    inner_row: np.ndarray,
+    problem: np.ndarray,
+) -> pa.Array:
+    """Names or values of the laid-out items: literal text, or the rendered value."""
+    kind = getattr(merged, f"{which}_kind")[item]
+    literal = pa.array(getattr(merged, f"{which}_literal"), type=pa.string())
+    texts = literal.take(pa.array(getattr(merged, f"{which}_code")[item]))
+    refs = np.flatnonzero(kind == 2)
+    if len(refs):
+        part = getattr(merged, f"{which}_part")[item[refs]]
+        slot = getattr(merged, f"{which}_slot")[item[refs]]
+        value_type = np.empty(len(refs), dtype=np.int64)
+        at = np.empty(len(refs), dtype=np.int64)
+        size = np.empty(len(refs), dtype=np.int64)
+        for number, cells, owner in (
+            (0, cells0, record[refs]),
+            (1, cells1, inner_row[record[refs]]),
+        ):
+            mine = np.flatnonzero(part == number)
+            if len(mine):
+                found = cells.lookup(owner[mine], slot[mine])
+                value_type[mine], at[mine], size[mine] = found
+        missing = value_type < 0
+        _fail(problem, np.unique(record[refs[missing]]), Problem.MISSING_VALUE)
+        rendered, refused = render(
+            reader, np.where(missing, 0, value_type), at, np.where(missing, 0, size)
+        )
+        _fail(problem, np.unique(record[refs[refused]]), Problem.VALUE_REFUSED)
+        mask = np.zeros(len(item), dtype=bool)
+        mask[refs] = True
+        texts = pc.replace_with_mask(texts, pa.array(mask), rendered)
+    if which == "name":
+        texts = pc.if_else(pa.array(kind == 0), pa.scalar(None, pa.string()), texts)
+    return texts
+
+
+def _data_column(n: int, record: np.ndarray, names: pa.Array, values: pa.Array) -> pa.Array:
+    """The ``data`` list column: (name, value) pairs of each record, in order."""
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(record, minlength=n), out=offsets[1:])
+    names = pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
+    pairs = pa.StructArray.from_arrays([names, canonical_values(values)], names=["name", "value"])
+    return pa.ListArray.from_arrays(pa.array(offsets), pairs).cast(DATA_TYPE)
+
+
+def _binary_column(n: int, record: np.ndarray, values: pa.Array) -> pa.Array:
+    """``<Binary>`` as upper-case hex without white space; the last one of a record wins."""
+    out = np.full(n, None, dtype=object)
+    if len(record):
+        cleaned = pc.utf8_upper(pc.replace_substring_regex(values, r"\s+", ""))
+        texts = np.asarray(cleaned.to_pylist(), dtype=object)
+        texts[texts == ""] = None
+        out[record] = texts
+    return pa.array(out, type=pa.string())
