@@ -173,11 +173,15 @@ def chunks_copied(
         file_offset.append(first_offset + slots * CHUNK_SIZE)
         length.append(np.minimum(len(content) - file_offset[-1], CHUNK_SIZE))
         row += count
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
     return ChunkSet(
         buf=buf,
         base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
-        length=np.concatenate(length).astype(np.int64),
-        source=np.concatenate(source),
-        index=np.concatenate(index),
-        file_offset=np.concatenate(file_offset),
+        length=joined(length, np.int64),
+        source=joined(source, np.int32),
+        index=joined(index, np.int32),
+        file_offset=joined(file_offset, np.int64),
     )
