@@ -35,6 +35,7 @@ class ItemTable:
     value_slot: np.ndarray
     attribute: np.ndarray  # bool
     binary: np.ndarray  # bool
+    alone: np.ndarray  # bool: may repeat for an array value
     problem: str | None = None
 
     def __len__(self) -> int:
@@ -57,6 +58,7 @@ class ItemTable:
             value_slot=np.array([row[3] for row in values], dtype=np.int64),
             attribute=np.array([item.attribute for item in items], dtype=bool),
             binary=np.array([item.binary for item in items], dtype=bool),
+            alone=np.array([item.alone for item in items], dtype=bool),
         )
 
     @staticmethod
@@ -88,6 +90,7 @@ class ItemTable:
             value_slot=joined("value_slot"),
             attribute=joined("attribute").astype(bool),
             binary=joined("binary").astype(bool),
+            alone=joined("alone").astype(bool),
         )
 
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from evtxscan.records.schema import DATA_TYPE
 from evtxscan.records.values import canonical_values
 from evtxscan.sources.evtx.arrays import Reader, unique_runs
-from evtxscan.sources.evtx.binxml import FRAGMENT_HEADER, Token, ValueType
+from evtxscan.sources.evtx.binxml import ARRAY_FLAG, FRAGMENT_HEADER, Token, ValueType
 from evtxscan.sources.evtx.instances import (
     Instances,
     Problem,
@@ -31,6 +31,7 @@ from evtxscan.sources.evtx.instances import (
 )
 from evtxscan.sources.evtx.item_tables import ItemTable, item_table, payload_slots
 from evtxscan.sources.evtx.value_columns import render
+from evtxscan.sources.evtx.value_text import REFUSED, array_items
 from evtxscan.sources.evtx.walk import ChunkSet
 
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
@@ -182,8 +183,13 @@ def _assemble(
     record = np.repeat(np.arange(n), counts)
     first_item = np.cumsum(counts) - counts
     item = np.repeat(starts[key_of], counts) + np.arange(total) - np.repeat(first_item, counts)
-    values = _texts(reader, merged, item, record, "value", cells0, cells1, inner_row, problem)
+    arrays: list[tuple[int, list[str]]] = []
+    values = _texts(
+        reader, merged, item, record, "value", cells0, cells1, inner_row, problem, arrays
+    )
     names = _texts(reader, merged, item, record, "name", cells0, cells1, inner_row, problem)
+    if arrays:
+        record, item, names, values = _repeat(record, item, names, values, arrays)
     attribute = merged.attribute[item]
     content = ~attribute
     if content.any():  # an XML reader turns CR LF and CR in element text into LF
@@ -215,8 +221,13 @@ def _texts(
     cells1: _Cells,
     inner_row: np.ndarray,
     problem: np.ndarray,
+    arrays: list[tuple[int, list[str]]] | None = None,
 ) -> pa.Array:
-    """Names or values of the laid-out items: literal text, or the rendered value."""
+    """Names or values of the laid-out items: literal text, or the rendered value.
+
+    With ``arrays``, an array value alone in its element is not refused: its item texts are
+    added there (by laid-out item), to repeat the element once per item.
+    """
     kind = getattr(merged, f"{which}_kind")[item]
     literal = pa.array(getattr(merged, f"{which}_literal"), type=pa.string())
     texts = literal.take(pa.array(getattr(merged, f"{which}_code")[item]))
@@ -237,6 +248,16 @@ def _texts(
                 value_type[mine], at[mine], size[mine] = found
         missing = value_type < 0
         _fail(problem, np.unique(record[refs[missing]]), Problem.MISSING_VALUE)
+        if arrays is not None:
+            array = ~missing & (value_type & ARRAY_FLAG != 0) & merged.alone[item[refs]]
+            for ref in np.flatnonzero(array).tolist():
+                raw = reader.buf[at[ref] : at[ref] + size[ref]].tobytes()
+                try:
+                    texts_of = array_items(int(value_type[ref]), raw) or []
+                except REFUSED:
+                    continue  # refused below
+                arrays.append((int(refs[ref]), [text or "" for text in texts_of]))
+                value_type[ref] = ValueType.NULL
         rendered, refused = render(
             reader, np.where(missing, 0, value_type), at, np.where(missing, 0, size)
         )
@@ -247,6 +268,32 @@ def _texts(
     if which == "name":
         texts = pc.if_else(pa.array(kind == 0), pa.scalar(None, pa.string()), texts)
     return texts
+
+
+def _repeat(
+    record: np.ndarray,
+    item: np.ndarray,
+    names: pa.Array,
+    values: pa.Array,
+    arrays: list[tuple[int, list[str]]],
+) -> tuple[np.ndarray, np.ndarray, pa.Array, pa.Array]:
+    """Each item holding an array value repeated once per array item (at least once), with
+    that item's text, as the element holding it is repeated in the rendered XML."""
+    repeats = np.ones(len(item), dtype=np.int64)
+    for at, texts in arrays:
+        repeats[at] = max(len(texts), 1)
+    copies = np.repeat(np.arange(len(item)), repeats)
+    first = np.cumsum(repeats) - repeats
+    mask = np.zeros(len(copies), dtype=bool)
+    replacements: list[str] = []
+    for at, texts in arrays:
+        mask[first[at] : first[at] + len(texts)] = True
+        replacements += texts
+    taken = pa.array(copies)
+    values = pc.replace_with_mask(
+        values.take(taken), pa.array(mask), pa.array(replacements, type=pa.string())
+    )
+    return record[copies], item[copies], names.take(taken), values
 
 
 def _data_column(n: int, record: np.ndarray, names: pa.Array, values: pa.Array) -> pa.Array:

@@ -44,6 +44,8 @@ class Item:
     value: Text
     attribute: bool = False
     binary: bool = False
+    #: The value is the element's only value (an array value may repeat the element).
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def _event_data(element: Node) -> tuple[list[Item], Item | None]:
                     raise PlanError("a nested <Data> named by a value")
                 _flatten(child, name.text if name is not None and name.text else "Data", items)
             else:
-                items.append(Item(name, _leaf_text(child)))
+                items.append(Item(name, _leaf_text(child), alone=not isinstance(name, Ref)))
         elif child.name == "Binary":
             binary = Item(None, _leaf_text(child), binary=True)
         else:
@@ -152,7 +154,8 @@ def _flatten(element: Node, prefix: str, out: list[Item]) -> None:
             out.append(Item(Literal(f"{prefix}@{_local(name)}"), _text(pieces), attribute=True))
     children = element.children()
     if not children:
-        out.append(Item(Literal(prefix), _leaf_text(element)))
+        attributes = [name for name, _ in element.attributes if not name.startswith("xmlns")]
+        out.append(Item(Literal(prefix), _leaf_text(element), alone=not attributes))
         return
     for child in children:
         _flatten(child, f"{prefix}.{_local(child.name)}", out)
