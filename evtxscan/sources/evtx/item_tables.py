@@ -15,6 +15,7 @@ import numpy as np
 from evtxscan.sources.evtx.instances import TemplateCache, TemplateEntry
 from evtxscan.sources.evtx.payload_plan import Item, PlanError, Ref, payload
 from evtxscan.sources.evtx.template import Literal, Node, Sub
+from evtxscan.sources.evtx.value_columns import text_flags
 
 _ABSENT, _LITERAL, _REF = 0, 1, 2
 
@@ -36,6 +37,8 @@ class ItemTable:
     attribute: np.ndarray  # bool
     binary: np.ndarray  # bool
     alone: np.ndarray  # bool: may repeat for an array value
+    name_flags: np.ndarray  # uint8 Flag bits of each literal name
+    value_flags: np.ndarray  # uint8 Flag bits of each literal value
     problem: str | None = None
 
     def __len__(self) -> int:
@@ -59,6 +62,8 @@ class ItemTable:
             attribute=np.array([item.attribute for item in items], dtype=bool),
             binary=np.array([item.binary for item in items], dtype=bool),
             alone=np.array([item.alone for item in items], dtype=bool),
+            name_flags=np.array([text_flags(row[1]) for row in names], dtype=np.uint8),
+            value_flags=np.array([text_flags(row[1]) for row in values], dtype=np.uint8),
         )
 
     @staticmethod
@@ -91,6 +96,8 @@ class ItemTable:
             attribute=joined("attribute").astype(bool),
             binary=joined("binary").astype(bool),
             alone=joined("alone").astype(bool),
+            name_flags=joined("name_flags").astype(np.uint8),
+            value_flags=joined("value_flags").astype(np.uint8),
         )
 
 

@@ -30,16 +30,13 @@ from evtxscan.sources.evtx.instances import (
     value_table,
 )
 from evtxscan.sources.evtx.item_tables import ItemTable, item_table, payload_slots
-from evtxscan.sources.evtx.value_columns import render
+from evtxscan.sources.evtx.value_columns import Flag, render, text_flags
 from evtxscan.sources.evtx.value_text import REFUSED, array_items
 from evtxscan.sources.evtx.walk import ChunkSet
 
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
 #: Nested value arrays longer than this are left to the renderer (real ones hold < 100).
 MAX_NESTED_VALUES = 1024
-#: Characters XML 1.0 cannot carry: the renderer's XML readers disagree about them.
-_UNSAFE = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
-_ATTRIBUTE_UNSAFE = "[\x00-\x1f\ufffe\uffff]"  # attribute whitespace is normalized by parsers
 
 
 @dataclass(frozen=True)
@@ -183,22 +180,19 @@ def _assemble(
     record = np.repeat(np.arange(n), counts)
     first_item = np.cumsum(counts) - counts
     item = np.repeat(starts[key_of], counts) + np.arange(total) - np.repeat(first_item, counts)
+    laid = _Laid(reader, merged, item, record, cells0, cells1, inner_row, problem)
     arrays: list[tuple[int, list[str]]] = []
-    values = _texts(
-        reader, merged, item, record, "value", cells0, cells1, inner_row, problem, arrays
-    )
-    names = _texts(reader, merged, item, record, "name", cells0, cells1, inner_row, problem)
+    values, value_flags = laid.texts("value", arrays)
+    names, name_flags = laid.texts("name")
     if arrays:
-        record, item, names, values = _repeat(record, item, names, values, arrays)
+        copies, values, value_flags = _repeat(values, value_flags, arrays)
+        record, item = record[copies], item[copies]
+        names, name_flags = names.take(pa.array(copies)), name_flags[copies]
     attribute = merged.attribute[item]
-    content = ~attribute
-    if content.any():  # an XML reader turns CR LF and CR in element text into LF
-        fixed = pc.replace_substring(pc.replace_substring(values, "\r\n", "\n"), "\r", "\n")
-        values = pc.if_else(pa.array(content), fixed, values)
-    unsafe = pc.match_substring_regex(values, _UNSAFE).to_numpy(zero_copy_only=False)
-    unsafe |= pc.match_substring_regex(names, _UNSAFE).fill_null(False).to_numpy(False)
-    unsafe |= attribute & pc.match_substring_regex(values, _ATTRIBUTE_UNSAFE).to_numpy(False)
+    unsafe = ((value_flags | name_flags) & Flag.UNSAFE) != 0
+    unsafe |= attribute & ((value_flags & Flag.SPACE) != 0)
     _fail(problem, np.unique(record[unsafe]), Problem.UNSAFE_TEXT)
+    values = _final_values(values, value_flags, ~attribute)
     empty = pc.equal(values, "").to_numpy(zero_copy_only=False)
     dropped = attribute & (merged.value_kind[item] == 2) & empty  # an empty attribute is absent
     binary = merged.binary[item]
@@ -211,89 +205,128 @@ def _assemble(
     )
 
 
-def _texts(
-    reader: Reader,
-    merged: ItemTable,
-    item: np.ndarray,
-    record: np.ndarray,
-    which: str,
-    cells0: _Cells,
-    cells1: _Cells,
-    inner_row: np.ndarray,
-    problem: np.ndarray,
-    arrays: list[tuple[int, list[str]]] | None = None,
-) -> pa.Array:
-    """Names or values of the laid-out items: literal text, or the rendered value.
+def _final_values(values: pa.Array, flags: np.ndarray, content: np.ndarray) -> pa.Array:
+    """What the rendering path does to value texts, only where it changes anything: line
+    ends in element text become LF, then the canonical rules (GUIDs, blank values)."""
+    fix = np.flatnonzero((content & ((flags & Flag.CR) != 0)) | ((flags & Flag.CANONICAL) != 0))
+    if not len(fix):
+        return values
+    texts = values.take(pa.array(fix))
+    cr = content[fix] & ((flags[fix] & Flag.CR) != 0)
+    if cr.any():
+        fixed = pc.replace_substring(pc.replace_substring(texts, "\r\n", "\n"), "\r", "\n")
+        texts = pc.if_else(pa.array(cr), fixed, texts)
+    mask = np.zeros(len(values), dtype=bool)
+    mask[fix] = True
+    return pc.replace_with_mask(values, pa.array(mask), canonical_values(texts))
 
-    With ``arrays``, an array value alone in its element is not refused: its item texts are
-    added there (by laid-out item), to repeat the element once per item.
-    """
-    kind = getattr(merged, f"{which}_kind")[item]
-    literal = pa.array(getattr(merged, f"{which}_literal"), type=pa.string())
-    texts = literal.take(pa.array(getattr(merged, f"{which}_code")[item]))
-    refs = np.flatnonzero(kind == 2)
-    if len(refs):
-        part = getattr(merged, f"{which}_part")[item[refs]]
-        slot = getattr(merged, f"{which}_slot")[item[refs]]
+
+class _Laid:
+    """The laid-out items of a batch, and how to get their names' and values' texts."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        merged: ItemTable,
+        item: np.ndarray,
+        record: np.ndarray,
+        cells0: _Cells,
+        cells1: _Cells,
+        inner_row: np.ndarray,
+        problem: np.ndarray,
+    ) -> None:
+        self.reader, self.merged, self.item, self.record = reader, merged, item, record
+        self.cells = ((0, cells0, record), (1, cells1, inner_row[record]))
+        self.problem = problem
+
+    def texts(
+        self, which: str, arrays: list[tuple[int, list[str]]] | None = None
+    ) -> tuple[pa.Array, np.ndarray]:
+        """Names or values: literal text, or the rendered value; and their flags.
+
+        With ``arrays``, an array value alone in its element is not refused: its item texts
+        are added there (by laid-out item), to repeat the element once per item.
+        """
+        merged, item, record = self.merged, self.item, self.record
+        kind = getattr(merged, f"{which}_kind")[item]
+        literal = pa.array(getattr(merged, f"{which}_literal"), type=pa.string())
+        codes = getattr(merged, f"{which}_code")[item]
+        texts = literal.take(pa.array(codes))
+        flags = np.asarray(getattr(merged, f"{which}_flags"), dtype=np.uint8)[codes]
+        refs = np.flatnonzero(kind == 2)
+        if len(refs):
+            value_type, at, size = self._cells(which, refs)
+            missing = value_type < 0
+            _fail(self.problem, np.unique(record[refs[missing]]), Problem.MISSING_VALUE)
+            if arrays is not None:
+                self._arrays(refs, value_type, at, size, missing, arrays)
+            rendered, refused, found = render(
+                self.reader, np.where(missing, 0, value_type), at, np.where(missing, 0, size)
+            )
+            _fail(self.problem, np.unique(record[refs[refused]]), Problem.VALUE_REFUSED)
+            mask = np.zeros(len(item), dtype=bool)
+            mask[refs] = True
+            texts = pc.replace_with_mask(texts, pa.array(mask), rendered)
+            flags[refs] = found
+        if which == "name":
+            texts = pc.if_else(pa.array(kind == 0), pa.scalar(None, pa.string()), texts)
+        return texts, flags
+
+    def _cells(self, which: str, refs: np.ndarray) -> tuple[np.ndarray, ...]:
+        part = getattr(self.merged, f"{which}_part")[self.item[refs]]
+        slot = getattr(self.merged, f"{which}_slot")[self.item[refs]]
         value_type = np.empty(len(refs), dtype=np.int64)
         at = np.empty(len(refs), dtype=np.int64)
         size = np.empty(len(refs), dtype=np.int64)
-        for number, cells, owner in (
-            (0, cells0, record[refs]),
-            (1, cells1, inner_row[record[refs]]),
-        ):
+        for number, cells, owner in self.cells:
             mine = np.flatnonzero(part == number)
             if len(mine):
-                found = cells.lookup(owner[mine], slot[mine])
+                found = cells.lookup(owner[refs[mine]], slot[mine])
                 value_type[mine], at[mine], size[mine] = found
-        missing = value_type < 0
-        _fail(problem, np.unique(record[refs[missing]]), Problem.MISSING_VALUE)
-        if arrays is not None:
-            array = ~missing & (value_type & ARRAY_FLAG != 0) & merged.alone[item[refs]]
-            for ref in np.flatnonzero(array).tolist():
-                raw = reader.buf[at[ref] : at[ref] + size[ref]].tobytes()
-                try:
-                    texts_of = array_items(int(value_type[ref]), raw) or []
-                except REFUSED:
-                    continue  # refused below
-                arrays.append((int(refs[ref]), [text or "" for text in texts_of]))
-                value_type[ref] = ValueType.NULL
-        rendered, refused = render(
-            reader, np.where(missing, 0, value_type), at, np.where(missing, 0, size)
-        )
-        _fail(problem, np.unique(record[refs[refused]]), Problem.VALUE_REFUSED)
-        mask = np.zeros(len(item), dtype=bool)
-        mask[refs] = True
-        texts = pc.replace_with_mask(texts, pa.array(mask), rendered)
-    if which == "name":
-        texts = pc.if_else(pa.array(kind == 0), pa.scalar(None, pa.string()), texts)
-    return texts
+        return value_type, at, size
+
+    def _arrays(
+        self,
+        refs: np.ndarray,
+        value_type: np.ndarray,
+        at: np.ndarray,
+        size: np.ndarray,
+        missing: np.ndarray,
+        arrays: list[tuple[int, list[str]]],
+    ) -> None:
+        """Item texts of array values alone in their element; those values count as NULL."""
+        array = ~missing & ((value_type & ARRAY_FLAG) != 0) & self.merged.alone[self.item[refs]]
+        for ref in np.flatnonzero(array).tolist():
+            raw = self.reader.buf[at[ref] : at[ref] + size[ref]].tobytes()
+            try:
+                texts = array_items(int(value_type[ref]), raw) or []
+            except REFUSED:
+                continue  # the renderer's, as render() refuses it
+            arrays.append((int(refs[ref]), [text or "" for text in texts]))
+            value_type[ref] = ValueType.NULL
 
 
 def _repeat(
-    record: np.ndarray,
-    item: np.ndarray,
-    names: pa.Array,
-    values: pa.Array,
-    arrays: list[tuple[int, list[str]]],
-) -> tuple[np.ndarray, np.ndarray, pa.Array, pa.Array]:
+    values: pa.Array, flags: np.ndarray, arrays: list[tuple[int, list[str]]]
+) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     """Each item holding an array value repeated once per array item (at least once), with
     that item's text, as the element holding it is repeated in the rendered XML."""
-    repeats = np.ones(len(item), dtype=np.int64)
+    repeats = np.ones(len(values), dtype=np.int64)
     for at, texts in arrays:
         repeats[at] = max(len(texts), 1)
-    copies = np.repeat(np.arange(len(item)), repeats)
+    copies = np.repeat(np.arange(len(values)), repeats)
     first = np.cumsum(repeats) - repeats
     mask = np.zeros(len(copies), dtype=bool)
+    flags = flags[copies]
     replacements: list[str] = []
     for at, texts in arrays:
         mask[first[at] : first[at] + len(texts)] = True
+        flags[first[at] : first[at] + len(texts)] = [text_flags(text) for text in texts]
         replacements += texts
-    taken = pa.array(copies)
     values = pc.replace_with_mask(
-        values.take(taken), pa.array(mask), pa.array(replacements, type=pa.string())
+        values.take(pa.array(copies)), pa.array(mask), pa.array(replacements, type=pa.string())
     )
-    return record[copies], item[copies], names.take(taken), values
+    return copies, values, flags
 
 
 def _data_column(n: int, record: np.ndarray, names: pa.Array, values: pa.Array) -> pa.Array:
@@ -301,7 +334,7 @@ def _data_column(n: int, record: np.ndarray, names: pa.Array, values: pa.Array) 
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(record, minlength=n), out=offsets[1:])
     names = pc.if_else(pc.equal(names, ""), pa.scalar(None, pa.string()), names)
-    pairs = pa.StructArray.from_arrays([names, canonical_values(values)], names=["name", "value"])
+    pairs = pa.StructArray.from_arrays([names, values], names=["name", "value"])
     return pa.ListArray.from_arrays(pa.array(offsets), pairs).cast(DATA_TYPE)
 
 
