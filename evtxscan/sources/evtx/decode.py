@@ -1,36 +1,41 @@
 """On-demand decoding: full record-schema rows from the binary, no XML round trip.
 
-Two entry points, both giving the rows ``read_records(..., backend="rust")`` gives for the
-same records (every column; rows in file order: chunk, live records, then slack):
+Entry points, all giving the rows ``read_records(..., backend="rust")`` gives for the same
+records (every column), in file order (chunk, live records, then slack):
 
 - :func:`decode_records` -- rows of chosen index rows (e.g. the candidates a scan selected
   from :class:`~evtxscan.sources.evtx.index.RecordIndex` columns);
-- :func:`decode_chunk_range` -- typed batches of every record of a chunk range, with the
-  range's integrity facts in a :class:`~evtxscan.sources.evtx.reader.RangeResult` (a drop-in
-  for :func:`~evtxscan.sources.evtx.reader.read_chunk_range`).
+- :func:`decode_sources` -- typed batches of every record of many files' chunk ranges, the
+  files copied side by side so the fixed costs are per batch, not per file, with each
+  range's integrity facts in a :class:`~evtxscan.sources.evtx.reader.RangeResult`;
+- :func:`decode_chunk_range` -- the same for one range (a drop-in for
+  :func:`~evtxscan.sources.evtx.reader.read_chunk_range`).
 
 System columns come from the index, EventData/UserData from
 :mod:`~evtxscan.sources.evtx.payload`. Records either cannot read exactly are rendered by
-the existing chunk parser (pyevtx-rs by default) and merged in.
+the chunk parser (pyevtx-rs by default) and merged in. One difference is deliberate: slack
+records of a chunk that also holds live records are kept (the chunk parser re-reads the
+live records there and loses them).
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from evtxscan.records.batch import concat_frames, empty_frame
+from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.chunk_events import ChunkEvents
 from evtxscan.sources.evtx.chunk_notes import note_chunks
-from evtxscan.sources.evtx.frames import index_frame
-from evtxscan.sources.evtx.index import IndexedSet, RecordIndex, index_set
-from evtxscan.sources.evtx.instances import Problem, TemplateCache
+from evtxscan.sources.evtx.frames import hosts, index_frame
+from evtxscan.sources.evtx.index import BATCH_BYTES, IndexedSet, RecordIndex, index_set
+from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.payload import read_payloads
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
@@ -40,6 +45,46 @@ Buffer = bytes | bytearray | memoryview | mmap.mmap
 ChunkParser = Callable[[bytes], ChunkEvents]
 _DECODER_CACHE = TemplateCache()
 _SIZE_AT = 4  # the record size in the record header
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How rows are made: host names, slack records, the renderer for what is left over."""
+
+    host_map: HostMap | None = None
+    include_recovered: bool = True
+    parser: ChunkParser = rust_events
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+    content: Buffer
+    spans: tuple[ChunkRange, ...]
+    result: RangeResult
+
+
+def decode_sources(
+    items: Iterable[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
+    *,
+    options: DecodeOptions | None = None,
+    batch_size: int = 10_000,
+    cache: TemplateCache | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Typed batches of every record of ``(name, content, spans, result)`` items, in input
+    order; each item's counts and problems go to its ``result``."""
+    options = options or DecodeOptions()
+    cache = cache or _DECODER_CACHE
+    pending: list[_Input] = []
+    size = 0
+    for name, content, spans, result in items:
+        pending.append(_Input(name, content, tuple(spans), result))
+        size += sum(max(span.stop - span.start, 0) for span in spans) * CHUNK_SIZE
+        if size >= BATCH_BYTES:
+            yield from _batches(_decode_batch(pending, options, cache), batch_size)
+            pending, size = [], 0
+    if pending:
+        yield from _batches(_decode_batch(pending, options, cache), batch_size)
 
 
 def decode_chunk_range(
@@ -55,18 +100,9 @@ def decode_chunk_range(
     cache: TemplateCache | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Typed batches of every record of ``span``; problems and counts go to ``result``."""
-    chunks = _span_chunks(data, span)
-    indexed = index_set(chunks, cache or _DECODER_CACHE)
-    live = ~indexed.records.recovered
-    counts = np.bincount(chunks.index[indexed.records.chunk[live]] - span.start, minlength=0)
-    live_records = {span.start + i: int(c) for i, c in enumerate(counts.tolist())}
-    note_chunks(data, span, live_records, result)
-    keep = np.ones(len(indexed.index), dtype=bool) if include_recovered else live
-    frame = _decoded(
-        data, indexed, np.flatnonzero(keep), span.first_offset, source, host_map, parser, result
-    )
-    for start in range(0, len(frame), batch_size):
-        yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+    options = DecodeOptions(host_map, include_recovered, parser)
+    items = [(source, data, [span], result)]
+    return decode_sources(items, options=options, batch_size=batch_size, cache=cache)
 
 
 def decode_records(
@@ -75,8 +111,7 @@ def decode_records(
     rows: np.ndarray,
     *,
     source: str,
-    host_map: HostMap | None = None,
-    parser: ChunkParser = rust_events,
+    options: DecodeOptions | None = None,
     cache: TemplateCache | None = None,
 ) -> pd.DataFrame:
     """Schema rows of ``index`` rows ``rows`` (all from ``content``), in file order.
@@ -84,120 +119,134 @@ def decode_records(
     Records the renderer cannot render either are missing from the result (as they are
     from ``read_records``).
     """
-    picked = index.take(np.asarray(rows))
+    options = options or DecodeOptions()
+    picked = index.take(np.asarray(rows, dtype=np.int64))
     first = 0 if bytes(content[:8]) == CHUNK_MAGIC else FILE_HEADER_SIZE
-    order = np.lexsort((picked.offset, picked.recovered, picked.chunk))
-    picked = picked.take(order)
+    picked = picked.take(np.lexsort((picked.offset, picked.recovered, picked.chunk)))
     slots = np.unique(picked.chunk)
-    chunks = _slots(content, first, slots)
+    chunks = chunks_copied([(0, content, first, int(slot), 1) for slot in slots.tolist()])
     row = np.searchsorted(slots, picked.chunk)
     rel = picked.offset - chunks.file_offset[row]
     size = Reader(chunks.buf).u32(chunks.base[row] + rel + _SIZE_AT).astype(np.int64)
     records = RecordSet(row, rel, size, picked.record_number, picked.written_time, picked.recovered)
     indexed = index_set(chunks, cache or _DECODER_CACHE, records)
-    return _decoded(
-        content,
-        indexed,
-        np.arange(len(picked)),
-        first,
-        source,
-        host_map,
-        parser,
-        RangeResult(),
-    )
+    inputs = [_Input(source, content, (ChunkRange(first, 0, 0),), RangeResult())]
+    rows_all = np.arange(len(picked))
+    return _decoded(inputs, indexed, rows_all, options, cache or _DECODER_CACHE)
 
 
-def _span_chunks(data: Buffer, span: ChunkRange) -> ChunkSet:
-    """The span's slots that the file has, viewed in place (copied when one is cut short)."""
-    size = len(data)
-    available = -(-(size - span.first_offset) // CHUNK_SIZE) if size > span.first_offset else 0
-    stop = min(span.stop, available)
-    count = max(stop - span.start, 0)
-    whole = (size - span.first_offset) // CHUNK_SIZE - span.start
-    if count and whole >= count and span.first_offset % 8 == 0:
-        return chunks_in_place(0, data, span.first_offset, span.start, count)
-    return chunks_copied([(0, data, span.first_offset, span.start, count)])
+def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), batch_size):
+        yield frame.iloc[start : start + batch_size].reset_index(drop=True)
 
 
-def _slots(content: Buffer, first: int, slots: np.ndarray) -> ChunkSet:
-    """Chunk slots ``slots`` (sorted) of a file, copied side by side."""
-    runs = [(0, content, first, int(slot), 1) for slot in slots.tolist()]
+def _decode_batch(
+    inputs: list[_Input], options: DecodeOptions, cache: TemplateCache
+) -> pd.DataFrame:
+    chunks = _chunk_set(inputs)
+    indexed = index_set(chunks, cache)
+    records = indexed.records
+    live = ~records.recovered
+    found = np.stack([chunks.source[records.chunk], chunks.index[records.chunk]])[:, live]
+    counts: dict[tuple[int, int], int] = {}
+    if found.size:
+        keys, tally = np.unique(found, axis=1, return_counts=True)
+        counts = {(int(a), int(b)): int(c) for (a, b), c in zip(keys.T, tally, strict=True)}
+    for number, item in enumerate(inputs):
+        mine = {chunk: c for (source, chunk), c in counts.items() if source == number}
+        for span in item.spans:
+            note_chunks(item.content, span, mine, item.result)
+    keep = np.ones(len(records), dtype=bool) if options.include_recovered else live
+    return _decoded(inputs, indexed, np.flatnonzero(keep), options, cache)
+
+
+def _chunk_set(inputs: list[_Input]) -> ChunkSet:
+    """The inputs' slots: one file's whole slots viewed in place, else copied side by side."""
+    runs = []
+    for number, item in enumerate(inputs):
+        for span in item.spans:
+            size = len(item.content)
+            have = -(-(size - span.first_offset) // CHUNK_SIZE) if size > span.first_offset else 0
+            count = max(min(span.stop, have) - span.start, 0)
+            if count:
+                runs.append((number, item.content, span.first_offset, span.start, count))
+    if len(runs) == 1:
+        number, content, first, start, count = runs[0]
+        whole = (len(content) - first) // CHUNK_SIZE - start >= count
+        if whole and first % 8 == 0:
+            return chunks_in_place(number, content, first, start, count)
     return chunks_copied(runs)
 
 
 def _decoded(
-    data: Buffer,
+    inputs: list[_Input],
     indexed: IndexedSet,
     rows: np.ndarray,
-    first_offset: int,
-    source: str,
-    host_map: HostMap | None,
-    parser: ChunkParser,
-    result: RangeResult,
+    options: DecodeOptions,
+    cache: TemplateCache,
 ) -> pd.DataFrame:
     """Rows of records ``rows`` of an indexed set: decoded, or rendered where needed."""
     index = indexed.index
     problem = index.problem.copy()
     readable = rows[problem[rows] == Problem.NONE]
     instances = indexed.instances
-    outer = type(instances)(
-        *(getattr(instances, name)[readable] for name in instances.__dataclass_fields__)
+    outer = Instances(
+        *(getattr(instances, name)[readable] for name in Instances.__dataclass_fields__)
     )
-    cache = _DECODER_CACHE
     chunk_rows = indexed.records.chunk[readable]
     payloads = read_payloads(indexed.reader, indexed.chunks, chunk_rows, outer, cache)
     problem[readable] = payloads.problem
     good = payloads.problem == Problem.NONE
+    names = [item.name for item in inputs]
     decoded = index_frame(
         index.take(readable[good]),
         payloads.data.filter(good),
         payloads.binary.filter(good),
-        source_file=source,
-        host_map=host_map,
+        source_files=names,
+        host_map=options.host_map,
     )
     fallback = rows[problem[rows] != Problem.NONE]
     if not len(fallback):
         return decoded
-    rendered = _rendered(data, index, fallback, first_offset, source, host_map, parser, result)
-    merged = concat_frames([decoded, rendered]) if len(rendered) else decoded
-    # categories as one batch of these rows has them (hosts include the one of no Computer)
-    merged["host"] = (host_map or HostMap()).hosts_for(merged["computer"].array, source)
+    rendered = [decoded]
+    for number, item in enumerate(inputs):
+        mine = fallback[index.source[fallback] == number]
+        if len(mine):
+            rendered.append(_rendered(item, index, mine, options))
+    merged = concat_frames(rendered)
+    order_of = {name: number for number, name in enumerate(names)}
+    source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
+    merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
     order = np.lexsort(
         (
             merged["offset"].to_numpy(np.int64),
             merged["recovered"].to_numpy(),
             merged["chunk"].to_numpy(np.int64),
+            source,
         )
     )
     return merged.iloc[order].reset_index(drop=True)
 
 
 def _rendered(
-    data: Buffer,
-    index: RecordIndex,
-    rows: np.ndarray,
-    first_offset: int,
-    source: str,
-    host_map: HostMap | None,
-    parser: ChunkParser,
-    result: RangeResult,
+    item: _Input, index: RecordIndex, rows: np.ndarray, options: DecodeOptions
 ) -> pd.DataFrame:
-    """Rows of index rows ``rows`` from the chunk parser (each of their chunks rendered)."""
+    """Rows of index rows ``rows`` of one file, from the chunk parser (their chunks whole)."""
     wanted = set(index.offset[rows].tolist())
+    first = item.spans[0].first_offset
     frames = []
     for slot in np.unique(index.chunk[rows]).tolist():
         found = RangeResult()
-        span = ChunkRange(first_offset, slot, slot + 1)
         for frame in read_chunk_range(
-            data,  # type: ignore[arg-type]
-            span,
-            parser,
-            source=source,
-            host_map=host_map,
+            item.content,  # type: ignore[arg-type]
+            ChunkRange(first, slot, slot + 1),
+            options.parser,
+            source=item.name,
+            host_map=options.host_map,
             batch_size=1 << 30,
             include_recovered=True,
             result=found,
         ):
             frames.append(frame[frame["offset"].isin(wanted)])
-        result.errors.extend(e for e in found.errors if e.offset in wanted)
-    return concat_frames(frames) if frames else empty_frame()
+        item.result.errors.extend(e for e in found.errors if e.offset in wanted)
+    return concat_frames(frames)

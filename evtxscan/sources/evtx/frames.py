@@ -8,6 +8,7 @@ masks, times clipped to 1970-2100 with the same ``torn`` rule.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,14 +43,15 @@ def index_frame(
     data: pa.Array,
     binary: pa.Array,
     *,
-    source_file: str,
+    source_files: Sequence[str],
     host_map: HostMap | None = None,
 ) -> pd.DataFrame:
-    """The schema frame of the records of ``index`` with payload columns ``data``/``binary``."""
+    """The schema frame of the records of ``index`` with payload columns ``data``/``binary``;
+    ``index.source`` numbers the files of ``source_files``."""
     n = len(index)
     out: dict[str, Any] = {}
     computers = _category(index.computer)
-    out["host"] = (host_map or HostMap()).hosts_for(computers, source_file)
+    out["host"] = hosts(host_map or HostMap(), computers, index.source, source_files)
     out["computer"] = computers
     micros = index.time.view(np.int64)
     in_range = ~np.isnat(index.time) & (micros >= _EARLIEST_US) & (micros < _LATEST_US)
@@ -69,7 +71,7 @@ def index_frame(
     out["binary"] = pd.Series(pd.arrays.ArrowExtensionArray(binary)).astype(
         pd.StringDtype("pyarrow")
     )
-    out["source_file"] = _constant(source_file, n)
+    out["source_file"] = _category(Texts(index.source.astype(np.int32), list(source_files)))
     out["source_format"] = _constant("evtx", n)
     out["chunk"] = pd.arrays.IntegerArray(index.chunk.astype(np.int32), np.zeros(n, dtype=bool))
     out["offset"] = pd.arrays.IntegerArray(index.offset.astype(np.int64), np.zeros(n, dtype=bool))
@@ -80,6 +82,24 @@ def index_frame(
     ids = index.event_record_id
     out["torn"] = ~in_range | (ids.present & (ids.values == 0)) | no_channel
     return pd.DataFrame(out, columns=list(COLUMNS))
+
+
+def hosts(
+    host_map: HostMap, computers: pd.Categorical, source: np.ndarray, files: Sequence[str]
+) -> pd.Categorical:
+    """Each record's host, as :meth:`HostMap.hosts_for` gives it for one file (the host of a
+    record without a Computer is a category, used or not)."""
+    present = np.unique(source).tolist() if len(source) else [0]
+    if host_map.path_pattern is None or len(present) == 1:
+        return host_map.hosts_for(computers, files[present[0]] if files else "")
+    texts = np.empty(len(source), dtype=object)
+    names: set[str] = set()
+    for number in present:
+        rows = np.flatnonzero(source == number)
+        found = host_map.hosts_for(computers[rows], files[number])
+        texts[rows] = np.asarray(found, dtype=object)
+        names |= set(found.categories)
+    return pd.Categorical(texts, categories=pd.Index(sorted(names), dtype="str"))
 
 
 def _category(texts: Texts) -> pd.Categorical:
