@@ -35,9 +35,8 @@ def last_content_byte(data: Buffer) -> int:
     block = 1 << 20
     while end > 0:
         start = max(0, end - block)
-        found = np.flatnonzero(view[start:end])
-        if len(found):
-            return start + int(found[-1])
+        if view[start:end].any():
+            return start + int(np.flatnonzero(view[start:end])[-1])
         end = start
     return -1
 
@@ -52,19 +51,22 @@ def note_chunks(
     """
     intact: list[int] = []
     content_end: int | None = None
+    view = np.frombuffer(data, dtype=np.uint8)
     for index in range(span.start, span.stop):
         offset = span.first_offset + index * CHUNK_SIZE
-        raw = data[offset : offset + CHUNK_SIZE]
+        raw = view[offset : offset + CHUNK_SIZE]
+        if not len(raw):
+            continue
         problem = None
-        if raw[:8] != CHUNK_MAGIC:
-            if not bytes(raw).strip(b"\x00"):
+        if raw[:8].tobytes() != CHUNK_MAGIC:
+            if not raw.any():
                 if content_end is None:
                     content_end = last_content_byte(data)
                 if offset > content_end:
                     continue  # pre-allocated space at the end of the file, not damage
                 problem = "empty chunk slot (zero-filled)"
             else:
-                problem = f"bad chunk magic {bytes(raw[:8])!r}"
+                problem = f"bad chunk magic {raw[:8].tobytes()!r}"
         elif len(raw) < CHUNK_HEADER_SIZE:
             problem = f"file ends {len(raw)} bytes into the chunk"
         if problem is not None:
@@ -73,14 +75,14 @@ def note_chunks(
             continue
         result.chunks += 1
         intact.append(index)
-        _note_damage(bytes(raw), index, offset, live_records.get(index, 0), result)
+        _note_damage(raw, index, offset, live_records.get(index, 0), result)
     return intact
 
 
-def _note_damage(raw: bytes, index: int, offset: int, live: int, result: RangeResult) -> None:
+def _note_damage(raw: np.ndarray, index: int, offset: int, live: int, result: RangeResult) -> None:
     where = (index, offset)
     truncated = len(raw) < CHUNK_SIZE
-    chunk = raw.ljust(CHUNK_SIZE, b"\x00")
+    chunk = raw.tobytes().ljust(CHUNK_SIZE, b"\x00") if truncated else raw.data
     free_space = int.from_bytes(chunk[CHUNK_FREE_SPACE_AT : CHUNK_FREE_SPACE_AT + 4], "little")
     data_crc = int.from_bytes(chunk[CHUNK_DATA_CRC_AT : CHUNK_DATA_CRC_AT + 4], "little")
     header_crc = int.from_bytes(chunk[CHUNK_HEADER_CRC_AT : CHUNK_HEADER_CRC_AT + 4], "little")

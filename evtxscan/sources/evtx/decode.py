@@ -147,13 +147,10 @@ def _decode_batch(
     indexed = index_set(chunks, cache)
     records = indexed.records
     live = ~records.recovered
-    found = np.stack([chunks.source[records.chunk], chunks.index[records.chunk]])[:, live]
-    counts: dict[tuple[int, int], int] = {}
-    if found.size:
-        keys, tally = np.unique(found, axis=1, return_counts=True)
-        counts = {(int(a), int(b)): int(c) for (a, b), c in zip(keys.T, tally, strict=True)}
+    per_slot = np.bincount(records.chunk[live], minlength=len(chunks))
     for number, item in enumerate(inputs):
-        mine = {chunk: c for (source, chunk), c in counts.items() if source == number}
+        slots = np.flatnonzero(chunks.source == number)
+        mine = dict(zip(chunks.index[slots].tolist(), per_slot[slots].tolist(), strict=True))
         for span in item.spans:
             note_chunks(item.content, span, mine, item.result)
     keep = np.ones(len(records), dtype=bool) if options.include_recovered else live

@@ -68,15 +68,13 @@ def index_frame(
     out["user_sid"] = _category(index.user_sid)
     out["provider_guid"] = _category(index.provider_guid)
     out["data"] = pd.arrays.ArrowExtensionArray(data)
-    out["binary"] = pd.Series(pd.arrays.ArrowExtensionArray(binary)).astype(
-        pd.StringDtype("pyarrow")
-    )
+    out["binary"] = pd.arrays.ArrowStringArray(binary.cast(pa.large_string()))
     out["source_file"] = _category(Texts(index.source.astype(np.int32), list(source_files)))
     out["source_format"] = _constant("evtx", n)
     out["chunk"] = pd.arrays.IntegerArray(index.chunk.astype(np.int32), np.zeros(n, dtype=bool))
     out["offset"] = pd.arrays.IntegerArray(index.offset.astype(np.int64), np.zeros(n, dtype=bool))
     out["recovered"] = index.recovered.astype(bool)
-    out["message_logged"] = pd.array([None] * n, dtype=pd.StringDtype("pyarrow"))
+    out["message_logged"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
     out["culture"] = pd.Categorical([None] * n, categories=pd.Index([], dtype="str"))
     no_channel = (index.channel.codes < 0) | _is_empty(index.channel)
     ids = index.event_record_id

@@ -30,7 +30,7 @@ from evtxscan.sources.evtx.instances import (
     value_table,
 )
 from evtxscan.sources.evtx.item_tables import ItemTable, item_table, payload_slots
-from evtxscan.sources.evtx.value_columns import Flag, render, text_flags
+from evtxscan.sources.evtx.value_columns import Flag, render, string_array_items, text_flags
 from evtxscan.sources.evtx.value_text import REFUSED, array_items
 from evtxscan.sources.evtx.walk import ChunkSet
 
@@ -181,7 +181,7 @@ def _assemble(
     first_item = np.cumsum(counts) - counts
     item = np.repeat(starts[key_of], counts) + np.arange(total) - np.repeat(first_item, counts)
     laid = _Laid(reader, merged, item, record, cells0, cells1, inner_row, problem)
-    arrays: list[tuple[int, list[str]]] = []
+    arrays: list[_Expansion] = []
     values, value_flags = laid.texts("value", arrays)
     names, name_flags = laid.texts("name")
     if arrays:
@@ -240,7 +240,7 @@ class _Laid:
         self.problem = problem
 
     def texts(
-        self, which: str, arrays: list[tuple[int, list[str]]] | None = None
+        self, which: str, arrays: list[_Expansion] | None = None
     ) -> tuple[pa.Array, np.ndarray]:
         """Names or values: literal text, or the rendered value; and their flags.
 
@@ -292,39 +292,71 @@ class _Laid:
         at: np.ndarray,
         size: np.ndarray,
         missing: np.ndarray,
-        arrays: list[tuple[int, list[str]]],
+        arrays: list[_Expansion],
     ) -> None:
         """Item texts of array values alone in their element; those values count as NULL."""
         array = ~missing & ((value_type & ARRAY_FLAG) != 0) & self.merged.alone[self.item[refs]]
-        for ref in np.flatnonzero(array).tolist():
+        strings = np.flatnonzero(array & (value_type == ARRAY_FLAG | ValueType.STRING))
+        if len(strings):
+            counts, texts, flags = string_array_items(self.reader, at[strings], size[strings])
+            arrays.append(_Expansion(refs[strings], counts, texts, flags))
+            value_type[strings] = ValueType.NULL
+        laid, counts_of, others = [], [], []
+        for ref in np.flatnonzero(array & (value_type != ValueType.NULL)).tolist():
             raw = self.reader.buf[at[ref] : at[ref] + size[ref]].tobytes()
             try:
-                texts = array_items(int(value_type[ref]), raw) or []
+                items = [text or "" for text in array_items(int(value_type[ref]), raw) or []]
             except REFUSED:
                 continue  # the renderer's, as render() refuses it
-            arrays.append((int(refs[ref]), [text or "" for text in texts]))
+            laid.append(int(refs[ref]))
+            counts_of.append(len(items))
+            others += items
             value_type[ref] = ValueType.NULL
+        if laid:
+            flags = np.array([text_flags(text) for text in others], dtype=np.uint8)
+            texts = pa.array(others, type=pa.large_string())
+            arrays.append(_Expansion(np.array(laid), np.array(counts_of), texts, flags))
+
+
+@dataclass(frozen=True)
+class _Expansion:
+    """Array values to spread over copies of their items: where (laid-out item), how many
+    array items each has, and their texts and flags (arrays one after the other)."""
+
+    laid: np.ndarray
+    counts: np.ndarray
+    texts: pa.Array
+    flags: np.ndarray
 
 
 def _repeat(
-    values: pa.Array, flags: np.ndarray, arrays: list[tuple[int, list[str]]]
+    values: pa.Array, flags: np.ndarray, arrays: list[_Expansion]
 ) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     """Each item holding an array value repeated once per array item (at least once), with
     that item's text, as the element holding it is repeated in the rendered XML."""
+    laid = np.concatenate([e.laid for e in arrays])
+    counts = np.concatenate([e.counts for e in arrays])
+    texts = pa.concat_arrays([e.texts.cast(pa.large_string()) for e in arrays])
+    item_flags = np.concatenate([e.flags for e in arrays])
+    order = np.argsort(laid, kind="stable")
+    item_order = np.argsort(np.repeat(np.argsort(order, kind="stable"), counts), kind="stable")
+    laid, counts = laid[order], counts[order]
+    texts, item_flags = texts.take(pa.array(item_order)), item_flags[item_order]
     repeats = np.ones(len(values), dtype=np.int64)
-    for at, texts in arrays:
-        repeats[at] = max(len(texts), 1)
+    repeats[laid] = np.maximum(counts, 1)
     copies = np.repeat(np.arange(len(values)), repeats)
     first = np.cumsum(repeats) - repeats
+    at = (
+        np.repeat(first[laid], counts)
+        + np.arange(int(counts.sum()))
+        - np.repeat(np.cumsum(counts) - counts, counts)
+    )
     mask = np.zeros(len(copies), dtype=bool)
+    mask[at] = True
     flags = flags[copies]
-    replacements: list[str] = []
-    for at, texts in arrays:
-        mask[first[at] : first[at] + len(texts)] = True
-        flags[first[at] : first[at] + len(texts)] = [text_flags(text) for text in texts]
-        replacements += texts
+    flags[at] = item_flags
     values = pc.replace_with_mask(
-        values.take(pa.array(copies)), pa.array(mask), pa.array(replacements, type=pa.string())
+        values.take(pa.array(copies)), pa.array(mask), texts.cast(values.type)
     )
     return copies, values, flags
 

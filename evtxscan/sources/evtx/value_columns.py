@@ -191,69 +191,89 @@ def _hex(reader: Reader, at: np.ndarray, size: np.ndarray) -> pa.Array:
 def _strings(
     reader: Reader, at: np.ndarray, size: np.ndarray, flags: np.ndarray, rows: np.ndarray
 ) -> pa.Array:
-    """UTF-16LE strings up to their first NUL; ASCII ones converted column-wise."""
+    """UTF-16LE strings up to their first NUL."""
     data, offsets = contiguous(reader.buf, at, size // 2 * 2)
     code = data.view("<u2") if len(data) else np.zeros(0, dtype=np.uint16)
     starts, ends = offsets[:-1] // 2, offsets[1:] // 2
-    zeros = np.flatnonzero(code == 0)
-    cut = False
-    if len(zeros):  # a string ends at its first NUL
-        after = np.searchsorted(zeros, starts)
-        first = zeros[np.minimum(after, len(zeros) - 1)]
-        inside = (after < len(zeros)) & (first < ends)
-        ends = np.where(inside, first, ends)
-        cut = bool(inside.any())
-    bits = _unit_bits(code)
-    if cut:
-        bound = len(code) + 1
-        marks = np.bincount(starts, minlength=bound) - np.bincount(ends, minlength=bound)
-        keep = np.cumsum(marks[:-1]) > 0
-        bits = np.where(keep, bits, 0).astype(np.uint8)
-    value_bits = np.zeros(len(at), dtype=np.uint8)
-    nonempty = np.flatnonzero(ends > starts)
-    if len(nonempty):
-        value_bits[nonempty] = np.bitwise_or.reduceat(bits, starts[nonempty])
-    wide = (value_bits & _WIDE) != 0
-    lengths = ends - starts
-    canonical = np.isin(lengths, _GUID_LENGTHS)
-    canonical[nonempty] |= code[starts[nonempty]] == 0x0A
-    flags[rows] = (value_bits & (_WIDE - 1)) | np.where(canonical, Flag.CANONICAL, 0).astype(
-        np.uint8
-    )
-    if cut or wide.any():
-        ascii_kept = np.where(wide, 0, lengths)
-        bound = len(code) + 1
-        marks = np.bincount(starts[~wide], minlength=bound) - np.bincount(
-            ends[~wide], minlength=bound
-        )
-        chars = code[np.cumsum(marks[:-1]) > 0].astype(np.uint8)
-    else:
-        ascii_kept, chars = lengths, code.astype(np.uint8)
-    text_offsets = np.zeros(len(at) + 1, dtype=np.int32)
-    np.cumsum(ascii_kept, out=text_offsets[1:])
-    texts = pa.StringArray.from_buffers(len(at), pa.py_buffer(text_offsets), pa.py_buffer(chars))
-    wide_rows = np.flatnonzero(wide)
-    if not len(wide_rows):
-        return texts
-    others = []
-    for r in wide_rows.tolist():
-        text = value_text(ValueType.STRING, data[offsets[r] : offsets[r + 1]].tobytes())
-        flags[rows[r]] = text_flags(text)
-        others.append(text)
-    mask = np.zeros(len(at), dtype=bool)
-    mask[wide_rows] = True
-    return pc.replace_with_mask(texts, pa.array(mask), pa.array(others, type=pa.string()))
+    nul = np.flatnonzero(code == 0)
+    if len(nul):  # a string ends at its first NUL
+        after = np.searchsorted(nul, starts)
+        first = nul[np.minimum(after, len(nul) - 1)]
+        ends = np.where((after < len(nul)) & (first < ends), first, ends)
+    texts, found = utf16_texts(code, starts, ends)
+    flags[rows] = found
+    return texts
+
+
+def string_array_items(
+    reader: Reader, at: np.ndarray, size: np.ndarray
+) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """Items of string arrays (NUL-separated; a last NUL ends the array): per array its
+    item count, then every item's text and flags, arrays one after the other."""
+    data, offsets = contiguous(reader.buf, at, size // 2 * 2)
+    code = data.view("<u2") if len(data) else np.zeros(0, dtype=np.uint16)
+    starts, ends = offsets[:-1] // 2, offsets[1:] // 2
+    if len(code):
+        trailing = (ends > starts) & (code[np.maximum(ends - 1, 0)] == 0)
+        ends = np.asarray(ends - trailing)  # a last NUL ends the array, it separates nothing
+    nul = np.flatnonzero(code == 0)
+    owner = np.searchsorted(starts, nul, side="right") - 1
+    inside = (owner >= 0) & (nul < ends[np.maximum(owner, 0)])
+    nul, owner = nul[inside], owner[inside]
+    counts = 1 + np.bincount(owner, minlength=len(at))
+    item_starts = np.sort(np.concatenate([starts, nul + 1]))
+    item_ends = np.sort(np.concatenate([ends, nul]))
+    texts, found = utf16_texts(code, item_starts, item_ends)
+    return counts, texts, found
 
 
 _WIDE = 16  # a unit outside ASCII (converted by Python)
+_UNIT_BITS = np.zeros(129, dtype=np.uint8)
+_UNIT_BITS[:0x20] = Flag.UNSAFE
+_UNIT_BITS[[9, 10, 13]] = Flag.SPACE
+_UNIT_BITS[13] |= Flag.CR
+_UNIT_BITS[128] = _WIDE
 
 
-def _unit_bits(code: np.ndarray) -> np.ndarray:
-    """Per UTF-16 unit: :class:`Flag` bits for ASCII controls, and ``_WIDE`` past ASCII."""
-    control = code < 0x20
-    tab_or_line = (code == 9) | (code == 10) | (code == 13)
-    bits = np.where(control & ~tab_or_line, Flag.UNSAFE, 0).astype(np.uint8)
-    bits |= np.where(code == 13, Flag.CR, 0).astype(np.uint8)
-    bits |= np.where(tab_or_line, Flag.SPACE, 0).astype(np.uint8)
-    bits |= np.where(code >= 0x80, _WIDE, 0).astype(np.uint8)
-    return bits
+def utf16_texts(
+    code: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[pa.Array, np.ndarray]:
+    """Texts of the UTF-16 unit ranges ``[starts, ends)`` of ``code`` and their flags: ASCII
+    ones column-wise, others through Python's decoder (unpaired surrogates dropped)."""
+    n = len(starts)
+    bound = len(code) + 1
+    marks = np.bincount(starts, minlength=bound) - np.bincount(ends, minlength=bound)
+    keep = np.cumsum(marks[:-1]) > 0
+    bits = np.where(keep, _UNIT_BITS[np.minimum(code, 128)], 0).astype(np.uint8)
+    found = np.zeros(n, dtype=np.uint8)
+    nonempty = np.flatnonzero(ends > starts)
+    order = nonempty[np.argsort(starts[nonempty], kind="stable")]
+    if len(order):
+        found[order] = np.bitwise_or.reduceat(bits, starts[order])
+    wide = (found & _WIDE) != 0
+    lengths = ends - starts
+    canonical = np.isin(lengths, _GUID_LENGTHS)
+    canonical[nonempty] |= code[starts[nonempty]] == 0x0A
+    found = np.asarray((found & (_WIDE - 1)) | np.where(canonical, Flag.CANONICAL, 0), np.uint8)
+    if wide.any():
+        narrow = ~wide
+        marks = np.bincount(starts[narrow], minlength=bound)
+        marks -= np.bincount(ends[narrow], minlength=bound)
+        keep = np.cumsum(marks[:-1]) > 0
+    text_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.where(wide, 0, lengths), out=text_offsets[1:])
+    texts = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(text_offsets), pa.py_buffer(code[keep].astype(np.uint8))
+    )
+    wide_rows = np.flatnonzero(wide)
+    if not len(wide_rows):
+        return texts, found
+    others = []
+    for r in wide_rows.tolist():
+        text = value_text(ValueType.STRING, code[starts[r] : ends[r]].tobytes())
+        found[r] = text_flags(text)
+        others.append(text)
+    mask = np.zeros(n, dtype=bool)
+    mask[wide_rows] = True
+    replaced = pc.replace_with_mask(texts, pa.array(mask), pa.array(others, pa.large_string()))
+    return replaced, found
