@@ -38,7 +38,8 @@ from evtxscan.sources.evtx.index import BATCH_BYTES, IndexedSet, RecordIndex, in
 from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.payload import read_payloads
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, read_chunk_range
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.rendered import Wanted, render_wanted
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
@@ -205,12 +206,20 @@ def _decoded(
     fallback = rows[problem[rows] != Problem.NONE]
     if not len(fallback):
         return decoded
-    rendered = [decoded]
+    files = []
     for number, item in enumerate(inputs):
         mine = fallback[index.source[fallback] == number]
-        if len(mine):
-            rendered.append(_rendered(item, index, mine, options))
-    merged = concat_frames(rendered)
+        files.append(
+            Wanted(
+                item.content,
+                item.spans[0].first_offset,
+                np.unique(index.chunk[mine]).tolist(),
+                frozenset(index.offset[mine].tolist()),
+                item.result.errors,
+            )
+        )
+    rendered = render_wanted(files, names, options.parser, options.host_map)
+    merged = concat_frames([decoded, rendered])
     order_of = {name: number for number, name in enumerate(names)}
     source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
     merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
@@ -223,27 +232,3 @@ def _decoded(
         )
     )
     return merged.iloc[order].reset_index(drop=True)
-
-
-def _rendered(
-    item: _Input, index: RecordIndex, rows: np.ndarray, options: DecodeOptions
-) -> pd.DataFrame:
-    """Rows of index rows ``rows`` of one file, from the chunk parser (their chunks whole)."""
-    wanted = set(index.offset[rows].tolist())
-    first = item.spans[0].first_offset
-    frames = []
-    for slot in np.unique(index.chunk[rows]).tolist():
-        found = RangeResult()
-        for frame in read_chunk_range(
-            item.content,  # type: ignore[arg-type]
-            ChunkRange(first, slot, slot + 1),
-            options.parser,
-            source=item.name,
-            host_map=options.host_map,
-            batch_size=1 << 30,
-            include_recovered=True,
-            result=found,
-        ):
-            frames.append(frame[frame["offset"].isin(wanted)])
-        item.result.errors.extend(e for e in found.errors if e.offset in wanted)
-    return concat_frames(frames)

@@ -238,34 +238,33 @@ _UNIT_BITS[128] = _WIDE
 def utf16_texts(
     code: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[pa.Array, np.ndarray]:
-    """Texts of the UTF-16 unit ranges ``[starts, ends)`` of ``code`` and their flags: ASCII
-    ones column-wise, others through Python's decoder (unpaired surrogates dropped)."""
+    """Texts of the UTF-16 unit ranges ``[starts, ends)`` of ``code`` (ranges in order, not
+    overlapping) and their flags: ASCII ones column-wise, others through Python's decoder
+    (unpaired surrogates dropped)."""
     n = len(starts)
-    bound = len(code) + 1
-    marks = np.bincount(starts, minlength=bound) - np.bincount(ends, minlength=bound)
-    keep = np.cumsum(marks[:-1]) > 0
-    bits = np.where(keep, _UNIT_BITS[np.minimum(code, 128)], 0).astype(np.uint8)
+    gaps = _between(starts, ends, len(code))
+    bits = _UNIT_BITS[np.minimum(code, 128)]
+    bits[gaps] = 0
     found = np.zeros(n, dtype=np.uint8)
     nonempty = np.flatnonzero(ends > starts)
-    order = nonempty[np.argsort(starts[nonempty], kind="stable")]
-    if len(order):
-        found[order] = np.bitwise_or.reduceat(bits, starts[order])
+    if len(nonempty):
+        found[nonempty] = np.bitwise_or.reduceat(bits, starts[nonempty])
     wide = (found & _WIDE) != 0
     lengths = ends - starts
     canonical = np.isin(lengths, _GUID_LENGTHS)
     canonical[nonempty] |= code[starts[nonempty]] == 0x0A
     found = np.asarray((found & (_WIDE - 1)) | np.where(canonical, Flag.CANONICAL, 0), np.uint8)
-    if wide.any():
-        narrow = ~wide
-        marks = np.bincount(starts[narrow], minlength=bound)
-        marks -= np.bincount(ends[narrow], minlength=bound)
-        keep = np.cumsum(marks[:-1]) > 0
+    chars = code.astype(np.uint8)
+    keep = np.ones(len(code), dtype=bool)
+    keep[gaps] = False
+    wide_rows = np.flatnonzero(wide)
+    if len(wide_rows):
+        keep[_between(starts[wide_rows], ends[wide_rows], 0, inside=True)] = False
     text_offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.where(wide, 0, lengths), out=text_offsets[1:])
     texts = pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(text_offsets), pa.py_buffer(code[keep].astype(np.uint8))
+        n, pa.py_buffer(text_offsets), pa.py_buffer(chars[keep])
     )
-    wide_rows = np.flatnonzero(wide)
     if not len(wide_rows):
         return texts, found
     others = []
@@ -277,3 +276,19 @@ def utf16_texts(
     mask[wide_rows] = True
     replaced = pc.replace_with_mask(texts, pa.array(mask), pa.array(others, pa.large_string()))
     return replaced, found
+
+
+def _between(starts: np.ndarray, ends: np.ndarray, total: int, inside: bool = False) -> np.ndarray:
+    """Positions inside the ranges ``[starts, ends)`` (``inside``), or else the positions of
+    ``[0, total)`` outside all of them (ranges in order, not overlapping)."""
+    if inside:
+        lows, highs = starts, ends
+    else:
+        lows = np.concatenate([[0], ends])
+        highs = np.concatenate([starts, [total]])
+    sizes = np.maximum(highs - lows, 0)
+    count = int(sizes.sum())
+    if not count:
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(lows - (np.cumsum(sizes) - sizes), sizes)
+    return shift + np.arange(count)
