@@ -25,6 +25,7 @@ from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.integrity import ReadError
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
+_BLOCK = 1 << 20  # bytes looked at per step of the search for a file's last content
 
 
 def last_content_byte(data: Buffer) -> int:
@@ -32,11 +33,11 @@ def last_content_byte(data: Buffer) -> int:
     in blocks, so a log pre-allocated with zeros costs one pass over its zero tail."""
     view = np.frombuffer(data, dtype=np.uint8)
     end = len(view)
-    block = 1 << 20
     while end > 0:
-        start = max(0, end - block)
-        if view[start:end].any():
-            return start + int(np.flatnonzero(view[start:end])[-1])
+        start = max(0, end - _BLOCK)
+        block = view[start:end]
+        if block.any():
+            return end - 1 - int(np.argmax(block[::-1] != 0))
         end = start
     return -1
 

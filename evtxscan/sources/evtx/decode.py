@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
-from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.backends import rust_events
@@ -219,7 +219,7 @@ def _decoded(
             )
         )
     rendered = render_wanted(files, names, options.parser, options.host_map)
-    merged = concat_frames([decoded, rendered])
+    merged = _append(decoded, rendered)
     order_of = {name: number for number, name in enumerate(names)}
     source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
     merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
@@ -232,3 +232,16 @@ def _decoded(
         )
     )
     return merged.iloc[order].reset_index(drop=True)
+
+
+def _append(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Rows of both frames; categorical columns keep the categories of both (a union is
+    cheaper than the object round trip of a plain concat)."""
+    columns = {}
+    for name in first.columns:
+        a, b = first[name].array, second[name].array
+        if isinstance(a, pd.Categorical) and isinstance(b, pd.Categorical):
+            columns[name] = union_categoricals([a, b], sort_categories=True)
+        else:
+            columns[name] = pd.concat([first[name], second[name]], ignore_index=True).array
+    return pd.DataFrame(columns, columns=first.columns)
