@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # optional: pip install "evtxscan[sigma]"
 @options.HOST_MAP
 @options.TIMELINE
 @options.WINDOW
+@options.GROUP_REPEATS
+@options.NO_JOIN_RENAMED
 @options.TABLE_FORMAT
 @options.NO_BOM
 @options.NO_NEUTRALIZE
@@ -94,6 +96,8 @@ def scan_command(
     host_map: str | None,
     timeline: str,
     window: str,
+    group_repeats: bool,
+    no_join_renamed: bool,
     fmt: str,
     no_bom: bool,
     no_neutralize: bool,
@@ -129,6 +133,8 @@ def scan_command(
             "host_map": host_map,
             "timeline": timeline,
             "window": window,
+            "group_repeats": group_repeats,
+            "no_join_renamed": no_join_renamed,
             "fmt": fmt,
             "no_bom": no_bom,
             "no_neutralize": no_neutralize,
@@ -163,12 +169,14 @@ def scan_command(
             input_tz=input_tz,
             with_drafts=with_drafts,
             sigma=rule_set,
+            join_renamed=not no_join_renamed,
         )
     finally:
         progress.close()
-    written = write_report(
-        result, out, ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz)
+    report = ReportOptions(
+        fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz, group_repeats=group_repeats
     )
+    written = write_report(result, out, report)
     for warning in written.warnings:
         click.echo(f"evtxscan: warning: {warning}", err=True)
     bad_files = int(result.integrity["status"].isin(FileStatus.PROBLEMS).sum())

@@ -82,6 +82,7 @@ def scan(
     input_tz: str = "UTC",
     with_drafts: bool = False,
     sigma: SigmaRuleSet | PathLike | Iterable[PathLike] | None = None,
+    join_renamed: bool = True,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -101,6 +102,8 @@ def scan(
     are left out). ``sigma``: Sigma rule files/directories (or a loaded ``SigmaRuleSet``) to
     run as well; their matches are diagnoses of kind ``sigma`` (needs
     ``pip install "evtxscan[sigma]"``).
+    ``join_renamed``: a machine renamed (EventLog 6011) is one host under
+    its newest name (``False``: its old and new names stay two hosts; hosts.csv notes it).
     """
     rule_set = sigma_rule_set(sigma)
     if isinstance(timeline, timedelta):  # the window, as older versions took it
@@ -117,6 +120,7 @@ def scan(
         until=_timestamp(until),
         timeline=mode,
         window=window,
+        join_renamed=join_renamed,
         include_recovered=include_recovered,
         catalogs=tuple(catalogs),
         messages_db=messages_db,

@@ -27,6 +27,7 @@ from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
+from evtxscan.correlation.renames import HostRenames, find_renames
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
@@ -67,6 +68,7 @@ class ScanSettings:
     #: Which rows the timeline holds (every record is kept with ``TimelineMode.ALL``).
     timeline: TimelineMode = TimelineMode.NOTABLE
     window: timedelta = DEFAULT_WINDOW  # context shown around a symptom
+    join_renamed: bool = True  # EventLog 6011 joins a renamed machine's names into one host
     include_recovered: bool = False  # recovered records may be symptoms
     read_recovered: bool = True  # recovered records are read (counted, context) at all
     select: bool = True  # decode only what correlation needs (nightly decodes all: watermarks)
@@ -124,6 +126,8 @@ class ScanPipeline:
         self.scanner = Scanner(self.config)  # this process's: what every unit kept
         self.renderer = self.scanner.renderer
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
+        self.host_map = HostMap.from_option(settings.host_map)
+        self.renames = HostRenames(joined=settings.join_renamed)
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
@@ -136,7 +140,7 @@ class ScanPipeline:
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,
-            host_map=HostMap.from_option(settings.host_map),
+            host_map=self.host_map,
             include_recovered=settings.read_recovered,
             selector=selector,
         )
@@ -203,17 +207,28 @@ class ScanPipeline:
         self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order."""
+        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order, with
+        renamed machines joined (``self.renames``, from the 6011 events among them)."""
         rows = combine_rows(carried, self.scanner.kept)
+        known = set(self._raw_days()["host"]) | set(rows["host"].astype(str) if len(rows) else [])
+        names = self.scanner.index.names
+        join = self.settings.join_renamed
+        self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
         return rows
+
+    def _joined(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if not self.renames.joins or rows.empty:
+            return rows
+        return canonical_order(rows.assign(host=self.renames.relabel(rows["host"])))
 
     def notable_counts(self) -> pd.DataFrame | None:
         """Per host, this run's notable events by kind (carried rows are not counted)."""
         own = self._own_rows
         if own is None:
-            own = self._own_rows = combine_rows(None, self.scanner.kept)
+            own = self._own_rows = self._joined(combine_rows(None, self.scanner.kept))
         if own.empty:
             return None
         keys = own["provider_key"]
@@ -270,6 +285,7 @@ class ScanPipeline:
                 found.facts,
                 table,
                 self.notable_counts(),
+                self.renames.notes,
             ),
             integrity=integrity,
             daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
@@ -278,7 +294,14 @@ class ScanPipeline:
         )
 
     def days(self) -> pd.DataFrame:
-        """Records, errors and time span per host, file and UTC day, of everything read."""
+        """Records, errors and time span per host, file and UTC day, of everything read
+        (renamed machines joined)."""
+        days = self._raw_days()
+        if self.renames.joins and len(days):
+            days["host"] = days["host"].map(self.renames.host)
+        return days
+
+    def _raw_days(self) -> pd.DataFrame:
         parts = [d for d in self.scanner.days if not d.empty]
         if not parts:
             return pd.DataFrame(columns=DAY_COLUMNS)
@@ -310,7 +333,11 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
     frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
     if not frames:
         return pd.DataFrame()
-    rows = dedupe(concat_frames(frames))
+    return canonical_order(dedupe(concat_frames(frames)))
+
+
+def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
     keys = pd.DataFrame(
         {
             "host": rows["host"].astype(str),
