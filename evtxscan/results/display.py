@@ -15,8 +15,8 @@ from evtxscan.results.schema import ResultTables
 from evtxscan.sources.integrity import FileStatus
 
 ROW_LIMIT = 50
-HOST_VIEW = ["host", "diagnoses", "files", "records", "first_time", "last_time", "os_version"]
-HOST_VIEW += ["service_pack", "processors"]
+HOST_VIEW = ["host", "diagnoses", "files", "records", "first_time", "last_time", "os_release"]
+HOST_VIEW += ["service_pack", "processors", "notes"]
 _CSS = (
     ".evtxscan-result table{border-collapse:collapse;margin:.3em 0}"
     ".evtxscan-result th,.evtxscan-result td{border:1px solid #ccc;padding:2px 6px;"
