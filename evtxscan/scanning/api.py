@@ -7,6 +7,7 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,6 +23,28 @@ from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.stream import RecordStream
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.signatures.sigma import SigmaRuleSet
+
+
+class SigmaUnavailableError(RuntimeError):
+    """Sigma rules were asked for but pySigma is not installed."""
+
+
+def sigma_rule_set(
+    option: SigmaRuleSet | PathLike | Iterable[PathLike] | None,
+) -> SigmaRuleSet | None:
+    """The rule set ``scan(sigma=...)`` runs: loaded from files/directories, or as given."""
+    if option is None:
+        return None
+    try:
+        from evtxscan.scanning.sigma_stage import sigma_rules
+    except ImportError as exc:
+        raise SigmaUnavailableError(
+            f"Sigma rules need pySigma ({exc}): pip install 'evtxscan[sigma]'"
+        ) from exc
+    return sigma_rules(option)  # type: ignore[arg-type]
 
 
 def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
@@ -62,6 +85,8 @@ def scan(
     with_drafts: bool = False,
     time_budget: float | None = DEFAULT_TIME_BUDGET,
     bundle_limits: BundleLimits | None = None,
+    sigma: SigmaRuleSet | PathLike | Iterable[PathLike] | None = None,
+    join_renamed: bool = True,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -78,9 +103,14 @@ def scan(
     1 reads in this process).
     ``with_drafts``: also run the draft pack (signatures drafted from KB articles, at most
     "possible" confidence; noisy drafts and drafts of articles a curated signature covers
-    are left out).
+    are left out). ``sigma``: Sigma rule files/directories (or a loaded ``SigmaRuleSet``) to
+    run as well; their matches are diagnoses of kind ``sigma`` (needs
+    ``pip install "evtxscan[sigma]"``).
+    ``join_renamed``: a machine renamed (EventLog 6011) is one host under
+    its newest name (``False``: its old and new names stay two hosts; hosts.csv notes it).
     ``time_budget`` and ``bundle_limits``: as for :func:`read_records`.
     """
+    rule_set = sigma_rule_set(sigma)
     if isinstance(timeline, timedelta):  # the window, as older versions took it
         mode, window = TimelineMode.NOTABLE, timeline
     elif timeline in {m.value for m in TimelineMode}:
@@ -95,6 +125,7 @@ def scan(
         until=_timestamp(until),
         timeline=mode,
         window=window,
+        join_renamed=join_renamed,
         include_recovered=include_recovered,
         catalogs=tuple(catalogs),
         messages_db=messages_db,
@@ -105,7 +136,7 @@ def scan(
     chosen = chosen_signatures(signatures)
     if with_drafts:
         chosen = with_draft_pack(chosen)
-    pipeline = ScanPipeline(chosen, settings)
+    pipeline = ScanPipeline(chosen, settings, sigma=rule_set)
     integrity = pipeline.read(paths, progress=progress)
     found = pipeline.correlate(pipeline.rows())
     return pipeline.result(found, integrity)

@@ -67,6 +67,7 @@ class Merged:
     reports: list[FileReport] = field(default_factory=list)
     kept: list[pd.DataFrame] = field(default_factory=list)
     days: list[pd.DataFrame] = field(default_factory=list)
+    sigma_hits: list[pd.DataFrame] = field(default_factory=list)
 
 
 def merge_outputs(
@@ -108,9 +109,11 @@ def merge_outputs(
             _tell(progress, "file_done", report)
         merged.kept += [keep(f) for f in output.kept] if keep is not None else output.kept
         merged.days += output.days
+        merged.sigma_hits += output.sigma_hits
     if duplicates:
         merged.kept = [_without(f, duplicates) for f in merged.kept]
         merged.days = [_without(f, duplicates) for f in merged.days]
+        merged.sigma_hits = [_without(f, duplicates) for f in merged.sigma_hits]
     return merged
 
 

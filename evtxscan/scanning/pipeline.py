@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
+from evtxscan.correlation.renames import HostRenames, find_renames
 from evtxscan.correlation.sessions import HostFacts, host_facts
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
@@ -36,7 +38,7 @@ from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_tab
 from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
-from evtxscan.signatures.model import Signature
+from evtxscan.signatures.model import Signature, Status
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backends import Backend
@@ -44,6 +46,10 @@ from evtxscan.sources.inputs import PathLike, expand_paths
 from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.signatures.sigma import SigmaRuleSet
+    from evtxscan.sources.evtx.selective import IndexSelector
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
@@ -64,6 +70,7 @@ class ScanSettings:
     #: Which rows the timeline holds (every record is kept with ``TimelineMode.ALL``).
     timeline: TimelineMode = TimelineMode.NOTABLE
     window: timedelta = DEFAULT_WINDOW  # context shown around a symptom
+    join_renamed: bool = True  # EventLog 6011 joins a renamed machine's names into one host
     include_recovered: bool = False  # recovered records may be symptoms
     read_recovered: bool = True  # recovered records are read (counted, context) at all
     select: bool = True  # decode only what correlation needs (nightly decodes all: watermarks)
@@ -99,9 +106,15 @@ class ReadHooks:
 class ScanPipeline:
     """Read a collection, keep what correlation needs, correlate per host, build the tables."""
 
-    def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
+    def __init__(
+        self,
+        signatures: list[Signature],
+        settings: ScanSettings,
+        sigma: SigmaRuleSet | None = None,
+    ) -> None:
         self.signatures = signatures
         self.settings = settings
+        self.sigma = sigma
         self.config = ScannerConfig(
             signatures=tuple(signatures),
             since=settings.since,
@@ -112,21 +125,26 @@ class ScanPipeline:
             messages_db=settings.messages_db,
             input_tz=settings.input_tz,
             feed_rows=settings.feed_rows,
+            sigma=sigma,
         )
         self.scanner = Scanner(self.config)  # this process's: what every unit kept
         self.renderer = self.scanner.renderer
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
+        self.host_map = HostMap.from_option(settings.host_map)
+        self.renames = HostRenames(joined=settings.join_renamed)
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
         settings, index = self.settings, self.scanner.index
-        selector = None
+        selector: IndexSelector | None = None
         if settings.timeline is not TimelineMode.ALL and settings.select:
             selector = IndexProbe.for_signatures(set(index.selectors), index.names)
+            if self.scanner.sigma is not None:  # decode what a Sigma rule may match, too
+                selector = self.scanner.sigma.selector(selector)
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,
-            host_map=HostMap.from_option(settings.host_map),
+            host_map=self.host_map,
             include_recovered=settings.read_recovered,
             selector=selector,
             time_budget=settings.time_budget,
@@ -145,6 +163,7 @@ class ScanPipeline:
         merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         self.scanner.kept += merged.kept
         self.scanner.days += merged.days
+        self.scanner.sigma_hits += merged.sigma_hits
         return integrity_frame(merged.reports)
 
     def read_stream(
@@ -196,17 +215,28 @@ class ScanPipeline:
         self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order."""
+        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order, with
+        renamed machines joined (``self.renames``, from the 6011 events among them)."""
         rows = combine_rows(carried, self.scanner.kept)
+        known = set(self._raw_days()["host"]) | set(rows["host"].astype(str) if len(rows) else [])
+        names = self.scanner.index.names
+        join = self.settings.join_renamed
+        self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
         return rows
+
+    def _joined(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if not self.renames.joins or rows.empty:
+            return rows
+        return canonical_order(rows.assign(host=self.renames.relabel(rows["host"])))
 
     def notable_counts(self) -> pd.DataFrame | None:
         """Per host, this run's notable events by kind (carried rows are not counted)."""
         own = self._own_rows
         if own is None:
-            own = self._own_rows = combine_rows(None, self.scanner.kept)
+            own = self._own_rows = self._joined(combine_rows(None, self.scanner.kept))
         if own.empty:
             return None
         keys = own["provider_key"]
@@ -235,7 +265,14 @@ class ScanPipeline:
         diagnoses: pd.DataFrame | None = None,
     ) -> ScanResult:
         """The result tables (``diagnoses`` replaces the correlation's own, e.g. nightly's)."""
-        table = found.diagnoses if diagnoses is None else diagnoses
+        table = label_kinds(found.diagnoses if diagnoses is None else diagnoses, self.signatures)
+        if self.sigma is not None:
+            from evtxscan.scanning.sigma_stage import sigma_diagnoses
+
+            sigma_rows = sigma_diagnoses(self.sigma, self.scanner.sigma_hits)
+            if len(sigma_rows):
+                both = [table, sigma_rows] if len(table) else [sigma_rows]
+                table = pd.concat(both, ignore_index=True)
         days = self.days()
         totals = (
             days.groupby("host")
@@ -256,14 +293,23 @@ class ScanPipeline:
                 found.facts,
                 table,
                 self.notable_counts(),
+                self.renames.notes,
             ),
             integrity=integrity,
             daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
             signatures=tuple(self.signatures),
+            sigma=self.sigma,
         )
 
     def days(self) -> pd.DataFrame:
-        """Records, errors and time span per host, file and UTC day, of everything read."""
+        """Records, errors and time span per host, file and UTC day, of everything read
+        (renamed machines joined)."""
+        days = self._raw_days()
+        if self.renames.joins and len(days):
+            days["host"] = days["host"].map(self.renames.host)
+        return days
+
+    def _raw_days(self) -> pd.DataFrame:
         parts = [d for d in self.scanner.days if not d.empty]
         if not parts:
             return pd.DataFrame(columns=DAY_COLUMNS)
@@ -273,13 +319,33 @@ class ScanPipeline:
         return days
 
 
+def label_kinds(diagnoses: pd.DataFrame, signatures: list[Signature]) -> pd.DataFrame:
+    """The ``kind`` of KB-signature rows: ``generic`` for findings that claim no article
+    (fallbacks), ``draft`` for draft signatures, else ``kb``."""
+    if diagnoses.empty:
+        return diagnoses
+    kinds = {s.id: _kind(s) for s in signatures}
+    labels = [kinds.get(str(s), "kb") for s in diagnoses["signature_id"]]
+    return diagnoses.assign(kind=labels)
+
+
+def _kind(signature: Signature) -> str:
+    if signature.fallback:
+        return "generic"
+    return "draft" if signature.status is Status.DRAFT else "kb"
+
+
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
     """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
     EventRecordID, file, offset), so results do not depend on the order files were read in."""
     frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
     if not frames:
         return pd.DataFrame()
-    rows = dedupe(concat_frames(frames))
+    return canonical_order(dedupe(concat_frames(frames)))
+
+
+def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
     keys = pd.DataFrame(
         {
             "host": rows["host"].astype(str),

@@ -63,6 +63,7 @@ class UnitOutput:
     records: int = 0
     part: FileRange | None = None
     notes: list[str] = field(default_factory=list)
+    sigma_hits: list[pd.DataFrame] = field(default_factory=list)  # Sigma matches
 
 
 def plan_units(
@@ -147,7 +148,9 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         records += len(batch)
         scanner.feed(batch)
     scanner.add_skipped(stream.skipped, stream.options.host_map)
-    return UnitOutput(stream.reports, scanner.kept, scanner.days, records)
+    return UnitOutput(
+        stream.reports, scanner.kept, scanner.days, records, sigma_hits=scanner.sigma_hits
+    )
 
 
 def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
@@ -198,4 +201,6 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
     report.errors.extend(result.errors)
     report.chunks += result.chunks
     report.chunks_skipped += result.chunks_skipped
-    return UnitOutput([report], scanner.kept, scanner.days, records, part=part)
+    return UnitOutput(
+        [report], scanner.kept, scanner.days, records, part=part, sigma_hits=scanner.sigma_hits
+    )

@@ -14,6 +14,8 @@ starts in the buffer and how many of its bytes the file has.
 
 from __future__ import annotations
 
+import mmap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,10 @@ from evtxscan.sources.evtx.layout import (
     RECORD_HEADER_SIZE,
     RECORD_MAGIC,
 )
+from evtxscan.sources.fileview import FileView
 
+#: What slots are read from: a buffer viewed in place, or a file read by positioned reads.
+SlotBuffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 _CHUNK_MAGIC_WORD = int.from_bytes(CHUNK_MAGIC, "little")
 
 
@@ -131,3 +136,58 @@ def _chains(
         return [empty, empty, np.zeros((0, 3), dtype=np.uint64)], ended
     parts = [np.concatenate(found_chunk), np.concatenate(found_at), np.concatenate(found_header)]
     return parts, ended
+
+
+def chunks_in_place(
+    source: int,
+    content: bytes | bytearray | memoryview | mmap.mmap,
+    first_offset: int,
+    index: int,
+    count: int,
+) -> ChunkSet:
+    """``count`` whole slots viewed in the file's own buffer."""
+    buf = np.frombuffer(content, dtype=np.uint8)
+    slots = np.arange(index, index + count, dtype=np.int64)
+    offsets = first_offset + slots * CHUNK_SIZE
+    return ChunkSet(
+        buf=buf,
+        base=offsets.copy(),
+        length=np.full(count, CHUNK_SIZE, dtype=np.int64),
+        source=np.full(count, source, dtype=np.int32),
+        index=slots.astype(np.int32),
+        file_offset=offsets,
+    )
+
+
+def chunks_copied(
+    runs: Sequence[tuple[int, SlotBuffer, int, int, int]],
+) -> ChunkSet:
+    """Slots of several files copied into one zero-padded buffer (a :class:`FileView`, which
+    has no buffer to view in place, is read into it)."""
+    total = sum(count for *_rest, count in runs)
+    buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
+    source, index, file_offset, length = [], [], [], []
+    row = 0
+    for number, content, first_offset, first, count in runs:
+        start = first_offset + first * CHUNK_SIZE
+        view = content if isinstance(content, FileView) else memoryview(content)
+        data = view[start : start + count * CHUNK_SIZE]
+        buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        slots = np.arange(first, first + count, dtype=np.int64)
+        source.append(np.full(count, number, dtype=np.int32))
+        index.append(slots.astype(np.int32))
+        file_offset.append(first_offset + slots * CHUNK_SIZE)
+        length.append(np.minimum(len(content) - file_offset[-1], CHUNK_SIZE))
+        row += count
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    return ChunkSet(
+        buf=buf,
+        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
+        length=joined(length, np.int64),
+        source=joined(source, np.int32),
+        index=joined(index, np.int32),
+        file_offset=joined(file_offset, np.int64),
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import mmap
+
 from evtxscan.sources.fileview import FileView
 
-Buffer = bytes | FileView
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 
-#: Where the trailing run of zero bytes of recently read contents starts (by object).
+#: Where the trailing run of zero bytes of the content read last starts (one entry only: it
+#: holds the content, which may be a bundle member of up to 256 MiB in memory).
 _ZERO_TAILS: dict[int, tuple[object, int]] = {}
 _TAIL_BLOCK = 1 << 20
 
@@ -28,7 +31,6 @@ def zero_tail_start(data: Buffer) -> int:
             end = start + kept
             break
         end = start
-    if len(_ZERO_TAILS) >= 4:
-        _ZERO_TAILS.pop(next(iter(_ZERO_TAILS)))
+    _ZERO_TAILS.clear()
     _ZERO_TAILS[id(data)] = (data, end)
     return end
