@@ -147,6 +147,8 @@ def scan_command(
             "fail_on": fail_on,
             "quiet": quiet,
             "with_drafts": with_drafts,
+            "time_budget": time_budget,
+            "bundle_limit": bundle_limit,
         }
         return scan_with_state(state, retention_days or 90, scan_options)
     if retention_days is not None:

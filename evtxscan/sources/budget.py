@@ -9,7 +9,7 @@ bad data (``except Exception``) mistakes it for a decoding problem.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -50,3 +50,14 @@ def timed(items: Iterator[T], seconds: float | None) -> Iterator[T]:
             if left is not None:
                 left -= time.monotonic() - started
         yield item
+
+
+def within(seconds: float | None, work: Callable[[], T]) -> T:
+    """``work()`` with a budget of ``seconds`` from now in force (a worker process runs
+    each piece of a file this way); raises :class:`TimeBudgetExceeded` past it."""
+    global _deadline
+    outer, _deadline = _deadline, None if seconds is None else time.monotonic() + seconds
+    try:
+        return work()
+    finally:
+        _deadline = outer

@@ -20,6 +20,7 @@ from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backends import Backend
@@ -342,6 +343,7 @@ class RecordStream:
             return
         for frames, result in pool.ordered(tasks):
             yield from self._fold(frames, result, report)
+            check_budget()  # waiting for workers counts too: stop at a range boundary
 
     def _fold(
         self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
@@ -364,3 +366,5 @@ class RecordStream:
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped
+        if result.over_budget:  # a worker gave the range up at the time budget
+            raise TimeBudgetExceeded

@@ -7,6 +7,7 @@ batches.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -16,7 +17,7 @@ from functools import lru_cache
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, within
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
@@ -85,8 +86,14 @@ def _cached_content(source: Source) -> Buffer:
 
 
 def read_range_in_worker(task: RangeTask) -> RangeOutput:
-    """Entry point in a worker process: open (or reuse) the source, then read the range."""
-    return read_range(task, _cached_content(task.source))
+    """Entry point in a worker process: open (or reuse) the source, then read the range
+    within the file's time budget (the range is given up when it runs over: the stream
+    then stops the file, as it does when reading in its own process)."""
+    content = _cached_content(task.source)
+    try:
+        return within(task.options.time_budget, functools.partial(read_range, task, content))
+    except TimeBudgetExceeded:
+        return [], RangeResult(over_budget=True)
 
 
 class RangePool:
@@ -139,12 +146,16 @@ class RangePool:
             pending.append(self._submit(task))
             if len(pending) >= 2 * self.workers:
                 break
-        while pending:
-            output = pending.pop(0).result()
-            following = next(queue, None)
-            if following is not None:
-                pending.append(self._submit(following))
-            yield output
+        try:
+            while pending:
+                output = pending.pop(0).result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append(self._submit(following))
+                yield output
+        finally:  # the caller stopped early (e.g. the file's time budget): drop the rest
+            for future in pending:
+                future.cancel()
 
     def drop(self, source: Source) -> None:
         """Cancel what was started ahead for ``source`` (e.g. it turned out a duplicate)."""

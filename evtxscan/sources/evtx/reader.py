@@ -74,6 +74,7 @@ class RangeResult:
     #: absorbs this instead of observing the decoded batches).
     observed: FileReport | None = None
     second_opinions: int = 0  # chunks re-read with python-evtx
+    over_budget: bool = False  # a worker stopped the range at the file's time budget
 
 
 def inspect_header(data: bytes, report: FileReport) -> int:
