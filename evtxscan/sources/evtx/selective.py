@@ -14,6 +14,7 @@ record; rows of the other records of those chunks are dropped.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -35,9 +36,28 @@ _LATEST = np.datetime64("2100-01-01T00:00:00", "us")
 
 
 class IndexSelector(Protocol):
-    """Chooses, from index columns, the records to decode (picklable: sent to workers)."""
+    """Chooses, from index columns, the records to decode now and those to leave for later
+    (picklable: sent to workers)."""
 
     def decode_mask(self, index: RecordIndex) -> np.ndarray: ...
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """Records not decoded now but located (``RangeResult.deferred``), so a caller can
+        decode them later if it needs them (a scan: context near a symptom)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OffsetSelector:
+    """Decodes the records at given file offsets (a second, targeted read)."""
+
+    offsets: tuple[int, ...]
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.isin(index.offset, np.array(self.offsets, dtype=np.int64))
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.zeros(len(index), dtype=bool)
 
 
 def read_range_selected(
@@ -77,6 +97,9 @@ def read_range_selected(
     intact = {chunk.index for chunk in intact_chunks(data, span, result)}
     index = _indexed(data, span, intact, include_recovered)
     decode = selector.decode_mask(index) | index.fallback
+    later = selector.defer_mask(index) & ~decode
+    if later.any():
+        result.deferred = _locations(index.take(np.flatnonzero(later)))
     frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
                           include_recovered, result))  # fmt: skip
     # Counted from the index: records not decoded, and wanted ones the parser could not give.
@@ -97,6 +120,20 @@ def _indexed(
     if not include_recovered:
         rows &= ~index.recovered
     return index.take(np.flatnonzero(rows))
+
+
+def _locations(index: RecordIndex) -> pd.DataFrame:
+    """Where deferred records are and whose they are: computer, time (as the schema types
+    it), chunk, offset."""
+    time, _ = _clipped_time(index)
+    return pd.DataFrame(
+        {
+            "computer": index.computer.texts(),
+            "time": pd.to_datetime(time).tz_localize("UTC"),
+            "chunk": index.chunk.astype(np.int64),
+            "offset": index.offset.astype(np.int64),
+        }
+    )
 
 
 def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) -> FileReport:
