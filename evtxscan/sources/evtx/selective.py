@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.evtx.backends import rust_events
+from evtxscan.sources.evtx.decode import DecodeOptions, decode_chunk_range, decode_records
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ChunkParser,
@@ -77,17 +79,21 @@ def read_range_selected(
     Every record is observed in ``result.observed`` (from the index, or from its decoded row
     where the index could not read it), and every record not decoded is counted in
     ``result.skipped``."""
+    # The decoder reads values from the binary and renders only what it cannot read with
+    # pyevtx-rs; a python-evtx backend keeps python-evtx's rendering of every record.
+    decoder = parser is rust_events
     if selector is None:
+        read = decode_chunk_range if decoder else _parsed_range
         frames = list(
-            read_chunk_range(
+            read(
                 data,
                 span,
-                parser,
                 source=source,
                 host_map=host_map,
                 batch_size=batch_size,
                 include_recovered=include_recovered,
                 result=result,
+                parser=parser,
             )
         )
         index = _indexed(data, span, {c.index for c in intact_chunks(data, span, RangeResult())},
@@ -100,8 +106,13 @@ def read_range_selected(
     later = selector.defer_mask(index) & ~decode
     if later.any():
         result.deferred = _locations(index.take(np.flatnonzero(later)))
-    frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
-                          include_recovered, result))  # fmt: skip
+    if decoder:
+        options = DecodeOptions(host_map, include_recovered, parser)
+        chosen = decode_records(data, index, np.flatnonzero(decode), source=source, options=options)
+        frames = [chosen] if len(chosen) else []
+    else:
+        frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
+                              include_recovered, result))  # fmt: skip
     # Counted from the index: records not decoded, and wanted ones the parser could not give.
     offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
@@ -109,6 +120,30 @@ def read_range_selected(
     _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
     result.observed = _observation(source, index, frames)
     return frames
+
+
+def _parsed_range(
+    data: bytes,
+    span: ChunkRange,
+    *,
+    source: str,
+    host_map: HostMap | None,
+    batch_size: int,
+    include_recovered: bool,
+    result: RangeResult,
+    parser: ChunkParser,
+) -> Iterator[pd.DataFrame]:
+    """Every record of the range through the chunk parser (python-evtx backend)."""
+    return read_chunk_range(
+        data,
+        span,
+        parser,
+        source=source,
+        host_map=host_map,
+        batch_size=batch_size,
+        include_recovered=include_recovered,
+        result=result,
+    )
 
 
 def _indexed(
