@@ -18,7 +18,7 @@ from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.stream import RecordStream
 

@@ -40,7 +40,7 @@ from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream

@@ -21,7 +21,7 @@ from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.inputs import (
