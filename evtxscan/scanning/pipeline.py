@@ -269,10 +269,11 @@ class ScanPipeline:
         for task in reads:
             for frame in read_deferred(task, options):
                 context.keep(frame)
-        return combine_rows(None, context.kept)
+        return self._joined(combine_rows(None, context.kept))
 
     def _host_of(self, computer: str | None, source: str) -> str:
-        return str(self.host_map.host_for(computer or None, source))
+        """The host a located record belongs to, as the kept rows name it (renames joined)."""
+        return self.renames.host(str(self.host_map.host_for(computer or None, source)))
 
     def result(
         self,
