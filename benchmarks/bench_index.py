@@ -4,7 +4,7 @@ Three modes, each a fresh process over the same collection, run side by side in 
 order, ``--runs`` times (median reported):
 
 - ``bare``: ``../shared/bench-tools/bare_pyevtx.py`` (``records_json()`` over every file);
-- ``index``: read every file and build the record index (:func:`index_sources`): every
+- ``index``: read every file and build the record index (:func:`index_files`): every
   record's position and System fields;
 - ``decode``: full normalization of every record into record-schema batches
   (:func:`decode_sources`), the work ``dump`` does before writing.
@@ -36,8 +36,7 @@ import json, os, sys, time
 started = time.perf_counter()
 mode, path = sys.argv[1], sys.argv[2]
 if mode == "index":
-    from evtxscan.sources.evtx.index import index_sources
-    from evtxscan.sources.evtx.reader import chunk_ranges
+    from evtxscan.sources.evtx.index import index_files
 else:
     from evtxscan.sources.evtx.decode import decode_sources
     from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges
@@ -57,8 +56,7 @@ def contents():
 
 
 if mode == "index":
-    index = index_sources((n, data, spans) for n, _name, data, spans in contents())
-    records = len(index)
+    records = len(index_files(paths))
 else:
     items = ((name, data, spans, RangeResult()) for _n, name, data, spans in contents())
     records = sum(len(frame) for frame in decode_sources(items))

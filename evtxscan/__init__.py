@@ -7,15 +7,51 @@ Public API (documented in the README):
 - :func:`read_frame` -- the same as one DataFrame;
 - :func:`scan` -- diagnose a collection: a :class:`ScanResult` with ``.diagnoses``,
   ``.timeline``, ``.hosts`` and ``.integrity`` DataFrames.
+
+The names are imported when first used, so importing one of the package's modules (the
+record index, the CLI's ``--help``) does not pay for pandas and everything else.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from evtxscan._version import __version__
-from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import COLUMNS
-from evtxscan.results import ScanResult
-from evtxscan.scanning import read_frame, read_records, scan
-from evtxscan.sources.bundles import BundleLimits
-from evtxscan.sources.stream import RecordStream
+
+if TYPE_CHECKING:
+    from evtxscan.records.hosts import HostMap
+    from evtxscan.records.schema import COLUMNS
+    from evtxscan.results import ScanResult
+    from evtxscan.scanning import read_frame, read_records, scan
+    from evtxscan.sources.bundles import BundleLimits
+    from evtxscan.sources.stream import RecordStream
+
+#: Public name -> the module that defines it.
+_HOMES = {
+    "BundleLimits": "evtxscan.sources.bundles",
+    "COLUMNS": "evtxscan.records.schema",
+    "HostMap": "evtxscan.records.hosts",
+    "RecordStream": "evtxscan.sources.stream",
+    "ScanResult": "evtxscan.results",
+    "read_frame": "evtxscan.scanning",
+    "read_records": "evtxscan.scanning",
+    "scan": "evtxscan.scanning",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'evtxscan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
 
 __all__ = [
     "COLUMNS",

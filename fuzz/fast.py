@@ -5,7 +5,9 @@ pandas work (typing one DataFrame per file, grouping for the integrity counts), 
 full path reaches a few dozen inputs a second. In fast mode the stream runs unchanged
 except for two things: :meth:`RecordBatch.frame` hands its rows to a pool that is typed for
 thousands of records at once (so typing bugs are still found, and re-typed per input to
-name the culprit), and :meth:`FileReport.observe` is skipped. The driver runs a share of
+name the culprit), and :meth:`FileReport.observe` is skipped. (The on-demand decoder, which
+reads pyevtx-rs-backend files, types its own rows; the records it leaves to the renderer
+are typed per file as usual, since it merges them with its own.) The driver runs a share of
 batches in full mode as well.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from evtxscan.records.batch import RecordBatch
+from evtxscan.sources.evtx import decode
 from evtxscan.sources.integrity import FileReport
 
 POOL_RECORDS = 20_000
@@ -79,6 +82,7 @@ def pooled_typing(pool: TypingPool) -> Iterator[list[str]]:
     global _EMPTY
     original_frame = RecordBatch.frame
     original_observe = FileReport.observe
+    original_render = decode.render_wanted  # type: ignore[attr-defined]
     failures: list[str] = []
     if _EMPTY is None:
         _EMPTY = original_frame(RecordBatch(), source_file="", source_format="evtx")
@@ -95,8 +99,17 @@ def pooled_typing(pool: TypingPool) -> Iterator[list[str]]:
     def observe(self: FileReport, frame: pd.DataFrame) -> None:
         return None
 
+    def render(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        # The decoder merges the rows it renders with its own: they must be real rows.
+        RecordBatch.frame = original_frame  # type: ignore[method-assign]
+        try:
+            return original_render(*args, **kwargs)
+        finally:
+            RecordBatch.frame = frame  # type: ignore[method-assign]
+
     RecordBatch.frame = frame  # type: ignore[method-assign]
     FileReport.observe = observe  # type: ignore[method-assign]
+    decode.render_wanted = render  # type: ignore[attr-defined]
     try:
         yield failures
         problem = pool.flush(original_frame)
@@ -105,3 +118,4 @@ def pooled_typing(pool: TypingPool) -> Iterator[list[str]]:
     finally:
         RecordBatch.frame = original_frame  # type: ignore[method-assign]
         FileReport.observe = original_observe  # type: ignore[method-assign]
+        decode.render_wanted = original_render  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from evtxscan.results.timeline import TimelineMode
 from evtxscan.signatures.durations import parse_duration
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 
 FC = TypeVar("FC", bound=Callable[..., object])
 

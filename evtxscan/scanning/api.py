@@ -20,7 +20,7 @@ from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.stream import RecordStream
 

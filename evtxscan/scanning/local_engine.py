@@ -16,6 +16,7 @@ import pandas as pd
 
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
+from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.worker import ReadOptions
 
@@ -68,6 +69,7 @@ class Merged:
     kept: list[pd.DataFrame] = field(default_factory=list)
     days: list[pd.DataFrame] = field(default_factory=list)
     sigma_hits: list[pd.DataFrame] = field(default_factory=list)
+    deferred: list[tuple[Source, pd.DataFrame]] = field(default_factory=list)
 
 
 def merge_outputs(
@@ -110,10 +112,12 @@ def merge_outputs(
         merged.kept += [keep(f) for f in output.kept] if keep is not None else output.kept
         merged.days += output.days
         merged.sigma_hits += output.sigma_hits
+        merged.deferred += output.deferred
     if duplicates:
         merged.kept = [_without(f, duplicates) for f in merged.kept]
         merged.days = [_without(f, duplicates) for f in merged.days]
         merged.sigma_hits = [_without(f, duplicates) for f in merged.sigma_hits]
+        merged.deferred = [(s, f) for s, f in merged.deferred if s.display not in duplicates]
     return merged
 
 

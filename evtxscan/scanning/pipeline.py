@@ -35,14 +35,15 @@ from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
+from evtxscan.scanning.deferred import plan_deferred, read_deferred
 from evtxscan.scanning.local_engine import merge_outputs, run_units
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
-from evtxscan.sources.evtx.backends import Backend
-from evtxscan.sources.inputs import PathLike, expand_paths
+from evtxscan.sources.evtx.backend_kind import Backend
+from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
@@ -132,6 +133,8 @@ class ScanPipeline:
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
         self.host_map = HostMap.from_option(settings.host_map)
         self.renames = HostRenames(joined=settings.join_renamed)
+        #: Context records located but not decoded (per source), for the second read.
+        self.located: list[tuple[Source, pd.DataFrame]] = []
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
@@ -164,6 +167,7 @@ class ScanPipeline:
         self.scanner.kept += merged.kept
         self.scanner.days += merged.days
         self.scanner.sigma_hits += merged.sigma_hits
+        self.located = merged.deferred
         return integrity_frame(merged.reports)
 
     def read_stream(
@@ -255,8 +259,29 @@ class ScanPipeline:
         incidents = incidents_of(self.signatures, rows, facts)
         diagnoses = diagnoses_table(incidents, rows, facts)
         settings = self.settings
-        timeline = timeline_table(rows, settings.window, self.renderer, settings.timeline)
+        shown = combine_rows(rows, [self.context_near_symptoms(rows)])
+        timeline = timeline_table(shown, settings.window, self.renderer, settings.timeline)
         return Correlation(rows, facts, incidents, diagnoses, timeline)
+
+    def context_near_symptoms(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The located context records within the timeline window of a symptom in ``rows``,
+        read again and decoded (empty when nothing was located or no symptom was found)."""
+        if not self.located or rows.empty:
+            return pd.DataFrame()
+        symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self._host_of)
+        if not reads:
+            return pd.DataFrame()
+        options = self.read_options()
+        context = Scanner(self.config)
+        for task in reads:
+            for frame in read_deferred(task, options):
+                context.keep(frame)
+        return self._joined(combine_rows(None, context.kept))
+
+    def _host_of(self, computer: str | None, source: str) -> str:
+        """The host a located record belongs to, as the kept rows name it (renames joined)."""
+        return self.renames.host(str(self.host_map.host_for(computer or None, source)))
 
     def result(
         self,

@@ -125,6 +125,19 @@ class Scanner:
             .reset_index()
         )
         self.days.append(per_day[DAY_COLUMNS])
+        self._keep(batch)
+
+    def keep(self, batch: pd.DataFrame) -> None:
+        """Keep the rows correlation and the timeline need, without counting the batch
+        (records read a second time: context located earlier, decoded near a symptom)."""
+        if self.since is not None:
+            batch = batch[batch["time"] >= self.since]
+        if self.until is not None:
+            batch = batch[batch["time"] < self.until]
+        if not batch.empty:
+            self._keep(batch)
+
+    def _keep(self, batch: pd.DataFrame) -> None:
         candidates, context, canon = self.index.prefilter(batch)
         if not self.include_recovered:
             candidates &= ~batch["recovered"].to_numpy()

@@ -58,6 +58,10 @@ class SigmaSelector:
     def __getstate__(self) -> dict[str, object]:
         return {"inner": self.inner, "keys": self.keys, "_cache": {}}
 
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """The inner selector's context records (those a rule wants are decoded anyway)."""
+        return self.inner.defer_mask(index)
+
     def decode_mask(self, index: RecordIndex) -> np.ndarray:
         """True for the records to decode."""
         mask: np.ndarray = self.inner.decode_mask(index)

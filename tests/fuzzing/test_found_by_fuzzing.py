@@ -90,3 +90,24 @@ def test_every_seed_reads_cleanly(tmp_path: Path, backend: str) -> None:
             for _, status, errors in _rows(path, backend):
                 assert status in ("ok", "dirty", "duplicate", "unreadable"), (fmt, index, errors)
                 assert "internal error" not in errors
+
+
+def test_broken_utf16_check_on_decoded_rows_joined_with_rendered_ones(tmp_path: Path) -> None:
+    """Found by the harness (seed 20261205, after the on-demand decoder became the rust
+    backend's reader): rows the decoder leaves to the renderer are joined to its own, which
+    makes the ``data`` column a chunked Arrow array, and the broken-UTF-16 check took the
+    list of its struct fields for one array ("internal error": AttributeError)."""
+    from datetime import datetime
+
+    from evtxscan.sources.evtx.decode import _append
+    from evtxscan.sources.evtx.utf16_check import altered_records
+    from evtxscan.synth import EventSpec, evtx_bytes
+
+    when = datetime(2024, 1, 2, 3, 4, 5)
+    events = [EventSpec("P", i, when, data=(("Name", f"zzé\u2603 {i}"),)) for i in range(2)]
+    data = evtx_bytes(events).replace("\u2603".encode("utf-16-le"), b"\x00\xd8", 1)
+    (tmp_path / "u.evtx").write_bytes(data)
+    frame = read_records(tmp_path / "u.evtx").frame()
+    joined = _append(frame.iloc[:1].reset_index(drop=True), frame.iloc[1:].reset_index(drop=True))
+    assert joined["offset"].tolist() == frame["offset"].tolist()
+    assert altered_records(joined, data, 4096) == [(0, int(frame["offset"].iloc[0]))]

@@ -281,3 +281,20 @@ def test_records_the_index_left_to_the_renderer_decode_through_it(tmp_path: Path
     assert_same_rows(mine, rust_frame(path))
     assert mine["channel"].tolist()[0] == "A&B"
     assert mine["data"].tolist()[2] == [{"name": None, "value": "ok"}]
+
+
+def test_slack_records_are_kept_or_left_out_on_request(tmp_path: Path) -> None:
+    data = bytearray(evtx_bytes([_spec(i) for i in range(40)], records_per_chunk=40))
+    data[FILE_HEADER_SIZE + 48 : FILE_HEADER_SIZE + 52] = (512).to_bytes(4, "little")  # cleared
+    path = tmp_path / "cleared.evtx"
+    path.write_bytes(bytes(data))
+    rows = decoded(bytes(data), str(path))
+    assert len(rows) == 40 and rows["recovered"].all()
+    assert_same_rows(rows, rust_frame(path))
+    span = chunk_ranges(len(data), FILE_HEADER_SIZE, 64)[0]
+    live_only = list(
+        decode_chunk_range(
+            bytes(data), span, source=str(path), result=RangeResult(), include_recovered=False
+        )
+    )
+    assert sum(len(frame) for frame in live_only) == 0

@@ -27,6 +27,7 @@ class Reader:
             )
             for width in (2, 4, 8)
         }
+        self._rows: dict[int, np.ndarray] = {}
 
     def u8(self, at: np.ndarray) -> np.ndarray:
         return np.asarray(self.buf[at])
@@ -43,8 +44,11 @@ class Reader:
     def rows(self, at: np.ndarray, width: int) -> np.ndarray:
         """The ``width`` bytes at each position, as an (n, width) uint8 array (positions must
         leave ``width`` bytes in the buffer)."""
-        count = max(len(self.buf) - width + 1, 0)
-        return np.asarray(as_strided(self.buf, shape=(count, width), strides=(1, 1))[at])
+        view = self._rows.get(width)
+        if view is None:
+            count = max(len(self.buf) - width + 1, 0)
+            view = self._rows[width] = as_strided(self.buf, shape=(count, width), strides=(1, 1))
+        return np.asarray(view[at])
 
     def u32_rows(self, at: np.ndarray, width: int) -> np.ndarray:
         """``width`` consecutive u32 words from each position, as an (n, width) array."""

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.backends import rust_events
@@ -139,7 +140,9 @@ def decode_records(
 
 def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
     for start in range(0, len(frame), batch_size):
-        yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+        piece = frame.iloc[start : start + batch_size].reset_index(drop=True)
+        piece.attrs = dict(frame.attrs) if start == 0 else {}  # values lost: counted once
+        yield piece
 
 
 def _decode_batch(
@@ -221,6 +224,7 @@ def _decoded(
         )
     rendered = render_wanted(files, names, options.parser, options.host_map)
     merged = _append(decoded, rendered)
+    merged.attrs[VALUES_LOST] = _lost_counts(decoded, rendered)
     order_of = {name: number for number, name in enumerate(names)}
     source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
     merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
@@ -233,6 +237,15 @@ def _decoded(
         )
     )
     return merged.iloc[order].reset_index(drop=True)
+
+
+def _lost_counts(*frames: pd.DataFrame) -> dict[str, int]:
+    """The frames' counts of values read as missing, added up per column."""
+    total: dict[str, int] = {}
+    for frame in frames:
+        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
+            total[name] = total.get(name, 0) + count
+    return total
 
 
 def _append(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ per-file cost is a copy and a few array appends.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ import numpy as np
 
 from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, record_instances
-from evtxscan.sources.evtx.layout import CHUNK_SIZE
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.shapes import NUMBER_BITS, record_shapes
 from evtxscan.sources.evtx.system_fields import Numbers, SystemReader, Texts
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place, walk
@@ -48,7 +49,15 @@ def canonical_guid(text: str) -> str:
     return "{" + text.strip("{}").upper() + "}"
 
 
-__all__ = ["Numbers", "Problem", "RecordIndex", "Texts", "index_chunks", "index_sources"]
+__all__ = [
+    "Numbers",
+    "Problem",
+    "RecordIndex",
+    "Texts",
+    "index_chunks",
+    "index_files",
+    "index_sources",
+]
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 #: Copy files into a shared buffer up to this size before indexing them together.
@@ -163,6 +172,57 @@ def index_sources(
     if pending:
         parts.append(_index_set(chunks_copied(pending), cache))
     return RecordIndex.concat(parts)
+
+
+def index_files(
+    paths: Sequence[str | os.PathLike[str]], *, cache: TemplateCache | None = None
+) -> RecordIndex:
+    """Index every chunk slot of EVTX files on disk (``source`` numbers the paths), each
+    file read straight into the shared batch buffer: one copy, no per-file buffers."""
+    cache = _SHARED_CACHE if cache is None else cache
+    parts: list[RecordIndex] = []
+    pending: list[tuple[int, str | os.PathLike[str], int, int]] = []
+    pending_slots = 0
+    for number, path in enumerate(paths):
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            first = 0 if handle.read(len(CHUNK_MAGIC)) == CHUNK_MAGIC else FILE_HEADER_SIZE
+        slots = -(-(size - first) // CHUNK_SIZE) if size > first else 0
+        if slots:
+            pending.append((number, path, first, slots))
+            pending_slots += slots
+        if pending_slots * CHUNK_SIZE >= BATCH_BYTES:
+            parts.append(_index_set(_read_slots(pending, pending_slots), cache))
+            pending, pending_slots = [], 0
+    if pending:
+        parts.append(_index_set(_read_slots(pending, pending_slots), cache))
+    return RecordIndex.concat(parts)
+
+
+def _read_slots(files: list[tuple[int, str | os.PathLike[str], int, int]], total: int) -> ChunkSet:
+    """The files' chunk slots read side by side into one zero-padded buffer."""
+    buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
+    view = buf.data
+    source, index, file_offset, length = [], [], [], []
+    row = 0
+    for number, path, first, slots in files:
+        with open(path, "rb") as handle:
+            handle.seek(first)
+            got = handle.readinto(view[row * CHUNK_SIZE : (row + slots) * CHUNK_SIZE]) or 0
+        numbers = np.arange(slots, dtype=np.int64)
+        source.append(np.full(slots, number, dtype=np.int32))
+        index.append(numbers.astype(np.int32))
+        file_offset.append(first + numbers * CHUNK_SIZE)
+        length.append(np.clip(got - numbers * CHUNK_SIZE, 0, CHUNK_SIZE))
+        row += slots
+    return ChunkSet(
+        buf=buf,
+        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
+        length=np.concatenate(length),
+        source=np.concatenate(source),
+        index=np.concatenate(index),
+        file_offset=np.concatenate(file_offset),
+    )
 
 
 def _slot_runs(size: int, spans: Iterable[Span]) -> list[tuple[int, int, int]]:

@@ -21,7 +21,13 @@ from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, ValueType
 from evtxscan.sources.evtx.instances import Problem, ValueTable
 from evtxscan.sources.evtx.item_tables import ItemTable
-from evtxscan.sources.evtx.value_columns import Flag, render, string_array_items, text_flags
+from evtxscan.sources.evtx.value_columns import (
+    Flag,
+    render,
+    render_parts,
+    string_array_items,
+    text_flags,
+)
 from evtxscan.sources.evtx.value_text import REFUSED, array_items
 
 
@@ -119,11 +125,13 @@ def assemble(
         _missing(problem, record[refs], kind)
         alone = merged.alone[item[refs]]
         _arrays(reader, values, refs, kind, at, size, alone, repeats, array_at)
-        texts, refused, flags = render(reader, np.maximum(kind, 0), at, size)
+        parts, refused, flags = render_parts(reader, np.maximum(kind, 0), at, size)
         fail(problem, np.unique(record[refs[refused]]), Problem.VALUE_REFUSED)
-        first_ref = values.add(texts, flags, ~merged.attribute[item[refs]])
-        value_index[refs] = first_ref + np.arange(len(refs))
-        empty_ref[refs] = pc.binary_length(texts).to_numpy(zero_copy_only=False) == 0
+        content = ~merged.attribute[item[refs]]
+        for rows, texts in parts:  # each type's texts appended as they are
+            first_ref = values.add(texts, flags[rows], content[rows])
+            value_index[refs[rows]] = first_ref + np.arange(len(rows))
+            empty_ref[refs[rows]] = pc.binary_length(texts).to_numpy(zero_copy_only=False) == 0
     names = _Source()
     name_literals = pa.array(merged.name_literal)
     name_first = names.add(name_literals, merged.name_flags, np.zeros(len(name_literals), bool))
@@ -286,10 +294,12 @@ def _data_column(
 
 def _binary_column(n: int, record: np.ndarray, values: pa.Array) -> pa.Array:
     """``<Binary>`` as upper-case hex without white space; the last one of a record wins."""
-    out = np.full(n, None, dtype=object)
-    if len(record):
-        cleaned = pc.utf8_upper(pc.replace_substring_regex(values, r"\s+", ""))
-        texts = np.asarray(cleaned.to_pylist(), dtype=object)
-        texts[texts == ""] = None
-        out[record] = texts
-    return pa.array(out, type=pa.string())
+    if not len(record):
+        return pa.nulls(n, pa.string())
+    last = np.flatnonzero(np.append(record[1:] != record[:-1], True))  # records in order
+    texts = values.take(pa.array(last))
+    texts = pc.utf8_upper(pc.replace_substring_regex(texts, r"\s+", ""))
+    texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, texts.type), texts)
+    where = np.full(n, -1, dtype=np.int64)
+    where[record[last]] = np.arange(len(last))
+    return texts.take(pa.array(np.maximum(where, 0), mask=where < 0)).cast(pa.string())

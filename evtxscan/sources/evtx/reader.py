@@ -75,6 +75,8 @@ class RangeResult:
     observed: FileReport | None = None
     second_opinions: int = 0  # chunks re-read with python-evtx
     over_budget: bool = False  # a worker stopped the range at the file's time budget
+    #: Records a selector left for later (window context): computer, time, chunk, offset.
+    deferred: pd.DataFrame | None = None
 
 
 def inspect_header(data: bytes, report: FileReport) -> int:

@@ -70,10 +70,13 @@ def altered_records(frame: pd.DataFrame, data: Buffer, first_offset: int) -> lis
     Only records whose values read back with non-ASCII text are walked (a vectorized test):
     a dropped surrogate almost always sits in garbled text. A record whose broken value
     reads back as plain ASCII is not found."""
-    values = pa.array(frame["data"].array).flatten().field("value")
+    column = pa.array(frame["data"].array)
+    if isinstance(column, pa.ChunkedArray):  # e.g. decoded rows joined with rendered ones
+        column = column.combine_chunks()
+    values = column.flatten().field("value")
     if len(values) == 0 or pc.all(pc.string_is_ascii(pc.fill_null(values, ""))).as_py():
         return []
-    counts = pc.list_value_length(pa.array(frame["data"].array)).fill_null(0).to_numpy()
+    counts = pc.list_value_length(column).fill_null(0).to_numpy()
     record_of = np.repeat(np.arange(len(frame)), counts)
     odd = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
     found = []

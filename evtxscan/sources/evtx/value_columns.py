@@ -69,6 +69,20 @@ def render(
 ) -> tuple[pa.StringArray, np.ndarray, np.ndarray]:
     """Texts of values of type ``kind`` at ``at`` with ``size`` bytes; which are refused; and
     each text's :class:`Flag` bits. GUIDs come out braced (their canonical form)."""
+    parts, refused, flags = render_parts(reader, kind, at, size)
+    if not parts:
+        return pa.array([], type=pa.string()), refused, flags
+    if len(parts) == 1:
+        return parts[0][1].cast(pa.string()), refused, flags
+    order = np.concatenate([rows for rows, _ in parts])
+    combined = pa.concat_arrays([texts.cast(pa.string()) for _, texts in parts])
+    return combined.take(pa.array(np.argsort(order, kind="stable"))), refused, flags
+
+
+def render_parts(
+    reader: Reader, kind: np.ndarray, at: np.ndarray, size: np.ndarray
+) -> tuple[list[tuple[np.ndarray, pa.Array]], np.ndarray, np.ndarray]:
+    """As :func:`render`, the texts by value type: (positions, texts) per type."""
     n = len(kind)
     refused = np.zeros(n, dtype=bool)
     flags = np.zeros(n, dtype=np.uint8)
@@ -78,13 +92,7 @@ def render(
         rows = np.arange(n) if len(types) == 1 else np.flatnonzero(kind == value_type)
         texts = _render_type(reader, value_type, at[rows], size[rows], refused, flags, rows)
         parts.append((rows, texts))
-    if not parts:
-        return pa.array([], type=pa.string()), refused, flags
-    if len(parts) == 1:
-        return parts[0][1].cast(pa.string()), refused, flags
-    order = np.concatenate([rows for rows, _ in parts])
-    combined = pa.concat_arrays([texts.cast(pa.string()) for _, texts in parts])
-    return combined.take(pa.array(np.argsort(order, kind="stable"))), refused, flags
+    return parts, refused, flags
 
 
 def _render_type(
