@@ -99,7 +99,9 @@ def test_damaged_samples_give_their_good_records_and_a_truthful_row(
     row = _row(
         integrity, samples, "omerbenamram-evtx/samples/sample-with-zero-data-size-event.evtx"
     )
-    assert row["status"] == "damaged" and "data size" in _errors(row)
+    # Record 3's header says size 0: the records after it in chunk 0 are counted missing
+    # (the decoder reads the rest itself, so pyevtx-rs's own complaint no longer shows).
+    assert row["status"] == "damaged" and row["missing_records"] >= 114
 
 
 def test_cleared_log_records_come_from_slack_flagged_recovered(
