@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
+from evtxscan.correlation.engine import SeenRows, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
@@ -38,13 +38,20 @@ from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.deferred import (
     DeferredRead,
+    LocatedHosts,
     plan_deferred,
     plan_reads,
     read_again,
     role_evidence,
 )
 from evtxscan.scanning.local_engine import merge_outputs, run_units
-from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
+from evtxscan.scanning.scanner import (
+    DAY_COLUMNS,
+    Scanner,
+    ScannerConfig,
+    canonical_order,
+    combine_rows,
+)
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
 from evtxscan.sources.evtx.backend_kind import Backend
@@ -136,6 +143,7 @@ class ScanPipeline:
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
         self.host_map = HostMap.from_option(settings.host_map)
         self.renames = HostRenames(joined=settings.join_renamed)
+        self._hosts = LocatedHosts(self._host_of)
         #: Context records located but not decoded (per source), for the second read.
         self.located: list[tuple[Source, pd.DataFrame]] = []
 
@@ -225,6 +233,7 @@ class ScanPipeline:
         names = self.scanner.index.names
         join = self.settings.join_renamed
         self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        self._hosts = LocatedHosts(self._host_of)  # host names follow the renames
         rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
@@ -254,7 +263,8 @@ class ScanPipeline:
         unsure = needs_role(facts)
         if unsure and self.located:
             names = self.scanner.index.names
-            services = self._decoded_located(role_evidence(unsure, names))
+            boots = {host: facts[host].boot_starts for host in unsure}
+            services = self._decoded_located(role_evidence(boots, names))
             if not services.empty:
                 for host in server_hosts(services, services["provider_key"]):
                     facts[host].server_role = True
@@ -278,14 +288,14 @@ class ScanPipeline:
         if not self.located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        reads = plan_deferred(self.located, symptoms, self.settings.window, self._host_of)
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
         return self._again(reads)
 
     def _decoded_located(
         self, choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray]
     ) -> pd.DataFrame:
         """The located records ``choose`` picks, read again and decoded."""
-        return self._again(plan_reads(self.located, choose, self._host_of))
+        return self._again(plan_reads(self.located, choose, self._hosts))
 
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
@@ -371,28 +381,3 @@ def _kind(signature: Signature) -> str:
     if signature.fallback:
         return "generic"
     return "draft" if signature.status is Status.DRAFT else "kb"
-
-
-def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
-    """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
-    EventRecordID, file, offset), so results do not depend on the order files were read in."""
-    frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
-    if not frames:
-        return pd.DataFrame()
-    return canonical_order(dedupe(concat_frames(frames)))
-
-
-def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
-    keys = pd.DataFrame(
-        {
-            "host": rows["host"].astype(str),
-            "time": rows["time"],
-            "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"],
-            "file": rows["source_file"].astype(str),
-            "offset": rows["offset"],
-        }
-    )
-    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    return rows.loc[order].reset_index(drop=True)
