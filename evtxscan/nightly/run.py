@@ -35,8 +35,8 @@ from evtxscan.scanning.pipeline import (
     ReadHooks,
     ScanPipeline,
     ScanSettings,
-    combine_rows,
 )
+from evtxscan.scanning.scanner import combine_rows
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET

