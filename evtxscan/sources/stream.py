@@ -22,8 +22,9 @@ from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backend_kind import Backend
+from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
-from evtxscan.sources.evtx.selective import IndexSelector
+from evtxscan.sources.evtx.selective import IndexSelector, read_ranges_decoded
 from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
@@ -37,6 +38,7 @@ from evtxscan.sources.inputs import (
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.skipped import SkippedStats, merge_stats
+from evtxscan.sources.small_evtx import small_evtx_run
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
@@ -154,10 +156,19 @@ class RecordStream:
     def _run(self) -> Iterator[pd.DataFrame]:
         pool = RangePool(self.workers, self.options) if self.workers > 1 else None
         items = list(expand_paths(self._paths))
+        batching = pool is None and self.planner is None and self.options.backend is Backend.RUST
         try:
-            for index, item in enumerate(items):
+            index = 0
+            while index < len(items):
+                run = small_evtx_run(items, index) if batching else []
+                if run:  # consecutive small logs: one index and one decode for all
+                    yield from self._read_small_files(run)
+                    index += len(run)
+                    continue
+                item = items[index]
+                index += 1
                 if pool is not None and self.planner is None:
-                    pool.prefetch(items[index + 1 : index + 1 + PREFETCH_FILES])
+                    pool.prefetch(items[index : index + PREFETCH_FILES])
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
@@ -214,11 +225,7 @@ class RecordStream:
             for member in members:
                 yield from self._read_source(member, pool)
             return
-        report.sha256 = sha256_of(content)
-        first = self._seen.setdefault(report.sha256, report.path)
-        if first != report.path or report.sha256 in self._earlier:
-            report.status = FileStatus.DUPLICATE
-            report.duplicate_of = first
+        if self._duplicate(report, content):
             if pool is not None:
                 pool.drop(source)
             return
@@ -239,6 +246,67 @@ class RecordStream:
         else:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
+
+    def _duplicate(self, report: FileReport, content: bytes | mmap.mmap) -> bool:
+        """Hash the file; True (and the report says so) when its contents were read before."""
+        report.sha256 = sha256_of(content)
+        first = self._seen.setdefault(report.sha256, report.path)
+        if first != report.path or report.sha256 in self._earlier:
+            report.status = FileStatus.DUPLICATE
+            report.duplicate_of = first
+            return True
+        return False
+
+    def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
+        """Small EVTX files read as one batch; each gets its own report, in input order.
+        Should the batch fail as a whole, its files are read one by one instead."""
+        reports = [FileReport(path=source.display) for source in run]
+        items: list[tuple[Source, FileReport, bytes, list[ChunkRange]]] = []
+        for source, report in zip(run, reports, strict=True):
+            try:
+                content = open_source(source)
+            except (OSError, ValueError, EOFError) as exc:
+                report.status = FileStatus.UNREADABLE
+                report.error(f"cannot open: {exc}")
+                continue
+            try:
+                report.size, report.format = len(content), str(LogFormat.EVTX)
+                if not self._duplicate(report, content):
+                    first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+                    spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
+                    items.append((source, report, bytes(content), spans))
+            finally:
+                if isinstance(content, mmap.mmap):
+                    content.close()
+        results = [RangeResult() for _ in items]
+        try:
+            batch = [
+                (s.display, data, spans, r)
+                for (s, _, data, spans), r in zip(items, results, strict=True)
+            ]
+            outputs = read_ranges_decoded(
+                batch,
+                self.options.selector,
+                DecodeOptions(self.options.host_map, self.options.include_recovered),
+                self.options.batch_size,
+            )
+        except Exception:  # a reader bug: read the files alone, each with its own error row
+            for source, report, data, _spans in items:
+                report.errors.clear()
+                yield from self._guarded(source, data, report)
+        else:
+            for (source, report, _, _), frames, result in zip(items, outputs, results, strict=True):
+                yield from self._fold(frames, result, report, source)
+        for report in reports:
+            self._finish(report)
+
+    def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
+        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
+        try:
+            yield from self._read_evtx(source, data, report, None)
+        except Exception as exc:
+            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
+            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
 
     def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
         """The reader of a format read as one piece (not by chunk ranges), with its options."""

@@ -169,8 +169,18 @@ def index_range(
     cache: TemplateCache | None = None,
 ) -> IndexedRange:
     """Index ``span`` of ``data`` and note its chunks (counts, damage) in ``result``."""
+    return index_ranges([(source, data, [span], result)], include_recovered, cache)
+
+
+def index_ranges(
+    items: Sequence[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
+    include_recovered: bool = True,
+    cache: TemplateCache | None = None,
+) -> IndexedRange:
+    """Index the ranges of several files (``(name, content, spans, result)`` each) as one
+    batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
     cache = cache or _DECODER_CACHE
-    inputs = [_Input(source, data, (span,), result)]
+    inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
     chunks = _chunk_set(inputs)
     indexed = index_set(chunks, cache)
     keep = _noted(inputs, chunks, indexed, include_recovered)
