@@ -158,13 +158,15 @@ def read_ranges_decoded(
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
     if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
         return None  # counted for the batch, not per file: read its files one by one
+    if len(items) > 1:
+        chosen = _used_categories(chosen)
     by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
     out: list[list[pd.DataFrame]] = []
     for number, (name, content, spans, result) in enumerate(items):
         rows = np.flatnonzero(index.source == number) if len(items) > 1 else None
         mine = index if rows is None else index.take(rows)
         wanted = decode if rows is None else decode[rows]
-        decoded = chosen if by_file is None else _own(chosen[by_file == name])
+        decoded = chosen if by_file is None else chosen[by_file == name].reset_index(drop=True)
         frames = []
         for start in range(0, len(decoded), batch_size):
             piece = decoded.iloc[start : start + batch_size].reset_index(drop=True)
@@ -180,10 +182,10 @@ def read_ranges_decoded(
     return out
 
 
-def _own(rows: pd.DataFrame) -> pd.DataFrame:
-    """One file's rows of a batch, its categorical columns holding only its own values (as
-    when the file is read alone)."""
-    rows = rows.reset_index(drop=True)
+def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with categorical columns holding only values in use (so a stream's frame is
+    the same whether its files were read alone or in a batch; a batch's files share the
+    batch's categories)."""
     for name in rows.columns:
         if isinstance(rows[name].dtype, pd.CategoricalDtype):
             rows[name] = rows[name].cat.remove_unused_categories()
