@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -148,3 +149,51 @@ def test_a_value_reaching_past_the_buffer_is_left_to_the_renderer(tmp_path: Path
     (tmp_path / "v.evtx").write_bytes(data)
     for _, status, errors in _rows(tmp_path / "v.evtx"):
         assert "internal error" not in errors and status == "damaged"
+
+
+def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 1001, watchdog: RSS 2,069 MiB): a damaged template makes
+    python-evtx append nodes without end (a token of length zero), inside the library, so
+    no check of ours ran; one record used gigabytes. Each record now has a CPU-time limit.
+    Read in a child process with 2 GiB of address space, so a regression fails here (as a
+    MemoryError "internal error") instead of starving the machine. (188 KB, compressed.)"""
+    import subprocess
+    import sys
+
+    packed = Path(__file__).parent / "reproducers" / "python-evtx-endless-template.evtx.zz"
+    path = tmp_path / "t.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from evtxscan.scanning import read_records\n"
+        "s = read_records(sys.argv[1], backend='python')\n"
+        "n = sum(len(b) for b in s)\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+        "print(s.integrity.iloc[0]['errors'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, errors = done.stdout.splitlines()[:2]
+    assert "internal error" not in errors and "gave up on a record after" in errors
+    assert int(counts.split()[1]) < 1024  # peak RSS in MiB
+
+
+def test_cpu_limit_stops_a_pure_python_loop() -> None:
+    import signal
+
+    from evtxscan.sources.evtx.cpu_limit import CpuLimitExceeded, cpu_limit
+
+    before = signal.getsignal(signal.SIGVTALRM)
+    with pytest.raises(CpuLimitExceeded), cpu_limit(0.05):
+        while True:
+            pass
+    assert signal.getsignal(signal.SIGVTALRM) is before
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
