@@ -13,7 +13,7 @@ import pandas as pd
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
-from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
+from evtxscan.scanning.pipeline import HostMapOption, ScanEngine, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
@@ -58,6 +58,7 @@ def scan(
     progress: object | None = None,
     input_tz: str = "UTC",
     with_drafts: bool = False,
+    engine: ScanEngine | None = None,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -75,6 +76,8 @@ def scan(
     ``with_drafts``: also run the draft pack (signatures drafted from KB articles, at most
     "possible" confidence; noisy drafts and drafts of articles a curated signature covers
     are left out).
+    ``engine``: where to run (default: this process and ``workers`` worker processes; see
+    :class:`evtxscan.dask.DaskEngine` for a cluster, or ``evtxscan.scan(client=...)``).
     """
     if isinstance(timeline, timedelta):  # the window, as older versions took it
         mode, window = TimelineMode.NOTABLE, timeline
@@ -99,9 +102,7 @@ def scan(
     if with_drafts:
         chosen = with_draft_pack(chosen)
     pipeline = ScanPipeline(chosen, settings)
-    integrity = pipeline.read(paths, progress=progress)
-    found = pipeline.correlate(pipeline.rows())
-    return pipeline.result(found, integrity)
+    return pipeline.scan(paths, progress=progress, engine=engine)
 
 
 def read_records(

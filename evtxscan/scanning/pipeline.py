@@ -14,15 +14,15 @@ admits records above its watermarks and settles what changed since the last run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
-from evtxscan.correlation.engine import SeenRows, dedupe, incidents_of
+from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
@@ -33,13 +33,12 @@ from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
-from evtxscan.scanning.local_engine import merge_outputs, run_units
+from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
-from evtxscan.scanning.units import plan_units
+from evtxscan.scanning.units import WorkUnit, plan_units
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.evtx.backends import Backend
 from evtxscan.sources.inputs import PathLike, expand_paths
-from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
 
@@ -92,13 +91,33 @@ class ReadHooks:
     after_batch: Callable[[], None] | None = None  # e.g. a kill-point check
 
 
-class ScanPipeline:
-    """Read a collection, keep what correlation needs, correlate per host, build the tables."""
+class ScanEngine(Protocol):
+    """Where a scan's units are read and its hosts correlated (this machine:
+    :class:`~evtxscan.scanning.local_engine.LocalEngine`; a cluster: ``evtxscan.dask``).
+    Every engine gives the same :class:`ScanResult` for the same units."""
 
-    def __init__(self, signatures: list[Signature], settings: ScanSettings) -> None:
+    def scan(
+        self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
+    ) -> ScanResult: ...
+
+
+class ScanPipeline:
+    """Read a collection, keep what correlation needs, correlate per host, build the tables.
+
+    ``config``: an existing scanner config (an engine's worker rebuilding the driver's
+    pipeline reuses its signature index and catalog); by default one is made from
+    ``settings``.
+    """
+
+    def __init__(
+        self,
+        signatures: list[Signature],
+        settings: ScanSettings,
+        config: ScannerConfig | None = None,
+    ) -> None:
         self.signatures = signatures
         self.settings = settings
-        self.config = ScannerConfig(
+        self.config = config or ScannerConfig(
             signatures=tuple(signatures),
             since=settings.since,
             until=settings.until,
@@ -127,19 +146,25 @@ class ScanPipeline:
             selector=selector,
         )
 
+    def scan(
+        self,
+        paths: PathLike | Iterable[PathLike],
+        *,
+        progress: object | None = None,
+        engine: ScanEngine | None = None,
+    ) -> ScanResult:
+        """Read, keep, correlate and tabulate, planned into units of work that run on
+        ``engine`` (default: this process and its ``workers`` worker processes)."""
+        units = plan_units(expand_paths(paths))
+        return (engine or LocalEngine(self.settings.workers)).scan(self, units, progress)
+
     def read(
         self, paths: PathLike | Iterable[PathLike], *, progress: object | None = None
     ) -> pd.DataFrame:
         """Read ``paths`` in units (in parallel with ``workers``) and keep what correlation
         needs; returns the integrity table, one row per input file."""
-        settings = self.settings
-        workers = settings.workers or (os.cpu_count() or 1)
         units = plan_units(expand_paths(paths))
-        outputs = run_units(units, self.config, self.read_options(), workers)
-        merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
-        self.scanner.kept += merged.kept
-        self.scanner.days += merged.days
-        return integrity_frame(merged.reports)
+        return LocalEngine(self.settings.workers).read(self, units, progress)
 
     def read_stream(
         self,
@@ -267,7 +292,9 @@ class ScanPipeline:
 
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
     """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
-    EventRecordID, file, offset), so results do not depend on the order files were read in."""
+    EventRecordID, file, offset), with the categories of the values they hold, so results do
+    not depend on the order files were read in nor on how they were batched (an engine's
+    units, a cluster's host groups)."""
     frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
     if not frames:
         return pd.DataFrame()
@@ -283,4 +310,8 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
         }
     )
     order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    return rows.loc[order].reset_index(drop=True)
+    rows = rows.loc[order].reset_index(drop=True)
+    for name in rows.columns:
+        if isinstance(rows[name].dtype, pd.CategoricalDtype):
+            rows[name] = rows[name].cat.remove_unused_categories()
+    return rows

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from evtxscan.sources import remote
+
 #: Largest archive member (decompressed) we read into memory.
 MAX_MEMBER_BYTES = 4 * 1024**3
 
@@ -28,8 +30,9 @@ PathLike = str | os.PathLike[str]
 class Source:
     """How to reach one input file again, also from a worker process.
 
-    ``kind`` is ``file`` (a path on disk), ``zip`` (``member`` inside the zip at ``path``)
-    or ``gzip`` (the decompressed content of ``path``); ``inner`` nests them (a .gz inside a
+    ``kind`` is ``file`` (a path on disk), ``url`` (read through fsspec, see
+    :mod:`evtxscan.sources.remote`), ``zip`` (``member`` inside the zip at ``path``) or
+    ``gzip`` (the decompressed content of ``path``); ``inner`` nests them (a .gz inside a
     .zip).
     """
 
@@ -75,6 +78,9 @@ def expand_paths(
             yield item
             continue
         text = os.fspath(item)
+        if remote.is_url(text) and not os.path.exists(text):
+            yield from _expand_url(text)
+            continue
         path = Path(text)
         if path.is_dir():
             for found in _walk(path):
@@ -89,6 +95,17 @@ def expand_paths(
                 yield from expand_paths(match)
         else:
             yield MissingInput(text, "no such file or directory")
+
+
+def _expand_url(url: str) -> Iterator[Source | MissingInput]:
+    local = remote.local_path(url)
+    if local is not None:
+        yield from expand_paths(local)
+        return
+    try:
+        yield from (Source("url", found) for found in remote.list_url(url))
+    except remote.RemoteError as exc:
+        yield MissingInput(url, str(exc))
 
 
 def _read_zip_member(archive: bytes | mmap.mmap | Path, member: str) -> bytes:
@@ -144,6 +161,8 @@ def open_source(source: Source) -> bytes | mmap.mmap:
             if size == 0:
                 return b""
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    if source.kind == "url":
+        return remote.read_url(source.path, MAX_MEMBER_BYTES)
     outer: bytes | mmap.mmap | Path = (
         open_source(source.inner) if source.inner is not None else Path(source.path)
     )

@@ -1,0 +1,152 @@
+"""The Dask engine: a scan's units as tasks on a cluster, its hosts correlated in groups.
+
+1. Every unit (:func:`~evtxscan.scanning.units.plan_units`) is one task running
+   :func:`~evtxscan.scanning.units.run_unit`; the scanner config and read options travel
+   once (one task every unit depends on, recomputed like any other if its worker dies).
+2. The driver takes only each unit's integrity reports, in unit order, and joins them with
+   the local engine's :func:`~evtxscan.scanning.local_engine.merge_outputs` (range parts into
+   one report, byte-identical copies settled).
+3. The kept rows and day counts stay on the workers: batches of units are split by host
+   group, each group is correlated by one task (:mod:`evtxscan.dask.groups`), and the driver
+   concatenates the groups' tables. No process holds the whole collection's kept rows.
+
+A task lost with its worker is rerun by Dask. A unit that still fails (its worker died
+every time, e.g. a reader crashing the process) becomes integrity rows of its files.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from distributed import Client, Future, as_completed
+
+from evtxscan.dask.groups import (
+    GroupTables,
+    Shared,
+    assemble,
+    correlate_group,
+    split_outputs,
+)
+from evtxscan.results import ScanResult
+from evtxscan.scanning.local_engine import merge_outputs
+from evtxscan.scanning.pipeline import ScanPipeline
+from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
+from evtxscan.sources.inputs import MissingInput
+from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+
+T = TypeVar("T")
+
+#: At most this many split tasks per host group (each joins a batch of unit outputs).
+BATCHES_PER_GROUP = 4
+
+
+def _shared(value: T) -> T:
+    return value
+
+
+def _run(unit: WorkUnit, shared: Shared) -> UnitOutput:
+    return run_unit(unit, shared.config, shared.options)
+
+
+def _reports(output: UnitOutput) -> UnitOutput:
+    """The part of a unit's output the driver needs: its reports and counts, no rows."""
+    return UnitOutput(output.reports, [], [], output.records, output.part, output.notes)
+
+
+@dataclass
+class DaskEngine:
+    """Run scans on the Dask cluster of ``client`` (:class:`~evtxscan.scanning.pipeline.
+    ScanEngine`). ``host_groups``: how many correlation tasks (default: two per worker)."""
+
+    client: Client
+    host_groups: int | None = None
+
+    def scan(
+        self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
+    ) -> ScanResult:
+        client, tag = self.client, uuid.uuid4().hex[:8]
+        shared = client.submit(
+            _shared,
+            Shared(pipeline.config, pipeline.read_options(), pipeline.settings),
+            key=f"evtxscan-shared-{tag}",
+        )
+        futures = [
+            client.submit(_run, unit, shared, key=f"evtxscan-unit-{tag}-{i}", priority=-i)
+            for i, unit in enumerate(units)
+        ]
+        summaries = [
+            client.submit(_reports, f, key=f"evtxscan-reports-{tag}-{i}", priority=-i)
+            for i, f in enumerate(futures)
+        ]
+        outputs = _in_order(summaries, units)
+        merged = merge_outputs(outputs, progress)
+        good = [f for f in futures if f.status == "finished"]
+        del futures, summaries
+        duplicates = frozenset(r.path for r in merged.reports if r.status is FileStatus.DUPLICATE)
+        tables = self._correlate(shared, good, duplicates, tag)
+        return assemble(tables, integrity_frame(merged.reports), pipeline)
+
+    def _correlate(
+        self, shared: Future, outputs: list[Future], duplicates: frozenset[str], tag: str
+    ) -> list[GroupTables]:
+        client = self.client
+        groups = self.host_groups or max(2, 2 * len(client.scheduler_info()["workers"]))
+        size = max(1, math.ceil(len(outputs) / (BATCHES_PER_GROUP * groups)))
+        batches = [
+            client.submit(
+                split_outputs, outputs[i : i + size], groups, key=f"evtxscan-split-{tag}-{i}"
+            )
+            for i in range(0, len(outputs), size)
+        ]
+        dropped = client.submit(_shared, duplicates, key=f"evtxscan-duplicates-{tag}")
+        results = []
+        for group in range(groups):
+            parts = [
+                client.submit(operator.getitem, b, group, key=f"evtxscan-part-{tag}-{i}-{group}")
+                for i, b in enumerate(batches)
+            ]
+            results.append(
+                client.submit(
+                    correlate_group, shared, dropped, parts, key=f"evtxscan-group-{tag}-{group}"
+                )
+            )
+        tables: list[GroupTables] = client.gather(results)
+        return tables
+
+
+def _in_order(futures: Sequence[Future], units: Sequence[WorkUnit]) -> Iterator[UnitOutput]:
+    """Results of ``futures`` in their order, as they complete; a failed unit's own
+    integrity rows in its place."""
+    position = {f.key: i for i, f in enumerate(futures)}
+    ready: dict[int, UnitOutput] = {}
+    following = 0
+    for future, value in as_completed(futures, with_results=True, raise_errors=False):
+        index = position[future.key]
+        ready[index] = value if future.status == "finished" else failed(units[index], value)
+        while following in ready:
+            yield ready.pop(following)
+            following += 1
+
+
+def failed(unit: WorkUnit, error: Any) -> UnitOutput:
+    """Integrity rows for a unit whose task failed on the cluster (rows of its files lost)."""
+    reason = f"read failed on the cluster: {type(error).__name__}: {error}"
+    if unit.range is not None:
+        part = unit.range
+        report = FileReport(path=part.source.display)
+        span = part.span
+        report.error(f"{reason} (chunks {span.start}-{span.stop - 1})", span.start)
+        return UnitOutput([report], [], [], part=part)
+    reports = []
+    for item in unit.files:
+        path = item.path if isinstance(item, MissingInput) else item.display
+        report = FileReport(path=path, status=FileStatus.UNREADABLE)
+        report.error(reason)
+        report.finish()
+        reports.append(report)
+    return UnitOutput(reports, [], [])
