@@ -3,7 +3,9 @@ or per chunk range of a large EVTX file), typed as the record schema (``evtxscan
 
 Byte-identical copies are read once, as by :func:`evtxscan.read_records`: a first pass
 hashes every file (tasks too, nothing is read on the driver) and each partition of a copy
-is empty. Write it partitioned by host with ``ddf.to_parquet(DIR, partition_on=["host"])``.
+is empty. Write it partitioned by host with ``ddf.to_parquet(DIR, partition_on=["host"])``
+and read it back with ``dask.dataframe.read_parquet(DIR, dtype_backend="pyarrow")`` (pandas
+cannot rebuild the nested ``data`` dtype from its own metadata).
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ def read_partition(unit: WorkUnit, options: FrameOptions, copies: frozenset[str]
 
 
 def _typed(frame: pd.DataFrame, options: FrameOptions) -> pd.DataFrame:
+    """Only categories the partition holds (no empty ``host=`` directory when written
+    partitioned); messages added when asked for."""
+    for name in frame.columns:
+        if isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].cat.remove_unused_categories()
     if not options.messages:
         return frame
     catalog = _catalog(options.catalogs, options.messages_db)
