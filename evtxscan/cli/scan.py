@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from evtxscan.cli import options
+from evtxscan.cli.cluster import cluster_engine
 from evtxscan.cli.progress import Progress
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.results.exit_code import ExitCode
@@ -31,6 +32,7 @@ from evtxscan.sources.integrity import FileStatus
 @click.option("--until", help="Only records before this time.")
 @options.BACKEND
 @options.workers_option(0)
+@options.SCHEDULER
 @options.HOST_MAP
 @options.TIMELINE
 @options.WINDOW
@@ -78,6 +80,7 @@ def scan_command(
     until: str | None,
     backend: str,
     workers: int,
+    scheduler: str | None,
     host_map: str | None,
     timeline: str,
     window: str,
@@ -111,6 +114,7 @@ def scan_command(
             "until": until,
             "backend": backend,
             "workers": workers,
+            "scheduler": scheduler,
             "host_map": host_map,
             "timeline": timeline,
             "window": window,
@@ -132,21 +136,23 @@ def scan_command(
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
     progress = Progress(total, enabled=None if not quiet else False)
     try:
-        result = scan(
-            list(paths),
-            signatures=_signature_set(signature_dirs),
-            since=since,
-            until=until,
-            backend=backend,
-            host_map=host_map,
-            timeline=mode,
-            window=span,
-            workers=workers,
-            progress=progress,
-            messages_db=messages_db,
-            input_tz=input_tz,
-            with_drafts=with_drafts,
-        )
+        with cluster_engine(scheduler) as engine:
+            result = scan(
+                list(paths),
+                signatures=_signature_set(signature_dirs),
+                since=since,
+                until=until,
+                backend=backend,
+                host_map=host_map,
+                timeline=mode,
+                window=span,
+                workers=workers,
+                progress=progress,
+                messages_db=messages_db,
+                input_tz=input_tz,
+                with_drafts=with_drafts,
+                engine=engine,
+            )
     finally:
         progress.close()
     written = write_report(

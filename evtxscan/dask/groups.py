@@ -92,7 +92,9 @@ def correlate_group(
                     into.append(kept)
     found = pipeline.correlate(pipeline.rows())
     result = pipeline.result(found, pd.DataFrame())
-    return GroupTables(result.timeline, result.diagnoses, result.hosts, result.daily)
+    # The bare timeline: a group without rows has none (not the typed empty one), so its
+    # categories do not join the others'.
+    return GroupTables(found.timeline, result.diagnoses, result.hosts, result.daily)
 
 
 def _without(frame: pd.DataFrame, paths: frozenset[str]) -> pd.DataFrame:
