@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import operator
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,6 +90,27 @@ class DaskEngine:
         duplicates = frozenset(r.path for r in merged.reports if r.status is FileStatus.DUPLICATE)
         tables = self._correlate(shared, good, duplicates, tag)
         return assemble(tables, integrity_frame(merged.reports), pipeline)
+
+    def run_ordered(
+        self, function: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any
+    ) -> Iterator[Any]:
+        """``function(item, shared)`` as tasks (a :class:`~evtxscan.scanning.pipeline.
+        TaskRunner`); results in item order; a failed task raises."""
+        client, tag = self.client, uuid.uuid4().hex[:8]
+        name = getattr(function, "__name__", "task")
+        once = client.submit(_shared, shared, key=f"evtxscan-shared-{tag}")
+        futures = [
+            client.submit(function, item, once, key=f"evtxscan-{name}-{tag}-{i}", priority=-i)
+            for i, item in enumerate(items)
+        ]
+        position = {f.key: i for i, f in enumerate(futures)}
+        ready: dict[int, Any] = {}
+        following = 0
+        for future, value in as_completed(futures, with_results=True):
+            ready[position[future.key]] = value
+            while following in ready:
+                yield ready.pop(following)
+                following += 1
 
     def _correlate(
         self, shared: Future, outputs: list[Future], duplicates: frozenset[str], tag: str

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from evtxscan.records.batch import concat_frames
 from evtxscan.results import ScanResult
@@ -50,6 +49,7 @@ class GroupTables:
     diagnoses: pd.DataFrame
     hosts: pd.DataFrame
     daily: pd.DataFrame
+    rows: int  # kept rows the timeline was chosen from
 
 
 def host_group(hosts: pd.Series, groups: int) -> np.ndarray:
@@ -92,9 +92,9 @@ def correlate_group(
                     into.append(kept)
     found = pipeline.correlate(pipeline.rows())
     result = pipeline.result(found, pd.DataFrame())
-    # The bare timeline: a group without rows has none (not the typed empty one), so its
-    # categories do not join the others'.
-    return GroupTables(found.timeline, result.diagnoses, result.hosts, result.daily)
+    return GroupTables(
+        found.timeline, result.diagnoses, result.hosts, result.daily, len(found.rows)
+    )
 
 
 def _without(frame: pd.DataFrame, paths: frozenset[str]) -> pd.DataFrame:
@@ -107,8 +107,10 @@ def assemble(
     groups: list[GroupTables], integrity: pd.DataFrame, pipeline: ScanPipeline
 ) -> ScanResult:
     """The groups' tables as one result, in the local engine's row order."""
-    timelines = [g.timeline for g in groups if not g.timeline.columns.empty]
-    timeline = _timeline(timelines) if timelines else pd.DataFrame()
+    # Only groups with rows: a group without any has the typed empty timeline, whose
+    # categories are not those of rows.
+    timelines = [g.timeline for g in groups if g.rows]
+    timeline = _timeline(timelines) if timelines else groups[0].timeline
     return ScanResult(
         timeline=timeline,
         diagnoses=_joined([g.diagnoses for g in groups], ["host", "signature_id"]),
@@ -126,8 +128,10 @@ def _timeline(frames: list[pd.DataFrame]) -> pd.DataFrame:
     joined = concat_frames(frames) if len(frames) > 1 else frames[0]
     for name in joined.columns:
         if isinstance(joined[name].dtype, pd.CategoricalDtype) and len(frames) > 1:
-            union = union_categoricals([f[name] for f in frames], sort_categories=True)
-            joined[name] = pd.Categorical(joined[name], categories=union.categories)
+            union = sorted(set().union(*(f[name].cat.categories for f in frames)))
+            # Typed as the local engine's: inferred from the values, or as a group's if none.
+            categories = pd.Index(union) if union else frames[0][name].cat.categories
+            joined[name] = pd.Categorical(joined[name], categories=categories)
     return joined.sort_values("host", kind="stable", ignore_index=True)
 
 

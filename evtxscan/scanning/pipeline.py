@@ -14,11 +14,11 @@ admits records above its watermarks and settles what changed since the last run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -99,6 +99,17 @@ class ScanEngine(Protocol):
     def scan(
         self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
     ) -> ScanResult: ...
+
+
+class TaskRunner(Protocol):
+    """Runs a driver's own tasks where an engine runs units (nightly's reading on a cluster).
+
+    ``function(item, shared)`` for every item, ``shared`` shipped once; results in item
+    order as they come; a task that fails raises here."""
+
+    def run_ordered(
+        self, function: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any
+    ) -> Iterator[Any]: ...
 
 
 class ScanPipeline:
@@ -313,5 +324,8 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
     rows = rows.loc[order].reset_index(drop=True)
     for name in rows.columns:
         if isinstance(rows[name].dtype, pd.CategoricalDtype):
-            rows[name] = rows[name].cat.remove_unused_categories()
+            column = rows[name].cat.remove_unused_categories()
+            if column.cat.categories.empty:  # text, however the batches typed "nothing"
+                column = column.cat.set_categories(pd.Index([], dtype="str"))
+            rows[name] = column
     return rows
