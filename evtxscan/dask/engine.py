@@ -75,14 +75,12 @@ class DaskEngine:
             Shared(pipeline.config, pipeline.read_options(), pipeline.settings),
             key=f"evtxscan-shared-{tag}",
         )
-        futures = [
-            client.submit(_run, unit, shared, key=f"evtxscan-unit-{tag}-{i}", priority=-i)
-            for i, unit in enumerate(units)
-        ]
-        summaries = [
-            client.submit(_reports, f, key=f"evtxscan-reports-{tag}-{i}", priority=-i)
-            for i, f in enumerate(futures)
-        ]
+        # One batched submission each (client.map), in input order (Dask runs FIFO).
+        keys = range(len(units))
+        futures = client.map(
+            _run, units, shared=shared, key=[f"evtxscan-unit-{tag}-{i}" for i in keys]
+        )
+        summaries = client.map(_reports, futures, key=[f"evtxscan-reports-{tag}-{i}" for i in keys])
         outputs = _in_order(summaries, units)
         merged = merge_outputs(outputs, progress)
         good = [f for f in futures if f.status == "finished"]

@@ -1,0 +1,160 @@
+"""Benchmark the Dask engine against the local engine (run by hand; see RESULTS.md).
+
+Throughput on the distinct 200-host collection (``/work/bench-data/coll200d``, built with
+``../shared/bench-tools/make_distinct.py``): bare pyevtx-rs, the local engine with 1 and 2
+worker processes, and a ``LocalCluster`` of 1 and 2 single-threaded worker processes. Every
+mode runs in a fresh subprocess, modes rotated within each round, medians of ``--runs``;
+the cluster's start is timed apart (a long-lived cluster pays it once). Driver memory: the
+driver's peak RSS scanning 1x, 2x and 4x the collection (copies made of hard links under
+``--scratch``, never in the repository), Dask against the local engine.
+
+    python3 benchmarks/bench_dask.py [--runs 3] [--copies 1,2,4] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+COLLECTION = Path("/work/bench-data/coll200d")
+SCRATCH = Path("/work/bench-data/dask-copies")
+
+_MODE = r"""
+import json, os, resource, sys, time
+mode, paths = sys.argv[1], sys.argv[2:]
+start = 0.0
+if mode == "bare":
+    from evtx import PyEvtxParser
+    from pathlib import Path
+    files = [f for p in paths for f in sorted(Path(p).rglob("*.evtx"))]
+    t0 = time.perf_counter()
+    n = 0
+    for f in files:
+        it = PyEvtxParser(str(f), number_of_threads=1).records_json()
+        while True:
+            try:
+                next(it)
+                n += 1
+            except StopIteration:
+                break
+            except RuntimeError:
+                continue
+    diagnoses = 0
+elif mode.startswith("local"):
+    from evtxscan.scanning import scan
+    t0 = time.perf_counter()
+    result = scan(paths, workers=int(mode.split("-w")[1]))
+    n, diagnoses = int(result.hosts["records"].sum()), len(result.diagnoses)
+else:
+    import evtxscan
+    from evtxscan.dask import connect
+    t = time.perf_counter()
+    with connect("local:" + mode.split("-")[1]) as client:
+        start = time.perf_counter() - t
+        t0 = time.perf_counter()
+        result = evtxscan.scan(paths, client=client)
+        wall = time.perf_counter() - t0
+    n, diagnoses = int(result.hosts["records"].sum()), len(result.diagnoses)
+wall = locals().get("wall") or time.perf_counter() - t0
+print(json.dumps({"records": n, "diagnoses": diagnoses, "wall": wall, "start": start,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "load": os.getloadavg()[0]}))
+"""
+
+
+def once(mode: str, paths: list[Path]) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", _MODE, mode, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def copies(count: int) -> list[Path]:
+    """``count`` copies of the collection: the original and hard-linked trees."""
+    trees = [COLLECTION]
+    for index in range(1, count):
+        tree = SCRATCH / f"copy{index}"
+        if not tree.exists():
+            for source in sorted(COLLECTION.rglob("*")):
+                target = tree / source.relative_to(COLLECTION)
+                if source.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(source, target)
+        trees.append(tree)
+    return trees
+
+
+def throughput(runs: int) -> dict[str, list[dict[str, float]]]:
+    modes = ["bare", "local-w2", "dask-2", "local-w1", "dask-1"]
+    found: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    for round_ in range(runs):
+        order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
+        for mode in order:
+            found[mode].append(once(mode, [COLLECTION]))
+            print(mode, found[mode][-1], file=sys.stderr, flush=True)
+    return found
+
+
+def memory(counts: list[int]) -> dict[str, dict[str, float]]:
+    found = {}
+    for count in counts:
+        for mode in ("dask-2", "local-w2"):
+            found[f"{mode} x{count}"] = once(mode, copies(count))
+            print(mode, count, found[f"{mode} x{count}"], file=sys.stderr, flush=True)
+    return found
+
+
+def table(found: dict[str, list[dict[str, float]]]) -> str:
+    bare = statistics.median(r["records"] / r["wall"] for r in found["bare"])
+    local = statistics.median(r["records"] / r["wall"] for r in found["local-w2"])
+    lines = [
+        "| mode | records | median wall s | rec/s | x bare | x local w2 | cluster start s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, runs in found.items():
+        wall = statistics.median(r["wall"] for r in runs)
+        rate = statistics.median(r["records"] / r["wall"] for r in runs)
+        start = statistics.median(r["start"] for r in runs)
+        lines.append(
+            f"| {mode} | {runs[0]['records']:,} | {wall:.1f} | {rate:,.0f} | "
+            f"{rate / bare:.2f} | {rate / local:.2f} | {start:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--copies", default="1,2,4")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+    if not COLLECTION.is_dir():
+        sys.exit(f"{COLLECTION} is missing: build it with ../shared/bench-tools/make_distinct.py")
+    print(f"load before: {os.getloadavg()}", flush=True)
+    speed = {} if args.skip_throughput else throughput(args.runs)
+    if speed:
+        print(table(speed), flush=True)
+    sizes = memory([int(c) for c in args.copies.split(",")])
+    for name, run in sizes.items():
+        print(
+            f"{name}: {run['records']:,} records, driver peak RSS {run['rss_mib']:.0f} MiB, "
+            f"wall {run['wall']:.1f} s"
+        )
+    print(f"load after: {os.getloadavg()}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"throughput": speed, "memory": sizes}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
