@@ -23,6 +23,7 @@ from pathlib import Path
 
 COLLECTION = Path("/work/bench-data/coll200d")
 SCRATCH = Path("/work/bench-data/dask-copies")
+FLEET = Path("/work/bench-data/dask-fleet")  # many small writer-made files (per-file cost)
 
 _MODE = r"""
 import json, os, resource, sys, time
@@ -59,10 +60,14 @@ else:
         t0 = time.perf_counter()
         result = evtxscan.scan(paths, client=client)
         wall = time.perf_counter() - t0
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        worker_mib = max(client.run(peak).values())
     n, diagnoses = int(result.hosts["records"].sum()), len(result.diagnoses)
 wall = locals().get("wall") or time.perf_counter() - t0
 print(json.dumps({"records": n, "diagnoses": diagnoses, "wall": wall, "start": start,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_mib": locals().get("worker_mib", 0.0),
+                  "files": len(result.integrity) if mode != "bare" else 0,
                   "load": os.getloadavg()[0]}))
 """
 
@@ -94,6 +99,30 @@ def copies(count: int) -> list[Path]:
     return trees
 
 
+def costs(runs: int, speed: dict[str, list[dict[str, float]]]) -> dict[str, list[dict[str, float]]]:
+    """Per-file and per-record costs of the local engine (one worker): a fleet of small
+    files (median of ``runs``) against the collection (the throughput runs)."""
+    if not FLEET.exists():
+        from evtxscan.synth.scenarios import standard_collection
+
+        standard_collection(noise=400).write(FLEET)
+    found = {"fleet-w1": [once("local-w1", [FLEET]) for _ in range(runs)]}
+    found["collection-w1"] = speed["local-w1"]
+    return found
+
+
+def solve(found: dict[str, list[dict[str, float]]]) -> tuple[float, float]:
+    """Seconds per file and per record from wall = files * a + records * b (two inputs)."""
+    rows = []
+    for name in ("fleet-w1", "collection-w1"):
+        runs = found[name]
+        wall = statistics.median(r["wall"] for r in runs)
+        rows.append((runs[0]["files"], runs[0]["records"], wall))
+    (f1, r1, t1), (f2, r2, t2) = rows
+    per_record = (t2 * f1 - t1 * f2) / (r2 * f1 - r1 * f2)
+    return (t1 - r1 * per_record) / f1, per_record
+
+
 def throughput(runs: int) -> dict[str, list[dict[str, float]]]:
     modes = ["bare", "local-w2", "dask-2", "local-w1", "dask-1"]
     found: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
@@ -106,9 +135,11 @@ def throughput(runs: int) -> dict[str, list[dict[str, float]]]:
 
 
 def memory(counts: list[int]) -> dict[str, dict[str, float]]:
+    """Driver peak RSS by collection size: Dask at every size, local at the ends."""
     found = {}
     for count in counts:
-        for mode in ("dask-2", "local-w2"):
+        modes = ("dask-2", "local-w2") if count in (counts[0], counts[-1]) else ("dask-2",)
+        for mode in modes:
             found[f"{mode} x{count}"] = once(mode, copies(count))
             print(mode, count, found[f"{mode} x{count}"], file=sys.stderr, flush=True)
     return found
@@ -138,6 +169,7 @@ def main() -> None:
     parser.add_argument("--copies", default="1,2,4")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--costs", action="store_true", help="also per-file/per-record costs")
     args = parser.parse_args()
     if not COLLECTION.is_dir():
         sys.exit(f"{COLLECTION} is missing: build it with ../shared/bench-tools/make_distinct.py")
@@ -145,6 +177,14 @@ def main() -> None:
     speed = {} if args.skip_throughput else throughput(args.runs)
     if speed:
         print(table(speed), flush=True)
+    unit_costs = costs(args.runs, speed) if args.costs and speed else {}
+    if unit_costs:
+        per_file, per_record = solve(unit_costs)
+        print(
+            f"local engine, 1 worker: {per_file * 1e3:.1f} ms per file, "
+            f"{per_record * 1e6:.1f} us per record",
+            flush=True,
+        )
     sizes = memory([int(c) for c in args.copies.split(",")])
     for name, run in sizes.items():
         print(
@@ -153,7 +193,8 @@ def main() -> None:
         )
     print(f"load after: {os.getloadavg()}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"throughput": speed, "memory": sizes}, indent=1))
+        report = {"throughput": speed, "costs": unit_costs, "memory": sizes}
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

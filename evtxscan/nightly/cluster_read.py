@@ -144,7 +144,7 @@ def read_input(task: ReadTask, snapshot: Snapshot) -> ReadOutput:
         batch_size=options.batch_size,
         host_map=options.host_map,
         include_recovered=options.include_recovered,
-        probe=options.probe,
+        selector=options.selector,
         tz=snapshot.config.input_tz,
         catalog=scanner.renderer.catalog,
     )
