@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.engine import SeenRows
 from evtxscan.records.batch import concat_frames
 from evtxscan.results import ScanResult
 from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
@@ -83,13 +84,10 @@ def correlate_group(
     """Correlate one host group as the local engine does all hosts: rows of files found to
     be copies of earlier ones dropped, de-duplicated, ordered, then incidents and tables."""
     pipeline = ScanPipeline(list(shared.config.signatures), shared.settings, shared.config)
-    scanner = pipeline.scanner
+    scanner, seen = pipeline.scanner, SeenRows()  # rows seen before dropped, as locally
     for part in parts:
-        for frames, into in ((part.kept, scanner.kept), (part.days, scanner.days)):
-            for frame in frames:
-                kept = _without(frame, duplicates)
-                if not kept.empty:
-                    into.append(kept)
+        scanner.kept += [_without(seen.fresh(f), duplicates) for f in part.kept]
+        scanner.days += [_without(f, duplicates) for f in part.days]
     found = pipeline.correlate(pipeline.rows())
     result = pipeline.result(found, pd.DataFrame())
     return GroupTables(
@@ -127,7 +125,12 @@ def _timeline(frames: list[pd.DataFrame]) -> pd.DataFrame:
     kept rows gives them."""
     joined = concat_frames(frames) if len(frames) > 1 else frames[0]
     for name in joined.columns:
-        if isinstance(joined[name].dtype, pd.CategoricalDtype) and len(frames) > 1:
+        if not isinstance(joined[name].dtype, pd.CategoricalDtype) or len(frames) < 2:
+            continue
+        first = frames[0][name].cat.categories
+        if all(f[name].cat.categories.equals(first) for f in frames):
+            joined[name] = pd.Categorical(joined[name], categories=first)  # declared, kept
+        else:
             union = sorted(set().union(*(f[name].cat.categories for f in frames)))
             # Typed as the local engine's: inferred from the values, or as a group's if none.
             categories = pd.Index(union) if union else frames[0][name].cat.categories
