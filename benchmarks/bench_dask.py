@@ -82,8 +82,15 @@ def once(mode: str, paths: list[Path]) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def copies(count: int) -> list[Path]:
-    """``count`` copies of the collection: the original and hard-linked trees."""
+def subset(tree: Path, hosts: int) -> list[Path]:
+    """The first ``hosts`` host directories of a collection tree (all: 0)."""
+    found = sorted(p for p in tree.iterdir() if p.is_dir())
+    return found[:hosts] if hosts else found
+
+
+def copies(count: int, hosts: int = 0) -> list[Path]:
+    """``count`` copies of the collection (its first ``hosts`` hosts): the original and
+    hard-linked trees."""
     trees = [COLLECTION]
     for index in range(1, count):
         tree = SCRATCH / f"copy{index}"
@@ -96,7 +103,7 @@ def copies(count: int) -> list[Path]:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     os.link(source, target)
         trees.append(tree)
-    return trees
+    return [p for tree in trees for p in subset(tree, hosts)]
 
 
 def costs(runs: int, speed: dict[str, list[dict[str, float]]]) -> dict[str, list[dict[str, float]]]:
@@ -123,24 +130,24 @@ def solve(found: dict[str, list[dict[str, float]]]) -> tuple[float, float]:
     return (t1 - r1 * per_record) / f1, per_record
 
 
-def throughput(runs: int) -> dict[str, list[dict[str, float]]]:
+def throughput(runs: int, hosts: int) -> dict[str, list[dict[str, float]]]:
     modes = ["bare", "local-w2", "dask-2", "local-w1", "dask-1"]
     found: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for round_ in range(runs):
         order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
         for mode in order:
-            found[mode].append(once(mode, [COLLECTION]))
+            found[mode].append(once(mode, subset(COLLECTION, hosts)))
             print(mode, found[mode][-1], file=sys.stderr, flush=True)
     return found
 
 
-def memory(counts: list[int]) -> dict[str, dict[str, float]]:
+def memory(counts: list[int], hosts: int) -> dict[str, dict[str, float]]:
     """Driver peak RSS by collection size: Dask at every size, local at the ends."""
     found = {}
     for count in counts:
         modes = ("dask-2", "local-w2") if count in (counts[0], counts[-1]) else ("dask-2",)
         for mode in modes:
-            found[f"{mode} x{count}"] = once(mode, copies(count))
+            found[f"{mode} x{count}"] = once(mode, copies(count, hosts))
             print(mode, count, found[f"{mode} x{count}"], file=sys.stderr, flush=True)
     return found
 
@@ -167,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--copies", default="1,2,4")
+    parser.add_argument("--hosts", type=int, default=0, help="first N hosts only (0: all 200)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--costs", action="store_true", help="also per-file/per-record costs")
@@ -174,7 +182,7 @@ def main() -> None:
     if not COLLECTION.is_dir():
         sys.exit(f"{COLLECTION} is missing: build it with ../shared/bench-tools/make_distinct.py")
     print(f"load before: {os.getloadavg()}", flush=True)
-    speed = {} if args.skip_throughput else throughput(args.runs)
+    speed = {} if args.skip_throughput else throughput(args.runs, args.hosts)
     if speed:
         print(table(speed), flush=True)
     unit_costs = costs(args.runs, speed) if args.costs and speed else {}
@@ -185,7 +193,7 @@ def main() -> None:
             f"{per_record * 1e6:.1f} us per record",
             flush=True,
         )
-    sizes = memory([int(c) for c in args.copies.split(",")])
+    sizes = memory([int(c) for c in args.copies.split(",")], args.hosts)
     for name, run in sizes.items():
         print(
             f"{name}: {run['records']:,} records, driver peak RSS {run['rss_mib']:.0f} MiB, "
