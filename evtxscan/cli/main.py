@@ -7,19 +7,41 @@ reported in the integrity table and the summary line.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from evtxscan._version import __version__
-from evtxscan.cli.dump import dump_command
-from evtxscan.cli.nightly import nightly_command
-from evtxscan.cli.scan import scan_command
-from evtxscan.cli.signatures import signatures_group
 from evtxscan.results.exit_code import ExitCode
 
+#: Subcommand -> (module, attribute); a command's module is imported only when it runs (or
+#: when ``--help`` lists it), so ``evtxscan scan`` does not load nightly's or dump's code.
+COMMANDS = {
+    "dump": ("evtxscan.cli.dump", "dump_command"),
+    "scan": ("evtxscan.cli.scan", "scan_command"),
+    "nightly": ("evtxscan.cli.nightly", "nightly_command"),
+    "signatures": ("evtxscan.cli.signatures", "signatures_group"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A command group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        known = COMMANDS.get(cmd_name)
+        if known is None:
+            return super().get_command(ctx, cmd_name)
+        module, name = known
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="evtxscan")
 def cli() -> None:
     """Read Windows event logs (.evtx) into one normalized schema and diagnose them.
@@ -27,12 +49,6 @@ def cli() -> None:
     Inputs may be files, directories (searched recursively), glob patterns, or .zip/.gz
     bundles; formats are recognised from content, never from file names.
     """
-
-
-cli.add_command(dump_command)
-cli.add_command(scan_command)
-cli.add_command(nightly_command)
-cli.add_command(signatures_group)
 
 
 def main(argv: list[str] | None = None) -> int:

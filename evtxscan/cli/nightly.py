@@ -109,6 +109,8 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 @options.HOST_MAP
 @options.TIMELINE
 @options.WINDOW
+@options.GROUP_REPEATS
+@options.NO_JOIN_RENAMED
 @options.TABLE_FORMAT
 @options.NO_BOM
 @options.NO_NEUTRALIZE
@@ -130,6 +132,8 @@ def nightly_command(
     host_map: str | None,
     timeline: str,
     window: str,
+    group_repeats: bool,
+    no_join_renamed: bool,
     fmt: str,
     no_bom: bool,
     no_neutralize: bool,
@@ -157,9 +161,16 @@ def nightly_command(
         batch_size=batch_size,
         timeline=span,
         timeline_mode=mode,
+        join_renamed=not no_join_renamed,
         retention_days=retention_days,
         resolve_after=resolve_after,
-        report=ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz),
+        report=ReportOptions(
+            fmt=fmt,
+            bom=not no_bom,
+            neutralize=not no_neutralize,
+            tz=tz,
+            group_repeats=group_repeats,
+        ),
         messages_db=messages_db,
         now=_now(now),
     )
@@ -187,12 +198,14 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
         workers=kw.get("workers", 1),
         timeline=span,
         timeline_mode=mode,
+        join_renamed=not kw.get("no_join_renamed", False),
         retention_days=retention_days,
         report=ReportOptions(
             fmt=kw.get("fmt", "csv"),
             bom=not kw.get("no_bom", False),
             neutralize=not kw.get("no_neutralize", False),
             tz=kw.get("tz", "UTC"),
+            group_repeats=bool(kw.get("group_repeats")),
         ),
         messages_db=kw.get("messages_db"),
     )

@@ -11,7 +11,7 @@ import click
 
 from evtxscan.results.timeline import TimelineMode
 from evtxscan.signatures.durations import parse_duration
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 
 FC = TypeVar("FC", bound=Callable[..., object])
 

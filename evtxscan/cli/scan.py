@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +18,9 @@ from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
 
+if TYPE_CHECKING:  # optional: pip install "evtxscan[sigma]"
+    from evtxscan.signatures.sigma import SigmaRuleSet
+
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, required=True)
@@ -28,6 +32,14 @@ from evtxscan.sources.integrity import FileStatus
     help="Directory for diagnoses, timeline, hosts and integrity tables.",
 )
 @options.SIGNATURES
+@click.option(
+    "--sigma",
+    "sigma_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Sigma rules (file or directory, repeatable) to run as well: detection and "
+    "correlation rules; matches are diagnoses of kind 'sigma'. Needs evtxscan[sigma].",
+)
 @click.option("--since", help="Only records at or after this time (ISO-8601; UTC if no zone).")
 @click.option("--until", help="Only records before this time.")
 @options.BACKEND
@@ -36,6 +48,8 @@ from evtxscan.sources.integrity import FileStatus
 @options.HOST_MAP
 @options.TIMELINE
 @options.WINDOW
+@options.GROUP_REPEATS
+@options.NO_JOIN_RENAMED
 @options.TABLE_FORMAT
 @options.NO_BOM
 @options.NO_NEUTRALIZE
@@ -76,6 +90,7 @@ def scan_command(
     paths: tuple[str, ...],
     out: Path,
     signature_dirs: tuple[Path, ...],
+    sigma_paths: tuple[Path, ...],
     since: str | None,
     until: str | None,
     backend: str,
@@ -84,6 +99,8 @@ def scan_command(
     host_map: str | None,
     timeline: str,
     window: str,
+    group_repeats: bool,
+    no_join_renamed: bool,
     fmt: str,
     no_bom: bool,
     no_neutralize: bool,
@@ -103,6 +120,8 @@ def scan_command(
     failure. Example:
       evtxscan scan collected/ --out report/
     """
+    if state is not None and sigma_paths:
+        raise click.UsageError("--sigma cannot be combined with --state (not yet incremental)")
     if state is not None:
         from evtxscan.cli.nightly import scan_with_state
 
@@ -118,6 +137,8 @@ def scan_command(
             "host_map": host_map,
             "timeline": timeline,
             "window": window,
+            "group_repeats": group_repeats,
+            "no_join_renamed": no_join_renamed,
             "fmt": fmt,
             "no_bom": no_bom,
             "no_neutralize": no_neutralize,
@@ -133,6 +154,7 @@ def scan_command(
     from evtxscan.scanning import scan
 
     mode, span = options.timeline_choice(timeline, window)
+    rule_set = _sigma_set(sigma_paths, quiet)
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
     progress = Progress(total, enabled=None if not quiet else False)
     try:
@@ -151,13 +173,16 @@ def scan_command(
                 messages_db=messages_db,
                 input_tz=input_tz,
                 with_drafts=with_drafts,
+                sigma=rule_set,
+                join_renamed=not no_join_renamed,
                 engine=engine,
             )
     finally:
         progress.close()
-    written = write_report(
-        result, out, ReportOptions(fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz)
+    report = ReportOptions(
+        fmt=fmt, bom=not no_bom, neutralize=not no_neutralize, tz=tz, group_repeats=group_repeats
     )
+    written = write_report(result, out, report)
     for warning in written.warnings:
         click.echo(f"evtxscan: warning: {warning}", err=True)
     bad_files = int(result.integrity["status"].isin(FileStatus.PROBLEMS).sum())
@@ -174,6 +199,29 @@ def scan_command(
     if found or (fail_on == "integrity" and bad_files):
         sys.exit(ExitCode.FOUND)
     sys.exit(ExitCode.OK)
+
+
+def _sigma_set(paths: tuple[Path, ...], quiet: bool) -> SigmaRuleSet | None:
+    """The Sigma rules to run, loaded once; refusals reported on standard error."""
+    if not paths:
+        return None
+    from evtxscan.scanning.api import SigmaUnavailableError, sigma_rule_set
+
+    try:
+        rule_set = sigma_rule_set(list(paths))
+    except SigmaUnavailableError as exc:
+        raise click.UsageError(str(exc)) from None
+    assert rule_set is not None
+    for refusal in rule_set.refused:
+        click.echo(f"evtxscan: sigma: refused {refusal}", err=True)
+    if not quiet:
+        click.echo(
+            f"evtxscan: sigma: {len(rule_set.detections)} detection and "
+            f"{len(rule_set.correlations)} correlation rules loaded, "
+            f"{len(rule_set.refused)} refused",
+            err=True,
+        )
+    return rule_set
 
 
 def _signature_set(directories: tuple[Path, ...]) -> list[Signature] | None:

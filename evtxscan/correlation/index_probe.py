@@ -1,11 +1,12 @@
 """A scan's choice of records to decode, made on the EVTX record index's columns.
 
-A scan needs symptom candidates (a signature's provider and event ID), context events (boot
-markers, the version banner, service changes), the notable events every timeline shows
-(:data:`evtxscan.correlation.notable.NOTABLE_EVENTS`) and errors and warnings. The index gives
-every record's provider, event-source name, event ID and level without rendering it, so the
-choice is a few array operations per chunk range; the rest is only counted
-(:mod:`evtxscan.sources.evtx.selective`).
+A scan decodes at once its symptom candidates (a signature's provider and event ID), the
+notable events every timeline shows (:data:`evtxscan.correlation.notable.NOTABLE_EVENTS`)
+and errors. Context events (service state changes, shutdowns, warnings) matter only near a
+symptom, so they are only located now and decoded after correlation, where a symptom is
+near (:mod:`evtxscan.scanning.deferred`). The index gives every record's provider,
+event-source name, event ID and level without rendering it, so the choice is a few array
+operations per chunk range; the rest is only counted (:mod:`evtxscan.sources.evtx.selective`).
 """
 
 from __future__ import annotations
@@ -19,28 +20,36 @@ from evtxscan.correlation.selection import CONTEXT_EVENTS, ProviderNames
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.system_fields import Texts
 
-#: Levels always decoded: critical, error, warning.
-LEVELS_KEPT = (1, 2, 3)
+#: Levels decoded at once: critical and error (notable on every host's timeline).
+LEVELS_DECODED = (1, 2)
+#: Levels located for later: warnings are context, shown only near a symptom.
+LEVELS_DEFERRED = (3,)
 
 
 @dataclass
 class IndexProbe:
-    """Decides per record, from index columns, whether a scan decodes it (picklable)."""
+    """Decides per record, from index columns, what a scan decodes at once and what it only
+    locates, to decode later if it falls near a symptom (picklable)."""
 
-    wanted: frozenset[tuple[str, int]]  # (canonical provider, event ID)
-    levels: tuple[int, ...] = LEVELS_KEPT
+    wanted: frozenset[tuple[str, int]]  # (canonical provider, event ID): decode
+    context: frozenset[tuple[str, int]] = frozenset()  # locate; decode near a symptom
+    levels: tuple[int, ...] = LEVELS_DECODED
+    context_levels: tuple[int, ...] = LEVELS_DEFERRED
     _canon: dict[str, str] = field(default_factory=dict)
     _names: ProviderNames | None = field(default=None, repr=False)
 
     @classmethod
     def for_signatures(cls, pairs: set[tuple[str, int]], names: ProviderNames) -> IndexProbe:
-        """From the signatures' (canonical provider, event ID) pairs plus the context set and
-        the notable events every timeline shows."""
+        """Decode the signatures' (canonical provider, event ID) pairs and the notable events
+        every timeline shows; locate the context events (service changes, shutdowns ...)."""
+        wanted = pairs | notable_pairs(names)
         context = {(names(p), i) for p, ids in CONTEXT_EVENTS.items() for i in ids}
-        return cls(frozenset(pairs | context | notable_pairs(names)))
+        return cls(frozenset(wanted), frozenset(context - wanted))
 
     def __getstate__(self) -> dict[str, object]:
-        return {"wanted": self.wanted, "levels": self.levels, "_canon": {}, "_names": None}
+        state = dict(self.__dict__)
+        state.update(_canon={}, _names=None)
+        return state
 
     def _canonical(self, provider: str) -> str:
         found = self._canon.get(provider)
@@ -52,16 +61,25 @@ class IndexProbe:
         return found
 
     def decode_mask(self, index: RecordIndex) -> np.ndarray:
-        """True for the records to decode: wanted (provider or source, event ID) or level."""
+        """The records to decode now: wanted (provider or source, event ID) or level."""
+        return self._mask(index, self.wanted, self.levels)
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """The context records to locate now and decode only if a symptom is near."""
+        return self._mask(index, self.context, self.context_levels)
+
+    def _mask(
+        self, index: RecordIndex, pairs: frozenset[tuple[str, int]], levels: tuple[int, ...]
+    ) -> np.ndarray:
         level = index.level
-        mask = level.present & np.isin(level.values, np.array(self.levels, dtype=np.uint64))
+        mask = level.present & np.isin(level.values, np.array(levels, dtype=np.uint64))
         event = index.event_id
         by_provider: dict[str, list[int]] = {}
-        for provider, event_id in self.wanted:
+        for provider, event_id in pairs:
             by_provider.setdefault(provider, []).append(event_id)
         for names in (index.provider, index.event_source_name):
             mask |= self._named(names, event.values, event.present, by_provider)
-        return mask
+        return np.asarray(mask)
 
     def _named(
         self,

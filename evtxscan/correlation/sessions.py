@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
+from evtxscan.correlation.windows_release import SERVER_PROVIDERS, SERVER_SERVICES, release_name
 from evtxscan.records.schema import data_values
 
 UNKNOWN_SESSION = -1
+SCM = "service control manager"
+SERVICE_STATE = (7036, 7040)  # entered a state; start type changed
 
 
 @dataclass
@@ -29,6 +32,12 @@ class HostFacts:
     service_pack: str | None = None
     processors: str = "unknown"  # "uniprocessor", "multiprocessor" or "unknown"
     boot_starts: list[pd.Timestamp] = field(default_factory=list)
+    server_role: bool = False  # the logs show a server role (DNS Server, a DC, ...)
+
+    @property
+    def release(self) -> str | None:
+        """The Windows release, e.g. "Windows Server 2022 (20348)" (see windows_release)."""
+        return release_name(self.build, self.server_role) if self.build else None
 
     @property
     def sessions_known(self) -> bool:
@@ -92,7 +101,22 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
             fact.processors = "multiprocessor"
         elif any("uniprocessor" in t for t in processor_texts):
             fact.processors = "uniprocessor"
+    for host in _server_hosts(context, canon):
+        facts.setdefault(host, HostFacts()).server_role = True
     return facts
+
+
+def _server_hosts(rows: pd.DataFrame, canon: pd.Series) -> set[str]:
+    """Hosts whose rows show a server role: a server-only provider, or a server-only
+    service changing state (Service Control Manager 7036/7040, the service's name first)."""
+    role = canon.isin(SERVER_PROVIDERS).to_numpy(dtype=bool, copy=True)
+    if "provider" in rows.columns:  # as logged, for names the catalog resolves elsewhere
+        role |= rows["provider"].astype(str).str.casefold().isin(SERVER_PROVIDERS).to_numpy()
+    scm = (canon == SCM).to_numpy() & rows["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
+    for position in np.flatnonzero(scm & ~role):
+        values = data_values(rows["data"].iloc[position])
+        role[position] = bool(values) and values[0].strip().casefold() in SERVER_SERVICES
+    return set(rows.loc[role, "host"].astype(str))
 
 
 def assign_sessions(times: pd.Series, facts: HostFacts | None) -> np.ndarray:

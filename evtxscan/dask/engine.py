@@ -3,12 +3,17 @@
 1. Every unit (:func:`~evtxscan.scanning.units.plan_units`) is one task running
    :func:`~evtxscan.scanning.units.run_unit`; the scanner config and read options travel
    once (one task every unit depends on, recomputed like any other if its worker dies).
-2. The driver takes only each unit's integrity reports, in unit order, and joins them with
-   the local engine's :func:`~evtxscan.scanning.local_engine.merge_outputs` (range parts into
-   one report, byte-identical copies settled).
-3. The kept rows and day counts stay on the workers: batches of units are split by host
-   group, each group is correlated by one task (:mod:`evtxscan.dask.groups`), and the driver
-   concatenates the groups' tables. No process holds the whole collection's kept rows.
+2. The driver takes only each unit's integrity reports and Sigma hits (compact: the
+   matched records' keys), in unit order, and joins them with the local engine's
+   :func:`~evtxscan.scanning.local_engine.merge_outputs` (range parts into one report,
+   byte-identical copies settled); Sigma's diagnoses are made here, as locally, since a
+   Sigma correlation may span hosts.
+3. Renames span hosts too: each batch of units gives its rename events and host names
+   (:func:`~evtxscan.dask.groups.rename_facts`), the driver finds the renames once.
+4. The kept rows, day counts and located context records stay on the workers: batches of
+   units are split by host group (renames joined), each group is correlated by one task,
+   which also reads its context near symptoms again (:mod:`evtxscan.dask.groups`), and the
+   driver concatenates the groups' tables. No process holds the whole collection's rows.
 
 A task lost with its worker is rerun by Dask. A unit that still fails (its worker died
 every time, e.g. a reader crashing the process) becomes integrity rows of its files.
@@ -23,15 +28,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pandas as pd
 from distributed import Client, Future, as_completed
 
+from evtxscan.correlation.renames import HostRenames, find_renames
 from evtxscan.dask.groups import (
     GroupTables,
+    Settled,
     Shared,
     assemble,
     correlate_group,
+    rename_facts,
     split_outputs,
 )
+from evtxscan.records.batch import concat_frames
 from evtxscan.results import ScanResult
 from evtxscan.scanning.local_engine import merge_outputs
 from evtxscan.scanning.pipeline import ScanPipeline
@@ -54,8 +64,16 @@ def _run(unit: WorkUnit, shared: Shared) -> UnitOutput:
 
 
 def _reports(output: UnitOutput) -> UnitOutput:
-    """The part of a unit's output the driver needs: its reports and counts, no rows."""
-    return UnitOutput(output.reports, [], [], output.records, output.part, output.notes)
+    """The part of a unit's output the driver needs: reports, counts and Sigma hits."""
+    return UnitOutput(
+        output.reports,
+        [],
+        [],
+        output.records,
+        output.part,
+        notes=output.notes,
+        sigma_hits=output.sigma_hits,
+    )
 
 
 @dataclass
@@ -86,8 +104,15 @@ class DaskEngine:
         good = [f for f in futures if f.status == "finished"]
         del futures, summaries
         duplicates = frozenset(r.path for r in merged.reports if r.status is FileStatus.DUPLICATE)
-        tables = self._correlate(shared, good, duplicates, tag)
-        return assemble(tables, integrity_frame(merged.reports), pipeline)
+        sigma_rows = pd.DataFrame()
+        if pipeline.sigma is not None:
+            from evtxscan.scanning.sigma_stage import sigma_diagnoses
+
+            sigma_rows = sigma_diagnoses(pipeline.sigma, merged.sigma_hits)
+        batches = self._batches(good, tag)
+        renames = self._renames(pipeline, batches, duplicates, tag)
+        tables = self._correlate(shared, batches, Settled(duplicates, renames), tag)
+        return assemble(tables, integrity_frame(merged.reports), pipeline, sigma_rows)
 
     def run_ordered(
         self, function: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any
@@ -110,28 +135,58 @@ class DaskEngine:
                 yield ready.pop(following)
                 following += 1
 
-    def _correlate(
-        self, shared: Future, outputs: list[Future], duplicates: frozenset[str], tag: str
-    ) -> list[GroupTables]:
+    def _groups(self) -> int:
+        return self.host_groups or max(2, 2 * len(self.client.scheduler_info()["workers"]))
+
+    def _batches(self, outputs: list[Future], tag: str) -> list[list[Future]]:
+        """Unit outputs in batches (in unit order), a few per host group."""
+        size = max(1, math.ceil(len(outputs) / (BATCHES_PER_GROUP * self._groups())))
+        return [outputs[i : i + size] for i in range(0, len(outputs), size)]
+
+    def _renames(
+        self,
+        pipeline: ScanPipeline,
+        batches: list[list[Future]],
+        duplicates: frozenset[str],
+        tag: str,
+    ) -> HostRenames:
+        """The collection's renames, from every batch's rename events and host names."""
         client = self.client
-        groups = self.host_groups or max(2, 2 * len(client.scheduler_info()["workers"]))
-        size = max(1, math.ceil(len(outputs) / (BATCHES_PER_GROUP * groups)))
-        batches = [
-            client.submit(
-                split_outputs, outputs[i : i + size], groups, key=f"evtxscan-split-{tag}-{i}"
-            )
-            for i in range(0, len(outputs), size)
+        facts = [
+            client.submit(rename_facts, batch, duplicates, key=f"evtxscan-renames-{tag}-{i}")
+            for i, batch in enumerate(batches)
         ]
-        dropped = client.submit(_shared, duplicates, key=f"evtxscan-duplicates-{tag}")
+        found: list[tuple[pd.DataFrame, set[str]]] = client.gather(facts)
+        events = [e for e, _ in found if not e.empty]
+        known = set().union(*(h for _, h in found)) if found else set()
+        rows = concat_frames(events) if events else pd.DataFrame()
+        names, join = pipeline.scanner.index.names, pipeline.settings.join_renamed
+        return find_renames(rows, pipeline.host_map.host_for, known, names, join)
+
+    def _correlate(
+        self,
+        shared: Future,
+        batches: list[list[Future]],
+        settled: Settled,
+        tag: str,
+    ) -> list[GroupTables]:
+        client, groups = self.client, self._groups()
+        once = client.submit(_shared, settled, key=f"evtxscan-settled-{tag}")
+        splits = [
+            client.submit(
+                split_outputs, batch, groups, shared, once, key=f"evtxscan-split-{tag}-{i}"
+            )
+            for i, batch in enumerate(batches)
+        ]
         results = []
         for group in range(groups):
             parts = [
                 client.submit(operator.getitem, b, group, key=f"evtxscan-part-{tag}-{i}-{group}")
-                for i, b in enumerate(batches)
+                for i, b in enumerate(splits)
             ]
             results.append(
                 client.submit(
-                    correlate_group, shared, dropped, parts, key=f"evtxscan-group-{tag}-{group}"
+                    correlate_group, shared, once, parts, key=f"evtxscan-group-{tag}-{group}"
                 )
             )
         tables: list[GroupTables] = client.gather(results)

@@ -29,7 +29,8 @@ from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook, chun
 from evtxscan.nightly.incremental import _Fingerprints as Fingerprints
 from evtxscan.nightly.model import StreamKey, Watermark
 from evtxscan.records.batch import concat_frames
-from evtxscan.scanning.pipeline import ScanPipeline, TaskRunner
+from evtxscan.scanning.engines import TaskRunner
+from evtxscan.scanning.pipeline import ScanPipeline
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import inspect_header

@@ -11,7 +11,7 @@ twice. One killed after the switch but before the commit is simply redone.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,12 +31,12 @@ from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_repo
 from evtxscan.results import ScanResult
 from evtxscan.results.exit_code import ExitCode
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
+from evtxscan.scanning.engines import TaskRunner
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
     ScanPipeline,
     ScanSettings,
-    TaskRunner,
     combine_rows,
 )
 from evtxscan.signatures.loader import load_signatures
@@ -58,6 +58,7 @@ class NightlyOptions:
     batch_size: int = 10_000
     timeline: timedelta = DEFAULT_WINDOW  # context shown around a symptom
     timeline_mode: TimelineMode = TimelineMode.NOTABLE  # which rows the timeline holds
+    join_renamed: bool = True  # EventLog 6011 joins a renamed machine's names into one host
     retention_days: int = 90
     resolve_after: int = 3  # runs with data and no new occurrence before "resolved"
     report: ReportOptions = field(default_factory=ReportOptions)
@@ -131,6 +132,7 @@ class _Run:
                 batch_size=options.batch_size,
                 timeline=options.timeline_mode,
                 window=options.timeline,
+                join_renamed=options.join_renamed,
                 read_recovered=False,
                 select=False,
                 catalogs=options.catalogs,
@@ -148,7 +150,8 @@ class _Run:
         )
         reports = self._read(pipeline, hooks, book, planner)
         rows = pipeline.rows(carried=self.prior.carry)
-        active = rows["host"].astype(str).isin(set(book.admitted_hosts)) if not rows.empty else None
+        admitted = _joined(book.admitted_hosts, pipeline.renames.host)
+        active = rows["host"].astype(str).isin(set(admitted)) if not rows.empty else None
         idle = rows[~active] if active is not None else rows
         if active is not None:  # hosts with nothing new keep their carried rows as they are
             rows = rows[active].reset_index(drop=True)
@@ -157,12 +160,10 @@ class _Run:
         tonight = pipeline.correlate(rows, facts)
         self.kill.checkpoint(Phase.CORRELATING)
         retention = pd.Timedelta(days=options.retention_days)
-        changes = merge(
-            self.prior, tonight, self.now, book.admitted_hosts, options.resolve_after, retention
-        )
+        changes = merge(self.prior, tonight, self.now, admitted, options.resolve_after, retention)
         hosts = settle_hosts(
             self.prior.hosts,
-            book.admitted_hosts,
+            admitted,
             tonight.facts,
             _open_counts(changes),
             self.now,
@@ -252,6 +253,19 @@ class _Run:
             "again: start a new state file to rescan everything"
         )
         return [HistoryRow(Change.CONFIG, detail=detail)]
+
+
+def _joined(
+    admitted: dict[str, pd.Timestamp | None], host: Callable[[str], str]
+) -> dict[str, pd.Timestamp | None]:
+    """Hosts that sent new records, with renamed machines joined (newest record of each)."""
+    out: dict[str, pd.Timestamp | None] = {}
+    for name, newest in admitted.items():
+        joined, before = host(name), out.get(host(name))
+        out[joined] = (
+            newest if before is None else before if newest is None else max(before, newest)
+        )
+    return out
 
 
 def _noted(row: HistoryRow) -> bool:

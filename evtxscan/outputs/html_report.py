@@ -1,103 +1,124 @@
-"""A self-contained HTML report: summary, per-host sections, plots, integrity problems.
+"""A self-contained HTML report: summary, diagnoses, hosts, per-host stories, integrity.
 
 One file, no scripts and no network fetches: styles are inline and plots are inline SVG.
-Every value from the logs is HTML-escaped. Host sections are collapsed ``<details>`` so the
-page stays usable for hundreds of hosts, and each host's timeline is capped, with a pointer
-to its CSV.
+Every value from the logs is HTML-escaped. Each host has a collapsed ``<details>`` section
+(open when it has a diagnosis) telling its story: its Windows release and counts of notable
+events, its diagnoses, an events-per-day plot on a true time axis and its timeline, with
+repeated identical events grouped and, past 200 rows, the most telling rows kept (see
+:mod:`evtxscan.outputs.html_timeline`). Tables wrap to the page width.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 import pandas as pd
 
 from evtxscan._version import __version__
+from evtxscan.correlation.notable import COUNT_COLUMNS, Notable
+from evtxscan.outputs.html_timeline import CAP_RULE, TIMELINE_CAP, capped, day_plot, timeline_html
+from evtxscan.outputs.names import unique_file_names
 from evtxscan.results import ScanResult
-from evtxscan.results.cards import diagnosis_card
+from evtxscan.results.cards import card_css, diagnosis_card, escaped
 from evtxscan.results.evidence import evidence_lists
+from evtxscan.results.repeats import group_repeats
+from evtxscan.results.sigma_tables import credit_line
 from evtxscan.sources.integrity import FileStatus
 
-TIMELINE_CAP = 200
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em}table{border-collapse:collapse;
-margin:.5em 0;width:100%}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;
-vertical-align:top}th{background:#f2f2f2}details{margin:.4em 0;border:1px solid #ddd;
-padding:.3em .6em;border-radius:4px}summary{cursor:pointer;font-weight:600}
-.diag{background:#fff7e6;border-left:4px solid #e69500;padding:.4em .8em;margin:.6em 0}
-.ok{color:#2a7d2a}.bad{color:#b00020}.muted{color:#666}pre{white-space:pre-wrap;margin:0}
-.sym{background:#fdecea}svg{background:#fafafa;border:1px solid #eee}
+h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em}h3{font-size:1.05em}
+table{border-collapse:collapse;margin:.5em 0;width:100%}table.timeline{table-layout:fixed}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;
+overflow-wrap:anywhere;word-break:break-word}th{background:#f2f2f2}
+td.msg{white-space:pre-wrap}details{margin:.4em 0;border:1px solid #ddd;padding:.3em .6em;
+border-radius:4px}summary{cursor:pointer;font-weight:600}.ok{color:#2a7d2a}
+.bad{color:#b00020}tr.sym{background:#fdecea}tr.crit{background:#f9d6d5}
+tr.err{background:#fff1f0}tr.mark{background:#eef4fb}svg{background:#fafafa;
+border:1px solid #eee;max-width:100%;height:auto}
+col.c-time{width:11em}col.c-channel{width:7em}col.c-provider{width:11em}col.c-id{width:4.5em}
+col.c-level{width:6em}col.c-repeat{width:10em}col.c-sig{width:9em}
 """
+#: Hosts overview: (column, header) and the story line's kinds, most severe first.
+_OVERVIEW = [
+    ("host", "host"),
+    ("os_release", "Windows"),
+    ("records", "records"),
+    ("first_time", "first record"),
+    ("last_time", "last record"),
+    ("diagnoses", "diagnoses"),
+    ("bugchecks", "bugchecks"),
+    ("unexpected_shutdowns", "unexpected shutdowns"),
+    ("service_crashes", "service crashes"),
+    ("critical", "critical"),
+    ("errors", "errors"),
+]
+_STORY = [COUNT_COLUMNS[k] for k in Notable if k not in (Notable.OS_VERSION,)]
 
 
-def _e(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, pd.Timestamp):
-        return escape(value.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    return escape(str(value))
-
-
-def _when(value: Any, tz: str) -> str:
-    if value is None or value is pd.NaT or value is pd.NA:
-        return ""
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return escape(stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S %Z"))
-
-
-def _table(frame: pd.DataFrame, columns: list[str], tz: str, row_class: Any = None) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    rows = []
-    for _, row in frame.iterrows():
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            text = _when(value, tz) if isinstance(value, pd.Timestamp) else _e(value)
-            cells.append(f"<td>{text}</td>")
-        css = f' class="{row_class(row)}"' if row_class and row_class(row) else ""
-        rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
-
-
-def _plot(daily: pd.DataFrame, marks: list[pd.Timestamp], tz: str) -> str:
-    """Events per day as bars (errors darker) with incident days marked."""
-    if daily.empty:
-        return '<p class="muted">No records.</p>'
-    days = daily.sort_values("day")
-    width, height, pad = 760, 120, 20
-    count = len(days)
-    bar = min(40.0, max(1.0, (width - 2 * pad) / max(count, 1)))
-    top = max(int(days["records"].max()), 1)
-    marked = {pd.Timestamp(m).floor("D") for m in marks}
-    parts = [f'<svg role="img" aria-label="events per day" width="{width}" height="{height}">']
-    for i, (_, row) in enumerate(days.iterrows()):
-        x = pad + i * bar
-        h = (height - 2 * pad) * row["records"] / top
-        e = (height - 2 * pad) * row["errors"] / top
-        label = _when(row["day"], tz)[:10]
-        parts.append(
-            f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{max(bar - 1, 0.5):.1f}" '
-            f'height="{h:.1f}" fill="#9bb7d4"><title>{label}: {int(row["records"])} '
-            f"records, {int(row['errors'])} errors</title></rect>"
-            f'<rect x="{x:.1f}" y="{height - pad - e:.1f}" width="{max(bar - 1, 0.5):.1f}" '
-            f'height="{e:.1f}" fill="#c0392b"/>'
-        )
-        if row["day"] in marked:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{pad - 4}" font-size="14" '
-                f'text-anchor="middle" fill="#e69500" class="incident">▼</text>'
-            )
-    first, last = _when(days["day"].iloc[0], tz)[:10], _when(days["day"].iloc[-1], tz)[:10]
-    parts.append(
-        f'<text x="{pad}" y="{height - 4}" font-size="10">{first}</text>'
-        f'<text x="{width - pad}" y="{height - 4}" font-size="10" '
-        f'text-anchor="end">{last}</text></svg>'
+def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], tz: str) -> str:
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escaped(row.get(c), tz)}</td>" for c, _ in columns) + "</tr>"
+        for row in frame.to_dict("records")
     )
-    return "".join(parts)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _story_line(host: pd.Series) -> str:
+    """``Windows Server 2022 (20348) · 3 boots · 1 unexpected shutdown …`` for one host."""
+    parts = [escaped(host.get("os_release")) or "Windows release unknown"]
+    for column in _STORY:
+        value = host.get(column)
+        count = 0 if value is None or pd.isna(value) else int(value)
+        if count:
+            name = column.replace("_", " ")
+            parts.append(f"{count:,} {name[:-1] if count == 1 and name.endswith('s') else name}")
+    return " &middot; ".join(parts)
+
+
+def _host_section(
+    result: ScanResult, host: pd.Series, anchor: str, timeline_file: str | None, tz: str
+) -> str:
+    name = str(host["host"])
+    diagnoses = result.diagnoses[result.diagnoses["host"] == name]
+    daily = result.daily[result.daily["host"] == name]
+    marks = [k.time for keys in evidence_lists(diagnoses["evidence"]) for k in keys]
+    groups = group_repeats(result.timeline_for(name))
+    shown = capped(groups)
+    more = ""
+    if len(groups) > len(shown):
+        link = timeline_file or "timeline.csv"
+        more = (
+            f'<p class="muted">Showing {len(shown):,} of {len(groups):,} rows '
+            f"({int(groups['count'].sum()):,} events; {CAP_RULE}). Every event is in "
+            f'<a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
+        )
+    table = timeline_html(shown, tz) if len(shown) else '<p class="muted">No events.</p>'
+    rows = diagnoses.to_dict("records")
+    cards = "".join(diagnosis_card(r, tz=tz, show_host=False) for r in rows)
+    status = (
+        f'<span class="bad">{len(diagnoses)} diagnoses</span>'
+        if len(diagnoses)
+        else '<span class="ok">no diagnosis</span>'
+    )
+    notes = escaped(host.get("notes"))
+    notes = f'<p class="muted">{notes}</p>' if notes else ""
+    return (
+        f'<details{" open" if len(diagnoses) else ""} id="host-{escape(anchor)}"><summary>'
+        f"{escape(name)} — {status}</summary><p>{_story_line(host)}</p>{notes}{cards}"
+        f"<h3>Events per day</h3>{day_plot(daily, marks)}<h3>Timeline</h3>{table}{more}"
+        "</details>"
+    )
+
+
+def _severity(hosts: pd.DataFrame) -> pd.Series:
+    """Order of host sections: diagnosed first, then crashes and errors, then by name."""
+    count = hosts[[*COUNT_COLUMNS.values(), "diagnoses"]].fillna(0).astype("int64")
+    crashes = count["bugchecks"] + count["unexpected_shutdowns"] + count["service_crashes"]
+    errors = count["critical"] + count["errors"]
+    keys = zip(-count["diagnoses"], -crashes, -errors, strict=True)
+    return pd.Series(list(keys), index=hosts.index)
 
 
 def render_report(
@@ -114,69 +135,36 @@ def render_report(
         f"{len(hosts)} hosts, {len(diagnoses)} diagnoses, {len(integrity)} files "
         f"({len(problems)} with problems). Times shown in {escape(tz)}."
     )
+    files = timeline_files or unique_file_names(hosts["host"].astype(str))
+    ordered = hosts.assign(_order=_severity(hosts)).sort_values(["_order", "host"])
     sections = []
-    order = sorted(
-        hosts["host"].astype(str),
-        key=lambda h: (-int((diagnoses["host"] == h).sum()) if not diagnoses.empty else 0, h),
-    )
-    for host in order:
-        mine = diagnoses[diagnoses["host"] == host] if not diagnoses.empty else diagnoses
-        timeline = result.timeline_for(host)
-        daily = (
-            result.daily[result.daily["host"] == host] if not result.daily.empty else result.daily
-        )
-        marks = [k.time for keys in evidence_lists(mine["evidence"]) for k in keys]
-        shown = timeline.head(TIMELINE_CAP)
-        more = ""
-        if len(timeline) > TIMELINE_CAP:
-            link = (timeline_files or {}).get(host, "timeline.csv")
-            more = (
-                f'<p class="muted">Showing {TIMELINE_CAP} of {len(timeline)} rows; the rest '
-                f'is in <a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
-            )
-        blocks = "".join(
-            diagnosis_card(row, tz=tz, show_host=False) for row in mine.to_dict("records")
-        )
-        status = (
-            f'<span class="bad">{len(mine)} diagnoses</span>'
-            if len(mine)
-            else '<span class="ok">no diagnosis</span>'
-        )
-        table = (
-            _table(
-                shown.assign(signatures=shown["signatures"].map(", ".join))
-                if not shown.empty
-                else shown,
-                ["time", "channel", "provider", "event_id", "level", "message", "signatures"],
-                tz,
-                lambda r: "sym" if r.get("signatures") else "",
-            )
-            if not shown.empty
-            else '<p class="muted">No symptom or context events.</p>'
-        )
-        sections.append(
-            f'<details{" open" if len(mine) else ""} id="host-{escape(host)}"><summary>'
-            f"{escape(host)} — {status}</summary>{blocks}<h3>Events per day</h3>"
-            f"{_plot(daily, marks, tz)}<h3>Timeline</h3>{table}{more}</details>"
-        )
+    for _, row in ordered.iterrows():
+        file_name = files.get(str(row["host"])) or str(row["host"])
+        anchor = file_name.rsplit(".", 1)[0]
+        sections.append(_host_section(result, row, anchor, files.get(str(row["host"])), tz))
     diag_table = (
         _table(
             diagnoses,
-            ["host", "title", "kb", "confidence", "occurrences", "first_seen", "last_seen"],
+            [(c, c) for c in ("host", "title", "kb", "confidence", "occurrences")]
+            + [("first_seen", "first seen"), ("last_seen", "last seen")],
             tz,
         )
         if not diagnoses.empty
         else '<p class="ok">No diagnosis.</p>'
     )
+    sigma_credit = credit_line(diagnoses)
+    credit = f'<p class="muted">{escape(sigma_credit)}</p>' if sigma_credit else ""
     problem_table = (
-        _table(problems, ["path", "format", "status", "records", "errors"], tz)
+        _table(problems, [(c, c) for c in ("path", "format", "status", "records", "errors")], tz)
         if not problems.empty
         else '<p class="ok">Every file was read completely.</p>'
     )
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{escape(title)}</title><style>{_CSS}{card_css()}</style></head><body>"
         f"<h1>{escape(title)}</h1><p>{summary}</p><h2>Diagnoses</h2>{diag_table}"
-        f"<h2>Hosts</h2>{''.join(sections)}<h2>Integrity problems</h2>{problem_table}"
-        f'<p class="muted">evtxscan {escape(__version__)}</p></body></html>'
+        f"<h2>Hosts</h2>{_table(ordered, _OVERVIEW, tz)}"
+        f"<h2>Host by host</h2>{''.join(sections)}<h2>Integrity problems</h2>{problem_table}"
+        f'{credit}<p class="muted">evtxscan {escape(__version__)}; timelines cap at '
+        f"{TIMELINE_CAP} rows per host.</p></body></html>"
     )

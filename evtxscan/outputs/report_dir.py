@@ -27,8 +27,9 @@ import pandas as pd
 from evtxscan.outputs.html_report import render_report
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
-from evtxscan.outputs.tables import csv_cells, write_table
+from evtxscan.outputs.tables import csv_cells, write_table, write_text
 from evtxscan.results import ScanResult
+from evtxscan.results.repeats import group_repeats
 
 OUTPUTS = ("diagnoses", "timeline", "hosts", "integrity")
 
@@ -43,6 +44,7 @@ class ReportOptions:
     tz: str = "UTC"  # time zone for the HTML report
     keep_runs: int = 10  # run directories kept
     html: bool = True
+    group_repeats: bool = False  # timeline tables: one row per group of identical events
 
 
 @dataclass
@@ -96,8 +98,14 @@ def write_report(
     partial = runs / f"{run_id}.partial"
     partial.mkdir()
     warnings: list[str] = []
+    timeline = group_repeats(result.timeline) if options.group_repeats else result.timeline
     for name in OUTPUTS:
-        _table(getattr(result, name), partial / name, options, warnings)
+        _table(
+            timeline if name == "timeline" else getattr(result, name),
+            partial / name,
+            options,
+            warnings,
+        )
     extra = dict(extra_tables or {})
     for name, frame in extra.items():
         if name in OUTPUTS or name in ("timelines", "report") or not name.isidentifier():
@@ -107,18 +115,15 @@ def write_report(
         result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
     )
     (partial / "timelines").mkdir()
+    by_host = dict(iter(timeline.groupby(timeline["host"].astype(str), sort=False)))
     for host, file_name in names.items():
-        _table(
-            result.timeline_for(host),
-            partial / "timelines" / Path(file_name).stem,
-            options,
-            warnings,
-        )
+        mine = by_host.get(host, timeline.iloc[:0]).reset_index(drop=True)
+        _table(mine, partial / "timelines" / Path(file_name).stem, options, warnings)
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)
     if options.html:
         page = render_report(result, tz=options.tz, timeline_files=names)
-        (partial / "report.html").write_text(page, encoding="utf-8")
+        write_text(page, partial / "report.html")
     if before_switch is not None:
         before_switch(partial)
     final = runs / run_id

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,13 +74,38 @@ def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """A new temporary file beside ``target``, renamed onto it when the block succeeds
+    (removed when it fails). Created with mode 0666 less the umask, as ``open`` creates
+    files, so every output of a run gets the same mode (``tempfile`` would give 0600)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:  # pragma: no cover - a 48-bit name collision
+            continue
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text(text: str, target: Path) -> Path:
+    """Write a UTF-8 text file (e.g. the HTML report) atomically, with the tables' mode."""
+    with atomic_file(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return target
+
+
 def write_table(frame: pd.DataFrame, path: Path, fmt: str = "csv", *, bom: bool = True) -> Path:
     """Write one table atomically; returns the final path (suffix from the format)."""
     target = path.with_suffix(".parquet" if fmt == "parquet" else ".csv")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
+    with atomic_file(target) as temporary:
         if fmt == "parquet":
             _parquet_ready(frame).to_parquet(temporary, index=False)
         else:
@@ -88,8 +115,4 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str = "csv", *, bom: bool 
                 encoding="utf-8-sig" if bom else "utf-8",
                 lineterminator="\n",
             )
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return target

@@ -22,7 +22,8 @@ UNKNOWN_HOST = "unknown"
 
 
 def default_host(computer: str | None) -> str:
-    """Case-fold and strip the DNS suffix; IP addresses stay whole."""
+    """Case-fold and strip the DNS suffix; IP addresses, and names whose first label is
+    empty, stay whole."""
     if computer is None:
         return UNKNOWN_HOST
     name = computer.strip().rstrip(".").casefold()
@@ -35,7 +36,9 @@ def default_host(computer: str | None) -> str:
         pass
     if name.startswith("\\\\"):
         name = name[2:]
-    return name.split(".", 1)[0] or UNKNOWN_HOST
+    # A name whose first label is empty (".\\x", "..\\x") is not a DNS name: kept whole, so
+    # two such machines stay two hosts (file names are made safe when written).
+    return name.split(".", 1)[0] or name
 
 
 @dataclass(frozen=True)

@@ -67,11 +67,22 @@ def diagnosis_card(row: Mapping[Any, Any], *, tz: str = "UTC", show_host: bool =
     cause, resolution and the evidence records (collapsed)."""
     keys = evidence_lists(pd.Series([row.get("evidence")], dtype=object))[0]
     kb = safe_link(row.get("reference"), escaped(row.get("kb")) or "no KB article")
+    rating = f"confidence {escaped(row.get('confidence'))}"
+    if row.get("kind") == "sigma":  # the DRL asks reports of matches to keep the author
+        kb = (
+            f"Sigma rule {escaped(row.get('signature_id'))} ("
+            + safe_link(row.get("reference"), "reference")
+            + ")"
+        )
+        rating = (
+            f"level {escaped(row.get('level'))} &middot; by {escaped(row.get('author'))} "
+            f"&middot; licence {escaped(row.get('licence'))}"
+        )
     host = f"<b>{escaped(row.get('host'))}</b>: " if show_host else ""
     items = "".join(_evidence_item(k, tz) for k in keys)
     return (
         f'<div class="diag">{host}<b>{escaped(row.get("title"))}</b><br>'
-        f'<span class="muted">{kb} &middot; confidence {escaped(row.get("confidence"))} '
+        f'<span class="muted">{kb} &middot; {rating} '
         f"&middot; {int(row.get('occurrences') or 0)} occurrence(s) &middot; "
         f"{escaped(row.get('first_seen'), tz)} to {escaped(row.get('last_seen'), tz)}</span>"
         f"<p><b>Cause.</b> {escaped(row.get('cause'))}</p>"

@@ -15,8 +15,8 @@ from evtxscan.results.schema import ResultTables
 from evtxscan.sources.integrity import FileStatus
 
 ROW_LIMIT = 50
-HOST_VIEW = ["host", "diagnoses", "files", "records", "first_time", "last_time", "os_version"]
-HOST_VIEW += ["service_pack", "processors"]
+HOST_VIEW = ["host", "diagnoses", "files", "records", "first_time", "last_time", "os_release"]
+HOST_VIEW += ["service_pack", "processors", "notes"]
 _CSS = (
     ".evtxscan-result table{border-collapse:collapse;margin:.3em 0}"
     ".evtxscan-result th,.evtxscan-result td{border:1px solid #ccc;padding:2px 6px;"
@@ -98,11 +98,16 @@ def result_html(result: ResultTables) -> str:
 def result_text(result: ResultTables) -> str:
     lines = [summary_line(result), "", "Diagnoses:" if len(result.diagnoses) else "No diagnosis."]
     for row in result.diagnoses.head(ROW_LIMIT).to_dict("records"):
+        rating = f"{plain(row['kb']) or 'no KB article'}, confidence {plain(row['confidence'])}"
+        if row.get("kind") == "sigma":  # the DRL asks reports of matches to keep the author
+            rating = (
+                f"Sigma rule {plain(row['signature_id'])}, level {plain(row.get('level'))}, "
+                f"by {plain(row.get('author'))}, licence {plain(row.get('licence'))}"
+            )
         lines += [
             f"  {plain(row['host'])}: {plain(row['title'])}",
-            f"    {plain(row['kb']) or 'no KB article'}, confidence {plain(row['confidence'])}, "
-            f"{int(row['occurrences'])} occurrence(s), {plain(row['first_seen'])} to "
-            f"{plain(row['last_seen'])}",
+            f"    {rating}, {int(row['occurrences'])} occurrence(s), "
+            f"{plain(row['first_seen'])} to {plain(row['last_seen'])}",
         ]
         for label in ("cause", "resolution"):
             text = f"{label.capitalize()}: {plain(row[label])}"

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from evtxscan.signatures.sigma.loading import SigmaRuleSet
+
 
 @dataclass(frozen=True)
 class ScanResult:
@@ -44,6 +46,7 @@ class ScanResult:
     integrity: pd.DataFrame
     daily: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     signatures: tuple[Signature, ...] = ()
+    sigma: SigmaRuleSet | None = None  # the Sigma rules run (loaded and refused), if any
 
     def __post_init__(self) -> None:
         typed = {

@@ -125,7 +125,13 @@ DIAGNOSES = Table(
         *_columns(UTC, "first_seen last_seen"),
         Column("evidence", EVIDENCE_DTYPE, "record keys (results.evidence.EvidenceKey)"),
         *_columns(TEXT, "cause resolution reference"),
-        # Columns of other kinds of finding (e.g. Sigma detections) are declared here.
+        Column("kind", TEXT, "kb, generic (claims no article), draft or sigma"),
+        # Sigma rows: the rule's metadata (the DRL asks reports of matches to keep the author)
+        Column("level", TEXT, "Sigma severity: informational, low, medium, high, critical"),
+        Column("author", TEXT, "the Sigma rule's author"),
+        Column("references", TEXT, "the Sigma rule's references, a JSON list"),
+        Column("licence", TEXT, "the Sigma rule's licence (its field, else found beside it)"),
+        Column("rule_file", TEXT, "the Sigma rule's file"),
     ),
 )
 EVIDENCE = Table(
@@ -144,10 +150,12 @@ HOSTS = Table(
         Column("host", TEXT),
         *_columns("int64", "files records"),
         *_columns(UTC, "first_time last_time"),
+        Column("os_release", TEXT, "e.g. Windows Server 2022 (20348); correlation.windows_release"),
         *_columns(TEXT, "os_version build service_pack", "from the 6009 version banner"),
         Column("processors", "category", "uniprocessor, multiprocessor or unknown"),
         Column("diagnoses", "int64"),
         *(Column(name, "int64", f"notable events: {kind}") for kind, name in COUNT_COLUMNS.items()),
+        Column("notes", TEXT, "e.g. renames (EventLog 6011) and whether they were joined"),
     ),
 )
 DAILY = Table(
@@ -187,6 +195,16 @@ KEPT_ROWS = Table(
 TIMELINE = KEPT_ROWS.plus(
     "timeline",
     Column("notable", NOTABLE_DTYPE, "kind of notable event (correlation.notable)"),
+)
+#: The timeline with repeated identical events grouped (``results.repeats``): the first
+#: event's columns, how many, and the last event's time and record keys.
+TIMELINE_GROUPS = TIMELINE.plus(
+    "timeline_groups",
+    Column("count", "int64", "identical events in the group"),
+    Column("last_time", UTC),
+    Column("last_event_record_id", "UInt64"),
+    Column("last_record_number", "UInt64"),
+    Column("last_source_file", "category"),
 )
 
 

@@ -3,7 +3,7 @@ the hosts summary, and the evidence as one row per record (the timeline: ``timel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -114,9 +114,11 @@ def hosts_frame(
     facts: dict[str, HostFacts],
     diagnoses: pd.DataFrame,
     notable: pd.DataFrame | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per-host summary from the batches' statistics, the host facts and the counts of
-    notable events by kind (``notable``, indexed by host; see ``correlation.notable``)."""
+    notable events by kind (``notable``, indexed by host; see ``correlation.notable``) and
+    ``notes`` per host (e.g. renames)."""
     if not stats:
         return HOSTS.empty()
     combined = pd.concat([s.reset_index() for s in stats], ignore_index=True)
@@ -141,6 +143,7 @@ def hosts_frame(
         rows.append(
             {
                 **record,
+                "os_release": fact.release,
                 "os_version": fact.os_version,
                 "build": fact.build,
                 "service_pack": fact.service_pack,
@@ -152,4 +155,5 @@ def hosts_frame(
     for name in COUNT_COLUMNS.values():
         found = notable[name] if notable is not None else pd.Series(dtype="int64")
         frame[name] = frame["host"].map(found).fillna(0).astype("int64")
+    frame["notes"] = [(notes or {}).get(h, "") for h in frame["host"]]
     return HOSTS.conform(frame)

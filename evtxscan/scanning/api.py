@@ -7,19 +7,43 @@ import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
-from evtxscan.scanning.pipeline import HostMapOption, ScanEngine, ScanPipeline, ScanSettings
+from evtxscan.scanning.engines import ScanEngine
+from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.stream import RecordStream
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.signatures.sigma import SigmaRuleSet
+
+
+class SigmaUnavailableError(RuntimeError):
+    """Sigma rules were asked for but pySigma is not installed."""
+
+
+def sigma_rule_set(
+    option: SigmaRuleSet | PathLike | Iterable[PathLike] | None,
+) -> SigmaRuleSet | None:
+    """The rule set ``scan(sigma=...)`` runs: loaded from files/directories, or as given."""
+    if option is None:
+        return None
+    try:
+        from evtxscan.scanning.sigma_stage import sigma_rules
+    except ImportError as exc:
+        raise SigmaUnavailableError(
+            f"Sigma rules need pySigma ({exc}): pip install 'evtxscan[sigma]'"
+        ) from exc
+    return sigma_rules(option)  # type: ignore[arg-type]
 
 
 def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:
@@ -58,6 +82,8 @@ def scan(
     progress: object | None = None,
     input_tz: str = "UTC",
     with_drafts: bool = False,
+    sigma: SigmaRuleSet | PathLike | Iterable[PathLike] | None = None,
+    join_renamed: bool = True,
     engine: ScanEngine | None = None,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
@@ -75,10 +101,15 @@ def scan(
     1 reads in this process).
     ``with_drafts``: also run the draft pack (signatures drafted from KB articles, at most
     "possible" confidence; noisy drafts and drafts of articles a curated signature covers
-    are left out).
+    are left out). ``sigma``: Sigma rule files/directories (or a loaded ``SigmaRuleSet``) to
+    run as well; their matches are diagnoses of kind ``sigma`` (needs
+    ``pip install "evtxscan[sigma]"``).
+    ``join_renamed``: a machine renamed (EventLog 6011) is one host under
+    its newest name (``False``: its old and new names stay two hosts; hosts.csv notes it).
     ``engine``: where to run (default: this process and ``workers`` worker processes; see
     :class:`evtxscan.dask.DaskEngine` for a cluster, or ``evtxscan.scan(client=...)``).
     """
+    rule_set = sigma_rule_set(sigma)
     if isinstance(timeline, timedelta):  # the window, as older versions took it
         mode, window = TimelineMode.NOTABLE, timeline
     elif timeline in {m.value for m in TimelineMode}:
@@ -93,6 +124,7 @@ def scan(
         until=_timestamp(until),
         timeline=mode,
         window=window,
+        join_renamed=join_renamed,
         include_recovered=include_recovered,
         catalogs=tuple(catalogs),
         messages_db=messages_db,
@@ -101,7 +133,7 @@ def scan(
     chosen = chosen_signatures(signatures)
     if with_drafts:
         chosen = with_draft_pack(chosen)
-    pipeline = ScanPipeline(chosen, settings)
+    pipeline = ScanPipeline(chosen, settings, sigma=rule_set)
     return pipeline.scan(paths, progress=progress, engine=engine)
 
 

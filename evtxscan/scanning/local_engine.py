@@ -19,6 +19,7 @@ import pandas as pd
 from evtxscan.correlation.engine import SeenRows
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
+from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.worker import ReadOptions
 
@@ -83,6 +84,8 @@ class LocalEngine:
         merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         pipeline.scanner.kept += merged.kept
         pipeline.scanner.days += merged.days
+        pipeline.scanner.sigma_hits += merged.sigma_hits
+        pipeline.located = merged.deferred
         return integrity_frame(merged.reports)
 
     def scan(
@@ -99,6 +102,8 @@ class Merged:
     reports: list[FileReport] = field(default_factory=list)
     kept: list[pd.DataFrame] = field(default_factory=list)
     days: list[pd.DataFrame] = field(default_factory=list)
+    sigma_hits: list[pd.DataFrame] = field(default_factory=list)
+    deferred: list[tuple[Source, pd.DataFrame]] = field(default_factory=list)
 
 
 def merge_outputs(
@@ -140,9 +145,13 @@ def merge_outputs(
             _tell(progress, "file_done", report)
         merged.kept += [keep(f) for f in output.kept] if keep is not None else output.kept
         merged.days += output.days
+        merged.sigma_hits += output.sigma_hits
+        merged.deferred += output.deferred
     if duplicates:
         merged.kept = [_without(f, duplicates) for f in merged.kept]
         merged.days = [_without(f, duplicates) for f in merged.days]
+        merged.sigma_hits = [_without(f, duplicates) for f in merged.sigma_hits]
+        merged.deferred = [(s, f) for s, f in merged.deferred if s.display not in duplicates]
     return merged
 
 

@@ -14,11 +14,11 @@ admits records above its watermarks and settles what changed since the last run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -26,21 +26,28 @@ from evtxscan.correlation.engine import dedupe, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
+from evtxscan.correlation.renames import HostRenames, find_renames
 from evtxscan.correlation.sessions import HostFacts, host_facts
-from evtxscan.records.batch import concat_frames
+from evtxscan.records.batch import concat_frames, held_categories
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
+from evtxscan.scanning.deferred import plan_deferred, read_deferred
+from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
-from evtxscan.scanning.units import WorkUnit, plan_units
-from evtxscan.signatures.model import Signature
-from evtxscan.sources.evtx.backends import Backend
-from evtxscan.sources.inputs import PathLike, expand_paths
+from evtxscan.scanning.units import plan_units
+from evtxscan.signatures.model import Signature, Status
+from evtxscan.sources.evtx.backend_kind import Backend
+from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
 from evtxscan.sources.worker import ReadOptions
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.signatures.sigma import SigmaRuleSet
+    from evtxscan.sources.evtx.selective import IndexSelector
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
@@ -61,6 +68,7 @@ class ScanSettings:
     #: Which rows the timeline holds (every record is kept with ``TimelineMode.ALL``).
     timeline: TimelineMode = TimelineMode.NOTABLE
     window: timedelta = DEFAULT_WINDOW  # context shown around a symptom
+    join_renamed: bool = True  # EventLog 6011 joins a renamed machine's names into one host
     include_recovered: bool = False  # recovered records may be symptoms
     read_recovered: bool = True  # recovered records are read (counted, context) at all
     select: bool = True  # decode only what correlation needs (nightly decodes all: watermarks)
@@ -91,43 +99,24 @@ class ReadHooks:
     after_batch: Callable[[], None] | None = None  # e.g. a kill-point check
 
 
-class ScanEngine(Protocol):
-    """Where a scan's units are read and its hosts correlated (this machine:
-    :class:`~evtxscan.scanning.local_engine.LocalEngine`; a cluster: ``evtxscan.dask``).
-    Every engine gives the same :class:`ScanResult` for the same units."""
-
-    def scan(
-        self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
-    ) -> ScanResult: ...
-
-
-class TaskRunner(Protocol):
-    """Runs a driver's own tasks where an engine runs units (nightly's reading on a cluster).
-
-    ``function(item, shared)`` for every item, ``shared`` shipped once; results in item
-    order as they come; a task that fails raises here."""
-
-    def run_ordered(
-        self, function: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any
-    ) -> Iterator[Any]: ...
-
-
 class ScanPipeline:
     """Read a collection, keep what correlation needs, correlate per host, build the tables.
 
     ``config``: an existing scanner config (an engine's worker rebuilding the driver's
-    pipeline reuses its signature index and catalog); by default one is made from
-    ``settings``.
+    pipeline reuses its signature index, catalog and Sigma rules); by default one is made
+    from ``settings``.
     """
 
     def __init__(
         self,
         signatures: list[Signature],
         settings: ScanSettings,
+        sigma: SigmaRuleSet | None = None,
         config: ScannerConfig | None = None,
     ) -> None:
         self.signatures = signatures
         self.settings = settings
+        self.sigma = sigma
         self.config = config or ScannerConfig(
             signatures=tuple(signatures),
             since=settings.since,
@@ -138,21 +127,31 @@ class ScanPipeline:
             messages_db=settings.messages_db,
             input_tz=settings.input_tz,
             feed_rows=settings.feed_rows,
+            sigma=sigma,
         )
         self.scanner = Scanner(self.config)  # this process's: what every unit kept
         self.renderer = self.scanner.renderer
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
+        self.host_map = HostMap.from_option(settings.host_map)
+        self.renames = HostRenames(joined=settings.join_renamed)
+        #: Renames found over the whole collection by an engine that correlates hosts apart
+        #: (used by :meth:`rows` instead of the renames among this pipeline's own rows).
+        self.given_renames: HostRenames | None = None
+        #: Context records located but not decoded (per source), for the second read.
+        self.located: list[tuple[Source, pd.DataFrame]] = []
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
         settings, index = self.settings, self.scanner.index
-        selector = None
+        selector: IndexSelector | None = None
         if settings.timeline is not TimelineMode.ALL and settings.select:
             selector = IndexProbe.for_signatures(set(index.selectors), index.names)
+            if self.scanner.sigma is not None:  # decode what a Sigma rule may match, too
+                selector = self.scanner.sigma.selector(selector)
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,
-            host_map=HostMap.from_option(settings.host_map),
+            host_map=self.host_map,
             include_recovered=settings.read_recovered,
             selector=selector,
         )
@@ -224,17 +223,32 @@ class ScanPipeline:
         self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
-        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order."""
+        """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order, with
+        renamed machines joined (``self.renames``, from the 6011 events among them)."""
         rows = combine_rows(carried, self.scanner.kept)
+        if self.given_renames is not None:
+            self.renames = self.given_renames
+        else:
+            known = set(self._raw_days()["host"]) | set(
+                rows["host"].astype(str) if len(rows) else []
+            )
+            names, join = self.scanner.index.names, self.settings.join_renamed
+            self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
         return rows
+
+    def _joined(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if not self.renames.joins or rows.empty:
+            return rows
+        return canonical_order(rows.assign(host=self.renames.relabel(rows["host"])))
 
     def notable_counts(self) -> pd.DataFrame | None:
         """Per host, this run's notable events by kind (carried rows are not counted)."""
         own = self._own_rows
         if own is None:
-            own = self._own_rows = combine_rows(None, self.scanner.kept)
+            own = self._own_rows = self._joined(combine_rows(None, self.scanner.kept))
         if own.empty:
             return None
         keys = own["provider_key"]
@@ -253,8 +267,29 @@ class ScanPipeline:
         incidents = incidents_of(self.signatures, rows, facts)
         diagnoses = diagnoses_table(incidents, rows, facts)
         settings = self.settings
-        timeline = timeline_table(rows, settings.window, self.renderer, settings.timeline)
+        shown = combine_rows(rows, [self.context_near_symptoms(rows)])
+        timeline = timeline_table(shown, settings.window, self.renderer, settings.timeline)
         return Correlation(rows, facts, incidents, diagnoses, timeline)
+
+    def context_near_symptoms(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The located context records within the timeline window of a symptom in ``rows``,
+        read again and decoded (empty when nothing was located or no symptom was found)."""
+        if not self.located or rows.empty:
+            return pd.DataFrame()
+        symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self._host_of)
+        if not reads:
+            return pd.DataFrame()
+        options = self.read_options()
+        context = Scanner(self.config)
+        for task in reads:
+            for frame in read_deferred(task, options):
+                context.keep(frame)
+        return self._joined(combine_rows(None, context.kept))
+
+    def _host_of(self, computer: str | None, source: str) -> str:
+        """The host a located record belongs to, as the kept rows name it (renames joined)."""
+        return self.renames.host(str(self.host_map.host_for(computer or None, source)))
 
     def result(
         self,
@@ -263,7 +298,14 @@ class ScanPipeline:
         diagnoses: pd.DataFrame | None = None,
     ) -> ScanResult:
         """The result tables (``diagnoses`` replaces the correlation's own, e.g. nightly's)."""
-        table = found.diagnoses if diagnoses is None else diagnoses
+        table = label_kinds(found.diagnoses if diagnoses is None else diagnoses, self.signatures)
+        if self.sigma is not None:
+            from evtxscan.scanning.sigma_stage import sigma_diagnoses
+
+            sigma_rows = sigma_diagnoses(self.sigma, self.scanner.sigma_hits)
+            if len(sigma_rows):
+                both = [table, sigma_rows] if len(table) else [sigma_rows]
+                table = pd.concat(both, ignore_index=True)
         days = self.days()
         totals = (
             days.groupby("host")
@@ -284,14 +326,23 @@ class ScanPipeline:
                 found.facts,
                 table,
                 self.notable_counts(),
+                self.renames.notes,
             ),
             integrity=integrity,
             daily=daily_counts([days[["host", "day", "records", "errors"]]] if len(days) else []),
             signatures=tuple(self.signatures),
+            sigma=self.sigma,
         )
 
     def days(self) -> pd.DataFrame:
-        """Records, errors and time span per host, file and UTC day, of everything read."""
+        """Records, errors and time span per host, file and UTC day, of everything read
+        (renamed machines joined)."""
+        days = self._raw_days()
+        if self.renames.joins and len(days):
+            days["host"] = days["host"].map(self.renames.host)
+        return days
+
+    def _raw_days(self) -> pd.DataFrame:
         parts = [d for d in self.scanner.days if not d.empty]
         if not parts:
             return pd.DataFrame(columns=DAY_COLUMNS)
@@ -299,6 +350,22 @@ class ScanPipeline:
         days["host"] = days["host"].astype(str)
         days["source_file"] = days["source_file"].astype(str)
         return days
+
+
+def label_kinds(diagnoses: pd.DataFrame, signatures: list[Signature]) -> pd.DataFrame:
+    """The ``kind`` of KB-signature rows: ``generic`` for findings that claim no article
+    (fallbacks), ``draft`` for draft signatures, else ``kb``."""
+    if diagnoses.empty:
+        return diagnoses
+    kinds = {s.id: _kind(s) for s in signatures}
+    labels = [kinds.get(str(s), "kb") for s in diagnoses["signature_id"]]
+    return diagnoses.assign(kind=labels)
+
+
+def _kind(signature: Signature) -> str:
+    if signature.fallback:
+        return "generic"
+    return "draft" if signature.status is Status.DRAFT else "kb"
 
 
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
@@ -309,7 +376,11 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
     frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
     if not frames:
         return pd.DataFrame()
-    rows = dedupe(concat_frames(frames))
+    return held_categories(canonical_order(dedupe(concat_frames(frames))))
+
+
+def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
     keys = pd.DataFrame(
         {
             "host": rows["host"].astype(str),
@@ -321,11 +392,4 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
         }
     )
     order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    rows = rows.loc[order].reset_index(drop=True)
-    for name in rows.columns:
-        if isinstance(rows[name].dtype, pd.CategoricalDtype):
-            column = rows[name].cat.remove_unused_categories()
-            if column.cat.categories.empty:  # text, however the batches typed "nothing"
-                column = column.cat.set_categories(pd.Index([], dtype="str"))
-            rows[name] = column
-    return rows
+    return rows.loc[order].reset_index(drop=True)

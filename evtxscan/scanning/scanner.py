@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,10 @@ from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.hosts import HostMap
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.skipped import SkippedStats
+
+if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
+    from evtxscan.scanning.sigma_stage import SigmaStage
+    from evtxscan.signatures.sigma import SigmaRuleSet
 
 #: Columns of the per host, file and day counts every unit returns.
 DAY_COLUMNS = ["host", "source_file", "day", "records", "errors", "first_time", "last_time"]
@@ -41,10 +46,25 @@ class ScannerConfig:
     messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
     feed_rows: int = 20_000
+    sigma: SigmaRuleSet | None = None  # Sigma rules matched on every batch as well
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 _BUILT: dict[str, tuple[SignatureIndex, MessageRenderer]] = {}
+_SIGMA: dict[str, SigmaStage] = {}  # per config token: the compiled matcher, built once
+
+
+def _sigma_stage(config: ScannerConfig) -> SigmaStage | None:
+    if config.sigma is None:
+        return None
+    stage = _SIGMA.get(config.token)
+    if stage is None:
+        from evtxscan.scanning.sigma_stage import SigmaStage
+
+        stage = SigmaStage(config.sigma, config.include_recovered)
+        _SIGMA.clear()
+        _SIGMA[config.token] = stage
+    return stage
 
 
 class Scanner:
@@ -66,6 +86,8 @@ class Scanner:
         self.include_recovered = config.include_recovered
         self.kept: list[pd.DataFrame] = []
         self.days: list[pd.DataFrame] = []
+        self.sigma_hits: list[pd.DataFrame] = []  # Sigma matches (see sigma_stage)
+        self.sigma = _sigma_stage(config)
 
     @classmethod
     def from_config(cls, config: ScannerConfig) -> Scanner:
@@ -78,6 +100,8 @@ class Scanner:
             batch = batch[batch["time"] < self.until]
         if batch.empty:
             return
+        if self.sigma is not None:
+            self.sigma_hits += self.sigma.hits_in(batch)
         # One grouping per batch: records, errors and time span per (host, file, day); host
         # totals, files per host and daily counts are summed from it at the end.
         times = batch["time"]
@@ -101,6 +125,19 @@ class Scanner:
             .reset_index()
         )
         self.days.append(per_day[DAY_COLUMNS])
+        self._keep(batch)
+
+    def keep(self, batch: pd.DataFrame) -> None:
+        """Keep the rows correlation and the timeline need, without counting the batch
+        (records read a second time: context located earlier, decoded near a symptom)."""
+        if self.since is not None:
+            batch = batch[batch["time"] >= self.since]
+        if self.until is not None:
+            batch = batch[batch["time"] < self.until]
+        if not batch.empty:
+            self._keep(batch)
+
+    def _keep(self, batch: pd.DataFrame) -> None:
         candidates, context, canon = self.index.prefilter(batch)
         if not self.include_recovered:
             candidates &= ~batch["recovered"].to_numpy()

@@ -64,7 +64,10 @@ class UnitOutput:
     days: list[pd.DataFrame]
     records: int = 0
     part: FileRange | None = None
+    #: Records left for a second read (window context), per source: computer, time, offset.
+    deferred: list[tuple[Source, pd.DataFrame]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sigma_hits: list[pd.DataFrame] = field(default_factory=list)  # Sigma matches
 
 
 def plan_units(
@@ -149,7 +152,11 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         records += len(batch)
         scanner.feed(batch)
     scanner.add_skipped(stream.skipped, stream.options.host_map)
-    return UnitOutput(stream.reports, scanner.kept, scanner.days, records)
+    output = UnitOutput(
+        stream.reports, scanner.kept, scanner.days, records, sigma_hits=scanner.sigma_hits
+    )
+    output.deferred = stream.deferred
+    return output
 
 
 def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
@@ -213,4 +220,9 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
     report.errors.extend(result.errors)
     report.chunks += result.chunks
     report.chunks_skipped += result.chunks_skipped
-    return UnitOutput([report], scanner.kept, scanner.days, records, part=part)
+    output = UnitOutput(
+        [report], scanner.kept, scanner.days, records, part=part, sigma_hits=scanner.sigma_hits
+    )
+    if result.deferred is not None:
+        output.deferred = [(part.source, result.deferred)]
+    return output

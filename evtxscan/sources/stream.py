@@ -21,7 +21,7 @@ from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
-from evtxscan.sources.evtx.backends import Backend
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.inputs import (
@@ -113,6 +113,8 @@ class RecordStream:
             selector=selector,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
+        #: Records the selector left for later, per source (see ``IndexSelector.defer_mask``).
+        self.deferred: list[tuple[Source, pd.DataFrame]] = []
         self.workers = workers or (os.cpu_count() or 1)
         self.progress = progress
         self.catalog = catalog  # message templates: recover text exports' insertion strings
@@ -270,20 +272,24 @@ class RecordStream:
                 lambda span: read_range(RangeTask(source, span, self.options), content),
             )
             for frames, result in plan.decoded:
-                yield from self._fold(frames, result, report)
+                yield from self._fold(frames, result, report, source)
             spans = list(plan.spans)
         tasks = [RangeTask(source, span, self.options) for span in spans]
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
                 release_pages(content)
-                yield from self._fold(frames, result, report)
+                yield from self._fold(frames, result, report, source)
             return
         for frames, result in pool.ordered(tasks):
-            yield from self._fold(frames, result, report)
+            yield from self._fold(frames, result, report, source)
 
     def _fold(
-        self, frames: Iterable[pd.DataFrame], result: RangeResult, report: FileReport
+        self,
+        frames: Iterable[pd.DataFrame],
+        result: RangeResult,
+        report: FileReport,
+        source: Source | None = None,
     ) -> Iterator[pd.DataFrame]:
         for batch in frames:
             frame = self.transform(batch) if self.transform is not None else batch
@@ -298,6 +304,8 @@ class RecordStream:
         )
         if result.observed is not None:
             report.absorb(result.observed)
+        if result.deferred is not None and source is not None:
+            self.deferred.append((source, result.deferred))
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped

@@ -5,6 +5,7 @@ is not installed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,6 +13,16 @@ import pytest
 
 NEEDS = "the dask extra is not installed (pip install -e '.[dask]')"
 pytest.importorskip("distributed", reason=NEEDS)
+
+
+@pytest.fixture(scope="session")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario suite written once (symptoms, context near them, noise)."""
+    from evtxscan.synth.scenarios import standard_collection
+
+    root = tmp_path_factory.mktemp("scenarios")
+    standard_collection(noise=15).write(root)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import evtxscan
 from evtxscan.dask import DaskEngine
 from evtxscan.scanning import ScanPipeline, ScanSettings, scan
@@ -16,16 +14,8 @@ from evtxscan.scanning.api import chosen_signatures
 from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.units import plan_units
 from evtxscan.sources.inputs import expand_paths
-from evtxscan.synth.scenarios import standard_collection
 
 Same = Callable[[Any, Any], None]
-
-
-@pytest.fixture(scope="module")
-def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("scenarios")
-    standard_collection(noise=15).write(root)
-    return root
 
 
 def test_scenario_suite_is_identical(client: Any, same_result: Same, scenarios: Path) -> None:

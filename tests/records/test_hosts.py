@@ -18,6 +18,9 @@ from evtxscan.records.hosts import UNKNOWN_HOST, HostMap, default_host
         ("", UNKNOWN_HOST),
         (None, UNKNOWN_HOST),
         ("  DC1  ", "dc1"),
+        ("..\\x", "..\\x"),  # an empty first label: kept whole, not "unknown"
+        (".\\x", ".\\x"),
+        (".", UNKNOWN_HOST),
     ],
 )
 def test_default_host(computer: str | None, host: str) -> None:
@@ -57,3 +60,16 @@ def test_malformed_mapping_file_says_where(tmp_path: Path) -> None:
     table.write_text("computer,host\njust-one-column\n")
     with pytest.raises(ValueError, match=r"hosts.csv:2"):
         HostMap.from_file(table)
+
+
+def test_names_with_an_empty_first_label_stay_apart(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from evtxscan.scanning import scan
+    from evtxscan.synth import EventSpec, write_evtx
+
+    when = datetime(2001, 1, 1, tzinfo=UTC)
+    events = [EventSpec("EventLog", 6005, when, name) for name in ("..\\x", ".\\x", "..\\y")]
+    write_evtx(tmp_path / "System.evtx", events)
+    hosts = scan(tmp_path, workers=1).hosts
+    assert set(hosts["host"]) == {".\\x", "..\\x", "..\\y"}

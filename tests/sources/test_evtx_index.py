@@ -262,3 +262,22 @@ def test_spans_select_chunk_slots_and_take_selects_rows() -> None:
     assert len(index_chunks(b"", [ChunkRange(4096, 0, 5)])) == 0
     picked = whole.take(np.array([5, 1]))
     assert picked.event_id.values.tolist() == whole.event_id.values[[5, 1]].tolist()
+
+
+def test_files_read_from_disk_index_as_their_bytes(tmp_path: Path) -> None:
+    files = []
+    for i in range(4):
+        path = tmp_path / f"f{i}.evtx"
+        options = {"records_per_chunk": 5 + i}
+        if i == 2:
+            options["truncate_at"] = 4096 + 65536 + 2000
+        path.write_bytes(evtx_bytes(_events()[i * 10 : i * 10 + 30], **options))  # type: ignore[arg-type]
+        files.append(path)
+    (tmp_path / "empty.evtx").write_bytes(b"")
+    files.insert(1, tmp_path / "empty.evtx")
+    from_disk = index_module.index_files(files)
+    in_memory = index_sources(
+        (n, p.read_bytes(), [ChunkRange(4096, 0, 1000)]) for n, p in enumerate(files)
+    )
+    assert from_disk.source.tolist() == in_memory.source.tolist()
+    _assert_same(from_disk, in_memory)

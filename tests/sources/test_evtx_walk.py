@@ -9,7 +9,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evtxscan.sources.evtx.index import _copied
 from evtxscan.sources.evtx.layout import (
     CHUNK_MAGIC,
     CHUNK_SIZE,
@@ -17,6 +16,7 @@ from evtxscan.sources.evtx.layout import (
     Chunk,
     read_chunk,
 )
+from evtxscan.sources.evtx.walk import chunks_copied as _copied
 from evtxscan.sources.evtx.walk import walk
 from evtxscan.synth import EventSpec, evtx_bytes
 

@@ -19,6 +19,7 @@ from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from evtxscan.signatures.safe_yaml import YamlInputError, load_yaml_documents
+from evtxscan.signatures.sigma.cache import cache_key, read_cached, write_cached
 from evtxscan.signatures.sigma.compile import any_of, compile_rule
 from evtxscan.signatures.sigma.correlations import convert_correlation
 from evtxscan.signatures.sigma.logsources import pipelines, variants
@@ -104,10 +105,11 @@ class _Loader:
     def refuse(self, source: str, rule: str, reason: str) -> None:
         self.refused.append(Refusal(source=source, rule=rule, reason=reason))
 
-    def read(self, path: Path) -> None:
+    def read(self, path: Path, text: str | OSError | UnicodeDecodeError) -> None:
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            if not isinstance(text, str):
+                raise text
             documents = load_yaml_documents(text, source=source)
             collection = SigmaCollection.from_dicts(
                 documents,  # type: ignore[arg-type]
@@ -175,10 +177,15 @@ def load_sigma(*paths: str | Path) -> SigmaRuleSet:
     Never raises for a bad rule: it is refused with its file and reason. Raises
     SigmaPathError when a path does not exist.
     """
-    loader = _Loader()
     files = rule_files(paths)
-    for path in files:
-        loader.read(path)
+    texts = [_text(path) for path in files]
+    set_key = cache_key(files, texts)
+    cached = read_cached(set_key, SigmaRuleSet)
+    if cached is not None:
+        return cached
+    loader = _Loader()
+    for path, text in zip(files, texts, strict=True):
+        loader.read(path, text)
     loader.apply_filters()
     detections: dict[str, CompiledRule] = {}
     pending: list[tuple[SigmaCorrelationRule, RuleInfo]] = []
@@ -194,7 +201,7 @@ def load_sigma(*paths: str | Path) -> SigmaRuleSet:
             loader.refuse(source, info.title, _reason(exc))
     correlations = _correlations(pending, loader, set(detections))
     used_quietly = _used_without_generate(pending, loader.keys)
-    return SigmaRuleSet(
+    loaded = SigmaRuleSet(
         detections=tuple(
             replace(d, reported=d.info.key not in used_quietly) for d in detections.values()
         ),
@@ -204,6 +211,15 @@ def load_sigma(*paths: str | Path) -> SigmaRuleSet:
         refused=tuple(loader.refused),
         files=tuple(str(path) for path in files),
     )
+    write_cached(set_key, loaded)
+    return loaded
+
+
+def _text(path: Path) -> str | OSError | UnicodeDecodeError:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return exc
 
 
 def _correlations(

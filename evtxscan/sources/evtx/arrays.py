@@ -27,6 +27,7 @@ class Reader:
             )
             for width in (2, 4, 8)
         }
+        self._rows: dict[int, np.ndarray] = {}
 
     def u8(self, at: np.ndarray) -> np.ndarray:
         return np.asarray(self.buf[at])
@@ -43,8 +44,11 @@ class Reader:
     def rows(self, at: np.ndarray, width: int) -> np.ndarray:
         """The ``width`` bytes at each position, as an (n, width) uint8 array (positions must
         leave ``width`` bytes in the buffer)."""
-        count = max(len(self.buf) - width + 1, 0)
-        return np.asarray(as_strided(self.buf, shape=(count, width), strides=(1, 1))[at])
+        view = self._rows.get(width)
+        if view is None:
+            count = max(len(self.buf) - width + 1, 0)
+            view = self._rows[width] = as_strided(self.buf, shape=(count, width), strides=(1, 1))
+        return np.asarray(view[at])
 
     def u32_rows(self, at: np.ndarray, width: int) -> np.ndarray:
         """``width`` consecutive u32 words from each position, as an (n, width) array."""
@@ -115,6 +119,47 @@ def _copies(reader: Reader, at: np.ndarray, length: int) -> np.ndarray:
         out[row] = 0
         out[row, : len(tail)] = tail
     return out
+
+
+def contiguous(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The byte strings ``buf[at:at+size]`` copied side by side (Arrow copies them through
+    binary views of the buffer), and the n + 1 offsets where each starts."""
+    offsets = np.zeros(len(at) + 1, dtype=np.int64)
+    np.cumsum(size, out=offsets[1:])
+    if not offsets[-1]:
+        return np.zeros(0, dtype=np.uint8), offsets
+    low = int(at.min())
+    data = buf[low : int((at + size).max())]
+    rel = (at - low).astype(np.int64)
+    views = np.zeros((len(at), 4), dtype="<i4")
+    views[:, 0] = size
+    inline = size <= _INLINE
+    head = _heads(Reader(data), rel[inline], size[inline])
+    views.view(np.uint8)[inline, 4:16] = head
+    long = ~inline
+    views[long, 1] = Reader(data).u32(rel[long]).view("<i4")
+    views[long, 3] = rel[long]
+    array = pa.Array.from_buffers(
+        pa.binary_view(), len(at), [None, pa.py_buffer(views), pa.py_buffer(data)]
+    ).cast(pa.large_binary())
+    copied = np.frombuffer(array.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    return copied, offsets
+
+
+_INLINE = 12  # bytes a binary view holds itself
+
+
+def _heads(reader: Reader, at: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The first 12 bytes of each short string (zero past its size)."""
+    room = len(reader.buf) - _INLINE
+    head = reader.rows(np.clip(at, 0, max(room, 0)), _INLINE) if room >= 0 else None
+    if head is None:
+        head = np.zeros((len(at), _INLINE), dtype=np.uint8)
+    for row in np.flatnonzero(at > room).tolist():
+        tail = reader.buf[at[row] : at[row] + _INLINE]
+        head[row] = 0
+        head[row, : len(tail)] = tail
+    return np.where(np.arange(_INLINE) < size[:, None], head, 0).astype(np.uint8)
 
 
 def remap_texts(codes: np.ndarray, texts: list[str | None]) -> tuple[np.ndarray, list[str]]:

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from evtxscan.records.event_xml import fields_from_xml
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import fast_row
-
-
-class Backend(StrEnum):
-    """Which parser renders the events."""
-
-    RUST = "rust"
-    PYTHON = "python"
 
 
 def rust_events(image: bytes) -> ChunkEvents:
@@ -73,3 +66,6 @@ def python_events(image: bytes) -> ChunkEvents:
 def backend_function(backend: Backend | str) -> Callable[[bytes], ChunkEvents]:
     """The chunk parser for a backend name."""
     return python_events if Backend(backend) is Backend.PYTHON else rust_events
+
+
+__all__ = ["Backend", "backend_function", "python_events", "rust_events"]

@@ -27,6 +27,7 @@ per-file cost is a copy and a few array appends.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -34,11 +35,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from evtxscan.sources.evtx.arrays import Reader
-from evtxscan.sources.evtx.instances import Problem, TemplateCache, record_instances
-from evtxscan.sources.evtx.layout import CHUNK_SIZE
+from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, record_instances
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.shapes import NUMBER_BITS, record_shapes
 from evtxscan.sources.evtx.system_fields import Numbers, SystemReader, Texts
-from evtxscan.sources.evtx.walk import ChunkSet, walk
+from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place, walk
 
 
 def canonical_guid(text: str) -> str:
@@ -47,7 +48,15 @@ def canonical_guid(text: str) -> str:
     return "{" + text.strip("{}").upper() + "}"
 
 
-__all__ = ["Numbers", "Problem", "RecordIndex", "Texts", "index_chunks", "index_sources"]
+__all__ = [
+    "Numbers",
+    "Problem",
+    "RecordIndex",
+    "Texts",
+    "index_chunks",
+    "index_files",
+    "index_sources",
+]
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 #: Copy files into a shared buffer up to this size before indexing them together.
@@ -145,7 +154,7 @@ def index_sources(
         for first_offset, index, count in _slot_runs(len(content), spans):
             whole = min(count, (len(content) - first_offset) // CHUNK_SIZE - index)
             if whole * CHUNK_SIZE >= BATCH_BYTES and first_offset % 8 == 0:
-                in_place = _in_place(source, content, first_offset, index, whole)
+                in_place = chunks_in_place(source, content, first_offset, index, whole)
                 parts.append(_index_set(in_place, cache))
                 index, count = index + whole, count - whole
                 if not count:
@@ -153,11 +162,62 @@ def index_sources(
             pending.append((source, content, first_offset, index, count))
             pending_bytes += count * CHUNK_SIZE
             if pending_bytes >= BATCH_BYTES:
-                parts.append(_index_set(_copied(pending), cache))
+                parts.append(_index_set(chunks_copied(pending), cache))
                 pending, pending_bytes = [], 0
     if pending:
-        parts.append(_index_set(_copied(pending), cache))
+        parts.append(_index_set(chunks_copied(pending), cache))
     return RecordIndex.concat(parts)
+
+
+def index_files(
+    paths: Sequence[str | os.PathLike[str]], *, cache: TemplateCache | None = None
+) -> RecordIndex:
+    """Index every chunk slot of EVTX files on disk (``source`` numbers the paths), each
+    file read straight into the shared batch buffer: one copy, no per-file buffers."""
+    cache = _SHARED_CACHE if cache is None else cache
+    parts: list[RecordIndex] = []
+    pending: list[tuple[int, str | os.PathLike[str], int, int]] = []
+    pending_slots = 0
+    for number, path in enumerate(paths):
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            first = 0 if handle.read(len(CHUNK_MAGIC)) == CHUNK_MAGIC else FILE_HEADER_SIZE
+        slots = -(-(size - first) // CHUNK_SIZE) if size > first else 0
+        if slots:
+            pending.append((number, path, first, slots))
+            pending_slots += slots
+        if pending_slots * CHUNK_SIZE >= BATCH_BYTES:
+            parts.append(_index_set(_read_slots(pending, pending_slots), cache))
+            pending, pending_slots = [], 0
+    if pending:
+        parts.append(_index_set(_read_slots(pending, pending_slots), cache))
+    return RecordIndex.concat(parts)
+
+
+def _read_slots(files: list[tuple[int, str | os.PathLike[str], int, int]], total: int) -> ChunkSet:
+    """The files' chunk slots read side by side into one zero-padded buffer."""
+    buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
+    view = buf.data
+    source, index, file_offset, length = [], [], [], []
+    row = 0
+    for number, path, first, slots in files:
+        with open(path, "rb") as handle:
+            handle.seek(first)
+            got = handle.readinto(view[row * CHUNK_SIZE : (row + slots) * CHUNK_SIZE]) or 0
+        numbers = np.arange(slots, dtype=np.int64)
+        source.append(np.full(slots, number, dtype=np.int32))
+        index.append(numbers.astype(np.int32))
+        file_offset.append(first + numbers * CHUNK_SIZE)
+        length.append(np.clip(got - numbers * CHUNK_SIZE, 0, CHUNK_SIZE))
+        row += slots
+    return ChunkSet(
+        buf=buf,
+        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
+        length=np.concatenate(length),
+        source=np.concatenate(source),
+        index=np.concatenate(index),
+        file_offset=np.concatenate(file_offset),
+    )
 
 
 def _slot_runs(size: int, spans: Iterable[Span]) -> list[tuple[int, int, int]]:
@@ -171,51 +231,28 @@ def _slot_runs(size: int, spans: Iterable[Span]) -> list[tuple[int, int, int]]:
     return runs
 
 
-def _in_place(source: int, content: Buffer, first_offset: int, index: int, count: int) -> ChunkSet:
-    """``count`` whole slots viewed in the file's own buffer."""
-    buf = np.frombuffer(content, dtype=np.uint8)
-    slots = np.arange(index, index + count, dtype=np.int64)
-    offsets = first_offset + slots * CHUNK_SIZE
-    return ChunkSet(
-        buf=buf,
-        base=offsets.copy(),
-        length=np.full(count, CHUNK_SIZE, dtype=np.int64),
-        source=np.full(count, source, dtype=np.int32),
-        index=slots.astype(np.int32),
-        file_offset=offsets,
-    )
+@dataclass(frozen=True)
+class IndexedSet:
+    """An index and what it was read from (for decoders of the same records)."""
 
-
-def _copied(runs: list[tuple[int, Buffer, int, int, int]]) -> ChunkSet:
-    """Slots of several files copied into one zero-padded buffer."""
-    total = sum(count for *_rest, count in runs)
-    buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
-    source, index, file_offset, length = [], [], [], []
-    row = 0
-    for number, content, first_offset, first, count in runs:
-        start = first_offset + first * CHUNK_SIZE
-        data = memoryview(content)[start : start + count * CHUNK_SIZE]
-        buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
-        slots = np.arange(first, first + count, dtype=np.int64)
-        source.append(np.full(count, number, dtype=np.int32))
-        index.append(slots.astype(np.int32))
-        file_offset.append(first_offset + slots * CHUNK_SIZE)
-        length.append(np.minimum(len(content) - file_offset[-1], CHUNK_SIZE))
-        row += count
-    return ChunkSet(
-        buf=buf,
-        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
-        length=np.concatenate(length).astype(np.int64),
-        source=np.concatenate(source),
-        index=np.concatenate(index),
-        file_offset=np.concatenate(file_offset),
-    )
+    index: RecordIndex
+    chunks: ChunkSet
+    records: RecordSet
+    instances: Instances
+    reader: Reader
 
 
 def _index_set(chunks: ChunkSet, cache: TemplateCache) -> RecordIndex:
+    return index_set(chunks, cache).index
+
+
+def index_set(
+    chunks: ChunkSet, cache: TemplateCache, records: RecordSet | None = None
+) -> IndexedSet:
+    """Index the records of a chunk set (all it holds, or ``records`` of it)."""
     cache.trim()
     reader = Reader(chunks.buf)
-    records = walk(chunks, reader)
+    records = walk(chunks, reader) if records is None else records
     instances = record_instances(reader, chunks, records, cache)
     problem = instances.problem.copy()
     readable = np.flatnonzero(problem == Problem.NONE)
@@ -260,7 +297,7 @@ def _index_set(chunks: ChunkSet, cache: TemplateCache) -> RecordIndex:
         name: _spread_numbers(col, n, kept, local_good) for name, col in numbers.items()
     }
     columns |= {name: _spread_texts(col, n, kept, local_good) for name, col in texts.items()}
-    return RecordIndex(
+    index = RecordIndex(
         source=chunks.source[records.chunk],
         chunk=chunks.index[records.chunk],
         offset=chunks.file_offset[records.chunk] + records.offset,
@@ -272,6 +309,7 @@ def _index_set(chunks: ChunkSet, cache: TemplateCache) -> RecordIndex:
         time=full_time,
         **columns,
     )
+    return IndexedSet(index, chunks, records, instances, reader)
 
 
 def _used(ids: np.ndarray) -> list[int]:

@@ -58,6 +58,11 @@ class Problem(IntEnum):
     UNUSUAL_TEXT = 7  # a System text with control or markup characters
     TIME_RANGE = 8  # a time pyevtx-rs does not render (after year 9999)
     MISSING_VALUE = 9  # the template refers to a value the record does not have
+    # -- found by the decoder, reading EventData/UserData --
+    PAYLOAD_LAYOUT = 10  # a payload structure the decoder does not flatten itself
+    NESTED = 11  # nested BinXml that is not one template instance (or several of them)
+    VALUE_REFUSED = 12  # a payload value pyevtx-rs refuses, or an array (repeats its element)
+    UNSAFE_TEXT = 13  # characters XML cannot carry, or line breaks in an attribute
 
 
 class TemplateEntry:
@@ -77,6 +82,8 @@ class TemplateCache:
     entries: list[TemplateEntry] = field(default_factory=list)
     #: What readers derived for records of one template and value layout (by key bytes).
     shapes: dict[bytes, object] = field(default_factory=dict)
+    #: Payload item tables by (template, nested value slot, nested template).
+    payloads: dict[tuple[int, int, int], object] = field(default_factory=dict)
     _ids: dict[tuple[bytes, int], int] = field(default_factory=dict)
 
     def trim(self) -> None:
@@ -85,6 +92,7 @@ class TemplateCache:
         if len(self.entries) > self.limit or len(self.shapes) > 16 * self.limit:
             self.entries.clear()
             self.shapes.clear()
+            self.payloads.clear()
             self._ids.clear()
 
     def lookup(self, chunk: memoryview, offset: int) -> int:

@@ -149,7 +149,7 @@ def walk_records(chunk: bytes, start: int, end: int) -> list[RecordHeader]:
     return out
 
 
-def chunk_header_crc(chunk: bytes) -> int:
+def chunk_header_crc(chunk: bytes | memoryview) -> int:
     """The CRC32 a chunk header stores at byte 124 (of bytes 0..120 and 128..512)."""
     crc = 0
     for start, stop in CHUNK_HEADER_CRC_SPANS:

@@ -62,6 +62,8 @@ class RangeResult:
     #: Index-first reading: every record of the range already folded in (the stream then
     #: absorbs this instead of observing the decoded batches).
     observed: FileReport | None = None
+    #: Records a selector left for later (window context): computer, time, chunk, offset.
+    deferred: pd.DataFrame | None = None
 
 
 def inspect_header(data: bytes, report: FileReport) -> int:

@@ -14,12 +14,15 @@ record; rows of the other records of those chunks are dropped.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.evtx.backends import rust_events
+from evtxscan.sources.evtx.decode import DecodeOptions, decode_chunk_range, decode_records
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ChunkParser,
@@ -35,9 +38,28 @@ _LATEST = np.datetime64("2100-01-01T00:00:00", "us")
 
 
 class IndexSelector(Protocol):
-    """Chooses, from index columns, the records to decode (picklable: sent to workers)."""
+    """Chooses, from index columns, the records to decode now and those to leave for later
+    (picklable: sent to workers)."""
 
     def decode_mask(self, index: RecordIndex) -> np.ndarray: ...
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """Records not decoded now but located (``RangeResult.deferred``), so a caller can
+        decode them later if it needs them (a scan: context near a symptom)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OffsetSelector:
+    """Decodes the records at given file offsets (a second, targeted read)."""
+
+    offsets: tuple[int, ...]
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.isin(index.offset, np.array(self.offsets, dtype=np.int64))
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.zeros(len(index), dtype=bool)
 
 
 def read_range_selected(
@@ -57,17 +79,21 @@ def read_range_selected(
     Every record is observed in ``result.observed`` (from the index, or from its decoded row
     where the index could not read it), and every record not decoded is counted in
     ``result.skipped``."""
+    # The decoder reads values from the binary and renders only what it cannot read with
+    # pyevtx-rs; a python-evtx backend keeps python-evtx's rendering of every record.
+    decoder = parser is rust_events
     if selector is None:
+        read = decode_chunk_range if decoder else _parsed_range
         frames = list(
-            read_chunk_range(
+            read(
                 data,
                 span,
-                parser,
                 source=source,
                 host_map=host_map,
                 batch_size=batch_size,
                 include_recovered=include_recovered,
                 result=result,
+                parser=parser,
             )
         )
         index = _indexed(data, span, {c.index for c in intact_chunks(data, span, RangeResult())},
@@ -77,8 +103,16 @@ def read_range_selected(
     intact = {chunk.index for chunk in intact_chunks(data, span, result)}
     index = _indexed(data, span, intact, include_recovered)
     decode = selector.decode_mask(index) | index.fallback
-    frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
-                          include_recovered, result))  # fmt: skip
+    later = selector.defer_mask(index) & ~decode
+    if later.any():
+        result.deferred = _locations(index.take(np.flatnonzero(later)))
+    if decoder:
+        options = DecodeOptions(host_map, include_recovered, parser)
+        chosen = decode_records(data, index, np.flatnonzero(decode), source=source, options=options)
+        frames = [chosen] if len(chosen) else []
+    else:
+        frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
+                              include_recovered, result))  # fmt: skip
     # Counted from the index: records not decoded, and wanted ones the parser could not give.
     offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
@@ -86,6 +120,30 @@ def read_range_selected(
     _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
     result.observed = _observation(source, index, frames)
     return frames
+
+
+def _parsed_range(
+    data: bytes,
+    span: ChunkRange,
+    *,
+    source: str,
+    host_map: HostMap | None,
+    batch_size: int,
+    include_recovered: bool,
+    result: RangeResult,
+    parser: ChunkParser,
+) -> Iterator[pd.DataFrame]:
+    """Every record of the range through the chunk parser (python-evtx backend)."""
+    return read_chunk_range(
+        data,
+        span,
+        parser,
+        source=source,
+        host_map=host_map,
+        batch_size=batch_size,
+        include_recovered=include_recovered,
+        result=result,
+    )
 
 
 def _indexed(
@@ -97,6 +155,20 @@ def _indexed(
     if not include_recovered:
         rows &= ~index.recovered
     return index.take(np.flatnonzero(rows))
+
+
+def _locations(index: RecordIndex) -> pd.DataFrame:
+    """Where deferred records are and whose they are: computer, time (as the schema types
+    it), chunk, offset."""
+    time, _ = _clipped_time(index)
+    return pd.DataFrame(
+        {
+            "computer": index.computer.texts(),
+            "time": pd.to_datetime(time).tz_localize("UTC"),
+            "chunk": index.chunk.astype(np.int64),
+            "offset": index.offset.astype(np.int64),
+        }
+    )
 
 
 def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) -> FileReport:

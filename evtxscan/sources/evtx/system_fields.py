@@ -23,7 +23,7 @@ from evtxscan.sources.evtx.arrays import Reader, distinct, remap_texts
 from evtxscan.sources.evtx.instances import Problem, TemplateCache
 from evtxscan.sources.evtx.shapes import COLUMN, FIELDS, NUMBER_BITS, Code, Shapes
 from evtxscan.sources.evtx.system_plan import FIELD_PLACES
-from evtxscan.sources.evtx.value_text import value_text
+from evtxscan.sources.evtx.value_text import REFUSED, value_text
 
 #: Microseconds from 1601-01-01 (FILETIME's epoch) to 1970-01-01.
 _EPOCH_SHIFT_US = 11_644_473_600_000_000
@@ -164,7 +164,7 @@ class SystemReader:
         holding it, which then go to the renderer)."""
         try:
             return value_text(value_type, raw)
-        except ValueError:
+        except REFUSED:
             self._fail(np.asarray(rows(), dtype=np.int64), Problem.VALUE_TYPE)
             return None
 

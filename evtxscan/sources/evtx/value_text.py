@@ -17,6 +17,9 @@ from uuid import UUID
 from evtxscan.records.schema import FILETIME_EPOCH
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, ValueType
 
+#: What :func:`value_text` raises for a value pyevtx-rs refuses to render.
+REFUSED = (ValueError, OverflowError, struct.error)
+
 _NULL, _WSTRING, _ANSI, _BINARY = (
     ValueType.NULL,
     ValueType.STRING,

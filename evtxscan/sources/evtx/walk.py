@@ -14,6 +14,8 @@ starts in the buffer and how many of its bytes the file has.
 
 from __future__ import annotations
 
+import mmap
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +96,12 @@ def walk(chunks: ChunkSet, reader: Reader | None = None) -> RecordSet:
     )
 
 
+#: When this few chunks are still walking, the rest of their records are walked in Python
+#: (a lockstep step costs the same whatever the number of chunks in it).
+_TAIL = 4
+_HEADER = struct.Struct("<QQQ")  # magic and size, record number, written time
+
+
 def _chains(
     reader: Reader, base: np.ndarray, rows: np.ndarray, start: np.ndarray, limit: np.ndarray
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -106,28 +114,120 @@ def _chains(
     found_at: list[np.ndarray] = []
     found_header: list[np.ndarray] = []
     ended = start.astype(np.int64).copy()
+    chunk_base = base[rows]
     active = np.arange(len(rows))
-    cursor = ended.copy()
-    bound = limit[rows]
-    while len(active):
-        room = cursor + RECORD_HEADER_SIZE <= bound[active]
-        active, cursor = active[room], cursor[room]
-        at = base[rows[active]] + cursor
-        header = reader.rows(at, RECORD_HEADER_SIZE).view("<u8")
+    at = chunk_base + start
+    stop = chunk_base + limit[rows]
+    last = max(len(reader.buf) - RECORD_HEADER_SIZE, 0)
+    while len(active) > _TAIL:
+        header = reader.rows(np.minimum(at, last), RECORD_HEADER_SIZE).view("<u8")
         size = (header[:, 0] >> np.uint64(32)).astype(np.int64)
         good = (
-            ((header[:, 0] & np.uint64(0xFFFFFFFF)) == RECORD_MAGIC)
+            (at + RECORD_HEADER_SIZE <= stop)
+            & ((header[:, 0] & np.uint64(0xFFFFFFFF)) == RECORD_MAGIC)
             & (size >= MIN_RECORD_SIZE)
-            & (cursor + size <= bound[active])
+            & (at + size <= stop)
         )
-        active, cursor = active[good], cursor[good]
+        ended[active[~good]] = (at - chunk_base[active])[~good]
+        active, at, stop, size = active[good], at[good], stop[good], size[good]
         found_chunk.append(rows[active])
-        found_at.append(at[good])
+        found_at.append(at)
         found_header.append(header[good])
-        cursor = cursor + size[good]
-        ended[active] = cursor
+        at = at + size
+    if len(active):
+        tail = _walk_tail(reader, rows, active, at, stop, chunk_base, ended)
+        for part, found in zip((found_chunk, found_at, found_header), tail, strict=True):
+            part.append(found)
     if not found_at:
         empty = np.zeros(0, dtype=np.int64)
         return [empty, empty, np.zeros((0, 3), dtype=np.uint64)], ended
     parts = [np.concatenate(found_chunk), np.concatenate(found_at), np.concatenate(found_header)]
     return parts, ended
+
+
+def _walk_tail(
+    reader: Reader,
+    rows: np.ndarray,
+    active: np.ndarray,
+    at: np.ndarray,
+    stop: np.ndarray,
+    chunk_base: np.ndarray,
+    ended: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last few chunks' remaining records, one record at a time (chunk by chunk: the
+    caller orders records by chunk, then position)."""
+    data = reader.buf.data
+    chunks: list[int] = []
+    positions: list[int] = []
+    headers: list[tuple[int, int, int]] = []
+    for where, position, bound in zip(active.tolist(), at.tolist(), stop.tolist(), strict=True):
+        while position + RECORD_HEADER_SIZE <= bound:
+            words = _HEADER.unpack_from(data, position)
+            size = words[0] >> 32
+            if words[0] & 0xFFFFFFFF != RECORD_MAGIC or size < MIN_RECORD_SIZE:
+                break
+            if position + size > bound:
+                break
+            chunks.append(int(rows[where]))
+            positions.append(position)
+            headers.append(words)
+            position += size
+        ended[where] = position - int(chunk_base[where])
+    return (
+        np.asarray(chunks, dtype=np.int64),
+        np.asarray(positions, dtype=np.int64),
+        np.asarray(headers, dtype=np.uint64).reshape(-1, 3),
+    )
+
+
+def chunks_in_place(
+    source: int,
+    content: bytes | bytearray | memoryview | mmap.mmap,
+    first_offset: int,
+    index: int,
+    count: int,
+) -> ChunkSet:
+    """``count`` whole slots viewed in the file's own buffer."""
+    buf = np.frombuffer(content, dtype=np.uint8)
+    slots = np.arange(index, index + count, dtype=np.int64)
+    offsets = first_offset + slots * CHUNK_SIZE
+    return ChunkSet(
+        buf=buf,
+        base=offsets.copy(),
+        length=np.full(count, CHUNK_SIZE, dtype=np.int64),
+        source=np.full(count, source, dtype=np.int32),
+        index=slots.astype(np.int32),
+        file_offset=offsets,
+    )
+
+
+def chunks_copied(
+    runs: list[tuple[int, bytes | bytearray | memoryview | mmap.mmap, int, int, int]],
+) -> ChunkSet:
+    """Slots of several files copied into one zero-padded buffer."""
+    total = sum(count for *_rest, count in runs)
+    buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
+    source, index, file_offset, length = [], [], [], []
+    row = 0
+    for number, content, first_offset, first, count in runs:
+        start = first_offset + first * CHUNK_SIZE
+        data = memoryview(content)[start : start + count * CHUNK_SIZE]
+        buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        slots = np.arange(first, first + count, dtype=np.int64)
+        source.append(np.full(count, number, dtype=np.int32))
+        index.append(slots.astype(np.int32))
+        file_offset.append(first_offset + slots * CHUNK_SIZE)
+        length.append(np.minimum(len(content) - file_offset[-1], CHUNK_SIZE))
+        row += count
+
+    def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    return ChunkSet(
+        buf=buf,
+        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
+        length=joined(length, np.int64),
+        source=joined(source, np.int32),
+        index=joined(index, np.int32),
+        file_offset=joined(file_offset, np.int64),
+    )

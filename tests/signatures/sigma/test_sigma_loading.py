@@ -226,3 +226,24 @@ def test_process_creation_maps_to_sysmon_and_security_audit(tmp_path: Path) -> N
     text = repr(rule.expression)
     assert "'Image'" in text and "'NewProcessName'" in text  # the audit pipeline's mapping
     assert "Scope.SYSTEM" in text and Scope.DATA.value in text
+
+
+def test_loaded_sets_are_cached_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVTXSCAN_CACHE_DIR", str(tmp_path / "cache"))
+    rule = tmp_path / "rules" / "r.yml"
+    rule.parent.mkdir()
+    rule.write_text(
+        _rule(
+            "Cached",
+            "00000000-0000-0000-0000-000000000008",
+            "    product: windows\n    service: system",
+            "    sel:\n        EventID: 1\n    condition: sel",
+        )
+    )
+    first = load_sigma(rule.parent)
+    assert len(list((tmp_path / "cache").glob("sigma-*.pickle"))) == 1
+    again = load_sigma(rule.parent)
+    assert again == first and again is not first  # read back from the cache
+    rule.write_text(rule.read_text().replace("EventID: 1", "EventID: 2"))
+    edited = load_sigma(rule.parent)
+    assert edited.detections[0].prefilter.event_ids == frozenset({2})

@@ -1,0 +1,172 @@
+"""The per-host parts of ``report.html``: the events-per-day plot and the capped timeline.
+
+The plot has a true time axis: one slot per calendar day from the host's first to its last
+day, so days without records (a machine switched off, a cleared log) show as gaps. The
+timeline groups repeated identical events (``results.repeats``) and, when a host has more
+rows than the page shows, keeps the most telling ones: symptoms, then critical events (and
+bugchecks, unexpected shutdowns), then errors (and failing services, cleared logs), then
+boots, shutdowns and other notable events, then context; the most recent first within each.
+The kept rows are shown in time order.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.correlation.notable import Notable
+from evtxscan.results.cards import escaped
+
+TIMELINE_CAP = 200
+TIMES = "\N{MULTIPLICATION SIGN}"
+LEVEL_NAMES = {1: "Critical", 2: "Error", 3: "Warning", 4: "Information", 5: "Verbose"}
+#: Priority of a row when a timeline is capped (lower first); symptoms come before all.
+TIERS: dict[str, int] = {
+    **dict.fromkeys([Notable.CRITICAL, Notable.BUGCHECK, Notable.UNEXPECTED_SHUTDOWN], 1),
+    **dict.fromkeys([Notable.ERROR, Notable.SERVICE_CRASH, Notable.SERVICE_START_FAILURE], 2),
+    Notable.LOG_CLEARED: 2,
+    **dict.fromkeys([Notable.BOOT, Notable.SHUTDOWN, Notable.OS_VERSION], 3),
+    **dict.fromkeys([Notable.TIME_CHANGED, Notable.HOST_RENAMED], 3),
+}
+CONTEXT_TIER = 4
+CAP_RULE = (
+    "symptoms first, then critical events, then errors, then boots, shutdowns and other "
+    "notable events; the most recent first within each"
+)
+_PLOT_WIDTH, _PLOT_HEIGHT, _PAD = 760, 130, 24
+
+
+def capped(groups: pd.DataFrame, cap: int = TIMELINE_CAP) -> pd.DataFrame:
+    """At most ``cap`` rows of a host's grouped timeline, chosen by priority (see the
+    module docstring), in time order."""
+    if len(groups) <= cap:
+        return groups
+    symptom = groups["signatures"].map(len).to_numpy() > 0
+    kinds = groups["notable"].astype(object).to_numpy()
+    tier = np.array(
+        [TIERS.get(k, CONTEXT_TIER) if isinstance(k, str) else CONTEXT_TIER for k in kinds]
+    )
+    tier[symptom] = 0
+    times = groups["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    recent = -times.astype(np.int64)
+    chosen = np.lexsort((np.arange(len(groups)), recent, tier))[:cap]
+    return groups.iloc[np.sort(chosen)]
+
+
+def _span(row: pd.Series, tz: str) -> str:
+    """``x 29,205 between 03:19:26 and 03:20:26`` (with a multiplication sign) for a group
+    of more than one event."""
+    count = int(row["count"])
+    if count < 2:
+        return ""
+    first, last = pd.Timestamp(row["time"]), pd.Timestamp(row["last_time"])
+    if pd.isna(first) or pd.isna(last):
+        return f"{TIMES} {count:,}"
+    first, last = first.tz_convert(tz), last.tz_convert(tz)
+    same_day = first.date() == last.date()
+    end = last.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+    return f"{TIMES} {count:,} between {first.strftime('%H:%M:%S')} and {end}"
+
+
+def _row_class(row: pd.Series) -> str:
+    if len(row["signatures"]):
+        return "sym"
+    kind = row["notable"]
+    tier = TIERS.get(kind, CONTEXT_TIER) if isinstance(kind, str) else CONTEXT_TIER
+    return {1: "crit", 2: "err", 3: "mark"}.get(tier, "")
+
+
+def timeline_html(groups: pd.DataFrame, tz: str) -> str:
+    """A host's (capped, grouped) timeline as a table that wraps to the page width."""
+    head = (
+        '<table class="timeline"><colgroup><col class="c-time"><col class="c-channel">'
+        '<col class="c-provider"><col class="c-id"><col class="c-level"><col class="c-repeat">'
+        '<col class="c-message"><col class="c-sig"></colgroup><tr><th>time</th><th>channel'
+        "</th><th>provider</th><th>event</th><th>level</th><th>repeats</th><th>message</th>"
+        "<th>signatures</th></tr>"
+    )
+    rows = []
+    for _, row in groups.iterrows():
+        level = row["level"]
+        level_name = LEVEL_NAMES.get(int(level), str(level)) if pd.notna(level) else ""
+        css = _row_class(row)
+        rows.append(
+            f"<tr{f' class={chr(34)}{css}{chr(34)}' if css else ''}>"
+            f"<td>{escaped(row['time'], tz)}</td><td>{escaped(row['channel'])}</td>"
+            f"<td>{escaped(row['provider'])}</td><td>{escaped(row['event_id'])}</td>"
+            f"<td>{escape(level_name)}</td><td>{escape(_span(row, tz))}</td>"
+            f'<td class="msg">{escaped(row["message"])}</td>'
+            f"<td>{escaped(', '.join(row['signatures']))}</td></tr>"
+        )
+    return head + "".join(rows) + "</table>"
+
+
+def _ticks(first: pd.Timestamp, days: int) -> list[int]:
+    """Day offsets to label: month starts for long spans, else week starts, else every day."""
+    dates = pd.date_range(first, periods=days, freq="D")
+    if days > 62:
+        marks = np.flatnonzero(dates.day == 1)
+    elif days > 14:
+        marks = np.flatnonzero(dates.dayofweek == 0)
+    else:
+        marks = np.arange(days)
+    return [int(m) for m in marks]
+
+
+def day_plot(daily: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
+    """Records (light) and errors (dark) per UTC day on a true time axis; ▼ marks days
+    holding a diagnosis' evidence."""
+    if daily.empty:
+        return '<p class="muted">No records.</p>'
+    per_day = daily.groupby("day")[["records", "errors"]].sum()
+    start = per_day.index.min().tz_convert("UTC").floor("D")
+    offsets = ((per_day.index - start) / pd.Timedelta(days=1)).astype(int)
+    days = int(offsets.max()) + 1
+    slot = (_PLOT_WIDTH - 2 * _PAD) / days
+    bar = max(slot * 0.9, 0.6)
+    top = max(int(per_day["records"].max()), 1)
+    scale = (_PLOT_HEIGHT - 2 * _PAD) / top
+    base = _PLOT_HEIGHT - _PAD
+    parts = [
+        f'<svg role="img" aria-label="events per day" width="{_PLOT_WIDTH}" '
+        f'height="{_PLOT_HEIGHT}" viewBox="0 0 {_PLOT_WIDTH} {_PLOT_HEIGHT}">',
+        f'<line x1="{_PAD}" y1="{base}" x2="{_PLOT_WIDTH - _PAD}" y2="{base}" stroke="#999"/>',
+    ]
+    labels = pd.DatetimeIndex(per_day.index).strftime("%Y-%m-%d")
+    counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64)
+    for offset, label, (records, errors) in zip(offsets, labels, counts, strict=True):
+        x = _PAD + offset * slot
+        parts.append(
+            f'<rect class="day" x="{x:.2f}" y="{base - records * scale:.2f}" width="{bar:.2f}" '
+            f'height="{records * scale:.2f}" fill="#9bb7d4"><title>{label}: {records:,} records, '
+            f"{errors:,} errors</title></rect>"
+        )
+        if errors:
+            parts.append(
+                f'<rect x="{x:.2f}" y="{base - errors * scale:.2f}" width="{bar:.2f}" '
+                f'height="{errors * scale:.2f}" fill="#c0392b"/>'
+            )
+    marked = {pd.Timestamp(m).tz_convert("UTC").floor("D") for m in marks if pd.notna(m)}
+    for day in sorted(marked):
+        x = _PAD + ((day - start) / pd.Timedelta(days=1)) * slot + bar / 2
+        parts.append(
+            f'<text x="{x:.2f}" y="{_PAD - 6}" font-size="14" text-anchor="middle" '
+            f'fill="#e69500" class="incident">▼</text>'
+        )
+    ticks = _ticks(start, days)
+    labelled = set(ticks[:: max(1, -(-len(ticks) // 8))])
+    for offset in ticks:
+        x = _PAD + offset * slot
+        parts.append(f'<line x1="{x:.2f}" y1="{base}" x2="{x:.2f}" y2="{base + 4}" stroke="#999"/>')
+        if offset in labelled:
+            when = (start + pd.Timedelta(days=offset)).strftime("%Y-%m-%d")
+            parts.append(f'<text x="{x:.2f}" y="{base + 15}" font-size="10">{when}</text>')
+    first = start.strftime("%Y-%m-%d")
+    last = (start + pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")
+    parts.append(
+        f'</svg><p class="muted">{first} to {last}: {days:,} UTC days, one slot each '
+        "(records light, errors dark; a day without records is a gap).</p>"
+    )
+    return "".join(parts)

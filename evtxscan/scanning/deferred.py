@@ -1,0 +1,124 @@
+"""Context decoded where it is needed: the second, targeted read of a scan.
+
+A scan decodes symptom candidates, notable events and errors as it reads; context events
+(service state changes, shutdown notices, warnings), most of a System log, are only located
+from the record index (host, time, file offset). Once correlation knows each host's symptom
+times, the context records within the timeline window of one are read again by offset and
+decoded (:func:`read_deferred`, runnable in any process), so a scan decodes context in
+proportion to its findings, not to the collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.sources.detect import SNIFF_BYTES
+from evtxscan.sources.evtx.backends import backend_function
+from evtxscan.sources.evtx.layout import CHUNK_SIZE
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
+from evtxscan.sources.evtx.selective import OffsetSelector, read_range_selected
+from evtxscan.sources.inputs import Source, open_source
+from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.worker import ReadOptions
+
+
+@dataclass(frozen=True)
+class DeferredRead:
+    """Records of one source to decode, by file offset."""
+
+    source: Source
+    offsets: tuple[int, ...]
+
+
+def near_marks(
+    hosts: np.ndarray, times: np.ndarray, marks: pd.DataFrame, window: timedelta
+) -> np.ndarray:
+    """True where a (host, time) is within ``window`` of a mark (``host``, ``time`` columns)
+    of the same host: the nearest mark on either side decides, per host, vectorized."""
+    near = np.zeros(len(hosts), dtype=bool)
+    if marks.empty or not len(hosts):
+        return near
+    step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
+    times = np.asarray(times, dtype="datetime64[us]")
+    mark_times = marks["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    mark_hosts = marks["host"].astype(str).to_numpy()
+    by_host = pd.Series(np.arange(len(hosts))).groupby(hosts).indices
+    for host, where in by_host.items():
+        mine = np.sort(mark_times[mark_hosts == host])
+        mine = mine[~np.isnat(mine)]
+        if not len(mine):
+            continue
+        own = times[where]
+        right = np.searchsorted(mine, own, side="left")
+        after = mine[np.minimum(right, len(mine) - 1)]
+        before = mine[np.maximum(right - 1, 0)]
+        close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
+        near[where] = close & ~np.isnat(own)
+    return near
+
+
+def plan_deferred(
+    located: Iterable[tuple[Source, pd.DataFrame]],
+    symptoms: pd.DataFrame,
+    window: timedelta,
+    host_of: Callable[[str | None, str], str],
+) -> list[DeferredRead]:
+    """The located records near a symptom, as one read per source (in input order).
+
+    ``symptoms``: one row per symptom (``host``, ``time``); ``host_of(computer, file)``: the
+    host a record belongs to (the scan's host map and joined renames)."""
+    reads: list[DeferredRead] = []
+    if symptoms.empty:
+        return reads
+    for source, frame in located:
+        if frame.empty:
+            continue
+        display = source.display
+        names = {c: host_of(c, display) for c in frame["computer"].unique().tolist()}
+        hosts = frame["computer"].map(names).to_numpy(dtype=object).astype(str)
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        chosen = near_marks(hosts, times, symptoms, window)
+        if chosen.any():
+            offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
+            reads.append(DeferredRead(source, tuple(int(o) for o in np.unique(offsets))))
+    return reads
+
+
+def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:
+    """Decode the records at ``task.offsets`` (any process; the source is reopened)."""
+    try:
+        content = open_source(task.source)
+    except (OSError, ValueError, EOFError):
+        return []  # gone since the first read: the first read's integrity row stands
+    try:
+        first = inspect_header(bytes(content[:SNIFF_BYTES]), FileReport(path=""))
+        offsets = np.array(task.offsets, dtype=np.int64)
+        slots = np.unique((offsets - first) // CHUNK_SIZE)
+        breaks = np.flatnonzero(np.diff(slots) != 1) + 1
+        selector = OffsetSelector(task.offsets)
+        frames: list[pd.DataFrame] = []
+        for run in np.split(slots, breaks):
+            span = ChunkRange(first, int(run[0]), int(run[-1]) + 1)
+            for frame in read_range_selected(
+                content,  # type: ignore[arg-type]
+                span,
+                backend_function(options.backend),
+                selector,
+                source=task.source.display,
+                host_map=options.host_map,
+                batch_size=options.batch_size,
+                include_recovered=options.include_recovered,
+                result=RangeResult(),
+            ):
+                wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+                if not wanted.empty:
+                    frames.append(wanted.reset_index(drop=True))
+        return frames
+    finally:
+        if hasattr(content, "close"):
+            content.close()

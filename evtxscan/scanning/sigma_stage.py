@@ -1,0 +1,132 @@
+"""Sigma rules in a scan: match every batch, keep the hits, correlate them at the end.
+
+The stage sees the same batches as the KB scanner (after the time range, in whichever process
+reads them) and keeps only the matched records' keys and the fields correlations need; the
+pipeline joins every unit's hits and correlates them at the end. :class:`SigmaSelector` widens the
+scan's record selection so records a Sigma rule may match are decoded (the scan otherwise
+only counts what no KB signature needs); its keys are the rules' prefilter keys, checked on
+the record index's columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.correlation.sigma import sigma_findings
+from evtxscan.results.sigma_tables import sigma_diagnoses_table
+from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
+from evtxscan.signatures.sigma.hits import empty_hits, hits_of
+from evtxscan.signatures.sigma.matcher import SigmaMatcher, WantedKeys
+from evtxscan.sources.evtx.index import RecordIndex
+from evtxscan.sources.evtx.selective import IndexSelector
+
+_NO_EVENT_ID = 65536
+
+SigmaOption = SigmaRuleSet | str | Path | Iterable[str | Path] | None
+#: Columns that identify one hit (the same event read twice from overlapping exports).
+_HIT_KEY = ["rule", "host", "channel", "event_record_id", "event_id", "provider", "time"]
+
+
+def sigma_rules(option: SigmaOption) -> SigmaRuleSet | None:
+    """A loaded rule set from ``scan(sigma=...)``: a rule set, or rule files/directories."""
+    if option is None or isinstance(option, SigmaRuleSet):
+        return option
+    paths = [option] if isinstance(option, str | Path) else list(option)
+    return load_sigma(*paths)
+
+
+@dataclass
+class SigmaSelector:
+    """The scan's record selector, widened to every record a Sigma rule may match.
+
+    From the record index's columns: a record is decoded when ``inner`` wants it or some
+    rule admits its (channel, provider, EventID). Each distinct combination of a range is
+    looked up once (cached); the rules' literal requirements need the event's text, which the
+    index does not have, so they do not narrow the choice here (the batch matcher applies
+    every test after decoding).
+    """
+
+    inner: IndexSelector
+    keys: WantedKeys
+    _cache: dict[tuple[str, str, int], bool] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"inner": self.inner, "keys": self.keys, "_cache": {}}
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """The inner selector's context records (those a rule wants are decoded anyway)."""
+        return self.inner.defer_mask(index)
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        """True for the records to decode."""
+        mask: np.ndarray = self.inner.decode_mask(index)
+        if self.keys.everything:
+            return np.ones(len(index), dtype=bool)
+        if not len(index):
+            return mask
+        channel, provider, event = index.channel, index.provider, index.event_id
+        width = _NO_EVENT_ID + 1
+        event_ids = np.where(event.present, event.values.astype(np.int64), _NO_EVENT_ID)
+        providers = len(provider.values) + 1
+        packed = (
+            (channel.codes.astype(np.int64) + 1) * providers + provider.codes.astype(np.int64) + 1
+        ) * width + event_ids
+        combos, inverse = np.unique(packed, return_inverse=True)
+        admitted = np.zeros(len(combos), dtype=bool)
+        for position, combo in enumerate(combos.tolist()):
+            head, event_id = divmod(combo, width)
+            channel_code, provider_code = divmod(head, providers)
+            key = (
+                channel.values[channel_code - 1].casefold() if channel_code else "",
+                provider.values[provider_code - 1].casefold() if provider_code else "",
+                event_id,
+            )
+            found = self._cache.get(key)
+            if found is None:
+                found = self._cache[key] = bool(self.keys.requirements(*key))
+            admitted[position] = found
+        return mask | admitted[inverse.reshape(-1)]
+
+
+class SigmaStage:
+    """Matches a scan's batches against the Sigma rules (one per process and config)."""
+
+    def __init__(self, rules: SigmaRuleSet, include_recovered: bool) -> None:
+        self.rules = rules
+        self.matcher = SigmaMatcher(rules.detections)
+        self.needs = rules.field_needs()
+        self.include_recovered = include_recovered
+
+    def selector(self, inner: IndexSelector) -> SigmaSelector:
+        """The scan's record selector, widened to the records these rules may match."""
+        return SigmaSelector(inner, self.matcher.wanted())
+
+    def hits_in(self, batch: pd.DataFrame) -> list[pd.DataFrame]:
+        """The hit table of one batch (already cut to the scan's time range), if any."""
+        if not self.include_recovered:
+            batch = batch[~batch["recovered"].to_numpy()].reset_index(drop=True)
+        matches = self.matcher.match(batch)
+        if not len(matches):
+            return []
+        return [hits_of(batch, matches, self.rules.detections, self.needs)]
+
+
+def combined_hits(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Every hit once (an event read from two overlapping exports counts once)."""
+    if not parts:
+        return empty_hits()
+    hits = pd.concat(parts, ignore_index=True)
+    keys = hits[_HIT_KEY].astype(str)
+    keep = ~keys.duplicated().to_numpy() | hits["event_record_id"].isna().to_numpy()
+    return hits[keep].reset_index(drop=True)
+
+
+def sigma_diagnoses(rules: SigmaRuleSet, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The Sigma diagnosis rows of a scan, from its hit tables."""
+    hits = combined_hits(parts)
+    return sigma_diagnoses_table(sigma_findings(rules, hits), hits, rules)

@@ -1,0 +1,100 @@
+"""What a chunk range holds, for the integrity report: chunk counts and damage notes.
+
+The same notes the chunk-by-chunk reader writes (:mod:`evtxscan.sources.evtx.reader`) for
+slots without a chunk and for truncated or CRC-damaged chunks, found from the chunk headers
+alone (the records are walked elsewhere, column-wise).
+"""
+
+from __future__ import annotations
+
+import mmap
+import zlib
+
+import numpy as np
+
+from evtxscan.sources.evtx.layout import (
+    CHUNK_DATA_CRC_AT,
+    CHUNK_FREE_SPACE_AT,
+    CHUNK_HEADER_CRC_AT,
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    chunk_header_crc,
+)
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.integrity import ReadError
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+_BLOCK = 1 << 20  # bytes looked at per step of the search for a file's last content
+
+
+def last_content_byte(data: Buffer) -> int:
+    """Offset of the file's last non-zero byte (-1 when it is all zeros), found from the end
+    in blocks, so a log pre-allocated with zeros costs one pass over its zero tail."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    end = len(view)
+    while end > 0:
+        start = max(0, end - _BLOCK)
+        block = view[start:end]
+        if block.any():
+            return end - 1 - int(np.argmax(block[::-1] != 0))
+        end = start
+    return -1
+
+
+def note_chunks(
+    data: Buffer, span: ChunkRange, live_records: dict[int, int], result: RangeResult
+) -> list[int]:
+    """Count the span's chunks and note what is wrong with them; the intact chunk indexes.
+
+    ``live_records`` gives the number of live records walked in each chunk (for the note of
+    a chunk the file ends in).
+    """
+    intact: list[int] = []
+    content_end: int | None = None
+    view = np.frombuffer(data, dtype=np.uint8)
+    for index in range(span.start, span.stop):
+        offset = span.first_offset + index * CHUNK_SIZE
+        raw = view[offset : offset + CHUNK_SIZE]
+        if not len(raw):
+            continue
+        problem = None
+        if raw[:8].tobytes() != CHUNK_MAGIC:
+            if not raw.any():
+                if content_end is None:
+                    content_end = last_content_byte(data)
+                if offset > content_end:
+                    continue  # pre-allocated space at the end of the file, not damage
+                problem = "empty chunk slot (zero-filled)"
+            else:
+                problem = f"bad chunk magic {raw[:8].tobytes()!r}"
+        elif len(raw) < CHUNK_HEADER_SIZE:
+            problem = f"file ends {len(raw)} bytes into the chunk"
+        if problem is not None:
+            result.chunks_skipped += 1
+            result.errors.append(ReadError(problem, index, offset))
+            continue
+        result.chunks += 1
+        intact.append(index)
+        _note_damage(raw, index, offset, live_records.get(index, 0), result)
+    return intact
+
+
+def _note_damage(raw: np.ndarray, index: int, offset: int, live: int, result: RangeResult) -> None:
+    where = (index, offset)
+    truncated = len(raw) < CHUNK_SIZE
+    chunk = raw.tobytes().ljust(CHUNK_SIZE, b"\x00") if truncated else raw.data
+    free_space = int.from_bytes(chunk[CHUNK_FREE_SPACE_AT : CHUNK_FREE_SPACE_AT + 4], "little")
+    data_crc = int.from_bytes(chunk[CHUNK_DATA_CRC_AT : CHUNK_DATA_CRC_AT + 4], "little")
+    header_crc = int.from_bytes(chunk[CHUNK_HEADER_CRC_AT : CHUNK_HEADER_CRC_AT + 4], "little")
+    if truncated:
+        note = f"file ends inside the chunk; {live} complete records read"
+        result.errors.append(ReadError(note, *where))
+    if chunk_header_crc(chunk) != header_crc:
+        result.errors.append(ReadError("chunk header CRC32 mismatch (records read anyway)", *where))
+    elif not truncated and not (
+        free_space <= CHUNK_SIZE and zlib.crc32(chunk[CHUNK_HEADER_SIZE:free_space]) == data_crc
+    ):
+        result.errors.append(
+            ReadError("chunk records CRC32 mismatch (records read anyway)", *where)
+        )

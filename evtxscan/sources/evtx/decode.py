@@ -1,0 +1,247 @@
+"""On-demand decoding: full record-schema rows from the binary, no XML round trip.
+
+Entry points, all giving the rows ``read_records(..., backend="rust")`` gives for the same
+records (every column), in file order (chunk, live records, then slack):
+
+- :func:`decode_records` -- rows of chosen index rows (e.g. the candidates a scan selected
+  from :class:`~evtxscan.sources.evtx.index.RecordIndex` columns);
+- :func:`decode_sources` -- typed batches of every record of many files' chunk ranges, the
+  files copied side by side so the fixed costs are per batch, not per file, with each
+  range's integrity facts in a :class:`~evtxscan.sources.evtx.reader.RangeResult`;
+- :func:`decode_chunk_range` -- the same for one range (a drop-in for
+  :func:`~evtxscan.sources.evtx.reader.read_chunk_range`).
+
+System columns come from the index, EventData/UserData from
+:mod:`~evtxscan.sources.evtx.payload`. Records either cannot read exactly are rendered by
+the chunk parser (pyevtx-rs by default) and merged in. One difference is deliberate: slack
+records of a chunk that also holds live records are kept (the chunk parser re-reads the
+live records there and loses them).
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from evtxscan.records.hosts import HostMap
+from evtxscan.sources.evtx.arrays import Reader
+from evtxscan.sources.evtx.backends import rust_events
+from evtxscan.sources.evtx.chunk_events import ChunkEvents
+from evtxscan.sources.evtx.chunk_notes import note_chunks
+from evtxscan.sources.evtx.frames import hosts, index_frame
+from evtxscan.sources.evtx.index import BATCH_BYTES, IndexedSet, RecordIndex, index_set
+from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
+from evtxscan.sources.evtx.payload import read_payloads
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.rendered import Wanted, render_wanted
+from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+ChunkParser = Callable[[bytes], ChunkEvents]
+_DECODER_CACHE = TemplateCache()
+_SIZE_AT = 4  # the record size in the record header
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How rows are made: host names, slack records, the renderer for what is left over."""
+
+    host_map: HostMap | None = None
+    include_recovered: bool = True
+    parser: ChunkParser = rust_events
+
+
+@dataclass(frozen=True)
+class _Input:
+    name: str
+    content: Buffer
+    spans: tuple[ChunkRange, ...]
+    result: RangeResult
+
+
+def decode_sources(
+    items: Iterable[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
+    *,
+    options: DecodeOptions | None = None,
+    batch_size: int = 10_000,
+    cache: TemplateCache | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Typed batches of every record of ``(name, content, spans, result)`` items, in input
+    order; each item's counts and problems go to its ``result``."""
+    options = options or DecodeOptions()
+    cache = cache or _DECODER_CACHE
+    pending: list[_Input] = []
+    size = 0
+    for name, content, spans, result in items:
+        pending.append(_Input(name, content, tuple(spans), result))
+        size += sum(max(span.stop - span.start, 0) for span in spans) * CHUNK_SIZE
+        if size >= BATCH_BYTES:
+            yield from _batches(_decode_batch(pending, options, cache), batch_size)
+            pending, size = [], 0
+    if pending:
+        yield from _batches(_decode_batch(pending, options, cache), batch_size)
+
+
+def decode_chunk_range(
+    data: Buffer,
+    span: ChunkRange,
+    *,
+    source: str,
+    host_map: HostMap | None = None,
+    batch_size: int = 10_000,
+    include_recovered: bool = True,
+    result: RangeResult,
+    parser: ChunkParser = rust_events,
+    cache: TemplateCache | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Typed batches of every record of ``span``; problems and counts go to ``result``."""
+    options = DecodeOptions(host_map, include_recovered, parser)
+    items = [(source, data, [span], result)]
+    return decode_sources(items, options=options, batch_size=batch_size, cache=cache)
+
+
+def decode_records(
+    content: Buffer,
+    index: RecordIndex,
+    rows: np.ndarray,
+    *,
+    source: str,
+    options: DecodeOptions | None = None,
+    cache: TemplateCache | None = None,
+) -> pd.DataFrame:
+    """Schema rows of ``index`` rows ``rows`` (all from ``content``), in file order.
+
+    Records the renderer cannot render either are missing from the result (as they are
+    from ``read_records``).
+    """
+    options = options or DecodeOptions()
+    picked = index.take(np.asarray(rows, dtype=np.int64))
+    first = 0 if bytes(content[:8]) == CHUNK_MAGIC else FILE_HEADER_SIZE
+    picked = picked.take(np.lexsort((picked.offset, picked.recovered, picked.chunk)))
+    slots = np.unique(picked.chunk)
+    chunks = chunks_copied([(0, content, first, int(slot), 1) for slot in slots.tolist()])
+    row = np.searchsorted(slots, picked.chunk)
+    rel = picked.offset - chunks.file_offset[row]
+    size = Reader(chunks.buf).u32(chunks.base[row] + rel + _SIZE_AT).astype(np.int64)
+    records = RecordSet(row, rel, size, picked.record_number, picked.written_time, picked.recovered)
+    indexed = index_set(chunks, cache or _DECODER_CACHE, records)
+    inputs = [_Input(source, content, (ChunkRange(first, 0, 0),), RangeResult())]
+    rows_all = np.arange(len(picked))
+    return _decoded(inputs, indexed, rows_all, options, cache or _DECODER_CACHE)
+
+
+def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), batch_size):
+        yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+
+
+def _decode_batch(
+    inputs: list[_Input], options: DecodeOptions, cache: TemplateCache
+) -> pd.DataFrame:
+    chunks = _chunk_set(inputs)
+    indexed = index_set(chunks, cache)
+    records = indexed.records
+    live = ~records.recovered
+    per_slot = np.bincount(records.chunk[live], minlength=len(chunks))
+    for number, item in enumerate(inputs):
+        slots = np.flatnonzero(chunks.source == number)
+        mine = dict(zip(chunks.index[slots].tolist(), per_slot[slots].tolist(), strict=True))
+        for span in item.spans:
+            note_chunks(item.content, span, mine, item.result)
+    keep = np.ones(len(records), dtype=bool) if options.include_recovered else live
+    return _decoded(inputs, indexed, np.flatnonzero(keep), options, cache)
+
+
+def _chunk_set(inputs: list[_Input]) -> ChunkSet:
+    """The inputs' slots: one file's whole slots viewed in place, else copied side by side."""
+    runs = []
+    for number, item in enumerate(inputs):
+        for span in item.spans:
+            size = len(item.content)
+            have = -(-(size - span.first_offset) // CHUNK_SIZE) if size > span.first_offset else 0
+            count = max(min(span.stop, have) - span.start, 0)
+            if count:
+                runs.append((number, item.content, span.first_offset, span.start, count))
+    if len(runs) == 1:
+        number, content, first, start, count = runs[0]
+        whole = (len(content) - first) // CHUNK_SIZE - start >= count
+        if whole and first % 8 == 0:
+            return chunks_in_place(number, content, first, start, count)
+    return chunks_copied(runs)
+
+
+def _decoded(
+    inputs: list[_Input],
+    indexed: IndexedSet,
+    rows: np.ndarray,
+    options: DecodeOptions,
+    cache: TemplateCache,
+) -> pd.DataFrame:
+    """Rows of records ``rows`` of an indexed set: decoded, or rendered where needed."""
+    index = indexed.index
+    problem = index.problem.copy()
+    readable = rows[problem[rows] == Problem.NONE]
+    instances = indexed.instances
+    outer = Instances(
+        *(getattr(instances, name)[readable] for name in Instances.__dataclass_fields__)
+    )
+    chunk_rows = indexed.records.chunk[readable]
+    payloads = read_payloads(indexed.reader, indexed.chunks, chunk_rows, outer, cache)
+    problem[readable] = payloads.problem
+    good = payloads.problem == Problem.NONE
+    names = [item.name for item in inputs]
+    decoded = index_frame(
+        index.take(readable[good]),
+        payloads.data.filter(good),
+        payloads.binary.filter(good),
+        source_files=names,
+        host_map=options.host_map,
+    )
+    fallback = rows[problem[rows] != Problem.NONE]
+    if not len(fallback):
+        return decoded
+    files = []
+    for number, item in enumerate(inputs):
+        mine = fallback[index.source[fallback] == number]
+        files.append(
+            Wanted(
+                item.content,
+                item.spans[0].first_offset,
+                np.unique(index.chunk[mine]).tolist(),
+                frozenset(index.offset[mine].tolist()),
+                item.result.errors,
+            )
+        )
+    rendered = render_wanted(files, names, options.parser, options.host_map)
+    merged = _append(decoded, rendered)
+    order_of = {name: number for number, name in enumerate(names)}
+    source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
+    merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
+    order = np.lexsort(
+        (
+            merged["offset"].to_numpy(np.int64),
+            merged["recovered"].to_numpy(),
+            merged["chunk"].to_numpy(np.int64),
+            source,
+        )
+    )
+    return merged.iloc[order].reset_index(drop=True)
+
+
+def _append(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Rows of both frames; categorical columns keep the categories of both (a union is
+    cheaper than the object round trip of a plain concat)."""
+    columns = {}
+    for name in first.columns:
+        a, b = first[name].array, second[name].array
+        if isinstance(a, pd.Categorical) and isinstance(b, pd.Categorical):
+            columns[name] = union_categoricals([a, b], sort_categories=True)
+        else:
+            columns[name] = pd.concat([first[name], second[name]], ignore_index=True).array
+    return pd.DataFrame(columns, columns=first.columns)

@@ -1,0 +1,166 @@
+"""Sigma rules in a scan: ``scan(..., sigma=...)`` and ``evtxscan scan --sigma`` give one
+diagnosis of kind ``sigma`` per rule and host, with exactly the matched records as evidence,
+the rule's metadata and licence, beside the KB diagnoses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import evtxscan
+from evtxscan.results.evidence import EvidenceKey, evidence_lists
+from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
+from evtxscan.signatures.sigma.matcher import SigmaMatcher
+from evtxscan.synth import EventSpec, write_evtx
+from evtxscan.synth.demo import write_demo
+
+T0 = datetime(2024, 3, 5, 8, 0, tzinfo=UTC)
+ATTACK = "hayabusa-sample-evtx"
+
+
+@pytest.fixture(scope="module")
+def rules(sigma_dir: Path) -> SigmaRuleSet:
+    return load_sigma(sigma_dir / "rules")
+
+
+def _keys(cell: object) -> list[EvidenceKey]:
+    return evidence_lists(pd.Series([cell], dtype=object))[0]
+
+
+def _records(cell: object) -> set[tuple[str, str, int | None]]:
+    """Record identity without the file: an event read from two overlapping exports (the
+    samples have such copies) is one hit."""
+    return {(k.host, k.time.isoformat(), k.event_record_id) for k in _keys(cell)}
+
+
+def test_scan_reports_exactly_what_the_rules_match(samples: Path, rules: SigmaRuleSet) -> None:
+    """The scan's probe skips records no KB signature needs before decoding them; with Sigma
+    it must still decode every record a rule can match (its keys and literals are necessary
+    conditions): the diagnoses' evidence equals the matches on a plain read of the same
+    files (no probe), on every sample log."""
+    paths = sorted(p for p in samples.rglob("*.evtx") if "bench" not in p.parts)
+    result = evtxscan.scan(paths, sigma=rules)
+    sigma = result.diagnoses[result.diagnoses["kind"] == "sigma"]
+    frame = evtxscan.read_frame(paths)
+    frame = frame[~frame["recovered"]].reset_index(drop=True)
+    matches = SigmaMatcher(rules.detections).match(frame)
+    expected: dict[tuple[str, str], set[tuple[str, str, int]]] = {}
+    for rule, row in zip(matches["rule"], matches["row"], strict=True):
+        record = frame.iloc[int(row)]
+        key = (str(record["host"]), rules.detections[rule].info.key)
+        identity = (str(record["host"]), record["time"].isoformat(), int(record["event_record_id"]))
+        expected.setdefault(key, set()).add(identity)
+    found = {
+        (row["host"], row["signature_id"]): _records(row["evidence"]) for _, row in sigma.iterrows()
+    }
+    assert found == expected
+    assert len(found) >= 10
+    counts = {k: len(v) for k, v in expected.items()}
+    assert sigma.set_index(["host", "signature_id"])["occurrences"].to_dict() == counts
+
+
+def test_sigma_rows_carry_rule_metadata_and_kb_rows_their_kind(
+    tmp_path: Path, samples: Path, rules: SigmaRuleSet
+) -> None:
+    demo = write_demo(tmp_path / "demo")
+    result = evtxscan.scan([*demo, samples / ATTACK], sigma=rules)
+    kinds = set(result.diagnoses["kind"])
+    assert {"kb", "sigma"} <= kinds
+    row = result.diagnoses[
+        result.diagnoses["signature_id"] == "a2e5019d-a658-4c6a-92bf-7197b54e2cae"
+    ].iloc[0]
+    assert row["title"] == "PowerShell Scripts Installed as Services"
+    assert row["level"] == "high" and row["licence"] == "DRL-1.1"
+    assert row["author"] == "oscd.community, Natalia Shornikova"
+    assert json.loads(row["references"])[0].startswith("https://")
+    assert pd.isna(row["kb"]) and pd.isna(row["confidence"])
+    assert row["rule_file"].endswith("win_system_powershell_script_installed_as_service.yml")
+    assert row["occurrences"] == len(_keys(row["evidence"])) > 50  # every record, no cap
+    assert result.sigma is rules
+    # Every view of a match keeps the rule's author (DRL 1.1).
+    assert "by oscd.community, Natalia Shornikova, licence DRL-1.1" in str(result)
+    assert "oscd.community, Natalia Shornikova" in result._repr_html_()
+    evidence = result.evidence(row["host"])
+    assert (evidence["signature_id"] == row["signature_id"]).sum() == row["occurrences"]
+
+
+def test_correlation_through_a_scan(tmp_path: Path, sigma_dir: Path) -> None:
+    def logon(seconds: int, event_id: int) -> EventSpec:
+        return EventSpec(
+            "Microsoft-Windows-Security-Auditing",
+            event_id,
+            T0 + timedelta(seconds=seconds),
+            "DC01",
+            channel="Security",
+            data=(("TargetUserName", "bob"),),
+        )
+
+    events = [logon(10 * i, 4625) for i in range(11)] + [logon(150, 4624), logon(4000, 4624)]
+    log = write_evtx(tmp_path / "Security.evtx", events)
+    example = sigma_dir / "sigma-specification/extracted"
+    result = evtxscan.scan(log, sigma=example)
+    sigma = result.diagnoses[result.diagnoses["kind"] == "sigma"]
+    assert sigma["title"].tolist() == [
+        "Correlation - Multiple Failed Logins Followed by Successful Login"
+    ]
+    evidence = _keys(sigma.iloc[0]["evidence"])
+    assert [e.event_record_id for e in evidence] == list(range(1, 13))
+    assert {e.symptom for e in evidence} == {"Single failed login", "Successful login"}
+    assert sigma.iloc[0]["licence"] == "public domain"
+    # The time range applies to Sigma as to everything else.
+    later = evtxscan.scan(log, sigma=example, since=T0 + timedelta(seconds=60))
+    assert not (later.diagnoses["kind"] == "sigma").any()
+
+
+def test_cli_sigma_option(tmp_path: Path, samples: Path, sigma_dir: Path) -> None:
+    out = tmp_path / "report"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evtxscan",
+            "scan",
+            str(samples / ATTACK),
+            "--sigma",
+            str(sigma_dir),
+            "--out",
+            str(out),
+            "--fail-on",
+            "diagnosis",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "229 detection and 2 correlation rules loaded, 15 refused" in done.stderr
+    assert "value_percentile is not evaluated" in done.stderr
+    diagnoses = pd.read_csv(out / "diagnoses.csv", encoding="utf-8-sig")
+    assert (diagnoses["kind"] == "sigma").sum() >= 1
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Detection Rule License 1.1" in report and "oscd.community" in report
+    state = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evtxscan",
+            "scan",
+            str(samples / ATTACK),
+            "--sigma",
+            str(sigma_dir),
+            "--out",
+            str(out),
+            "--state",
+            str(tmp_path / "s.db"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert state.returncode == 2 and "--sigma cannot be combined with --state" in state.stderr
