@@ -15,7 +15,12 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
-from evtxscan.correlation.windows_release import SERVER_PROVIDERS, SERVER_SERVICES, release_name
+from evtxscan.correlation.windows_release import (
+    SERVER_PROVIDERS,
+    SERVER_SERVICES,
+    release_name,
+    shared_build,
+)
 from evtxscan.records.schema import data_values
 
 UNKNOWN_SESSION = -1
@@ -101,12 +106,18 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
             fact.processors = "multiprocessor"
         elif any("uniprocessor" in t for t in processor_texts):
             fact.processors = "uniprocessor"
-    for host in _server_hosts(context, canon):
+    for host in server_hosts(context, canon):
         facts.setdefault(host, HostFacts()).server_role = True
     return facts
 
 
-def _server_hosts(rows: pd.DataFrame, canon: pd.Series) -> set[str]:
+def needs_role(facts: dict[str, HostFacts]) -> set[str]:
+    """Hosts whose release the logs seen so far cannot name: a build a client and a server
+    release share, and no server role seen (their service changes may tell)."""
+    return {h for h, f in facts.items() if not f.server_role and shared_build(f.build)}
+
+
+def server_hosts(rows: pd.DataFrame, canon: pd.Series) -> set[str]:
     """Hosts whose rows show a server role: a server-only provider, or a server-only
     service changing state (Service Control Manager 7036/7040, the service's name first)."""
     role = canon.isin(SERVER_PROVIDERS).to_numpy(dtype=bool, copy=True)

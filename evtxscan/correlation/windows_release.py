@@ -133,6 +133,15 @@ SERVER_SERVICES = frozenset(
 )
 
 
+def shared_build(build: str | int | None) -> bool:
+    """Whether a client and a server release share ``build`` (the product needs the logs)."""
+    try:
+        release = WINDOWS_RELEASES.get(int(str(build).strip()))
+    except ValueError:
+        return False
+    return release is not None and release.client is not None and release.server is not None
+
+
 def release_name(build: str | int | None, server: bool = False) -> str | None:
     """``"Windows Server 2022 (20348)"`` for a banner's build; ``server``: the logs show a
     server role. ``None`` when the build is missing; a build not in the table is named by

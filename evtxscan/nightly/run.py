@@ -37,8 +37,8 @@ from evtxscan.scanning.pipeline import (
     ReadHooks,
     ScanPipeline,
     ScanSettings,
-    combine_rows,
 )
+from evtxscan.scanning.rows import combine_rows
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.inputs import PathLike

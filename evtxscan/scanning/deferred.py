@@ -17,6 +17,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.sessions import SCM, SERVICE_STATE
+from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
@@ -72,21 +74,64 @@ def plan_deferred(
 
     ``symptoms``: one row per symptom (``host``, ``time``); ``host_of(computer, file)``: the
     host a record belongs to (the scan's host map and joined renames)."""
-    reads: list[DeferredRead] = []
     if symptoms.empty:
-        return reads
+        return []
+
+    def near(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        return near_marks(hosts, times, symptoms, window)
+
+    return plan_reads(located, near, host_of)
+
+
+def plan_reads(
+    located: Iterable[tuple[Source, pd.DataFrame]],
+    choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray],
+    host_of: Callable[[str | None, str], str],
+) -> list[DeferredRead]:
+    """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
+    rows, ``hosts`` their host names), as one read per source (in input order)."""
+    reads: list[DeferredRead] = []
     for source, frame in located:
         if frame.empty:
             continue
         display = source.display
         names = {c: host_of(c, display) for c in frame["computer"].unique().tolist()}
         hosts = frame["computer"].map(names).to_numpy(dtype=object).astype(str)
-        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        chosen = near_marks(hosts, times, symptoms, window)
+        chosen = np.asarray(choose(hosts, frame), dtype=bool)
         if chosen.any():
             offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
             reads.append(DeferredRead(source, tuple(int(o) for o in np.unique(offsets))))
     return reads
+
+
+def role_evidence(
+    hosts_wanted: set[str], names: Callable[[str], str]
+) -> Callable[[np.ndarray, pd.DataFrame], np.ndarray]:
+    """A chooser of the located service state changes (Service Control Manager 7036, 7040)
+    of ``hosts_wanted``: the records that can show a server role (``names``: canonical
+    provider names)."""
+    wanted = np.array(sorted(hosts_wanted), dtype=object)
+
+    def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        providers = frame["provider"].astype(str)
+        canonical = providers.map({p: names(p) for p in providers.unique().tolist()})
+        scm = canonical.to_numpy(dtype=object) == names(SCM)
+        changes = frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
+        return np.asarray(scm & changes & np.isin(hosts, wanted))
+
+    return choose
+
+
+def read_again(
+    reads: list[DeferredRead], options: ReadOptions, config: ScannerConfig
+) -> list[pd.DataFrame]:
+    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order)."""
+    context = Scanner(config)
+    for task in reads:
+        for frame in read_deferred(task, options):
+            context.keep(frame)
+    return context.kept
 
 
 def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:

@@ -20,23 +20,31 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.engine import dedupe, incidents_of
+from evtxscan.correlation.engine import incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
 from evtxscan.correlation.renames import HostRenames, find_renames
-from evtxscan.correlation.sessions import HostFacts, host_facts
-from evtxscan.records.batch import concat_frames, held_categories
+from evtxscan.correlation.sessions import HostFacts, host_facts, needs_role, server_hosts
+from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
-from evtxscan.scanning.deferred import plan_deferred, read_deferred
+from evtxscan.scanning.deferred import (
+    DeferredRead,
+    plan_deferred,
+    plan_reads,
+    read_again,
+    role_evidence,
+)
 from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
+from evtxscan.scanning.rows import canonical_order, combine_rows
 from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
@@ -256,8 +264,18 @@ class ScanPipeline:
         return notable_counts(own["host"], keys, own["event_id"], own["level"], names)
 
     def facts(self, rows: pd.DataFrame) -> dict[str, HostFacts]:
-        """Per host: boot sessions and the OS facts of the version banner."""
-        return host_facts(rows, rows["provider_key"]) if not rows.empty else {}
+        """Per host: boot sessions and the OS facts of the version banner; where the build
+        alone cannot name the release, the host's located service changes are decoded to
+        look for a server role."""
+        facts = host_facts(rows, rows["provider_key"]) if not rows.empty else {}
+        unsure = needs_role(facts)
+        if unsure and self.located:
+            names = self.scanner.index.names
+            services = self._decoded_located(role_evidence(unsure, names))
+            if not services.empty:
+                for host in server_hosts(services, services["provider_key"]):
+                    facts[host].server_role = True
+        return facts
 
     def correlate(
         self, rows: pd.DataFrame, facts: dict[str, HostFacts] | None = None
@@ -278,14 +296,18 @@ class ScanPipeline:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
         reads = plan_deferred(self.located, symptoms, self.settings.window, self._host_of)
+        return self._again(reads)
+
+    def _decoded_located(
+        self, choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray]
+    ) -> pd.DataFrame:
+        """The located records ``choose`` picks, read again and decoded."""
+        return self._again(plan_reads(self.located, choose, self._host_of))
+
+    def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
             return pd.DataFrame()
-        options = self.read_options()
-        context = Scanner(self.config)
-        for task in reads:
-            for frame in read_deferred(task, options):
-                context.keep(frame)
-        return self._joined(combine_rows(None, context.kept))
+        return self._joined(combine_rows(None, read_again(reads, self.read_options(), self.config)))
 
     def _host_of(self, computer: str | None, source: str) -> str:
         """The host a located record belongs to, as the kept rows name it (renames joined)."""
@@ -366,30 +388,3 @@ def _kind(signature: Signature) -> str:
     if signature.fallback:
         return "generic"
     return "draft" if signature.status is Status.DRAFT else "kb"
-
-
-def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
-    """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
-    EventRecordID, file, offset), with the categories of the values they hold, so results do
-    not depend on the order files were read in nor on how they were batched (an engine's
-    units, a cluster's host groups)."""
-    frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
-    if not frames:
-        return pd.DataFrame()
-    return held_categories(canonical_order(dedupe(concat_frames(frames))))
-
-
-def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
-    keys = pd.DataFrame(
-        {
-            "host": rows["host"].astype(str),
-            "time": rows["time"],
-            "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"],
-            "file": rows["source_file"].astype(str),
-            "offset": rows["offset"],
-        }
-    )
-    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    return rows.loc[order].reset_index(drop=True)

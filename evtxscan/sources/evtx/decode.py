@@ -3,6 +3,8 @@
 Entry points, all giving the rows ``read_records(..., backend="rust")`` gives for the same
 records (every column), in file order (chunk, live records, then slack):
 
+- :func:`index_range` and :func:`decode_indexed` -- one range indexed once, then the rows
+  a caller chose from that index decoded from it (a scan's selective read);
 - :func:`decode_records` -- rows of chosen index rows (e.g. the candidates a scan selected
   from :class:`~evtxscan.sources.evtx.index.RecordIndex` columns);
 - :func:`decode_sources` -- typed batches of every record of many files' chunk ranges, the
@@ -141,11 +143,63 @@ def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + batch_size].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class IndexedRange:
+    """One chunk range indexed once: the records to choose from, and what decodes them
+    (so choosing and decoding share one walk, one template cache and one copy)."""
+
+    inputs: tuple[_Input, ...]
+    indexed: IndexedSet
+    rows: np.ndarray  # rows of the indexed set the range gives (slack left out when asked)
+    cache: TemplateCache
+
+    @property
+    def index(self) -> RecordIndex:
+        """The range's records (positions in it are what :func:`decode_indexed` takes)."""
+        return self.indexed.index.take(self.rows)
+
+
+def index_range(
+    data: Buffer,
+    span: ChunkRange,
+    *,
+    source: str,
+    result: RangeResult,
+    include_recovered: bool = True,
+    cache: TemplateCache | None = None,
+) -> IndexedRange:
+    """Index ``span`` of ``data`` and note its chunks (counts, damage) in ``result``."""
+    cache = cache or _DECODER_CACHE
+    inputs = [_Input(source, data, (span,), result)]
+    chunks = _chunk_set(inputs)
+    indexed = index_set(chunks, cache)
+    keep = _noted(inputs, chunks, indexed, include_recovered)
+    return IndexedRange(tuple(inputs), indexed, np.flatnonzero(keep), cache)
+
+
+def decode_indexed(
+    found: IndexedRange, chosen: np.ndarray, options: DecodeOptions | None = None
+) -> pd.DataFrame:
+    """Schema rows of the records at positions ``chosen`` of ``found.index``, in file order."""
+    rows = found.rows[np.sort(np.asarray(chosen, dtype=np.int64))]
+    return _decoded(
+        list(found.inputs), found.indexed, rows, options or DecodeOptions(), found.cache
+    )
+
+
 def _decode_batch(
     inputs: list[_Input], options: DecodeOptions, cache: TemplateCache
 ) -> pd.DataFrame:
     chunks = _chunk_set(inputs)
     indexed = index_set(chunks, cache)
+    keep = _noted(inputs, chunks, indexed, options.include_recovered)
+    return _decoded(inputs, indexed, np.flatnonzero(keep), options, cache)
+
+
+def _noted(
+    inputs: list[_Input], chunks: ChunkSet, indexed: IndexedSet, include_recovered: bool
+) -> np.ndarray:
+    """Note each input's chunks in its result; the records to give (mask)."""
     records = indexed.records
     live = ~records.recovered
     per_slot = np.bincount(records.chunk[live], minlength=len(chunks))
@@ -154,8 +208,7 @@ def _decode_batch(
         mine = dict(zip(chunks.index[slots].tolist(), per_slot[slots].tolist(), strict=True))
         for span in item.spans:
             note_chunks(item.content, span, mine, item.result)
-    keep = np.ones(len(records), dtype=bool) if options.include_recovered else live
-    return _decoded(inputs, indexed, np.flatnonzero(keep), options, cache)
+    return np.ones(len(records), dtype=bool) if include_recovered else live
 
 
 def _chunk_set(inputs: list[_Input]) -> ChunkSet:

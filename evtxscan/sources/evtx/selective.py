@@ -7,8 +7,11 @@ index cannot read itself are decoded too. Everything else is only counted: per c
 day for the hosts and daily tables (``RangeResult.skipped``), and in the file's integrity
 report (``RangeResult.observed``), so integrity counts every record, whatever was decoded.
 
-Decoding goes through the chunk parser (the backend) for the chunks holding a wanted
-record; rows of the other records of those chunks are dropped.
+With the default backend the range is indexed once and the chosen records are decoded from
+that same index (:func:`~evtxscan.sources.evtx.decode.decode_indexed`: values from the
+binary, pyevtx-rs only for what the decoder cannot read). With python-evtx, decoding goes
+through its chunk parser for the chunks holding a wanted record; rows of the other records
+of those chunks are dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
-from evtxscan.sources.evtx.decode import DecodeOptions, decode_chunk_range, decode_records
+from evtxscan.sources.evtx.decode import DecodeOptions, decode_indexed, index_range
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ChunkParser,
@@ -80,12 +83,16 @@ def read_range_selected(
     where the index could not read it), and every record not decoded is counted in
     ``result.skipped``."""
     # The decoder reads values from the binary and renders only what it cannot read with
-    # pyevtx-rs; a python-evtx backend keeps python-evtx's rendering of every record.
-    decoder = parser is rust_events
+    # pyevtx-rs, from one index of the range; a python-evtx backend keeps python-evtx's
+    # rendering of every record.
+    if parser is rust_events:
+        return _decoded_range(
+            data, span, selector, source, DecodeOptions(host_map, include_recovered, parser),
+            batch_size, result,
+        )  # fmt: skip
     if selector is None:
-        read = decode_chunk_range if decoder else _parsed_range
         frames = list(
-            read(
+            _parsed_range(
                 data,
                 span,
                 source=source,
@@ -103,23 +110,60 @@ def read_range_selected(
     intact = {chunk.index for chunk in intact_chunks(data, span, result)}
     index = _indexed(data, span, intact, include_recovered)
     decode = selector.decode_mask(index) | index.fallback
+    _defer(selector, index, decode, result)
+    frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
+                          include_recovered, result))  # fmt: skip
+    _count_undecoded(result, index, decode, frames)
+    result.observed = _observation(source, index, frames)
+    return frames
+
+
+def _decoded_range(
+    data: bytes,
+    span: ChunkRange,
+    selector: IndexSelector | None,
+    source: str,
+    options: DecodeOptions,
+    batch_size: int,
+    result: RangeResult,
+) -> list[pd.DataFrame]:
+    """The range indexed once; the selected records decoded from that index."""
+    found = index_range(
+        data, span, source=source, result=result, include_recovered=options.include_recovered
+    )
+    index = found.index
+    if selector is None:
+        decode = np.ones(len(index), dtype=bool)
+    else:
+        decode = selector.decode_mask(index) | index.fallback
+        _defer(selector, index, decode, result)
+    chosen = decode_indexed(found, np.flatnonzero(decode), options)
+    frames = [
+        chosen.iloc[start : start + batch_size].reset_index(drop=True)
+        for start in range(0, len(chosen), batch_size)
+    ]
+    _count_undecoded(result, index, decode, frames)
+    result.observed = _observation(source, index, frames)
+    return frames
+
+
+def _defer(
+    selector: IndexSelector, index: RecordIndex, decode: np.ndarray, result: RangeResult
+) -> None:
+    """Locate the records the selector leaves for later (``result.deferred``)."""
     later = selector.defer_mask(index) & ~decode
     if later.any():
         result.deferred = _locations(index.take(np.flatnonzero(later)))
-    if decoder:
-        options = DecodeOptions(host_map, include_recovered, parser)
-        chosen = decode_records(data, index, np.flatnonzero(decode), source=source, options=options)
-        frames = [chosen] if len(chosen) else []
-    else:
-        frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
-                              include_recovered, result))  # fmt: skip
-    # Counted from the index: records not decoded, and wanted ones the parser could not give.
+
+
+def _count_undecoded(
+    result: RangeResult, index: RecordIndex, decode: np.ndarray, frames: list[pd.DataFrame]
+) -> None:
+    """Count, from the index, records not decoded and wanted ones the parser could not give."""
     offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
     undecoded = ~decode | ~np.isin(index.offset, decoded)
     _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
-    result.observed = _observation(source, index, frames)
-    return frames
 
 
 def _parsed_range(
@@ -158,12 +202,15 @@ def _indexed(
 
 
 def _locations(index: RecordIndex) -> pd.DataFrame:
-    """Where deferred records are and whose they are: computer, time (as the schema types
-    it), chunk, offset."""
+    """Where deferred records are, whose they are and what: computer, time (as the schema
+    types it), provider, event ID, chunk, offset."""
     time, _ = _clipped_time(index)
+    event = index.event_id
     return pd.DataFrame(
         {
             "computer": index.computer.texts(),
+            "provider": index.provider.texts(),
+            "event_id": np.where(event.present, event.values, 0).astype(np.int64),
             "time": pd.to_datetime(time).tz_localize("UTC"),
             "chunk": index.chunk.astype(np.int64),
             "offset": index.offset.astype(np.int64),
