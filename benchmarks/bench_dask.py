@@ -45,27 +45,34 @@ MARK_OFFSET = 2000  # as make_distinct.py: header padding, outside the CRC and e
 _MODE = r"""
 import json, os, resource, sys, time
 mode, host_map, paths = sys.argv[1], sys.argv[2] or None, sys.argv[3:]
-start, worker_mib = 0.0, 0.0
+start, worker_mib, worker_cpu = 0.0, 0.0, 0.0
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def cpu(who=resource.RUSAGE_SELF):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 if mode.startswith("local"):
     from evtxscan.scanning import scan
-    t0 = time.perf_counter()
+    t0, c0, k0 = time.perf_counter(), cpu(), cpu(resource.RUSAGE_CHILDREN)
     result = scan(paths, workers=int(mode.split("-w")[1]), host_map=host_map)
-    wall = time.perf_counter() - t0
+    wall, driver_cpu = time.perf_counter() - t0, cpu() - c0
+    worker_cpu = cpu(resource.RUSAGE_CHILDREN) - k0  # the pool's processes, once reaped
 else:
     import evtxscan
     from evtxscan.dask import connect
     t = time.perf_counter()
     with connect("local:" + mode.split("-")[1]) as client:
         start = time.perf_counter() - t
-        t0 = time.perf_counter()
+        before = client.run(cpu)
+        t0, c0 = time.perf_counter(), cpu()
         result = evtxscan.scan(paths, client=client, host_map=host_map)
-        wall = time.perf_counter() - t0
+        wall, driver_cpu = time.perf_counter() - t0, cpu() - c0
         worker_mib = max(client.run(peak).values())
+        worker_cpu = sum(v - before[k] for k, v in client.run(cpu).items())
 print(json.dumps({"records": int(result.hosts["records"].sum()), "wall": wall,
                   "diagnoses": len(result.diagnoses), "hosts": len(result.hosts),
                   "files": len(result.integrity), "start": start, "rss_mib": peak(),
-                  "worker_mib": worker_mib, "load": os.getloadavg()[0]}))
+                  "worker_mib": worker_mib, "driver_cpu": driver_cpu, "worker_cpu": worker_cpu,
+                  "load": os.getloadavg()[0]}))
 """
 
 
@@ -224,7 +231,9 @@ def main() -> None:
             print(
                 f"{name}: {int(run['files'])} files, {int(run['hosts'])} hosts, "
                 f"{int(run['records']):,} records, driver peak RSS {run['rss_mib']:.0f} MiB, "
-                f"worker peak {run['worker_mib']:.0f} MiB, wall {run['wall']:.1f} s",
+                f"worker peak {run['worker_mib']:.0f} MiB, wall {run['wall']:.1f} s, "
+                f"driver CPU {run.get('driver_cpu', 0):.1f} s, workers' CPU "
+                f"{run.get('worker_cpu', 0):.1f} s",
                 flush=True,
             )
     print(f"load after: {os.getloadavg()} at {time.strftime('%H:%M:%S')}", flush=True)
