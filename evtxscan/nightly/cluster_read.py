@@ -19,7 +19,6 @@ read-only snapshots and return what they found:
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +37,7 @@ from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
     Source,
+    close_content,
     expand_paths,
     gzip_content,
     open_source,
@@ -128,8 +128,7 @@ def _survey(source: Source, files: list[tuple[str, str]], prints: list[bytes]) -
             finally:
                 fingerprints.view.release()
     finally:
-        if isinstance(content, mmap.mmap):
-            content.close()
+        close_content(content)
 
 
 def read_input(task: ReadTask, snapshot: Snapshot) -> ReadOutput:

@@ -24,7 +24,7 @@ from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
 from evtxscan.sources.evtx.selective import OffsetSelector, read_range_selected
-from evtxscan.sources.inputs import Source, open_source
+from evtxscan.sources.inputs import Source, close_content, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions
 
@@ -165,5 +165,4 @@ def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame
                     frames.append(wanted.reset_index(drop=True))
         return frames
     finally:
-        if hasattr(content, "close"):
-            content.close()
+        close_content(content)

@@ -21,7 +21,14 @@ import pandas as pd
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
-from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages, sha256_of
+from evtxscan.sources.inputs import (
+    MissingInput,
+    Source,
+    close_content,
+    open_source,
+    release_pages,
+    sha256_of,
+)
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.remote import url_size
 from evtxscan.sources.stream import RecordStream
@@ -205,8 +212,7 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
         frames, result = _read_part(part, options, content, report)
         release_pages(content)
     finally:
-        if hasattr(content, "close"):
-            content.close()
+        close_content(content)
     records = 0
     if result.observed is not None:
         report.absorb(result.observed)

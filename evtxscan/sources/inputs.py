@@ -203,6 +203,15 @@ def release_pages(content: bytes | mmap.mmap) -> None:
             content.madvise(mmap.MADV_DONTNEED)
 
 
+def close_content(content: bytes | mmap.mmap) -> None:
+    """Unmap a file's content now, or when it is collected if something still views it (a
+    sampling profiler, as Dask's workers run, can hold a frame whose arrays view the
+    mapping for a moment: closing must not turn that into a reading error)."""
+    if isinstance(content, mmap.mmap):
+        with contextlib.suppress(BufferError):
+            content.close()
+
+
 def sha256_of(content: bytes | mmap.mmap) -> str:
     """SHA-256 of the content, hashed in blocks so a big mmapped file never stays resident."""
     digest = hashlib.sha256()

@@ -28,6 +28,7 @@ from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
     Source,
+    close_content,
     expand_paths,
     gzip_content,
     open_source,
@@ -190,8 +191,7 @@ class RecordStream:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
         finally:
-            if isinstance(content, mmap.mmap):
-                content.close()
+            close_content(content)
         self._finish(report)
 
     def _read_content(
