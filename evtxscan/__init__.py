@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from evtxscan.records.schema import COLUMNS
     from evtxscan.results import ScanResult
     from evtxscan.scanning import read_frame, read_records
+    from evtxscan.sources.bundles import BundleLimits
     from evtxscan.sources.inputs import PathLike
     from evtxscan.sources.stream import RecordStream
 
 #: Public name -> the module that defines it.
 _HOMES = {
+    "BundleLimits": "evtxscan.sources.bundles",
     "COLUMNS": "evtxscan.records.schema",
     "HostMap": "evtxscan.records.hosts",
     "RecordStream": "evtxscan.sources.stream",
@@ -70,6 +72,7 @@ def scan(paths: PathLike | Iterable[PathLike], *, client: Any = None, **options:
 
 __all__ = [
     "COLUMNS",
+    "BundleLimits",
     "HostMap",
     "RecordStream",
     "ScanResult",

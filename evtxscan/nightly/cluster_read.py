@@ -31,18 +31,18 @@ from evtxscan.records.batch import concat_frames
 from evtxscan.scanning.engines import TaskRunner
 from evtxscan.scanning.pipeline import ScanPipeline
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
+from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import inspect_header
 from evtxscan.sources.inputs import (
+    Buffer,
     MissingInput,
     PathLike,
     Source,
-    close_content,
+    bundle_members,
     expand_paths,
-    gzip_content,
     open_source,
     sha256_of,
-    zip_members,
 )
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.stream import RecordStream
@@ -91,44 +91,57 @@ class ReadOutput:
     skipped_below: int = 0
 
 
-def survey(item: Item, _: object = None) -> Survey:
-    """SHA-256 of every file of an input (bundle members too) and its EVTX chunk prints."""
+def survey(item: Item, limits: BundleLimits | None = None) -> Survey:
+    """SHA-256 of every file of an input (bundle members too, within ``limits``) and its
+    EVTX chunk prints."""
     if isinstance(item, MissingInput):
         return Survey()
     files: list[tuple[str, str]] = []
     prints: list[bytes] = []
-    _survey(item, files, prints)
+    try:
+        content = open_source(item, limits)
+    except (OSError, ValueError, EOFError):
+        return Survey()  # the read task reports it
+    try:
+        limits = limits or BundleLimits()
+        budget = BundleBudget(limits, len(content))
+        _survey_content(item, content, files, prints, budget)
+    finally:
+        if hasattr(content, "close"):
+            content.close()
     return Survey(tuple(files), tuple(prints))
 
 
-def _survey(source: Source, files: list[tuple[str, str]], prints: list[bytes]) -> None:
-    try:
-        content = open_source(source)
-    except (OSError, ValueError, EOFError):
-        return  # the read task reports it
-    try:
-        head = bytes(content[:SNIFF_BYTES])
-        fmt = sniff(head)
-        if fmt in (LogFormat.ZIP, LogFormat.GZIP):
-            try:
-                members = (
-                    zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
-                )
-            except Exception:  # a broken bundle: the read task reports it
-                return
-            for member in members:
-                _survey(member, files, prints)
+def _survey_content(
+    source: Source,
+    content: Buffer,
+    files: list[tuple[str, str]],
+    prints: list[bytes],
+    budget: BundleBudget,
+) -> None:
+    """Hash ``content`` (members of a bundle, each within the bundle's limits, as the read
+    task will read them) and fingerprint its EVTX chunks."""
+    head = bytes(content[:SNIFF_BYTES])
+    fmt = sniff(head)
+    if fmt in (LogFormat.ZIP, LogFormat.GZIP):
+        try:
+            for member in bundle_members(source, content, str(fmt), budget):
+                if isinstance(member, str) or member.found.content is None:
+                    continue  # a problem of the bundle: the read task reports it
+                inner = member.found.content
+                try:
+                    _survey_content(member.source, inner, files, prints, budget)
+                finally:
+                    if hasattr(inner, "close"):
+                        inner.close()
+        except Exception:  # a broken bundle: the read task reports it
             return
-        files.append((source.display, sha256_of(content)))
-        if fmt is LogFormat.EVTX:
-            heads = chunk_heads(content, inspect_header(head, FileReport(path="")))
-            fingerprints = Fingerprints(content, heads)
-            try:
-                prints += [fingerprints(h.index) for h in heads]
-            finally:
-                fingerprints.view.release()
-    finally:
-        close_content(content)
+        return
+    files.append((source.display, sha256_of(content)))
+    if fmt is LogFormat.EVTX:
+        heads = chunk_heads(content, inspect_header(head, FileReport(path="")))
+        fingerprints = Fingerprints(content, heads)
+        prints += [fingerprints(h.index) for h in heads]
 
 
 def read_input(task: ReadTask, snapshot: Snapshot) -> ReadOutput:
@@ -147,6 +160,8 @@ def read_input(task: ReadTask, snapshot: Snapshot) -> ReadOutput:
         selector=options.selector,
         tz=snapshot.config.input_tz,
         catalog=scanner.renderer.catalog,
+        time_budget=options.time_budget,
+        bundle_limits=options.bundle_limits,
     )
     stream.planner = planner
     if task.remember:
@@ -196,7 +211,8 @@ def read_on_cluster(
     ``book`` and ``planner``, as ``pipeline.read_stream`` with nightly's hooks does here;
     returns the integrity reports in input order."""
     items = list(expand_paths(paths))
-    surveys = list(runner.run_ordered(survey, items, None))
+    limits = pipeline.read_options().bundle_limits
+    surveys = list(runner.run_ordered(survey, items, limits))
     tasks = _plan(items, surveys, remember, planner.known_chunks)
     snapshot = Snapshot(pipeline.config, pipeline.read_options(), dict(book.prior))
     reports: list[FileReport] = []

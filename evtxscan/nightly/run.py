@@ -38,9 +38,11 @@ from evtxscan.scanning.pipeline import (
     ScanPipeline,
     ScanSettings,
 )
-from evtxscan.scanning.rows import combine_rows
+from evtxscan.scanning.scanner import combine_rows
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 
@@ -66,6 +68,8 @@ class NightlyOptions:
     messages_db: Path | None = None  # a ts-evtx template database (--messages-db)
     now: datetime | None = None  # the run's time (tests); default: the clock
     runner: TaskRunner | None = None  # read on a cluster (e.g. evtxscan.dask.DaskEngine)
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class _Run:
                 catalogs=options.catalogs,
                 messages_db=options.messages_db,
                 feed_rows=options.batch_size,
+                time_budget=options.time_budget,
+                bundle_limits=options.bundle_limits,
             ),
         )
         book = WatermarkBook(dict(self.prior.watermarks))

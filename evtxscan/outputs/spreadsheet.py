@@ -9,6 +9,7 @@ and a caller is told when a table has more rows.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -30,22 +31,41 @@ def fit_cell(text: str) -> str:
 
 
 def spreadsheet_safe(frame: pd.DataFrame, *, neutralize_formulas: bool = True) -> pd.DataFrame:
-    """A copy whose text cells are truncated to Excel's limit and, optionally, neutralized."""
+    """A copy whose text cells are truncated to Excel's limit and, optionally, neutralized.
+
+    Column-wise: a categorical column is cleaned once per category, other text columns by
+    vectorized string tests, with Python only for the (rare) cells that change."""
     out = frame.copy()
     for name in out.columns:
         column = out[name]
-        if not (
-            column.dtype == object
-            or isinstance(column.dtype, (pd.StringDtype, pd.CategoricalDtype))
-        ):
-            continue
-        values = column.astype(object)
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories = _clean(column.cat.categories.to_numpy(dtype=object), neutralize_formulas)
+            codes = column.cat.codes.to_numpy()
+            cells = categories.take(np.maximum(codes, 0)) if len(categories) else categories
+            if len(categories) and (codes < 0).any():
+                cells[codes < 0] = column.to_numpy(dtype=object)[codes < 0]  # missing stays
+            elif not len(categories):
+                cells = column.to_numpy(dtype=object)
+            out[name] = pd.Series(cells, index=column.index, dtype=object)
+        elif column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+            cells = _clean(column.to_numpy(dtype=object), neutralize_formulas)
+            out[name] = pd.Series(cells, index=column.index, dtype=object)
+    return out
 
-        def clean(value: object) -> object:
-            if not isinstance(value, str):
-                return value
-            text = fit_cell(value)
-            return neutralize(text) if neutralize_formulas else text
 
-        out[name] = values.map(clean)
+def _clean(cells: np.ndarray, neutralize_formulas: bool) -> np.ndarray:
+    """``cells`` (object array) with long texts truncated and formula starts neutralized."""
+    series = pd.Series(cells, dtype=object)
+    is_text = series.map(lambda cell: isinstance(cell, str)).to_numpy(dtype=bool)
+    if not is_text.any():
+        return cells
+    texts = series.where(is_text, "")
+    long = texts.str.len().to_numpy() > EXCEL_CELL_LIMIT
+    formula = texts.str.startswith(FORMULA_START).to_numpy(dtype=bool) & neutralize_formulas
+    if not (long.any() or formula.any()):
+        return cells
+    out = cells.copy()
+    for position in np.flatnonzero(long | formula):
+        text = fit_cell(out[position])
+        out[position] = neutralize(text) if formula[position] else text
     return out

@@ -10,7 +10,7 @@ proportion to its findings, not to the collection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,12 +19,13 @@ import pandas as pd
 
 from evtxscan.correlation.sessions import SCM, SERVICE_STATE
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
+from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
 from evtxscan.sources.evtx.selective import OffsetSelector, read_range_selected
-from evtxscan.sources.inputs import Source, close_content, open_source
+from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions
 
@@ -35,6 +36,24 @@ class DeferredRead:
 
     source: Source
     offsets: tuple[int, ...]
+
+
+class LocatedHosts:
+    """The host of each located record, as the kept rows name it, worked out once per
+    source's frame (every later choice reuses it)."""
+
+    def __init__(self, host_of: Callable[[str | None, str], str]) -> None:
+        self._host_of = host_of  # (computer, file) -> host
+        self._memo: dict[int, np.ndarray] = {}
+
+    def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
+        found = self._memo.get(id(frame))
+        if found is None:
+            computers = frame["computer"]
+            names = {c: self._host_of(c, source.display) for c in computers.unique().tolist()}
+            found = computers.map(names).to_numpy(dtype=object).astype(str)
+            self._memo[id(frame)] = found
+        return found
 
 
 def near_marks(
@@ -68,12 +87,12 @@ def plan_deferred(
     located: Iterable[tuple[Source, pd.DataFrame]],
     symptoms: pd.DataFrame,
     window: timedelta,
-    host_of: Callable[[str | None, str], str],
+    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
 ) -> list[DeferredRead]:
     """The located records near a symptom, as one read per source (in input order).
 
-    ``symptoms``: one row per symptom (``host``, ``time``); ``host_of(computer, file)``: the
-    host a record belongs to (the scan's host map and joined renames)."""
+    ``symptoms``: one row per symptom (``host``, ``time``); ``hosts_of(source, frame)``: the
+    host of each located record (see :class:`LocatedHosts`)."""
     if symptoms.empty:
         return []
 
@@ -81,13 +100,13 @@ def plan_deferred(
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
         return near_marks(hosts, times, symptoms, window)
 
-    return plan_reads(located, near, host_of)
+    return plan_reads(located, near, hosts_of)
 
 
 def plan_reads(
     located: Iterable[tuple[Source, pd.DataFrame]],
     choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray],
-    host_of: Callable[[str | None, str], str],
+    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
 ) -> list[DeferredRead]:
     """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
     rows, ``hosts`` their host names), as one read per source (in input order)."""
@@ -95,9 +114,7 @@ def plan_reads(
     for source, frame in located:
         if frame.empty:
             continue
-        display = source.display
-        names = {c: host_of(c, display) for c in frame["computer"].unique().tolist()}
-        hosts = frame["computer"].map(names).to_numpy(dtype=object).astype(str)
+        hosts = hosts_of(source, frame)
         chosen = np.asarray(choose(hosts, frame), dtype=bool)
         if chosen.any():
             offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
@@ -105,22 +122,47 @@ def plan_reads(
     return reads
 
 
+#: How long after a boot a server role's services are looked for in service changes.
+ROLE_WINDOW = timedelta(minutes=30)
+
+
 def role_evidence(
-    hosts_wanted: set[str], names: Callable[[str], str]
+    boots: Mapping[str, Sequence[pd.Timestamp]], names: Callable[[str], str]
 ) -> Callable[[np.ndarray, pd.DataFrame], np.ndarray]:
     """A chooser of the located service state changes (Service Control Manager 7036, 7040)
-    of ``hosts_wanted``: the records that can show a server role (``names``: canonical
-    provider names)."""
-    wanted = np.array(sorted(hosts_wanted), dtype=object)
+    of the hosts in ``boots`` that can show a server role: a role's services start with the
+    machine, so those within :data:`ROLE_WINDOW` after one of the host's boots (all of
+    them for a host without known boots). ``names``: canonical provider names."""
+    wanted = np.array(sorted(boots), dtype=object)
+    step = np.timedelta64(int(ROLE_WINDOW.total_seconds() * 1_000_000), "us")
+    starts = {host: _utc_times(times) for host, times in boots.items()}
 
     def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         providers = frame["provider"].astype(str)
         canonical = providers.map({p: names(p) for p in providers.unique().tolist()})
         scm = canonical.to_numpy(dtype=object) == names(SCM)
-        changes = frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
-        return np.asarray(scm & changes & np.isin(hosts, wanted))
+        chosen = scm & frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
+        chosen &= np.isin(hosts, wanted)
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        for host in np.unique(hosts[chosen]).tolist():
+            mine = np.flatnonzero(chosen & (hosts == host))
+            boot = starts[host]
+            if len(boot):
+                after = np.searchsorted(boot, times[mine], side="right") - 1
+                since = times[mine] - boot[np.maximum(after, 0)]
+                chosen[mine] = (after >= 0) & (since <= step)
+        return np.asarray(chosen)
 
     return choose
+
+
+def _utc_times(times: Sequence[pd.Timestamp]) -> np.ndarray:
+    """Sorted UTC datetime64[us] of tz-aware timestamps (NaT dropped)."""
+    index = pd.DatetimeIndex(list(times))
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    values = np.sort(index.to_numpy(dtype="datetime64[us]"))
+    return np.asarray(values[~np.isnat(values)])
 
 
 def read_again(
@@ -137,32 +179,42 @@ def read_again(
 def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:
     """Decode the records at ``task.offsets`` (any process; the source is reopened)."""
     try:
-        content = open_source(task.source)
+        content = open_source(task.source, options.bundle_limits)
     except (OSError, ValueError, EOFError):
         return []  # gone since the first read: the first read's integrity row stands
+    frames: list[pd.DataFrame] = []
     try:
-        first = inspect_header(bytes(content[:SNIFF_BYTES]), FileReport(path=""))
-        offsets = np.array(task.offsets, dtype=np.int64)
-        slots = np.unique((offsets - first) // CHUNK_SIZE)
-        breaks = np.flatnonzero(np.diff(slots) != 1) + 1
-        selector = OffsetSelector(task.offsets)
-        frames: list[pd.DataFrame] = []
-        for run in np.split(slots, breaks):
-            span = ChunkRange(first, int(run[0]), int(run[-1]) + 1)
-            for frame in read_range_selected(
-                content,  # type: ignore[arg-type]
-                span,
-                backend_function(options.backend),
-                selector,
-                source=task.source.display,
-                host_map=options.host_map,
-                batch_size=options.batch_size,
-                include_recovered=options.include_recovered,
-                result=RangeResult(),
-            ):
-                wanted = frame[frame["offset"].isin(offsets).to_numpy()]
-                if not wanted.empty:
-                    frames.append(wanted.reset_index(drop=True))
-        return frames
+        within(options.time_budget, lambda: _read_offsets(task, content, options, frames))
+    except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
+        pass
     finally:
-        close_content(content)
+        if hasattr(content, "close"):
+            content.close()
+    return frames
+
+
+def _read_offsets(
+    task: DeferredRead, content: Buffer, options: ReadOptions, frames: list[pd.DataFrame]
+) -> None:
+    """Decode the records at ``task.offsets`` of ``content`` into ``frames``."""
+    first = inspect_header(bytes(content[:SNIFF_BYTES]), FileReport(path=""))
+    offsets = np.array(task.offsets, dtype=np.int64)
+    slots = np.unique((offsets - first) // CHUNK_SIZE)
+    breaks = np.flatnonzero(np.diff(slots) != 1) + 1
+    selector = OffsetSelector(task.offsets)
+    for run in np.split(slots, breaks):
+        span = ChunkRange(first, int(run[0]), int(run[-1]) + 1)
+        for frame in read_range_selected(
+            content,  # type: ignore[arg-type]
+            span,
+            backend_function(options.backend),
+            selector,
+            source=task.source.display,
+            host_map=options.host_map,
+            batch_size=options.batch_size,
+            include_recovered=options.include_recovered,
+            result=RangeResult(),
+        ):
+            wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+            if not wanted.empty:
+                frames.append(wanted.reset_index(drop=True))

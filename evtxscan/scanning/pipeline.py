@@ -37,6 +37,7 @@ from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.deferred import (
     DeferredRead,
+    LocatedHosts,
     plan_deferred,
     plan_reads,
     read_again,
@@ -44,10 +45,17 @@ from evtxscan.scanning.deferred import (
 )
 from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
-from evtxscan.scanning.rows import canonical_order, combine_rows
-from evtxscan.scanning.scanner import DAY_COLUMNS, Scanner, ScannerConfig
+from evtxscan.scanning.scanner import (
+    DAY_COLUMNS,
+    Scanner,
+    ScannerConfig,
+    canonical_order,
+    combine_rows,
+)
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.stream import ChunkPlanner, RecordStream
@@ -84,6 +92,8 @@ class ScanSettings:
     messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
     feed_rows: int = FEED_ROWS
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,8 @@ class ReadHooks:
 
 
 class ScanPipeline:
-    """Read a collection, keep what correlation needs, correlate per host, build the tables.
-
-    ``config``: an existing scanner config (an engine's worker rebuilding the driver's
-    pipeline reuses its signature index, catalog and Sigma rules); by default one is made
-    from ``settings``.
-    """
+    """Read a collection, keep what correlation needs, correlate per host, build the tables
+    (``config``: a scanner config to reuse, e.g. an engine worker's copy of the driver's)."""
 
     def __init__(
         self,
@@ -142,9 +148,9 @@ class ScanPipeline:
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
         self.host_map = HostMap.from_option(settings.host_map)
         self.renames = HostRenames(joined=settings.join_renamed)
-        #: Renames found over the whole collection by an engine that correlates hosts apart
-        #: (used by :meth:`rows` instead of the renames among this pipeline's own rows).
+        #: Renames an engine that correlates hosts apart found over the whole collection.
         self.given_renames: HostRenames | None = None
+        self._hosts = LocatedHosts(self._host_of)
         #: Context records located but not decoded (per source), for the second read.
         self.located: list[tuple[Source, pd.DataFrame]] = []
 
@@ -162,6 +168,8 @@ class ScanPipeline:
             host_map=self.host_map,
             include_recovered=settings.read_recovered,
             selector=selector,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
 
     def scan(
@@ -207,6 +215,8 @@ class ScanPipeline:
             selector=options.selector,
             tz=settings.input_tz,
             catalog=self.renderer.catalog,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
         stream.planner = hooks.planner
         if hooks.remember:
@@ -234,14 +244,11 @@ class ScanPipeline:
         """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order, with
         renamed machines joined (``self.renames``, from the 6011 events among them)."""
         rows = combine_rows(carried, self.scanner.kept)
-        if self.given_renames is not None:
-            self.renames = self.given_renames
-        else:
-            known = set(self._raw_days()["host"]) | set(
-                rows["host"].astype(str) if len(rows) else []
-            )
-            names, join = self.scanner.index.names, self.settings.join_renamed
-            self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        known = set(self._raw_days()["host"]) | set(rows["host"].astype(str) if len(rows) else [])
+        names, join = self.scanner.index.names, self.settings.join_renamed
+        host_for = self.host_map.host_for
+        self.renames = self.given_renames or find_renames(rows, host_for, known, names, join)
+        self._hosts = LocatedHosts(self._host_of)  # host names follow the renames
         rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
@@ -271,7 +278,8 @@ class ScanPipeline:
         unsure = needs_role(facts)
         if unsure and self.located:
             names = self.scanner.index.names
-            services = self._decoded_located(role_evidence(unsure, names))
+            boots = {host: facts[host].boot_starts for host in unsure}
+            services = self._decoded_located(role_evidence(boots, names))
             if not services.empty:
                 for host in server_hosts(services, services["provider_key"]):
                     facts[host].server_role = True
@@ -295,14 +303,14 @@ class ScanPipeline:
         if not self.located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        reads = plan_deferred(self.located, symptoms, self.settings.window, self._host_of)
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
         return self._again(reads)
 
     def _decoded_located(
         self, choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray]
     ) -> pd.DataFrame:
         """The located records ``choose`` picks, read again and decoded."""
-        return self._again(plan_reads(self.located, choose, self._host_of))
+        return self._again(plan_reads(self.located, choose, self._hosts))
 
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:

@@ -11,7 +11,6 @@ the reports. Units carry only picklable descriptions; a worker opens the files i
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.inputs import (
+    Buffer,
     MissingInput,
     Source,
-    close_content,
     open_source,
     release_pages,
     sha256_of,
@@ -153,6 +152,8 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         selector=options.selector,
         tz=config.input_tz,
         catalog=scanner.renderer.catalog,
+        time_budget=options.time_budget,
+        bundle_limits=options.bundle_limits,
     )
     records = 0
     for batch in _gathered(stream, config.feed_rows):
@@ -183,7 +184,7 @@ def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFra
 
 
 def _read_part(
-    part: FileRange, options: ReadOptions, content: bytes | mmap.mmap, report: FileReport
+    part: FileRange, options: ReadOptions, content: Buffer, report: FileReport
 ) -> tuple[list[pd.DataFrame], RangeResult]:
     """The range's batches; a reader bug becomes an error of the file, as in the stream."""
     try:
@@ -212,7 +213,8 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
         frames, result = _read_part(part, options, content, report)
         release_pages(content)
     finally:
-        close_content(content)
+        if hasattr(content, "close"):
+            content.close()
     records = 0
     if result.observed is not None:
         report.absorb(result.observed)

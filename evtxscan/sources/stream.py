@@ -8,7 +8,6 @@ read once and reported as duplicates.
 from __future__ import annotations
 
 import functools
-import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,21 +19,24 @@ import pandas as pd
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
+from evtxscan.sources.budget import check as check_budget
+from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
+    Buffer,
+    Member,
     MissingInput,
     PathLike,
     Source,
-    close_content,
+    bundle_members,
     expand_paths,
-    gzip_content,
     open_source,
-    release_pages,
     sha256_of,
-    zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.skipped import SkippedStats, merge_stats
@@ -71,7 +73,7 @@ class ChunkPlanner(Protocol):
     def plan(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         first_offset: int,
         report: FileReport,
         read: RangeReader,
@@ -99,12 +101,18 @@ class RecordStream:
         progress: object | None = None,
         tz: str = "UTC",
         selector: IndexSelector | None = None,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
+        bundle_limits: BundleLimits | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
+        if time_budget is not None and not time_budget > 0:
+            raise ValueError("time_budget must be a positive number of seconds, or None")
         self.tz = check_zone(tz)  # zone of the local times in text exports
+        self.time_budget = time_budget
+        self.limits = bundle_limits or BundleLimits()
         self._paths = paths
         self.options = ReadOptions(
             backend=Backend(backend),
@@ -112,6 +120,8 @@ class RecordStream:
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
             selector=selector,
+            time_budget=time_budget,
+            bundle_limits=self.limits,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         #: Records the selector left for later, per source (see ``IndexSelector.defer_mask``).
@@ -176,43 +186,83 @@ class RecordStream:
         if callable(update):
             update(report)
 
-    def _read_source(self, source: Source, pool: RangePool | None) -> Iterator[pd.DataFrame]:
+    def _read_source(
+        self,
+        source: Source,
+        pool: RangePool | None,
+        member: Member | None = None,
+        budget: BundleBudget | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Read one file or bundle member (``member``: its content, already decompressed)."""
         report = FileReport(path=source.display)
+        if member is not None:
+            for problem in member.found.errors:
+                report.error(problem)
+        content = member.found.content if member is not None else None
+        if content is None and member is not None:
+            report.status = FileStatus.UNREADABLE
+            self._finish(report)
+            return
         try:
-            content = open_source(source)
+            if content is None:
+                content = open_source(source)
         except (OSError, ValueError, EOFError) as exc:
             report.status = FileStatus.UNREADABLE
             report.error(f"cannot open: {exc}")
             self._finish(report)
             return
         try:
-            yield from self._read_content(source, content, report, pool)
+            yield from self._read_content(source, content, report, pool, budget)
         except Exception as exc:  # a reader bug must not end the batch: record it
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
         finally:
-            close_content(content)
+            if isinstance(content, FileView):
+                content.close()
         self._finish(report)
+
+    def _read_bundle(
+        self,
+        source: Source,
+        content: Buffer,
+        fmt: LogFormat,
+        report: FileReport,
+        pool: RangePool | None,
+        budget: BundleBudget | None,
+    ) -> Iterator[pd.DataFrame]:
+        """Each member of a zip/gzip bundle as a file of its own, within the bundle limits."""
+        if source.depth >= self.limits.max_depth:
+            report.status = FileStatus.UNREADABLE
+            report.error(
+                f"bundle bound max_depth ({self.limits.max_depth}) reached: "
+                "this nested bundle is not read"
+            )
+            return
+        budget = budget or BundleBudget(self.limits, len(content))
+        for item in bundle_members(source, content, str(fmt), budget):
+            if isinstance(item, str):
+                report.error(item)
+                continue
+            yield from self._read_source(item.source, pool, item, budget)
+            if item.found.stopped_by is not None:
+                report.error(f"{item.found.stopped_by}: the rest of the bundle is not read")
+        report.status = FileStatus.DAMAGED if report.errors else FileStatus.OK
+        report.notes.append(f"{fmt} bundle: members listed separately")
 
     def _read_content(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
+        budget: BundleBudget | None = None,
     ) -> Iterator[pd.DataFrame]:
         report.size = len(content)
         head = bytes(content[:SNIFF_BYTES])
         fmt = sniff(head)
         report.format = str(fmt)
         if fmt in (LogFormat.ZIP, LogFormat.GZIP):
-            report.status = FileStatus.OK
-            report.notes.append(f"{fmt} bundle: members listed separately")
-            members = (
-                zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
-            )
-            for member in members:
-                yield from self._read_source(member, pool)
+            yield from self._read_bundle(source, content, fmt, report, pool, budget)
             return
         report.sha256 = sha256_of(content)
         first = self._seen.setdefault(report.sha256, report.path)
@@ -225,20 +275,33 @@ class RecordStream:
         if fmt is LogFormat.EMPTY:
             report.status = FileStatus.UNREADABLE
             report.error("empty file (0 bytes)")
-        elif fmt is LogFormat.EVTX:
-            yield from self._read_evtx(source, content, report, pool)
-        elif fmt in (LogFormat.EVT, LogFormat.XML, LogFormat.TEXT):
-            frames = self._whole_file_reader(fmt)(
-                content,
-                source=source.display,
-                report=report,
-                host_map=self.options.host_map,
-                batch_size=self.options.batch_size,
-            )
-            yield from self._fold(frames, RangeResult(), report)
-        else:
+            return
+        if fmt is LogFormat.UNKNOWN:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
+            return
+        if fmt is LogFormat.EVTX:
+            frames = self._read_evtx(source, content, report, pool)
+        else:
+            read = self._whole_file_reader(fmt)
+            frames = self._fold(
+                read(
+                    content,
+                    source=source.display,
+                    report=report,
+                    host_map=self.options.host_map,
+                    batch_size=self.options.batch_size,
+                ),
+                RangeResult(),
+                report,
+            )
+        try:
+            yield from timed(frames, self.time_budget)
+        except TimeBudgetExceeded:
+            report.error(
+                f"time budget of {self.time_budget:g} s per file exceeded after "
+                f"{report.records} records: the rest of the file is not read"
+            )
 
     def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
         """The reader of a format read as one piece (not by chunk ranges), with its options."""
@@ -257,7 +320,7 @@ class RecordStream:
     def _read_evtx(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
     ) -> Iterator[pd.DataFrame]:
@@ -278,11 +341,11 @@ class RecordStream:
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
-                release_pages(content)
                 yield from self._fold(frames, result, report, source)
             return
         for frames, result in pool.ordered(tasks):
             yield from self._fold(frames, result, report, source)
+            check_budget()  # waiting for workers counts too: stop at a range boundary
 
     def _fold(
         self,
@@ -295,6 +358,8 @@ class RecordStream:
             frame = self.transform(batch) if self.transform is not None else batch
             if result.observed is None:  # else the index counted every record already
                 report.observe(frame)
+            else:
+                report.count_lost(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
                 update(len(frame))
@@ -309,3 +374,5 @@ class RecordStream:
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped
+        if result.over_budget:  # a worker gave the range up at the time budget
+            raise TimeBudgetExceeded

@@ -63,3 +63,18 @@ def test_spreadsheet_safe_truncates_and_keeps_other_types() -> None:
     )
     assert safe["n"].tolist() == [1, 2, 3]
     assert spreadsheet_safe(frame, neutralize_formulas=False).loc[0, "a"].startswith("=")
+
+
+def test_spreadsheet_safe_cleans_categories_and_mixed_cells() -> None:
+    frame = pd.DataFrame(
+        {
+            "c": pd.Categorical(["=cmd", None, "fine", "=cmd"]),
+            "m": ["-1", None, 7, "x"],
+            "empty": pd.Categorical([None, None, None, None], categories=[]),
+        }
+    )
+    safe = spreadsheet_safe(frame)
+    assert safe["c"].tolist()[::2] == ["'=cmd", "fine"] and safe.loc[3, "c"] == "'=cmd"
+    assert pd.isna(safe.loc[1, "c"]) and pd.isna(safe.loc[1, "m"])
+    assert safe.loc[0, "m"] == "'-1" and safe.loc[2, "m"] == 7 and safe.loc[3, "m"] == "x"
+    assert safe["empty"].isna().all()

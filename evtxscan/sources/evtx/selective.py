@@ -28,13 +28,15 @@ from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.decode import DecodeOptions, decode_indexed, index_range
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
+    ALTERED,
     ChunkParser,
     ChunkRange,
     RangeResult,
     intact_chunks,
     read_chunk_range,
 )
-from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.evtx.utf16_check import altered_records
+from evtxscan.sources.integrity import FileReport, ReadError
 
 _EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
 _LATEST = np.datetime64("2100-01-01T00:00:00", "us")
@@ -138,10 +140,12 @@ def _decoded_range(
         decode = selector.decode_mask(index) | index.fallback
         _defer(selector, index, decode, result)
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
-    frames = [
-        chosen.iloc[start : start + batch_size].reset_index(drop=True)
-        for start in range(0, len(chosen), batch_size)
-    ]
+    frames = []
+    for start in range(0, len(chosen), batch_size):
+        piece = chosen.iloc[start : start + batch_size].reset_index(drop=True)
+        piece.attrs = dict(chosen.attrs) if start == 0 else {}  # values lost: counted once
+        frames.append(piece)
+    _note_altered(data, span, frames, result)
     _count_undecoded(result, index, decode, frames)
     result.observed = _observation(source, index, frames)
     return frames
@@ -164,6 +168,16 @@ def _count_undecoded(
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
     undecoded = ~decode | ~np.isin(index.offset, decoded)
     _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
+
+
+def _note_altered(
+    data: bytes, span: ChunkRange, frames: list[pd.DataFrame], result: RangeResult
+) -> None:
+    """Decoded records whose string values lost broken UTF-16 (as the renderer's do) are
+    errors at their offsets (the chunk reader notes its own)."""
+    for frame in frames:
+        for chunk, offset in altered_records(frame, data, span.first_offset):
+            result.errors.append(ReadError(ALTERED, chunk, offset))
 
 
 def _parsed_range(

@@ -1,0 +1,70 @@
+"""The second, targeted read: context near symptoms, service changes for a server role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import evtxscan
+from evtxscan.correlation.selection import ProviderNames
+from evtxscan.scanning.deferred import near_marks, role_evidence
+from evtxscan.synth import EventSpec, write_evtx
+
+BOOT = datetime(2021, 2, 12, 8, 0, tzinfo=UTC)
+BANNER = (("", "10.00."), ("", "14393"), ("", ""), ("", "Multiprocessor Free"))
+
+
+def _host(root: Path, name: str, service: str, after: timedelta) -> None:
+    def spec(
+        provider: str, event_id: int, when: datetime, data: tuple[tuple[str, str], ...] = ()
+    ) -> EventSpec:
+        values = tuple((None, v) for _, v in data)
+        return EventSpec(provider, event_id, when, computer=name, data=values)
+
+    events = [
+        spec("EventLog", 6005, BOOT),
+        spec("EventLog", 6009, BOOT, BANNER),
+        spec("Service Control Manager", 7036, BOOT + after, (("", service), ("", "running"))),
+        spec("Service Control Manager", 7036, BOOT + after, (("", "Print Spooler"), ("", "x"))),
+    ]
+    write_evtx(root / name / "System.evtx", events)
+
+
+def test_a_server_service_started_at_boot_names_the_server_release(tmp_path: Path) -> None:
+    _host(tmp_path, "dc", "DNS Server", timedelta(minutes=2))
+    _host(tmp_path, "ws", "Themes", timedelta(minutes=2))
+    # Service changes are only located by the first read (never decoded): the release
+    # comes from the second read of the unsure hosts' service changes after a boot.
+    hosts = evtxscan.scan(tmp_path).hosts.set_index("host")
+    assert hosts.loc["dc", "os_release"] == "Windows Server 2016 (14393)"
+    assert hosts.loc["ws", "os_release"] == "Windows 10 1607 / Server 2016 (14393)"
+
+
+def test_role_evidence_takes_service_changes_after_a_boot() -> None:
+    times = pd.to_datetime(
+        ["2021-02-12 08:05", "2021-02-12 11:00", "2021-02-12 08:05", "2021-02-12 08:05"]
+    ).tz_localize("UTC")
+    frame = pd.DataFrame(
+        {
+            "provider": ["Service Control Manager"] * 3 + ["EventLog"],
+            "event_id": [7036, 7036, 7040, 7036],
+            "time": times,
+        }
+    )
+    hosts = np.array(["dc", "dc", "nobootinfo", "dc"], dtype=object)
+    boots = {"dc": [pd.Timestamp(BOOT)], "nobootinfo": []}
+    chosen = role_evidence(boots, ProviderNames())(hosts, frame)
+    assert chosen.tolist() == [True, False, True, False]
+
+
+def test_near_marks_is_per_host_and_both_sides() -> None:
+    marks = pd.DataFrame({"host": ["a"], "time": [pd.Timestamp("2021-01-01 12:00", tz="UTC")]})
+    times = np.array(
+        ["2021-01-01T11:50", "2021-01-01T12:30", "2021-01-01T12:05", "NaT"], dtype="datetime64[us]"
+    )
+    hosts = np.array(["a", "a", "b", "a"], dtype=object)
+    near = near_marks(hosts, times, marks, timedelta(minutes=15))
+    assert near.tolist() == [True, False, False, False]
