@@ -28,6 +28,7 @@ import pandas as pd
 
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
 from evtxscan.records.batch import concat_frames
+from evtxscan.sources.chunk_plan import ChunkPlan, RangeReader
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -38,7 +39,6 @@ from evtxscan.sources.evtx.layout import (
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
-from evtxscan.sources.stream import ChunkPlan, RangeReader
 from evtxscan.sources.worker import CHUNKS_PER_TASK
 
 Decoded = tuple[list[pd.DataFrame], RangeResult]

@@ -21,10 +21,16 @@ from evtxscan.correlation.sessions import SCM, SERVICE_STATE
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
+from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
+from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
-from evtxscan.sources.evtx.selective import OffsetSelector, read_range_selected
+from evtxscan.sources.evtx.selective import (
+    OffsetSelector,
+    read_range_selected,
+    read_ranges_decoded,
+)
 from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions
@@ -201,20 +207,48 @@ def _read_offsets(
     offsets = np.array(task.offsets, dtype=np.int64)
     slots = np.unique((offsets - first) // CHUNK_SIZE)
     breaks = np.flatnonzero(np.diff(slots) != 1) + 1
-    selector = OffsetSelector(task.offsets)
-    for run in np.split(slots, breaks):
-        span = ChunkRange(first, int(run[0]), int(run[-1]) + 1)
-        for frame in read_range_selected(
-            content,  # type: ignore[arg-type]
-            span,
-            backend_function(options.backend),
-            selector,
-            source=task.source.display,
-            host_map=options.host_map,
-            batch_size=options.batch_size,
-            include_recovered=options.include_recovered,
-            result=RangeResult(),
-        ):
-            wanted = frame[frame["offset"].isin(offsets).to_numpy()]
-            if not wanted.empty:
-                frames.append(wanted.reset_index(drop=True))
+    spans = [ChunkRange(first, int(r[0]), int(r[-1]) + 1) for r in np.split(slots, breaks)]
+    found: list[pd.DataFrame] = []
+    if Backend(options.backend) is Backend.RUST:  # every run of chunks in one batch
+        decode = DecodeOptions(options.host_map, options.include_recovered)
+        selector = OffsetSelector(task.offsets)
+        for group in _groups(spans):
+            item = (task.source.display, content, group, RangeResult())
+            decoded = read_ranges_decoded([item], selector, decode, batch_size=1 << 30)
+            found += decoded[0] if decoded else []  # one file: never handed back
+    else:
+        for span in spans:
+            found += read_range_selected(
+                content,  # type: ignore[arg-type]
+                span,
+                backend_function(options.backend),
+                OffsetSelector(task.offsets),
+                source=task.source.display,
+                host_map=options.host_map,
+                batch_size=options.batch_size,
+                include_recovered=options.include_recovered,
+                result=RangeResult(),
+            )
+    for frame in found:
+        wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+        if not wanted.empty:
+            frames.append(wanted.reset_index(drop=True))
+
+
+#: Chunks decoded together by a second read (their copy is at most 16 MiB).
+GROUP_CHUNKS = 256
+
+
+def _groups(spans: list[ChunkRange]) -> list[list[ChunkRange]]:
+    """Runs of chunks gathered into groups of at most :data:`GROUP_CHUNKS` chunks (a run
+    longer than that is a group of its own)."""
+    groups: list[list[ChunkRange]] = [[]]
+    count = 0
+    for span in spans:
+        size = span.stop - span.start
+        if groups[-1] and count + size > GROUP_CHUNKS:
+            groups.append([])
+            count = 0
+        groups[-1].append(span)
+        count += size
+    return [group for group in groups if group]

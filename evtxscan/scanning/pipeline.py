@@ -56,9 +56,10 @@ from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
+from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
-from evtxscan.sources.stream import ChunkPlanner, RecordStream
+from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import ReadOptions
 
 if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")

@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
@@ -22,9 +20,10 @@ from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
+from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlanner
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backend_kind import Backend
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
@@ -40,6 +39,7 @@ from evtxscan.sources.inputs import (
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.skipped import SkippedStats, merge_stats
+from evtxscan.sources.small_evtx import decode_small_files, open_small_files, small_evtx_run
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
@@ -51,33 +51,6 @@ from evtxscan.sources.worker import (
 )
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
-
-# -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
-
-RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
-#: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
-BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class ChunkPlan:
-    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
-
-    spans: tuple[ChunkRange, ...]
-    decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
-
-
-class ChunkPlanner(Protocol):
-    """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
-
-    def plan(
-        self,
-        source: Source,
-        content: Buffer,
-        first_offset: int,
-        report: FileReport,
-        read: RangeReader,
-    ) -> ChunkPlan: ...
 
 
 class RecordStream:
@@ -165,10 +138,19 @@ class RecordStream:
     def _run(self) -> Iterator[pd.DataFrame]:
         pool = RangePool(self.workers, self.options) if self.workers > 1 else None
         items = list(expand_paths(self._paths))
+        batching = pool is None and self.planner is None and self.options.backend is Backend.RUST
         try:
-            for index, item in enumerate(items):
+            index = 0
+            while index < len(items):
+                run = small_evtx_run(items, index) if batching else []
+                if run:  # consecutive small logs: one index and one decode for all
+                    yield from self._read_small_files(run)
+                    index += len(run)
+                    continue
+                item = items[index]
+                index += 1
                 if pool is not None and self.planner is None:
-                    pool.prefetch(items[index + 1 : index + 1 + PREFETCH_FILES])
+                    pool.prefetch(items[index : index + PREFETCH_FILES])
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
@@ -264,11 +246,7 @@ class RecordStream:
         if fmt in (LogFormat.ZIP, LogFormat.GZIP):
             yield from self._read_bundle(source, content, fmt, report, pool, budget)
             return
-        report.sha256 = sha256_of(content)
-        first = self._seen.setdefault(report.sha256, report.path)
-        if first != report.path or report.sha256 in self._earlier:
-            report.status = FileStatus.DUPLICATE
-            report.duplicate_of = first
+        if self._duplicate(report, content):
             if pool is not None:
                 pool.drop(source)
             return
@@ -295,6 +273,12 @@ class RecordStream:
                 RangeResult(),
                 report,
             )
+        yield from self._within_budget(frames, report)
+
+    def _within_budget(
+        self, frames: Iterator[pd.DataFrame], report: FileReport
+    ) -> Iterator[pd.DataFrame]:
+        """One file's batches, stopped (with an error) at the file's time budget."""
         try:
             yield from timed(frames, self.time_budget)
         except TimeBudgetExceeded:
@@ -302,6 +286,44 @@ class RecordStream:
                 f"time budget of {self.time_budget:g} s per file exceeded after "
                 f"{report.records} records: the rest of the file is not read"
             )
+
+    def _duplicate(self, report: FileReport, content: Buffer) -> bool:
+        """Hash the file; True (and the report says so) when its contents were read before."""
+        report.sha256 = sha256_of(content)
+        first = self._seen.setdefault(report.sha256, report.path)
+        if first != report.path or report.sha256 in self._earlier:
+            report.status = FileStatus.DUPLICATE
+            report.duplicate_of = first
+            return True
+        return False
+
+    def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
+        """Small EVTX files read as one batch; each gets its own report, in input order.
+        Should the batch fail as a whole, its files are read one by one instead."""
+        reports = [FileReport(path=source.display) for source in run]
+        files = open_small_files(run, reports, self._duplicate)
+        results = [RangeResult() for _ in files]
+        outputs = decode_small_files(files, results, self.options)
+        if outputs is None:  # a reader bug, a slow file, or values read as missing
+            for file in files:
+                alone = FileReport(path=file.report.path)  # from scratch: header read again
+                alone.size, alone.format = file.report.size, file.report.format
+                alone.sha256 = file.report.sha256
+                reports[reports.index(file.report)] = alone
+                yield from self._guarded(file.source, file.data, alone)
+        else:
+            for file, frames, result in zip(files, outputs, results, strict=True):
+                yield from self._fold(frames, result, file.report, file.source)
+        for report in reports:
+            self._finish(report)
+
+    def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
+        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
+        try:
+            yield from self._within_budget(self._read_evtx(source, data, report, None), report)
+        except Exception as exc:
+            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
+            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
 
     def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
         """The reader of a format read as one piece (not by chunk ranges), with its options."""

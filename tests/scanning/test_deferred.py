@@ -68,3 +68,16 @@ def test_near_marks_is_per_host_and_both_sides() -> None:
     hosts = np.array(["a", "a", "b", "a"], dtype=object)
     near = near_marks(hosts, times, marks, timedelta(minutes=15))
     assert near.tolist() == [True, False, False, False]
+
+
+def test_second_reads_group_chunk_runs_up_to_a_bound() -> None:
+    from evtxscan.scanning.deferred import GROUP_CHUNKS, _groups
+    from evtxscan.sources.evtx.reader import ChunkRange
+
+    spans = [ChunkRange(4096, i * 10, i * 10 + 3) for i in range(200)] + [
+        ChunkRange(4096, 5000, 5000 + GROUP_CHUNKS + 5)
+    ]
+    groups = _groups(spans)
+    assert [s for g in groups for s in g] == spans  # all of them, in order
+    assert all(sum(s.stop - s.start for s in g) <= GROUP_CHUNKS for g in groups[:-1])
+    assert groups[-1] == [spans[-1]]  # a long run is a group of its own

@@ -174,9 +174,19 @@ def index_range(
     cache: TemplateCache | None = None,
 ) -> IndexedRange:
     """Index ``span`` of ``data`` and note its chunks (counts, damage) in ``result``."""
-    check_budget()  # a range costs a bounded time: the file's budget is checked per range
+    return index_ranges([(source, data, [span], result)], include_recovered, cache)
+
+
+def index_ranges(
+    items: Sequence[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
+    include_recovered: bool = True,
+    cache: TemplateCache | None = None,
+) -> IndexedRange:
+    """Index the ranges of several files (``(name, content, spans, result)`` each) as one
+    batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
+    check_budget()  # a batch costs a bounded time: the file's budget is checked per batch
     cache = cache or _DECODER_CACHE
-    inputs = [_Input(source, data, (span,), result)]
+    inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
     chunks = _chunk_set(inputs)
     indexed = index_set(chunks, cache)
     keep = _noted(inputs, chunks, indexed, include_recovered)

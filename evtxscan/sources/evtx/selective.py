@@ -16,16 +16,17 @@ of those chunks are dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
-from evtxscan.sources.evtx.decode import DecodeOptions, decode_indexed, index_range
+from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ALTERED,
@@ -130,25 +131,65 @@ def _decoded_range(
     result: RangeResult,
 ) -> list[pd.DataFrame]:
     """The range indexed once; the selected records decoded from that index."""
-    found = index_range(
-        data, span, source=source, result=result, include_recovered=options.include_recovered
-    )
+    decoded = read_ranges_decoded([(source, data, [span], result)], selector, options, batch_size)
+    assert decoded is not None  # one file: never given back for file-by-file reading
+    return decoded[0]
+
+
+def read_ranges_decoded(
+    items: Sequence[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
+    selector: IndexSelector | None,
+    options: DecodeOptions,
+    batch_size: int,
+) -> list[list[pd.DataFrame]] | None:
+    """Several files' ranges (``(name, content, spans, result)`` each) indexed and decoded as
+    one batch, so many small logs share the fixed costs; per item, its decoded batches, and
+    its counts, skipped and located records in its result (as :func:`read_range_selected`).
+    None when the files must be read one by one instead: values read as missing are counted
+    per batch, and each file's integrity note must count its own."""
+    if not items:
+        return []
+    found = index_ranges(items, options.include_recovered)
     index = found.index
     if selector is None:
         decode = np.ones(len(index), dtype=bool)
     else:
         decode = selector.decode_mask(index) | index.fallback
-        _defer(selector, index, decode, result)
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
-    frames = []
-    for start in range(0, len(chosen), batch_size):
-        piece = chosen.iloc[start : start + batch_size].reset_index(drop=True)
-        piece.attrs = dict(chosen.attrs) if start == 0 else {}  # values lost: counted once
-        frames.append(piece)
-    _note_altered(data, span, frames, result)
-    _count_undecoded(result, index, decode, frames)
-    result.observed = _observation(source, index, frames)
-    return frames
+    if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
+        return None  # counted for the batch, not per file: read its files one by one
+    if len(items) > 1:
+        chosen = _used_categories(chosen)
+    by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
+    out: list[list[pd.DataFrame]] = []
+    for number, (name, content, spans, result) in enumerate(items):
+        rows = np.flatnonzero(index.source == number) if len(items) > 1 else None
+        mine = index if rows is None else index.take(rows)
+        wanted = decode if rows is None else decode[rows]
+        decoded = chosen if by_file is None else chosen[by_file == name].reset_index(drop=True)
+        frames = []
+        for start in range(0, len(decoded), batch_size):
+            piece = decoded.iloc[start : start + batch_size].reset_index(drop=True)
+            piece.attrs = dict(decoded.attrs) if start == 0 else {}  # values lost: once
+            frames.append(piece)
+        if spans:
+            _note_altered(content, spans[0], frames, result)
+        if selector is not None:
+            _defer(selector, mine, wanted, result)
+        _count_undecoded(result, mine, wanted, frames)
+        result.observed = _observation(name, mine, frames)
+        out.append(frames)
+    return out
+
+
+def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with categorical columns holding only values in use (so a stream's frame is
+    the same whether its files were read alone or in a batch; a batch's files share the
+    batch's categories)."""
+    for name in rows.columns:
+        if isinstance(rows[name].dtype, pd.CategoricalDtype):
+            rows[name] = rows[name].cat.remove_unused_categories()
+    return rows
 
 
 def _defer(
@@ -171,7 +212,7 @@ def _count_undecoded(
 
 
 def _note_altered(
-    data: bytes, span: ChunkRange, frames: list[pd.DataFrame], result: RangeResult
+    data: Buffer, span: ChunkRange, frames: list[pd.DataFrame], result: RangeResult
 ) -> None:
     """Decoded records whose string values lost broken UTF-16 (as the renderer's do) are
     errors at their offsets (the chunk reader notes its own)."""

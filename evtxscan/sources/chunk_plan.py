@@ -1,0 +1,39 @@
+"""The hook for incremental reading (evtxscan.nightly): a planner picks an EVTX file's chunks
+to read, and may read some ranges itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.inputs import Buffer, Source
+from evtxscan.sources.integrity import FileReport
+
+RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+#: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
+BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
+
+    spans: tuple[ChunkRange, ...]
+    decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
+
+
+class ChunkPlanner(Protocol):
+    """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
+
+    def plan(
+        self,
+        source: Source,
+        content: Buffer,
+        first_offset: int,
+        report: FileReport,
+        read: RangeReader,
+    ) -> ChunkPlan: ...

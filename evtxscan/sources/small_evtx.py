@@ -1,0 +1,122 @@
+"""Many small EVTX files read as one batch: one index and one decode for all of them.
+
+A collection from hundreds of hosts is mostly small logs (a few chunks each). Read one by
+one, each pays the fixed costs of an index, a decode and a typed frame, which then cost
+more than its records. Consecutive small EVTX files of the input are therefore gathered
+(up to :data:`BATCH_BYTES`) and read by
+:func:`~evtxscan.sources.evtx.selective.read_ranges_decoded` as one batch; each still gets
+its own integrity report, counts and located records, and its batches come out in input
+order, so results are the same as file by file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from evtxscan.sources.budget import TimeBudgetExceeded, within
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.evtx.decode import DecodeOptions
+from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.selective import read_ranges_decoded
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
+from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.worker import CHUNKS_PER_TASK, ReadOptions
+
+#: A file this size or smaller is one chunk range: it can join a batch.
+SMALL_FILE_BYTES = FILE_HEADER_SIZE + CHUNKS_PER_TASK * CHUNK_SIZE
+#: Bytes of small files read together (the batch's copy of their chunks is this big).
+BATCH_BYTES = 16 << 20
+
+
+def small_evtx_size(item: Source | MissingInput) -> int | None:
+    """The size of a plain file that is a small EVTX log, else None (looked up cheaply:
+    the file's first bytes and its size)."""
+    if not isinstance(item, Source) or item.kind != "file":
+        return None
+    try:
+        with open(item.path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:
+        return None
+    if sniff(head) is not LogFormat.EVTX or size > SMALL_FILE_BYTES:
+        return None
+    return size
+
+
+def small_evtx_run(items: Sequence[Source | MissingInput], start: int) -> list[Source]:
+    """The small EVTX files from ``items[start]`` on, consecutive, up to
+    :data:`BATCH_BYTES` (fewer than two: not worth a batch, read them alone)."""
+    run: list[Source] = []
+    total = 0
+    for item in items[start:]:
+        size = small_evtx_size(item)
+        if size is None or (run and total + size > BATCH_BYTES):
+            break
+        assert isinstance(item, Source)
+        run.append(item)
+        total += size
+    return run if len(run) > 1 else []
+
+
+@dataclass(frozen=True)
+class SmallFile:
+    """A small EVTX file of a batch: its contents (copied: small) and chunk ranges."""
+
+    source: Source
+    report: FileReport
+    data: bytes
+    spans: list[ChunkRange]
+
+
+def open_small_files(
+    run: Sequence[Source],
+    reports: Sequence[FileReport],
+    duplicate: Callable[[FileReport, Buffer], bool],
+) -> list[SmallFile]:
+    """The files of ``run`` that open and are not ``duplicate``; each report says what it
+    found (size, format, header; or why the file is not read)."""
+    files = []
+    for source, report in zip(run, reports, strict=True):
+        try:
+            content = open_source(source)
+        except (OSError, ValueError, EOFError) as exc:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"cannot open: {exc}")
+            continue
+        try:
+            report.size, report.format = len(content), str(LogFormat.EVTX)
+            if not duplicate(report, content):
+                first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+                spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
+                files.append(SmallFile(source, report, bytes(content[:]), spans))
+        finally:
+            if isinstance(content, FileView):
+                content.close()
+    return files
+
+
+def decode_small_files(
+    files: Sequence[SmallFile], results: Sequence[RangeResult], options: ReadOptions
+) -> list[list[pd.DataFrame]] | None:
+    """Each file's decoded batches (its counts in its result), the batch read within one
+    file's time budget; None when the files must be read one by one instead (a reader bug, a
+    batch over the budget, or values read as missing, which are counted per file)."""
+    batch = [
+        (file.source.display, file.data, file.spans, result)
+        for file, result in zip(files, results, strict=True)
+    ]
+    decode = DecodeOptions(options.host_map, options.include_recovered)
+    try:
+        return within(
+            options.time_budget,
+            lambda: read_ranges_decoded(batch, options.selector, decode, options.batch_size),
+        )
+    except (Exception, TimeBudgetExceeded):  # read alone, each file gets its own error row
+        return None

@@ -1,0 +1,77 @@
+"""Small EVTX files read as one batch give what reading them one by one gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import evtxscan
+from evtxscan.sources import small_evtx
+from evtxscan.sources.inputs import expand_paths
+from evtxscan.synth import EventSpec, write_evtx
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _event(i: int, computer: str) -> EventSpec:
+    return EventSpec("Service Control Manager", 7036, T0 + timedelta(seconds=i), computer=computer)
+
+
+def _collection(root: Path) -> Path:
+    for i in range(6):
+        events = [_event(j, f"H{i}") for j in range(3 + i)]
+        write_evtx(root / f"h{i}" / "System.evtx", events, records_per_chunk=2)
+    (root / "h9").mkdir()
+    (root / "h9" / "notes.txt").write_text("not a log")
+    (root / "h0" / "copy.evtx").write_bytes((root / "h0" / "System.evtx").read_bytes())
+    return root
+
+
+def _read(root: Path, **kw: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    records = evtxscan.read_records(root, **kw)  # type: ignore[arg-type]
+    return records.frame(), records.integrity
+
+
+def test_a_batch_reads_what_files_read_alone_read(tmp_path: Path) -> None:
+    root = _collection(tmp_path)
+    batched, integrity = _read(root)
+    alone, alone_integrity = _read(root, workers=2)  # the worker pool reads file by file
+    pd.testing.assert_frame_equal(batched, alone)
+    pd.testing.assert_frame_equal(integrity, alone_integrity)
+    assert integrity["status"].astype(str).tolist().count("duplicate") == 1
+    assert sorted(batched["host"].astype(str).unique()) == [f"h{i}" for i in range(6)]
+
+
+def test_a_failing_batch_falls_back_to_file_by_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    expected, expected_integrity = _read(root)
+
+    def broken(*_args: object, **_kw: object) -> list[list[pd.DataFrame]]:
+        raise RuntimeError("batch decoder bug")
+
+    monkeypatch.setattr(small_evtx, "read_ranges_decoded", broken)
+    frame, integrity = _read(root)
+    pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_frame_equal(integrity, expected_integrity)
+
+
+def test_runs_stop_at_big_files_other_formats_and_the_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    items = list(expand_paths(root))
+    names = [Path(getattr(item, "path", "")).parent.name for item in items]
+    run = small_evtx.small_evtx_run(items, 0)
+    assert len(run) >= 2 and all(small_evtx.small_evtx_size(s) for s in run)
+    assert small_evtx.small_evtx_run(items, names.index("h9")) == []  # a text file
+    monkeypatch.setattr(small_evtx, "SMALL_FILE_BYTES", 1)  # every log is "big" now
+    assert small_evtx.small_evtx_run(items, 0) == []
+    monkeypatch.setattr(small_evtx, "SMALL_FILE_BYTES", 1 << 30)
+    size = small_evtx.small_evtx_size(items[0]) or 0
+    monkeypatch.setattr(small_evtx, "BATCH_BYTES", 2 * size)
+    assert len(small_evtx.small_evtx_run(items, 0)) == 2
