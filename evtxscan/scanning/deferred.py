@@ -116,16 +116,18 @@ def plan_reads(
 ) -> list[DeferredRead]:
     """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
     rows, ``hosts`` their host names), as one read per source (in input order)."""
-    reads: list[DeferredRead] = []
+    wanted: dict[Source, list[np.ndarray]] = {}  # a file split in ranges is located per range
     for source, frame in located:
         if frame.empty:
             continue
         hosts = hosts_of(source, frame)
         chosen = np.asarray(choose(hosts, frame), dtype=bool)
         if chosen.any():
-            offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
-            reads.append(DeferredRead(source, tuple(int(o) for o in np.unique(offsets))))
-    return reads
+            wanted.setdefault(source, []).append(frame["offset"].to_numpy(dtype=np.int64)[chosen])
+    return [
+        DeferredRead(source, tuple(np.unique(np.concatenate(parts)).tolist()))
+        for source, parts in wanted.items()
+    ]
 
 
 #: How long after a boot a server role's services are looked for in service changes.
@@ -195,7 +197,9 @@ def read_again(
             continue  # gone since the first read: the first read's integrity row stands
         batch.opened.append(content)
         for group in _groups(_spans(content, task.offsets)):
-            if batch.chunks and batch.chunks + _count(group) > GROUP_CHUNKS:
+            if batch.chunks and (
+                batch.chunks + _count(group) > GROUP_CHUNKS or batch.holds(task.source.display)
+            ):
                 for frame in batch.flush(keep=content):
                     context.keep(frame)
             batch.add(task, content, group)
@@ -213,6 +217,9 @@ class _Batch:
         self.offsets: list[tuple[int, ...]] = []
         self.opened: list[Buffer] = []
         self.chunks = 0
+
+    def holds(self, name: str) -> bool:
+        return any(item[0] == name for item in self.items)
 
     def add(self, task: DeferredRead, content: Buffer, group: list[ChunkRange]) -> None:
         self.items.append((task.source.display, content, group, RangeResult()))
