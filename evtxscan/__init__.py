@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from evtxscan.records.schema import COLUMNS
     from evtxscan.results import ScanResult
     from evtxscan.scanning import read_frame, read_records, scan
+    from evtxscan.sources.bundles import BundleLimits
     from evtxscan.sources.stream import RecordStream
 
 #: Public name -> the module that defines it.
 _HOMES = {
+    "BundleLimits": "evtxscan.sources.bundles",
     "COLUMNS": "evtxscan.records.schema",
     "HostMap": "evtxscan.records.hosts",
     "RecordStream": "evtxscan.sources.stream",
@@ -53,6 +55,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "COLUMNS",
+    "BundleLimits",
     "HostMap",
     "RecordStream",
     "ScanResult",

@@ -18,13 +18,13 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is installed by the test extra")
 def test_ruff_lint_and_format() -> None:
-    lint = _run("ruff", "check", "evtxscan", "tests", "benchmarks")
+    lint = _run("ruff", "check", "evtxscan", "tests", "benchmarks", "fuzz")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = _run("ruff", "format", "--check", "evtxscan", "tests", "benchmarks")
+    fmt = _run("ruff", "format", "--check", "evtxscan", "tests", "benchmarks", "fuzz")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def test_mypy_strict(tmp_path: Path) -> None:
     pytest.importorskip("mypy", reason="mypy is installed by the test extra")
-    result = _run(sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path), "evtxscan")
+    result = _run(sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path), "evtxscan", "fuzz")
     assert result.returncode == 0, result.stdout + result.stderr

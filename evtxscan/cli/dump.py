@@ -81,6 +81,8 @@ def summary_line(stream: RecordStream, records: int) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the per-file integrity table (CSV) here.",
 )
+@options.TIME_BUDGET
+@options.BUNDLE_LIMIT
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def dump_command(
     paths: tuple[str, ...],
@@ -96,6 +98,8 @@ def dump_command(
     input_tz: str,
     no_recovered: bool,
     integrity_path: Path | None,
+    time_budget: float,
+    bundle_limit: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Write the normalized records of PATHS as JSON Lines, CSV or Parquet.
@@ -121,6 +125,7 @@ def dump_command(
         messages_db=messages_db,
         progress=progress,
         tz=input_tz,
+        **options.read_limits(time_budget, bundle_limit),
     )
     target: IO[bytes] = output.open("wb") if output else sys.stdout.buffer
     writer = RecordWriter(target, fmt)

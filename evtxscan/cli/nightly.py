@@ -21,6 +21,7 @@ from evtxscan.results.exit_code import ExitCode
 from evtxscan.results.timeline import TimelineMode
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.integrity import FileStatus
 
@@ -113,6 +114,8 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 @options.NO_NEUTRALIZE
 @options.REPORT_TZ
 @options.MESSAGES_DB
+@options.TIME_BUDGET
+@options.BUNDLE_LIMIT
 @click.option("--now", hidden=True, help="The run's time (ISO-8601); for tests.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, notes or summary line.")
 def nightly_command(
@@ -135,6 +138,8 @@ def nightly_command(
     no_neutralize: bool,
     tz: str,
     messages_db: Path | None,
+    time_budget: float,
+    bundle_limit: tuple[str, ...],
     now: str | None,
     quiet: bool,
 ) -> None:
@@ -147,7 +152,7 @@ def nightly_command(
                     --out /srv/reports -q
     """
     mode, span = _timeline(timeline, window)
-    options = NightlyOptions(
+    nightly = NightlyOptions(
         state=state,
         out=out,
         signatures=load_signatures(*signature_dirs) if signature_dirs else None,
@@ -169,8 +174,9 @@ def nightly_command(
         ),
         messages_db=messages_db,
         now=_now(now),
+        **options.read_limits(time_budget, bundle_limit),
     )
-    sys.exit(run_and_report(paths, options, quiet).exit_code)
+    sys.exit(run_and_report(paths, nightly, quiet).exit_code)
 
 
 def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> None:
@@ -183,7 +189,7 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
     signatures = load_signatures(*directories) if directories else None
     if kw.get("with_drafts"):
         signatures = with_draft_pack(signatures if signatures is not None else load_signatures())
-    options = NightlyOptions(
+    nightly = NightlyOptions(
         state=state,
         out=kw["out"],
         signatures=signatures,
@@ -202,8 +208,11 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
             group_repeats=bool(kw.get("group_repeats")),
         ),
         messages_db=kw.get("messages_db"),
+        **options.read_limits(
+            kw.get("time_budget", DEFAULT_TIME_BUDGET), kw.get("bundle_limit", ())
+        ),
     )
-    outcome = run_and_report(tuple(kw["paths"]), options, bool(kw.get("quiet")))
+    outcome = run_and_report(tuple(kw["paths"]), nightly, bool(kw.get("quiet")))
     fail_on = kw.get("fail_on", "diagnosis")
     if fail_on == "never":
         sys.exit(ExitCode.OK)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from evtxscan.results.timeline import TimelineMode
 from evtxscan.signatures.durations import parse_duration
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backend_kind import Backend
 
 FC = TypeVar("FC", bound=Callable[..., object])
@@ -75,6 +78,45 @@ REPORT_TZ = click.option(
     show_default=True,
     help="Time zone for the HTML report (e.g. Europe/Berlin).",
 )
+TIME_BUDGET = click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TIME_BUDGET,
+    show_default=True,
+    help="Seconds one file may take to read; past it, its records so far are kept and "
+    "the rest is skipped with an integrity error (0 = no limit).",
+)
+BUNDLE_LIMIT = click.option(
+    "--bundle-limit",
+    "bundle_limit",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Bound on .zip/.gz bundles (repeatable): "
+    + ", ".join(f"{f.name} (default {f.default})" for f in fields(BundleLimits))
+    + ". A bundle over a bound gets an integrity error naming it.",
+)
+
+
+def read_limits(time_budget: float, bundle_limit: tuple[str, ...]) -> dict[str, Any]:
+    """``time_budget`` and ``bundle_limits`` keyword arguments from the two options."""
+    known = {f.name: f for f in fields(BundleLimits)}
+    values: dict[str, Any] = {}
+    for item in bundle_limit:
+        name, _, text = item.partition("=")
+        field = known.get(name.strip())
+        if field is None or not text:
+            raise click.BadParameter(
+                f"{item!r}: give NAME=VALUE with NAME one of {', '.join(known)}",
+                param_hint="--bundle-limit",
+            )
+        try:
+            values[field.name] = (float if field.type in (float, "float") else int)(text)
+            BundleLimits(**values)
+        except ValueError as exc:
+            raise click.BadParameter(f"{item!r}: {exc}", param_hint="--bundle-limit") from None
+    return {"time_budget": time_budget or None, "bundle_limits": BundleLimits(**values)}
+
+
 TIMELINE = click.option(
     "--timeline",
     "timeline",

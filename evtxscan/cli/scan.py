@@ -83,6 +83,8 @@ if TYPE_CHECKING:  # optional: pip install "evtxscan[sigma]"
     help="Also run the draft pack (signatures drafted from 1,255 KB articles; "
     "'possible' confidence at most; noisy drafts left out).",
 )
+@options.TIME_BUDGET
+@options.BUNDLE_LIMIT
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def scan_command(
     paths: tuple[str, ...],
@@ -108,6 +110,8 @@ def scan_command(
     state: Path | None,
     retention_days: int | None,
     with_drafts: bool,
+    time_budget: float,
+    bundle_limit: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Diagnose the logs in PATHS and write the result tables to --out.
@@ -143,6 +147,8 @@ def scan_command(
             "fail_on": fail_on,
             "quiet": quiet,
             "with_drafts": with_drafts,
+            "time_budget": time_budget,
+            "bundle_limit": bundle_limit,
         }
         return scan_with_state(state, retention_days or 90, scan_options)
     if retention_days is not None:
@@ -170,6 +176,7 @@ def scan_command(
             with_drafts=with_drafts,
             sigma=rule_set,
             join_renamed=not no_join_renamed,
+            **options.read_limits(time_budget, bundle_limit),
         )
     finally:
         progress.close()

@@ -21,7 +21,6 @@ Per input file (after the reader's SHA-256 check, which skips files an earlier r
 from __future__ import annotations
 
 import hashlib
-import mmap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ import pandas as pd
 
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
 from evtxscan.records.batch import concat_frames
+from evtxscan.sources.chunk_plan import ChunkPlan, RangeReader
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -37,9 +37,8 @@ from evtxscan.sources.evtx.layout import (
     chunk_header_crc,
 )
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
-from evtxscan.sources.inputs import Source
+from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
-from evtxscan.sources.stream import ChunkPlan, RangeReader
 from evtxscan.sources.worker import CHUNKS_PER_TASK
 
 Decoded = tuple[list[pd.DataFrame], RangeResult]
@@ -56,7 +55,7 @@ class ChunkHead:
     usable: bool  # header CRC good and numbers sane: its numbers may decide a skip
 
 
-def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead]:
+def chunk_heads(content: Buffer, first_offset: int) -> list[ChunkHead]:
     """The slots that start with a chunk header (others are left to the reader)."""
     heads = []
     for index, offset in enumerate(range(first_offset, len(content), CHUNK_SIZE)):
@@ -73,8 +72,8 @@ def chunk_heads(content: bytes | mmap.mmap, first_offset: int) -> list[ChunkHead
 class _Fingerprints:
     """SHA-256 (first 16 bytes) of chunk slots, computed once and only when needed."""
 
-    def __init__(self, content: bytes | mmap.mmap, heads: list[ChunkHead]) -> None:
-        self.view = memoryview(content)
+    def __init__(self, content: Buffer, heads: list[ChunkHead]) -> None:
+        self.view = content
         self.offsets = {h.index: h.offset for h in heads}
         self.done: dict[int, bytes] = {}
 
@@ -188,7 +187,7 @@ class IncrementalPlanner:
     def plan(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         first_offset: int,
         report: FileReport,
         read: RangeReader,
@@ -206,7 +205,7 @@ class IncrementalPlanner:
             todo = [i for i in range(slots) if i not in passed]
             self.chunks_read += [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
         finally:
-            prints.view.release()
+            prints.view = b""  # drop the reference to the content
         self.skipped_known += len(skip)
         self.skipped_below += len(below)
         if skip or below:

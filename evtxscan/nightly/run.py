@@ -39,6 +39,8 @@ from evtxscan.scanning.pipeline import (
 from evtxscan.scanning.scanner import combine_rows
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.stream import RecordStream
@@ -64,6 +66,8 @@ class NightlyOptions:
     catalogs: tuple[str, ...] = ()
     messages_db: Path | None = None  # a ts-evtx template database (--messages-db)
     now: datetime | None = None  # the run's time (tests); default: the clock
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,8 @@ class _Run:
                 catalogs=options.catalogs,
                 messages_db=options.messages_db,
                 feed_rows=options.batch_size,
+                time_budget=options.time_budget,
+                bundle_limits=options.bundle_limits,
             ),
         )
         book = WatermarkBook(dict(self.prior.watermarks))

@@ -120,6 +120,7 @@ def write_report(
         mine = by_host.get(host, timeline.iloc[:0]).reset_index(drop=True)
         _table(mine, partial / "timelines" / Path(file_name).stem, options, warnings)
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
+    index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)
     if options.html:
         page = render_report(result, tz=options.tz, timeline_files=names)

@@ -156,15 +156,20 @@ class RecordBatch:
         times, bad_time = parse_event_times(raw["time_created"])
         out["time"] = times
         out["written_time"] = filetimes_to_datetimes(pos["written_time"]).array
+        lost = {"written_time": _lost(pos["written_time"], out["written_time"], zero_ok=True)}
         out["channel"] = _text_category(raw["channel"], escaped, strip=True)
         out["provider"] = _text_category(raw["provider"], escaped)
         out["event_source_name"] = _text_category(raw["event_source_name"], escaped)
         for name in ("event_id", "qualifiers", "version", "level", "task", "opcode"):
             out[name] = _integers(raw[name], _INT_COLUMNS[name])
+            lost[name] = _lost(raw[name], out[name])
         out["keywords"] = _hex_integers(raw["keywords"])
-        out["record_number"] = pd.array(list(pos["record_number"]), dtype="UInt64")
+        lost["keywords"] = _lost(raw["keywords"], out["keywords"])
+        numbers = [v if v is None or 0 <= v < 2**64 else None for v in pos["record_number"]]
+        out["record_number"] = pd.array(numbers, dtype="UInt64")
         for name in ("event_record_id", "process_id", "thread_id"):
             out[name] = _integers(raw[name], _INT_COLUMNS[name])
+            lost[name] = _lost(raw[name], out[name])
         out["user_sid"] = categorical(raw["user_sid"])
         out["provider_guid"] = map_categories(categorical(raw["provider_guid"]), canonical_guid)
         data, binary = _data_columns(self.items, self.escaped)
@@ -185,7 +190,20 @@ class RecordBatch:
         no_channel = np.asarray(pd.isna(channel) | (channel == ""), dtype=bool)
         ids_zero = np.asarray(pd.Series(out["event_record_id"]).eq(0).fillna(False), dtype=bool)
         out["torn"] = bad_time | ids_zero | (no_channel & (source_format == "evtx"))
-        return pd.DataFrame(out, columns=list(COLUMNS))
+        frame = pd.DataFrame(out, columns=list(COLUMNS))
+        frame.attrs[VALUES_LOST] = {name: count for name, count in lost.items() if count}
+        return frame
+
+
+#: ``DataFrame.attrs`` key: values present in a record but out of range or malformed for
+#: their column (read as missing), counted per column, for the integrity notes.
+VALUES_LOST = "evtxscan_values_lost"
+
+
+def _lost(raw: Sequence[object], typed: Any, zero_ok: bool = False) -> int:
+    """Values given (not None, not empty) that typed to missing."""
+    given = np.array([v is not None and v != "" and not (zero_ok and v == 0) for v in raw])
+    return int(np.sum(given & np.asarray(pd.isna(typed), dtype=bool))) if len(given) else 0
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
@@ -224,7 +242,7 @@ def _integers(values: Sequence[str | None], dtype: str) -> Any:
     try:
         numbers = pc.cast(strings, pa.uint64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = [int(v) if v and v.isdigit() and len(v) < 21 else None for v in values]
+        parsed = [int(v) if v and v.isdecimal() and len(v) < 21 else None for v in values]
         return _bounded(parsed, dtype)
     mask = numbers.is_null().to_numpy(zero_copy_only=False)
     exact = pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False)
@@ -245,11 +263,13 @@ def _hex_integers(values: Sequence[str | None]) -> Any:
     cat = pd.Categorical(list(values))
 
     def parse(text: str) -> int | None:
+        if len(text) > 64:  # no 64-bit number needs more, even zero-padded
+            return None
         try:
             value = int(text, 16)
         except ValueError:
             return None
-        return value if value < 2**64 else None
+        return value if 0 <= value < 2**64 else None
 
     # Not pd.array(list of ints): numpy may infer float64 from a list of big ints and round
     # the low bits of keywords away.
@@ -310,7 +330,9 @@ def _data_columns(
 
 def filetimes_to_datetimes(filetimes: Sequence[int | None]) -> pd.Series:
     """FILETIME ticks -> UTC datetimes (µs); zero, missing or out-of-range ticks become NaT."""
-    ticks = np.array([-1 if t is None else t for t in filetimes], dtype=np.int64)
+    ticks = np.array(
+        [-1 if t is None or not 0 <= t < 2**63 else t for t in filetimes], dtype=np.int64
+    )
     micros = ticks // 10 - _FILETIME_EPOCH_US
     series = pd.Series(micros.astype("datetime64[us]")).dt.tz_localize("UTC")
     return series.where((ticks > 0) & (series >= _EARLIEST) & (series < _LATEST))

@@ -18,6 +18,8 @@ from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.stream import RecordStream
@@ -81,6 +83,8 @@ def scan(
     progress: object | None = None,
     input_tz: str = "UTC",
     with_drafts: bool = False,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
+    bundle_limits: BundleLimits | None = None,
     sigma: SigmaRuleSet | PathLike | Iterable[PathLike] | None = None,
     join_renamed: bool = True,
 ) -> ScanResult:
@@ -104,6 +108,7 @@ def scan(
     ``pip install "evtxscan[sigma]"``).
     ``join_renamed``: a machine renamed (EventLog 6011) is one host under
     its newest name (``False``: its old and new names stay two hosts; hosts.csv notes it).
+    ``time_budget`` and ``bundle_limits``: as for :func:`read_records`.
     """
     rule_set = sigma_rule_set(sigma)
     if isinstance(timeline, timedelta):  # the window, as older versions took it
@@ -125,6 +130,8 @@ def scan(
         catalogs=tuple(catalogs),
         messages_db=messages_db,
         input_tz=input_tz,
+        time_budget=time_budget,
+        bundle_limits=bundle_limits or BundleLimits(),
     )
     chosen = chosen_signatures(signatures)
     if with_drafts:
@@ -148,6 +155,8 @@ def read_records(
     messages_db: str | Path | None = None,
     tz: str = "UTC",
     progress: object | None = None,
+    time_budget: float | None = DEFAULT_TIME_BUDGET,
+    bundle_limits: BundleLimits | None = None,
 ) -> RecordStream:
     """Stream the records of every input as typed DataFrame batches (see the README schema).
 
@@ -160,7 +169,12 @@ def read_records(
     directories; ``messages_db``: a message-template database (SQLite, ts-evtx schema)
     asked before the built-in template catalog. ``tz``: the time zone (IANA name) of the
     local times in Event Viewer text/CSV exports and dumpel output, which carry no zone
-    (default UTC). Integrity rows: ``stream.integrity``.
+    (default UTC).
+    ``time_budget``: seconds one file may take (default 600; None: no limit); past it, the
+    records read so far are kept and the rest of the file is skipped with an integrity
+    error. ``bundle_limits``: bounds on .zip/.gz bundles (:class:`BundleLimits`: nesting
+    depth, members, decompressed bytes, compression ratio, in-memory member size); a bundle
+    over a bound gets an integrity error naming it. Integrity rows: ``stream.integrity``.
     """
     catalog = load_catalog(*catalogs, messages_db=messages_db)
     renderer = MessageRenderer(catalog) if messages else None
@@ -175,6 +189,8 @@ def read_records(
         transform=functools.partial(add_messages, renderer=renderer) if renderer else None,
         progress=progress,
         tz=tz,
+        time_budget=time_budget,
+        bundle_limits=bundle_limits,
     )
 
 

@@ -19,10 +19,11 @@ import pandas as pd
 
 from evtxscan.correlation.sessions import SCM, SERVICE_STATE
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
+from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
-from evtxscan.sources.evtx.decode import Buffer, DecodeOptions
+from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
@@ -31,7 +32,7 @@ from evtxscan.sources.evtx.selective import (
     read_range_selected,
     read_ranges_decoded,
 )
-from evtxscan.sources.inputs import Source, open_source
+from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions
 
@@ -189,10 +190,10 @@ def read_again(
             for frame in read_deferred(task, options):
                 context.keep(frame)
         return context.kept
-    batch = _Batch(DecodeOptions(options.host_map, options.include_recovered))
+    batch = _Batch(DecodeOptions(options.host_map, options.include_recovered), options.time_budget)
     for task in reads:
         try:
-            content = open_source(task.source)
+            content = open_source(task.source, options.bundle_limits)
         except (OSError, ValueError, EOFError):
             continue  # gone since the first read: the first read's integrity row stands
         batch.opened.append(content)
@@ -211,8 +212,9 @@ def read_again(
 class _Batch:
     """Chunk runs of several files decoded together; the files stay open until decoded."""
 
-    def __init__(self, options: DecodeOptions) -> None:
+    def __init__(self, options: DecodeOptions, time_budget: float | None) -> None:
         self.options = options
+        self.time_budget = time_budget  # per batch, as for one file
         self.items: list[tuple[str, Buffer, list[ChunkRange], RangeResult]] = []
         self.offsets: list[tuple[int, ...]] = []
         self.opened: list[Buffer] = []
@@ -229,7 +231,13 @@ class _Batch:
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
         selector = _ItemOffsets(tuple(self.offsets))
-        outputs = read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30)
+        try:
+            outputs = within(
+                self.time_budget,
+                lambda: read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30),
+            )
+        except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
+            outputs = [[] for _ in self.items]
         found = []
         for frames, offsets in zip(outputs, self.offsets, strict=True):
             for frame in frames:
@@ -276,31 +284,41 @@ def _count(group: list[ChunkRange]) -> int:
 def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:
     """Decode the records at ``task.offsets`` (any process; the source is reopened)."""
     try:
-        content = open_source(task.source)
+        content = open_source(task.source, options.bundle_limits)
     except (OSError, ValueError, EOFError):
         return []  # gone since the first read: the first read's integrity row stands
+    frames: list[pd.DataFrame] = []
     try:
-        offsets = np.array(task.offsets, dtype=np.int64)
-        found = [
-            frame
-            for span in _spans(content, task.offsets)
-            for frame in read_range_selected(
-                content,  # type: ignore[arg-type]
-                span,
-                backend_function(options.backend),
-                OffsetSelector(task.offsets),
-                source=task.source.display,
-                host_map=options.host_map,
-                batch_size=options.batch_size,
-                include_recovered=options.include_recovered,
-                result=RangeResult(),
-            )
-        ]
-        wanted = [frame[frame["offset"].isin(offsets).to_numpy()] for frame in found]
-        return [frame.reset_index(drop=True) for frame in wanted if not frame.empty]
+        within(options.time_budget, lambda: _read_offsets(task, content, options, frames))
+    except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
+        pass
     finally:
         if hasattr(content, "close"):
             content.close()
+    return frames
+
+
+def _read_offsets(
+    task: DeferredRead, content: Buffer, options: ReadOptions, frames: list[pd.DataFrame]
+) -> None:
+    """Decode the records at ``task.offsets`` of ``content`` into ``frames``."""
+    offsets = np.array(task.offsets, dtype=np.int64)
+    selector = OffsetSelector(task.offsets)
+    for span in _spans(content, task.offsets):
+        for frame in read_range_selected(
+            content,  # type: ignore[arg-type]
+            span,
+            backend_function(options.backend),
+            selector,
+            source=task.source.display,
+            host_map=options.host_map,
+            batch_size=options.batch_size,
+            include_recovered=options.include_recovered,
+            result=RangeResult(),
+        ):
+            wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+            if not wanted.empty:
+                frames.append(wanted.reset_index(drop=True))
 
 
 #: Chunks decoded together by a second read (their copy is at most 16 MiB).

@@ -54,10 +54,13 @@ from evtxscan.scanning.scanner import (
 )
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature, Status
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
+from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.integrity import integrity_frame
-from evtxscan.sources.stream import ChunkPlanner, RecordStream
+from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import ReadOptions
 
 if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
@@ -91,6 +94,8 @@ class ScanSettings:
     messages_db: str | Path | None = None  # a ts-evtx template database (--messages-db)
     input_tz: str = "UTC"
     feed_rows: int = FEED_ROWS
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class ScanPipeline:
             host_map=self.host_map,
             include_recovered=settings.read_recovered,
             selector=selector,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
 
     def read(
@@ -202,6 +209,8 @@ class ScanPipeline:
             selector=options.selector,
             tz=settings.input_tz,
             catalog=self.renderer.catalog,
+            time_budget=settings.time_budget,
+            bundle_limits=settings.bundle_limits,
         )
         stream.planner = hooks.planner
         if hooks.remember:

@@ -142,6 +142,8 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         selector=options.selector,
         tz=config.input_tz,
         catalog=scanner.renderer.catalog,
+        time_budget=options.time_budget,
+        bundle_limits=options.bundle_limits,
     )
     records = 0
     for batch in _gathered(stream, config.feed_rows):

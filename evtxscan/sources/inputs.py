@@ -1,63 +1,86 @@
 """Turn what the user names (files, directories, globs, .zip/.gz bundles) into input files.
 
 Directories are walked recursively in a stable order; every regular file is a candidate,
-whatever its name, because the content decides the format. Archive members are read in
-place (into memory, never extracted to disk), with a size cap against decompression bombs.
+whatever its name, because the content decides the format; a directory that cannot be read
+is reported, not skipped silently. Files are read by positioned reads (:class:`FileView`:
+a file truncated while it is read cannot kill the process as an mmap would). Bundle members
+are read in place, never extracted next to the input, within :class:`BundleLimits` (see
+:mod:`evtxscan.sources.bundles`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
-import gzip
 import hashlib
-import mmap
 import os
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-#: Largest archive member (decompressed) we read into memory.
-MAX_MEMBER_BYTES = 4 * 1024**3
+from evtxscan.sources.bundles import BundleBudget, BundleLimits, Expanded, gunzip
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.zips import ZipReader, overlapping
 
 PathLike = str | os.PathLike[str]
+Buffer = bytes | FileView
+
+
+def printable_path(text: str) -> str:
+    """A path as text that every output can hold: bytes that were not valid UTF-8 in the
+    file name (kept by Python as lone surrogates) are shown as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
 
 
 @dataclass(frozen=True)
 class Source:
     """How to reach one input file again, also from a worker process.
 
-    ``kind`` is ``file`` (a path on disk), ``zip`` (``member`` inside the zip at ``path``)
-    or ``gzip`` (the decompressed content of ``path``); ``inner`` nests them (a .gz inside a
-    .zip).
+    ``kind`` is ``file`` (a path on disk), ``zip`` (entry ``index``, named ``member``, of the
+    zip at ``path``) or ``gzip`` (the decompressed content of ``path``); ``inner`` nests them
+    (a .gz inside a .zip).
     """
 
     kind: str
     path: str
     member: str = ""
     inner: Source | None = None
+    index: int = -1
 
     @property
     def display(self) -> str:
-        base = self.inner.display if self.inner else self.path
+        base = self.inner.display if self.inner else printable_path(self.path)
         if self.kind == "zip":
-            return f"{base}!{self.member}"
+            return f"{base}!{printable_path(self.member)}"
         if self.kind == "gzip" and self.inner is not None:
             return f"{base}!gunzip"
         return base
 
+    @property
+    def depth(self) -> int:
+        """Bundles this source is nested in (0 for a file on disk)."""
+        return 0 if self.kind == "file" else 1 + (self.inner.depth if self.inner else 0)
+
 
 @dataclass(frozen=True)
 class MissingInput:
-    """A named path that matched nothing."""
+    """A named path that matched nothing, or a directory that could not be read."""
 
     path: str
     reason: str
 
 
-def _walk(directory: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(directory):
+def _walk(directory: Path, problems: list[MissingInput]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        where = printable_path(str(error.filename or directory))
+        problems.append(MissingInput(where, f"directory unreadable: {error.strerror or error}"))
+
+    for root, dirs, files in os.walk(directory, onerror=unreadable):
         dirs.sort()
         for name in sorted(files):
             candidate = Path(root, name)
@@ -69,7 +92,7 @@ def expand_paths(
     paths: PathLike | Iterable[PathLike | Source | MissingInput],
 ) -> Iterator[Source | MissingInput]:
     """Files, directories (recursive) and glob patterns, in a stable order."""
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     for item in items:
         if isinstance(item, (Source, MissingInput)):  # already expanded (a unit of work)
             yield item
@@ -77,120 +100,123 @@ def expand_paths(
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            for found in _walk(path):
+            problems: list[MissingInput] = []
+            for found in _walk(path, problems):
+                yield from problems
+                problems.clear()
                 yield Source("file", str(found))
+            yield from problems
         elif path.is_file():
             yield Source("file", text)
         elif glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
-                yield MissingInput(text, "no file matches the pattern")
+                yield MissingInput(printable_path(text), "no file matches the pattern")
             for match in matches:
                 yield from expand_paths(match)
         else:
-            yield MissingInput(text, "no such file or directory")
+            yield MissingInput(printable_path(text), "no such file or directory")
 
 
-def _read_zip_member(archive: bytes | mmap.mmap | Path, member: str) -> bytes:
-    handle = archive if isinstance(archive, Path) else _BytesView(archive)
-    with zipfile.ZipFile(handle) as bundle:
-        info = bundle.getinfo(member)
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise ValueError(f"archive member is {info.file_size} bytes, over the read limit")
-        return bundle.read(member)
-
-
-def _gunzip(data: bytes | mmap.mmap) -> bytes:
-    with gzip.GzipFile(fileobj=_BytesView(data)) as stream:
-        out = stream.read(MAX_MEMBER_BYTES + 1)
-    if len(out) > MAX_MEMBER_BYTES:
-        raise ValueError("gzip content is over the read limit")
-    return out
-
-
-class _BytesView:
-    """A minimal read-only file object over bytes or an mmap (zipfile/gzip need seek)."""
-
-    def __init__(self, data: bytes | mmap.mmap) -> None:
-        self._data = data
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size is None or size < 0 else self._pos + size
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return bytes(chunk)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: len(self._data)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-
-def open_source(source: Source) -> bytes | mmap.mmap:
-    """The content of a source: a read-only mmap for files on disk, bytes for members."""
+def open_source(source: Source, limits: BundleLimits | None = None) -> Buffer:
+    """The content of a source: a :class:`FileView` of a file on disk, a member's content
+    (what could be read of it) for bundle members."""
     if source.kind == "file":
-        with open(source.path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                return b""
-            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    outer: bytes | mmap.mmap | Path = (
-        open_source(source.inner) if source.inner is not None else Path(source.path)
-    )
+        view = FileView(source.path)
+        if len(view) == 0:
+            view.close()
+            return b""
+        return view
+    limits = limits or BundleLimits()
+    outer = _open_cached(source.inner) if source.inner is not None else _file(source.path)
     if source.kind == "zip":
-        return _read_zip_member(outer, source.member)
-    if source.kind == "gzip":
-        data = outer if not isinstance(outer, Path) else open_source(Source("file", str(outer)))
-        return _gunzip(data)
-    raise ValueError(f"unknown source kind {source.kind!r}")
+        reader = _zip_reader(outer)
+        found = reader.read(reader.entries[source.index], limits, None)
+    elif source.kind == "gzip":
+        found = gunzip(outer, limits, None)
+    else:
+        raise ValueError(f"unknown source kind {source.kind!r}")
+    return found.content if found.content is not None else b""
 
 
-def zip_members(source: Source, content: bytes | mmap.mmap) -> list[Source]:
-    """The file members of a zip, in archive order (directories skipped)."""
-    with zipfile.ZipFile(_BytesView(content)) as bundle:
-        names = [i.filename for i in bundle.infolist() if not i.is_dir()]
-    return [
-        Source("zip", source.path, name, source if source.kind != "file" else None)
-        for name in names
-    ]
+@lru_cache(maxsize=4)
+def _open_cached(source: Source) -> Buffer:
+    """Outer bundles of nested members, kept while their members are read (workers)."""
+    return open_source(source)
 
 
-def gzip_content(source: Source) -> Source:
-    """The decompressed content of a gzip source."""
-    return Source("gzip", source.path, "", source if source.kind != "file" else None)
+@lru_cache(maxsize=4)
+def _file(path: str) -> Buffer:
+    return open_source(Source("file", path))
+
+
+_READERS: dict[int, tuple[Buffer, ZipReader]] = {}
+
+
+def _zip_reader(data: Buffer) -> ZipReader:
+    """One reader per open zip content (its directory is parsed once, not per member)."""
+    key = id(data)
+    known = _READERS.get(key)
+    if known is None or known[0] is not data:
+        if len(_READERS) >= 4:
+            _READERS.pop(next(iter(_READERS)))[1].close()
+        known = _READERS[key] = (data, ZipReader(data))
+    return known[1]
+
+
+@dataclass(frozen=True)
+class Member:
+    """A bundle member as read: its source, content and problems (``content`` None: not read)."""
+
+    source: Source
+    found: Expanded
+
+
+def bundle_members(
+    source: Source, content: Buffer, kind: str, budget: BundleBudget
+) -> Iterator[Member | str]:
+    """The members of the zip or gzip ``content`` of ``source``, each read on its own within
+    ``budget``; plain strings are problems of the bundle itself."""
+    parent = source if source.kind != "file" else None
+    limits = budget.limits
+    if kind == "gzip":
+        if (bound := budget.admit()) is not None:
+            yield bound
+            return
+        member = Source("gzip", source.path, "", parent)
+        yield Member(member, gunzip(content, limits, budget))
+        return
+    reader = ZipReader(content)
+    try:
+        yield from reader.problems
+        refused = overlapping(content, reader.entries)
+        for index, entry in enumerate(reader.entries):
+            member = Source("zip", source.path, entry.name, parent, index)
+            if (bound := budget.admit()) is not None:
+                yield bound
+                return
+            if index in refused:
+                yield Member(member, Expanded(None, [refused[index]]))
+                continue
+            found = reader.read(entry, limits, budget)
+            yield Member(member, found)
+            if found.stopped_by is not None:
+                return
+    finally:
+        reader.close()
 
 
 _HASH_BLOCK = 16 * 1024 * 1024
 
 
-def release_pages(content: bytes | mmap.mmap) -> None:
-    """Let the kernel drop an mmapped file's pages we have read (keeps RSS flat on big files).
-
-    The mapping is read-only and file-backed, so dropped pages are simply read again from
-    the page cache if they are touched later.
-    """
-    if isinstance(content, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-        with contextlib.suppress(OSError, ValueError):
-            content.madvise(mmap.MADV_DONTNEED)
+def release_pages(content: Buffer) -> None:
+    """Nothing to release: positioned reads hold no pages (kept for callers of mmap days)."""
+    del content
 
 
-def sha256_of(content: bytes | mmap.mmap) -> str:
-    """SHA-256 of the content, hashed in blocks so a big mmapped file never stays resident."""
+def sha256_of(content: Buffer) -> str:
+    """SHA-256 of the content, hashed in blocks so a big file never stays resident."""
     digest = hashlib.sha256()
-    view = memoryview(content)
     for start in range(0, len(content), _HASH_BLOCK):
-        digest.update(view[start : start + _HASH_BLOCK])
-        if isinstance(content, mmap.mmap):
-            release_pages(content)
-    view.release()
+        digest.update(content[start : start + _HASH_BLOCK])
     return digest.hexdigest()

@@ -13,6 +13,8 @@ from enum import StrEnum, nonmember
 import numpy as np
 import pandas as pd
 
+from evtxscan.records.batch import VALUES_LOST
+
 
 class FileStatus(StrEnum):
     """How far a file's records can be trusted."""
@@ -65,6 +67,7 @@ class FileReport:
     _number_ranges: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     _id_ranges: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     _ids_differ: bool = False
+    _values_lost: dict[str, int] = field(default_factory=dict)
 
     def error(self, reason: str, chunk: int | None = None, offset: int | None = None) -> None:
         self.errors.append(ReadError(reason, chunk, offset))
@@ -77,6 +80,7 @@ class FileReport:
         self.records += len(live)
         self.recovered += int(frame["recovered"].sum())
         self.torn += int(frame["torn"].sum())
+        self.count_lost(frame)
         times = live["time"].dropna()
         if not times.empty:
             low, high = times.min(), times.max()
@@ -153,12 +157,15 @@ class FileReport:
             order = np.argsort(keys, kind="stable")
             keys, values = keys[order], values[order]
             starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            lows = np.minimum.reduceat(values, starts).astype(np.int64)
-            highs = np.maximum.reduceat(values, starts).astype(np.int64)
+            # Kept as floats until Python ints: a damaged number near 2**64 must not wrap
+            # around in int64 (it is judged an implausible jump later, not a negative one).
+            lows = np.minimum.reduceat(values, starts).tolist()
+            highs = np.maximum.reduceat(values, starts).tolist()
             counts = np.diff(np.r_[starts, len(keys)])
-            for key, low, high, count in zip(
-                keys[starts].tolist(), lows.tolist(), highs.tolist(), counts.tolist(), strict=True
+            for key, low_value, high_value, count in zip(
+                keys[starts].tolist(), lows, highs, counts.tolist(), strict=True
             ):
+                low, high = int(low_value), int(high_value)
                 old = ranges.get(key)
                 ranges[key] = (
                     (low, high, count)
@@ -166,8 +173,15 @@ class FileReport:
                     else (min(old[0], low), max(old[1], high), old[2] + count)
                 )
 
+    def count_lost(self, frame: pd.DataFrame) -> None:
+        """Fold a batch's count of values read as missing (out of range, malformed)."""
+        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
+            self._values_lost[name] = self._values_lost.get(name, 0) + count
+
     def absorb(self, part: FileReport) -> None:
         """Add what another reader of the same file saw (a later chunk range of it)."""
+        for name, count in part._values_lost.items():
+            self._values_lost[name] = self._values_lost.get(name, 0) + count
         self.records += part.records
         self.recovered += part.recovered
         self.torn += part.torn
@@ -196,7 +210,7 @@ class FileReport:
 
     def finish(self) -> None:
         """Settle status, gaps and the filtered-export label."""
-        number_gaps = _missing(self._number_ranges)
+        number_gaps = _missing(self._number_ranges, self.notes)
         id_gaps = _missing(self._id_ranges)
         self.filtered_export = self._ids_differ and number_gaps == 0 and id_gaps > 0
         self.missing_records = number_gaps
@@ -205,6 +219,9 @@ class FileReport:
                 "filtered export: record-header numbers are renumbered 1..n while "
                 f"EventRecordIDs skip {id_gaps} numbers (not missing records)"
             )
+        if self._values_lost:
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(self._values_lost.items()))
+            self.notes.append(f"values out of range or malformed, read as missing: {counts}")
         if self.status is not None:
             return
         if self.records == 0 and self.recovered == 0 and self.errors:
@@ -241,15 +258,37 @@ class FileReport:
         }
 
 
-def _missing(ranges: dict[int, tuple[int, int, int]]) -> int:
-    """Numbers absent between the lowest and highest seen, from per-chunk (min, max, count)."""
-    missing = 0
+#: A numbering gap larger than this many times the records seen (plus a chunk's worth) is a
+#: damaged record number, not missing records: one flipped bit would claim 10^18 of them.
+IMPLAUSIBLE_GAP_FACTOR = 16
+_GAP_ALLOWANCE = 65_536
+
+
+def _missing(ranges: dict[int, tuple[int, int, int]], notes: list[str] | None = None) -> int:
+    """Numbers absent between the lowest and highest seen, from per-chunk (min, max, count).
+
+    Gaps too large to be real (see :data:`IMPLAUSIBLE_GAP_FACTOR`) are left out, and said in
+    ``notes``."""
+    seen = sum(count for _, _, count in ranges.values())
+    limit = IMPLAUSIBLE_GAP_FACTOR * seen + _GAP_ALLOWANCE
+    missing, implausible = 0, []
     reach: int | None = None
     for low, high, count in sorted(ranges.values()):
-        missing += max(0, high - low + 1 - count)
+        gaps = [high - low + 1 - count]
         if reach is not None and low > reach + 1:
-            missing += low - reach - 1
+            gaps.append(low - reach - 1)
+        for gap in gaps:
+            if gap > limit:
+                implausible.append((low, high, gap))
+            else:
+                missing += max(0, gap)
         reach = high if reach is None else max(reach, high)
+    if implausible and notes is not None:
+        low, high, gap = implausible[0]
+        notes.append(
+            f"record numbers jump implausibly ({len(implausible)} time(s), first by {gap} "
+            f"around {low}..{high}): damaged numbers, not counted as missing records"
+        )
     return missing
 
 

@@ -12,11 +12,14 @@ order, so results are the same as file by file.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
-from evtxscan.sources.inputs import MissingInput, Source
+from evtxscan.sources.evtx.reader import ChunkRange, chunk_ranges, inspect_header
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
+from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.worker import CHUNKS_PER_TASK
 
 #: A file this size or smaller is one chunk range: it can join a batch.
@@ -54,3 +57,33 @@ def small_evtx_run(items: Sequence[Source | MissingInput], start: int) -> list[S
         run.append(item)
         total += size
     return run if len(run) > 1 else []
+
+
+#: A file of a batch, opened: its source, report, bytes and chunk ranges.
+SmallFile = tuple[Source, FileReport, bytes, list[ChunkRange]]
+
+
+def open_small_files(
+    run: list[Source], duplicate: Callable[[FileReport, Buffer], bool]
+) -> tuple[list[FileReport], list[SmallFile]]:
+    """A report for every file of ``run`` and the files to read (not unreadable, not a
+    ``duplicate`` of one read before), their contents copied so none stays open."""
+    reports = [FileReport(path=source.display) for source in run]
+    files: list[SmallFile] = []
+    for source, report in zip(run, reports, strict=True):
+        try:
+            content = open_source(source)
+        except (OSError, ValueError, EOFError) as exc:
+            report.status = FileStatus.UNREADABLE
+            report.error(f"cannot open: {exc}")
+            continue
+        try:
+            report.size, report.format = len(content), str(LogFormat.EVTX)
+            if not duplicate(report, content):
+                first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+                spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
+                files.append((source, report, bytes(content[: len(content)]), spans))
+        finally:
+            if isinstance(content, FileView):
+                content.close()
+    return reports, files

@@ -7,39 +7,41 @@ read once and reported as duplicates.
 
 from __future__ import annotations
 
-import functools
-import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed, within
+from evtxscan.sources.budget import check as check_budget
+from evtxscan.sources.bundles import BundleBudget, BundleLimits
+from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.decode import DecodeOptions
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector, read_ranges_decoded
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
+    Buffer,
+    Member,
     MissingInput,
     PathLike,
     Source,
+    bundle_members,
     expand_paths,
-    gzip_content,
     open_source,
-    release_pages,
     sha256_of,
-    zip_members,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.skipped import SkippedStats, merge_stats
-from evtxscan.sources.small_evtx import small_evtx_run
+from evtxscan.sources.small_evtx import open_small_files, small_evtx_run
 from evtxscan.sources.text.times import check_zone
+from evtxscan.sources.whole_files import whole_file_reader
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
     PREFETCH_FILES,
@@ -51,32 +53,8 @@ from evtxscan.sources.worker import (
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 
-# -- hook for incremental reading (evtxscan.nightly) ---------------------------------------
-
-RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
 #: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
 BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
-
-
-@dataclass(frozen=True)
-class ChunkPlan:
-    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
-
-    spans: tuple[ChunkRange, ...]
-    decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
-
-
-class ChunkPlanner(Protocol):
-    """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
-
-    def plan(
-        self,
-        source: Source,
-        content: bytes | mmap.mmap,
-        first_offset: int,
-        report: FileReport,
-        read: RangeReader,
-    ) -> ChunkPlan: ...
 
 
 class RecordStream:
@@ -100,12 +78,18 @@ class RecordStream:
         progress: object | None = None,
         tz: str = "UTC",
         selector: IndexSelector | None = None,
+        time_budget: float | None = DEFAULT_TIME_BUDGET,
+        bundle_limits: BundleLimits | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if workers < 0:
             raise ValueError("workers must be 0 (all cores) or more")
+        if time_budget is not None and not time_budget > 0:
+            raise ValueError("time_budget must be a positive number of seconds, or None")
         self.tz = check_zone(tz)  # zone of the local times in text exports
+        self.time_budget = time_budget
+        self.limits = bundle_limits or BundleLimits()
         self._paths = paths
         self.options = ReadOptions(
             backend=Backend(backend),
@@ -113,6 +97,8 @@ class RecordStream:
             host_map=HostMap.from_option(host_map),
             include_recovered=include_recovered,
             selector=selector,
+            time_budget=time_budget,
+            bundle_limits=self.limits,
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         #: Records the selector left for later, per source (see ``IndexSelector.defer_mask``).
@@ -186,44 +172,83 @@ class RecordStream:
         if callable(update):
             update(report)
 
-    def _read_source(self, source: Source, pool: RangePool | None) -> Iterator[pd.DataFrame]:
+    def _read_source(
+        self,
+        source: Source,
+        pool: RangePool | None,
+        member: Member | None = None,
+        budget: BundleBudget | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Read one file or bundle member (``member``: its content, already decompressed)."""
         report = FileReport(path=source.display)
+        if member is not None:
+            for problem in member.found.errors:
+                report.error(problem)
+        content = member.found.content if member is not None else None
+        if content is None and member is not None:
+            report.status = FileStatus.UNREADABLE
+            self._finish(report)
+            return
         try:
-            content = open_source(source)
+            if content is None:
+                content = open_source(source)
         except (OSError, ValueError, EOFError) as exc:
             report.status = FileStatus.UNREADABLE
             report.error(f"cannot open: {exc}")
             self._finish(report)
             return
         try:
-            yield from self._read_content(source, content, report, pool)
+            yield from self._read_content(source, content, report, pool, budget)
         except Exception as exc:  # a reader bug must not end the batch: record it
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
         finally:
-            if isinstance(content, mmap.mmap):
+            if isinstance(content, FileView):
                 content.close()
         self._finish(report)
+
+    def _read_bundle(
+        self,
+        source: Source,
+        content: Buffer,
+        fmt: LogFormat,
+        report: FileReport,
+        pool: RangePool | None,
+        budget: BundleBudget | None,
+    ) -> Iterator[pd.DataFrame]:
+        """Each member of a zip/gzip bundle as a file of its own, within the bundle limits."""
+        if source.depth >= self.limits.max_depth:
+            report.status = FileStatus.UNREADABLE
+            report.error(
+                f"bundle bound max_depth ({self.limits.max_depth}) reached: "
+                "this nested bundle is not read"
+            )
+            return
+        budget = budget or BundleBudget(self.limits, len(content))
+        for item in bundle_members(source, content, str(fmt), budget):
+            if isinstance(item, str):
+                report.error(item)
+                continue
+            yield from self._read_source(item.source, pool, item, budget)
+            if item.found.stopped_by is not None:
+                report.error(f"{item.found.stopped_by}: the rest of the bundle is not read")
+        report.status = FileStatus.DAMAGED if report.errors else FileStatus.OK
+        report.notes.append(f"{fmt} bundle: members listed separately")
 
     def _read_content(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
+        budget: BundleBudget | None = None,
     ) -> Iterator[pd.DataFrame]:
         report.size = len(content)
         head = bytes(content[:SNIFF_BYTES])
         fmt = sniff(head)
         report.format = str(fmt)
         if fmt in (LogFormat.ZIP, LogFormat.GZIP):
-            report.status = FileStatus.OK
-            report.notes.append(f"{fmt} bundle: members listed separately")
-            members = (
-                zip_members(source, content) if fmt is LogFormat.ZIP else [gzip_content(source)]
-            )
-            for member in members:
-                yield from self._read_source(member, pool)
+            yield from self._read_bundle(source, content, fmt, report, pool, budget)
             return
         if self._duplicate(report, content):
             if pool is not None:
@@ -232,22 +257,38 @@ class RecordStream:
         if fmt is LogFormat.EMPTY:
             report.status = FileStatus.UNREADABLE
             report.error("empty file (0 bytes)")
-        elif fmt is LogFormat.EVTX:
-            yield from self._read_evtx(source, content, report, pool)
-        elif fmt in (LogFormat.EVT, LogFormat.XML, LogFormat.TEXT):
-            frames = self._whole_file_reader(fmt)(
-                content,
-                source=source.display,
-                report=report,
-                host_map=self.options.host_map,
-                batch_size=self.options.batch_size,
-            )
-            yield from self._fold(frames, RangeResult(), report)
-        else:
+            return
+        if fmt is LogFormat.UNKNOWN:
             report.status = FileStatus.UNREADABLE
             report.error(f"not an event log: starts with {describe_start(head)}")
+            return
+        if fmt is LogFormat.EVTX:
+            frames = self._read_evtx(source, content, report, pool)
+        else:
+            read = whole_file_reader(fmt, self.options.include_recovered, self.tz, self.catalog)
+            frames = self._fold(
+                read(
+                    content,
+                    source=source.display,
+                    report=report,
+                    host_map=self.options.host_map,
+                    batch_size=self.options.batch_size,
+                ),
+                RangeResult(),
+                report,
+            )
+        try:
+            yield from timed(frames, self.time_budget)
+        except TimeBudgetExceeded:
+            self._over_budget(report)
 
-    def _duplicate(self, report: FileReport, content: bytes | mmap.mmap) -> bool:
+    def _over_budget(self, report: FileReport) -> None:
+        report.error(
+            f"time budget of {self.time_budget:g} s per file exceeded after "
+            f"{report.records} records: the rest of the file is not read"
+        )
+
+    def _duplicate(self, report: FileReport, content: Buffer) -> bool:
         """Hash the file; True (and the report says so) when its contents were read before."""
         report.sha256 = sha256_of(content)
         first = self._seen.setdefault(report.sha256, report.path)
@@ -260,37 +301,23 @@ class RecordStream:
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
         """Small EVTX files read as one batch; each gets its own report, in input order.
         Should the batch fail as a whole, its files are read one by one instead."""
-        reports = [FileReport(path=source.display) for source in run]
-        items: list[tuple[Source, FileReport, bytes, list[ChunkRange]]] = []
-        for source, report in zip(run, reports, strict=True):
-            try:
-                content = open_source(source)
-            except (OSError, ValueError, EOFError) as exc:
-                report.status = FileStatus.UNREADABLE
-                report.error(f"cannot open: {exc}")
-                continue
-            try:
-                report.size, report.format = len(content), str(LogFormat.EVTX)
-                if not self._duplicate(report, content):
-                    first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
-                    spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
-                    items.append((source, report, bytes(content), spans))
-            finally:
-                if isinstance(content, mmap.mmap):
-                    content.close()
+        reports, items = open_small_files(run, self._duplicate)
         results = [RangeResult() for _ in items]
         try:
             batch = [
                 (s.display, data, spans, r)
                 for (s, _, data, spans), r in zip(items, results, strict=True)
             ]
-            outputs = read_ranges_decoded(
-                batch,
-                self.options.selector,
-                DecodeOptions(self.options.host_map, self.options.include_recovered),
-                self.options.batch_size,
+            outputs = within(  # a batch slower than one file may be: read them alone
+                self.time_budget,
+                lambda: read_ranges_decoded(
+                    batch,
+                    self.options.selector,
+                    DecodeOptions(self.options.host_map, self.options.include_recovered),
+                    self.options.batch_size,
+                ),
             )
-        except Exception:  # a reader bug: read the files alone, each with its own error row
+        except Exception:  # a reader bug or the budget: each file alone, with its own row
             for source, report, data, _spans in items:
                 report.errors.clear()
                 yield from self._guarded(source, data, report)
@@ -301,31 +328,20 @@ class RecordStream:
             self._finish(report)
 
     def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
-        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
+        """One file's EVTX read on its own (within its time budget); a reader bug becomes an
+        error in its report."""
         try:
-            yield from self._read_evtx(source, data, report, None)
+            yield from timed(self._read_evtx(source, data, report, None), self.time_budget)
+        except TimeBudgetExceeded:
+            self._over_budget(report)
         except Exception as exc:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
 
-    def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
-        """The reader of a format read as one piece (not by chunk ranges), with its options."""
-        if fmt is LogFormat.EVT:
-            from evtxscan.sources.evt import read_evt
-
-            return functools.partial(read_evt, include_recovered=self.options.include_recovered)
-        if fmt is LogFormat.XML:
-            from evtxscan.sources.xml import read_xml_export
-
-            return read_xml_export
-        from evtxscan.sources.text import read_text_export
-
-        return functools.partial(read_text_export, tz=self.tz, catalog=self.catalog)
-
     def _read_evtx(
         self,
         source: Source,
-        content: bytes | mmap.mmap,
+        content: Buffer,
         report: FileReport,
         pool: RangePool | None,
     ) -> Iterator[pd.DataFrame]:
@@ -346,11 +362,11 @@ class RecordStream:
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
-                release_pages(content)
                 yield from self._fold(frames, result, report, source)
             return
         for frames, result in pool.ordered(tasks):
             yield from self._fold(frames, result, report, source)
+            check_budget()  # waiting for workers counts too: stop at a range boundary
 
     def _fold(
         self,
@@ -363,6 +379,8 @@ class RecordStream:
             frame = self.transform(batch) if self.transform is not None else batch
             if result.observed is None:  # else the index counted every record already
                 report.observe(frame)
+            else:
+                report.count_lost(frame)
             update = getattr(self.progress, "records_done", None)
             if callable(update):
                 update(len(frame))
@@ -377,3 +395,5 @@ class RecordStream:
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped
+        if result.over_budget:  # a worker gave the range up at the time budget
+            raise TimeBudgetExceeded

@@ -7,7 +7,7 @@ batches.
 
 from __future__ import annotations
 
-import mmap
+import functools
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -17,6 +17,8 @@ from functools import lru_cache
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, within
+from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import (
@@ -26,7 +28,7 @@ from evtxscan.sources.evtx.reader import (
     inspect_header,
 )
 from evtxscan.sources.evtx.selective import IndexSelector, read_range_selected
-from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages
+from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport
 
 #: Chunk slots per unit of work (64 slots = 4 MiB of log).
@@ -47,6 +49,8 @@ class ReadOptions:
     include_recovered: bool = True
     #: Index-first reading: decode only what this selects (every record still counted).
     selector: IndexSelector | None = None
+    time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class RangeTask:
     options: ReadOptions
 
 
-def read_range(task: RangeTask, content: bytes | mmap.mmap) -> RangeOutput:
+def read_range(task: RangeTask, content: Buffer) -> RangeOutput:
     """Run a task on already-open content."""
     result = RangeResult()
     options = task.options
@@ -77,17 +81,19 @@ def read_range(task: RangeTask, content: bytes | mmap.mmap) -> RangeOutput:
 
 
 @lru_cache(maxsize=2)
-def _cached_content(source: Source) -> bytes | mmap.mmap:
+def _cached_content(source: Source) -> Buffer:
     return open_source(source)
 
 
 def read_range_in_worker(task: RangeTask) -> RangeOutput:
-    """Entry point in a worker process: open (or reuse) the source, then read the range."""
+    """Entry point in a worker process: open (or reuse) the source, then read the range
+    within the file's time budget (the range is given up when it runs over: the stream
+    then stops the file, as it does when reading in its own process)."""
     content = _cached_content(task.source)
     try:
-        return read_range(task, content)
-    finally:
-        release_pages(content)
+        return within(task.options.time_budget, functools.partial(read_range, task, content))
+    except TimeBudgetExceeded:
+        return [], RangeResult(over_budget=True)
 
 
 class RangePool:
@@ -140,12 +146,16 @@ class RangePool:
             pending.append(self._submit(task))
             if len(pending) >= 2 * self.workers:
                 break
-        while pending:
-            output = pending.pop(0).result()
-            following = next(queue, None)
-            if following is not None:
-                pending.append(self._submit(following))
-            yield output
+        try:
+            while pending:
+                output = pending.pop(0).result()
+                following = next(queue, None)
+                if following is not None:
+                    pending.append(self._submit(following))
+                yield output
+        finally:  # the caller stopped early (e.g. the file's time budget): drop the rest
+            for future in pending:
+                future.cancel()
 
     def drop(self, source: Source) -> None:
         """Cancel what was started ahead for ``source`` (e.g. it turned out a duplicate)."""

@@ -226,6 +226,7 @@ class Walk:
     errors: list[tuple[str, int | None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     spans: list[tuple[int, int]] = field(default_factory=list)  # live bytes, file offsets
+    torn: list[RawRecord] = field(default_factory=list)  # deleted, size copy disagrees
 
     def claim(self, ring: Ring, offset: int, length: int) -> None:
         first = min(length, ring.end - offset)
@@ -382,7 +383,7 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
         offset = ring.back(hit, 4)
         if offset < cursor or _overlaps(spans, offset, offset + 1):
             continue
-        found = record_at(ring, offset, strict=True)
+        found = record_at(ring, offset)
         if not isinstance(found, RawRecord):
             continue
         stop = min(offset + found.length, ring.end)
@@ -390,6 +391,9 @@ def walk_recovered(ring: Ring, walk: Walk) -> Iterator[RawRecord]:
         if _overlaps(spans, offset, stop) or (
             rest and _overlaps(spans, HEADER_SIZE, HEADER_SIZE + rest)
         ):
+            continue
+        if not found.size_copy_ok:
+            walk.torn.append(found)
             continue
         cursor = stop
         yield found

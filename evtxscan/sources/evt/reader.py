@@ -25,6 +25,7 @@ import pandas as pd
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import FILETIME_TICKS_AT_1970, EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evt.layout import (
     RECORD_FIXED_SIZE,
     Buffer,
@@ -262,6 +263,13 @@ def _records(
         for reason, offset in walk.errors:
             report.error(reason, None, offset)
         report.notes.extend(walk.notes)
+        if walk.torn:  # said, not dropped silently
+            first = walk.torn[0]
+            report.notes.append(
+                f"{len(walk.torn)} deleted record(s) not recovered, first record "
+                f"{first.number} at offset {first.offset}: the size copy at their end "
+                "disagrees (overwritten in part)"
+            )
 
 
 def read_evt(
@@ -291,6 +299,7 @@ def read_evt(
     records = _records(data, report, include_recovered)
     try:
         for raw, recovered in records:
+            check_budget()
             event = decode_record(raw.image)
             if event.problems and recovered:
                 damaged_recovered += 1

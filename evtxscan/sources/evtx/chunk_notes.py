@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mmap
 import zlib
+from typing import cast
 
 import numpy as np
 
@@ -22,24 +23,11 @@ from evtxscan.sources.evtx.layout import (
     chunk_header_crc,
 )
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.zero_tail import zero_tail_start
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import ReadError
 
-Buffer = bytes | bytearray | memoryview | mmap.mmap
-_BLOCK = 1 << 20  # bytes looked at per step of the search for a file's last content
-
-
-def last_content_byte(data: Buffer) -> int:
-    """Offset of the file's last non-zero byte (-1 when it is all zeros), found from the end
-    in blocks, so a log pre-allocated with zeros costs one pass over its zero tail."""
-    view = np.frombuffer(data, dtype=np.uint8)
-    end = len(view)
-    while end > 0:
-        start = max(0, end - _BLOCK)
-        block = view[start:end]
-        if block.any():
-            return end - 1 - int(np.argmax(block[::-1] != 0))
-        end = start
-    return -1
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 
 
 def note_chunks(
@@ -52,17 +40,20 @@ def note_chunks(
     """
     intact: list[int] = []
     content_end: int | None = None
-    view = np.frombuffer(data, dtype=np.uint8)
+    view = None if isinstance(data, FileView) else np.frombuffer(data, dtype=np.uint8)
     for index in range(span.start, span.stop):
         offset = span.first_offset + index * CHUNK_SIZE
-        raw = view[offset : offset + CHUNK_SIZE]
+        if view is None:  # a file read by positioned reads: one slot at a time
+            raw = np.frombuffer(cast(FileView, data).read(offset, CHUNK_SIZE), dtype=np.uint8)
+        else:
+            raw = view[offset : offset + CHUNK_SIZE]
         if not len(raw):
             continue
         problem = None
         if raw[:8].tobytes() != CHUNK_MAGIC:
             if not raw.any():
                 if content_end is None:
-                    content_end = last_content_byte(data)
+                    content_end = zero_tail_start(data) - 1  # its last non-zero byte
                 if offset > content_end:
                     continue  # pre-allocated space at the end of the file, not damage
                 problem = "empty chunk slot (zero-filled)"

@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.chunk_events import ChunkEvents
@@ -43,8 +45,9 @@ from evtxscan.sources.evtx.payload import read_payloads
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.evtx.rendered import Wanted, render_wanted
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place
+from evtxscan.sources.fileview import FileView
 
-Buffer = bytes | bytearray | memoryview | mmap.mmap
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 ChunkParser = Callable[[bytes], ChunkEvents]
 _DECODER_CACHE = TemplateCache()
 _SIZE_AT = 4  # the record size in the record header
@@ -140,7 +143,9 @@ def decode_records(
 
 def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
     for start in range(0, len(frame), batch_size):
-        yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+        piece = frame.iloc[start : start + batch_size].reset_index(drop=True)
+        piece.attrs = dict(frame.attrs) if start == 0 else {}  # values lost: counted once
+        yield piece
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ def index_ranges(
 ) -> IndexedRange:
     """Index the ranges of several files (``(name, content, spans, result)`` each) as one
     batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
+    check_budget()  # a range costs a bounded time: the file's budget is checked per range
     cache = cache or _DECODER_CACHE
     inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
     chunks = _chunk_set(inputs)
@@ -200,6 +206,7 @@ def decode_indexed(
 def _decode_batch(
     inputs: list[_Input], options: DecodeOptions, cache: TemplateCache
 ) -> pd.DataFrame:
+    check_budget()
     chunks = _chunk_set(inputs)
     indexed = index_set(chunks, cache)
     keep = _noted(inputs, chunks, indexed, options.include_recovered)
@@ -234,7 +241,7 @@ def _chunk_set(inputs: list[_Input]) -> ChunkSet:
     if len(runs) == 1:
         number, content, first, start, count = runs[0]
         whole = (len(content) - first) // CHUNK_SIZE - start >= count
-        if whole and first % 8 == 0:
+        if whole and first % 8 == 0 and not isinstance(content, FileView):
             return chunks_in_place(number, content, first, start, count)
     return chunks_copied(runs)
 
@@ -283,6 +290,7 @@ def _decoded(
         )
     rendered = render_wanted(files, names, options.parser, options.host_map)
     merged = _append(decoded, rendered)
+    merged.attrs[VALUES_LOST] = _lost_counts(decoded, rendered)
     order_of = {name: number for number, name in enumerate(names)}
     source = merged["source_file"].astype(object).map(order_of).to_numpy(np.int64)
     merged["host"] = hosts(options.host_map or HostMap(), merged["computer"].array, source, names)
@@ -295,6 +303,15 @@ def _decoded(
         )
     )
     return merged.iloc[order].reset_index(drop=True)
+
+
+def _lost_counts(*frames: pd.DataFrame) -> dict[str, int]:
+    """The frames' counts of values read as missing, added up per column."""
+    total: dict[str, int] = {}
+    for frame in frames:
+        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
+            total[name] = total.get(name, 0) + count
+    return total
 
 
 def _append(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

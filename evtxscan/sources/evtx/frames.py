@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import COLUMNS
 from evtxscan.records.values import EARLIEST_TIME, LATEST_TIME
@@ -56,7 +57,8 @@ def index_frame(
     micros = index.time.view(np.int64)
     in_range = ~np.isnat(index.time) & (micros >= _EARLIEST_US) & (micros < _LATEST_US)
     out["time"] = _utc(np.where(in_range, micros, np.iinfo(np.int64).min))
-    out["written_time"] = _utc(_written(index.written_time))
+    written = _written(index.written_time)
+    out["written_time"] = _utc(written)
     out["channel"] = _category(index.channel)
     out["provider"] = _category(index.provider)
     out["event_source_name"] = _category(index.event_source_name)
@@ -79,7 +81,10 @@ def index_frame(
     no_channel = (index.channel.codes < 0) | _is_empty(index.channel)
     ids = index.event_record_id
     out["torn"] = ~in_range | (ids.present & (ids.values == 0)) | no_channel
-    return pd.DataFrame(out, columns=list(COLUMNS))
+    frame = pd.DataFrame(out, columns=list(COLUMNS))
+    lost = int(np.sum((index.written_time != 0) & (written == np.iinfo(np.int64).min)))
+    frame.attrs[VALUES_LOST] = {"written_time": lost} if lost else {}
+    return frame
 
 
 def hosts(

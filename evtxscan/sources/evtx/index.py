@@ -40,6 +40,7 @@ from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SI
 from evtxscan.sources.evtx.shapes import NUMBER_BITS, record_shapes
 from evtxscan.sources.evtx.system_fields import Numbers, SystemReader, Texts
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place, walk
+from evtxscan.sources.fileview import FileView
 
 
 def canonical_guid(text: str) -> str:
@@ -58,7 +59,7 @@ __all__ = [
     "index_sources",
 ]
 
-Buffer = bytes | bytearray | memoryview | mmap.mmap
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 #: Copy files into a shared buffer up to this size before indexing them together.
 BATCH_BYTES = 32 << 20
 _SHARED_CACHE = TemplateCache()
@@ -153,17 +154,21 @@ def index_sources(
     for source, content, spans in items:
         for first_offset, index, count in _slot_runs(len(content), spans):
             whole = min(count, (len(content) - first_offset) // CHUNK_SIZE - index)
-            if whole * CHUNK_SIZE >= BATCH_BYTES and first_offset % 8 == 0:
+            large = whole * CHUNK_SIZE >= BATCH_BYTES and first_offset % 8 == 0
+            if large and not isinstance(content, FileView):  # a FileView is read, not mapped
                 in_place = chunks_in_place(source, content, first_offset, index, whole)
                 parts.append(_index_set(in_place, cache))
                 index, count = index + whole, count - whole
                 if not count:
                     continue
-            pending.append((source, content, first_offset, index, count))
-            pending_bytes += count * CHUNK_SIZE
-            if pending_bytes >= BATCH_BYTES:
-                parts.append(_index_set(chunks_copied(pending), cache))
-                pending, pending_bytes = [], 0
+            while count:  # copied in batches: a large FileView costs BATCH_BYTES at a time
+                take = min(count, (BATCH_BYTES - pending_bytes) // CHUNK_SIZE)
+                pending.append((source, content, first_offset, index, take))
+                pending_bytes += take * CHUNK_SIZE
+                index, count = index + take, count - take
+                if pending_bytes >= BATCH_BYTES:
+                    parts.append(_index_set(chunks_copied(pending), cache))
+                    pending, pending_bytes = [], 0
     if pending:
         parts.append(_index_set(chunks_copied(pending), cache))
     return RecordIndex.concat(parts)

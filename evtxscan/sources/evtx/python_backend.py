@@ -24,6 +24,7 @@ from evtxscan.sources.evtx.value_text import FIXED_SCALARS, array_items, value_t
 
 #: Nested BinXml deeper than this is treated as corrupt (guards against reference loops).
 MAX_DEPTH = 16
+MAX_PIECES = 100_000  # output pieces of one record: array values multiply its elements
 
 _WSTRING, _ANSI, _SID, _BXML = (
     ValueType.STRING,
@@ -210,6 +211,8 @@ class _RecordRenderer:
             for item in found[1]:
                 self._element(element, values, depth, {**fixed, found[0]: item})
             return
+        if len(self._out) > MAX_PIECES:  # a real record has a few hundred
+            raise ValueError(f"renders to over {MAX_PIECES} pieces (damaged template?)")
         self._out.append(f"<{element.tag}")
         for at, (name, pieces) in enumerate(element.attributes):
             if (text := _attribute(at, pieces, values, fixed)) is not None:

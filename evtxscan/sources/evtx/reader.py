@@ -13,13 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from evtxscan.records.batch import RecordBatch
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
+from evtxscan.sources.evtx.backends import python_events
 from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import FastRow
 from evtxscan.sources.evtx.layout import (
@@ -34,10 +36,19 @@ from evtxscan.sources.evtx.layout import (
     parse_file_header,
     read_chunk,
 )
+from evtxscan.sources.evtx.utf16_check import altered_records
+from evtxscan.sources.evtx.zero_tail import zero_tail_start
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import FileReport, ReadError
+
+Buffer = bytes | FileView
 
 ChunkParser = Callable[[bytes], ChunkEvents]
 
+#: Chunks per range whose records pyevtx-rs abandoned that python-evtx reads again (at
+#: 0.1-0.2 s a chunk, a file of nothing but such chunks must not take hours).
+MAX_SECOND_OPINIONS = 4
+ALTERED = "a string value holds broken UTF-16 (unpaired surrogates): read without them"
 #: Intact chunks parsed from one image (a parser start costs about as much as 40 records).
 CHUNKS_PER_IMAGE = 16
 
@@ -62,6 +73,8 @@ class RangeResult:
     #: Index-first reading: every record of the range already folded in (the stream then
     #: absorbs this instead of observing the decoded batches).
     observed: FileReport | None = None
+    second_opinions: int = 0  # chunks re-read with python-evtx
+    over_budget: bool = False  # a worker stopped the range at the file's time budget
     #: Records a selector left for later (window context): computer, time, chunk, offset.
     deferred: pd.DataFrame | None = None
 
@@ -91,10 +104,6 @@ def chunk_ranges(data_size: int, first_offset: int, per_range: int) -> list[Chun
         ChunkRange(first_offset, start, min(start + per_range, slots))
         for start in range(0, slots, per_range)
     ]
-
-
-def _slot_is_trailing_zero(data: bytes, offset: int) -> bool:
-    return not data[offset:].strip(b"\x00")
 
 
 def _parse(
@@ -133,7 +142,7 @@ def _parse(
 
 
 def read_chunk_range(
-    data: bytes,
+    data: Buffer,
     span: ChunkRange,
     parser: ChunkParser,
     *,
@@ -157,17 +166,22 @@ def read_chunk_range(
             batch.clear()
         if frame is None:
             return
+        for chunk, offset in altered_records(frame, data, span.first_offset):
+            result.errors.append(ReadError(ALTERED, chunk, offset))
         for start in range(0, len(frame), batch_size):  # a group may overshoot the size
-            yield frame.iloc[start : start + batch_size].reset_index(drop=True)
+            piece = frame.iloc[start : start + batch_size].reset_index(drop=True)
+            piece.attrs = frame.attrs if start == 0 else {}  # counted once
+            yield piece
 
 
-def intact_chunks(data: bytes, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
+def intact_chunks(data: Buffer, span: ChunkRange, result: RangeResult) -> Iterator[Chunk]:
     """The readable chunks of the range; unreadable slots become errors in ``result``."""
     for index in range(span.start, span.stop):
+        check_budget()
         offset = span.first_offset + index * CHUNK_SIZE
-        found = read_chunk(data, index, offset)
+        found = read_chunk(cast(bytes, data), index, offset)  # a FileView slices as bytes
         if isinstance(found, ChunkProblem):
-            if found.reason.startswith("empty chunk slot") and _slot_is_trailing_zero(data, offset):
+            if found.reason.startswith("empty chunk slot") and offset >= zero_tail_start(data):
                 continue  # pre-allocated space at the end of the file, not damage
             result.chunks_skipped += 1
             result.errors.append(ReadError(found.reason, found.index, found.file_offset))
@@ -302,10 +316,46 @@ def _read_chunk_events(
         slack = chunk_with_records(chunk, chunk.slack_records)
         pieces.append((chunk_image(slack), chunk.slack_records, True))
     for image, headers, recovered in pieces:
+        errors = len(result.errors)
+        seen: set[int] = set()
         for event, position in _parse(parser, image, headers, chunk, recovered, result):
             if recovered and position.offset is None:
                 continue  # a live record re-read while reaching the slack
+            seen.add(position.record_number or 0)
             _add(batch, event, position, result)
+        lost = {h.record_number for h in headers} - seen
+        if lost and len(result.errors) > errors and parser is not python_events:
+            result.second_opinions += 1
+            if result.second_opinions <= MAX_SECOND_OPINIONS:  # python-evtx is slow
+                _second_opinion(image, headers, chunk, recovered, lost, batch, result)
+
+
+def _second_opinion(
+    image: bytes,
+    headers: tuple[RecordHeader, ...],
+    chunk: Chunk,
+    recovered: bool,
+    lost: set[int],
+    batch: RecordBatch,
+    result: RangeResult,
+) -> None:
+    """Records pyevtx-rs gave up on (it can abandon the rest of a chunk at one bad value,
+    such as a record header time past year 9999), read by python-evtx instead, so one bad
+    record costs that record only."""
+    found = 0
+    scratch = RangeResult()
+    for event, position in _parse(python_events, image, headers, chunk, recovered, scratch):
+        if position.record_number in lost and position.offset is not None:
+            _add(batch, event, position, result)
+            found += 1
+    if found:
+        result.errors.append(
+            ReadError(
+                f"{found} of {len(lost)} records pyevtx-rs could not read were read by python-evtx",
+                chunk.index,
+                chunk.file_offset,
+            )
+        )
 
 
 def _note_chunk_damage(chunk: Chunk, result: RangeResult) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 from evtxscan.records.batch import RecordBatch, categorical
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evtx.chunk_events import BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import FastRow
 from evtxscan.sources.evtx.layout import (
@@ -32,9 +33,10 @@ from evtxscan.sources.evtx.layout import (
     chunk_with_records,
     read_chunk,
 )
+from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import ReadError
 
-Buffer = bytes | bytearray | memoryview | mmap.mmap
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 ChunkParser = Callable[[bytes], ChunkEvents]
 
 
@@ -57,6 +59,7 @@ def render_wanted(
     owner: list[int] = []
     for number, wanted in enumerate(files):
         for index in wanted.chunks:
+            check_budget()  # a chunk of records the decoder left over can be slow to render
             offset = wanted.first_offset + index * CHUNK_SIZE
             found = read_chunk(bytes(wanted.content[offset : offset + CHUNK_SIZE]), index, 0)
             if not isinstance(found, Chunk):

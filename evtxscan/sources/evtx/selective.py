@@ -23,18 +23,22 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
-from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
+from evtxscan.sources.evtx.decode import DecodeOptions, decode_indexed, index_ranges
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
+    ALTERED,
     ChunkParser,
     ChunkRange,
     RangeResult,
     intact_chunks,
     read_chunk_range,
 )
-from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.evtx.utf16_check import altered_records
+from evtxscan.sources.inputs import Buffer
+from evtxscan.sources.integrity import FileReport, ReadError
 
 _EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
 _LATEST = np.datetime64("2100-01-01T00:00:00", "us")
@@ -143,7 +147,11 @@ def read_ranges_decoded(
     its counts, skipped and located records in its result (as :func:`read_range_selected`)."""
     if not items:
         return []
-    found = index_ranges(items, options.include_recovered)
+    # A batch notes into results of its own first: should it have to be read file by file
+    # after all (below), nothing is noted twice.
+    notes = [RangeResult() for _ in items] if len(items) > 1 else [items[0][3]]
+    batch = [(n, c, s, r) for (n, c, s, _), r in zip(items, notes, strict=True)]
+    found = index_ranges(batch, options.include_recovered)
     index = found.index
     if selector is None:
         decode = np.ones(len(index), dtype=bool)
@@ -151,20 +159,28 @@ def read_ranges_decoded(
         decode = selector.decode_mask(index) | index.fallback
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
     if len(items) > 1:
+        if chosen.attrs.get(VALUES_LOST):  # counts of the batch: read alone to give each its own
+            return [read_ranges_decoded([item], selector, options, batch_size)[0] for item in items]
         chosen = _used_categories(chosen)
     by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
     out: list[list[pd.DataFrame]] = []
-    for number, (name, _content, _spans, result) in enumerate(items):
+    for number, (name, content, spans, result) in enumerate(items):
         rows = np.flatnonzero(index.source == number) if len(items) > 1 else None
         mine = index if rows is None else index.take(rows)
         wanted = decode if rows is None else decode[rows]
         decoded = chosen if by_file is None else chosen[by_file == name].reset_index(drop=True)
-        frames = [
-            decoded.iloc[start : start + batch_size].reset_index(drop=True)
-            for start in range(0, len(decoded), batch_size)
-        ]
+        frames = []
+        for start in range(0, len(decoded), batch_size):
+            piece = decoded.iloc[start : start + batch_size].reset_index(drop=True)
+            piece.attrs = dict(decoded.attrs) if start == 0 else {}  # values lost: counted once
+            frames.append(piece)
+        if len(items) > 1:  # what indexing noted about the file's chunks
+            result.errors += notes[number].errors
+            result.chunks += notes[number].chunks
+            result.chunks_skipped += notes[number].chunks_skipped
         if selector is not None:
             _defer(selector, mine, wanted, result)
+        _note_altered(content, spans[0], frames, result)
         _count_undecoded(result, mine, wanted, frames)
         result.observed = _observation(name, mine, frames)
         out.append(frames)
@@ -198,6 +214,16 @@ def _count_undecoded(
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
     undecoded = ~decode | ~np.isin(index.offset, decoded)
     _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
+
+
+def _note_altered(
+    data: Buffer, span: ChunkRange, frames: list[pd.DataFrame], result: RangeResult
+) -> None:
+    """Decoded records whose string values lost broken UTF-16 (as the renderer's do) are
+    errors at their offsets (the chunk reader notes its own)."""
+    for frame in frames:
+        for chunk, offset in altered_records(frame, data, span.first_offset):
+            result.errors.append(ReadError(ALTERED, chunk, offset))
 
 
 def _parsed_range(

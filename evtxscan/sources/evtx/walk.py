@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,10 @@ from evtxscan.sources.evtx.layout import (
     RECORD_HEADER_SIZE,
     RECORD_MAGIC,
 )
+from evtxscan.sources.fileview import FileView
 
+#: What slots are read from: a buffer viewed in place, or a file read by positioned reads.
+SlotBuffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 _CHUNK_MAGIC_WORD = int.from_bytes(CHUNK_MAGIC, "little")
 
 
@@ -202,16 +206,18 @@ def chunks_in_place(
 
 
 def chunks_copied(
-    runs: list[tuple[int, bytes | bytearray | memoryview | mmap.mmap, int, int, int]],
+    runs: Sequence[tuple[int, SlotBuffer, int, int, int]],
 ) -> ChunkSet:
-    """Slots of several files copied into one zero-padded buffer."""
+    """Slots of several files copied into one zero-padded buffer (a :class:`FileView`, which
+    has no buffer to view in place, is read into it)."""
     total = sum(count for *_rest, count in runs)
     buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
     source, index, file_offset, length = [], [], [], []
     row = 0
     for number, content, first_offset, first, count in runs:
         start = first_offset + first * CHUNK_SIZE
-        data = memoryview(content)[start : start + count * CHUNK_SIZE]
+        view = content if isinstance(content, FileView) else memoryview(content)
+        data = view[start : start + count * CHUNK_SIZE]
         buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
         slots = np.arange(first, first + count, dtype=np.int64)
         source.append(np.full(count, number, dtype=np.int32))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.text.layout import (
     PREAMBLE,
@@ -36,10 +37,17 @@ MAX_LINE_ERRORS = 1_000
 class Record:
     """One record's fields and the line it starts on."""
 
-    __slots__ = ("fields", "line")
+    __slots__ = ("fields", "line", "more")
 
     def __init__(self, fields: list[str], line: Line) -> None:
         self.fields, self.line = fields, line
+        self.more: list[str] = []  # continuation text of the last field, joined once
+
+    def done(self) -> Record:
+        if self.more:
+            self.fields[-1] += "".join(self.more)
+            self.more = []
+        return self
 
 
 def _printable(text: str) -> bool:
@@ -90,6 +98,7 @@ class Assembler:
         pending: Record | None = None
         blanks = junk = 0
         while (line := self._pull(lines)) is not None:
+            check_budget()
             if self.layout is None:
                 found = self._start(line, junk)
                 junk += found is None and bool(line.text.strip())
@@ -109,7 +118,7 @@ class Assembler:
             fields = self._fields(line, layout, lines)
             if is_record_start(layout, fields):
                 if pending is not None:
-                    yield pending
+                    yield pending.done()
                 pending, blanks = Record(fields, line), 0
             elif pending is not None and len(fields) < layout.min_fields and _printable(line.text):
                 self._continue(pending, layout, "\n" * (blanks + 1) + line.text)
@@ -117,7 +126,7 @@ class Assembler:
             else:
                 self.error(_why(layout, fields), line)
         if pending is not None:
-            yield pending
+            yield pending.done()
 
     def _fields(self, line: Line, layout: Layout, lines: Iterator[Line]) -> list[str]:
         """The fields of the record starting at ``line``, reading on while a quote is open."""
@@ -149,7 +158,7 @@ class Assembler:
         if len(fields) <= index:
             fields.extend([""] * (index + 1 - len(fields)))
             text = text.lstrip("\n")
-        fields[-1] += text
+        record.more.append(text)  # joined once: appending to the string would be quadratic
         self.continued += 1
 
 

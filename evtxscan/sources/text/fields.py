@@ -68,7 +68,7 @@ def _number(text: str | None, limit: int) -> int | None:
     if text is None:
         return None
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 21 and int(text) < limit else None
+    return int(text) if text.isdecimal() and len(text) < 21 and int(text) < limit else None
 
 
 def _kind(layout: Layout, text: str | None, numeric_level: bool) -> tuple[int | None, int]:
@@ -76,7 +76,7 @@ def _kind(layout: Layout, text: str | None, numeric_level: bool) -> tuple[int | 
     if text is None:
         return None, 0
     text = text.strip()
-    if text.isdigit():
+    if text.isdecimal():
         value = int(text)
         if numeric_level:
             return (value if value < 256 else None), 0
@@ -115,7 +115,7 @@ def _category(text: str | None) -> tuple[int | None, bool]:
     if text is None or not text.strip():
         return None, False
     text = text.strip()
-    if text.isdigit():
+    if text.isdecimal():
         return _number(text, 2**16), False
     if text.casefold() == "none":
         return 0, False

@@ -18,6 +18,7 @@ from evtxscan.messages.catalog import MessageCatalog, ProviderMessages, builtin_
 from evtxscan.messages.error_tables import parameter_table
 from evtxscan.messages.formatting import format_message
 from evtxscan.messages.render import MessageRenderer, qualifiers_for_level
+from evtxscan.sources.text.template_match import TemplateMatcher
 
 _TOKEN = re.compile(r"%(?:(\d{1,2})(?:![^!]*!)?|(.)|$)", re.DOTALL)
 _SPACE = re.compile(r"\s+")
@@ -32,13 +33,13 @@ def _loose(text: str) -> str:
 
 
 class _Pattern(NamedTuple):
-    regex: re.Pattern[str]
+    matcher: TemplateMatcher
     template: str
     inserts: int  # highest %N used
 
 
 def compile_template(template: str) -> _Pattern | None:
-    """A regex capturing each ``%N`` of ``template``; None when the inserts are ambiguous."""
+    """A matcher capturing each ``%N`` of ``template``; None when the inserts are ambiguous."""
     elements: list[tuple[str, str]] = []  # (kind, regex): kind is text, space or insert
     seen: set[int] = set()
 
@@ -63,7 +64,7 @@ def compile_template(template: str) -> _Pattern | None:
             solid = [kind for kind, _ in elements if kind != "space"]
             if solid and solid[-1] == "insert":
                 return None  # %1%2 or %1 %2: where one ends is unknowable
-            add("insert", f"(?P=g{index})" if index in seen else f"(?P<g{index}>.*?)")
+            add("insert", str(index))
             seen.add(index)
         elif char is None:
             literal("%")
@@ -73,9 +74,16 @@ def compile_template(template: str) -> _Pattern | None:
             literal(char)
     else:
         literal(template[position:])
-    body = "".join(regex for _, regex in elements)
-    regex = re.compile(rf"\s*{body}\s*", re.DOTALL)
-    return _Pattern(regex, template, max(seen, default=0))
+    literals, inserts, current = [], [], ""
+    for kind, regex in elements:
+        if kind == "insert":
+            literals.append(current)
+            inserts.append(int(regex))
+            current = ""
+        else:
+            current += regex
+    literals.append(current)
+    return _Pattern(TemplateMatcher(literals, inserts), template, max(seen, default=0))
 
 
 class InsertRecovery:
@@ -146,11 +154,11 @@ class InsertRecovery:
     ) -> list[str] | None:
         provider = self._provider(source)
         for pattern in self.patterns(source, event_id, level):
-            match = pattern.regex.fullmatch(text)
-            if match is None:
+            found = pattern.matcher.fullmatch(text)
+            if found is None:
                 continue
             values = [
-                self._parameter(provider, (match.groupdict().get(f"g{n}") or "").strip())
+                self._parameter(provider, found.get(n, "").strip())
                 for n in range(1, pattern.inserts + 1)
             ]
             rendered = format_message(

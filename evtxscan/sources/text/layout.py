@@ -185,15 +185,15 @@ def row_layout(line: str) -> Layout | None:
             continue
         value = [f.strip() for f in fields[:8]]
         if looks_like_date(value[0]) and looks_like_time(value[1]):
-            if value[3].casefold() in _TYPE_WORDS and value[5].isdigit():
+            if value[3].casefold() in _TYPE_WORDS and value[5].isdecimal():
                 return Layout(NT_TEXT, delimiter, _EV_NT)
-            if value[2] in _DUMPEL_TYPES and value[3].isdigit() and value[4].isdigit():
+            if value[2] in _DUMPEL_TYPES and value[3].isdecimal() and value[4].isdecimal():
                 return Layout(DUMPEL, delimiter, _DUMPEL, tail="strings", numeric_types=True)
         if (
             value[0].casefold() in _TYPE_WORDS
             and looks_like_date(value[1])
             and looks_like_time(value[2])
-            and value[5].isdigit()
+            and value[5].isdecimal()
         ):
             return Layout(LIST_TEXT, delimiter, _EV_LIST)
     return None
@@ -214,7 +214,7 @@ def is_record_start(layout: Layout, fields: list[str]) -> bool:
     event = columns.get("event_id", columns.get("instance_id"))
     if date is None or event is None:  # never: every layout has both
         return True
-    return _dateish(fields[date]) and fields[event].strip().isdigit()
+    return _dateish(fields[date]) and fields[event].strip().isdecimal()
 
 
 def looks_like_text_export(head: bytes, whole: bool = False) -> bool:

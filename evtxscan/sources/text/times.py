@@ -150,7 +150,7 @@ def parse_stamp(date: str, time: str | None, order: str) -> Stamp | str:
         local = datetime(year, month, day, *clock[:4])
     except ValueError:
         return f"not a valid date as {ORDERS[order]}: {date!r}"
-    return Stamp(local, None, clock[4])
+    return _in_range(Stamp(local, None, clock[4]), date)
 
 
 def _iso(match: re.Match[str]) -> Stamp | str:
@@ -168,7 +168,17 @@ def _iso(match: re.Match[str]) -> Stamp | str:
         local = datetime(year, month, day, hour, minute, second, micro)
     except ValueError:
         return f"not a valid time: {match[0]!r}"
-    return Stamp(local, offset, match[6] is not None)
+    return _in_range(Stamp(local, offset, match[6] is not None), match[0])
+
+
+#: Years a local time may have: a zone shift must not leave what datetime can hold.
+_YEARS = (1601, 9998)
+
+
+def _in_range(stamp: Stamp, text: str) -> Stamp | str:
+    if not _YEARS[0] <= stamp.local.year <= _YEARS[1]:
+        return f"year {stamp.local.year} out of range ({_YEARS[0]}-{_YEARS[1]}): {text[:40]!r}"
+    return stamp
 
 
 def utc_texts(stamps: list[Stamp | None], tz: str) -> tuple[list[str | None], int]:

@@ -21,7 +21,9 @@ from evtxscan.records.batch import RecordBatch
 from evtxscan.records.event_xml import fields_from_element
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import EventFields, RecordPosition
+from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.xml.encoding import detect_encoding
 
 BLOCK_BYTES = 1 << 20
 #: Text fed without an event ending before the parser is dropped (bounds memory on junk).
@@ -34,8 +36,6 @@ PARSER_OPTIONS: dict[str, Any] = dict(resolve_entities=False, no_network=True, l
 PARSER_OPTIONS.update(huge_tree=False, remove_comments=True, remove_pis=True, encoding="utf-8")
 _TAGS = ("{*}Event", "{*}Events")
 
-_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-_DECLARED = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
 _MARK = re.compile(r"<(?:Event[\s/>]|!|\?)")
 _NAME = re.compile(r"<([A-Za-z_][\w.:-]*)")
 _POSITION = re.compile(r",? line \d+, column \d+$")
@@ -74,25 +74,6 @@ def rendering_info(element: etree._Element) -> tuple[str | None, str | None]:
             message = next((c.text or "" for c in part if _local(c.tag) == "Message"), None)
             return message, part.get("Culture")
     return None, None
-
-
-def detect_encoding(head: bytes) -> tuple[str, int]:
-    """(Python codec, BOM length) of an export starting with ``head``.
-
-    A BOM decides; else NUL bytes in the first character mean BOM-less UTF-16; else an
-    ASCII-compatible encoding named in the XML declaration; else UTF-8.
-    """
-    for bom, codec in _BOMS:
-        if head.startswith(bom):
-            return codec, len(bom)
-    if len(head) >= 2 and bool(head[0]) != bool(head[1]):
-        return ("utf-16-le" if head[0] else "utf-16-be"), 0
-    declared = _DECLARED.match(head)
-    try:
-        codec = codecs.lookup(declared[1].decode() if declared else "utf-8").name
-    except LookupError:
-        return "utf-8", 0
-    return (codec if "<?xml".encode(codec, "replace") == b"<?xml" else "utf-8"), 0
 
 
 def _byte_length(text: str, codec: str) -> int:
@@ -363,6 +344,7 @@ def iter_xml_events(data: bytes | mmap.mmap, *, report: FileReport) -> Iterator[
                 where = start - len(state[0]) + exc.start
                 report.error(f"bytes not valid {codec} replaced by U+FFFD", offset=where)
             for piece in splitter.push(text, final):
+                check_budget()
                 reader.feed(piece)
                 events, reader.out = reader.out, []
                 yield from events

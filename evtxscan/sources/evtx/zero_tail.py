@@ -1,0 +1,36 @@
+"""Where a file's trailing run of zero bytes starts (pre-allocated space, not damage)."""
+
+from __future__ import annotations
+
+import mmap
+
+from evtxscan.sources.fileview import FileView
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
+
+#: Where the trailing run of zero bytes of the content read last starts (one entry only: it
+#: holds the content, which may be a bundle member of up to 256 MiB in memory).
+_ZERO_TAILS: dict[int, tuple[object, int]] = {}
+_TAIL_BLOCK = 1 << 20
+
+
+def zero_tail_start(data: Buffer) -> int:
+    """Offset from which ``data`` holds only zero bytes (its length when it ends otherwise).
+
+    Found once per content by reading backwards from the end, so deciding that each of many
+    empty slots is pre-allocated space costs one pass over that space, not one per slot."""
+    known = _ZERO_TAILS.get(id(data))
+    if known is not None and known[0] is data:
+        return known[1]
+    end = len(data)
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        block = bytes(data[start:end])
+        kept = len(block.rstrip(b"\x00"))
+        if kept:
+            end = start + kept
+            break
+        end = start
+    _ZERO_TAILS.clear()
+    _ZERO_TAILS[id(data)] = (data, end)
+    return end

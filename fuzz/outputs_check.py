@@ -1,0 +1,94 @@
+"""Drive ``scan`` to its outputs on fuzzed input and check what a user would open.
+
+Every table and the HTML report must stay inside ``--out`` (no path or link escapes it,
+whatever host names the logs claim), parse back (CSV, Parquet, HTML), and hold no CSV cell
+that a spreadsheet would run as a formula.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from evtxscan.outputs.report_dir import ReportOptions, write_report
+from evtxscan.outputs.spreadsheet import FORMULA_START
+from evtxscan.scanning import scan
+from evtxscan.sources.bundles import BundleLimits
+
+LIMITS = BundleLimits(
+    max_depth=6,
+    max_members=2_000,
+    max_total_bytes=256 << 20,
+    ratio_after_bytes=32 << 20,
+    memory_bytes=16 << 20,
+)
+
+
+def check_outputs(inputs: Path, out: Path, backend: str) -> str | None:
+    """Scan ``inputs`` into ``out`` (CSV and Parquet runs); a problem's description or None."""
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        result = scan(
+            inputs, backend=backend, timeline="all", time_budget=10.0, bundle_limits=LIMITS
+        )
+        for fmt in ("csv", "parquet"):
+            written = write_report(result, out, ReportOptions(fmt=fmt, keep_runs=1))
+            problem = _inside(out) or _parse_back(written.run, fmt)
+            if problem:
+                return problem
+    except Exception:
+        return traceback.format_exc()
+    return None
+
+
+def _inside(out: Path) -> str | None:
+    root = out.resolve()
+    for folder, dirs, files in os.walk(out):
+        for name in [*dirs, *files]:
+            path = Path(folder, name)
+            target = path.resolve()
+            if root != target and root not in target.parents:
+                return f"{path} leads outside --out: {target}"
+    return None
+
+
+def _parse_back(run: Path, fmt: str) -> str | None:
+    from lxml import html
+
+    for path in sorted(run.rglob("*")):
+        if path.is_dir():
+            continue
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            problem = _formulas(frame, path)
+            if problem:
+                return problem
+        elif path.suffix == ".parquet":
+            pd.read_parquet(path)
+        elif path.suffix == ".html":
+            page = html.fromstring(path.read_bytes())
+            if page.find(".//body") is None:
+                return f"{path}: no <body> after parsing"
+        elif fmt == "csv" or path.suffix not in (".csv", ".parquet", ".html"):
+            return f"unexpected output file {path}"
+    return None
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _formulas(frame: pd.DataFrame, path: Path) -> str | None:
+    for column in frame.columns:
+        for cell in frame[column]:
+            if isinstance(cell, str) and cell.startswith(FORMULA_START) and not _number(cell):
+                return f"{path}: column {column!r} holds a formula-looking cell {cell[:40]!r}"
+    return None

@@ -1,0 +1,59 @@
+"""A short fuzzing run in the suite: mutated inputs of every format, the contract checked.
+
+The long run (a million inputs and more) is documented in benchmarks/FUZZING.md; this one
+keeps the harness working and catches regressions of the classes it found. Set
+``EVTXSCAN_FUZZ_SMOKE`` to run more inputs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fuzz.driver import Fuzzer, Settings
+from fuzz.mutators import mutate_bundle, mutate_evt, mutate_evtx, mutate_text, mutate_xml
+from fuzz.seeds import all_seeds
+
+COUNT = int(os.environ.get("EVTXSCAN_FUZZ_SMOKE", "1000"))
+
+
+def test_smoke_run_finds_nothing(tmp_path: Path) -> None:
+    settings = Settings(
+        seed=20261205,
+        batch=50,
+        findings=tmp_path / "findings",
+        full_every=5,
+        outputs_every=8,
+        time_budget=10.0,
+        hang_seconds=30.0,
+    )
+    lines: list[str] = []
+    stats = Fuzzer(settings).run(COUNT, report=lines.append)
+    found = sorted(p.name for p in settings.findings.glob("*")) if stats.findings else []
+    notes = [(settings.findings / name / "NOTE.txt").read_text()[:300] for name in found]
+    assert stats.findings == 0, notes
+    assert stats.inputs >= COUNT and len(stats.by_format) == 5
+    assert stats.peak_rss < settings.max_rss
+
+
+def test_mutators_are_reproducible_and_change_their_input() -> None:
+    import random
+
+    seeds = all_seeds()
+    members = [s for k in ("evtx", "evt", "xml", "text") for s in seeds[k]]
+    cases = [
+        (mutate_evtx, seeds["evtx"]),
+        (mutate_evt, seeds["evt"]),
+        (mutate_xml, seeds["xml"]),
+        (mutate_text, seeds["text"]),
+        (lambda d, r: mutate_bundle(d, r, members), seeds["bundle"]),
+    ]
+    for mutate, inputs in cases:
+        changed = 0
+        for index in range(30):
+            seed = inputs[index % len(inputs)]
+            first = mutate(seed, random.Random(index))
+            again = mutate(seed, random.Random(index))
+            assert first == again
+            changed += first != seed
+        assert changed >= 20, mutate

@@ -1,0 +1,161 @@
+"""One bad value costs that value (typed NA, a note or an error with its place), never the
+file; algorithms on the read path stay linear on inputs crafted to make them quadratic."""
+
+from __future__ import annotations
+
+import struct
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evtxscan.scanning import read_records
+from evtxscan.sources.text.inserts import InsertRecovery
+from evtxscan.synth import EventSpec, evtx_bytes
+
+NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+
+
+def _read(path: Path, **options: object) -> tuple[pd.DataFrame, pd.Series]:
+    stream = read_records(path, **options)  # type: ignore[arg-type]
+    frame = stream.frame()
+    integrity = stream.integrity
+    assert len(integrity) == 1, integrity
+    row = integrity.iloc[0]
+    assert "internal error" not in row["errors"], row["errors"]
+    return frame, row
+
+
+def _xml_event(keywords: str = "0x8080000000000000", record: int = 1) -> str:
+    return (
+        f'<Event xmlns="{NS}"><System><Provider Name="Service Control Manager"/>'
+        f"<EventID>7036</EventID><Level>4</Level><Keywords>{keywords}</Keywords>"
+        f'<TimeCreated SystemTime="2021-03-04T05:06:07Z"/><EventRecordID>{record}</EventRecordID>'
+        "<Channel>System</Channel><Computer>HOST1</Computer></System>"
+        '<EventData><Data Name="param1">X</Data></EventData></Event>'
+    )
+
+
+def test_record_header_time_of_2_63_costs_only_that_value(tmp_path: Path) -> None:
+    events = [EventSpec("P", i, datetime(2024, 1, 2, 3, 4, 5)) for i in range(3)]
+    data = bytearray(evtx_bytes(events))
+    first = data.index(b"**\x00\x00", 4096)
+    struct.pack_into("<Q", data, first + 16, 2**63)  # the record header's written time
+    (tmp_path / "t.evtx").write_bytes(bytes(data))
+    frame, row = _read(tmp_path / "t.evtx")
+    assert len(frame) == 3 and frame["written_time"].isna().sum() == 1
+    assert "values out of range or malformed, read as missing: 1 written_time" in row["notes"]
+
+
+@pytest.mark.parametrize("keywords", ["0x-5", "-0x5", "0x1ffffffffffffffffff", "0x" + "f" * 99])
+def test_xml_keywords_out_of_range_cost_only_that_value(tmp_path: Path, keywords: str) -> None:
+    body = _xml_event(keywords, 1) + _xml_event(record=2)
+    (tmp_path / "k.xml").write_text(f"<Events>{body}</Events>")
+    frame, row = _read(tmp_path / "k.xml")
+    assert len(frame) == 2 and frame["keywords"].isna().tolist() == [True, False]
+    assert row["status"] == "ok"
+
+
+@pytest.mark.parametrize("codec", ["zlib", "base64", "idna", "hex", "rot13", "bz2", "uu"])
+def test_xml_declaring_a_byte_codec_is_read_as_utf8(tmp_path: Path, codec: str) -> None:
+    text = f'<?xml version="1.0" encoding="{codec}"?><Events>{_xml_event()}</Events>'
+    (tmp_path / "c.xml").write_text(text)
+    frame, _ = _read(tmp_path / "c.xml")
+    assert frame["event_id"].tolist() == [7036]
+
+
+def _text_line(date: str, event_id: str) -> str:
+    return f"{date}\t8:00:32 AM\tService Control Manager\tError\tNone\t{event_id}\tN/A\tFS01\tx"
+
+
+def test_text_export_event_id_with_a_non_ascii_digit(tmp_path: Path) -> None:
+    lines = [_text_line("3/12/96", "7023"), _text_line("3/12/96", "70²3")]
+    lines += [_text_line("3/12/96", "7024")]
+    (tmp_path / "t.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    frame, row = _read(tmp_path / "t.txt")
+    assert frame["event_id"].tolist() == [7023, 7024]
+    assert "line 2: not a record" in row["errors"]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Tokyo"])
+def test_text_export_dates_at_the_ends_of_the_calendar(tmp_path: Path, tz: str) -> None:
+    lines = [
+        _text_line("1/1/0001", "7023"),
+        _text_line("12/31/9999", "7023"),
+        _text_line("3/12/1996", "7023"),
+    ]
+    (tmp_path / "t.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    frame, row = _read(tmp_path / "t.txt", tz=tz)
+    assert len(frame) == 3 and frame["time"].notna().sum() == 1
+    assert row["errors"].count("out of range") == 2
+
+
+def test_one_flipped_record_number_is_not_10_18_missing_records(tmp_path: Path) -> None:
+    events = [EventSpec("P", 1, datetime(2024, 1, 2, 3, 4, 5))] * 50
+    data = bytearray(evtx_bytes(events, records_per_chunk=10))
+    at = data.index(b"**\x00\x00", 4096 + 65536 * 2)
+    number = struct.unpack_from("<Q", data, at + 8)[0]
+    struct.pack_into("<Q", data, at + 8, number ^ (1 << 63))
+    (tmp_path / "n.evtx").write_bytes(bytes(data))
+    frame, row = _read(tmp_path / "n.evtx")
+    assert len(frame) >= 49
+    assert 0 <= row["missing_records"] < 100
+    assert "record numbers jump implausibly" in row["notes"]
+
+
+def test_empty_slots_after_the_header_are_walked_once(tmp_path: Path) -> None:
+    data = evtx_bytes([EventSpec("P", 1, datetime(2024, 1, 2, 3, 4, 5))])
+    path = tmp_path / "zeros.evtx"
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.truncate(len(data) + (64 << 20))  # 1,024 zero slots (sparse on disk)
+    frame, row = _read(path)
+    assert len(frame) == 1 and row["status"] == "ok" and row["chunks_skipped"] == 0
+
+
+def test_insertion_string_recovery_stays_linear_on_near_matches() -> None:
+    recovery = InsertRecovery()
+    piece = (
+        "x service terminated unexpectedly.  It has done this 1 time(s).  The following "
+        "corrective action will be taken in "
+    )
+    hostile = "The " + piece * 120 + "zz"  # cubic for a backtracking regex: minutes
+    assert recovery.recover("Service Control Manager", 7031, 2, hostile) is None
+    real = (
+        "The Print Spooler service terminated unexpectedly.  It has done this 1 time(s).  "
+        "The following corrective action will be taken in 60000 milliseconds: Restart the "
+        "service."
+    )
+    found = recovery.recover("Service Control Manager", 7031, 2, real)
+    assert found is not None and found[:3] == ["Print Spooler", "1", "60000"]
+
+
+def test_thousands_of_continuation_lines_are_joined_once(tmp_path: Path) -> None:
+    lines = [_text_line("3/12/96", "7023")] + ["more text of the description"] * 20_000
+    (tmp_path / "t.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    frame, row = _read(tmp_path / "t.txt")
+    assert len(frame) == 1
+    assert "20000 unquoted line breaks kept in free text" in row["notes"]
+
+
+def test_broken_utf16_in_a_string_value_is_reported_with_its_offset(tmp_path: Path) -> None:
+    events = [
+        EventSpec("P", 1, datetime(2024, 1, 2, 3, 4, 5), data=(("Name", "zzé\u2603zz"),)),
+        EventSpec("P", 2, datetime(2024, 1, 2, 3, 4, 5), data=(("Name", "fine é"),)),
+    ]
+    data = evtx_bytes(events)
+    data = data.replace("\u2603".encode("utf-16-le"), b"\x00\xd8")  # a lone high surrogate
+    (tmp_path / "u.evtx").write_bytes(data)
+    for backend in ("rust", "python"):
+        frame, row = _read(tmp_path / "u.evtx", backend=backend)
+        assert len(frame) == 2
+        assert row["errors"].count("broken UTF-16") == 1, row["errors"]
+        assert f'"offset": {frame["offset"].iloc[0]}' in row["errors"]
+
+
+def test_damage_in_the_samples_is_made_visible(samples: Path) -> None:
+    _, row = _read(samples / "williballenthin-python-evtx/tests/data/issue_43.evtx")
+    assert '"offset": 455768, "reason": "a string value holds broken UTF-16' in row["errors"]
+    _, row = _read(samples / "plaso/test_data/SysEvent.Evt")
+    assert "deleted record(s) not recovered, first record 1572" in row["notes"]
