@@ -317,7 +317,7 @@ class RecordStream:
                     self.options.batch_size,
                 ),
             )
-        except Exception:  # a reader bug or the budget: each file alone, with its own row
+        except (Exception, TimeBudgetExceeded):  # a reader bug or the budget: file by file
             for source, report, data, _spans in items:
                 report.errors.clear()
                 yield from self._guarded(source, data, report)
