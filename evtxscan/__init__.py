@@ -6,7 +6,8 @@ Public API (documented in the README):
   and bundles, with per-file integrity rows;
 - :func:`read_frame` -- the same as one DataFrame;
 - :func:`scan` -- diagnose a collection: a :class:`ScanResult` with ``.diagnoses``,
-  ``.timeline``, ``.hosts`` and ``.integrity`` DataFrames.
+  ``.timeline``, ``.hosts`` and ``.integrity`` DataFrames; on a Dask cluster with
+  ``client=`` (:mod:`evtxscan.dask`).
 
 The names are imported when first used, so importing one of the package's modules (the
 record index, the CLI's ``--help``) does not pay for pandas and everything else.
@@ -15,6 +16,7 @@ record index, the CLI's ``--help``) does not pay for pandas and everything else.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from evtxscan._version import __version__
@@ -23,8 +25,9 @@ if TYPE_CHECKING:
     from evtxscan.records.hosts import HostMap
     from evtxscan.records.schema import COLUMNS
     from evtxscan.results import ScanResult
-    from evtxscan.scanning import read_frame, read_records, scan
+    from evtxscan.scanning import read_frame, read_records
     from evtxscan.sources.bundles import BundleLimits
+    from evtxscan.sources.inputs import PathLike
     from evtxscan.sources.stream import RecordStream
 
 #: Public name -> the module that defines it.
@@ -36,7 +39,6 @@ _HOMES = {
     "ScanResult": "evtxscan.results",
     "read_frame": "evtxscan.scanning",
     "read_records": "evtxscan.scanning",
-    "scan": "evtxscan.scanning",
 }
 
 
@@ -51,6 +53,21 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_HOMES])
+
+
+def scan(paths: PathLike | Iterable[PathLike], *, client: Any = None, **options: Any) -> ScanResult:
+    """Diagnose the logs in ``paths`` (options as :func:`evtxscan.scanning.api.scan`).
+
+    ``client``: a ``distributed.Client``; the scan then runs on its Dask cluster and gives
+    the same result (needs ``pip install 'evtxscan[dask]'``; see the README).
+    """
+    from evtxscan.scanning import scan as scan_here
+
+    if client is not None:
+        from evtxscan.dask import DaskEngine
+
+        options["engine"] = DaskEngine(client)
+    return scan_here(paths, **options)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ another run holding the state.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from evtxscan.cli import options
+from evtxscan.cli.cluster import cluster_engine
 from evtxscan.cli.progress import Progress
 from evtxscan.nightly import NightlyOptions, NightlyOutcome, StateLocked, run_nightly
 from evtxscan.outputs.report_dir import ReportOptions
@@ -103,6 +105,7 @@ def run_and_report(paths: tuple[str, ...], options: NightlyOptions, quiet: bool)
 @options.SIGNATURES
 @options.BACKEND
 @options.WORKERS
+@options.SCHEDULER
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
 @options.HOST_MAP
 @options.TIMELINE
@@ -127,6 +130,7 @@ def nightly_command(
     signature_dirs: tuple[Path, ...],
     backend: str,
     workers: int,
+    scheduler: str | None,
     batch_size: int,
     host_map: str | None,
     timeline: str,
@@ -176,7 +180,9 @@ def nightly_command(
         now=_now(now),
         **options.read_limits(time_budget, bundle_limit),
     )
-    sys.exit(run_and_report(paths, nightly, quiet).exit_code)
+    with cluster_engine(scheduler) as engine:
+        outcome = run_and_report(paths, dataclasses.replace(nightly, runner=engine), quiet)
+    sys.exit(outcome.exit_code)
 
 
 def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> None:
@@ -212,7 +218,9 @@ def scan_with_state(state: Path, retention_days: int, kw: dict[str, Any]) -> Non
             kw.get("time_budget", DEFAULT_TIME_BUDGET), kw.get("bundle_limit", ())
         ),
     )
-    outcome = run_and_report(tuple(kw["paths"]), nightly, bool(kw.get("quiet")))
+    with cluster_engine(kw.get("scheduler")) as engine:
+        nightly = dataclasses.replace(nightly, runner=engine)
+        outcome = run_and_report(tuple(kw["paths"]), nightly, bool(kw.get("quiet")))
     fail_on = kw.get("fail_on", "diagnosis")
     if fail_on == "never":
         sys.exit(ExitCode.OK)

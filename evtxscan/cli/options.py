@@ -163,3 +163,11 @@ def timeline_choice(timeline: str, window: str) -> tuple[TimelineMode, timedelta
             f"{timeline!r}: use notable, symptoms, all or a duration such as 30m, 1h, 2d",
             param_hint="--timeline",
         ) from None
+
+
+SCHEDULER = click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local:N to "
+    "start N worker processes on this machine (needs 'pip install evtxscan[dask]').",
+)

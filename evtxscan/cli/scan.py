@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from evtxscan.cli import options
+from evtxscan.cli.cluster import cluster_engine
 from evtxscan.cli.progress import Progress
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.results.exit_code import ExitCode
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # optional: pip install "evtxscan[sigma]"
 @click.option("--until", help="Only records before this time.")
 @options.BACKEND
 @options.workers_option(0)
+@options.SCHEDULER
 @options.HOST_MAP
 @options.TIMELINE
 @options.WINDOW
@@ -95,6 +97,7 @@ def scan_command(
     until: str | None,
     backend: str,
     workers: int,
+    scheduler: str | None,
     host_map: str | None,
     timeline: str,
     window: str,
@@ -134,6 +137,7 @@ def scan_command(
             "until": until,
             "backend": backend,
             "workers": workers,
+            "scheduler": scheduler,
             "host_map": host_map,
             "timeline": timeline,
             "window": window,
@@ -160,24 +164,26 @@ def scan_command(
     total = sum(1 for item in expand_paths(paths) if isinstance(item, Source))
     progress = Progress(total, enabled=None if not quiet else False)
     try:
-        result = scan(
-            list(paths),
-            signatures=_signature_set(signature_dirs),
-            since=since,
-            until=until,
-            backend=backend,
-            host_map=host_map,
-            timeline=mode,
-            window=span,
-            workers=workers,
-            progress=progress,
-            messages_db=messages_db,
-            input_tz=input_tz,
-            with_drafts=with_drafts,
-            sigma=rule_set,
-            join_renamed=not no_join_renamed,
-            **options.read_limits(time_budget, bundle_limit),
-        )
+        with cluster_engine(scheduler) as engine:
+            result = scan(
+                list(paths),
+                signatures=_signature_set(signature_dirs),
+                since=since,
+                until=until,
+                backend=backend,
+                host_map=host_map,
+                timeline=mode,
+                window=span,
+                workers=workers,
+                progress=progress,
+                messages_db=messages_db,
+                input_tz=input_tz,
+                with_drafts=with_drafts,
+                sigma=rule_set,
+                join_renamed=not no_join_renamed,
+                engine=engine,
+                **options.read_limits(time_budget, bundle_limit),
+            )
     finally:
         progress.close()
     report = ReportOptions(

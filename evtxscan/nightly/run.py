@@ -20,6 +20,7 @@ import pandas as pd
 
 from evtxscan.nightly.carried_windows import carry_rows, carry_span, merge_facts
 from evtxscan.nightly.changes import Changes, merge
+from evtxscan.nightly.cluster_read import read_on_cluster
 from evtxscan.nightly.hosts import settle_hosts
 from evtxscan.nightly.incremental import IncrementalPlanner, WatermarkBook
 from evtxscan.nightly.killpoints import KillSwitch, Phase
@@ -30,6 +31,7 @@ from evtxscan.outputs.report_dir import ReportOptions, WrittenReport, write_repo
 from evtxscan.results import ScanResult
 from evtxscan.results.exit_code import ExitCode
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
+from evtxscan.scanning.engines import TaskRunner
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
@@ -42,8 +44,7 @@ from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.inputs import PathLike
-from evtxscan.sources.integrity import FileReport, FileStatus
-from evtxscan.sources.stream import RecordStream
+from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class NightlyOptions:
     catalogs: tuple[str, ...] = ()
     messages_db: Path | None = None  # a ts-evtx template database (--messages-db)
     now: datetime | None = None  # the run's time (tests); default: the clock
+    runner: TaskRunner | None = None  # read on a cluster (e.g. evtxscan.dask.DaskEngine)
     time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
     bundle_limits: BundleLimits = field(default_factory=BundleLimits)
 
@@ -152,7 +154,7 @@ class _Run:
             admit=book.admit,
             after_batch=lambda: self.kill.checkpoint(Phase.READING),
         )
-        stream = pipeline.read_stream(self.paths, progress=self.progress, hooks=hooks)
+        reports = self._read(pipeline, hooks, book, planner)
         rows = pipeline.rows(carried=self.prior.carry)
         admitted = _joined(book.admitted_hosts, pipeline.renames.host)
         active = rows["host"].astype(str).isin(set(admitted)) if not rows.empty else None
@@ -176,8 +178,8 @@ class _Run:
         history = (*book.notes, *self._config_notes(chosen), *changes.history, *hosts.history)
         earlier = set(self.prior.files.values())
         stats = RunStats(
-            files=len(stream.reports),
-            files_known=sum(r.duplicate_of in earlier for r in stream.reports),
+            files=len(reports),
+            files_known=sum(r.duplicate_of in earlier for r in reports),
             chunks_read=len(planner.chunks_read),
             chunks_known=planner.skipped_known,
             chunks_below_watermark=planner.skipped_below,
@@ -194,7 +196,7 @@ class _Run:
             report=str(options.out),
             stats=stats,
             watermarks=book.committed(),
-            files=_files(stream.reports, self.prior),
+            files=_files(reports, self.prior),
             chunks=tuple(planner.chunks_read),
             incidents=changes.incidents,
             diagnoses=changes.diagnoses,
@@ -204,7 +206,7 @@ class _Run:
             signature_ids=tuple(sorted(s.id for s in chosen)),
             retention_days=options.retention_days,
         )
-        result = pipeline.result(tonight, _integrity(stream, self.prior), diagnoses=changes.table)
+        result = pipeline.result(tonight, _integrity(reports, self.prior), diagnoses=changes.table)
         # Outputs first (one atomic switch), the state only then: see the module docstring.
         written = write_report(
             result,
@@ -220,6 +222,29 @@ class _Run:
         notes = tuple(f"{n.kind}: {n.host}: {n.detail}" for n in history if _noted(n))
         return NightlyOutcome(
             result, changes.new, changes.resolved, hosts.stale, written, stats, notes
+        )
+
+    def _read(
+        self,
+        pipeline: ScanPipeline,
+        hooks: ReadHooks,
+        book: WatermarkBook,
+        planner: IncrementalPlanner,
+    ) -> list[FileReport]:
+        """Read what is new: in this process (and its workers), or on the cluster of
+        ``options.runner`` with the state kept here (see ``cluster_read``)."""
+        runner = self.options.runner
+        if runner is None:
+            return pipeline.read_stream(self.paths, progress=self.progress, hooks=hooks).reports
+        return read_on_cluster(
+            runner,
+            pipeline,
+            self.paths,
+            book=book,
+            planner=planner,
+            remember=self.prior.files,
+            progress=self.progress,
+            after_input=hooks.after_batch,
         )
 
     def _config_notes(self, chosen: list[Signature]) -> list[HistoryRow]:
@@ -261,9 +286,9 @@ def _open_counts(changes: Changes) -> dict[str, int]:
     return counts
 
 
-def _integrity(stream: RecordStream, prior: PriorState) -> pd.DataFrame:
-    """The stream's integrity rows; files an earlier run read say so."""
-    frame = stream.integrity
+def _integrity(reports: list[FileReport], prior: PriorState) -> pd.DataFrame:
+    """The reader's integrity rows; files an earlier run read say so."""
+    frame = integrity_frame(reports)
     earlier = set(prior.files.values())
     known = frame["duplicate_of"].isin(earlier) & (frame["status"] == FileStatus.DUPLICATE)
     note = "read by an earlier nightly run"

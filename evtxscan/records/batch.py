@@ -367,3 +367,15 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
         if dtype == "category" and out[name].dtype != "category":
             out[name] = out[name].astype("category")
     return out
+
+
+def held_categories(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each categorical column's categories cut to the values it holds (typed
+    as text when it holds none), so a frame's dtypes do not depend on how it was batched."""
+    for name in rows.columns:
+        if isinstance(rows[name].dtype, pd.CategoricalDtype):
+            column = rows[name].cat.remove_unused_categories()
+            if column.cat.categories.empty:
+                column = column.cat.set_categories(pd.Index([], dtype="str"))
+            rows[name] = column
+    return rows

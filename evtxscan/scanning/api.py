@@ -14,6 +14,7 @@ import pandas as pd
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
+from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.pipeline import HostMapOption, ScanPipeline, ScanSettings
 from evtxscan.signatures.drafts import with_draft_pack
 from evtxscan.signatures.loader import load_signatures
@@ -87,6 +88,7 @@ def scan(
     bundle_limits: BundleLimits | None = None,
     sigma: SigmaRuleSet | PathLike | Iterable[PathLike] | None = None,
     join_renamed: bool = True,
+    engine: ScanEngine | None = None,
 ) -> ScanResult:
     """Scan logs for the symptoms signatures describe; see the README for the result.
 
@@ -109,6 +111,8 @@ def scan(
     ``join_renamed``: a machine renamed (EventLog 6011) is one host under
     its newest name (``False``: its old and new names stay two hosts; hosts.csv notes it).
     ``time_budget`` and ``bundle_limits``: as for :func:`read_records`.
+    ``engine``: where to run (default: this process and ``workers`` worker processes; see
+    :class:`evtxscan.dask.DaskEngine` for a cluster, or ``evtxscan.scan(client=...)``).
     """
     rule_set = sigma_rule_set(sigma)
     if isinstance(timeline, timedelta):  # the window, as older versions took it
@@ -137,9 +141,7 @@ def scan(
     if with_drafts:
         chosen = with_draft_pack(chosen)
     pipeline = ScanPipeline(chosen, settings, sigma=rule_set)
-    integrity = pipeline.read(paths, progress=progress)
-    found = pipeline.correlate(pipeline.rows())
-    return pipeline.result(found, integrity)
+    return pipeline.scan(paths, progress=progress, engine=engine)
 
 
 def read_records(

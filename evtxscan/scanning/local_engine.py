@@ -8,17 +8,24 @@ bounded by the units, not the collection.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from evtxscan.correlation.engine import SeenRows
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
 from evtxscan.sources.inputs import Source
-from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.worker import ReadOptions
+
+if TYPE_CHECKING:
+    from evtxscan.results import ScanResult
+    from evtxscan.scanning.pipeline import ScanPipeline
 
 _WORKER: dict[str, object] = {}
 
@@ -59,6 +66,33 @@ def run_units(
             yield output
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class LocalEngine:
+    """The default engine: units in this process (``workers`` <= 1) or a process pool
+    (0 = one per core), joined here, all hosts correlated here."""
+
+    workers: int = 1
+
+    def read(
+        self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
+    ) -> pd.DataFrame:
+        """Run ``units``, add what they kept to the pipeline's scanner; the integrity table."""
+        workers = self.workers or (os.cpu_count() or 1)
+        outputs = run_units(units, pipeline.config, pipeline.read_options(), workers)
+        merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
+        pipeline.scanner.kept += merged.kept
+        pipeline.scanner.days += merged.days
+        pipeline.scanner.sigma_hits += merged.sigma_hits
+        pipeline.located = merged.deferred
+        return integrity_frame(merged.reports)
+
+    def scan(
+        self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
+    ) -> ScanResult:
+        integrity = self.read(pipeline, units, progress)
+        return pipeline.result(pipeline.correlate(pipeline.rows()), integrity)
 
 
 @dataclass

@@ -14,7 +14,6 @@ admits records above its watermarks and settles what changed since the last run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.engine import SeenRows, incidents_of
+from evtxscan.correlation.engine import incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
@@ -44,7 +43,8 @@ from evtxscan.scanning.deferred import (
     read_again,
     role_evidence,
 )
-from evtxscan.scanning.local_engine import merge_outputs, run_units
+from evtxscan.scanning.engines import ScanEngine
+from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.scanner import (
     DAY_COLUMNS,
     Scanner,
@@ -59,7 +59,6 @@ from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
-from evtxscan.sources.integrity import integrity_frame
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import ReadOptions
 
@@ -120,18 +119,20 @@ class ReadHooks:
 
 
 class ScanPipeline:
-    """Read a collection, keep what correlation needs, correlate per host, build the tables."""
+    """Read a collection, keep what correlation needs, correlate per host, build the tables
+    (``config``: a scanner config to reuse, e.g. an engine worker's copy of the driver's)."""
 
     def __init__(
         self,
         signatures: list[Signature],
         settings: ScanSettings,
         sigma: SigmaRuleSet | None = None,
+        config: ScannerConfig | None = None,
     ) -> None:
         self.signatures = signatures
         self.settings = settings
         self.sigma = sigma
-        self.config = ScannerConfig(
+        self.config = config or ScannerConfig(
             signatures=tuple(signatures),
             since=settings.since,
             until=settings.until,
@@ -148,6 +149,8 @@ class ScanPipeline:
         self._own_rows: pd.DataFrame | None = None  # this run's kept rows, de-duplicated
         self.host_map = HostMap.from_option(settings.host_map)
         self.renames = HostRenames(joined=settings.join_renamed)
+        #: Renames an engine that correlates hosts apart found over the whole collection.
+        self.given_renames: HostRenames | None = None
         self._hosts = LocatedHosts(self._host_of)
         #: Context records located but not decoded (per source), for the second read.
         self.located: list[tuple[Source, pd.DataFrame]] = []
@@ -170,21 +173,25 @@ class ScanPipeline:
             bundle_limits=settings.bundle_limits,
         )
 
+    def scan(
+        self,
+        paths: PathLike | Iterable[PathLike],
+        *,
+        progress: object | None = None,
+        engine: ScanEngine | None = None,
+    ) -> ScanResult:
+        """Read, keep, correlate and tabulate, planned into units of work that run on
+        ``engine`` (default: this process and its ``workers`` worker processes)."""
+        units = plan_units(expand_paths(paths))
+        return (engine or LocalEngine(self.settings.workers)).scan(self, units, progress)
+
     def read(
         self, paths: PathLike | Iterable[PathLike], *, progress: object | None = None
     ) -> pd.DataFrame:
         """Read ``paths`` in units (in parallel with ``workers``) and keep what correlation
         needs; returns the integrity table, one row per input file."""
-        settings = self.settings
-        workers = settings.workers or (os.cpu_count() or 1)
         units = plan_units(expand_paths(paths))
-        outputs = run_units(units, self.config, self.read_options(), workers)
-        merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
-        self.scanner.kept += merged.kept
-        self.scanner.days += merged.days
-        self.scanner.sigma_hits += merged.sigma_hits
-        self.located = merged.deferred
-        return integrity_frame(merged.reports)
+        return LocalEngine(self.settings.workers).read(self, units, progress)
 
     def read_stream(
         self,
@@ -239,9 +246,9 @@ class ScanPipeline:
         renamed machines joined (``self.renames``, from the 6011 events among them)."""
         rows = combine_rows(carried, self.scanner.kept)
         known = set(self._raw_days()["host"]) | set(rows["host"].astype(str) if len(rows) else [])
-        names = self.scanner.index.names
-        join = self.settings.join_renamed
-        self.renames = find_renames(rows, self.host_map.host_for, known, names, join)
+        names, join = self.scanner.index.names, self.settings.join_renamed
+        host_for = self.host_map.host_for
+        self.renames = self.given_renames or find_renames(rows, host_for, known, names, join)
         self._hosts = LocatedHosts(self._host_of)  # host names follow the renames
         rows = self._joined(rows)
         if carried is None:

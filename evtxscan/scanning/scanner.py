@@ -18,7 +18,7 @@ import pandas as pd
 from evtxscan.correlation.engine import dedupe
 from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
-from evtxscan.records.batch import concat_frames
+from evtxscan.records.batch import concat_frames, held_categories
 from evtxscan.records.hosts import HostMap
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.skipped import SkippedStats
@@ -200,11 +200,13 @@ class Scanner:
 
 def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.DataFrame:
     """Carried and new rows, de-duplicated and in one canonical order (host, time, channel,
-    EventRecordID, file, offset), so results do not depend on the order files were read in."""
+    EventRecordID, file, offset), with the categories of the values they hold, so results do
+    not depend on the order files were read in nor on how they were batched (an engine's
+    units, a cluster's host groups)."""
     frames = [f for f in ([carried] if carried is not None else []) + kept if not f.empty]
     if not frames:
         return pd.DataFrame()
-    return canonical_order(dedupe(concat_frames(frames)))
+    return held_categories(canonical_order(dedupe(concat_frames(frames))))
 
 
 def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:

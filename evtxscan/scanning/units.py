@@ -19,9 +19,17 @@ import pandas as pd
 
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
-from evtxscan.sources.evtx.reader import ChunkRange, chunk_ranges, inspect_header
-from evtxscan.sources.inputs import MissingInput, Source, open_source, release_pages, sha256_of
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.inputs import (
+    Buffer,
+    MissingInput,
+    Source,
+    open_source,
+    release_pages,
+    sha256_of,
+)
 from evtxscan.sources.integrity import FileReport, FileStatus
+from evtxscan.sources.remote import url_size
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
 
@@ -105,6 +113,8 @@ def plan_units(
 
 
 def _size(item: Source | MissingInput) -> int:
+    if isinstance(item, Source) and item.kind == "url":
+        return url_size(item.path)  # read whole by one unit (never split into ranges)
     if not isinstance(item, Source) or item.kind != "file":
         return 0
     try:
@@ -173,6 +183,19 @@ def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFra
         yield concat_frames(pending) if len(pending) > 1 else pending[0]
 
 
+def _read_part(
+    part: FileRange, options: ReadOptions, content: Buffer, report: FileReport
+) -> tuple[list[pd.DataFrame], RangeResult]:
+    """The range's batches; a reader bug becomes an error of the file, as in the stream."""
+    try:
+        return read_range(RangeTask(part.source, part.span, options), content)
+    except Exception as exc:
+        span = part.span
+        reason = f"internal error while reading chunks {span.start}-{span.stop - 1}"
+        report.error(f"{reason}: {type(exc).__name__}: {exc}", span.start)
+        return [], RangeResult()
+
+
 def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitOutput:
     report = FileReport(path=part.source.display)
     try:
@@ -187,7 +210,7 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
         inspect_header(bytes(content[:SNIFF_BYTES]), report if part.part == 0 else FileReport(""))
         if part.part == 0:
             report.sha256 = sha256_of(content)
-        frames, result = read_range(RangeTask(part.source, part.span, options), content)
+        frames, result = _read_part(part, options, content, report)
         release_pages(content)
     finally:
         if hasattr(content, "close"):

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from evtxscan.sources import remote
 from evtxscan.sources.bundles import BundleBudget, BundleLimits, Expanded, gunzip
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.zips import ZipReader, overlapping
 
 PathLike = str | os.PathLike[str]
 Buffer = bytes | FileView
+#: Largest file behind a URL that one task reads (whole, into memory).
+MAX_URL_BYTES = 4 * 1024**3
 
 
 def printable_path(text: str) -> str:
@@ -43,7 +46,8 @@ class Source:
 
     ``kind`` is ``file`` (a path on disk), ``zip`` (entry ``index``, named ``member``, of the
     zip at ``path``) or ``gzip`` (the decompressed content of ``path``); ``inner`` nests them
-    (a .gz inside a .zip).
+    (a .gz inside a .zip); ``url`` is read through fsspec
+    (:mod:`evtxscan.sources.remote`).
     """
 
     kind: str
@@ -98,6 +102,9 @@ def expand_paths(
             yield item
             continue
         text = os.fspath(item)
+        if remote.is_url(text) and not os.path.exists(text):
+            yield from _expand_url(text)
+            continue
         path = Path(text)
         if path.is_dir():
             problems: list[MissingInput] = []
@@ -118,6 +125,17 @@ def expand_paths(
             yield MissingInput(printable_path(text), "no such file or directory")
 
 
+def _expand_url(url: str) -> Iterator[Source | MissingInput]:
+    local = remote.local_path(url)
+    if local is not None:
+        yield from expand_paths(local)
+        return
+    try:
+        yield from (Source("url", found) for found in remote.list_url(url))
+    except remote.RemoteError as exc:
+        yield MissingInput(url, str(exc))
+
+
 def open_source(source: Source, limits: BundleLimits | None = None) -> Buffer:
     """The content of a source: a :class:`FileView` of a file on disk, a member's content
     (what could be read of it) for bundle members."""
@@ -127,6 +145,8 @@ def open_source(source: Source, limits: BundleLimits | None = None) -> Buffer:
             view.close()
             return b""
         return view
+    if source.kind == "url":  # read whole, into memory
+        return remote.read_url(source.path, MAX_URL_BYTES)
     limits = limits or BundleLimits()
     outer = _open_cached(source.inner) if source.inner is not None else _file(source.path)
     if source.kind == "zip":
