@@ -228,14 +228,22 @@ class _Batch:
         self.offsets.append(task.offsets)
         self.chunks += _count(group)
 
+    def _decoded(self, selector: _ItemOffsets) -> list[list[pd.DataFrame]]:
+        together = read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30)
+        if together is not None:
+            return together
+        alone = []  # values read as missing are counted per batch: each file on its own
+        for number, item in enumerate(self.items):
+            own = _ItemOffsets((self.offsets[number],))
+            found = read_ranges_decoded([item], own, self.options, batch_size=1 << 30)
+            alone.append(found[0] if found else [])
+        return alone
+
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
         selector = _ItemOffsets(tuple(self.offsets))
         try:
-            outputs = within(
-                self.time_budget,
-                lambda: read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30),
-            )
+            outputs = within(self.time_budget, lambda: self._decoded(selector))
         except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
             outputs = [[] for _ in self.items]
         found = []

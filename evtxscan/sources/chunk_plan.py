@@ -1,5 +1,5 @@
-"""The hook of incremental reading (:mod:`evtxscan.nightly`): a planner that chooses which
-chunk slots of an EVTX file a :class:`~evtxscan.sources.stream.RecordStream` reads."""
+"""The hook for incremental reading (evtxscan.nightly): a planner picks an EVTX file's chunks
+to read, and may read some ranges itself."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
 
 RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+#: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
+BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)

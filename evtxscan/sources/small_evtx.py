@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import pandas as pd
+
+from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
-from evtxscan.sources.evtx.reader import ChunkRange, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.selective import read_ranges_decoded
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport, FileStatus
-from evtxscan.sources.worker import CHUNKS_PER_TASK
+from evtxscan.sources.worker import CHUNKS_PER_TASK, ReadOptions
 
 #: A file this size or smaller is one chunk range: it can join a batch.
 SMALL_FILE_BYTES = FILE_HEADER_SIZE + CHUNKS_PER_TASK * CHUNK_SIZE
@@ -59,17 +65,24 @@ def small_evtx_run(items: Sequence[Source | MissingInput], start: int) -> list[S
     return run if len(run) > 1 else []
 
 
-#: A file of a batch, opened: its source, report, bytes and chunk ranges.
-SmallFile = tuple[Source, FileReport, bytes, list[ChunkRange]]
+@dataclass(frozen=True)
+class SmallFile:
+    """A small EVTX file of a batch: its contents (copied: small) and chunk ranges."""
+
+    source: Source
+    report: FileReport
+    data: bytes
+    spans: list[ChunkRange]
 
 
 def open_small_files(
-    run: list[Source], duplicate: Callable[[FileReport, Buffer], bool]
-) -> tuple[list[FileReport], list[SmallFile]]:
-    """A report for every file of ``run`` and the files to read (not unreadable, not a
-    ``duplicate`` of one read before), their contents copied so none stays open."""
-    reports = [FileReport(path=source.display) for source in run]
-    files: list[SmallFile] = []
+    run: Sequence[Source],
+    reports: Sequence[FileReport],
+    duplicate: Callable[[FileReport, Buffer], bool],
+) -> list[SmallFile]:
+    """The files of ``run`` that open and are not ``duplicate``; each report says what it
+    found (size, format, header; or why the file is not read)."""
+    files = []
     for source, report in zip(run, reports, strict=True):
         try:
             content = open_source(source)
@@ -82,8 +95,28 @@ def open_small_files(
             if not duplicate(report, content):
                 first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
                 spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
-                files.append((source, report, bytes(content[: len(content)]), spans))
+                files.append(SmallFile(source, report, bytes(content[:]), spans))
         finally:
             if isinstance(content, FileView):
                 content.close()
-    return reports, files
+    return files
+
+
+def decode_small_files(
+    files: Sequence[SmallFile], results: Sequence[RangeResult], options: ReadOptions
+) -> list[list[pd.DataFrame]] | None:
+    """Each file's decoded batches (its counts in its result), the batch read within one
+    file's time budget; None when the files must be read one by one instead (a reader bug, a
+    batch over the budget, or values read as missing, which are counted per file)."""
+    batch = [
+        (file.source.display, file.data, file.spans, result)
+        for file, result in zip(files, results, strict=True)
+    ]
+    decode = DecodeOptions(options.host_map, options.include_recovered)
+    try:
+        return within(
+            options.time_budget,
+            lambda: read_ranges_decoded(batch, options.selector, decode, options.batch_size),
+        )
+    except (Exception, TimeBudgetExceeded):  # read alone, each file gets its own error row
+        return None

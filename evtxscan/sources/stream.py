@@ -7,6 +7,7 @@ read once and reported as duplicates.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -16,15 +17,14 @@ import pandas as pd
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed, within
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
-from evtxscan.sources.chunk_plan import ChunkPlanner
+from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlanner
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.backend_kind import Backend
-from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
-from evtxscan.sources.evtx.selective import IndexSelector, read_ranges_decoded
+from evtxscan.sources.evtx.selective import IndexSelector
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
     Buffer,
@@ -39,9 +39,8 @@ from evtxscan.sources.inputs import (
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.skipped import SkippedStats, merge_stats
-from evtxscan.sources.small_evtx import open_small_files, small_evtx_run
+from evtxscan.sources.small_evtx import decode_small_files, open_small_files, small_evtx_run
 from evtxscan.sources.text.times import check_zone
-from evtxscan.sources.whole_files import whole_file_reader
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
     PREFETCH_FILES,
@@ -52,9 +51,6 @@ from evtxscan.sources.worker import (
 )
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
-
-#: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
-BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 class RecordStream:
@@ -265,7 +261,7 @@ class RecordStream:
         if fmt is LogFormat.EVTX:
             frames = self._read_evtx(source, content, report, pool)
         else:
-            read = whole_file_reader(fmt, self.options.include_recovered, self.tz, self.catalog)
+            read = self._whole_file_reader(fmt)
             frames = self._fold(
                 read(
                     content,
@@ -277,16 +273,19 @@ class RecordStream:
                 RangeResult(),
                 report,
             )
+        yield from self._within_budget(frames, report)
+
+    def _within_budget(
+        self, frames: Iterator[pd.DataFrame], report: FileReport
+    ) -> Iterator[pd.DataFrame]:
+        """One file's batches, stopped (with an error) at the file's time budget."""
         try:
             yield from timed(frames, self.time_budget)
         except TimeBudgetExceeded:
-            self._over_budget(report)
-
-    def _over_budget(self, report: FileReport) -> None:
-        report.error(
-            f"time budget of {self.time_budget:g} s per file exceeded after "
-            f"{report.records} records: the rest of the file is not read"
-        )
+            report.error(
+                f"time budget of {self.time_budget:g} s per file exceeded after "
+                f"{report.records} records: the rest of the file is not read"
+            )
 
     def _duplicate(self, report: FileReport, content: Buffer) -> bool:
         """Hash the file; True (and the report says so) when its contents were read before."""
@@ -301,42 +300,44 @@ class RecordStream:
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
         """Small EVTX files read as one batch; each gets its own report, in input order.
         Should the batch fail as a whole, its files are read one by one instead."""
-        reports, items = open_small_files(run, self._duplicate)
-        results = [RangeResult() for _ in items]
-        try:
-            batch = [
-                (s.display, data, spans, r)
-                for (s, _, data, spans), r in zip(items, results, strict=True)
-            ]
-            outputs = within(  # a batch slower than one file may be: read them alone
-                self.time_budget,
-                lambda: read_ranges_decoded(
-                    batch,
-                    self.options.selector,
-                    DecodeOptions(self.options.host_map, self.options.include_recovered),
-                    self.options.batch_size,
-                ),
-            )
-        except (Exception, TimeBudgetExceeded):  # a reader bug or the budget: file by file
-            for source, report, data, _spans in items:
-                report.errors.clear()
-                yield from self._guarded(source, data, report)
+        reports = [FileReport(path=source.display) for source in run]
+        files = open_small_files(run, reports, self._duplicate)
+        results = [RangeResult() for _ in files]
+        outputs = decode_small_files(files, results, self.options)
+        if outputs is None:  # a reader bug, a slow file, or values read as missing
+            for file in files:
+                alone = FileReport(path=file.report.path)  # from scratch: header read again
+                alone.size, alone.format = file.report.size, file.report.format
+                alone.sha256 = file.report.sha256
+                reports[reports.index(file.report)] = alone
+                yield from self._guarded(file.source, file.data, alone)
         else:
-            for (source, report, _, _), frames, result in zip(items, outputs, results, strict=True):
-                yield from self._fold(frames, result, report, source)
+            for file, frames, result in zip(files, outputs, results, strict=True):
+                yield from self._fold(frames, result, file.report, file.source)
         for report in reports:
             self._finish(report)
 
     def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
-        """One file's EVTX read on its own (within its time budget); a reader bug becomes an
-        error in its report."""
+        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
         try:
-            yield from timed(self._read_evtx(source, data, report, None), self.time_budget)
-        except TimeBudgetExceeded:
-            self._over_budget(report)
+            yield from self._within_budget(self._read_evtx(source, data, report, None), report)
         except Exception as exc:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
+
+    def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
+        """The reader of a format read as one piece (not by chunk ranges), with its options."""
+        if fmt is LogFormat.EVT:
+            from evtxscan.sources.evt import read_evt
+
+            return functools.partial(read_evt, include_recovered=self.options.include_recovered)
+        if fmt is LogFormat.XML:
+            from evtxscan.sources.xml import read_xml_export
+
+            return read_xml_export
+        from evtxscan.sources.text import read_text_export
+
+        return functools.partial(read_text_export, tz=self.tz, catalog=self.catalog)
 
     def _read_evtx(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -111,3 +112,88 @@ def test_broken_utf16_check_on_decoded_rows_joined_with_rendered_ones(tmp_path: 
     joined = _append(frame.iloc[:1].reset_index(drop=True), frame.iloc[1:].reset_index(drop=True))
     assert joined["offset"].tolist() == frame["offset"].tolist()
     assert altered_records(joined, data, 4096) == [(0, int(frame["offset"].iloc[0]))]
+
+
+#: Found by fuzzing (seed 1002), minimized by ``python3 -m fuzz minimize`` (9,360 bytes,
+#: compressed): a damaged record whose string value's offset and size reach past the end
+#: of the decoder's chunk buffer.
+_VALUE_PAST_THE_BUFFER = (
+    "eNrtmN9rHFUUx7+zc2d2dvZ3NlulVSNSf9CH/GrSbloV2iRtpVVLm0dFQrIxSfeHbNKaENCihIoP4ksRBLEEURQK"
+    "9UEQ6asPvlgflIL+FbEIgg/juXfuZOfObayFzTzNGWbn/jj3nM8598fs7nRj4dRSo47NrdrXQ58tv5OCFMN/XBVF"
+    "EyiZ6LWcvndjDYkkkkgiiSSSSCKJJJJIIokkksiey3RjYXKxdSn4uY/n1J//O3X+P0BzAKg8CbzbI9/X13/bCtev"
+    "WcB+G3idnheYqnuS2l/o/V8QuGdJ39LfB7v4+OU+7X/LP0v2R/ruhtgr0v7LpHubygdZfHP7TOrBOocOAX+w7nxf"
+    "/enpb7abvxtFw0DO+OTb02OBFV6++XHTPfbpr7cePem6AzSKa53wvArzA+TyQ87CNK6gjhZWeWLptpdl5+2ihTU0"
+    "0aDOFapbxjgWSW0Vb+EYhuhawRy11ElnlsqD9Fyilg7aVGtjgTQHqd6m9iG8TX0teo5imK4xKg2jRp/1HfcrSi1l"
+    "eN4Bsztv7RkbF7FOWqvCI5CiYF4Mzej2hoPzwvsV8jVPWh1qPcBDChbj2esMrxBskzqBfAGGSW6eovIbUuOv2XQo"
+    "Iy9hijvKm7AZKT4RWnPzP1s4J3kbQglgXOkxqtyUStMbDDMiOZeESsq3czC0RpfvODhLNtYpQ20inhe5TuUtVBkF"
+    "eJ4q/0jV4x9lydqSoJ8k1TpZ5smYp75neZh8vfLZe37DVXIVDKKQbZR5yIPo7tpTZj4U8gV6zkmSIHwXLmfZDG29"
+    "rT+zxMDVOiIBnGSJ6i3qe40bvSUV3W0XJ8gi7+bzskpcvt1CGkWbbz+e+/Efy8J1YyemXQblUTSJpRnart9/l6EA"
+    "1gT45RDHGc5RIyXO4t7NyNUxR4ordEmDDhybH2J8zjYnHErWosxtkIBCBk6QtGvS5/u0TiZJc5Y8tYIlYBnqGuVz"
+    "PQz/LOGTeLzliKQ1aQddFjqdYNgZvEpDZ2hTjIhhA6Hj7sagQ31+dB2ZDcDkatPwT2EuU+9lQvM4JRI5y+3LRclP"
+    "ZZ6ND9ss3Fsow2CMoU+8SPxZo3Uqbi4OqnSXRZlRid8OXOVgsneOJD42sCLfRcEphcjb6iKxzlHA4kjjR9sXYvR/"
+    "HW09ZjQ0RkPypRTGEZ8tYDTjZExpjCnJZyqMo4DndRnZLoyetweMpsZoSj6mMB5W82jFmUemMTLJZymMYyqjHSej"
+    "pTFaks9WGMdVxvSDGF2N0fM8/4vhQzPaGqMt+dIK4xGV0Ykzj2mNMS35HIXxqMqY+R+M6BWjozE6ki+jMNZURldn"
+    "NLBXecxojBnJ5yqME13GL+mZjWWumW/F1RhdyZeNnOHDPl1AmYuTMqtRZiVhLkI5olLm46TMaZQ5SZiPUI6qlIU4"
+    "KfMaZV4SFiKUh1XKYpyUBY2yIAmLEcoxlbIUJ2VRoyxKwlKEclylLMdJWdIoS5KwHKE8olL2xUlZ1ijLIcIw5VGV"
+    "shInZZ9G2ScTVYlQ1lTK/jgpKxplRRL2RygnVMpqnJT9GmW/JKxGvptH3j37ekMZeVc8cn+rnz/+5le+1aCjKgn3"
+    "RSgf1t6/M5cvkw=="
+)
+
+
+def test_a_value_reaching_past_the_buffer_is_left_to_the_renderer(tmp_path: Path) -> None:
+    """The decoder read such a value's bytes unchecked (IndexError: the whole file an
+    "internal error"); now it refuses the value and the record goes to the renderer."""
+    import base64
+
+    data = zlib.decompress(base64.b64decode("".join(_VALUE_PAST_THE_BUFFER)))
+    (tmp_path / "v.evtx").write_bytes(data)
+    for _, status, errors in _rows(tmp_path / "v.evtx"):
+        assert "internal error" not in errors and status == "damaged"
+
+
+def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 1001, watchdog: RSS 2,069 MiB): a damaged template makes
+    python-evtx append nodes without end (a token of length zero), inside the library, so
+    no check of ours ran; one record used gigabytes. Each record now has a CPU-time limit.
+    Read in a child process with 2 GiB of address space, so a regression fails here (as a
+    MemoryError "internal error") instead of starving the machine. (188 KB, compressed.)"""
+    import subprocess
+    import sys
+
+    packed = Path(__file__).parent / "reproducers" / "python-evtx-endless-template.evtx.zz"
+    path = tmp_path / "t.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from evtxscan.scanning import read_records\n"
+        "s = read_records(sys.argv[1], backend='python')\n"
+        "n = sum(len(b) for b in s)\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+        "print(s.integrity.iloc[0]['errors'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, errors = done.stdout.splitlines()[:2]
+    assert "internal error" not in errors and "gave up on a record after" in errors
+    assert int(counts.split()[1]) < 1024  # peak RSS in MiB
+
+
+def test_cpu_limit_stops_a_pure_python_loop() -> None:
+    import signal
+
+    from evtxscan.sources.evtx.cpu_limit import CpuLimitExceeded, cpu_limit
+
+    before = signal.getsignal(signal.SIGVTALRM)
+    with pytest.raises(CpuLimitExceeded), cpu_limit(0.05):
+        while True:
+            pass
+    assert signal.getsignal(signal.SIGVTALRM) is before
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)

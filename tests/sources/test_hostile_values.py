@@ -159,3 +159,19 @@ def test_damage_in_the_samples_is_made_visible(samples: Path) -> None:
     assert '"offset": 455768, "reason": "a string value holds broken UTF-16' in row["errors"]
     _, row = _read(samples / "plaso/test_data/SysEvent.Evt")
     assert "deleted record(s) not recovered, first record 1572" in row["notes"]
+
+
+def test_system_numbers_of_odd_types_beyond_64_bits_read_as_missing(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 1001): a Keywords value stored as UInt64 reads back as decimal
+    text, which Keywords parse as hex, and beyond 2**64 it overflowed the index's column
+    (OverflowError: the whole file an "internal error"). A string value does the same."""
+    from evtx_raw import raw_evtx, s, standard_values, system_template, u
+
+    from evtxscan.sources.evtx.binxml import ValueType
+
+    odd = [u(ValueType.UINT64, 36028797018963968), s("0x1ffffffffffffffffff"), s("0x10")]
+    records = [(system_template(), standard_values(keywords=k)) for k in odd]
+    (tmp_path / "k.evtx").write_bytes(raw_evtx(records))
+    frame, _ = _read(tmp_path / "k.evtx")
+    assert frame["keywords"].isna().tolist() == [True, True, False]
+    assert frame["keywords"].tolist()[2] == 16

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import evtxscan
-from evtxscan.sources import small_evtx, stream
+from evtxscan.sources import small_evtx
 from evtxscan.sources.inputs import expand_paths
 from evtxscan.synth import EventSpec, write_evtx
 
@@ -54,7 +54,7 @@ def test_a_failing_batch_falls_back_to_file_by_file(
     def broken(*_args: object, **_kw: object) -> list[list[pd.DataFrame]]:
         raise RuntimeError("batch decoder bug")
 
-    monkeypatch.setattr(stream, "read_ranges_decoded", broken)
+    monkeypatch.setattr(small_evtx, "read_ranges_decoded", broken)
     frame, integrity = _read(root)
     pd.testing.assert_frame_equal(frame, expected)
     pd.testing.assert_frame_equal(integrity, expected_integrity)

@@ -87,3 +87,25 @@ def test_nightly_and_scan_with_state_take_the_read_limits(tmp_path: Path, comman
     integrity = (out / "current" / "integrity.csv").read_text(encoding="utf-8-sig")
     assert "max_depth (1)" in integrity
     assert main([*argv, "--bundle-limit", "max_depth=none"]) == 2
+
+
+def test_values_read_as_missing_are_counted_per_file_in_a_batch_of_small_logs(
+    tmp_path: Path,
+) -> None:
+    """Small logs are read as one batch; a value read as missing in one of them is noted in
+    that file's row only (the batch is then read file by file)."""
+    import struct
+
+    (tmp_path / "a.evtx").write_bytes(_log(5, 1))
+    data = bytearray(_log(5, 2))
+    first = data.index(b"**\x00\x00", 4096)
+    struct.pack_into("<Q", data, first + 16, 2**63)  # the record header's written time
+    (tmp_path / "b.evtx").write_bytes(bytes(data))
+    (tmp_path / "c.evtx").write_bytes(_log(5, 3))
+    stream = read_records(tmp_path)
+    assert len(stream.frame()) == 15
+    integrity = stream.integrity
+    names = integrity["path"].map(lambda p: Path(p).name)
+    notes = dict(zip(names, integrity["notes"], strict=True))
+    assert "read as missing: 1 written_time" in notes["b.evtx"]
+    assert "read as missing" not in notes["a.evtx"] + notes["c.evtx"]

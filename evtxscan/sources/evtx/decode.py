@@ -185,7 +185,7 @@ def index_ranges(
 ) -> IndexedRange:
     """Index the ranges of several files (``(name, content, spans, result)`` each) as one
     batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
-    check_budget()  # a range costs a bounded time: the file's budget is checked per range
+    check_budget()  # a batch costs a bounded time: the file's budget is checked per batch
     cache = cache or _DECODER_CACHE
     inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
     chunks = _chunk_set(inputs)

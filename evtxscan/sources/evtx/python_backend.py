@@ -20,10 +20,13 @@ from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.records.schema import EventFields
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, VALUE_DESCRIPTOR, ValueType
 from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
+from evtxscan.sources.evtx.cpu_limit import CpuLimitExceeded, cpu_limit
 from evtxscan.sources.evtx.value_text import FIXED_SCALARS, array_items, value_text
 
 #: Nested BinXml deeper than this is treated as corrupt (guards against reference loops).
 MAX_DEPTH = 16
+#: CPU seconds python-evtx may spend on one record (a real one takes milliseconds).
+RECORD_CPU_SECONDS = 1.0
 MAX_PIECES = 100_000  # output pieces of one record: array values multiply its elements
 
 _WSTRING, _ANSI, _SID, _BXML = (
@@ -235,6 +238,25 @@ def _parse(xml: str) -> EventFields:
     return EventFields._make(items)
 
 
+def describe(exc: BaseException) -> str:
+    """A short, bounded description of a python-evtx exception. Its ``repr`` may hold the
+    repr of a whole chunk buffer (``Block``), or recurse without end (``Block.__str__``): one
+    such message per damaged record used gigabytes."""
+    parts = []
+    value = getattr(exc, "_value", None)  # python-evtx keeps its message there, not in args
+    for arg in exc.args[:3] or ([value] if isinstance(value, str) else []):
+        if isinstance(arg, str):
+            parts.append(repr(arg[:_MESSAGE_CHARS]))
+        elif isinstance(arg, int) and arg.bit_length() <= 64:
+            parts.append(str(arg))
+        else:
+            parts.append(f"<{type(arg).__name__}>")
+    return f"{type(exc).__name__}({', '.join(parts)})"
+
+
+_MESSAGE_CHARS = 200
+
+
 def python_chunk_events(image: bytes) -> ChunkEvents:
     """``(record number, fields)`` per record of a chunk image, or a :class:`BackendError`.
 
@@ -244,7 +266,7 @@ def python_chunk_events(image: bytes) -> ChunkEvents:
     try:
         chunks = list(FileHeader(image, 0).chunks())
     except Exception as exc:
-        yield BackendError(f"python-evtx could not open the chunk: {exc!r}")
+        yield BackendError(f"python-evtx could not open the chunk: {describe(exc)}")
         return
     for chunk in chunks:
         renderer, records, failures = _RecordRenderer(), chunk.records(), 0
@@ -254,15 +276,25 @@ def python_chunk_events(image: bytes) -> ChunkEvents:
             except StopIteration:
                 break
             except Exception as exc:  # a generator that raised is finished
-                yield BackendError(f"python-evtx: {exc!r}")
+                yield BackendError(f"python-evtx: {describe(exc)}")
                 break
             number: int | None = None
             try:
                 number = int(record.record_num())
-                fields = _parse(renderer.xml(record.root()))
+                with cpu_limit(RECORD_CPU_SECONDS):
+                    xml = renderer.xml(record.root())
+                fields = _parse(xml)
+            except CpuLimitExceeded:
+                failures += 1
+                yield BackendError(
+                    f"python-evtx: gave up on a record after {RECORD_CPU_SECONDS:g} s of CPU "
+                    "(damaged template?)",
+                    number,
+                )
+                continue
             except Exception as exc:
                 failures += 1
-                yield BackendError(f"python-evtx: {exc!r}", number)
+                yield BackendError(f"python-evtx: {describe(exc)}", number)
                 continue
             failures = 0
             yield number, fields

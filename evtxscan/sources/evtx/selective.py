@@ -26,7 +26,7 @@ import pandas as pd
 from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
-from evtxscan.sources.evtx.decode import DecodeOptions, decode_indexed, index_ranges
+from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ALTERED,
@@ -37,7 +37,6 @@ from evtxscan.sources.evtx.reader import (
     read_chunk_range,
 )
 from evtxscan.sources.evtx.utf16_check import altered_records
-from evtxscan.sources.inputs import Buffer
 from evtxscan.sources.integrity import FileReport, ReadError
 
 _EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
@@ -132,8 +131,9 @@ def _decoded_range(
     result: RangeResult,
 ) -> list[pd.DataFrame]:
     """The range indexed once; the selected records decoded from that index."""
-    [frames] = read_ranges_decoded([(source, data, [span], result)], selector, options, batch_size)
-    return frames
+    decoded = read_ranges_decoded([(source, data, [span], result)], selector, options, batch_size)
+    assert decoded is not None  # one file: never given back for file-by-file reading
+    return decoded[0]
 
 
 def read_ranges_decoded(
@@ -141,26 +141,24 @@ def read_ranges_decoded(
     selector: IndexSelector | None,
     options: DecodeOptions,
     batch_size: int,
-) -> list[list[pd.DataFrame]]:
+) -> list[list[pd.DataFrame]] | None:
     """Several files' ranges (``(name, content, spans, result)`` each) indexed and decoded as
     one batch, so many small logs share the fixed costs; per item, its decoded batches, and
-    its counts, skipped and located records in its result (as :func:`read_range_selected`)."""
+    its counts, skipped and located records in its result (as :func:`read_range_selected`).
+    None when the files must be read one by one instead: values read as missing are counted
+    per batch, and each file's integrity note must count its own."""
     if not items:
         return []
-    # A batch notes into results of its own first: should it have to be read file by file
-    # after all (below), nothing is noted twice.
-    notes = [RangeResult() for _ in items] if len(items) > 1 else [items[0][3]]
-    batch = [(n, c, s, r) for (n, c, s, _), r in zip(items, notes, strict=True)]
-    found = index_ranges(batch, options.include_recovered)
+    found = index_ranges(items, options.include_recovered)
     index = found.index
     if selector is None:
         decode = np.ones(len(index), dtype=bool)
     else:
         decode = selector.decode_mask(index) | index.fallback
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
+    if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
+        return None  # counted for the batch, not per file: read its files one by one
     if len(items) > 1:
-        if chosen.attrs.get(VALUES_LOST):  # counts of the batch: read alone to give each its own
-            return [read_ranges_decoded([item], selector, options, batch_size)[0] for item in items]
         chosen = _used_categories(chosen)
     by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
     out: list[list[pd.DataFrame]] = []
@@ -172,15 +170,12 @@ def read_ranges_decoded(
         frames = []
         for start in range(0, len(decoded), batch_size):
             piece = decoded.iloc[start : start + batch_size].reset_index(drop=True)
-            piece.attrs = dict(decoded.attrs) if start == 0 else {}  # values lost: counted once
+            piece.attrs = dict(decoded.attrs) if start == 0 else {}  # values lost: once
             frames.append(piece)
-        if len(items) > 1:  # what indexing noted about the file's chunks
-            result.errors += notes[number].errors
-            result.chunks += notes[number].chunks
-            result.chunks_skipped += notes[number].chunks_skipped
+        if spans:
+            _note_altered(content, spans[0], frames, result)
         if selector is not None:
             _defer(selector, mine, wanted, result)
-        _note_altered(content, spans[0], frames, result)
         _count_undecoded(result, mine, wanted, frames)
         result.observed = _observation(name, mine, frames)
         out.append(frames)

@@ -182,14 +182,16 @@ class SystemReader:
             present[rows[picked]] = True
         for row, text in self._others(name):
             number = None if text is None else _int(text, base)
-            if number is not None and number >= 0:
+            if number is not None and 0 <= number < 2**64:  # else it fits no column: missing
                 values[row], present[row] = number, True
         rows, texts = self._constants(name)
         if len(rows):
             attribute = FIELD_PLACES[name][1] is not None
             parsed = [_int(text, base) if text or not attribute else None for text in texts]
-            known = np.array([v is not None and v >= 0 for v in parsed])
-            numbers = np.array([v if v is not None and v >= 0 else 0 for v in parsed], np.uint64)
+            known = np.array([v is not None and 0 <= v < 2**64 for v in parsed], dtype=bool)
+            numbers = np.array(
+                [v if k else 0 for v, k in zip(parsed, known, strict=True)], np.uint64
+            )
             shape = self.shapes.of[rows]
             values[rows], present[rows] = numbers[shape], known[shape]
         if NUMBER_BITS[name] < 64:

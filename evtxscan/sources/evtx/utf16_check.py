@@ -8,6 +8,7 @@ string value is checked, so the integrity row can say which records were altered
 
 from __future__ import annotations
 
+import mmap
 import struct
 
 import numpy as np
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 
 from evtxscan.sources.fileview import FileView
 
-Buffer = bytes | FileView
+Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 
 CHUNK_SIZE = 65536
 _FRAGMENT = 0x0F

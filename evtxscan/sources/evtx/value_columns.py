@@ -87,6 +87,10 @@ def render_parts(
     refused = np.zeros(n, dtype=bool)
     flags = np.zeros(n, dtype=np.uint8)
     parts: list[tuple[np.ndarray, pa.Array]] = []
+    beyond = (at < 0) | (size < 0) | (at + size > len(reader.buf))  # damaged sizes/offsets
+    if beyond.any():  # left to the renderer, as values of odd sizes are
+        refused |= beyond
+        at, size = np.where(beyond, 0, at), np.where(beyond, 0, size)
     types = [int(kind[0])] if n and kind.min() == kind.max() else np.unique(kind).tolist()
     for value_type in types if n else []:
         rows = np.arange(n) if len(types) == 1 else np.flatnonzero(kind == value_type)
