@@ -45,7 +45,7 @@ def connect(scheduler: str) -> Iterator[Client]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several trial clusters side by side
         ) as cluster,
         Client(cluster) as client,
     ):

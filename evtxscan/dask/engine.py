@@ -8,8 +8,9 @@
    :func:`~evtxscan.scanning.local_engine.merge_outputs` (range parts into one report,
    byte-identical copies settled); Sigma's diagnoses are made here, as locally, since a
    Sigma correlation may span hosts.
-3. Renames span hosts too: each batch of units gives its rename events and host names
-   (:func:`~evtxscan.dask.groups.rename_facts`), the driver finds the renames once.
+3. Renames span hosts too: each unit's summary also carries its rename events and which
+   hosts its files hold (:func:`~evtxscan.dask.groups.rename_events`,
+   :func:`~evtxscan.dask.groups.host_files`), and the driver finds the renames once.
 4. The kept rows, day counts and located context records stay on the workers: batches of
    units are split by host group (renames joined), each group is correlated by one task,
    which also reads its context near symptoms again (:mod:`evtxscan.dask.groups`), and the
@@ -38,7 +39,8 @@ from evtxscan.dask.groups import (
     Shared,
     assemble,
     correlate_group,
-    rename_facts,
+    host_files,
+    rename_events,
     split_outputs,
 )
 from evtxscan.records.batch import concat_frames
@@ -64,11 +66,13 @@ def _run(unit: WorkUnit, shared: Shared) -> UnitOutput:
 
 
 def _reports(output: UnitOutput) -> UnitOutput:
-    """The part of a unit's output the driver needs: reports, counts and Sigma hits."""
+    """The part of a unit's output the driver needs: reports, counts, Sigma hits and what
+    renames are found from: of the kept rows only the rename events (EventLog 6011), of the
+    day counts only which hosts each file holds."""
     return UnitOutput(
         output.reports,
-        [],
-        [],
+        rename_events(output.kept),
+        host_files(output.days),
         output.records,
         output.part,
         notes=output.notes,
@@ -109,8 +113,8 @@ class DaskEngine:
             from evtxscan.scanning.sigma_stage import sigma_diagnoses
 
             sigma_rows = sigma_diagnoses(pipeline.sigma, merged.sigma_hits)
+        renames = _renames(pipeline, merged.kept, merged.days)
         batches = self._batches(good, tag)
-        renames = self._renames(pipeline, batches, duplicates, tag)
         tables = self._correlate(shared, batches, Settled(duplicates, renames), tag)
         return assemble(tables, integrity_frame(merged.reports), pipeline, sigma_rows)
 
@@ -143,26 +147,6 @@ class DaskEngine:
         size = max(1, math.ceil(len(outputs) / (BATCHES_PER_GROUP * self._groups())))
         return [outputs[i : i + size] for i in range(0, len(outputs), size)]
 
-    def _renames(
-        self,
-        pipeline: ScanPipeline,
-        batches: list[list[Future]],
-        duplicates: frozenset[str],
-        tag: str,
-    ) -> HostRenames:
-        """The collection's renames, from every batch's rename events and host names."""
-        client = self.client
-        facts = [
-            client.submit(rename_facts, batch, duplicates, key=f"evtxscan-renames-{tag}-{i}")
-            for i, batch in enumerate(batches)
-        ]
-        found: list[tuple[pd.DataFrame, set[str]]] = client.gather(facts)
-        events = [e for e, _ in found if not e.empty]
-        known = set().union(*(h for _, h in found)) if found else set()
-        rows = concat_frames(events) if events else pd.DataFrame()
-        names, join = pipeline.scanner.index.names, pipeline.settings.join_renamed
-        return find_renames(rows, pipeline.host_map.host_for, known, names, join)
-
     def _correlate(
         self,
         shared: Future,
@@ -191,6 +175,17 @@ class DaskEngine:
             )
         tables: list[GroupTables] = client.gather(results)
         return tables
+
+
+def _renames(
+    pipeline: ScanPipeline, events: list[pd.DataFrame], hosts: list[pd.DataFrame]
+) -> HostRenames:
+    """The collection's renames, from every unit's rename events and host names (those of
+    files found to be copies already dropped), as the local engine finds them."""
+    rows = concat_frames([e for e in events if not e.empty]) if events else pd.DataFrame()
+    known = {str(h) for frame in hosts for h in frame["host"].unique()}
+    names, join = pipeline.scanner.index.names, pipeline.settings.join_renamed
+    return find_renames(rows, pipeline.host_map.host_for, known, names, join)
 
 
 def _in_order(futures: Sequence[Future], units: Sequence[WorkUnit]) -> Iterator[UnitOutput]:

@@ -7,8 +7,8 @@ window and its context read, host totals, daily counts), so correlating hosts ap
 concatenating in host order gives the same tables; the rows of one group keep the input
 order they have in the local engine, which is all its tie-breaking depends on. What spans
 hosts is settled on the driver first: which files are copies of earlier ones, and which
-machines were renamed (:func:`rename_facts`), since a rename joins two names' rows into one
-host and so decides the group.
+machines were renamed (from every unit's :func:`rename_events` and :func:`host_files`),
+since a rename joins two names' rows into one host and so decides the group.
 """
 
 from __future__ import annotations
@@ -69,25 +69,23 @@ class GroupTables:
     rows: int  # kept rows the timeline was chosen from
 
 
-def rename_facts(
-    outputs: list[UnitOutput], duplicates: frozenset[str]
-) -> tuple[pd.DataFrame, set[str]]:
-    """What renames are found from, of some units: their rename events (EventLog 6011,
-    a superset the driver narrows) and every host name they saw."""
-    events: list[pd.DataFrame] = []
-    hosts: set[str] = set()
-    for output in outputs:
-        for frame in [*output.kept, *output.days]:
-            frame = _without(frame, duplicates)
-            if frame.empty:
-                continue
-            hosts.update(str(h) for h in frame["host"].unique() if h is not None and h == h)
-            if "event_id" in frame.columns:
-                rename = frame["event_id"].astype("Int64").isin(RENAME.event_ids).fillna(False)
-                if rename.any():
-                    events.append(frame[rename.to_numpy(dtype=bool)].reset_index(drop=True))
-    found = concat_frames(events) if events else pd.DataFrame()
-    return found, hosts
+def rename_events(kept: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """The rename events (EventLog 6011 and the like: a superset the driver narrows by
+    provider) among a unit's kept rows."""
+    events = []
+    for frame in kept:
+        if frame.empty:
+            continue
+        rename = frame["event_id"].astype("Int64").isin(RENAME.event_ids).fillna(False)
+        if rename.any():
+            events.append(frame[rename.to_numpy(dtype=bool)].reset_index(drop=True))
+    return events
+
+
+def host_files(days: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Which hosts each file holds (from a unit's day counts): the collection's host names."""
+    pairs = [d[["host", "source_file"]].drop_duplicates() for d in days if not d.empty]
+    return [p.reset_index(drop=True) for p in pairs]
 
 
 def host_group(hosts: pd.Series, groups: int, renames: HostRenames) -> np.ndarray:

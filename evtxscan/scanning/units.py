@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
+from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.inputs import (
@@ -186,11 +187,21 @@ def _gathered(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFra
 def _read_part(
     part: FileRange, options: ReadOptions, content: Buffer, report: FileReport
 ) -> tuple[list[pd.DataFrame], RangeResult]:
-    """The range's batches; a reader bug becomes an error of the file, as in the stream."""
+    """The range's batches; a reader bug becomes an error of the file, as in the stream, and
+    so does a range over the file's time budget (each range of a large file has the budget,
+    as in a worker of the stream)."""
+    span = part.span
     try:
-        return read_range(RangeTask(part.source, part.span, options), content)
+        task = RangeTask(part.source, span, options)
+        return within(options.time_budget, lambda: read_range(task, content))
+    except TimeBudgetExceeded:
+        report.error(
+            f"time budget of {options.time_budget:g} s exceeded while reading chunks "
+            f"{span.start}-{span.stop - 1}: they are not read",
+            span.start,
+        )
+        return [], RangeResult()
     except Exception as exc:
-        span = part.span
         reason = f"internal error while reading chunks {span.start}-{span.stop - 1}"
         report.error(f"{reason}: {type(exc).__name__}: {exc}", span.start)
         return [], RangeResult()

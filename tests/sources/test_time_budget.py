@@ -109,3 +109,26 @@ def test_values_read_as_missing_are_counted_per_file_in_a_batch_of_small_logs(
     notes = dict(zip(names, integrity["notes"], strict=True))
     assert "read as missing: 1 written_time" in notes["b.evtx"]
     assert "read as missing" not in notes["a.evtx"] + notes["c.evtx"]
+
+
+def test_a_range_of_a_large_file_in_a_scan_unit_stops_at_the_time_budget(tmp_path: Path) -> None:
+    """A scan splits large files into ranges read as units of their own (locally or on a
+    cluster); each range is read within the file's time budget, as in a stream's worker."""
+    from evtxscan.scanning.units import FileRange, _read_part
+    from evtxscan.sources.integrity import FileReport
+    from evtxscan.sources.worker import ReadOptions
+
+    path = tmp_path / "big.evtx"
+    path.write_bytes(_log(300))
+    (source,) = expand_paths([path])
+    assert isinstance(source, Source)
+    span = chunk_ranges(path.stat().st_size, 4096, 64)[0]
+    data = path.read_bytes()
+    report = FileReport(path=str(path))
+    part = FileRange(source, span, 0, 1)
+    frames, _ = _read_part(part, ReadOptions(time_budget=1e-9), data, report)
+    assert frames == [] and "time budget of 1e-09 s exceeded while reading chunks 0-" in str(
+        report.errors
+    )
+    frames, _ = _read_part(part, ReadOptions(time_budget=60), data, FileReport(path=""))
+    assert sum(len(f) for f in frames) == 300
