@@ -24,6 +24,7 @@ from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.decode import DecodeOptions
+from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
 from evtxscan.sources.evtx.selective import (
@@ -116,20 +117,24 @@ def plan_reads(
 ) -> list[DeferredRead]:
     """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
     rows, ``hosts`` their host names), as one read per source (in input order)."""
-    reads: list[DeferredRead] = []
+    wanted: dict[Source, list[np.ndarray]] = {}  # a file split in ranges is located per range
     for source, frame in located:
         if frame.empty:
             continue
         hosts = hosts_of(source, frame)
         chosen = np.asarray(choose(hosts, frame), dtype=bool)
         if chosen.any():
-            offsets = frame["offset"].to_numpy(dtype=np.int64)[chosen]
-            reads.append(DeferredRead(source, tuple(int(o) for o in np.unique(offsets))))
-    return reads
+            wanted.setdefault(source, []).append(frame["offset"].to_numpy(dtype=np.int64)[chosen])
+    return [
+        DeferredRead(source, tuple(np.unique(np.concatenate(parts)).tolist()))
+        for source, parts in wanted.items()
+    ]
 
 
 #: How long after a boot a server role's services are looked for in service changes.
 ROLE_WINDOW = timedelta(minutes=30)
+#: The latest boots looked at (what the host runs now; older ones add cost, not answers).
+ROLE_BOOTS = 3
 
 
 def role_evidence(
@@ -137,11 +142,12 @@ def role_evidence(
 ) -> Callable[[np.ndarray, pd.DataFrame], np.ndarray]:
     """A chooser of the located service state changes (Service Control Manager 7036, 7040)
     of the hosts in ``boots`` that can show a server role: a role's services start with the
-    machine, so those within :data:`ROLE_WINDOW` after one of the host's boots (all of
-    them for a host without known boots). ``names``: canonical provider names."""
+    machine, so those within :data:`ROLE_WINDOW` after one of the host's last
+    :data:`ROLE_BOOTS` boots (all of them for a host without known boots). ``names``:
+    canonical provider names."""
     wanted = np.array(sorted(boots), dtype=object)
     step = np.timedelta64(int(ROLE_WINDOW.total_seconds() * 1_000_000), "us")
-    starts = {host: _utc_times(times) for host, times in boots.items()}
+    starts = {host: _utc_times(times)[-ROLE_BOOTS:] for host, times in boots.items()}
 
     def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         providers = frame["provider"].astype(str)
@@ -174,12 +180,113 @@ def _utc_times(times: Sequence[pd.Timestamp]) -> np.ndarray:
 def read_again(
     reads: list[DeferredRead], options: ReadOptions, config: ScannerConfig
 ) -> list[pd.DataFrame]:
-    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order)."""
+    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order).
+
+    With the default backend, the chunk runs of several files are decoded together, up to
+    :data:`GROUP_CHUNKS` chunks at a time (a second read touches few records of many files)."""
     context = Scanner(config)
+    if Backend(options.backend) is not Backend.RUST:
+        for task in reads:
+            for frame in read_deferred(task, options):
+                context.keep(frame)
+        return context.kept
+    batch = _Batch(DecodeOptions(options.host_map, options.include_recovered), options.time_budget)
     for task in reads:
-        for frame in read_deferred(task, options):
-            context.keep(frame)
+        try:
+            content = open_source(task.source, options.bundle_limits)
+        except (OSError, ValueError, EOFError):
+            continue  # gone since the first read: the first read's integrity row stands
+        batch.opened.append(content)
+        for group in _groups(_spans(content, task.offsets)):
+            if batch.chunks and (
+                batch.chunks + _count(group) > GROUP_CHUNKS or batch.holds(task.source.display)
+            ):
+                for frame in batch.flush(keep=content):
+                    context.keep(frame)
+            batch.add(task, content, group)
+    for frame in batch.flush():
+        context.keep(frame)
     return context.kept
+
+
+class _Batch:
+    """Chunk runs of several files decoded together; the files stay open until decoded."""
+
+    def __init__(self, options: DecodeOptions, time_budget: float | None) -> None:
+        self.options = options
+        self.time_budget = time_budget  # per batch, as for one file
+        self.items: list[tuple[str, Buffer, list[ChunkRange], RangeResult]] = []
+        self.offsets: list[tuple[int, ...]] = []
+        self.opened: list[Buffer] = []
+        self.chunks = 0
+
+    def holds(self, name: str) -> bool:
+        return any(item[0] == name for item in self.items)
+
+    def add(self, task: DeferredRead, content: Buffer, group: list[ChunkRange]) -> None:
+        self.items.append((task.source.display, content, group, RangeResult()))
+        self.offsets.append(task.offsets)
+        self.chunks += _count(group)
+
+    def _decoded(self, selector: _ItemOffsets) -> list[list[pd.DataFrame]]:
+        together = read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30)
+        if together is not None:
+            return together
+        alone = []  # values read as missing are counted per batch: each file on its own
+        for number, item in enumerate(self.items):
+            own = _ItemOffsets((self.offsets[number],))
+            found = read_ranges_decoded([item], own, self.options, batch_size=1 << 30)
+            alone.append(found[0] if found else [])
+        return alone
+
+    def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
+        """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
+        selector = _ItemOffsets(tuple(self.offsets))
+        try:
+            outputs = within(self.time_budget, lambda: self._decoded(selector))
+        except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
+            outputs = [[] for _ in self.items]
+        found = []
+        for frames, offsets in zip(outputs, self.offsets, strict=True):
+            for frame in frames:
+                wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+                if not wanted.empty:
+                    found.append(wanted.reset_index(drop=True))
+        for content in self.opened:
+            if content is not keep and hasattr(content, "close"):
+                content.close()
+        self.opened = [keep] if keep is not None else []
+        self.items, self.offsets, self.chunks = [], [], 0
+        return found
+
+
+@dataclass(frozen=True)
+class _ItemOffsets:
+    """Decodes, in a batch of several files, the records at each file's own offsets."""
+
+    offsets: tuple[tuple[int, ...], ...]  # per item of the batch (``index.source``)
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        mask = np.zeros(len(index), dtype=bool)
+        for number, wanted in enumerate(self.offsets):
+            rows = index.source == number
+            mask[rows] = np.isin(index.offset[rows], np.array(wanted, dtype=np.int64))
+        return mask
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.zeros(len(index), dtype=bool)
+
+
+def _spans(content: Buffer, offsets: tuple[int, ...]) -> list[ChunkRange]:
+    """The runs of chunks holding ``offsets``."""
+    first = inspect_header(bytes(content[:SNIFF_BYTES]), FileReport(path=""))
+    slots = np.unique((np.array(offsets, dtype=np.int64) - first) // CHUNK_SIZE)
+    breaks = np.flatnonzero(np.diff(slots) != 1) + 1
+    return [ChunkRange(first, int(r[0]), int(r[-1]) + 1) for r in np.split(slots, breaks)]
+
+
+def _count(group: list[ChunkRange]) -> int:
+    return sum(span.stop - span.start for span in group)
 
 
 def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:
@@ -203,36 +310,23 @@ def _read_offsets(
     task: DeferredRead, content: Buffer, options: ReadOptions, frames: list[pd.DataFrame]
 ) -> None:
     """Decode the records at ``task.offsets`` of ``content`` into ``frames``."""
-    first = inspect_header(bytes(content[:SNIFF_BYTES]), FileReport(path=""))
     offsets = np.array(task.offsets, dtype=np.int64)
-    slots = np.unique((offsets - first) // CHUNK_SIZE)
-    breaks = np.flatnonzero(np.diff(slots) != 1) + 1
-    spans = [ChunkRange(first, int(r[0]), int(r[-1]) + 1) for r in np.split(slots, breaks)]
-    found: list[pd.DataFrame] = []
-    if Backend(options.backend) is Backend.RUST:  # every run of chunks in one batch
-        decode = DecodeOptions(options.host_map, options.include_recovered)
-        selector = OffsetSelector(task.offsets)
-        for group in _groups(spans):
-            item = (task.source.display, content, group, RangeResult())
-            decoded = read_ranges_decoded([item], selector, decode, batch_size=1 << 30)
-            found += decoded[0] if decoded else []  # one file: never handed back
-    else:
-        for span in spans:
-            found += read_range_selected(
-                content,  # type: ignore[arg-type]
-                span,
-                backend_function(options.backend),
-                OffsetSelector(task.offsets),
-                source=task.source.display,
-                host_map=options.host_map,
-                batch_size=options.batch_size,
-                include_recovered=options.include_recovered,
-                result=RangeResult(),
-            )
-    for frame in found:
-        wanted = frame[frame["offset"].isin(offsets).to_numpy()]
-        if not wanted.empty:
-            frames.append(wanted.reset_index(drop=True))
+    selector = OffsetSelector(task.offsets)
+    for span in _spans(content, task.offsets):
+        for frame in read_range_selected(
+            content,  # type: ignore[arg-type]
+            span,
+            backend_function(options.backend),
+            selector,
+            source=task.source.display,
+            host_map=options.host_map,
+            batch_size=options.batch_size,
+            include_recovered=options.include_recovered,
+            result=RangeResult(),
+        ):
+            wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+            if not wanted.empty:
+                frames.append(wanted.reset_index(drop=True))
 
 
 #: Chunks decoded together by a second read (their copy is at most 16 MiB).

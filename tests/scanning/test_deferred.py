@@ -81,3 +81,20 @@ def test_second_reads_group_chunk_runs_up_to_a_bound() -> None:
     assert [s for g in groups for s in g] == spans  # all of them, in order
     assert all(sum(s.stop - s.start for s in g) <= GROUP_CHUNKS for g in groups[:-1])
     assert groups[-1] == [spans[-1]]  # a long run is a group of its own
+
+
+def test_a_file_located_in_several_ranges_is_read_again_once() -> None:
+    from evtxscan.scanning.deferred import plan_reads
+    from evtxscan.sources.inputs import Source
+
+    source = Source("file", "big.evtx")
+    located = [
+        (source, pd.DataFrame({"computer": ["A"], "offset": [9000]})),
+        (source, pd.DataFrame({"computer": ["A", "A"], "offset": [5000, 70000]})),
+    ]
+
+    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=bool)
+
+    reads = plan_reads(located, everything, lambda _s, f: np.array(["a"] * len(f)))
+    assert [(r.source, r.offsets) for r in reads] == [(source, (5000, 9000, 70000))]

@@ -121,3 +121,22 @@ def test_slots_without_a_chunk_have_no_records() -> None:
     assert found == _expected(bytes(holes))
     assert {chunk for chunk, *_rest in found} == {0, 2, 4}
     assert np.array_equal(np.array(_walked(b"")), np.array([]))
+
+
+def test_a_torn_record_header_costs_only_that_record() -> None:
+    data = bytearray(evtx_bytes(_events(30), records_per_chunk=30))
+    whole = _walked(bytes(data))
+    third = FILE_HEADER_SIZE + whole[2][1]  # record 3's header: its size says 0
+    data[third + 4 : third + 8] = bytes(4)
+    found = _walked(bytes(data))
+    assert found == _expected(bytes(data))
+    numbers = [number for _c, _o, _s, number, _w, recovered in found if not recovered]
+    assert numbers == [n for n in range(1, 31) if n != 3]  # the walk resumed at record 4
+    # a "header" whose size copy does not agree is not where a walk resumes
+    junk = bytearray(data)
+    fourth = FILE_HEADER_SIZE + whole[3][1]
+    size = whole[3][2]
+    junk[fourth + size - 4 : fourth + size] = (size + 8).to_bytes(4, "little")
+    numbers = [n for _c, _o, _s, n, _w, r in _walked(bytes(junk)) if not r]
+    assert numbers == [n for n in range(1, 31) if n not in (3, 4)]
+    assert _walked(bytes(junk)) == _expected(bytes(junk))

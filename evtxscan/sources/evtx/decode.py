@@ -42,10 +42,11 @@ from evtxscan.sources.evtx.index import BATCH_BYTES, IndexedSet, RecordIndex, in
 from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.payload import read_payloads
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.reader import TORN_HEADER, ChunkRange, RangeResult
 from evtxscan.sources.evtx.rendered import Wanted, render_wanted
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place
 from evtxscan.sources.fileview import FileView
+from evtxscan.sources.integrity import ReadError
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 ChunkParser = Callable[[bytes], ChunkEvents]
@@ -225,6 +226,10 @@ def _noted(
         mine = dict(zip(chunks.index[slots].tolist(), per_slot[slots].tolist(), strict=True))
         for span in item.spans:
             note_chunks(item.content, span, mine, item.result)
+    for row, offset in records.torn.tolist():
+        where = int(chunks.file_offset[row]) + offset
+        problem = ReadError(TORN_HEADER, int(chunks.index[row]), where)
+        inputs[int(chunks.source[row])].result.errors.append(problem)
     return np.ones(len(records), dtype=bool) if include_recovered else live
 
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 FILE_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
 RECORD_MAGIC = 0x00002A2A  # "**\0\0"
+RECORD_MAGIC_BYTES = RECORD_MAGIC.to_bytes(4, "little")
 FILE_HEADER_SIZE = 4096
 CHUNK_SIZE = 65536
 CHUNK_HEADER_SIZE = 512
@@ -120,6 +121,7 @@ class Chunk:
     header_crc_ok: bool
     data_crc_ok: bool
     truncated: bool  # the file ends inside this chunk
+    torn_headers: tuple[int, ...] = ()  # chunk offsets of bad headers the walk went past
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,16 @@ class ChunkProblem:
     reason: str
 
 
-def walk_records(chunk: bytes, start: int, end: int) -> list[RecordHeader]:
+def walk_records(
+    chunk: bytes, start: int, end: int, *, resync: bool = False, torn: list[int] | None = None
+) -> list[RecordHeader]:
     """Consecutive records from ``start`` up to ``end``, stopping at the first bad header.
 
     The trailing size copy is not required to match: parsers read such records, and a
-    damaged copy says nothing about the event itself.
+    damaged copy says nothing about the event itself. With ``resync`` (the live records of
+    a chunk), a bad header does not end the walk: it goes on at the next record whose size
+    copy does match (:func:`next_record`), so one torn record costs only itself; the torn
+    headers' offsets go to ``torn``.
     """
     out: list[RecordHeader] = []
     offset = start
@@ -143,10 +150,31 @@ def walk_records(chunk: bytes, start: int, end: int) -> list[RecordHeader]:
     while offset + RECORD_HEADER_SIZE <= end:
         magic, size, number, written = unpack(chunk, offset)
         if magic != RECORD_MAGIC or size < MIN_RECORD_SIZE or offset + size > end:
-            break
+            resumed = next_record(chunk, offset + 1, end) if resync else -1
+            if resumed < 0:
+                break
+            if torn is not None:
+                torn.append(offset)
+            offset = resumed
+            continue
         out.append(RecordHeader(offset, size, number, written))
         offset += size
     return out
+
+
+def next_record(chunk: bytes | memoryview, start: int, end: int) -> int:
+    """The first offset from ``start`` of a whole record below ``end`` whose size copy (its
+    last four bytes) agrees with its header; -1 when there is none."""
+    data = bytes(chunk[:end])
+    position = data.find(RECORD_MAGIC_BYTES, start)
+    while position >= 0:
+        if position + RECORD_HEADER_SIZE <= end:
+            size = int.from_bytes(data[position + 4 : position + 8], "little")
+            tail = data[position + size - 4 : position + size] if size >= MIN_RECORD_SIZE else b""
+            if position + size <= end and int.from_bytes(tail, "little") == size and tail:
+                return position
+        position = data.find(RECORD_MAGIC_BYTES, position + 1)
+    return -1
 
 
 def chunk_header_crc(chunk: bytes | memoryview) -> int:
@@ -171,7 +199,8 @@ def read_chunk(data: bytes, index: int, file_offset: int) -> Chunk | ChunkProble
     free_space, data_crc = _U32_PAIR.unpack_from(chunk, CHUNK_FREE_SPACE_AT)
     header_crc = _U32.unpack_from(chunk, CHUNK_HEADER_CRC_AT)[0]
     end = min(max(free_space, CHUNK_HEADER_SIZE), CHUNK_SIZE, len(raw))
-    records = walk_records(chunk, CHUNK_HEADER_SIZE, end)
+    torn: list[int] = []
+    records = walk_records(chunk, CHUNK_HEADER_SIZE, end, resync=True, torn=torn)
     live_end = records[-1].offset + records[-1].size if records else CHUNK_HEADER_SIZE
     slack = walk_records(chunk, live_end, len(raw)) if live_end >= end else []
     return Chunk(
@@ -185,6 +214,7 @@ def read_chunk(data: bytes, index: int, file_offset: int) -> Chunk | ChunkProble
             free_space <= CHUNK_SIZE and zlib.crc32(chunk[CHUNK_HEADER_SIZE:free_space]) == data_crc
         ),
         truncated=truncated,
+        torn_headers=tuple(torn),
     )
 
 

@@ -79,6 +79,10 @@ class RangeResult:
     deferred: pd.DataFrame | None = None
 
 
+#: The note for a record header the walk could not follow (it resumes after it).
+TORN_HEADER = "damaged record header; the records after it are read from the next whole one"
+
+
 def inspect_header(data: bytes, report: FileReport) -> int:
     """Check the file header, note what it says, and return the offset of the first slot."""
     header = parse_file_header(data)
@@ -360,6 +364,8 @@ def _second_opinion(
 
 def _note_chunk_damage(chunk: Chunk, result: RangeResult) -> None:
     where = (chunk.index, chunk.file_offset)
+    for offset in chunk.torn_headers:
+        result.errors.append(ReadError(TORN_HEADER, chunk.index, chunk.file_offset + offset))
     if chunk.truncated:
         result.errors.append(
             ReadError(

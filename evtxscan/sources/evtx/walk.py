@@ -17,7 +17,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from evtxscan.sources.evtx.layout import (
     MIN_RECORD_SIZE,
     RECORD_HEADER_SIZE,
     RECORD_MAGIC,
+    next_record,
 )
 from evtxscan.sources.fileview import FileView
 
@@ -69,6 +70,8 @@ class RecordSet:
     number: np.ndarray  # uint64: the header's record number
     written: np.ndarray  # uint64: the header's written time (FILETIME)
     recovered: np.ndarray  # bool: found in chunk slack
+    #: Bad live headers the walk went past (chunk row, offset in the chunk), for the notes.
+    torn: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -84,6 +87,7 @@ def walk(chunks: ChunkSet, reader: Reader | None = None) -> RecordSet:
     end = np.minimum(np.maximum(free, CHUNK_HEADER_SIZE), np.minimum(CHUNK_SIZE, chunks.length))
     rows = np.flatnonzero(valid)
     live, live_end = _chains(reader, chunks.base, rows, np.full(len(rows), CHUNK_HEADER_SIZE), end)
+    live, live_end, torn = _resynced(reader, chunks.base, rows, live, live_end, end)
     reached = live_end >= end[rows]
     slack, _end = _chains(reader, chunks.base, rows[reached], live_end[reached], chunks.length)
     found = [np.concatenate([a, b]) for a, b in zip(live, slack, strict=True)]
@@ -97,7 +101,44 @@ def walk(chunks: ChunkSet, reader: Reader | None = None) -> RecordSet:
         number=header[:, 1],
         written=header[:, 2],
         recovered=recovered[order],
+        torn=torn,
     )
+
+
+def _resynced(
+    reader: Reader,
+    base: np.ndarray,
+    rows: np.ndarray,
+    found: list[np.ndarray],
+    ended: np.ndarray,
+    end: np.ndarray,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Live walks a bad header stopped short of the chunk's free space go on at the next
+    record whose size copy agrees (:func:`~evtxscan.sources.evtx.layout.next_record`), as
+    the chunk-by-chunk walk does; rare, so one Python search per stopped chunk."""
+    parts = [found]
+    ended = ended.copy()
+    torn: list[tuple[int, int]] = []  # (chunk row, offset of the bad header)
+    while True:
+        resume: list[tuple[int, int]] = []
+        for k in np.flatnonzero(ended < end[rows]).tolist():
+            row = int(rows[k])
+            chunk = reader.buf[int(base[row]) : int(base[row]) + CHUNK_SIZE].tobytes()
+            position = next_record(chunk, int(ended[k]) + 1, int(end[row]))
+            if position >= 0:
+                resume.append((k, position))
+                torn.append((row, int(ended[k])))
+        if not resume:
+            break
+        which = np.array([k for k, _ in resume], dtype=np.int64)
+        starts = np.array([p for _, p in resume], dtype=np.int64)
+        more, more_end = _chains(reader, base, rows[which], starts, end)
+        parts.append(more)
+        ended[which] = more_end
+    marks = np.array(torn, dtype=np.int64).reshape(-1, 2)
+    if len(parts) == 1:
+        return found, ended, marks
+    return [np.concatenate([part[i] for part in parts]) for i in range(3)], ended, marks
 
 
 #: When this few chunks are still walking, the rest of their records are walked in Python
