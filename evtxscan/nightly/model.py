@@ -129,6 +129,8 @@ class PriorState:
 
     watermarks: dict[StreamKey, Watermark] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # sha256 -> path
+    #: path -> (size, mtime in ns, sha256) of files on disk read before (no hashing again)
+    file_stats: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     incidents: dict[str, StoredIncident] = field(default_factory=dict)
     diagnoses: dict[tuple[str, str], StoredDiagnosis] = field(default_factory=dict)
     hosts: dict[str, HostRecord] = field(default_factory=dict)
@@ -154,3 +156,5 @@ class StateUpdate:
     history: tuple[HistoryRow, ...]
     signature_ids: tuple[str, ...]
     retention_days: int
+    #: (path, size, mtime in ns, sha256) of those files on disk
+    file_stats: tuple[tuple[str, int, int, str], ...] = ()

@@ -151,6 +151,7 @@ class _Run:
         hooks = ReadHooks(
             planner=planner,
             remember=self.prior.files,
+            known_stats=self.prior.file_stats,
             admit=book.admit,
             after_batch=lambda: self.kill.checkpoint(Phase.READING),
         )
@@ -197,6 +198,7 @@ class _Run:
             stats=stats,
             watermarks=book.committed(),
             files=_files(reports, self.prior),
+            file_stats=_file_stats(reports),
             chunks=tuple(planner.chunks_read),
             incidents=changes.incidents,
             diagnoses=changes.diagnoses,
@@ -294,6 +296,17 @@ def _integrity(reports: list[FileReport], prior: PriorState) -> pd.DataFrame:
     note = "read by an earlier nightly run"
     frame.loc[known, "notes"] = [f"{n}; {note}" if n else note for n in frame.loc[known, "notes"]]
     return frame
+
+
+def _file_stats(reports: list[FileReport]) -> tuple[tuple[str, int, int, str], ...]:
+    """(path, size, mtime, sha256) of files on disk read or seen again, so the next run
+    need not hash them while they stay unchanged."""
+    kept = (FileStatus.OK, FileStatus.DIRTY, FileStatus.DAMAGED, FileStatus.DUPLICATE)
+    return tuple(
+        (r.path, r.size, r.mtime_ns, r.sha256)
+        for r in reports
+        if r.mtime_ns is not None and r.sha256 and r.status in kept
+    )
 
 
 def _files(reports: list[FileReport], prior: PriorState) -> tuple[tuple[str, str, int], ...]:

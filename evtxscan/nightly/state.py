@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS watermarks (
     PRIMARY KEY (host, channel));
 CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, size INTEGER NOT NULL, seen_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS file_stats (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     fingerprint BLOB PRIMARY KEY, seen_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hosts (
@@ -118,6 +121,13 @@ class StateDB:
             )
         }
         files = dict(self._rows("SELECT sha256, path FROM files"))
+        stats = {
+            path: (int(size), int(mtime), sha)
+            for path, size, mtime, sha in self._rows(
+                "SELECT path, size, mtime_ns, sha256 FROM file_stats"
+                " WHERE sha256 IN (SELECT sha256 FROM files)"
+            )
+        }
         incidents = {
             row[0]: _incident(row)
             for row in self._rows('SELECT * FROM incidents ORDER BY start, "end", incident_id')
@@ -129,6 +139,7 @@ class StateDB:
         return PriorState(
             watermarks=marks,
             files=files,
+            file_stats=stats,
             incidents=incidents,
             diagnoses=diagnoses,
             hosts=hosts,
@@ -152,6 +163,7 @@ class StateDB:
         steps: list[tuple[str, Iterable[tuple[Any, ...]]]] = [
             ("INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?, ?)", _marks(update, at)),
             ("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", _files(update, at)),
+            ("INSERT OR REPLACE INTO file_stats VALUES (?, ?, ?, ?)", update.file_stats),
             ("INSERT OR IGNORE INTO chunks VALUES (?, ?)", ((c, at) for c in update.chunks)),
             ("DELETE FROM incidents", [()]),
             ("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _incidents(update)),
@@ -171,6 +183,8 @@ class StateDB:
         for table, column in (("runs", "at"), ("history", "at"), ("files", "seen_at")):
             steps.append((f"DELETE FROM {table} WHERE {column} < ?", [(cutoff,)]))
         steps.append(("DELETE FROM chunks WHERE seen_at < ?", [(cutoff,)]))
+        forgotten = "DELETE FROM file_stats WHERE sha256 NOT IN (SELECT sha256 FROM files)"
+        steps.append((forgotten, [()]))
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for statement, rows in steps:

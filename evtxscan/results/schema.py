@@ -8,6 +8,7 @@ A producer that adds a column (e.g. the kind of a finding) declares it here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -70,8 +71,8 @@ class Table:
         return out[[*self.names, *extra]]
 
     def empty(self) -> pd.DataFrame:
-        """A zero-row frame of this table, typed."""
-        return self.conform(pd.DataFrame())
+        """A zero-row frame of this table, typed (made once per table, copied out)."""
+        return _empty_of(self).copy()
 
     def mismatches(self, frame: pd.DataFrame) -> list[str]:
         """What keeps ``frame`` from conforming: missing columns, other dtypes, other order."""
@@ -84,6 +85,12 @@ class Table:
         if not found and list(frame.columns[: len(self.columns)]) != self.names:
             found.append(f"column order {list(frame.columns)}")
         return found
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_of(table: Table) -> pd.DataFrame:
+    columns = {name: _cast(pd.Series([], dtype=object), t) for name, t in table.dtypes.items()}
+    return pd.DataFrame(columns, columns=table.names)
 
 
 def _same_dtype(actual: Any, declared: Any) -> bool:

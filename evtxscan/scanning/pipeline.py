@@ -114,6 +114,7 @@ class ReadHooks:
 
     planner: ChunkPlanner | None = None
     remember: Mapping[str, str] = field(default_factory=dict)  # sha256 -> path read earlier
+    known_stats: Mapping[str, tuple[int, int, str]] = field(default_factory=dict)  # no rehash
     admit: Callable[[pd.DataFrame], pd.DataFrame] | None = None  # e.g. above the watermarks
     after_batch: Callable[[], None] | None = None  # e.g. a kill-point check
 
@@ -221,7 +222,7 @@ class ScanPipeline:
         )
         stream.planner = hooks.planner
         if hooks.remember:
-            stream.remember(hooks.remember)
+            stream.remember(hooks.remember, hooks.known_stats)
         pending: list[pd.DataFrame] = []
         pending_rows = 0
         for batch in stream:

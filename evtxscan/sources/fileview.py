@@ -33,6 +33,11 @@ class FileView:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def mtime_ns(self) -> int:
+        """The file's modification time (ns), from the open descriptor."""
+        return os.fstat(self._fd).st_mtime_ns
+
     @overload
     def __getitem__(self, key: int) -> int: ...
 

@@ -49,6 +49,7 @@ class FileReport:
     format: str = "unknown"
     size: int = 0
     sha256: str = ""
+    mtime_ns: int | None = None  # a file on disk: when it was last written (not a column)
     status: FileStatus | None = None
     records: int = 0
     recovered: int = 0

@@ -35,9 +35,9 @@ from evtxscan.sources.inputs import (
     bundle_members,
     expand_paths,
     open_source,
-    sha256_of,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.known_files import KnownFiles
 from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.small_evtx import decode_small_files, open_small_files, small_evtx_run
 from evtxscan.sources.text.times import check_zone
@@ -104,17 +104,17 @@ class RecordStream:
         self.catalog = catalog  # message templates: recover text exports' insertion strings
         self.transform = transform  # applied to every batch before it is counted and yielded
         self.reports: list[FileReport] = []
-        self._seen: dict[str, str] = {}
+        self.known = KnownFiles()  # byte-identical files are read once
         self._iterator: Iterator[pd.DataFrame] | None = None
 
     #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
     planner: ChunkPlanner | None = None
-    _earlier: frozenset[str] = frozenset()
 
-    def remember(self, files: Mapping[str, str]) -> None:
-        """Treat files read by an earlier run (sha256 -> path) as duplicates of those."""
-        self._seen.update(files)
-        self._earlier = frozenset(files)
+    def remember(
+        self, files: Mapping[str, str], stats: Mapping[str, tuple[int, int, str]] | None = None
+    ) -> None:
+        """Files read by an earlier run: see :meth:`KnownFiles.remember`."""
+        self.known.remember(files, stats)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         if self._iterator is None:
@@ -288,14 +288,7 @@ class RecordStream:
             )
 
     def _duplicate(self, report: FileReport, content: Buffer) -> bool:
-        """Hash the file; True (and the report says so) when its contents were read before."""
-        report.sha256 = sha256_of(content)
-        first = self._seen.setdefault(report.sha256, report.path)
-        if first != report.path or report.sha256 in self._earlier:
-            report.status = FileStatus.DUPLICATE
-            report.duplicate_of = first
-            return True
-        return False
+        return self.known.duplicate(report, content)
 
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
         """Small EVTX files read as one batch; each gets its own report, in input order.

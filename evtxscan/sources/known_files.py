@@ -1,0 +1,49 @@
+"""Files a stream has seen, by content: byte-identical files are read once.
+
+A file's SHA-256 decides. For nightly runs the files read by earlier runs count too, and a
+file on disk whose size and modification time equal an earlier run's is not hashed again:
+the earlier hash stands (the rule rsync uses; the nightly state keeps the three).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.inputs import Buffer, sha256_of
+from evtxscan.sources.integrity import FileReport, FileStatus
+
+
+class KnownFiles:
+    """SHA-256 -> the first path read with it, this run's and earlier runs'."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self._earlier: frozenset[str] = frozenset()
+        self._stats: Mapping[str, tuple[int, int, str]] = {}
+
+    def remember(
+        self, files: Mapping[str, str], stats: Mapping[str, tuple[int, int, str]] | None = None
+    ) -> None:
+        """Treat files read by an earlier run (sha256 -> path) as duplicates of those;
+        ``stats``: path -> (size, modification time in ns, sha256) of those on disk."""
+        self._seen.update(files)
+        self._earlier = frozenset(files)
+        self._stats = stats or {}
+
+    def duplicate(self, report: FileReport, content: Buffer) -> bool:
+        """Hash the file (unless its size and time say it is unchanged); True, and the report
+        says so, when its contents were read before."""
+        if isinstance(content, FileView):
+            report.mtime_ns = content.mtime_ns
+        known = self._stats.get(report.path)
+        if known is not None and known[:2] == (len(content), report.mtime_ns):
+            report.sha256 = known[2]
+        else:
+            report.sha256 = sha256_of(content)
+        first = self._seen.setdefault(report.sha256, report.path)
+        if first != report.path or report.sha256 in self._earlier:
+            report.status = FileStatus.DUPLICATE
+            report.duplicate_of = first
+            return True
+        return False
