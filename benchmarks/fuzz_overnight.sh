@@ -4,6 +4,9 @@
 # Inputs are counted from each run's own report (a run the watchdog ended counts the inputs
 # of its last progress line, not the whole run).
 set -u
+# String hashing is randomized per process unless fixed: with it fixed, a seed gives the same
+# inputs again, so a finding (or a stall) can be reproduced from the seed alone.
+export PYTHONHASHSEED="${PYTHONHASHSEED:-0}"
 count=${1:-1000000}
 findings=${2:-fuzz-findings}
 seed=${3:-1}

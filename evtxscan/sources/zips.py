@@ -58,6 +58,7 @@ class ZipReader:
             *STREAM_ERRORS,
             IndexError,
             KeyError,
+            NotImplementedError,  # e.g. "zip file version 25.5" in the central directory
         ) as exc:
             self.entries = list(_scan_local_headers(data))
             self.problems.append(

@@ -267,3 +267,17 @@ def test_file_truncated_while_it_is_read(tmp_path: Path) -> None:
     assert 640 <= len(first) + sum(len(b) for b in rest) < 700
     row = stream.integrity.iloc[0]
     assert row["status"] == "damaged" and "internal error" not in row["errors"]
+
+
+def test_a_zip_version_python_cannot_read_falls_back_to_local_headers(tmp_path: Path) -> None:
+    # found by fuzzing (seed 3001): "zip file version 25.5" in the central directory made
+    # zipfile raise NotImplementedError, and the bundle became an internal error
+    data = bytearray(_zip([("a.evtx", _log(1))]))
+    central = data.index(b"PK\x01\x02")
+    data[central + 6 : central + 8] = struct.pack("<H", 255)  # version needed to extract
+    path = tmp_path / "future.zip"
+    path.write_bytes(bytes(data))
+    frame, integrity = _read(path)
+    _no_internal_errors(integrity)
+    assert "zip file version" in _row(integrity, "future.zip")["errors"]
+    assert len(frame) == 1  # the member, from its local header
