@@ -68,14 +68,18 @@ def _near_symptoms(rows: pd.DataFrame, has_symptom: np.ndarray, window: timedelt
         marks = marks[~np.isnat(marks)]
         if not len(marks):
             continue
-        own = times[mine]
-        # The nearest symptom time on either side decides (no quadratic loop).
-        right = np.searchsorted(marks, own, side="left")
-        after = marks[np.minimum(right, len(marks) - 1)]
-        before = marks[np.maximum(right - 1, 0)]
-        close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
-        near[mine] = close & ~np.isnat(own)
+        near[mine] = near_sorted(times[mine], marks, step)
     return near
+
+
+def near_sorted(times: np.ndarray, marks: np.ndarray, step: np.timedelta64) -> np.ndarray:
+    """True where a time is within ``step`` of one of ``marks`` (sorted, no NaT): the nearest
+    mark on either side decides (no quadratic loop); NaT times are never near."""
+    right = np.searchsorted(marks, times, side="left")
+    after = marks[np.minimum(right, len(marks) - 1)]
+    before = marks[np.maximum(right - 1, 0)]
+    close = (np.abs(after - times) <= step) | (np.abs(times - before) <= step)
+    return np.asarray(close & ~np.isnat(times))
 
 
 def _fill_messages(frame: pd.DataFrame, renderer: MessageRenderer) -> pd.DataFrame:

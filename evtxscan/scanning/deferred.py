@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.sessions import SCM, SERVICE_STATE
+from evtxscan.results.timeline import near_sorted
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
@@ -81,12 +82,7 @@ def near_marks(
         mine = mine[~np.isnat(mine)]
         if not len(mine):
             continue
-        own = times[where]
-        right = np.searchsorted(mine, own, side="left")
-        after = mine[np.minimum(right, len(mine) - 1)]
-        before = mine[np.maximum(right - 1, 0)]
-        close = (np.abs(after - own) <= step) | (np.abs(own - before) <= step)
-        near[where] = close & ~np.isnat(own)
+        near[where] = near_sorted(times[where], mine, step)
     return near
 
 
