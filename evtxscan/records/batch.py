@@ -105,6 +105,8 @@ class RecordBatch:
         self.positions: list[RecordPosition] = []
         # (message, culture) that Windows logged (XML RenderingInfo); absent elsewhere.
         self.logged: dict[int, tuple[str | None, str | None]] = {}
+        # Number columns shown as text that is not a number, counted (normalized events).
+        self.malformed: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -126,6 +128,8 @@ class RecordBatch:
         message and culture Windows logged for it, when an XML export carried them."""
         if logged is not None and (logged[0] is not None or logged[1] is not None):
             self.logged[len(self.positions)] = logged
+        for name in fields.malformed:
+            self.malformed[name] = self.malformed.get(name, 0) + 1
         items: list[Item] = [("Data", name or "", value, "", "") for name, value in fields.data]
         if fields.binary:
             items.append(("", "", "", "Binary", fields.binary))
@@ -138,6 +142,7 @@ class RecordBatch:
         for part in (self.system, self.items, self.escaped, self.positions):
             part.clear()
         self.logged.clear()
+        self.malformed.clear()
 
     def frame(
         self, *, source_file: str, source_format: str, host_map: HostMap | None = None
@@ -191,6 +196,8 @@ class RecordBatch:
         ids_zero = np.asarray(pd.Series(out["event_record_id"]).eq(0).fillna(False), dtype=bool)
         out["torn"] = bad_time | ids_zero | (no_channel & (source_format == "evtx"))
         frame = pd.DataFrame(out, columns=list(COLUMNS))
+        for name, count in self.malformed.items():
+            lost[name] += count
         frame.attrs[VALUES_LOST] = {name: count for name, count in lost.items() if count}
         return frame
 

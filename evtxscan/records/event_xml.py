@@ -115,26 +115,42 @@ def fields_from_element(event: etree._Element) -> EventFields:
         node = system.get(name)
         return None if node is None else node.get(attribute)
 
+    shown = {
+        "event_id": text("EventID"),
+        "qualifiers": attr("EventID", "Qualifiers"),
+        "version": text("Version"),
+        "level": text("Level"),
+        "task": text("Task"),
+        "opcode": text("Opcode"),
+        "keywords": text("Keywords"),
+        "event_record_id": text("EventRecordID"),
+        "process_id": attr("Execution", "ProcessID"),
+        "thread_id": attr("Execution", "ThreadID"),
+    }
+    numbers = {name: _int(value, 16 if name == "keywords" else 10) for name, value in shown.items()}
     return EventFields(
         provider=attr("Provider", "Name"),
         provider_guid=attr("Provider", "Guid") or None,
         event_source_name=attr("Provider", "EventSourceName"),
-        event_id=_int(text("EventID")),
-        qualifiers=_int(attr("EventID", "Qualifiers")),
-        version=_int(text("Version")),
-        level=_int(text("Level")),
-        task=_int(text("Task")),
-        opcode=_int(text("Opcode")),
-        keywords=_int(text("Keywords"), 16),
+        event_id=numbers["event_id"],
+        qualifiers=numbers["qualifiers"],
+        version=numbers["version"],
+        level=numbers["level"],
+        task=numbers["task"],
+        opcode=numbers["opcode"],
+        keywords=numbers["keywords"],
         time_created=attr("TimeCreated", "SystemTime"),
-        event_record_id=_int(text("EventRecordID")),
-        process_id=_int(attr("Execution", "ProcessID")),
-        thread_id=_int(attr("Execution", "ThreadID")),
+        event_record_id=numbers["event_record_id"],
+        process_id=numbers["process_id"],
+        thread_id=numbers["thread_id"],
         channel=text("Channel"),
         computer=text("Computer"),
         user_sid=attr("Security", "UserID") or None,
         data=data,
         binary=binary,
+        malformed=tuple(
+            name for name, value in shown.items() if (value or "").strip() and numbers[name] is None
+        ),
     )
 
 

@@ -99,6 +99,8 @@ class EventFields(NamedTuple):
     user_sid: str | None
     data: DataPairs
     binary: str | None  # upper-case hex, None when absent or empty
+    #: Number columns whose text the event shows but that is not a number (read as missing).
+    malformed: tuple[str, ...] = ()
 
 
 class RecordPosition(NamedTuple):

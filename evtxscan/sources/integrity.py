@@ -7,6 +7,7 @@ location (chunk, offset) and reason, and the file's status says how much to trus
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, nonmember
 
@@ -176,7 +177,11 @@ class FileReport:
 
     def count_lost(self, frame: pd.DataFrame) -> None:
         """Fold a batch's count of values read as missing (out of range, malformed)."""
-        for name, count in frame.attrs.get(VALUES_LOST, {}).items():
+        self.add_lost(frame.attrs.get(VALUES_LOST, {}))
+
+    def add_lost(self, counts: Mapping[str, int]) -> None:
+        """Fold counts of values read as missing, per column."""
+        for name, count in counts.items():
             self._values_lost[name] = self._values_lost.get(name, 0) + count
 
     def absorb(self, part: FileReport) -> None:

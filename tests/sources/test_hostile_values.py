@@ -55,6 +55,7 @@ def test_xml_keywords_out_of_range_cost_only_that_value(tmp_path: Path, keywords
     frame, row = _read(tmp_path / "k.xml")
     assert len(frame) == 2 and frame["keywords"].isna().tolist() == [True, False]
     assert row["status"] == "ok"
+    assert "values out of range or malformed, read as missing: 1 keywords" in row["notes"]
 
 
 @pytest.mark.parametrize("codec", ["zlib", "base64", "idna", "hex", "rot13", "bz2", "uu"])
@@ -175,3 +176,31 @@ def test_system_numbers_of_odd_types_beyond_64_bits_read_as_missing(tmp_path: Pa
     frame, _ = _read(tmp_path / "k.evtx")
     assert frame["keywords"].isna().tolist() == [True, True, False]
     assert frame["keywords"].tolist()[2] == 16
+
+
+@pytest.mark.parametrize("backend", ["rust", "python"])
+def test_evtx_system_numbers_out_of_range_are_noted_whichever_command_reads_them(
+    tmp_path: Path, backend: str
+) -> None:
+    from evtx_raw import EVENT_ID, LEVEL, raw_evtx, s, standard_values, system_template, u
+
+    import evtxscan
+    from evtxscan.sources.evtx.binxml import ValueType
+
+    records = [
+        (
+            system_template(types={EVENT_ID: ValueType.UINT32}),
+            standard_values(event_id=u(ValueType.UINT32, 70_000)),  # wider than the column
+        ),
+        (system_template(types={LEVEL: ValueType.STRING}), standard_values(level=s("high"))),
+        (system_template(), standard_values()),
+    ]
+    path = tmp_path / "n.evtx"
+    path.write_bytes(raw_evtx(records))
+    frame, row = _read(path, backend=backend)
+    assert frame["event_id"].isna().tolist() == [True, False, False]
+    assert frame["level"].isna().tolist() == [False, True, False]
+    note = "values out of range or malformed, read as missing: 1 event_id, 1 level"
+    assert note in row["notes"]
+    scanned = evtxscan.scan([path], backend=backend).integrity
+    assert scanned.iloc[0]["notes"] == row["notes"]  # a scan decodes neither record

@@ -35,6 +35,7 @@ _INTEGERS = {
     "process_id": "uint32",
     "thread_id": "uint32",
 }
+_NAT = np.iinfo(np.int64).min
 _EARLIEST_US = EARLIEST_TIME.value // 1000
 _LATEST_US = LATEST_TIME.value // 1000
 
@@ -82,9 +83,19 @@ def index_frame(
     ids = index.event_record_id
     out["torn"] = ~in_range | (ids.present & (ids.values == 0)) | no_channel
     frame = pd.DataFrame(out, columns=list(COLUMNS))
-    lost = int(np.sum((index.written_time != 0) & (written == np.iinfo(np.int64).min)))
-    frame.attrs[VALUES_LOST] = {"written_time": lost} if lost else {}
+    frame.attrs[VALUES_LOST] = values_lost(index, written)
     return frame
+
+
+def values_lost(index: RecordIndex, written: np.ndarray | None = None) -> dict[str, int]:
+    """Per column, the values ``index``'s records show that fit no column (malformed or out
+    of range: read as missing), as the rendered path counts them (``written``: the header
+    times as :func:`_written` gives them, when the caller has them)."""
+    micros = _written(index.written_time) if written is None else written
+    counts = {"written_time": int(np.sum((index.written_time != 0) & (micros == _NAT)))}
+    for name in _INTEGERS:
+        counts[name] = int(np.count_nonzero(getattr(index, name).lost))
+    return {name: count for name, count in counts.items() if count}
 
 
 def hosts(

@@ -325,9 +325,11 @@ def _used(ids: np.ndarray) -> list[int]:
 def _spread_numbers(column: Numbers, n: int, rows: np.ndarray, keep: np.ndarray) -> Numbers:
     values = np.zeros(n, dtype=np.uint64)
     present = np.zeros(n, dtype=bool)
+    lost = np.zeros(n, dtype=bool)
     values[rows] = column.values[keep]
     present[rows] = column.present[keep]
-    return Numbers(values, present)
+    lost[rows] = column.lost[keep]
+    return Numbers(values, present, lost)
 
 
 def _spread_texts(column: Texts, n: int, rows: np.ndarray, keep: np.ndarray) -> Texts:
@@ -338,7 +340,7 @@ def _spread_texts(column: Texts, n: int, rows: np.ndarray, keep: np.ndarray) -> 
 
 def _take(column: object, rows: np.ndarray) -> object:
     if isinstance(column, Numbers):
-        return Numbers(column.values[rows], column.present[rows])
+        return Numbers(column.values[rows], column.present[rows], column.lost[rows])
     if isinstance(column, Texts):
         return Texts(column.codes[rows], column.values)
     assert isinstance(column, np.ndarray)
@@ -351,6 +353,7 @@ def _concat(columns: list[object]) -> object:
         return Numbers(
             np.concatenate([c.values for c in columns]),  # type: ignore[attr-defined]
             np.concatenate([c.present for c in columns]),  # type: ignore[attr-defined]
+            np.concatenate([c.lost for c in columns]),  # type: ignore[attr-defined]
         )
     if isinstance(first, Texts):
         values: dict[str, int] = {}

@@ -27,6 +27,7 @@ from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
+from evtxscan.sources.evtx.frames import values_lost
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ALTERED,
@@ -116,8 +117,9 @@ def read_range_selected(
     _defer(selector, index, decode, result)
     frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
                           include_recovered, result))  # fmt: skip
-    _count_undecoded(result, index, decode, frames)
+    undecoded = _count_undecoded(result, index, decode, frames)
     result.observed = _observation(source, index, frames)
+    result.observed.add_lost(values_lost(undecoded))
     return frames
 
 
@@ -176,8 +178,9 @@ def read_ranges_decoded(
             _note_altered(content, spans[0], frames, result)
         if selector is not None:
             _defer(selector, mine, wanted, result)
-        _count_undecoded(result, mine, wanted, frames)
+        undecoded = _count_undecoded(result, mine, wanted, frames)
         result.observed = _observation(name, mine, frames)
+        result.observed.add_lost(values_lost(undecoded))  # decoded ones: in their frames
         out.append(frames)
     return out
 
@@ -203,12 +206,15 @@ def _defer(
 
 def _count_undecoded(
     result: RangeResult, index: RecordIndex, decode: np.ndarray, frames: list[pd.DataFrame]
-) -> None:
-    """Count, from the index, records not decoded and wanted ones the parser could not give."""
+) -> RecordIndex:
+    """Count, from the index, records not decoded and wanted ones the parser could not give
+    (those the index read: returned)."""
     offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
     undecoded = ~decode | ~np.isin(index.offset, decoded)
-    _count_skipped(result, index.take(np.flatnonzero(undecoded & ~index.fallback)))
+    counted = index.take(np.flatnonzero(undecoded & ~index.fallback))
+    _count_skipped(result, counted)
+    return counted
 
 
 def _note_altered(

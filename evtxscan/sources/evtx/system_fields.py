@@ -52,10 +52,12 @@ class Texts:
 
 @dataclass(frozen=True)
 class Numbers:
-    """An unsigned integer column with a presence mask."""
+    """An unsigned integer column with a presence mask, and a mask of the values a record
+    shows that fit no column (malformed or out of range: read as missing, and counted)."""
 
     values: np.ndarray  # uint64
     present: np.ndarray  # bool
+    lost: np.ndarray  # bool
 
 
 class SystemReader:
@@ -173,6 +175,7 @@ class SystemReader:
         n = len(self.shapes.of)
         values = np.zeros(n, dtype=np.uint64)
         present = np.zeros(n, dtype=bool)
+        shown = np.zeros(n, dtype=bool)
         base = 16 if name == "keywords" else 10
         rows, _kinds, size, at = self._values(name, Code.VALUE)
         widths = [int(size[0])] if len(size) and size.min() == size.max() else np.unique(size)
@@ -180,8 +183,10 @@ class SystemReader:
             picked = slice(None) if len(widths) == 1 else np.flatnonzero(size == width)
             values[rows[picked]] = self._read(width, rows[picked], at[picked])
             present[rows[picked]] = True
+        shown |= present
         for row, text in self._others(name):
             number = None if text is None else _int(text, base)
+            shown[row] = bool(text)
             if number is not None and 0 <= number < 2**64:  # else it fits no column: missing
                 values[row], present[row] = number, True
         rows, texts = self._constants(name)
@@ -192,11 +197,12 @@ class SystemReader:
             numbers = np.array(
                 [v if k else 0 for v, k in zip(parsed, known, strict=True)], np.uint64
             )
+            given = np.array([bool(text) for text in texts], dtype=bool)
             shape = self.shapes.of[rows]
-            values[rows], present[rows] = numbers[shape], known[shape]
+            values[rows], present[rows], shown[rows] = numbers[shape], known[shape], given[shape]
         if NUMBER_BITS[name] < 64:
             present &= values < 2 ** NUMBER_BITS[name]
-        return Numbers(values, present)
+        return Numbers(values, present, shown & ~present)
 
     def time(self) -> np.ndarray:
         """TimeCreated as datetime64[us] (NaT when absent or unreadable)."""
