@@ -32,6 +32,9 @@ from evtxscan.sources.worker import CHUNKS_PER_TASK, ReadOptions
 SMALL_FILE_BYTES = FILE_HEADER_SIZE + CHUNKS_PER_TASK * CHUNK_SIZE
 #: Bytes of small files read together (the batch's copy of their chunks is this big).
 BATCH_BYTES = 16 << 20
+#: The same when every record is decoded (``read_records``, ``dump``): then the batch's
+#: typed rows, not its bytes, are the peak of memory, so batches are smaller.
+DECODE_ALL_BATCH_BYTES = 4 << 20
 
 
 def small_evtx_size(item: Source | MissingInput) -> int | None:
@@ -50,14 +53,17 @@ def small_evtx_size(item: Source | MissingInput) -> int | None:
     return size
 
 
-def small_evtx_run(items: Sequence[Source | MissingInput], start: int) -> list[Source]:
-    """The small EVTX files from ``items[start]`` on, consecutive, up to
-    :data:`BATCH_BYTES` (fewer than two: not worth a batch, read them alone)."""
+def small_evtx_run(
+    items: Sequence[Source | MissingInput], start: int, limit: int | None = None
+) -> list[Source]:
+    """The small EVTX files from ``items[start]`` on, consecutive, up to ``limit`` bytes
+    (default :data:`BATCH_BYTES`; fewer than two: not worth a batch, read them alone)."""
+    limit = BATCH_BYTES if limit is None else limit
     run: list[Source] = []
     total = 0
     for item in items[start:]:
         size = small_evtx_size(item)
-        if size is None or (run and total + size > BATCH_BYTES):
+        if size is None or (run and total + size > limit):
             break
         assert isinstance(item, Source)
         run.append(item)

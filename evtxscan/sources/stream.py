@@ -39,7 +39,13 @@ from evtxscan.sources.inputs import (
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.known_files import KnownFiles
 from evtxscan.sources.skipped import SkippedStats, merge_stats
-from evtxscan.sources.small_evtx import decode_small_files, open_small_files, small_evtx_run
+from evtxscan.sources.small_evtx import (
+    BATCH_BYTES,
+    DECODE_ALL_BATCH_BYTES,
+    decode_small_files,
+    open_small_files,
+    small_evtx_run,
+)
 from evtxscan.sources.text.times import check_zone
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
@@ -139,10 +145,11 @@ class RecordStream:
         pool = RangePool(self.workers, self.options) if self.workers > 1 else None
         items = list(expand_paths(self._paths))
         batching = pool is None and self.planner is None and self.options.backend is Backend.RUST
+        limit = BATCH_BYTES if self.options.selector is not None else DECODE_ALL_BATCH_BYTES
         try:
             index = 0
             while index < len(items):
-                run = small_evtx_run(items, index) if batching else []
+                run = small_evtx_run(items, index, limit) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
                     yield from self._read_small_files(run)
                     index += len(run)

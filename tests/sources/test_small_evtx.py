@@ -75,3 +75,26 @@ def test_runs_stop_at_big_files_other_formats_and_the_batch_size(
     size = small_evtx.small_evtx_size(items[0]) or 0
     monkeypatch.setattr(small_evtx, "BATCH_BYTES", 2 * size)
     assert len(small_evtx.small_evtx_run(items, 0)) == 2
+
+
+def test_batches_are_smaller_when_every_record_is_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    size = small_evtx.small_evtx_size(next(iter(expand_paths(root)))) or 0
+    from evtxscan.sources import stream
+
+    monkeypatch.setattr(stream, "DECODE_ALL_BATCH_BYTES", 3 * size)
+    seen: list[int] = []
+    real = stream.decode_small_files
+
+    def spy(files: list[small_evtx.SmallFile], *args: object) -> object:
+        seen.append(sum(len(file.data) for file in files))
+        return real(files, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream, "decode_small_files", spy)
+    _read(root)  # read_records decodes every record: smaller batches
+    assert len(seen) > 1 and max(seen) <= 3 * size
+    seen.clear()
+    evtxscan.scan(root)  # a scan decodes few records: one batch of every small log
+    assert len(seen) == 1 and seen[0] > 3 * size
