@@ -183,7 +183,21 @@ def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     counts, errors = done.stdout.splitlines()[:2]
     assert "internal error" not in errors and "gave up on a record after" in errors
-    assert int(counts.split()[1]) < 1024  # peak RSS in MiB
+    assert int(counts.split()[1]) < 400  # peak RSS in MiB: the record's growth is bounded
+
+
+def test_memory_growth_stops_a_pure_python_loop() -> None:
+    """Found by fuzzing (seed 6001, harness peaks of 500-650 MiB): within its CPU second, a
+    record python-evtx walks without end still grew memory by about 450 MiB. The limit also
+    stops a piece whose memory grows by more than ``MAX_GROWTH_BYTES``."""
+    from evtxscan.sources.evtx.cpu_limit import MAX_GROWTH_BYTES, CpuLimitExceeded, cpu_limit
+
+    kept: list[bytes] = []
+    with pytest.raises(CpuLimitExceeded, match="MiB more memory"), cpu_limit(30.0):
+        while True:
+            kept.append(b"x" * (1 << 20))  # written, so resident
+            sum(range(20_000))
+    assert len(kept) << 20 < 8 * MAX_GROWTH_BYTES
 
 
 def test_cpu_limit_stops_a_pure_python_loop() -> None:
