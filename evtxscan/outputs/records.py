@@ -97,6 +97,11 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Rows of a Parquet row group: batches are gathered up to this many (a row group per
+#: small batch would keep metadata for thousands of row groups in memory and on disk).
+ROW_GROUP_ROWS = 16_384
+
+
 class RecordWriter:
     """Append batches to one output file (or stream) in the chosen format."""
 
@@ -104,6 +109,8 @@ class RecordWriter:
         self.target = target
         self.format = RecordFormat(fmt)
         self._parquet: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self._wrote_header = False
         self.rows = 0
 
@@ -113,7 +120,10 @@ class RecordWriter:
             table = to_arrow(frame, arrow_schema(record_columns(frame)))
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.target, table.schema)
-            self._parquet.write_table(table)
+            self._pending.append(table)
+            self._pending_rows += len(table)
+            if self._pending_rows >= ROW_GROUP_ROWS:
+                self._flush_row_group()
             return
         plain = _plain(frame)
         if self.format is RecordFormat.CSV:
@@ -127,10 +137,17 @@ class RecordWriter:
             text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
         self.target.write(text.encode("utf-8"))
 
+    def _flush_row_group(self) -> None:
+        if self._pending and self._parquet is not None:
+            table = pa.concat_tables(self._pending)
+            self._parquet.write_table(table, row_group_size=max(len(table), 1))
+        self._pending, self._pending_rows = [], 0
+
     def close(self) -> None:
         if self.format is RecordFormat.PARQUET:
             if self._parquet is None:  # no rows: still write a valid, empty file
                 self._parquet = pq.ParquetWriter(self.target, arrow_schema())
+            self._flush_row_group()
             self._parquet.close()
         elif self.format is RecordFormat.CSV and not self._wrote_header:
             self.target.write((",".join(COLUMNS) + "\n").encode("utf-8"))
