@@ -147,12 +147,36 @@ def merge_outputs(
         merged.days += output.days
         merged.sigma_hits += output.sigma_hits
         merged.deferred += output.deferred
+        merged.kept, merged.days = compacted(merged.kept), compacted(merged.days)
     if duplicates:
         merged.kept = [_without(f, duplicates) for f in merged.kept]
         merged.days = [_without(f, duplicates) for f in merged.days]
         merged.sigma_hits = [_without(f, duplicates) for f in merged.sigma_hits]
         merged.deferred = [(s, f) for s, f in merged.deferred if s.display not in duplicates]
     return merged
+
+
+#: Frames kept from unit outputs are joined into one once there are this many: each frame
+#: costs pandas' fixed overhead (tens of KiB), which would grow with the number of files.
+COMPACT_AT = 64
+
+
+def compacted(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """``frames`` as one frame (categorical columns stay categorical) once there are
+    :data:`COMPACT_AT` of them; fewer are left as they are."""
+    if len(frames) < COMPACT_AT:
+        return frames
+    parts = [frame for frame in frames if not frame.empty]
+    if len(parts) <= 1:
+        return parts
+    joined = pd.concat(parts, ignore_index=True)
+    for name in joined.columns:
+        was = parts[0][name].dtype if name in parts[0].columns else None
+        if isinstance(was, pd.CategoricalDtype) and not isinstance(
+            joined[name].dtype, pd.CategoricalDtype
+        ):
+            joined[name] = joined[name].astype("category")
+    return [joined]
 
 
 def _make_duplicate(report: FileReport, first: str) -> None:
