@@ -204,3 +204,29 @@ def test_evtx_system_numbers_out_of_range_are_noted_whichever_command_reads_them
     assert note in row["notes"]
     scanned = evtxscan.scan([path], backend=backend).integrity
     assert scanned.iloc[0]["notes"] == row["notes"]  # a scan decodes neither record
+
+
+def test_a_hex_value_of_the_wrong_size_first_in_its_column(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 6002): a HexInt32 value two bytes long, the first of its
+    column, made the decoder read numbers "0 bytes wide" (KeyError: the whole file an
+    "internal error"). Such a value goes to the renderer; the others decode."""
+    from evtx_compare import rust_frame
+    from evtx_raw import raw_evtx, standard_values, system_template, u
+
+    from evtxscan.sources.evtx.binxml import ValueType
+    from evtxscan.synth.binxml import Element, Sub, Value
+
+    data = Element(
+        "EventData", children=(Element("Data", children=(Sub(17, ValueType.HEXINT32),)),)
+    )
+    template = system_template(extra=(data,))
+    records = [
+        (template, [*standard_values(), Value(ValueType.HEXINT32, b"\x01\x02")]),
+        (template, [*standard_values(), u(ValueType.HEXINT32, 0xBEEF)]),
+    ]
+    path = tmp_path / "h.evtx"
+    path.write_bytes(raw_evtx(records))
+    stream = read_records(path)
+    frame = stream.frame()
+    assert "internal error" not in stream.integrity.iloc[0]["errors"]
+    assert len(frame) == 2 and frame["data"].iloc[1] == rust_frame(path)["data"].iloc[1]

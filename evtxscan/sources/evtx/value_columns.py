@@ -126,7 +126,8 @@ def _render_type(
         numbers = reader.read(width, at).view(_DECIMAL[value_type])
         return pc.cast(pa.array(numbers), pa.string())
     if value_type in _HEX_NUMBERS or (value_type == ValueType.SIZE_T and _sized(size)):
-        numbers = reader.read(int(size[0]) if len(size) else 4, at)
+        # a value of the wrong size was zeroed above: read the type's own width
+        numbers = reader.read(natural or (int(size[0]) if len(size) else 4), at)
         distinct_numbers, inverse = np.unique(numbers, return_inverse=True)
         texts = pa.array([f"0x{v:x}" for v in distinct_numbers.tolist()], type=pa.string())
         return texts.take(pa.array(inverse))
