@@ -56,10 +56,13 @@ class LocatedHosts:
 
     def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
         found = self._memo.get(id(frame))
-        if found is None:
-            computers = frame["computer"]
-            names = {c: self._host_of(c, source.display) for c in computers.unique().tolist()}
-            found = computers.map(names).to_numpy(dtype=object).astype(str)
+        if found is None:  # objects (8 bytes a row), not fixed-width text (4 bytes a letter)
+            codes, computers = pd.factorize(frame["computer"], use_na_sentinel=False)
+            names = [
+                self._host_of(c if isinstance(c, str) else None, source.display)
+                for c in computers.tolist()
+            ]
+            found = np.array(names, dtype=object)[codes]
             self._memo[id(frame)] = found
         return found
 
