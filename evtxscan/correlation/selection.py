@@ -78,6 +78,11 @@ def field_values(row: Any, field: str) -> list[str]:
     return [str(value)]
 
 
+def _column_of(field: str) -> str:
+    """The record column a condition's field reads (``data.Name``, ``data.2``: ``data``)."""
+    return "data" if field == "data" or field.startswith("data.") else field
+
+
 class SignatureIndex:
     """All signatures' selectors, arranged for fast prefiltering and exact matching."""
 
@@ -86,8 +91,11 @@ class SignatureIndex:
         self.names = names or ProviderNames()
         self.wanted: dict[str, set[int]] = defaultdict(set)
         self.selectors: dict[tuple[str, int], list[tuple[Signature, Selector]]] = defaultdict(list)
+        #: The columns exact matching reads (the others are not converted per row).
+        self.fields = {"channel", "level", "event_id", "event_source_name"}
         for signature in self.signatures:
             for selector in signature.symptoms:
+                self.fields |= {_column_of(condition.field) for condition in selector.where}
                 for provider in selector.providers:
                     key = self.names(provider)
                     for event_id in selector.event_ids:
@@ -122,7 +130,8 @@ class SignatureIndex:
     def match(self, rows: pd.DataFrame, canon: Iterable[str]) -> list[list[str]]:
         """For each candidate row, the ``signature:symptom`` names it shows (exact tests)."""
         out: list[list[str]] = []
-        for row, provider in zip(rows.to_dict("records"), canon, strict=True):
+        columns = [name for name in rows.columns if name in self.fields]
+        for row, provider in zip(rows[columns].to_dict("records"), canon, strict=True):
             hits: list[str] = []
             event_id = row["event_id"]
             missing = event_id is None or event_id is pd.NA

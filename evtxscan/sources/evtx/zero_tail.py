@@ -11,6 +11,8 @@ Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 #: Where the trailing run of zero bytes of the content read last starts (one entry only: it
 #: holds the content, which may be a bundle member of up to 256 MiB in memory).
 _ZERO_TAILS: dict[int, tuple[object, int]] = {}
+#: Bytes looked at first (most files end in records, not zeros), doubling up to the last.
+_FIRST_BLOCK = 4 << 10
 _TAIL_BLOCK = 1 << 20
 
 
@@ -23,14 +25,16 @@ def zero_tail_start(data: Buffer) -> int:
     if known is not None and known[0] is data:
         return known[1]
     end = len(data)
+    size = _FIRST_BLOCK
     while end > 0:
-        start = max(0, end - _TAIL_BLOCK)
+        start = max(0, end - size)
         block = bytes(data[start:end])
         kept = len(block.rstrip(b"\x00"))
         if kept:
             end = start + kept
             break
         end = start
+        size = min(2 * size, _TAIL_BLOCK)
     _ZERO_TAILS.clear()
     _ZERO_TAILS[id(data)] = (data, end)
     return end
