@@ -7,13 +7,19 @@ every input: no exception leaves ``read_records``; no integrity row says "intern
 (timed per file through the stream's progress hook); resident memory stays under
 ``max_rss``. A watchdog thread also watches the clock and memory while a batch runs: when a
 native call hangs or memory runs away it saves the batch and ends the process (exit 3), so
-an overnight loop can restart with the next seed. Findings are saved as files with a note.
+an overnight loop can restart with the next seed. A native call that hangs while holding
+the interpreter lock (pyevtx-rs did, in a loop over a damaged chunk) stops every Python
+thread, the watchdog too: ``faulthandler`` (a C thread) then writes the stacks to
+``native-hang.txt`` and ends the process after the same limit, leaving the run's scratch
+folder ``in-flight-SEED-PID`` with the batch in the findings folder. Findings are saved as
+files with a note.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import logging
 import os
 import random
@@ -118,7 +124,11 @@ class Fuzzer:
         self.corpus: dict[str, list[bytes]] = {k: list(v) for k, v in self.seeds.items()}
         self.seen_messages: set[str] = set()
         self.stats = Stats()
-        self.scratch = Path(tempfile.mkdtemp(prefix="evtxscan-fuzz-"))
+        settings.findings.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(
+            tempfile.mkdtemp(prefix=f"in-flight-{settings.seed}-", dir=settings.findings)
+        )
+        self._hang_log = (self.scratch / "native-hang.txt").open("w", encoding="utf-8")
         self.current: list[tuple[str, bytes]] = []
         self._batch_started: float | None = None
         self._stop = threading.Event()
@@ -155,6 +165,7 @@ class Fuzzer:
                     report(self.stats.line())
         finally:
             self._stop.set()
+            self._hang_log.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
         return self.stats
 
@@ -176,6 +187,8 @@ class Fuzzer:
             self.stats.by_format[fmt] = self.stats.by_format.get(fmt, 0) + 1
         timer = _Timer()
         self._batch_started = time.monotonic()
+        limit = self.settings.hang_seconds * max(2, self.settings.batch)
+        faulthandler.dump_traceback_later(limit, exit=True, file=self._hang_log)
         typing: contextlib.AbstractContextManager[list[str]] = (
             pooled_typing(TypingPool()) if fast else contextlib.nullcontext([])
         )
@@ -197,6 +210,7 @@ class Fuzzer:
             return
         finally:
             self._batch_started = None
+            faulthandler.cancel_dump_traceback_later()
         for failure in failures:
             name = failure[len(str(batch_dir)) + 1 :].split("!", 1)[0].split(":", 1)[0]
             self._save("typing", failure, [(name, dict(self.current).get(name, b""))])

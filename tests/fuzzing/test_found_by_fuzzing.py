@@ -182,7 +182,9 @@ def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     counts, errors = done.stdout.splitlines()[:2]
-    assert "internal error" not in errors and "gave up on a record after" in errors
+    # python-evtx gives up on the damaged records (with the circle in the chunk's links cut,
+    # it no longer walks without end; the CPU and memory limits stop any other such walk)
+    assert "internal error" not in errors and "python-evtx" in errors
     assert int(counts.split()[1]) < 400  # peak RSS in MiB: the record's growth is bounded
 
 

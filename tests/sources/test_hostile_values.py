@@ -3,6 +3,7 @@ file; algorithms on the read path stay linear on inputs crafted to make them qua
 
 from __future__ import annotations
 
+import os
 import struct
 from datetime import datetime
 from pathlib import Path
@@ -230,3 +231,61 @@ def test_a_hex_value_of_the_wrong_size_first_in_its_column(tmp_path: Path) -> No
     frame = stream.frame()
     assert "internal error" not in stream.integrity.iloc[0]["errors"]
     assert len(frame) == 2 and frame["data"].iloc[1] == rust_frame(path)["data"].iloc[1]
+
+
+def _with_name_cycle(image: bytes) -> bytes:
+    """``image`` (one chunk) with two of its name entries linked in a circle."""
+    import zlib
+
+    from evtxscan.sources.evtx.layout import FILE_HEADER_SIZE, chunk_header_crc
+
+    data = bytearray(image)
+    chunk = FILE_HEADER_SIZE
+    buckets = [struct.unpack_from("<I", data, chunk + 0x80 + 4 * i)[0] for i in range(64)]
+    first, second = [offset for offset in buckets if offset][:2]
+    struct.pack_into("<I", data, chunk + first, second)
+    struct.pack_into("<I", data, chunk + second, first)
+    end = struct.unpack_from("<I", data, chunk + 48)[0]
+    struct.pack_into("<I", data, chunk + 52, zlib.crc32(bytes(data[chunk + 512 : chunk + end])))
+    struct.pack_into("<I", data, chunk + 124, chunk_header_crc(bytes(data[chunk : chunk + 512])))
+    return bytes(data)
+
+
+def test_names_linked_in_a_circle_do_not_hang_the_parsers(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 8001): two name entries of a chunk linked in a circle made
+    pyevtx-rs loop forever in native code holding the interpreter lock (no time budget could
+    stop it; bare pyevtx-rs hangs too). The images handed to the parsers have the circle
+    cut. Read in a child process, so a regression fails here instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE, without_link_cycles
+
+    events = [
+        EventSpec("Service Control Manager", 7036, datetime(2024, 1, 2, 3, 4, i), computer="H1")
+        for i in range(5)
+    ]
+    data = _with_name_cycle(evtx_bytes(events))
+    chunk = data[FILE_HEADER_SIZE : FILE_HEADER_SIZE + CHUNK_SIZE]
+    assert without_link_cycles(chunk) != chunk and without_link_cycles(chunk[:0]) == b""
+    path = tmp_path / "cycle.evtx"
+    path.write_bytes(data)
+    code = (
+        "import sys\n"
+        "from evtxscan.scanning import read_records\n"
+        "for backend in ('rust', 'python'):\n"
+        "    s = read_records(sys.argv[1], backend=backend)\n"
+        "    print(backend, sum(len(b) for b in s), s.integrity.iloc[0]['errors'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["rust", "5"], ["python", "5"]], lines
+    assert all("internal error" not in line for line in lines)

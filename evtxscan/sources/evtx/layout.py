@@ -275,5 +275,59 @@ def chunk_with_records(chunk: Chunk, records: tuple[RecordHeader, ...]) -> bytes
 
 
 def chunk_image(*chunks: bytes) -> bytes:
-    """An EVTX file image of the given chunks that any parser reads from start to end."""
-    return file_header_image(len(chunks)) + b"".join(chunks)
+    """An EVTX file image of the given chunks that any parser reads from start to end (and
+    never walks in circles: see :func:`without_link_cycles`)."""
+    return file_header_image(len(chunks)) + b"".join(map(without_link_cycles, chunks))
+
+
+#: The chunk header's hash buckets: (table offset, entries) of names and of templates.
+_LINK_TABLES = ((0x80, 64), (0x180, 32))
+
+
+def without_link_cycles(chunk: bytes) -> bytes:
+    """``chunk`` with every link that closes a circle in its name or template buckets set to
+    zero (the same bytes when there is none).
+
+    Each bucket entry's first four bytes link to the next entry of its bucket. A damaged
+    chunk can link entries in a circle, and both parsers then walk it forever while filling
+    their caches; pyevtx-rs does so in native code that holds the interpreter lock, where no
+    time budget of ours can stop it (found by fuzzing: a 2-entry circle). The chains only
+    pre-fill caches (records find names and templates by offset), so cutting the circle
+    costs nothing. A records CRC that was right is recomputed after the cut."""
+    buf: bytearray | None = None
+    if len(chunk) < CHUNK_HEADER_SIZE:
+        return chunk
+    for table, entries in _LINK_TABLES:
+        for bucket in range(entries):
+            view = chunk if buf is None else buf
+            offset, seen, previous = _U32.unpack_from(view, table + 4 * bucket)[0], set(), -1
+            while 0 < offset <= len(view) - 4:
+                if offset in seen:
+                    buf = bytearray(chunk) if buf is None else buf
+                    _U32.pack_into(buf, previous if previous >= 0 else table + 4 * bucket, 0)
+                    break
+                seen.add(offset)
+                previous = offset
+                offset = _U32.unpack_from(view, offset)[0]
+    if buf is None:
+        return chunk
+    return _crc_kept(chunk, buf)
+
+
+def _crc_kept(original: bytes, changed: bytearray) -> bytes:
+    """``changed`` with its records CRC (and then header CRC) recomputed where the original's
+    was right, so a cut link does not turn into a checksum error."""
+    if len(original) < CHUNK_HEADER_SIZE:
+        return bytes(changed)
+    end = min(_U32.unpack_from(original, CHUNK_FREE_SPACE_AT)[0], len(original))
+    stored = _U32.unpack_from(original, CHUNK_DATA_CRC_AT)[0]
+    if end > CHUNK_HEADER_SIZE and zlib.crc32(original[CHUNK_HEADER_SIZE:end]) == stored:
+        header_right = (
+            chunk_header_crc(original) == _U32.unpack_from(original, CHUNK_HEADER_CRC_AT)[0]
+        )
+        _U32.pack_into(
+            changed, CHUNK_DATA_CRC_AT, zlib.crc32(bytes(changed[CHUNK_HEADER_SIZE:end]))
+        )
+        if header_right:
+            _U32.pack_into(changed, CHUNK_HEADER_CRC_AT, chunk_header_crc(bytes(changed)))
+    return bytes(changed)
