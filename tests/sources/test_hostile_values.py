@@ -289,3 +289,31 @@ def test_names_linked_in_a_circle_do_not_hang_the_parsers(tmp_path: Path) -> Non
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["rust", "5"], ["python", "5"]], lines
     assert all("internal error" not in line for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["rust", "python"])
+def test_a_system_field_in_a_huge_substitution_slot(tmp_path: Path, backend: str) -> None:
+    """Found by fuzzing (seed 10004, 531 inputs): a damaged template naming substitution
+    60,000 for a System field made the index read 240 KB of slots a record, past the end of
+    its buffer (IndexError: the whole file an "internal error"). Such a template's records
+    go to the renderer; the others are read."""
+    from evtx_raw import NULL, raw_evtx, s, standard_values, system_template
+
+    from evtxscan.sources.evtx.binxml import ValueType
+    from evtxscan.synth.binxml import Sub
+
+    values = [*standard_values(), *[NULL] * 82, s("H1")]  # Computer in slot 99
+    records = [
+        (system_template(computer=Sub(99, ValueType.STRING)), values),
+        (system_template(), standard_values()),
+    ]
+    image = raw_evtx(records)
+    token = b"\x0e" + struct.pack("<H", 99) + bytes([ValueType.STRING])  # optional sub
+    assert image.count(token) == 1  # the template's substitution: now slot 60,000
+    path = tmp_path / "slot.evtx"
+    path.write_bytes(image.replace(token, b"\x0e" + struct.pack("<H", 60_000) + token[3:]))
+    frame, row = _read(path, backend=backend)  # no "internal error" (checked there)
+    if backend == "rust":  # pyevtx-rs renders the damaged record; python-evtx gives it up
+        assert frame["event_id"].tolist() == [7036, 7036]
+    else:
+        assert frame["event_id"].tolist() == [7036] and "python-evtx" in row["errors"]

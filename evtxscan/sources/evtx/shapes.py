@@ -105,9 +105,13 @@ def record_shapes(
     key[:, 1] = np.minimum(count, width)
     first = values_at + VALUE_COUNT.size
     room = len(reader.buf) - 4 * width
-    words = reader.u32_rows(np.minimum(first, room), width) if n else key[:, 2:]
+    if n and room >= 0:
+        words = reader.u32_rows(np.minimum(first, room), width)
+    else:
+        words = np.zeros((n, width), dtype=np.uint32)
     for row in np.flatnonzero(first > room).tolist():  # at the buffer's very end
-        known = min(int(count[row]), width)
+        inside = max(0, (len(reader.buf) - int(first[row])) // 4)
+        known = min(int(count[row]), width, inside)
         words[row] = 0
         words[row, :known] = reader.u32(first[row] + 4 * np.arange(known))
     words[np.arange(width) >= count[:, None]] = 0

@@ -44,6 +44,12 @@ FIELD_PLACES: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: The highest substitution slot a System field may use (Windows' System template uses 0-17;
+#: the index reads every record's slots up to the highest one its templates use, so a
+#: damaged template naming slot 60,000 would cost 240 KB a record).
+MAX_SLOT = 256
+
+
 @dataclass(frozen=True)
 class FieldPlan:
     """One field's source. An attribute whose value is empty is left out (the field is
@@ -88,6 +94,8 @@ def system_plan(root: Node) -> SystemPlan:
         plan = _field_plan(pieces, attribute is not None)
         if plan is None:
             return SystemPlan({}, f"<{element_name}> mixes text and substitutions")
+        if plan.slot >= MAX_SLOT:  # a damaged template; the index reads slots up to the last
+            return SystemPlan({}, f"<{element_name}> in substitution {plan.slot}")
         fields[name] = plan
     return SystemPlan(fields)
 
