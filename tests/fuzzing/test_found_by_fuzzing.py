@@ -213,3 +213,53 @@ def test_cpu_limit_stops_a_pure_python_loop() -> None:
             pass
     assert signal.getsignal(signal.SIGVTALRM) is before
     assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+
+
+def test_pyevtx_rs_runaway_allocation_costs_the_chunk(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 10004: the harness process grew to 24 GB and the kernel
+    killed it): on a record whose array values claim more bytes than the record holds,
+    pyevtx-rs allocates without end, in native code holding the interpreter lock. Each call
+    now runs under an address-space bound: the allocation fails, pyevtx-rs panics, and the
+    panic (a BaseException) becomes an error of that chunk. Read in a child process with
+    3 GiB of address space, so a regression fails here instead of starving the machine."""
+    import subprocess
+    import sys
+
+    packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-runaway-allocation.evtx.zz"
+    path = tmp_path / "a.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from evtxscan.scanning import read_records\n"
+        "s = read_records(sys.argv[1], backend='rust')\n"
+        "n = sum(len(b) for b in s)\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+        "print(s.integrity.iloc[0]['errors'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, errors = done.stdout.splitlines()[:2]
+    assert "internal error" not in errors and "pyevtx-rs gave up on the chunk" in errors
+    assert int(counts.split()[1]) < 1024  # peak RSS in MiB
+
+
+def test_address_space_bound_is_set_for_the_call_and_restored() -> None:
+    import resource
+
+    from evtxscan.sources.evtx.native_bound import address_space_bound, virtual_bytes
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with address_space_bound(64 << 20):
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        assert soft <= virtual_bytes() + (65 << 20)
+        with pytest.raises(MemoryError):
+            bytearray(512 << 20)
+    assert resource.getrlimit(resource.RLIMIT_AS) == before

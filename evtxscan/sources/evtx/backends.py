@@ -16,6 +16,13 @@ from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import fast_row
+from evtxscan.sources.evtx.native_bound import address_space_bound
+
+
+def describe_panic(exc: BaseException) -> str:
+    """A panic's first line, briefly (an allocation failure names its size)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 def rust_events(image: bytes) -> ChunkEvents:
@@ -34,13 +41,19 @@ def rust_events(image: bytes) -> ChunkEvents:
     failures = 0
     while failures < MAX_CONSECUTIVE_ERRORS:
         try:
-            record: Any = next(records)
+            with address_space_bound():
+                record: Any = next(records)
         except StopIteration:
             return
         except (RuntimeError, OSError, ValueError) as exc:
             failures += 1
             yield BackendError(f"pyevtx-rs: {exc}")
             continue
+        except BaseException as exc:  # a panic (pyo3's PanicException), e.g. out of memory
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
+            yield BackendError(f"pyevtx-rs gave up on the chunk: {describe_panic(exc)}")
+            return
         failures = 0
         xml: str = record["data"]
         row = fast_row(xml)
