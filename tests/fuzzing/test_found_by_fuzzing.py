@@ -157,35 +157,14 @@ def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     no check of ours ran; one record used gigabytes. Each record now has a CPU-time limit.
     Read in a child process with 2 GiB of address space, so a regression fails here (as a
     MemoryError "internal error") instead of starving the machine. (188 KB, compressed.)"""
-    import subprocess
-    import sys
-
     packed = Path(__file__).parent / "reproducers" / "python-evtx-endless-template.evtx.zz"
     path = tmp_path / "t.evtx"
     path.write_bytes(zlib.decompress(packed.read_bytes()))
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
-        "from evtxscan.scanning import read_records\n"
-        "s = read_records(sys.argv[1], backend='python')\n"
-        "n = sum(len(b) for b in s)\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
-        "print(s.integrity.iloc[0]['errors'])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts, errors = done.stdout.splitlines()[:2]
+    peak, errors = _read_in_child(path, "python", 2)
     # python-evtx gives up on the damaged records (with the circle in the chunk's links cut,
     # it no longer walks without end; the CPU and memory limits stop any other such walk)
     assert "internal error" not in errors and "python-evtx" in errors
-    assert int(counts.split()[1]) < 400  # peak RSS in MiB: the record's growth is bounded
+    assert peak < 400  # peak RSS in MiB: the record's growth is bounded
 
 
 def test_memory_growth_stops_a_pure_python_loop() -> None:
@@ -222,33 +201,12 @@ def test_pyevtx_rs_runaway_allocation_costs_the_chunk(tmp_path: Path) -> None:
     now runs under an address-space bound: the allocation fails, pyevtx-rs panics, and the
     panic (a BaseException) becomes an error of that chunk. Read in a child process with
     3 GiB of address space, so a regression fails here instead of starving the machine."""
-    import subprocess
-    import sys
-
     packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-runaway-allocation.evtx.zz"
     path = tmp_path / "a.evtx"
     path.write_bytes(zlib.decompress(packed.read_bytes()))
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-        "from evtxscan.scanning import read_records\n"
-        "s = read_records(sys.argv[1], backend='rust')\n"
-        "n = sum(len(b) for b in s)\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
-        "print(s.integrity.iloc[0]['errors'])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts, errors = done.stdout.splitlines()[:2]
+    peak, errors = _read_in_child(path, "rust", 3)
     assert "internal error" not in errors and "pyevtx-rs gave up on the chunk" in errors
-    assert int(counts.split()[1]) < 1024  # peak RSS in MiB
+    assert peak < 1024  # peak RSS in MiB
 
 
 def test_address_space_bound_is_set_for_the_call_and_restored() -> None:
@@ -263,3 +221,31 @@ def test_address_space_bound_is_set_for_the_call_and_restored() -> None:
         with pytest.raises(MemoryError):
             bytearray(512 << 20)
     assert resource.getrlimit(resource.RLIMIT_AS) == before
+
+
+def _read_in_child(path: Path, backend: str, gib: int) -> tuple[int, str]:
+    """Read ``path`` in a child process with ``gib`` GiB of address space (a regression
+    fails there instead of starving the machine): its peak RSS in MiB and errors."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({gib} << 30, {gib} << 30))\n"
+        "from evtxscan.scanning import read_records\n"
+        "s = read_records(sys.argv[1], backend=sys.argv[2])\n"
+        "n = sum(len(b) for b in s)\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+        "print(s.integrity.iloc[0]['errors'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), backend],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts, errors = done.stdout.splitlines()[:2]
+    return int(counts.split()[1]), errors

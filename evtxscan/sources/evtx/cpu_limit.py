@@ -37,13 +37,19 @@ class CpuLimitExceeded(Exception):
         self.reason = reason
 
 
-def resident_bytes() -> int:
-    """This process's resident memory (0 where ``/proc`` is not there: no memory check)."""
+def statm_bytes(column: int) -> int:
+    """A size from ``/proc/self/statm`` in bytes (0: total, 1: resident; 0 where ``/proc``
+    is not there, and no check is made)."""
     try:
         with open("/proc/self/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            return int(handle.read().split()[column]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def resident_bytes() -> int:
+    """This process's resident memory."""
+    return statm_bytes(1)
 
 
 @contextmanager

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from evtxscan.sources.evtx.cpu_limit import statm_bytes
+
 try:
     import resource
 except ImportError:  # not on this platform: no bound
@@ -34,11 +36,7 @@ HEADROOM_BYTES = 256 << 20
 
 def virtual_bytes() -> int:
     """This process's address-space size (0 where ``/proc`` is not there)."""
-    try:
-        with open("/proc/self/statm", "rb") as handle:
-            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    return statm_bytes(0)
 
 
 @contextmanager
