@@ -23,6 +23,7 @@ from evtxscan.correlation.engine import SeenRows
 from evtxscan.correlation.renames import RENAME, HostRenames
 from evtxscan.records.batch import concat_frames
 from evtxscan.results import ScanResult
+from evtxscan.scanning.deferred import LocatedHosts
 from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput
@@ -106,6 +107,7 @@ def split_outputs(
     parts = [GroupPart() for _ in range(groups)]
     renames, duplicates = settled.renames, settled.duplicates
     host_map = shared.options.host_map
+    located_hosts = LocatedHosts(lambda c, path: str(host_map.host_for(c or None, path)))
     for output in outputs:
         for frames, pick in ((output.kept, "kept"), (output.days, "days")):
             for frame in frames:
@@ -119,11 +121,7 @@ def split_outputs(
         for source, frame in output.deferred:
             if frame.empty or source.display in duplicates:
                 continue
-            names = {
-                c: str(host_map.host_for(c or None, source.display))
-                for c in frame["computer"].unique().tolist()
-            }
-            hosts = frame["computer"].map(names).astype("category")
+            hosts = pd.Series(located_hosts(source, frame), dtype="category")
             where = host_group(hosts, groups, renames)
             for group in np.unique(where):
                 piece = frame[where == group].reset_index(drop=True)

@@ -98,3 +98,56 @@ def test_a_file_located_in_several_ranges_is_read_again_once() -> None:
 
     reads = plan_reads(located, everything, lambda _s, f: np.array(["a"] * len(f)))
     assert [(r.source, r.offsets) for r in reads] == [(source, (5000, 9000, 70000))]
+
+
+def test_located_records_are_held_compactly(tmp_path: Path) -> None:
+    """A scan holds every located context record until it correlates (a million on a 2 GiB
+    collection): names are categorical, event ID and chunk 32-bit, nothing per row in
+    Python objects."""
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    _host(tmp_path, "ws", "Themes", timedelta(minutes=2))
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
+    (_, frame), *_ = pipeline.located
+    assert len(frame) == 2  # the two service changes: located, not decoded
+    assert frame["computer"].dtype == "category" and frame["provider"].dtype == "category"
+    assert frame["computer"].tolist() == ["ws", "ws"]
+    assert frame["event_id"].dtype == np.int32 and frame["chunk"].dtype == np.int32
+    assert frame["event_id"].tolist() == [7036, 7036]
+    assert "object" not in {str(dtype) for dtype in frame.dtypes}
+
+
+def test_role_evidence_reads_categorical_providers_with_gaps() -> None:
+    """Located providers are categorical; a record without one is never a service change."""
+    provider = pd.Categorical.from_codes([0, -1, 0], categories=["Service Control Manager"])
+    frame = pd.DataFrame(
+        {
+            "provider": provider,
+            "event_id": [7036, 7036, 7036],
+            "time": pd.to_datetime(["2021-02-12 08:05"] * 3).tz_localize("UTC"),
+        }
+    )
+    hosts = np.array(["dc"] * 3, dtype=object)
+    chosen = role_evidence({"dc": [pd.Timestamp(BOOT)]}, ProviderNames())(hosts, frame)
+    assert chosen.tolist() == [True, False, True]
+
+
+def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
+    from evtxscan.scanning.deferred import LocatedHosts
+    from evtxscan.sources.inputs import Source
+
+    frame = pd.DataFrame({"computer": pd.Categorical.from_codes([0, -1], categories=["PC1"])})
+    seen: list[tuple[str | None, str]] = []
+
+    def host_of(computer: str | None, path: str) -> str:
+        seen.append((computer, path))
+        return (computer or path).lower()
+
+    hosts = LocatedHosts(host_of)(Source("file", "HOST2/System.evtx"), frame)
+    assert hosts.tolist() == ["pc1", "host2/system.evtx"]
+    assert sorted(seen, key=str) == [("PC1", "HOST2/System.evtx"), (None, "HOST2/System.evtx")]

@@ -52,7 +52,7 @@ def index_frame(
     ``index.source`` numbers the files of ``source_files``."""
     n = len(index)
     out: dict[str, Any] = {}
-    computers = _category(index.computer)
+    computers = category(index.computer)
     out["host"] = hosts(host_map or HostMap(), computers, index.source, source_files)
     out["computer"] = computers
     micros = index.time.view(np.int64)
@@ -60,19 +60,19 @@ def index_frame(
     out["time"] = _utc(np.where(in_range, micros, np.iinfo(np.int64).min))
     written = _written(index.written_time)
     out["written_time"] = _utc(written)
-    out["channel"] = _category(index.channel)
-    out["provider"] = _category(index.provider)
-    out["event_source_name"] = _category(index.event_source_name)
+    out["channel"] = category(index.channel)
+    out["provider"] = category(index.provider)
+    out["event_source_name"] = category(index.event_source_name)
     for name in ("event_id", "qualifiers", "version", "level", "task", "opcode", "keywords"):
         out[name] = _integers(getattr(index, name), _INTEGERS[name])
     out["record_number"] = pd.arrays.IntegerArray(index.record_number, np.zeros(n, dtype=bool))
     for name in ("event_record_id", "process_id", "thread_id"):
         out[name] = _integers(getattr(index, name), _INTEGERS[name])
-    out["user_sid"] = _category(index.user_sid)
-    out["provider_guid"] = _category(index.provider_guid)
+    out["user_sid"] = category(index.user_sid)
+    out["provider_guid"] = category(index.provider_guid)
     out["data"] = pd.arrays.ArrowExtensionArray(data)
     out["binary"] = pd.arrays.ArrowStringArray(binary.cast(pa.large_string()))
-    out["source_file"] = _category(Texts(index.source.astype(np.int32), list(source_files)))
+    out["source_file"] = category(Texts(index.source.astype(np.int32), list(source_files)))
     out["source_format"] = _constant("evtx", n)
     out["chunk"] = pd.arrays.IntegerArray(index.chunk.astype(np.int32), np.zeros(n, dtype=bool))
     out["offset"] = pd.arrays.IntegerArray(index.offset.astype(np.int64), np.zeros(n, dtype=bool))
@@ -116,7 +116,7 @@ def hosts(
     return pd.Categorical(texts, categories=pd.Index(sorted(names), dtype="str"))
 
 
-def _category(texts: Texts) -> pd.Categorical:
+def category(texts: Texts) -> pd.Categorical:
     """A categorical with the distinct texts present, sorted, as categories."""
     present = np.zeros(len(texts.values) + 1, dtype=bool)
     present[texts.codes] = True

@@ -27,7 +27,7 @@ from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
-from evtxscan.sources.evtx.frames import values_lost
+from evtxscan.sources.evtx.frames import category, values_lost
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.reader import (
     ALTERED,
@@ -264,16 +264,17 @@ def _indexed(
 
 def _locations(index: RecordIndex) -> pd.DataFrame:
     """Where deferred records are, whose they are and what: computer, time (as the schema
-    types it), provider, event ID, chunk, offset."""
+    types it), provider, event ID, chunk, offset. Compact (a scan holds them until it
+    correlates): names categorical (absent: NaN), event ID and chunk 32-bit."""
     time, _ = _clipped_time(index)
     event = index.event_id
     return pd.DataFrame(
         {
-            "computer": index.computer.texts(),
-            "provider": index.provider.texts(),
-            "event_id": np.where(event.present, event.values, 0).astype(np.int64),
+            "computer": category(index.computer),
+            "provider": category(index.provider),
+            "event_id": np.where(event.present, event.values, 0).astype(np.int32),
             "time": pd.to_datetime(time).tz_localize("UTC"),
-            "chunk": index.chunk.astype(np.int64),
+            "chunk": index.chunk.astype(np.int32),
             "offset": index.offset.astype(np.int64),
         }
     )
