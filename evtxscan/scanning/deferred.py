@@ -10,7 +10,7 @@ proportion to its findings, not to the collection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -178,17 +178,24 @@ def _utc_times(times: Sequence[pd.Timestamp]) -> np.ndarray:
 
 def read_again(
     reads: list[DeferredRead], options: ReadOptions, config: ScannerConfig
-) -> list[pd.DataFrame]:
-    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order).
+) -> Iterator[pd.DataFrame]:
+    """The records of ``reads`` decoded, as a scan keeps rows (frames, in read order, each
+    as soon as its group is decoded: a caller that needs no join holds one at a time).
 
     With the default backend, the chunk runs of several files are decoded together, up to
     :data:`GROUP_CHUNKS` chunks at a time (a second read touches few records of many files)."""
     context = Scanner(config)
+
+    def kept(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            context.keep(frame)
+            yield from context.kept
+            context.kept = []
+
     if Backend(options.backend) is not Backend.RUST:
         for task in reads:
-            for frame in read_deferred(task, options):
-                context.keep(frame)
-        return context.kept
+            yield from kept(read_deferred(task, options))
+        return
     batch = _Batch(DecodeOptions(options.host_map, options.include_recovered), options.time_budget)
     for task in reads:
         try:
@@ -200,12 +207,9 @@ def read_again(
             if batch.chunks and (
                 batch.chunks + _count(group) > GROUP_CHUNKS or batch.holds(task.source.display)
             ):
-                for frame in batch.flush(keep=content):
-                    context.keep(frame)
+                yield from kept(batch.flush(keep=content))
             batch.add(task, content, group)
-    for frame in batch.flush():
-        context.keep(frame)
-    return context.kept
+    yield from kept(batch.flush())
 
 
 class _Batch:

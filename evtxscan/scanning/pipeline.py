@@ -20,7 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.engine import incidents_of
@@ -281,11 +280,20 @@ class ScanPipeline:
         if unsure and self.located:
             names = self.scanner.index.names
             boots = {host: facts[host].boot_starts for host in unsure}
-            services = self._decoded_located(role_evidence(boots, names))
-            if not services.empty:
-                for host in server_hosts(services, services["provider_key"]):
-                    facts[host].server_role = True
+            reads = plan_reads(self.located, role_evidence(boots, names), self._hosts)
+            for host in self._server_hosts(reads):
+                facts[host].server_role = True
         return facts
+
+    def _server_hosts(self, reads: list[DeferredRead]) -> set[str]:
+        """The hosts whose records in ``reads`` show a server role, decoded and judged frame
+        by frame (a role needs no other row, so nothing is joined: thousands of service
+        changes cost one frame of memory at a time)."""
+        found: set[str] = set()
+        for frame in read_again(reads, self.read_options(), self.config):
+            joined = frame.assign(host=self.renames.relabel(frame["host"]))
+            found |= server_hosts(joined, joined["provider_key"])
+        return found
 
     def correlate(
         self, rows: pd.DataFrame, facts: dict[str, HostFacts] | None = None
@@ -308,16 +316,11 @@ class ScanPipeline:
         reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
         return self._again(reads)
 
-    def _decoded_located(
-        self, choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray]
-    ) -> pd.DataFrame:
-        """The located records ``choose`` picks, read again and decoded."""
-        return self._again(plan_reads(self.located, choose, self._hosts))
-
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
             return pd.DataFrame()
-        return self._joined(combine_rows(None, read_again(reads, self.read_options(), self.config)))
+        frames = list(read_again(reads, self.read_options(), self.config))
+        return self._joined(combine_rows(None, frames))
 
     def _host_of(self, computer: str | None, source: str) -> str:
         """The host a located record belongs to, as the kept rows name it (renames joined)."""

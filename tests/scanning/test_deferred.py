@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import evtxscan
 from evtxscan.correlation.selection import ProviderNames
@@ -151,3 +152,36 @@ def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
     hosts = LocatedHosts(host_of)(Source("file", "HOST2/System.evtx"), frame)
     assert hosts.tolist() == ["pc1", "host2/system.evtx"]
     assert sorted(seen, key=str) == [("PC1", "HOST2/System.evtx"), (None, "HOST2/System.evtx")]
+
+
+def test_a_second_read_yields_each_group_as_it_is_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Role evidence is judged frame by frame, so the second read hands over each group's
+    rows as soon as they are decoded, in read order, not all of them at the end."""
+    import evtxscan.scanning.deferred as deferred
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    for name in ("alpha", "beta"):
+        _host(tmp_path, name, "Themes", timedelta(minutes=2))
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
+
+    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=bool)
+
+    reads = deferred.plan_reads(
+        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
+    )
+    assert len(reads) == 2
+    monkeypatch.setattr(deferred, "GROUP_CHUNKS", 1)  # one file's chunk per group
+    frames = deferred.read_again(reads, pipeline.read_options(), pipeline.config)
+    first = next(frames)
+    assert first["host"].astype(str).unique().tolist() == ["alpha"]
+    assert first["event_id"].tolist() == [7036, 7036]
+    (second,) = list(frames)
+    assert second["host"].astype(str).unique().tolist() == ["beta"]
