@@ -17,7 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.sessions import SCM, SERVICE_STATE
+from evtxscan.correlation.sessions import SCM, SERVICE_STATE, server_hosts
 from evtxscan.results.timeline import near_sorted
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
@@ -210,6 +210,22 @@ def read_again(
                 yield from kept(batch.flush(keep=content))
             batch.add(task, content, group)
     yield from kept(batch.flush())
+
+
+def server_role_hosts(
+    reads: list[DeferredRead],
+    options: ReadOptions,
+    config: ScannerConfig,
+    relabel: Callable[[pd.Series], pd.Series],
+) -> set[str]:
+    """The hosts (named by ``relabel``: renames joined) whose records in ``reads`` show a
+    server role, decoded and judged frame by frame: a role needs no other row, so nothing
+    is joined, and thousands of service changes cost one frame of memory at a time."""
+    found: set[str] = set()
+    for frame in read_again(reads, options, config):
+        named = frame.assign(host=relabel(frame["host"]))
+        found |= server_hosts(named, named["provider_key"])
+    return found
 
 
 class _Batch:

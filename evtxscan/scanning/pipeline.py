@@ -27,7 +27,7 @@ from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
 from evtxscan.correlation.renames import HostRenames, find_renames
-from evtxscan.correlation.sessions import HostFacts, host_facts, needs_role, server_hosts
+from evtxscan.correlation.sessions import HostFacts, host_facts, needs_role
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
@@ -41,6 +41,7 @@ from evtxscan.scanning.deferred import (
     plan_reads,
     read_again,
     role_evidence,
+    server_role_hosts,
 )
 from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
@@ -281,19 +282,10 @@ class ScanPipeline:
             names = self.scanner.index.names
             boots = {host: facts[host].boot_starts for host in unsure}
             reads = plan_reads(self.located, role_evidence(boots, names), self._hosts)
-            for host in self._server_hosts(reads):
+            options, relabel = self.read_options(), self.renames.relabel
+            for host in server_role_hosts(reads, options, self.config, relabel):
                 facts[host].server_role = True
         return facts
-
-    def _server_hosts(self, reads: list[DeferredRead]) -> set[str]:
-        """The hosts whose records in ``reads`` show a server role, decoded and judged frame
-        by frame (a role needs no other row, so nothing is joined: thousands of service
-        changes cost one frame of memory at a time)."""
-        found: set[str] = set()
-        for frame in read_again(reads, self.read_options(), self.config):
-            joined = frame.assign(host=self.renames.relabel(frame["host"]))
-            found |= server_hosts(joined, joined["provider_key"])
-        return found
 
     def correlate(
         self, rows: pd.DataFrame, facts: dict[str, HostFacts] | None = None
