@@ -151,6 +151,20 @@ def test_a_value_reaching_past_the_buffer_is_left_to_the_renderer(tmp_path: Path
         assert "internal error" not in errors and status == "damaged"
 
 
+def test_a_nested_value_reaching_past_its_record_is_left_to_the_renderer(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 23004): a record whose value sizes put a nested BinXml value
+    past the record's end. The decoder read the value's first byte unchecked (IndexError:
+    the whole file an "internal error"); now the record goes to the renderer, and the rest
+    of the file is read. The whole 33 KB input is kept (compressed): the minimizer's 5 KB
+    one fails only after this one in the same process."""
+    packed = Path(__file__).parent / "reproducers" / "nested-value-past-the-record.evtx.zz"
+    path = tmp_path / "n.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    ((_, status, errors),) = _rows(path)
+    assert "internal error" not in errors and "pyevtx-rs" in errors
+    assert status == "damaged"
+
+
 def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     """Found by fuzzing (seed 1001, watchdog: RSS 2,069 MiB): a damaged template makes
     python-evtx append nodes without end (a token of length zero), inside the library, so

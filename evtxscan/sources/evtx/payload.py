@@ -61,7 +61,7 @@ def read_payloads(
     width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
     table0 = value_table(reader, outer, every, max(width, 1))
     cells0 = Cells(table0)
-    nested_slot = _nested_slots(reader, table0, outer.template, slots_of, problem)
+    nested_slot = _nested_slots(reader, table0, outer, slots_of, problem)
     nested_rows = np.flatnonzero(nested_slot >= 0)
     inner, cells1 = _nested(
         reader, chunks, chunk_rows, cells0, nested_rows, nested_slot, cache, problem
@@ -84,11 +84,13 @@ def read_payloads(
 def _nested_slots(
     reader: Reader,
     table: ValueTable,
-    template: np.ndarray,
+    outer: Instances,
     slots_of: dict[int, list[int]],
     problem: np.ndarray,
 ) -> np.ndarray:
-    """Per record, the payload slot holding a (non-empty) nested BinXml value, or -1."""
+    """Per record, the payload slot holding a (non-empty) nested BinXml value, or -1. A
+    nested value reaching past its record (damaged sizes) leaves the record to the renderer."""
+    template = outer.template
     width = table.words.shape[1]
     candidate = np.zeros((max(template.max(initial=0) + 1, 1), width), dtype=bool)
     for t, slots in slots_of.items():
@@ -99,9 +101,12 @@ def _nested_slots(
     present = np.arange(width) < table.count[:, None]
     nested = candidate[template] & present & (kind == ValueType.BINXML) & (size > 0)
     rows, cells = np.nonzero(nested)
-    first = reader.u8(table.data_at[rows] + table.before[rows, cells])
+    at = table.data_at[rows] + table.before[rows, cells]
+    outside = at + size[rows, cells] > outer.end[rows]
+    fail(problem, np.unique(rows[outside]), Problem.VALUES_OUTSIDE)
+    first = reader.u8(np.where(outside, 0, at))
     # a fragment starting with end-of-stream: pyevtx-rs renders such (torn) records its own way
-    fail(problem, np.unique(rows[first == 0]), Problem.NESTED)
+    fail(problem, np.unique(rows[(first == 0) & ~outside]), Problem.NESTED)
     counts = nested.sum(axis=1)
     fail(problem, np.flatnonzero(counts > 1), Problem.NESTED)
     out = np.where(counts == 1, nested.argmax(axis=1), -1)
