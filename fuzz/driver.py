@@ -23,6 +23,7 @@ import faulthandler
 import logging
 import os
 import random
+import resource
 import shutil
 import tempfile
 import threading
@@ -59,6 +60,11 @@ CORPUS_PER_FORMAT = 100
 CORPUS_ENTRY_MAX = 200 << 10  # the harness's own memory stays small
 
 
+def peak_rss_bytes() -> int:
+    """The highest resident memory this process has had (the kernel's count, exact)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10  # KiB on Linux
+
+
 def rss_bytes() -> int:
     """Resident memory of this process now (Linux), 0 where unknown."""
     try:
@@ -75,6 +81,7 @@ class Settings:
     time_budget: float = 10.0  # the reader's per-file budget
     hang_seconds: float = 20.0  # a file taking more CPU time than this is a finding
     max_rss: int = 1 << 30
+    rss_jump: int = 256 << 20  # a batch raising the peak RSS this much is kept (not a finding)
     findings: Path = Path("fuzz-findings")
     formats: tuple[str, ...] = FORMATS
     outputs_every: int = 0  # also scan() a batch to its outputs every N batches (0: never)
@@ -186,6 +193,7 @@ class Fuzzer:
             self.current.append((name, data))
             self.stats.by_format[fmt] = self.stats.by_format.get(fmt, 0) + 1
         timer = _Timer()
+        high_before = peak_rss_bytes()
         self._batch_started = time.monotonic()
         limit = self.settings.hang_seconds * max(2, self.settings.batch)
         faulthandler.dump_traceback_later(limit, exit=True, file=self._hang_log)
@@ -223,6 +231,23 @@ class Fuzzer:
             problem = check_outputs(batch_dir, self.scratch / "out", backend)
             if problem:
                 self._save("outputs", problem, self.current)
+        self._note_jump(high_before, outputs)
+
+    def _note_jump(self, high_before: int, outputs: bool) -> None:
+        """Keep a batch that raised the process's peak RSS by more than ``rss_jump`` (under
+        the bound, so not a finding, but the inputs to trace where memory went)."""
+        high = peak_rss_bytes()
+        if high - high_before <= self.settings.rss_jump:
+            return
+        folder = self.settings.findings / f"rss-jump-{self.settings.seed}-{self.stats.inputs}"
+        folder.mkdir(parents=True, exist_ok=True)
+        note = (
+            f"peak RSS {high_before >> 20} -> {high >> 20} MiB during this batch"
+            f" ({'read and scanned to outputs' if outputs else 'read'}); not over the bound"
+        )
+        (folder / "NOTE.txt").write_text(note, encoding="utf-8")
+        for name, data in self.current:
+            (folder / name).write_bytes(data)
 
     def _check(self, integrity: object, timer: _Timer, batch_dir: Path) -> None:
         import pandas as pd

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from fuzz.driver import Fuzzer, Settings
 from fuzz.mutators import mutate_bundle, mutate_evt, mutate_evtx, mutate_text, mutate_xml
 from fuzz.seeds import all_seeds
@@ -57,3 +59,20 @@ def test_mutators_are_reproducible_and_change_their_input() -> None:
             assert first == again
             changed += first != seed
         assert changed >= 20, mutate
+
+
+def test_a_batch_that_raises_the_peak_memory_is_kept_but_not_a_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch raising the process's peak RSS by more than ``rss_jump`` is kept with its
+    inputs (to trace where memory went) without counting as a finding."""
+    import fuzz.driver as driver
+
+    peaks = iter([100 << 20, 400 << 20, 400 << 20, 400 << 20])
+    monkeypatch.setattr(driver, "peak_rss_bytes", lambda: next(peaks))
+    settings = Settings(seed=7, batch=4, findings=tmp_path / "findings", rss_jump=256 << 20)
+    stats = Fuzzer(settings).run(8, report=lambda _line: None)  # two batches
+    kept = sorted(settings.findings.glob("rss-jump-*"))
+    assert stats.findings == 0 and [k.name for k in kept] == ["rss-jump-7-4"]
+    assert "100 -> 400 MiB" in (kept[0] / "NOTE.txt").read_text()
+    assert len([p for p in kept[0].iterdir() if p.name != "NOTE.txt"]) == 4
