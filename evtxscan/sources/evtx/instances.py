@@ -12,6 +12,7 @@ carry a :class:`Problem` and are left to the renderer.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -40,8 +41,8 @@ from evtxscan.sources.evtx.walk import ChunkSet, RecordSet
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
 _DEFINITION_AT = 6  # offset of the definition offset within the template instance
 _SIZE_AT = 20  # offset of the data size within the definition header
-_GUID_AT = 4  # the GUID and data size, which together name a template
-_KEY_SIZE = 20
+_GUID_AT = 4  # the GUID and data size, then the template body
+_KEY_SIZE = 20  # GUID and data size
 _LAST_DEFINITION = CHUNK_SIZE - TEMPLATE_DEFINITION.size
 
 
@@ -76,7 +77,15 @@ class TemplateEntry:
 
 @dataclass
 class TemplateCache:
-    """Parsed templates by (GUID, data size); ids are valid until :meth:`trim` clears it."""
+    """Parsed templates, shared by every chunk and file a process reads; ids are valid until
+    :meth:`trim` clears it.
+
+    A template is found by the exact bytes of its definition (a 128-bit digest of GUID, size
+    and body), never by GUID and size alone: a damaged or hostile file may define a
+    different template under the GUID and size of a common one, and it must not change how
+    any other chunk or file is read. Copies whose bytes differ only where a chunk's own
+    offsets are written (name links) parse to an equal :class:`Definition` and share its id,
+    so what readers derive per template is still computed once."""
 
     limit: int = 4096
     entries: list[TemplateEntry] = field(default_factory=list)
@@ -84,31 +93,39 @@ class TemplateCache:
     shapes: dict[bytes, object] = field(default_factory=dict)
     #: Payload item tables by (template, nested value slot, nested template).
     payloads: dict[tuple[int, int, int], object] = field(default_factory=dict)
-    _ids: dict[tuple[bytes, int], int] = field(default_factory=dict)
+    _places: dict[bytes, int] = field(default_factory=dict)  # definition digest -> id
+    _ids: dict[Definition, int] = field(default_factory=dict)
 
     def trim(self) -> None:
-        """Forget everything once more than ``limit`` templates or ``16 * limit`` shapes are
-        kept (call between batches: ids given out earlier become invalid)."""
-        if len(self.entries) > self.limit or len(self.shapes) > 16 * self.limit:
+        """Forget everything once more than ``limit`` templates (``4 * limit`` places,
+        ``16 * limit`` shapes) are kept (call between batches: ids given out earlier become
+        invalid)."""
+        places, shapes = len(self._places), len(self.shapes)
+        if len(self.entries) > self.limit or places > 4 * self.limit or shapes > 16 * self.limit:
             self.entries.clear()
             self.shapes.clear()
             self.payloads.clear()
+            self._places.clear()
             self._ids.clear()
 
     def lookup(self, chunk: memoryview, offset: int) -> int:
         """The id of the template defined at chunk ``offset``, or -1 when unreadable."""
-        _next, guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
-        key = (bytes(guid), size)
-        found = self._ids.get(key)
+        _next, _guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
+        start = offset + _GUID_AT
+        digest = hashlib.blake2b(chunk[start : start + _KEY_SIZE + size], digest_size=16).digest()
+        found = self._places.get(digest)
         if found is not None:
             return found
         try:
             definition = read_definition(chunk, offset)
         except TemplateError:
             return -1  # not remembered: another chunk's copy may be readable
-        self._ids[key] = len(self.entries)
-        self.entries.append(TemplateEntry(definition))
-        return self._ids[key]
+        found = self._ids.get(definition)
+        if found is None:
+            found = self._ids[definition] = len(self.entries)
+            self.entries.append(TemplateEntry(definition))
+        self._places[digest] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -177,26 +194,17 @@ def instances_at(
 def _template_ids(
     chunks: ChunkSet, chunk: np.ndarray, definition: np.ndarray, cache: TemplateCache
 ) -> np.ndarray:
-    """Template ids for (chunk row, definition offset) pairs, parsing each place once."""
+    """Template ids for (chunk row, definition offset) pairs, each place looked up once, by
+    its own bytes (a place is never given the template of another with the same GUID)."""
     if not len(chunk):
         return np.zeros(0, dtype=np.int32)
     places, inverse = unique_runs(chunk * CHUNK_SIZE + definition)
     rows, offsets = np.divmod(places, CHUNK_SIZE)
-    keys = Reader(chunks.buf).rows(chunks.base[rows] + offsets + _GUID_AT, _KEY_SIZE)
-    distinct_keys, first, key_of = np.unique(
-        keys.view(f"V{_KEY_SIZE}").ravel(), return_index=True, return_inverse=True
-    )
-    ids = np.empty(len(distinct_keys), dtype=np.int32)
-    for i, place in enumerate(first.tolist()):
-        base, offset = int(chunks.base[rows[place]]), int(offsets[place])
+    ids = np.empty(len(places), dtype=np.int32)
+    for i, (row, offset) in enumerate(zip(rows.tolist(), offsets.tolist(), strict=True)):
+        base = int(chunks.base[row])
         ids[i] = cache.lookup(chunks.buf[base : base + CHUNK_SIZE].data, offset)
-        if ids[i] < 0:  # this copy is damaged; try the other places holding the template
-            for other in np.flatnonzero(key_of == i).tolist():
-                base, offset = int(chunks.base[rows[other]]), int(offsets[other])
-                ids[i] = cache.lookup(chunks.buf[base : base + CHUNK_SIZE].data, offset)
-                if ids[i] >= 0:
-                    break
-    return np.asarray(ids[key_of][inverse])
+    return np.asarray(ids[inverse])
 
 
 @dataclass(frozen=True)

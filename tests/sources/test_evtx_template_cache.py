@@ -1,0 +1,72 @@
+"""Templates are shared by every file a process reads, but only where their bytes agree: a
+file that defines another template under a common GUID and size changes nothing else."""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from pathlib import Path
+
+from evtxscan.scanning import read_records
+from evtxscan.sources.evtx.template import Node, Sub, read_definition
+from evtxscan.synth import EventSpec, evtx_bytes
+
+FILE_HEADER = 4096
+FIRST_RECORD = FILE_HEADER + 512  # after the chunk header
+DEFINITION_AT = 24 + 4 + 6  # record header, fragment header, then the instance's field
+
+
+def _sub_index(root: Node, name: str) -> int:
+    """The value index of the substitution that fills element ``name`` of the System part."""
+    for node in root.content:
+        if isinstance(node, Node):
+            if node.name == name:
+                (sub,) = [piece for piece in node.content if isinstance(piece, Sub)]
+                return sub.index
+            if node.name in ("Event", "System"):
+                try:
+                    return _sub_index(node, name)
+                except LookupError:
+                    pass
+    raise LookupError(name)
+
+
+def _hostile_copy(data: bytes) -> bytes:
+    """``data`` with its template's EventID substitution pointed at the Task value: the same
+    GUID and size, another meaning."""
+    (offset,) = struct.unpack_from("<I", data, FIRST_RECORD + DEFINITION_AT)
+    chunk = data[FILE_HEADER : FILE_HEADER + 65536]
+    root = read_definition(chunk, offset).root
+    event, task = _sub_index(root, "EventID"), _sub_index(root, "Task")
+    size = struct.unpack_from("<I", chunk, offset + 20)[0]
+    body = bytearray(chunk[offset + 24 : offset + 24 + size])
+    changed = 0
+    for at in range(len(body) - 3):
+        if body[at] in (0x0D, 0x0E) and body[at + 1 : at + 3] == event.to_bytes(2, "little"):
+            body[at + 1 : at + 3] = task.to_bytes(2, "little")
+            changed += 1
+    assert changed == 1
+    start = FILE_HEADER + offset + 24
+    return data[:start] + bytes(body) + data[start + size :]
+
+
+def _event_ids(path: Path, name: str) -> list[int]:
+    stream = read_records(path, backend="rust")
+    ids: list[int] = []
+    for batch in stream:
+        mine = batch[batch["source_file"].astype(str).str.endswith(name)]
+        ids += mine["event_id"].astype(int).tolist()
+    return ids
+
+
+def test_a_hostile_template_does_not_change_how_other_files_are_read(tmp_path: Path) -> None:
+    when = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    events = [EventSpec("Service Control Manager", 7036, when, task=9) for _ in range(5)]
+    data = evtx_bytes(events)
+    (tmp_path / "b-genuine.evtx").write_bytes(data)
+    # read first, in the same process and batch: its template would be cached under the
+    # genuine one's GUID and size
+    (tmp_path / "a-hostile.evtx").write_bytes(_hostile_copy(data))
+    assert _event_ids(tmp_path / "a-hostile.evtx", "a-hostile.evtx") == [9] * 5
+    assert _event_ids(tmp_path, "b-genuine.evtx") == [7036] * 5
+    assert _event_ids(tmp_path, "a-hostile.evtx") == [9] * 5
