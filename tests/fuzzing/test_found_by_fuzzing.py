@@ -165,6 +165,20 @@ def test_a_nested_value_reaching_past_its_record_is_left_to_the_renderer(tmp_pat
     assert status == "damaged"
 
 
+def test_a_template_naming_a_huge_payload_slot_is_left_to_the_renderer(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 29003, five inputs): a damaged template naming an EventData
+    substitution slot in the tens of thousands made the decoder's value table wider than
+    the chunk buffer (IndexError: the whole file an "internal error"). Such templates'
+    records now go to the renderer, as System fields beyond ``system_plan.MAX_SLOT`` do.
+    (68 KB, compressed.)"""
+    packed = Path(__file__).parent / "reproducers" / "payload-slot-beyond-the-buffer.evtx.zz"
+    path = tmp_path / "w.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    ((_, status, errors),) = _rows(path)
+    assert "internal error" not in errors
+    assert status in ("damaged", "unreadable")
+
+
 def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     """Found by fuzzing (seed 1001, watchdog: RSS 2,069 MiB): a damaged template makes
     python-evtx append nodes without end (a token of length zero), inside the library, so

@@ -28,6 +28,7 @@ from evtxscan.sources.evtx.instances import (
 )
 from evtxscan.sources.evtx.item_tables import ItemTable, item_table, payload_slots
 from evtxscan.sources.evtx.payload_assembly import Cells, assemble, fail
+from evtxscan.sources.evtx.system_plan import MAX_SLOT
 from evtxscan.sources.evtx.walk import ChunkSet
 
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
@@ -58,6 +59,10 @@ def read_payloads(
     every = np.arange(n)
     used = np.flatnonzero(np.bincount(outer.template)).tolist() if n else []
     slots_of = {t: payload_slots(cache.entries[t]) for t in used}
+    wide = [t for t, slots in slots_of.items() if max(slots, default=-1) >= MAX_SLOT]
+    if wide:  # a damaged template: the value table would be as wide as its highest slot
+        fail(problem, np.flatnonzero(np.isin(outer.template, wide)), Problem.PAYLOAD_LAYOUT)
+        slots_of.update({t: [] for t in wide})
     width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
     table0 = value_table(reader, outer, every, max(width, 1))
     cells0 = Cells(table0)

@@ -44,9 +44,10 @@ FIELD_PLACES: dict[str, tuple[str, str | None]] = {
 }
 
 
-#: The highest substitution slot a System field may use (Windows' System template uses 0-17;
-#: the index reads every record's slots up to the highest one its templates use, so a
-#: damaged template naming slot 60,000 would cost 240 KB a record).
+#: The highest substitution slot a System field (or, in the decoder, an EventData value) may
+#: use (Windows' System template uses 0-17; the readers take every record's slots up to the
+#: highest one its templates use, so a damaged template naming slot 60,000 would cost
+#: 240 KB a record). Records of templates beyond it go to the renderer.
 MAX_SLOT = 256
 
 
