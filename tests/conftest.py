@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,24 @@ def sigma_dir() -> Path:
     if not (SIGMA / "MANIFEST.tsv").is_file():
         pytest.skip(f"Sigma corpus not found at {SIGMA} (it lives beside the repository)")
     return SIGMA
+
+
+@pytest.fixture
+def run_child() -> Callable[..., str]:
+    """Run Python ``code`` with ``args`` in a fresh interpreter that imports what this one
+    does, so a hang or runaway fails there instead of stalling the suite; its stdout, after
+    asserting it succeeded."""
+
+    def run(code: str, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    return run

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -179,7 +179,9 @@ def test_a_template_naming_a_huge_payload_slot_is_left_to_the_renderer(tmp_path:
     assert status in ("damaged", "unreadable")
 
 
-def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
+def test_python_evtx_endless_template_walk_is_cut_off(
+    tmp_path: Path, run_child: Callable[..., str]
+) -> None:
     """Found by fuzzing (seed 1001, watchdog: RSS 2,069 MiB): a damaged template makes
     python-evtx append nodes without end (a token of length zero), inside the library, so
     no check of ours ran; one record used gigabytes. Each record now has a CPU-time limit.
@@ -188,7 +190,7 @@ def test_python_evtx_endless_template_walk_is_cut_off(tmp_path: Path) -> None:
     packed = Path(__file__).parent / "reproducers" / "python-evtx-endless-template.evtx.zz"
     path = tmp_path / "t.evtx"
     path.write_bytes(zlib.decompress(packed.read_bytes()))
-    peak, errors = _read_in_child(path, "python", 2)
+    peak, errors = _read_in_child(run_child, path, "python", 2)
     # python-evtx gives up on the damaged records (with the circle in the chunk's links cut,
     # it no longer walks without end; the CPU and memory limits stop any other such walk)
     assert "internal error" not in errors and "python-evtx" in errors
@@ -222,7 +224,9 @@ def test_cpu_limit_stops_a_pure_python_loop() -> None:
     assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
 
 
-def test_pyevtx_rs_runaway_allocation_costs_the_chunk(tmp_path: Path) -> None:
+def test_pyevtx_rs_runaway_allocation_costs_the_chunk(
+    tmp_path: Path, run_child: Callable[..., str]
+) -> None:
     """Found by fuzzing (seed 10004: the harness process grew to 24 GB and the kernel
     killed it): on a record whose array values claim more bytes than the record holds,
     pyevtx-rs allocates without end, in native code holding the interpreter lock. Each call
@@ -232,7 +236,7 @@ def test_pyevtx_rs_runaway_allocation_costs_the_chunk(tmp_path: Path) -> None:
     packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-runaway-allocation.evtx.zz"
     path = tmp_path / "a.evtx"
     path.write_bytes(zlib.decompress(packed.read_bytes()))
-    peak, errors = _read_in_child(path, "rust", 3)
+    peak, errors = _read_in_child(run_child, path, "rust", 3)
     assert "internal error" not in errors and "pyevtx-rs gave up on the chunk" in errors
     assert peak < 1024  # peak RSS in MiB
 
@@ -251,12 +255,11 @@ def test_address_space_bound_is_set_for_the_call_and_restored() -> None:
     assert resource.getrlimit(resource.RLIMIT_AS) == before
 
 
-def _read_in_child(path: Path, backend: str, gib: int) -> tuple[int, str]:
+def _read_in_child(
+    run_child: Callable[..., str], path: Path, backend: str, gib: int
+) -> tuple[int, str]:
     """Read ``path`` in a child process with ``gib`` GiB of address space (a regression
     fails there instead of starving the machine): its peak RSS in MiB and errors."""
-    import subprocess
-    import sys
-
     code = (
         "import resource, sys\n"
         f"resource.setrlimit(resource.RLIMIT_AS, ({gib} << 30, {gib} << 30))\n"
@@ -266,14 +269,5 @@ def _read_in_child(path: Path, backend: str, gib: int) -> tuple[int, str]:
         "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
         "print(s.integrity.iloc[0]['errors'])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(path), backend],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts, errors = done.stdout.splitlines()[:2]
+    counts, errors = run_child(code, str(path), backend).splitlines()[:2]
     return int(counts.split()[1]), errors
