@@ -124,8 +124,9 @@ def server_hosts(rows: pd.DataFrame, canon: pd.Series) -> set[str]:
     if "provider" in rows.columns:  # as logged, for names the catalog resolves elsewhere
         role |= rows["provider"].astype(str).str.casefold().isin(SERVER_PROVIDERS).to_numpy()
     scm = (canon == SCM).to_numpy() & rows["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
-    for position in np.flatnonzero(scm & ~role):
-        values = data_values(rows["data"].iloc[position])
+    changes = np.flatnonzero(scm & ~role)
+    for position, data in zip(changes.tolist(), rows["data"].iloc[changes].tolist(), strict=True):
+        values = data_values(data)
         role[position] = bool(values) and values[0].strip().casefold() in SERVER_SERVICES
     return set(rows.loc[role, "host"].astype(str))
 

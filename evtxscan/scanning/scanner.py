@@ -146,20 +146,21 @@ class Scanner:
         keep = candidates | context | (self.keep_all and True)
         if not keep.any():
             return
-        rows = batch[keep].reset_index(drop=True)
+        rows = batch if keep.all() else batch[keep]
+        rows = rows.reset_index(drop=True)
         matched: list[list[str]] = [[] for _ in range(len(rows))]
-        messages: list[str | None] = [None] * len(rows)
-        binary_status: list[str | None] = [None] * len(rows)
+        messages = np.full(len(rows), None, dtype=object)
+        binary_status = np.full(len(rows), None, dtype=object)
         cand_rows = np.flatnonzero(candidates[keep])
         if len(cand_rows):
             # Messages only for symptom candidates now (conditions may test them); context
             # rows get theirs at the end, and only if they make it into the timeline.
             rendered = add_messages(rows.iloc[cand_rows], self.renderer)
             hits_per_row = self.index.match(rendered, canon[keep][cand_rows])
-            for position, i in enumerate(cand_rows):
-                matched[i] = hits_per_row[position]
-                messages[i] = rendered["message"].iloc[position]
-                binary_status[i] = rendered["binary_status"].iloc[position]
+            for i, hits in zip(cand_rows.tolist(), hits_per_row, strict=True):
+                matched[i] = hits
+            messages[cand_rows] = rendered["message"].to_numpy(dtype=object)
+            binary_status[cand_rows] = rendered["binary_status"].to_numpy(dtype=object)
         rows["message"] = pd.array(messages, dtype=pd.StringDtype("pyarrow"))
         rows["binary_status"] = pd.array(binary_status, dtype=pd.StringDtype("pyarrow"))
         rows["signatures"] = matched

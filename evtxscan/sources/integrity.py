@@ -117,8 +117,7 @@ class FileReport:
             high = pd.Timestamp(times.max()).tz_localize("UTC")
             self.first_time = low if self.first_time is None else min(self.first_time, low)
             self.last_time = high if self.last_time is None else max(self.last_time, high)
-        table = pd.DataFrame({"chunk": chunk[live], "number": number[live], "id": record_id[live]})
-        self._fold_numbers(table)
+        self._fold_numbers(chunk[live], number[live], record_id[live])
         both = live & ~np.isnan(record_id)
         self._ids_differ = self._ids_differ or bool((number[both] != record_id[both]).any())
 
@@ -130,28 +129,22 @@ class FileReport:
         chunk.
         """
         keys = live["chunk"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
-        table = pd.DataFrame(
-            {
-                "chunk": keys,
-                "number": live["record_number"]
-                .astype("Float64")
-                .to_numpy(dtype=float, na_value=np.nan),
-                "id": live["event_record_id"]
-                .astype("Float64")
-                .to_numpy(dtype=float, na_value=np.nan),
-            }
+        self._fold_numbers(
+            keys,
+            live["record_number"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
+            live["event_record_id"].astype("Float64").to_numpy(dtype=float, na_value=np.nan),
         )
-        self._fold_numbers(table)
         self._ids_differ = self._ids_differ or bool(
             (live["record_number"] != live["event_record_id"]).fillna(False).any()
         )
 
-    def _fold_numbers(self, table: pd.DataFrame) -> None:
-        """Per chunk (min, max, count) of ``number`` and ``id`` into the running ranges
-        (sorted once, reduced per chunk run with numpy: no groupby per batch)."""
-        chunk = table["chunk"].to_numpy(dtype=np.int64)
-        for column, ranges in (("number", self._number_ranges), ("id", self._id_ranges)):
-            values = table[column].to_numpy(dtype=np.float64)
+    def _fold_numbers(self, chunk: np.ndarray, number: np.ndarray, record_id: np.ndarray) -> None:
+        """Per chunk (min, max, count) of record numbers and EventRecordIDs (floats, NaN when
+        missing) into the running ranges (sorted once, reduced per chunk run with numpy: no
+        groupby per batch)."""
+        chunk = np.asarray(chunk, dtype=np.int64)
+        for column, ranges in ((number, self._number_ranges), (record_id, self._id_ranges)):
+            values = np.asarray(column, dtype=np.float64)
             known = ~np.isnan(values)
             if not known.any():
                 continue

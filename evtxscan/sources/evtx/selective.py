@@ -114,7 +114,7 @@ def read_range_selected(
     intact = {chunk.index for chunk in intact_chunks(data, span, result)}
     index = _indexed(data, span, intact, include_recovered)
     decode = selector.decode_mask(index) | index.fallback
-    _defer(selector, index, decode, result)
+    _defer(index, selector.defer_mask(index) & ~decode, result)
     frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
                           include_recovered, result))  # fmt: skip
     undecoded = _count_undecoded(result, index, decode, frames)
@@ -163,21 +163,18 @@ def read_ranges_decoded(
     if len(items) > 1:
         chosen = _used_categories(chosen)
     by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
+    later = None if selector is None else selector.defer_mask(index) & ~decode
     out: list[list[pd.DataFrame]] = []
     for number, (name, content, spans, result) in enumerate(items):
         rows = np.flatnonzero(index.source == number) if len(items) > 1 else None
         mine = index if rows is None else index.take(rows)
         wanted = decode if rows is None else decode[rows]
-        decoded = chosen if by_file is None else chosen[by_file == name].reset_index(drop=True)
-        frames = []
-        for start in range(0, len(decoded), batch_size):
-            piece = decoded.iloc[start : start + batch_size].reset_index(drop=True)
-            piece.attrs = dict(decoded.attrs) if start == 0 else {}  # values lost: once
-            frames.append(piece)
+        decoded = chosen if by_file is None else _rows_of(chosen, by_file == name)
+        frames = _batches(decoded, batch_size)
         if spans:
             _note_altered(content, spans[0], frames, result)
-        if selector is not None:
-            _defer(selector, mine, wanted, result)
+        if later is not None:
+            _defer(mine, later if rows is None else later[rows], result)
         undecoded = _count_undecoded(result, mine, wanted, frames)
         result.observed = _observation(name, mine, frames)
         result.observed.add_lost(values_lost(undecoded))  # decoded ones: in their frames
@@ -195,11 +192,33 @@ def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _defer(
-    selector: IndexSelector, index: RecordIndex, decode: np.ndarray, result: RangeResult
-) -> None:
+def _rows_of(rows: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The ``mask`` rows of ``rows``, numbered from 0 (one file's rows of a batch: usually a
+    contiguous run, sliced instead of gathered; often none)."""
+    where = np.flatnonzero(mask)
+    if not len(where):
+        return rows.iloc[:0]
+    first, last = int(where[0]), int(where[-1])
+    if last - first + 1 == len(where):
+        return rows.iloc[first : last + 1].reset_index(drop=True)
+    return rows.iloc[where].reset_index(drop=True)
+
+
+def _batches(rows: pd.DataFrame, batch_size: int) -> list[pd.DataFrame]:
+    """``rows`` in batches of ``batch_size``; the first keeps the frame's attributes (values
+    read as missing: counted once)."""
+    if len(rows) <= batch_size:
+        return [rows] if len(rows) else []
+    frames = []
+    for start in range(0, len(rows), batch_size):
+        piece = rows.iloc[start : start + batch_size].reset_index(drop=True)
+        piece.attrs = dict(rows.attrs) if start == 0 else {}
+        frames.append(piece)
+    return frames
+
+
+def _defer(index: RecordIndex, later: np.ndarray, result: RangeResult) -> None:
     """Locate the records the selector leaves for later (``result.deferred``)."""
-    later = selector.defer_mask(index) & ~decode
     if later.any():
         result.deferred = _locations(index.take(np.flatnonzero(later)))
 
@@ -288,7 +307,9 @@ def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) ->
     _observe(observed, index.take(np.flatnonzero(readable)))
     known = index.offset[readable]
     for frame in frames:
-        observed.observe(frame[~frame["offset"].isin(known).to_numpy()])
+        unseen = ~frame["offset"].isin(known).to_numpy()
+        if unseen.any():
+            observed.observe(frame[unseen])
     return observed
 
 
@@ -374,9 +395,12 @@ def _count_skipped(result: RangeResult, index: RecordIndex) -> None:
     missing = np.isnat(time)
     ticks = time.astype(np.int64)
     days = time.astype("datetime64[D]").astype(np.int64)  # NaT stays a sentinel
-    keys = np.stack([index.computer.codes.astype(np.int64), days], axis=1)
-    groups, which = np.unique(keys, axis=0, return_inverse=True)
+    codes, code_of = np.unique(index.computer.codes.astype(np.int64), return_inverse=True)
+    day_values, day_of = np.unique(days, return_inverse=True)
+    # (computer, day) groups in the order of their pairs, found on one integer key
+    keys, which = np.unique(code_of * len(day_values) + day_of, return_inverse=True)
     which = which.reshape(-1)
+    groups = np.stack([codes[keys // len(day_values)], day_values[keys % len(day_values)]], axis=1)
     counts = np.bincount(which, minlength=len(groups))
     first = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
     last = np.full(len(groups), np.iinfo(np.int64).min, dtype=np.int64)

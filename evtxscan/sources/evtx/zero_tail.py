@@ -29,7 +29,9 @@ def zero_tail_start(data: Buffer) -> int:
     while end > 0:
         start = max(0, end - size)
         block = bytes(data[start:end])
-        kept = len(block.rstrip(b"\x00"))
+        # Comparing with zeros runs at memory speed; stripping scans byte by byte, so only
+        # the block where the zeros end is stripped.
+        kept = 0 if block == bytes(len(block)) else len(block.rstrip(b"\x00"))
         if kept:
             end = start + kept
             break
