@@ -241,6 +241,23 @@ def test_pyevtx_rs_runaway_allocation_costs_the_chunk(
     assert peak < 1024  # peak RSS in MiB
 
 
+def test_pyevtx_rs_array_expansion_cannot_abort_the_reader(
+    tmp_path: Path, run_child: Callable[..., str]
+) -> None:
+    """Found by fuzzing (seed 32001, on ``b329b7d``: the harness process aborted with
+    "memory allocation of 12222464 bytes failed"): a 21 KB file whose array values
+    pyevtx-rs expands to 7.7 MB of XML, using about 240 MB inside pyevtx-rs. Under the
+    address-space bound, whichever allocation fails first decides: the parse arena panics
+    (caught), the global allocator aborts the process. pyevtx-rs now runs in a forked child
+    (``sources/evtx/isolated.py``); here it has room, and both records are read."""
+    packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-array-expansion.evtx.zz"
+    path = tmp_path / "x.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    peak, errors = _read_in_child(run_child, path, "rust", 3)
+    assert "internal error" not in errors and "pyevtx-rs" not in errors
+    assert peak < 1024  # peak RSS in MiB, of the reader and its renderer children
+
+
 def test_address_space_bound_is_set_for_the_call_and_restored() -> None:
     import resource
 
@@ -266,7 +283,9 @@ def _read_in_child(
         "from evtxscan.scanning import read_records\n"
         "s = read_records(sys.argv[1], backend=sys.argv[2])\n"
         "n = sum(len(b) for b in s)\n"
-        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)\n"
+        "peak = max(resource.getrusage(w).ru_maxrss for w in "
+        "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+        "print(n, peak >> 10)\n"
         "print(s.integrity.iloc[0]['errors'])\n"
     )
     counts, errors = run_child(code, str(path), backend).splitlines()[:2]

@@ -9,13 +9,14 @@ cannot. It never raises for bad data; the caller ties records to chunk offsets.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from evtxscan.records.event_xml import fields_from_xml
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.chunk_events import MAX_CONSECUTIVE_ERRORS, BackendError, ChunkEvents
 from evtxscan.sources.evtx.fast_xml import fast_row
+from evtxscan.sources.evtx.isolated import RawItem, can_isolate, render_isolated
 from evtxscan.sources.evtx.native_bound import address_space_bound
 
 
@@ -28,6 +29,34 @@ def describe_panic(exc: BaseException) -> str:
 def rust_events(image: bytes) -> ChunkEvents:
     """pyevtx-rs: XML text per record, read by the fast path (reference normalizer as fallback).
 
+    pyevtx-rs runs in a child process where the platform can fork
+    (:mod:`evtxscan.sources.evtx.isolated`: a crash of the native code costs the chunk's
+    remaining records, not the scan), else in this process under the address-space bound.
+    """
+    raw = render_isolated(image, raw_events) if can_isolate() else raw_events(image)
+    for kind, number, xml in raw:
+        if kind == "stop":
+            yield BackendError(xml)
+            return
+        if kind == "error":
+            yield BackendError(xml)
+            continue
+        row = fast_row(xml)
+        if row is not None:
+            yield number, row
+            continue
+        try:
+            fields = fields_from_xml(xml)
+        except Exception as exc:  # lxml refused even in recovery mode
+            yield BackendError(f"unreadable event XML: {exc}", number)
+            continue
+        yield number, fields
+
+
+def raw_events(image: bytes) -> Iterator[RawItem]:
+    """pyevtx-rs's XML per record of ``image``, or why it could not render one (``error``)
+    or any further one (``stop``).
+
     pyevtx-rs raises ``RuntimeError`` for a bad record and can resume, so ``next()`` is
     called by hand instead of a ``for`` loop, which would stop at the first error.
     """
@@ -36,7 +65,7 @@ def rust_events(image: bytes) -> ChunkEvents:
     try:
         records = PyEvtxParser(io.BytesIO(image), number_of_threads=1).records()
     except (OSError, RuntimeError, ValueError) as exc:
-        yield BackendError(f"pyevtx-rs could not open the chunk: {exc}")
+        yield ("stop", 0, f"pyevtx-rs could not open the chunk: {exc}")
         return
     failures = 0
     while failures < MAX_CONSECUTIVE_ERRORS:
@@ -47,26 +76,16 @@ def rust_events(image: bytes) -> ChunkEvents:
             return
         except (RuntimeError, OSError, ValueError) as exc:
             failures += 1
-            yield BackendError(f"pyevtx-rs: {exc}")
+            yield ("error", 0, f"pyevtx-rs: {exc}")
             continue
         except BaseException as exc:  # a panic (pyo3's PanicException), e.g. out of memory
             if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
                 raise
-            yield BackendError(f"pyevtx-rs gave up on the chunk: {describe_panic(exc)}")
+            yield ("stop", 0, f"pyevtx-rs gave up on the chunk: {describe_panic(exc)}")
             return
         failures = 0
-        xml: str = record["data"]
-        row = fast_row(xml)
-        if row is not None:
-            yield record["event_record_id"], row
-            continue
-        try:
-            fields = fields_from_xml(xml)
-        except Exception as exc:  # lxml refused even in recovery mode
-            yield BackendError(f"unreadable event XML: {exc}", record["event_record_id"])
-            continue
-        yield record["event_record_id"], fields
-    yield BackendError(f"gave up on the chunk after {MAX_CONSECUTIVE_ERRORS} consecutive errors")
+        yield ("record", int(record["event_record_id"]), str(record["data"]))
+    yield ("stop", 0, f"gave up on the chunk after {MAX_CONSECUTIVE_ERRORS} consecutive errors")
 
 
 def python_events(image: bytes) -> ChunkEvents:

@@ -1,0 +1,100 @@
+"""pyevtx-rs in a child process: a crash, a runaway or a hang of the native code costs the
+chunk's remaining records, never the reading process (``sources/evtx/isolated.py``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from evtxscan.sources.budget import TimeBudgetExceeded, within
+from evtxscan.sources.evtx import backends, isolated
+from evtxscan.sources.evtx.isolated import RawItem, render_isolated
+
+pytestmark = pytest.mark.skipif(not isolated.can_isolate(), reason="needs os.fork")
+
+
+def _two_then(action: str) -> object:
+    def render(image: bytes) -> Iterator[RawItem]:
+        yield ("record", 1, "<Event>one</Event>")
+        yield ("record", 2, image.decode())
+        if action == "abort":
+            os.write(2, b"memory allocation of 12222464 bytes failed\n")
+            os.abort()
+        elif action == "spin":
+            while True:
+                pass
+        elif action == "sleep":
+            time.sleep(60)
+        elif action == "raise":
+            raise RuntimeError("not caught by the renderer")
+
+    return render
+
+
+def test_records_before_an_abort_arrive_and_the_abort_names_its_reason() -> None:
+    items = list(render_isolated(b"<Event>two</Event>", _two_then("abort")))  # type: ignore[arg-type]
+    assert items[:2] == [("record", 1, "<Event>one</Event>"), ("record", 2, "<Event>two</Event>")]
+    kind, _, reason = items[2]
+    assert kind == "stop" and len(items) == 3
+    assert "crashed (SIGABRT)" in reason and "memory allocation of 12222464 bytes failed" in reason
+
+
+def test_a_finished_child_adds_nothing() -> None:
+    items = list(render_isolated(b"x", _two_then("none")))  # type: ignore[arg-type]
+    assert [kind for kind, _, _ in items] == ["record", "record"]
+
+
+def test_an_exception_in_the_child_stops_the_chunk() -> None:
+    items = list(render_isolated(b"x", _two_then("raise")))  # type: ignore[arg-type]
+    assert items[-1][0] == "stop" and "exit status 70" in items[-1][2]
+
+
+def test_a_spinning_child_is_stopped_by_its_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolated, "CPU_SECONDS", 1)
+    started = time.monotonic()
+    items = list(render_isolated(b"x", _two_then("spin")))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 30
+    assert len(items) == 3 and "CPU time" in items[2][2]
+
+
+def test_a_stalled_child_is_killed_after_the_wall_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolated, "WALL_SECONDS", 1.0)
+    started = time.monotonic()
+    items = list(render_isolated(b"x", _two_then("sleep")))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 30
+    assert len(items) == 3 and "SIGKILL" in items[2][2]
+
+
+def test_the_file_time_budget_stops_the_wait_and_the_child() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeBudgetExceeded):
+        within(0.5, lambda: list(render_isolated(b"x", _two_then("sleep"))))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind, not even a zombie
+
+
+def test_isolated_rendering_equals_rendering_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from evtxscan.synth import EventSpec, evtx_bytes
+
+    when = datetime(2024, 1, 2, 3, 4, 5)
+    events = [EventSpec("P", i, when, data=(("Name", f"value {i}"),)) for i in range(50)]
+    image = evtx_bytes(events)
+    apart = list(backends.rust_events(image))
+    monkeypatch.setattr(backends, "can_isolate", lambda: False)
+    assert apart == list(backends.rust_events(image))
+    assert len(apart) == 50 and not any(isinstance(e, backends.BackendError) for e in apart)
+
+
+def test_huge_output_crosses_the_pipe() -> None:
+    big = "<Data>" + "x" * (8 << 20) + "</Data>"
+
+    def render(image: bytes) -> Iterator[RawItem]:
+        yield ("record", 7, big)
+
+    assert list(render_isolated(b"", render)) == [("record", 7, big)]
