@@ -29,6 +29,7 @@ from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
 from evtxscan.sources.evtx.frames import category, values_lost
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
+from evtxscan.sources.evtx.index_counts import clipped_time, count_skipped, observe_index
 from evtxscan.sources.evtx.reader import (
     ALTERED,
     ChunkParser,
@@ -39,9 +40,6 @@ from evtxscan.sources.evtx.reader import (
 )
 from evtxscan.sources.evtx.utf16_check import altered_records
 from evtxscan.sources.integrity import FileReport, ReadError
-
-_EARLIEST = np.datetime64("1970-01-01T00:00:00", "us")
-_LATEST = np.datetime64("2100-01-01T00:00:00", "us")
 
 
 class IndexSelector(Protocol):
@@ -232,7 +230,7 @@ def _count_undecoded(
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
     undecoded = ~decode | ~np.isin(index.offset, decoded)
     counted = index.take(np.flatnonzero(undecoded & ~index.fallback))
-    _count_skipped(result, counted)
+    count_skipped(result, counted)
     return counted
 
 
@@ -285,7 +283,7 @@ def _locations(index: RecordIndex) -> pd.DataFrame:
     """Where deferred records are, whose they are and what: computer, time (as the schema
     types it), provider, event ID, chunk, offset. Compact (a scan holds them until it
     correlates): names categorical (absent: NaN), event ID and chunk 32-bit."""
-    time, _ = _clipped_time(index)
+    time, _ = clipped_time(index)
     event = index.event_id
     return pd.DataFrame(
         {
@@ -304,7 +302,7 @@ def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) ->
     the others (the index's fallbacks, or any it did not see), from their decoded rows."""
     observed = FileReport(path=source)
     readable = ~index.fallback
-    _observe(observed, index.take(np.flatnonzero(readable)))
+    observe_index(observed, index.take(np.flatnonzero(readable)))
     known = index.offset[readable]
     for frame in frames:
         unseen = ~frame["offset"].isin(known).to_numpy()
@@ -355,69 +353,3 @@ def _runs(chunks: np.ndarray) -> list[tuple[int, int]]:
         return []
     breaks = np.flatnonzero(np.diff(chunks) != 1) + 1
     return [(int(run[0]), int(run[-1]) + 1) for run in np.split(chunks, breaks)]
-
-
-def _clipped_time(index: RecordIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Times as the record schema types them (NaT outside 1970-2100) and the bad-time mask."""
-    time = index.time
-    bad = np.isnat(time) | (time < _EARLIEST) | (time >= _LATEST)
-    return np.where(bad, np.datetime64("NaT", "us"), time), bad
-
-
-def _observe(report: FileReport, index: RecordIndex) -> None:
-    """Fold indexed records into the report as :meth:`FileReport.observe` folds a batch."""
-    if not len(index):
-        return
-    time, bad_time = _clipped_time(index)
-    ids = index.event_record_id
-    ids_zero = ids.present & (ids.values == 0)
-    channel = index.channel
-    channel_text = np.array([*channel.values, ""], dtype=object)[channel.codes]
-    no_channel = (channel.codes < 0) | (channel_text == "")
-    torn = bad_time | ids_zero | no_channel
-    number = index.record_number.astype(np.float64)
-    record_id = np.where(ids.present, ids.values.astype(np.float64), np.nan)
-    report.observe_rows(
-        recovered=index.recovered,
-        torn=torn,
-        time=time,
-        chunk=index.chunk.astype(np.int64),
-        number=number,
-        record_id=record_id,
-    )
-
-
-def _count_skipped(result: RangeResult, index: RecordIndex) -> None:
-    """Per (computer, day): records, first and last time of records that were not decoded."""
-    if not len(index):
-        return
-    time, _ = _clipped_time(index)  # as decoded rows count them: torn times are NaT
-    missing = np.isnat(time)
-    ticks = time.astype(np.int64)
-    days = time.astype("datetime64[D]").astype(np.int64)  # NaT stays a sentinel
-    codes, code_of = np.unique(index.computer.codes.astype(np.int64), return_inverse=True)
-    day_values, day_of = np.unique(days, return_inverse=True)
-    # (computer, day) groups in the order of their pairs, found on one integer key
-    keys, which = np.unique(code_of * len(day_values) + day_of, return_inverse=True)
-    which = which.reshape(-1)
-    groups = np.stack([codes[keys // len(day_values)], day_values[keys % len(day_values)]], axis=1)
-    counts = np.bincount(which, minlength=len(groups))
-    first = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
-    last = np.full(len(groups), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(first, which[~missing], ticks[~missing])
-    np.maximum.at(last, which[~missing], ticks[~missing])
-    names = [*index.computer.values, ""]
-    nat = np.datetime64("NaT").astype(np.int64)
-    for (code, day), count, low, high in zip(groups.tolist(), counts, first, last, strict=True):
-        when = "" if day == nat else str(np.datetime64(day, "D"))
-        seen = int(count) > 0 and low != np.iinfo(np.int64).max
-        result.skipped[(names[code], "", when)] = [
-            int(count),
-            _iso(low) if seen else "",
-            _iso(high) if seen else "",
-        ]
-
-
-def _iso(ticks: np.int64) -> str:
-    """Microseconds since 1970 as ISO-8601 UTC text."""
-    return str(np.datetime64(int(ticks), "us")) + "Z"
