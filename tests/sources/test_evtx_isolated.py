@@ -68,13 +68,24 @@ def test_a_stalled_child_is_killed_after_the_wall_limit(monkeypatch: pytest.Monk
     assert len(items) == 3 and "SIGKILL" in items[2][2]
 
 
-def test_the_file_time_budget_stops_the_wait_and_the_child() -> None:
+def test_the_file_time_budget_stops_the_wait_and_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    forked: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
     started = time.monotonic()
     with pytest.raises(TimeBudgetExceeded):
         within(0.5, lambda: list(render_isolated(b"x", _two_then("sleep"))))  # type: ignore[arg-type]
     assert time.monotonic() - started < 30
+    assert len(forked) == 1
     with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left behind, not even a zombie
+        os.waitpid(forked[0], os.WNOHANG)  # killed and reaped: not even a zombie is left
 
 
 def test_isolated_rendering_equals_rendering_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
