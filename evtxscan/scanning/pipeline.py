@@ -34,6 +34,7 @@ from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
+from evtxscan.scanning.day_counts import DAY_COLUMNS
 from evtxscan.scanning.deferred import (
     DeferredRead,
     LocatedHosts,
@@ -46,7 +47,6 @@ from evtxscan.scanning.deferred import (
 from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.scanner import (
-    DAY_COLUMNS,
     Scanner,
     ScannerConfig,
     canonical_order,

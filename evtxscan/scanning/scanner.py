@@ -20,15 +20,13 @@ from evtxscan.correlation.selection import SignatureIndex
 from evtxscan.messages import MessageRenderer, add_messages, load_catalog
 from evtxscan.records.batch import concat_frames, held_categories
 from evtxscan.records.hosts import HostMap
+from evtxscan.scanning.day_counts import DAY_COLUMNS, day_counts
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.skipped import SkippedStats
 
 if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
     from evtxscan.scanning.sigma_stage import SigmaStage
     from evtxscan.signatures.sigma import SigmaRuleSet
-
-#: Columns of the per host, file and day counts every unit returns.
-DAY_COLUMNS = ["host", "source_file", "day", "records", "errors", "first_time", "last_time"]
 
 
 @dataclass(frozen=True)
@@ -106,27 +104,7 @@ class Scanner:
             self.sigma_hits += self.sigma.hits_in(batch)
         # One grouping per batch: records, errors and time span per (host, file, day); host
         # totals, files per host and daily counts are summed from it at the end.
-        times = batch["time"]
-        per_day = (
-            pd.DataFrame(
-                {
-                    "host": batch["host"].astype(str).to_numpy(),
-                    "source_file": batch["source_file"].astype(str).to_numpy(),
-                    "day": times.dt.floor("D").to_numpy(),
-                    "errors": batch["level"].isin([1, 2]).fillna(False).to_numpy(dtype=np.int64),
-                    "time": times.to_numpy(),
-                }
-            )
-            .groupby(["host", "source_file", "day"], sort=False)
-            .agg(
-                records=("errors", "size"),
-                errors=("errors", "sum"),
-                first_time=("time", "min"),
-                last_time=("time", "max"),
-            )
-            .reset_index()
-        )
-        self.days.append(per_day[DAY_COLUMNS])
+        self.days.append(day_counts(batch))
         self._keep(batch)
 
     def keep(self, batch: pd.DataFrame) -> None:
