@@ -11,6 +11,7 @@ import pytest
 
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.evtx import backends, isolated
+from evtxscan.sources.evtx.chunk_events import BackendError
 from evtxscan.sources.evtx.isolated import RawItem, render_isolated
 
 pytestmark = pytest.mark.skipif(not isolated.can_isolate(), reason="needs os.fork")
@@ -52,20 +53,19 @@ def test_an_exception_in_the_child_stops_the_chunk() -> None:
     assert items[-1][0] == "stop" and "exit status 70" in items[-1][2]
 
 
-def test_a_spinning_child_is_stopped_by_its_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "CPU_SECONDS", 1)
+@pytest.mark.parametrize(
+    ("limit", "value", "action", "reason"),
+    [("CPU_SECONDS", 1, "spin", "CPU time"), ("WALL_SECONDS", 1.0, "sleep", "SIGKILL")],
+)
+def test_a_child_past_its_limit_is_stopped(
+    monkeypatch: pytest.MonkeyPatch, limit: str, value: float, action: str, reason: str
+) -> None:
+    """A spinning child meets its CPU limit, a stalled one is killed after the wall limit."""
+    monkeypatch.setattr(isolated, limit, value)
     started = time.monotonic()
-    items = list(render_isolated(b"x", _two_then("spin")))  # type: ignore[arg-type]
+    items = list(render_isolated(b"x", _two_then(action)))  # type: ignore[arg-type]
     assert time.monotonic() - started < 30
-    assert len(items) == 3 and "CPU time" in items[2][2]
-
-
-def test_a_stalled_child_is_killed_after_the_wall_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "WALL_SECONDS", 1.0)
-    started = time.monotonic()
-    items = list(render_isolated(b"x", _two_then("sleep")))  # type: ignore[arg-type]
-    assert time.monotonic() - started < 30
-    assert len(items) == 3 and "SIGKILL" in items[2][2]
+    assert len(items) == 3 and reason in items[2][2]
 
 
 def test_the_file_time_budget_stops_the_wait_and_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +99,7 @@ def test_isolated_rendering_equals_rendering_in_process(monkeypatch: pytest.Monk
     apart = list(backends.rust_events(image))
     monkeypatch.setattr(backends, "can_isolate", lambda: False)
     assert apart == list(backends.rust_events(image))
-    assert len(apart) == 50 and not any(isinstance(e, backends.BackendError) for e in apart)
+    assert len(apart) == 50 and not any(isinstance(e, BackendError) for e in apart)
 
 
 def test_huge_output_crosses_the_pipe() -> None:
