@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from html import escape
 
+import numpy as np
 import pandas as pd
 
 from evtxscan._version import __version__
@@ -78,13 +79,18 @@ def _story_line(host: pd.Series) -> str:
 
 
 def _host_section(
-    result: ScanResult, host: pd.Series, anchor: str, timeline_file: str | None, tz: str
+    result: ScanResult,
+    host: pd.Series,
+    groups: pd.DataFrame,
+    anchor: str,
+    timeline_file: str | None,
+    tz: str,
 ) -> str:
+    """One host's section; ``groups``: its timeline with repeats grouped."""
     name = str(host["host"])
     diagnoses = result.diagnoses[result.diagnoses["host"] == name]
     daily = result.daily[result.daily["host"] == name]
     marks = [k.time for keys in evidence_lists(diagnoses["evidence"]) for k in keys]
-    groups = group_repeats(result.timeline_for(name))
     shown = capped(groups)
     more = ""
     if len(groups) > len(shown):
@@ -137,11 +143,20 @@ def render_report(
     )
     files = timeline_files or unique_file_names(hosts["host"].astype(str))
     ordered = hosts.assign(_order=_severity(hosts)).sort_values(["_order", "host"])
+    # Repeats never span hosts: grouped once for the whole timeline, then split per host.
+    grouped = group_repeats(result.timeline)
+    by_host = pd.Series(np.arange(len(grouped))).groupby(
+        grouped["host"].astype(str).to_numpy(), sort=False
+    ).indices
     sections = []
     for _, row in ordered.iterrows():
-        file_name = files.get(str(row["host"])) or str(row["host"])
+        name = str(row["host"])
+        file_name = files.get(name) or name
         anchor = file_name.rsplit(".", 1)[0]
-        sections.append(_host_section(result, row, anchor, files.get(str(row["host"])), tz))
+        mine = grouped.iloc[by_host.get(name, np.zeros(0, dtype=np.int64))]
+        sections.append(
+            _host_section(result, row, mine.reset_index(drop=True), anchor, files.get(name), tz)
+        )
     diag_table = (
         _table(
             diagnoses,

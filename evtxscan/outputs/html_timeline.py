@@ -11,7 +11,9 @@ The kept rows are shown in time order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +57,7 @@ def capped(groups: pd.DataFrame, cap: int = TIMELINE_CAP) -> pd.DataFrame:
     return groups.iloc[np.sort(chosen)]
 
 
-def _span(row: pd.Series, tz: str) -> str:
+def _span(row: Mapping[str, Any], tz: str) -> str:
     """``x 29,205 between 03:19:26 and 03:20:26`` (with a multiplication sign) for a group
     of more than one event."""
     count = int(row["count"])
@@ -70,7 +72,7 @@ def _span(row: pd.Series, tz: str) -> str:
     return f"{TIMES} {count:,} between {first.strftime('%H:%M:%S')} and {end}"
 
 
-def _row_class(row: pd.Series) -> str:
+def _row_class(row: Mapping[str, Any]) -> str:
     if len(row["signatures"]):
         return "sym"
     kind = row["notable"]
@@ -88,7 +90,8 @@ def timeline_html(groups: pd.DataFrame, tz: str) -> str:
         "<th>signatures</th></tr>"
     )
     rows = []
-    for _, row in groups.iterrows():
+    columns = ["time", "last_time", "count", "channel", "provider", "event_id", "level"]
+    for row in groups[[*columns, "message", "signatures", "notable"]].to_dict("records"):
         level = row["level"]
         level_name = LEVEL_NAMES.get(int(level), str(level)) if pd.notna(level) else ""
         css = _row_class(row)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from evtxscan.outputs.html_report import render_report
@@ -56,15 +57,45 @@ class WrittenReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _table(frame: pd.DataFrame, path: Path, options: ReportOptions, warnings: list[str]) -> None:
+def _csv_ready(frame: pd.DataFrame, options: ReportOptions) -> pd.DataFrame:
+    """``frame``'s cells as the CSV shows them (text for nested values and times, safe for
+    spreadsheets)."""
+    return spreadsheet_safe(csv_cells(frame), neutralize_formulas=options.neutralize)
+
+
+def _table(
+    frame: pd.DataFrame,
+    path: Path,
+    options: ReportOptions,
+    warnings: list[str],
+    *,
+    ready: bool = False,
+) -> None:
+    """Write one table; ``ready``: a CSV table's cells are already :func:`_csv_ready`."""
     if options.fmt == "csv":
         if len(frame) > EXCEL_ROW_LIMIT:
             warnings.append(
                 f"{path.name}.csv has {len(frame):,} rows, more than Excel's "
                 f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
             )
-        frame = spreadsheet_safe(csv_cells(frame), neutralize_formulas=options.neutralize)
-    write_table(frame, path, options.fmt, bom=options.bom)
+        if not ready:
+            frame = _csv_ready(frame, options)
+    write_table(frame, path, options.fmt, bom=options.bom, cells_ready=options.fmt == "csv")
+
+
+def _host_tables(timeline: pd.DataFrame, hosts: Mapping[str, str], options: ReportOptions,
+                 directory: Path, warnings: list[str]) -> None:  # fmt: skip
+    """One timeline table per host (``hosts``: host -> file name). For CSV the cells are
+    prepared once for the whole timeline and then split: a host's table costs a slice."""
+    ready = options.fmt == "csv"
+    cells = _csv_ready(timeline, options) if ready else timeline
+    positions = pd.Series(np.arange(len(timeline))).groupby(
+        timeline["host"].astype(str).to_numpy(), sort=False
+    ).indices
+    for host, file_name in hosts.items():
+        rows = positions.get(host, np.zeros(0, dtype=np.int64))
+        mine = cells.iloc[rows].reset_index(drop=True)
+        _table(mine, directory / Path(file_name).stem, options, warnings, ready=ready)
 
 
 def _link(target: str, link: Path) -> None:
@@ -115,10 +146,7 @@ def write_report(
         result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
     )
     (partial / "timelines").mkdir()
-    by_host = dict(iter(timeline.groupby(timeline["host"].astype(str), sort=False)))
-    for host, file_name in names.items():
-        mine = by_host.get(host, timeline.iloc[:0]).reset_index(drop=True)
-        _table(mine, partial / "timelines" / Path(file_name).stem, options, warnings)
+    _host_tables(timeline, names, options, partial / "timelines", warnings)
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
     index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)

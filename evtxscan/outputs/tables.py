@@ -102,14 +102,22 @@ def write_text(text: str, target: Path) -> Path:
     return target
 
 
-def write_table(frame: pd.DataFrame, path: Path, fmt: str = "csv", *, bom: bool = True) -> Path:
-    """Write one table atomically; returns the final path (suffix from the format)."""
+def write_table(
+    frame: pd.DataFrame,
+    path: Path,
+    fmt: str = "csv",
+    *,
+    bom: bool = True,
+    cells_ready: bool = False,
+) -> Path:
+    """Write one table atomically; returns the final path (suffix from the format).
+    ``cells_ready``: the frame already went through :func:`csv_cells` (CSV only)."""
     target = path.with_suffix(".parquet" if fmt == "parquet" else ".csv")
     with atomic_file(target) as temporary:
         if fmt == "parquet":
             _parquet_ready(frame).to_parquet(temporary, index=False)
         else:
-            csv_cells(frame).to_csv(
+            (frame if cells_ready else csv_cells(frame)).to_csv(
                 temporary,
                 index=False,
                 encoding="utf-8-sig" if bom else "utf-8",
