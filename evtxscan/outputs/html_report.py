@@ -19,6 +19,7 @@ from evtxscan._version import __version__
 from evtxscan.correlation.notable import COUNT_COLUMNS, Notable
 from evtxscan.outputs.html_timeline import CAP_RULE, TIMELINE_CAP, capped, day_plot, timeline_html
 from evtxscan.outputs.names import unique_file_names
+from evtxscan.outputs.tables import rows_by_host
 from evtxscan.results import ScanResult
 from evtxscan.results.cards import card_css, diagnosis_card, escaped
 from evtxscan.results.evidence import evidence_lists
@@ -145,9 +146,7 @@ def render_report(
     ordered = hosts.assign(_order=_severity(hosts)).sort_values(["_order", "host"])
     # Repeats never span hosts: grouped once for the whole timeline, then split per host.
     grouped = group_repeats(result.timeline)
-    by_host = pd.Series(np.arange(len(grouped))).groupby(
-        grouped["host"].astype(str).to_numpy(), sort=False
-    ).indices
+    by_host = rows_by_host(grouped)
     sections = []
     for _, row in ordered.iterrows():
         name = str(row["host"])

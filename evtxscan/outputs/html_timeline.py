@@ -11,7 +11,7 @@ The kept rows are shown in time order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from html import escape
 from typing import Any
 
@@ -57,7 +57,7 @@ def capped(groups: pd.DataFrame, cap: int = TIMELINE_CAP) -> pd.DataFrame:
     return groups.iloc[np.sort(chosen)]
 
 
-def _span(row: Mapping[str, Any], tz: str) -> str:
+def _span(row: Mapping[Hashable, Any], tz: str) -> str:
     """``x 29,205 between 03:19:26 and 03:20:26`` (with a multiplication sign) for a group
     of more than one event."""
     count = int(row["count"])
@@ -72,7 +72,7 @@ def _span(row: Mapping[str, Any], tz: str) -> str:
     return f"{TIMES} {count:,} between {first.strftime('%H:%M:%S')} and {end}"
 
 
-def _row_class(row: Mapping[str, Any]) -> str:
+def _row_class(row: Mapping[Hashable, Any]) -> str:
     if len(row["signatures"]):
         return "sym"
     kind = row["notable"]

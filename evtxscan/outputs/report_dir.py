@@ -28,7 +28,7 @@ import pandas as pd
 from evtxscan.outputs.html_report import render_report
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
-from evtxscan.outputs.tables import csv_cells, write_table, write_text
+from evtxscan.outputs.tables import csv_cells, rows_by_host, write_table, write_text
 from evtxscan.results import ScanResult
 from evtxscan.results.repeats import group_repeats
 
@@ -89,9 +89,7 @@ def _host_tables(timeline: pd.DataFrame, hosts: Mapping[str, str], options: Repo
     prepared once for the whole timeline and then split: a host's table costs a slice."""
     ready = options.fmt == "csv"
     cells = _csv_ready(timeline, options) if ready else timeline
-    positions = pd.Series(np.arange(len(timeline))).groupby(
-        timeline["host"].astype(str).to_numpy(), sort=False
-    ).indices
+    positions = rows_by_host(timeline)
     for host, file_name in hosts.items():
         rows = positions.get(host, np.zeros(0, dtype=np.int64))
         mine = cells.iloc[rows].reset_index(drop=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -55,6 +56,17 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
         elif str(column.dtype).startswith("datetime64"):
             out[name] = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return out
+
+
+def rows_by_host(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Positions of each host's rows in ``frame`` (host as text; rows without one are in no
+    group), in frame order."""
+    hosts = frame["host"].astype(str)
+    known = np.flatnonzero(hosts.notna().to_numpy())
+    names, which = np.unique(hosts.to_numpy(dtype=object)[known].astype(str), return_inverse=True)
+    order = known[np.argsort(which.reshape(-1), kind="stable")]
+    ends = np.cumsum(np.bincount(which.reshape(-1), minlength=len(names)))
+    return {str(n): rows for n, rows in zip(names, np.split(order, ends[:-1]), strict=False)}
 
 
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.outputs.report_dir import ReportOptions, write_report
+from evtxscan.outputs.tables import rows_by_host
 from evtxscan.scanning import scan
 from evtxscan.synth import EventSpec, write_evtx
 from evtxscan.synth.scenarios import Collection, seed_cases
@@ -64,6 +65,32 @@ def test_report_set_and_hostile_names(result, tmp_path: Path) -> None:  # type: 
     assert text.startswith(b"\xef\xbb\xbf")  # BOM for Excel
     table = pd.read_csv(out / "diagnoses.csv", encoding="utf-8-sig")
     assert not table["title"].str.startswith(("=", "+", "-", "@")).any()
+
+
+def test_each_host_timeline_is_that_hosts_rows_of_the_whole_timeline(
+    result, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "report"
+    write_report(result, out)
+    read = {"encoding": "utf-8-sig", "dtype": str, "keep_default_na": False}
+    whole = pd.read_csv(out / "timeline.csv", **read)
+    index = pd.read_csv(out / "timelines" / "index.csv", **read)
+    hosts = result.timeline["host"].astype(str).to_numpy()
+    assert len(index) > 3
+    for host, file in zip(result.hosts["host"].astype(str), index["file"], strict=True):
+        mine = pd.read_csv(out / "timelines" / file, **read)
+        expected = whole[hosts == host].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, expected)
+
+
+def test_rows_by_host_keeps_frame_order() -> None:
+    frame = pd.DataFrame({"host": ["b", "a", "b", None, "a"]})
+    rows = rows_by_host(frame)
+    assert {k: v.tolist() for k, v in rows.items()} == {
+        "a": [1, 4],
+        "b": [0, 2],
+    }  # no host: no group
+    assert rows_by_host(frame.iloc[:0]) == {}
 
 
 def test_a_new_run_switches_atomically_and_old_runs_are_pruned(result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
