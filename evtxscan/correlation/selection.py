@@ -128,9 +128,13 @@ class SignatureIndex:
         return candidates, context, canon
 
     def match(self, rows: pd.DataFrame, canon: Iterable[str]) -> list[list[str]]:
-        """For each candidate row, the ``signature:symptom`` names it shows (exact tests)."""
+        """For each candidate row, the ``signature:symptom`` names it shows (exact tests).
+
+        A condition's result is kept per distinct field value within the call: candidate
+        rows repeat the same few values (service names, error codes) many times over."""
         out: list[list[str]] = []
         columns = [name for name in rows.columns if name in self.fields]
+        tested: dict[tuple[int, tuple[str, ...]], bool] = {}
         for row, provider in zip(rows[columns].to_dict("records"), canon, strict=True):
             hits: list[str] = []
             event_id = row["event_id"]
@@ -139,8 +143,9 @@ class SignatureIndex:
             pairs = [] if missing else self.selectors.get((provider, int(event_id)), [])
             if source and source != provider and not missing:
                 pairs = pairs + self.selectors.get((source, int(event_id)), [])
+            values: dict[str, tuple[str, ...]] = {}
             for signature, selector in pairs:
-                if selector_matches(selector, row):
+                if _matches(selector, row, values, tested):
                     hits.append(f"{signature.id}:{selector.name}")
             out.append(sorted(set(hits)))
         return out
@@ -148,6 +153,17 @@ class SignatureIndex:
 
 def selector_matches(selector: Selector, row: Any) -> bool:
     """Exact test of one selector's channel, level and conditions on one row."""
+    return _matches(selector, row, {}, {})
+
+
+def _matches(
+    selector: Selector,
+    row: Any,
+    values: dict[str, tuple[str, ...]],
+    tested: dict[tuple[int, tuple[str, ...]], bool],
+) -> bool:
+    """:func:`selector_matches`, with the row's field values (``values``) and condition
+    results per distinct values (``tested``, keyed by the condition's identity) kept."""
     if selector.channel is not None:
         channel = row["channel"]
         if channel is None or str(channel).casefold() != selector.channel.casefold():
@@ -156,7 +172,17 @@ def selector_matches(selector: Selector, row: Any) -> bool:
         level = row["level"]
         if level is pd.NA or level is None or int(level) not in selector.levels:
             return False
-    return all(c.test(field_values(row, c.field)) for c in selector.where)
+    for condition in selector.where:
+        texts = values.get(condition.field)
+        if texts is None:
+            texts = values[condition.field] = tuple(field_values(row, condition.field))
+        key = (id(condition), texts)
+        hit = tested.get(key)
+        if hit is None:
+            hit = tested[key] = condition.test(list(texts))
+        if not hit:
+            return False
+    return True
 
 
 def roles(signature: Signature, *wanted: Role) -> list[Selector]:

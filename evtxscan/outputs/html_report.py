@@ -10,14 +10,24 @@ repeated identical events grouped and, past 200 rows, the most telling rows kept
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from html import escape
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from evtxscan._version import __version__
 from evtxscan.correlation.notable import COUNT_COLUMNS, Notable
-from evtxscan.outputs.html_timeline import CAP_RULE, TIMELINE_CAP, capped, day_plot, timeline_html
+from evtxscan.outputs.html_timeline import (
+    CAP_RULE,
+    SHOWN_COLUMNS,
+    TIMELINE_CAP,
+    capped_rows,
+    day_plot_of,
+    priorities,
+    timeline_html,
+)
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.tables import rows_by_host
 from evtxscan.results import ScanResult
@@ -56,6 +66,7 @@ _OVERVIEW = [
     ("errors", "errors"),
 ]
 _STORY = [COUNT_COLUMNS[k] for k in Notable if k not in (Notable.OS_VERSION,)]
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], tz: str) -> str:
@@ -67,7 +78,7 @@ def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], tz: str) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _story_line(host: pd.Series) -> str:
+def _story_line(host: Mapping[Hashable, Any]) -> str:
     """``Windows Server 2022 (20348) · 3 boots · 1 unexpected shutdown …`` for one host."""
     parts = [escaped(host.get("os_release")) or "Windows release unknown"]
     for column in _STORY:
@@ -79,44 +90,68 @@ def _story_line(host: pd.Series) -> str:
     return " &middot; ".join(parts)
 
 
-def _host_section(
-    result: ScanResult,
-    host: pd.Series,
-    groups: pd.DataFrame,
-    anchor: str,
-    timeline_file: str | None,
-    tz: str,
-) -> str:
-    """One host's section; ``groups``: its timeline with repeats grouped."""
-    name = str(host["host"])
-    diagnoses = result.diagnoses[result.diagnoses["host"] == name]
-    daily = result.daily[result.daily["host"] == name]
-    marks = [k.time for keys in evidence_lists(diagnoses["evidence"]) for k in keys]
-    shown = capped(groups)
-    more = ""
-    if len(groups) > len(shown):
-        link = timeline_file or "timeline.csv"
-        more = (
-            f'<p class="muted">Showing {len(shown):,} of {len(groups):,} rows '
-            f"({int(groups['count'].sum()):,} events; {CAP_RULE}). Every event is in "
-            f'<a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
+class _HostParts:
+    """The tables a host's section shows, split per host once (a section costs slices, not
+    filters of every table): grouped timeline rows (only those shown turned into Python
+    rows), diagnoses and their evidence times, records and errors per day."""
+
+    def __init__(self, result: ScanResult) -> None:
+        # Repeats never span hosts: grouped once for the whole timeline, then split.
+        self.groups = group_repeats(result.timeline)
+        self.group_rows = rows_by_host(self.groups)
+        tier, recent = priorities(self.groups)
+        self.shown = {h: capped_rows(r, tier, recent) for h, r in self.group_rows.items()}
+        every = np.concatenate([np.zeros(0, dtype=np.int64), *self.shown.values()])
+        self.rows = dict(
+            zip(every.tolist(), self.groups.iloc[every][SHOWN_COLUMNS].to_dict("records"),
+                strict=True)
+        )  # fmt: skip
+        self.diagnoses = result.diagnoses.to_dict("records")
+        self.diagnosis_rows = rows_by_host(result.diagnoses)
+        self.evidence = evidence_lists(result.diagnoses["evidence"])
+        daily = result.daily.groupby(["host", "day"], observed=True)[["records", "errors"]]
+        self.per_day = daily.sum().reset_index()
+        self.day_rows = rows_by_host(self.per_day)
+
+    def section(self, host: Mapping[Hashable, Any], anchor: str, timeline_file: str | None,
+                tz: str) -> str:  # fmt: skip
+        """One host's section."""
+        name = str(host["host"])
+        mine = self.diagnosis_rows.get(name, _NONE)
+        diagnoses = [self.diagnoses[i] for i in mine]
+        marks = [k.time for i in mine for k in self.evidence[i]]
+        groups = self.group_rows.get(name, _NONE)
+        shown = self.shown.get(name, _NONE)
+        more = ""
+        if len(groups) > len(shown):
+            link = timeline_file or "timeline.csv"
+            events = int(self.groups["count"].to_numpy()[groups].sum())
+            more = (
+                f'<p class="muted">Showing {len(shown):,} of {len(groups):,} rows '
+                f"({events:,} events; {CAP_RULE}). Every event is in "
+                f'<a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
+            )
+        table = (
+            timeline_html([self.rows[i] for i in shown.tolist()], tz)
+            if len(shown)
+            else '<p class="muted">No events.</p>'
         )
-    table = timeline_html(shown, tz) if len(shown) else '<p class="muted">No events.</p>'
-    rows = diagnoses.to_dict("records")
-    cards = "".join(diagnosis_card(r, tz=tz, show_host=False) for r in rows)
-    status = (
-        f'<span class="bad">{len(diagnoses)} diagnoses</span>'
-        if len(diagnoses)
-        else '<span class="ok">no diagnosis</span>'
-    )
-    notes = escaped(host.get("notes"))
-    notes = f'<p class="muted">{notes}</p>' if notes else ""
-    return (
-        f'<details{" open" if len(diagnoses) else ""} id="host-{escape(anchor)}"><summary>'
-        f"{escape(name)} — {status}</summary><p>{_story_line(host)}</p>{notes}{cards}"
-        f"<h3>Events per day</h3>{day_plot(daily, marks)}<h3>Timeline</h3>{table}{more}"
-        "</details>"
-    )
+        per_day = self.per_day.iloc[self.day_rows.get(name, _NONE)]
+        per_day = per_day.set_index("day")[["records", "errors"]]
+        cards = "".join(diagnosis_card(r, tz=tz, show_host=False) for r in diagnoses)
+        status = (
+            f'<span class="bad">{len(diagnoses)} diagnoses</span>'
+            if len(diagnoses)
+            else '<span class="ok">no diagnosis</span>'
+        )
+        notes = escaped(host.get("notes"))
+        notes = f'<p class="muted">{notes}</p>' if notes else ""
+        return (
+            f'<details{" open" if len(diagnoses) else ""} id="host-{escape(anchor)}"><summary>'
+            f"{escape(name)} — {status}</summary><p>{_story_line(host)}</p>{notes}{cards}"
+            f"<h3>Events per day</h3>{day_plot_of(per_day, marks)}<h3>Timeline</h3>{table}"
+            f"{more}</details>"
+        )
 
 
 def _severity(hosts: pd.DataFrame) -> pd.Series:
@@ -144,18 +179,13 @@ def render_report(
     )
     files = timeline_files or unique_file_names(hosts["host"].astype(str))
     ordered = hosts.assign(_order=_severity(hosts)).sort_values(["_order", "host"])
-    # Repeats never span hosts: grouped once for the whole timeline, then split per host.
-    grouped = group_repeats(result.timeline)
-    by_host = rows_by_host(grouped)
+    parts = _HostParts(result)
     sections = []
-    for _, row in ordered.iterrows():
+    for row in ordered.to_dict("records"):
         name = str(row["host"])
         file_name = files.get(name) or name
         anchor = file_name.rsplit(".", 1)[0]
-        mine = grouped.iloc[by_host.get(name, np.zeros(0, dtype=np.int64))]
-        sections.append(
-            _host_section(result, row, mine.reset_index(drop=True), anchor, files.get(name), tz)
-        )
+        sections.append(parts.section(row, anchor, files.get(name), tz))
     diag_table = (
         _table(
             diagnoses,

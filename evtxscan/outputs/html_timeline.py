@@ -11,7 +11,7 @@ The kept rows are shown in time order.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -40,21 +40,38 @@ CAP_RULE = (
 _PLOT_WIDTH, _PLOT_HEIGHT, _PAD = 760, 130, 24
 
 
+def priorities(groups: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a grouped timeline, its tier (0 for symptoms, see :data:`TIERS`) and
+    minus its time (so the most recent sorts first), as :func:`capped_rows` ranks them."""
+    symptom = groups["signatures"].map(len).to_numpy() > 0
+    kinds = groups["notable"].astype(object).to_numpy()
+    tier = np.array(
+        [TIERS.get(k, CONTEXT_TIER) if isinstance(k, str) else CONTEXT_TIER for k in kinds],
+        dtype=np.int64,
+    )
+    tier[symptom] = 0
+    times = groups["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    return tier, -times.astype(np.int64)
+
+
+def capped_rows(
+    rows: np.ndarray, tier: np.ndarray, recent: np.ndarray, cap: int = TIMELINE_CAP
+) -> np.ndarray:
+    """At most ``cap`` of a host's rows (positions into the arrays of :func:`priorities`),
+    chosen by priority (see the module docstring), in time order."""
+    if len(rows) <= cap:
+        return rows
+    chosen = np.lexsort((np.arange(len(rows)), recent[rows], tier[rows]))[:cap]
+    return rows[np.sort(chosen)]
+
+
 def capped(groups: pd.DataFrame, cap: int = TIMELINE_CAP) -> pd.DataFrame:
     """At most ``cap`` rows of a host's grouped timeline, chosen by priority (see the
     module docstring), in time order."""
     if len(groups) <= cap:
         return groups
-    symptom = groups["signatures"].map(len).to_numpy() > 0
-    kinds = groups["notable"].astype(object).to_numpy()
-    tier = np.array(
-        [TIERS.get(k, CONTEXT_TIER) if isinstance(k, str) else CONTEXT_TIER for k in kinds]
-    )
-    tier[symptom] = 0
-    times = groups["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-    recent = -times.astype(np.int64)
-    chosen = np.lexsort((np.arange(len(groups)), recent, tier))[:cap]
-    return groups.iloc[np.sort(chosen)]
+    tier, recent = priorities(groups)
+    return groups.iloc[capped_rows(np.arange(len(groups)), tier, recent, cap)]
 
 
 def _span(row: Mapping[Hashable, Any], tz: str) -> str:
@@ -80,8 +97,14 @@ def _row_class(row: Mapping[Hashable, Any]) -> str:
     return {1: "crit", 2: "err", 3: "mark"}.get(tier, "")
 
 
-def timeline_html(groups: pd.DataFrame, tz: str) -> str:
-    """A host's (capped, grouped) timeline as a table that wraps to the page width."""
+#: The grouped timeline's columns a table row shows.
+SHOWN_COLUMNS = ["time", "last_time", "count", "channel", "provider", "event_id", "level",
+                 "message", "signatures", "notable"]  # fmt: skip
+
+
+def timeline_html(groups: pd.DataFrame | Sequence[Mapping[Hashable, Any]], tz: str) -> str:
+    """A host's (capped, grouped) timeline as a table that wraps to the page width
+    (``groups``: a frame, or its rows as mappings of at least :data:`SHOWN_COLUMNS`)."""
     head = (
         '<table class="timeline"><colgroup><col class="c-time"><col class="c-channel">'
         '<col class="c-provider"><col class="c-id"><col class="c-level"><col class="c-repeat">'
@@ -90,8 +113,9 @@ def timeline_html(groups: pd.DataFrame, tz: str) -> str:
         "<th>signatures</th></tr>"
     )
     rows = []
-    columns = ["time", "last_time", "count", "channel", "provider", "event_id", "level"]
-    for row in groups[[*columns, "message", "signatures", "notable"]].to_dict("records"):
+    if isinstance(groups, pd.DataFrame):
+        groups = groups[SHOWN_COLUMNS].to_dict("records")
+    for row in groups:
         level = row["level"]
         level_name = LEVEL_NAMES.get(int(level), str(level)) if pd.notna(level) else ""
         css = _row_class(row)
@@ -120,10 +144,15 @@ def _ticks(first: pd.Timestamp, days: int) -> list[int]:
 
 def day_plot(daily: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
     """Records (light) and errors (dark) per UTC day on a true time axis; ▼ marks days
-    holding a diagnosis' evidence."""
-    if daily.empty:
+    holding a diagnosis' evidence (``daily``: a host's rows of the daily table)."""
+    return day_plot_of(daily.groupby("day")[["records", "errors"]].sum(), marks)
+
+
+def day_plot_of(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
+    """:func:`day_plot` of records and errors already summed per day (index: the days,
+    ascending)."""
+    if per_day.empty:
         return '<p class="muted">No records.</p>'
-    per_day = daily.groupby("day")[["records", "errors"]].sum()
     start = per_day.index.min().tz_convert("UTC").floor("D")
     offsets = ((per_day.index - start) / pd.Timedelta(days=1)).astype(int)
     days = int(offsets.max()) + 1
