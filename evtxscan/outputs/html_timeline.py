@@ -130,13 +130,22 @@ def timeline_html(groups: pd.DataFrame | Sequence[Mapping[Hashable, Any]], tz: s
     return head + "".join(rows) + "</table>"
 
 
-def _ticks(first: pd.Timestamp, days: int) -> list[int]:
-    """Day offsets to label: month starts for long spans, else week starts, else every day."""
-    dates = pd.date_range(first, periods=days, freq="D")
+_DAY_US = 86_400_000_000
+
+
+def _day_text(day: int | np.integer) -> str:
+    """``YYYY-MM-DD`` of a day counted from 1970-01-01."""
+    return str(np.datetime64(int(day), "D"))
+
+
+def _ticks(first_day: int, days: int) -> list[int]:
+    """Day offsets to label: month starts for long spans, else week starts, else every day
+    (``first_day`` counted from 1970-01-01, a Thursday)."""
+    dates = np.arange(first_day, first_day + days).astype("datetime64[D]")
     if days > 62:
-        marks = np.flatnonzero(dates.day == 1)
+        marks = np.flatnonzero(dates == dates.astype("datetime64[M]").astype("datetime64[D]"))
     elif days > 14:
-        marks = np.flatnonzero(dates.dayofweek == 0)
+        marks = np.flatnonzero((dates.astype(np.int64) + 3) % 7 == 0)  # Mondays
     else:
         marks = np.arange(days)
     return [int(m) for m in marks]
@@ -153,8 +162,12 @@ def day_plot_of(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
     ascending)."""
     if per_day.empty:
         return '<p class="muted">No records.</p>'
-    start = per_day.index.min().tz_convert("UTC").floor("D")
-    offsets = ((per_day.index - start) / pd.Timedelta(days=1)).astype(int)
+    # Plain integers from here on (microseconds and days since 1970, UTC): a host's plot
+    # must not cost pandas' per-call overhead, the report draws one per host.
+    when = pd.DatetimeIndex(per_day.index).tz_convert("UTC").as_unit("us").asi8
+    first_day = int(when.min() // _DAY_US)
+    offsets = ((when - first_day * _DAY_US) / _DAY_US).astype(int)
+    start = pd.Timestamp(first_day * _DAY_US, unit="us", tz="UTC")
     days = int(offsets.max()) + 1
     slot = (_PLOT_WIDTH - 2 * _PAD) / days
     bar = max(slot * 0.9, 0.6)
@@ -166,7 +179,7 @@ def day_plot_of(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
         f'height="{_PLOT_HEIGHT}" viewBox="0 0 {_PLOT_WIDTH} {_PLOT_HEIGHT}">',
         f'<line x1="{_PAD}" y1="{base}" x2="{_PLOT_WIDTH - _PAD}" y2="{base}" stroke="#999"/>',
     ]
-    labels = pd.DatetimeIndex(per_day.index).strftime("%Y-%m-%d")
+    labels = np.datetime_as_string(when.astype("datetime64[us]"), unit="D")
     counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64)
     for offset, label, (records, errors) in zip(offsets, labels, counts, strict=True):
         x = _PAD + offset * slot
@@ -187,16 +200,15 @@ def day_plot_of(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
             f'<text x="{x:.2f}" y="{_PAD - 6}" font-size="14" text-anchor="middle" '
             f'fill="#e69500" class="incident">▼</text>'
         )
-    ticks = _ticks(start, days)
+    ticks = _ticks(first_day, days)
     labelled = set(ticks[:: max(1, -(-len(ticks) // 8))])
     for offset in ticks:
         x = _PAD + offset * slot
         parts.append(f'<line x1="{x:.2f}" y1="{base}" x2="{x:.2f}" y2="{base + 4}" stroke="#999"/>')
         if offset in labelled:
-            when = (start + pd.Timedelta(days=offset)).strftime("%Y-%m-%d")
-            parts.append(f'<text x="{x:.2f}" y="{base + 15}" font-size="10">{when}</text>')
-    first = start.strftime("%Y-%m-%d")
-    last = (start + pd.Timedelta(days=days - 1)).strftime("%Y-%m-%d")
+            label = _day_text(first_day + offset)
+            parts.append(f'<text x="{x:.2f}" y="{base + 15}" font-size="10">{label}</text>')
+    first, last = _day_text(first_day), _day_text(first_day + days - 1)
     parts.append(
         f'</svg><p class="muted">{first} to {last}: {days:,} UTC days, one slot each '
         "(records light, errors dark; a day without records is a gap).</p>"

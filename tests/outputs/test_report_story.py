@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import lxml.html
+import numpy as np
+import pandas as pd
 import pytest
 
-from evtxscan.outputs.html_timeline import TIMELINE_CAP
+from evtxscan.outputs.html_timeline import TIMELINE_CAP, _ticks, day_plot, day_plot_of
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.results import ScanResult
 from evtxscan.scanning import scan
@@ -140,3 +142,29 @@ def test_wide_tables_wrap_in_a_real_browser(page: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     (body,) = lxml.html.fromstring(done.stdout).xpath("//body")
     assert body.get("data-overflow", "").startswith("false:"), body.get("data-overflow")
+
+
+@pytest.mark.parametrize("days", [1, 9, 14, 15, 40, 62, 63, 400, 5000])
+@pytest.mark.parametrize("first", ["1970-01-01", "1999-12-27", "2024-02-26", "2100-12-31"])
+def test_plot_ticks_are_month_or_week_starts(first: str, days: int) -> None:
+    dates = pd.date_range(first, periods=days, freq="D")
+    if days > 62:
+        expected = np.flatnonzero(dates.day == 1)
+    elif days > 14:
+        expected = np.flatnonzero(dates.day_of_week == 0)
+    else:
+        expected = np.arange(days)
+    first_day = int(np.datetime64(first, "D").astype(np.int64))
+    assert _ticks(first_day, days) == expected.tolist()
+
+
+def test_day_plot_of_summed_days_is_day_plot_of_rows() -> None:
+    days = pd.to_datetime(["2024-03-01", "2024-03-01", "2024-03-05", "2024-04-20"], utc=True)
+    daily = pd.DataFrame({"day": days, "records": [3, 4, 10, 1], "errors": [0, 1, 2, 0]})
+    summed = daily.groupby("day")[["records", "errors"]].sum()
+    marks = [pd.Timestamp("2024-03-05 13:00", tz="UTC")]
+    page = day_plot(daily, marks)
+    assert page == day_plot_of(summed, marks)
+    assert "2024-03-01: 7 records, 1 errors" in page
+    assert "51 UTC days" in page and "2024-03-01 to 2024-04-20" in page
+    assert page.count('class="incident"') == 1
