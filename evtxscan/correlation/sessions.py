@@ -82,30 +82,40 @@ def host_facts(context: pd.DataFrame, canon: pd.Series) -> dict[str, HostFacts]:
         .assign(provider_key=canon.to_numpy()[relevant])
         .sort_values(["host", "time"], kind="stable")
     )
-    for host, rows in order.groupby("host", observed=True, sort=False):
-        fact = facts.setdefault(str(host), HostFacts())
-        keys = list(zip(rows["provider_key"], rows["event_id"].astype("Int64"), strict=True))
-        starts = [
-            t
-            for (p, e), t in zip(keys, rows["time"], strict=True)
-            if (p, e) in BOOT_START and t is not pd.NaT
-        ]
-        fact.boot_starts = sorted(set(starts))
-        banners = rows[[k == VERSION_BANNER for k in keys]]
-        processor_texts: list[str] = []
-        for data in banners["data"]:
-            values = data_values(data)
-            processor_texts += [v.casefold() for v in values]
-            if values:
-                fact.os_version = values[0].rstrip(".") or fact.os_version
-            if len(values) > 1:
-                fact.build = values[1] or fact.build
-            if len(values) > 2:
-                fact.service_pack = values[2] or fact.service_pack
-        if any("multiprocessor" in t for t in processor_texts):
-            fact.processors = "multiprocessor"
-        elif any("uniprocessor" in t for t in processor_texts):
-            fact.processors = "uniprocessor"
+    order = order[order["host"].notna().to_numpy()]  # as a groupby by host would drop them
+    # Column-wise over all hosts (the report may hold thousands); Python only for the few
+    # boot markers and version banners themselves, in (host, time) order.
+    hosts = order["host"].astype(str).to_numpy(dtype=object)
+    provider = order["provider_key"].to_numpy(dtype=object)
+    event = order["event_id"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+    boot = np.zeros(len(order), dtype=bool)
+    for marker, event_id in BOOT_START:
+        boot |= (provider == marker) & (event == event_id)
+    boot &= order["time"].notna().to_numpy()
+    banner = (provider == VERSION_BANNER[0]) & (event == VERSION_BANNER[1])
+    for host in pd.unique(hosts):
+        facts.setdefault(str(host), HostFacts())
+    starts: dict[str, set[pd.Timestamp]] = {}
+    for host, time in zip(hosts[boot].tolist(), order["time"][boot].tolist(), strict=True):
+        starts.setdefault(host, set()).add(time)
+    for host, times in starts.items():
+        facts[host].boot_starts = sorted(times)
+    processor_texts: dict[str, list[str]] = {}
+    rows = np.flatnonzero(banner)
+    for host, data in zip(hosts[rows].tolist(), order["data"].iloc[rows], strict=True):
+        fact, values = facts[host], data_values(data)
+        processor_texts.setdefault(host, []).extend(v.casefold() for v in values)
+        if values:
+            fact.os_version = values[0].rstrip(".") or fact.os_version
+        if len(values) > 1:
+            fact.build = values[1] or fact.build
+        if len(values) > 2:
+            fact.service_pack = values[2] or fact.service_pack
+    for host, texts in processor_texts.items():
+        if any("multiprocessor" in t for t in texts):
+            facts[host].processors = "multiprocessor"
+        elif any("uniprocessor" in t for t in texts):
+            facts[host].processors = "uniprocessor"
     for host in server_hosts(context, canon):
         facts.setdefault(host, HostFacts()).server_role = True
     return facts

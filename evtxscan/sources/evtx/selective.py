@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from itertools import pairwise
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -160,24 +161,56 @@ def read_ranges_decoded(
         return None  # counted for the batch, not per file: read its files one by one
     if len(items) > 1:
         chosen = _used_categories(chosen)
-    by_file = chosen["source_file"].astype(str).to_numpy() if len(items) > 1 else None
+    # Per file, views into the batch's arrays and frames: a file costs slices, not copies.
+    own = _rows_by_number(index.source, len(items))
+    decoded_of = _rows_by_number(_file_numbers(chosen, items), len(items))
     later = None if selector is None else selector.defer_mask(index) & ~decode
+    located = None
+    if later is not None and later.any():
+        located = _locations(index.take(np.flatnonzero(later)))
+        located_of = _rows_by_number(index.source[later], len(items))
     out: list[list[pd.DataFrame]] = []
     for number, (name, content, spans, result) in enumerate(items):
-        rows = np.flatnonzero(index.source == number) if len(items) > 1 else None
-        mine = index if rows is None else index.take(rows)
-        wanted = decode if rows is None else decode[rows]
-        decoded = chosen if by_file is None else _rows_of(chosen, by_file == name)
-        frames = _batches(decoded, batch_size)
+        rows = own[number]
+        mine, wanted = index.take(rows), decode[rows]
+        frames = _batches(_piece(chosen, decoded_of[number]), batch_size)
         if spans:
             _note_altered(content, spans[0], frames, result)
-        if later is not None:
-            _defer(mine, later if rows is None else later[rows], result)
+        if located is not None and len(piece := _piece(located, located_of[number])):
+            result.deferred = piece
         undecoded = _count_undecoded(result, mine, wanted, frames)
         result.observed = _observation(name, mine, frames)
         result.observed.add_lost(values_lost(undecoded))  # decoded ones: in their frames
         out.append(frames)
     return out
+
+
+def _file_numbers(rows: pd.DataFrame, items: Sequence[tuple[str, Any, Any, Any]]) -> np.ndarray:
+    """The item number of each decoded row (by its ``source_file``; one item: all 0)."""
+    if len(items) == 1:
+        return np.zeros(len(rows), dtype=np.int64)
+    number = {name: i for i, (name, *_) in enumerate(items)}
+    names = rows["source_file"].astype(str)
+    codes, uniques = pd.factorize(names.to_numpy(dtype=object))
+    table = np.array([number.get(u, -1) for u in uniques.tolist()] + [-1], dtype=np.int64)
+    return table[codes]
+
+
+def _rows_by_number(numbers: np.ndarray, count: int) -> list[slice | np.ndarray]:
+    """For each number ``0..count-1``, where it occurs in ``numbers``: a slice when the
+    occurrences form one run (rows come file by file), else positions."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if not len(numbers) or bool((np.diff(numbers) >= 0).all()):
+        bounds = np.searchsorted(numbers, np.arange(count + 1)).tolist()
+        return [slice(a, b) for a, b in pairwise(bounds)]
+    return [np.flatnonzero(numbers == n) for n in range(count)]
+
+
+def _piece(rows: pd.DataFrame, where: slice | np.ndarray) -> pd.DataFrame:
+    """Rows ``where`` of ``rows``, numbered from 0."""
+    piece = rows.iloc[where]
+    piece.index = pd.RangeIndex(len(piece))
+    return piece
 
 
 def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
@@ -188,18 +221,6 @@ def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
         if isinstance(rows[name].dtype, pd.CategoricalDtype):
             rows[name] = rows[name].cat.remove_unused_categories()
     return rows
-
-
-def _rows_of(rows: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
-    """The ``mask`` rows of ``rows``, numbered from 0 (one file's rows of a batch: usually a
-    contiguous run, sliced instead of gathered; often none)."""
-    where = np.flatnonzero(mask)
-    if not len(where):
-        return rows.iloc[:0]
-    first, last = int(where[0]), int(where[-1])
-    if last - first + 1 == len(where):
-        return rows.iloc[first : last + 1].reset_index(drop=True)
-    return rows.iloc[where].reset_index(drop=True)
 
 
 def _batches(rows: pd.DataFrame, batch_size: int) -> list[pd.DataFrame]:
