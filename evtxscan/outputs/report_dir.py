@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evtxscan.outputs.host_csv import write_host_csvs
 from evtxscan.outputs.html_report import render_report
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
@@ -83,17 +84,28 @@ def _table(
     write_table(frame, path, options.fmt, bom=options.bom, cells_ready=options.fmt == "csv")
 
 
-def _host_tables(timeline: pd.DataFrame, hosts: Mapping[str, str], options: ReportOptions,
-                 directory: Path, warnings: list[str]) -> None:  # fmt: skip
-    """One timeline table per host (``hosts``: host -> file name). For CSV the cells are
-    prepared once for the whole timeline and then split: a host's table costs a slice."""
-    ready = options.fmt == "csv"
-    cells = _csv_ready(timeline, options) if ready else timeline
+def _host_tables(timeline: pd.DataFrame, cells: pd.DataFrame, hosts: Mapping[str, str],
+                 options: ReportOptions, directory: Path, warnings: list[str]) -> None:  # fmt: skip
+    """One timeline table per host (``hosts``: host -> file name; ``cells``: the timeline
+    as written, :func:`_csv_ready` for CSV). CSV files are cut from the whole timeline's
+    text (:mod:`evtxscan.outputs.host_csv`); inside the run's partial directory, which only
+    becomes visible whole, they need no atomic rename each."""
     positions = rows_by_host(timeline)
+    if options.fmt == "csv":
+        files = {host: directory / f"{Path(name).stem}.csv" for host, name in hosts.items()}
+        for host, path in files.items():
+            count = len(positions.get(host, ()))
+            if count > EXCEL_ROW_LIMIT:
+                warnings.append(
+                    f"{path.name} has {count:,} rows, more than Excel's "
+                    f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
+                )
+        write_host_csvs(cells, positions, files, bom=options.bom)
+        return
     for host, file_name in hosts.items():
         rows = positions.get(host, np.zeros(0, dtype=np.int64))
-        mine = cells.iloc[rows].reset_index(drop=True)
-        _table(mine, directory / Path(file_name).stem, options, warnings, ready=ready)
+        mine = timeline.iloc[rows].reset_index(drop=True)
+        _table(mine, directory / Path(file_name).stem, options, warnings)
 
 
 def _link(target: str, link: Path) -> None:
@@ -128,13 +140,13 @@ def write_report(
     partial.mkdir()
     warnings: list[str] = []
     timeline = group_repeats(result.timeline) if options.group_repeats else result.timeline
+    # CSV cells prepared once, for timeline.csv and every host's file
+    cells = _csv_ready(timeline, options) if options.fmt == "csv" else timeline
     for name in OUTPUTS:
-        _table(
-            timeline if name == "timeline" else getattr(result, name),
-            partial / name,
-            options,
-            warnings,
-        )
+        if name == "timeline":
+            _table(cells, partial / name, options, warnings, ready=True)
+        else:
+            _table(getattr(result, name), partial / name, options, warnings)
     extra = dict(extra_tables or {})
     for name, frame in extra.items():
         if name in OUTPUTS or name in ("timelines", "report") or not name.isidentifier():
@@ -144,7 +156,7 @@ def write_report(
         result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
     )
     (partial / "timelines").mkdir()
-    _host_tables(timeline, names, options, partial / "timelines", warnings)
+    _host_tables(timeline, cells, names, options, partial / "timelines", warnings)
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
     index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)

@@ -1,0 +1,72 @@
+"""Per-host timeline CSVs cut from the whole timeline's CSV text.
+
+A report writes one timeline CSV per host beside ``timeline.csv``; with hundreds of hosts,
+formatting each host's rows as a table of its own would cost pandas' fixed overhead per
+host. Instead the whole timeline is formatted once, in slices of rows (memory stays bounded),
+each slice's text is cut into records, and every record is appended to its host's file: a
+host's file is exactly its rows of ``timeline.csv`` under the same header.
+
+CSV as pandas writes it (Python's ``csv`` module, minimal quoting, ``\\n`` line ends): a
+field holding a line break, a comma or a quote is quoted, with quotes doubled, so a line
+break ends a record exactly where the quotes seen since the record's start are even.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Rows formatted at a time (the text of one slice is held in memory).
+SLICE_ROWS = 50_000
+
+
+def csv_records(text: str) -> list[str]:
+    """The records of CSV text (each with its line end), line breaks inside quotes kept."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if '"' not in text:
+        return [line + "\n" for line in lines]
+    records: list[str] = []
+    pending: list[str] = []
+    quotes = 0
+    for line in lines:
+        pending.append(line)
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            records.append("\n".join(pending) + "\n")
+            pending, quotes = [], 0
+    if pending:  # unbalanced quotes: not CSV as pandas writes it
+        raise ValueError("CSV text ends inside a quoted field")
+    return records
+
+
+def write_host_csvs(
+    cells: pd.DataFrame, rows: Mapping[str, np.ndarray], files: Mapping[str, Path], *, bom: bool
+) -> None:
+    """Write, for each host of ``files`` (host -> path), the header of ``cells`` and its
+    rows ``rows[host]`` (positions, in order) as CSV; a host without rows gets the header."""
+    header = cells.iloc[:0].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    paths = list(files.values())
+    owner = np.full(len(cells), -1, dtype=np.int64)
+    for number, host in enumerate(files):
+        owner[rows.get(host, np.zeros(0, dtype=np.int64))] = number
+    for path in paths:
+        path.write_bytes((codecs.BOM_UTF8 if bom else b"") + header)
+    for start in range(0, len(cells), SLICE_ROWS):
+        piece = cells.iloc[start : start + SLICE_ROWS]
+        records = csv_records(piece.to_csv(index=False, header=False, lineterminator="\n"))
+        if len(records) != len(piece):
+            raise ValueError(f"{len(piece)} rows gave {len(records)} CSV records")
+        mine = owner[start : start + len(piece)]
+        order = np.argsort(mine, kind="stable")
+        numbers, first = np.unique(mine[order], return_index=True)
+        for number, positions in zip(numbers.tolist(), np.split(order, first[1:]), strict=True):
+            if number < 0:
+                continue
+            with paths[number].open("ab") as handle:
+                handle.write("".join(records[i] for i in positions.tolist()).encode("utf-8"))
