@@ -18,11 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evtxscan.records.filetime import FILETIME_TICKS_AT_1970
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import (
     COLUMNS,
     DATA_TYPE,
-    FILETIME_TICKS_AT_1970,
     EventFields,
     RecordPosition,
 )

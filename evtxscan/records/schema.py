@@ -9,16 +9,10 @@ them into a DataFrame. Keeping the typing in one place makes the backends agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 import pyarrow as pa
-
-#: FILETIME counts 100 ns ticks since this instant (the one epoch of every reader and writer).
-FILETIME_EPOCH: Final = datetime(1601, 1, 1, tzinfo=UTC)
-#: FILETIME ticks at the Unix epoch (1970-01-01 UTC).
-FILETIME_TICKS_AT_1970: Final = 116_444_736_000_000_000
 
 #: Arrow type of the ``data`` column: every EventData/UserData value in order, with its name
 #: (``None`` for an unnamed, positional ``<Data>``).

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from evtxscan.records.schema import FILETIME_EPOCH
+from evtxscan.records.filetime import FILETIME_EPOCH
 from evtxscan.sources.evtx.binxml import (
     FRAGMENT_HEADER,
     MORE_BIT,

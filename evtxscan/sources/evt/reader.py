@@ -23,8 +23,9 @@ from enum import IntEnum
 import pandas as pd
 
 from evtxscan.records.batch import RecordBatch
+from evtxscan.records.filetime import FILETIME_TICKS_AT_1970
 from evtxscan.records.hosts import HostMap
-from evtxscan.records.schema import FILETIME_TICKS_AT_1970, EventFields, RecordPosition
+from evtxscan.records.schema import EventFields, RecordPosition
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.evt.layout import (
     RECORD_FIXED_SIZE,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from evtxscan.records.schema import FILETIME_EPOCH
+from evtxscan.records.filetime import FILETIME_EPOCH
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, ValueType
 
 #: What :func:`value_text` raises for a value pyevtx-rs refuses to render.
