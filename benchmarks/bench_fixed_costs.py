@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_collection import BARE, ROOT, run_once  # noqa: E402
+from bench_collection import BARE, ROOT, run_once
 
-from evtxscan.synth import EventSpec, write_evtx  # noqa: E402
+from evtxscan.synth import EventSpec, write_evtx
 
 BENCH_LOGS = ROOT.parent / "shared" / "samples" / "bench"
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -45,14 +45,14 @@ def host_events(host: int, records: int) -> list[EventSpec]:
         if i % 7 == 0:
             events.append(EventSpec("Service Control Manager", 7000, when, name, level=2,
                                     data=(("param1", f"Service{i % 5}"),
-                                          ("param2", "%%2")))) # fmt: skip
+                                          ("param2", "%%2"))))  # fmt: skip
         elif i % 5 == 0:
             events.append(EventSpec("Tcpip", 4199, when, name, level=3,
                                     data=((None, f"10.0.{host % 250}.{i % 250}"),)))  # fmt: skip
         else:
             events.append(EventSpec("Service Control Manager", 7036, when, name,
                                     data=(("param1", f"Service{i % 9}"),
-                                          ("param2", "running")))) # fmt: skip
+                                          ("param2", "running"))))  # fmt: skip
     return events
 
 
