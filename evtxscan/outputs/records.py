@@ -70,7 +70,9 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     # ArrowDtype name back, and read_parquet then gives lists of {name, value} dicts.
     for name in nested:
         position = schema.get_field_index(name)
-        values = pa.chunked_array([frame[name].array._pa_array]).cast(schema.field(name).type)
+        values = frame[name].array._pa_array  # the chunks as they are (no Python objects)
+        if values.type != schema.field(name).type:
+            values = values.cast(schema.field(name).type)
         table = table.add_column(position, schema.field(name), values)
     return table
 

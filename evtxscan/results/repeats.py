@@ -27,7 +27,7 @@ LAST_COLUMNS = ("time", "event_record_id", "record_number", "source_file")
 
 def _identity(timeline: pd.DataFrame) -> np.ndarray:
     """A code per row; rows with the same code are identical events (vectorized)."""
-    data = pa.chunked_array([timeline["data"].array._pa_array]).combine_chunks()
+    data = timeline["data"].array._pa_array.combine_chunks()
     values = pc.binary_join(
         pa.ListArray.from_arrays(data.offsets, pc.struct_field(data.values, "value")), "\x1f"
     )

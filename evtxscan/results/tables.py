@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from evtxscan.correlation.incidents import Incident, extracted_fields, render_text
@@ -90,7 +89,7 @@ def evidence_frame(diagnoses: pd.DataFrame) -> pd.DataFrame:
     typed = DIAGNOSES.conform(diagnoses)
     if typed.empty:
         return EVIDENCE.empty()
-    lists = pa.chunked_array([typed["evidence"].array._pa_array]).combine_chunks()
+    lists = typed["evidence"].array._pa_array.combine_chunks()
     owner = pc.list_parent_indices(lists).to_numpy()
     items = pc.list_flatten(lists)
     frame = pd.DataFrame(
