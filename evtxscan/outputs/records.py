@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evtxscan.records.schema import COLUMNS, DATA_TYPE
@@ -63,7 +64,7 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     plain = frame.drop(columns=nested)
     for name in plain.columns:
         if isinstance(plain[name].dtype, pd.CategoricalDtype):
-            plain[name] = plain[name].astype(pd.StringDtype("pyarrow"))
+            plain[name] = _category_text(plain[name])
     flat_schema = pa.schema([f for f in schema if f.name not in nested])
     table = pa.Table.from_pandas(plain, schema=flat_schema, preserve_index=False)
     # Nested columns are added without pandas metadata: pandas cannot parse a nested
@@ -75,6 +76,15 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
             values = values.cast(schema.field(name).type)
         table = table.add_column(position, schema.field(name), values)
     return table
+
+
+def _category_text(column: pd.Series) -> pd.Series:
+    """A categorical text column as Arrow-backed strings (``astype`` would build a Python
+    object per row first): each row takes its category's text, missing stays missing."""
+    codes = column.cat.codes.to_numpy()
+    names = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+    texts = pc.take(names, pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.arrays.ArrowStringArray(texts), index=column.index, name=column.name)
 
 
 def data_as_json(values: Iterable[Any]) -> list[str]:
