@@ -282,3 +282,23 @@ def test_files_read_from_disk_index_as_their_bytes(tmp_path: Path) -> None:
     )
     assert from_disk.source.tolist() == in_memory.source.tolist()
     _assert_same(from_disk, in_memory)
+
+
+def test_skipped_counts_of_a_batch_equal_each_files_counts() -> None:
+    from evtxscan.sources.evtx.index_counts import count_skipped, count_skipped_files
+    from evtxscan.sources.evtx.reader import RangeResult
+
+    events = [
+        EventSpec("EventLog", 6005, T0 + timedelta(hours=13 * i), f"PC{i % 3}") for i in range(12)
+    ]
+    index = index_chunks(evtx_bytes(events, records_per_chunk=5), [ChunkRange(4096, 0, 3)])
+    rows = np.arange(len(index))
+    file_of = np.where(rows == 3, -1, rows % 2)  # row 3: counted in neither
+    together = [RangeResult(), RangeResult()]
+    count_skipped_files(together, index, file_of)
+    for number, result in enumerate(together):
+        alone = RangeResult()
+        count_skipped(alone, index.take(np.flatnonzero(file_of == number)))
+        assert result.skipped == alone.skipped
+        assert list(result.skipped) == list(alone.skipped)  # the same order
+    assert sum(v[0] for r in together for v in r.skipped.values()) == len(index) - 1

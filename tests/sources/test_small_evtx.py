@@ -98,3 +98,23 @@ def test_batches_are_smaller_when_every_record_is_decoded(
     seen.clear()
     evtxscan.scan(root)  # a scan decodes few records: one batch of every small log
     assert len(seen) == 1 and seen[0] > 3 * size
+
+
+def _scan_tables(root: Path, **kw: object) -> dict[str, pd.DataFrame]:
+    result = evtxscan.scan(root, timeline="all", **kw)  # type: ignore[arg-type]
+    return {name: getattr(result, name) for name in ("timeline", "hosts", "daily", "integrity")}
+
+
+def test_a_scan_of_a_batch_counts_what_files_read_alone_count(tmp_path: Path) -> None:
+    root = _collection(tmp_path)
+    for i in range(3):  # errors and warnings are decoded, the rest only counted from the index
+        events = [
+            EventSpec("Tcpip", 4199, T0 + timedelta(hours=i, seconds=j), f"W{i}", level=2 + j % 3)
+            for j in range(7)
+        ]
+        write_evtx(root / f"w{i}" / "System.evtx", events, records_per_chunk=3)
+    batched = _scan_tables(root)
+    alone = _scan_tables(root, workers=2)
+    for name, table in batched.items():
+        pd.testing.assert_frame_equal(table, alone[name], obj=name)
+    assert batched["daily"]["records"].sum() == sum(3 + i for i in range(6)) + 3 * 7  # no copy

@@ -4,6 +4,8 @@ folds decoded rows), and records per computer and day."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from evtxscan.sources.evtx.index import RecordIndex
@@ -21,54 +23,73 @@ def clipped_time(index: RecordIndex) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.datetime64("NaT", "us"), time), bad
 
 
-def observe_index(report: FileReport, index: RecordIndex) -> None:
-    """Fold indexed records into the report as :meth:`FileReport.observe` folds a batch."""
-    if not len(index):
-        return
+def observed_columns(index: RecordIndex) -> dict[str, np.ndarray]:
+    """What :meth:`FileReport.observe_rows` takes, for every record of ``index`` (computed
+    once for a batch of files; a file's report then takes its rows)."""
     time, bad_time = clipped_time(index)
     ids = index.event_record_id
     ids_zero = ids.present & (ids.values == 0)
     channel = index.channel
     channel_text = np.array([*channel.values, ""], dtype=object)[channel.codes]
     no_channel = (channel.codes < 0) | (channel_text == "")
-    torn = bad_time | ids_zero | no_channel
-    number = index.record_number.astype(np.float64)
-    record_id = np.where(ids.present, ids.values.astype(np.float64), np.nan)
-    report.observe_rows(
-        recovered=index.recovered,
-        torn=torn,
-        time=time,
-        chunk=index.chunk.astype(np.int64),
-        number=number,
-        record_id=record_id,
-    )
+    return {
+        "recovered": index.recovered,
+        "torn": bad_time | ids_zero | no_channel,
+        "time": time,
+        "chunk": index.chunk.astype(np.int64),
+        "number": index.record_number.astype(np.float64),
+        "record_id": np.where(ids.present, ids.values.astype(np.float64), np.nan),
+    }
+
+
+def observe_index(report: FileReport, index: RecordIndex) -> None:
+    """Fold indexed records into the report as :meth:`FileReport.observe` folds a batch."""
+    if len(index):
+        report.observe_rows(**observed_columns(index))
 
 
 def count_skipped(result: RangeResult, index: RecordIndex) -> None:
     """Per (computer, day): records, first and last time of records that were not decoded."""
-    if not len(index):
+    count_skipped_files([result], index, np.zeros(len(index), dtype=np.int64))
+
+
+def count_skipped_files(
+    results: Sequence[RangeResult], index: RecordIndex, file_of: np.ndarray
+) -> None:
+    """:func:`count_skipped` for several files' records at once: row ``i`` of ``index`` is
+    counted in ``results[file_of[i]]`` (-1: in none)."""
+    counted = np.flatnonzero(np.asarray(file_of) >= 0)
+    if not len(counted):
         return
     time, _ = clipped_time(index)  # as decoded rows count them: torn times are NaT
+    time = time[counted]
     missing = np.isnat(time)
     ticks = time.astype(np.int64)
     days = time.astype("datetime64[D]").astype(np.int64)  # NaT stays a sentinel
-    codes, code_of = np.unique(index.computer.codes.astype(np.int64), return_inverse=True)
+    files, file_code = np.unique(np.asarray(file_of)[counted], return_inverse=True)
+    codes, code_of = np.unique(index.computer.codes[counted].astype(np.int64), return_inverse=True)
     day_values, day_of = np.unique(days, return_inverse=True)
-    # (computer, day) groups in the order of their pairs, found on one integer key
-    keys, which = np.unique(code_of * len(day_values) + day_of, return_inverse=True)
+    # (file, computer, day) groups in the order of their triples, found on one integer key
+    key = (file_code.reshape(-1) * len(codes) + code_of.reshape(-1)) * len(day_values)
+    keys, which = np.unique(key + day_of.reshape(-1), return_inverse=True)
     which = which.reshape(-1)
-    groups = np.stack([codes[keys // len(day_values)], day_values[keys % len(day_values)]], axis=1)
-    counts = np.bincount(which, minlength=len(groups))
-    first = np.full(len(groups), np.iinfo(np.int64).max, dtype=np.int64)
-    last = np.full(len(groups), np.iinfo(np.int64).min, dtype=np.int64)
+    group_file = files[keys // (len(codes) * len(day_values))]
+    group_code = codes[(keys // len(day_values)) % len(codes)]
+    group_day = day_values[keys % len(day_values)]
+    counts = np.bincount(which, minlength=len(keys))
+    first = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
     np.minimum.at(first, which[~missing], ticks[~missing])
     np.maximum.at(last, which[~missing], ticks[~missing])
     names = [*index.computer.values, ""]
     nat = np.datetime64("NaT").astype(np.int64)
-    for (code, day), count, low, high in zip(groups.tolist(), counts, first, last, strict=True):
+    for file, code, day, count, low, high in zip(
+        group_file.tolist(), group_code.tolist(), group_day.tolist(), counts, first, last,
+        strict=True,
+    ):  # fmt: skip
         when = "" if day == nat else str(np.datetime64(day, "D"))
         seen = int(count) > 0 and low != np.iinfo(np.int64).max
-        result.skipped[(names[code], "", when)] = [
+        results[file].skipped[(names[code], "", when)] = [
             int(count),
             _iso(low) if seen else "",
             _iso(high) if seen else "",

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,9 +27,24 @@ from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
+from evtxscan.sources.evtx.file_slices import (
+    batches,
+    file_numbers,
+    pair_keys,
+    positions,
+    rows_at,
+    rows_by_number,
+    used_categories,
+)
 from evtxscan.sources.evtx.frames import category, values_lost
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
-from evtxscan.sources.evtx.index_counts import clipped_time, count_skipped, observe_index
+from evtxscan.sources.evtx.index_counts import (
+    clipped_time,
+    count_skipped,
+    count_skipped_files,
+    observe_index,
+    observed_columns,
+)
 from evtxscan.sources.evtx.reader import (
     ALTERED,
     ChunkParser,
@@ -39,7 +53,7 @@ from evtxscan.sources.evtx.reader import (
     intact_chunks,
     read_chunk_range,
 )
-from evtxscan.sources.evtx.utf16_check import altered_records
+from evtxscan.sources.evtx.utf16_check import altered_records, non_ascii_records
 from evtxscan.sources.integrity import FileReport, ReadError
 
 
@@ -160,80 +174,53 @@ def read_ranges_decoded(
     if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
         return None  # counted for the batch, not per file: read its files one by one
     if len(items) > 1:
-        chosen = _used_categories(chosen)
-    # Per file, views into the batch's arrays and frames: a file costs slices, not copies.
-    own = _rows_by_number(index.source, len(items))
-    decoded_of = _rows_by_number(_file_numbers(chosen, items), len(items))
+        chosen = used_categories(chosen)
+    # Per file, views into the batch's arrays and frames: a file costs slices, not copies;
+    # what the files' reports and counts need is worked out for the whole batch at once.
+    own = rows_by_number(index.source, len(items))
+    decoded_file = file_numbers(chosen, items)
+    decoded_of = rows_by_number(decoded_file, len(items))
     later = None if selector is None else selector.defer_mask(index) & ~decode
     located = None
     if later is not None and later.any():
         located = _locations(index.take(np.flatnonzero(later)))
-        located_of = _rows_by_number(index.source[later], len(items))
+        located_of = rows_by_number(index.source[later], len(items))
+    index_keys = pair_keys(index.source, index.offset)
+    decoded_keys = pair_keys(decoded_file, chosen["offset"].to_numpy(dtype=np.int64, na_value=-1))
+    # records not decoded, or wanted but not given: counted from the index (if it read them)
+    counted = (~decode | ~np.isin(index_keys, decoded_keys)) & ~index.fallback
+    count_skipped_files([item[3] for item in items], index, np.where(counted, index.source, -1))
+    lost = bool(values_lost(index.take(counted)))
+    readable = ~index.fallback
+    columns = observed_columns(index)
+    unseen = ~np.isin(decoded_keys, index_keys[readable])  # decoded rows the index missed
+    suspects = non_ascii_records(chosen) if len(chosen) else np.zeros(0, dtype=bool)
     out: list[list[pd.DataFrame]] = []
     for number, (name, content, spans, result) in enumerate(items):
-        rows = own[number]
-        mine, wanted = index.take(rows), decode[rows]
-        frames = _batches(_piece(chosen, decoded_of[number]), batch_size)
-        if spans:
+        rows = positions(own[number])
+        frames = batches(rows_at(chosen, decoded_of[number]), batch_size)
+        if spans and suspects[decoded_of[number]].any():
             _note_altered(content, spans[0], frames, result)
-        if located is not None and len(piece := _piece(located, located_of[number])):
-            result.deferred = piece
-        undecoded = _count_undecoded(result, mine, wanted, frames)
-        result.observed = _observation(name, mine, frames)
-        result.observed.add_lost(values_lost(undecoded))  # decoded ones: in their frames
+        if located is not None and len(deferred := rows_at(located, located_of[number])):
+            result.deferred = deferred
+        seen = rows[readable[rows]]
+        result.observed = FileReport(path=name)
+        result.observed.observe_rows(**{key: column[seen] for key, column in columns.items()})
+        if unseen[decoded_of[number]].any():
+            _observe_unseen(result.observed, index.offset[seen], frames)
+        if lost:  # decoded ones: counted in their frames
+            result.observed.add_lost(values_lost(index.take(rows[counted[rows]])))
         out.append(frames)
     return out
 
 
-def _file_numbers(rows: pd.DataFrame, items: Sequence[tuple[str, Any, Any, Any]]) -> np.ndarray:
-    """The item number of each decoded row (by its ``source_file``; one item: all 0)."""
-    if len(items) == 1:
-        return np.zeros(len(rows), dtype=np.int64)
-    number = {name: i for i, (name, *_) in enumerate(items)}
-    names = rows["source_file"].astype(str)
-    codes, uniques = pd.factorize(names.to_numpy(dtype=object))
-    table = np.array([number.get(u, -1) for u in uniques.tolist()] + [-1], dtype=np.int64)
-    return table[codes]
-
-
-def _rows_by_number(numbers: np.ndarray, count: int) -> list[slice | np.ndarray]:
-    """For each number ``0..count-1``, where it occurs in ``numbers``: a slice when the
-    occurrences form one run (rows come file by file), else positions."""
-    numbers = np.asarray(numbers, dtype=np.int64)
-    if not len(numbers) or bool((np.diff(numbers) >= 0).all()):
-        bounds = np.searchsorted(numbers, np.arange(count + 1)).tolist()
-        return [slice(a, b) for a, b in pairwise(bounds)]
-    return [np.flatnonzero(numbers == n) for n in range(count)]
-
-
-def _piece(rows: pd.DataFrame, where: slice | np.ndarray) -> pd.DataFrame:
-    """Rows ``where`` of ``rows``, numbered from 0."""
-    piece = rows.iloc[where]
-    piece.index = pd.RangeIndex(len(piece))
-    return piece
-
-
-def _used_categories(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with categorical columns holding only values in use (so a stream's frame is
-    the same whether its files were read alone or in a batch; a batch's files share the
-    batch's categories)."""
-    for name in rows.columns:
-        if isinstance(rows[name].dtype, pd.CategoricalDtype):
-            rows[name] = rows[name].cat.remove_unused_categories()
-    return rows
-
-
-def _batches(rows: pd.DataFrame, batch_size: int) -> list[pd.DataFrame]:
-    """``rows`` in batches of ``batch_size``; the first keeps the frame's attributes (values
-    read as missing: counted once)."""
-    if len(rows) <= batch_size:
-        return [rows] if len(rows) else []
-    frames = []
-    for start in range(0, len(rows), batch_size):
-        piece = rows.iloc[start : start + batch_size].reset_index(drop=True)
-        piece.attrs = dict(rows.attrs) if start == 0 else {}
-        frames.append(piece)
-    return frames
+def _observe_unseen(report: FileReport, known: np.ndarray, frames: list[pd.DataFrame]) -> None:
+    """Fold decoded rows whose offsets the index did not read (``known``) into the report,
+    frame by frame (a frame's count of values read as missing comes with its rows)."""
+    for frame in frames:
+        unseen = ~np.isin(frame["offset"].to_numpy(dtype=np.int64, na_value=-1), known)
+        if unseen.any():
+            report.observe(frame[unseen])
 
 
 def _defer(index: RecordIndex, later: np.ndarray, result: RangeResult) -> None:
@@ -324,11 +311,7 @@ def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) ->
     observed = FileReport(path=source)
     readable = ~index.fallback
     observe_index(observed, index.take(np.flatnonzero(readable)))
-    known = index.offset[readable]
-    for frame in frames:
-        unseen = ~frame["offset"].isin(known).to_numpy()
-        if unseen.any():
-            observed.observe(frame[unseen])
+    _observe_unseen(observed, index.offset[readable], frames)
     return observed
 
 

@@ -65,25 +65,36 @@ def _has_unpaired(chunk: bytes, start: int, size: int) -> bool:
     return False
 
 
+def non_ascii_records(frame: pd.DataFrame) -> np.ndarray:
+    """Which records of ``frame`` read back with a non-ASCII string value (mask): the only
+    ones :func:`altered_records` walks."""
+    suspect = np.zeros(len(frame), dtype=bool)
+    column = pa.array(frame["data"].array)
+    if isinstance(column, pa.ChunkedArray):  # e.g. decoded rows joined with rendered ones
+        column = column.combine_chunks()
+    values = column.flatten().field("value")
+    if len(values) == 0 or pc.all(pc.string_is_ascii(pc.fill_null(values, ""))).as_py():
+        return suspect
+    counts = pc.list_value_length(column).fill_null(0).to_numpy()
+    record_of = np.repeat(np.arange(len(frame)), counts)
+    odd = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
+    suspect[record_of[odd]] = True
+    return suspect
+
+
 def altered_records(frame: pd.DataFrame, data: Buffer, first_offset: int) -> list[tuple[int, int]]:
     """(chunk, file offset) of the records of ``frame`` with broken UTF-16 in a string value.
 
     Only records whose values read back with non-ASCII text are walked (a vectorized test):
     a dropped surrogate almost always sits in garbled text. A record whose broken value
     reads back as plain ASCII is not found."""
-    column = pa.array(frame["data"].array)
-    if isinstance(column, pa.ChunkedArray):  # e.g. decoded rows joined with rendered ones
-        column = column.combine_chunks()
-    values = column.flatten().field("value")
-    if len(values) == 0 or pc.all(pc.string_is_ascii(pc.fill_null(values, ""))).as_py():
+    suspects = np.flatnonzero(non_ascii_records(frame))
+    if not len(suspects):
         return []
-    counts = pc.list_value_length(column).fill_null(0).to_numpy()
-    record_of = np.repeat(np.arange(len(frame)), counts)
-    odd = ~pc.fill_null(pc.string_is_ascii(values), True).to_numpy(zero_copy_only=False)
     found = []
     offsets = frame["offset"].to_numpy(dtype=float, na_value=np.nan)
     chunks = frame["chunk"].to_numpy(dtype=float, na_value=np.nan)
-    for row in np.unique(record_of[odd]):
+    for row in suspects:
         if np.isnan(offsets[row]) or np.isnan(chunks[row]):
             continue
         offset = int(offsets[row])

@@ -1,0 +1,29 @@
+"""A small-file batch split per file: runs as slices, counts per file as if read alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.sources.evtx.file_slices import pair_keys, positions, rows_at, rows_by_number
+
+
+def test_rows_by_number_gives_runs_as_slices_and_scattered_rows_as_positions() -> None:
+    runs = rows_by_number(np.array([0, 0, 2, 2, 2]), 4)
+    assert runs == [slice(0, 2), slice(2, 2), slice(2, 5), slice(5, 5)]
+    scattered = rows_by_number(np.array([1, 0, 1, -1]), 3)
+    assert [positions(r).tolist() for r in scattered] == [[1], [0, 2], []]
+    assert rows_by_number(np.zeros(0, dtype=np.int64), 2) == [slice(0, 0), slice(0, 0)]
+
+
+def test_rows_at_numbers_rows_from_zero_and_keeps_values() -> None:
+    frame = pd.DataFrame({"a": range(6), "b": list("uvwxyz")})
+    piece = rows_at(frame, slice(2, 5))
+    assert piece.index.tolist() == [0, 1, 2]
+    assert piece["b"].tolist() == ["w", "x", "y"]
+    assert rows_at(frame, np.array([5, 0]))["a"].tolist() == [5, 0]
+
+
+def test_pair_keys_tell_files_apart() -> None:
+    keys = pair_keys(np.array([0, 1, 0, -1]), np.array([4096, 4096, 8192, 4096]))
+    assert len(set(keys.tolist())) == 4
