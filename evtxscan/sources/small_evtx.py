@@ -111,9 +111,10 @@ def open_small_files(
 def decode_small_files(
     files: Sequence[SmallFile], results: Sequence[RangeResult], options: ReadOptions
 ) -> list[list[pd.DataFrame]] | None:
-    """Each file's decoded batches (its counts in its result), the batch read within one
-    file's time budget; None when the files must be read one by one instead (a reader bug, a
-    batch over the budget, or values read as missing, which are counted per file)."""
+    """The decoded batches of every file (as the first file's, in input order: see
+    ``joined`` in :func:`read_ranges_decoded`; each file's counts in its result), the batch
+    read within one file's time budget; None when the files must be read one by one instead
+    (a reader bug, a batch over the budget, or values read as missing, counted per file)."""
     batch = [
         (file.source.display, file.data, file.spans, result)
         for file, result in zip(files, results, strict=True)
@@ -122,7 +123,9 @@ def decode_small_files(
     try:
         return within(
             options.time_budget,
-            lambda: read_ranges_decoded(batch, options.selector, decode, options.batch_size),
+            lambda: read_ranges_decoded(
+                batch, options.selector, decode, options.batch_size, joined=True
+            ),
         )
     except (Exception, TimeBudgetExceeded):  # read alone, each file gets its own error row
         return None

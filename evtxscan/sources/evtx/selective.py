@@ -156,12 +156,18 @@ def read_ranges_decoded(
     selector: IndexSelector | None,
     options: DecodeOptions,
     batch_size: int,
+    *,
+    joined: bool = False,
 ) -> list[list[pd.DataFrame]] | None:
     """Several files' ranges (``(name, content, spans, result)`` each) indexed and decoded as
     one batch, so many small logs share the fixed costs; per item, its decoded batches, and
     its counts, skipped and located records in its result (as :func:`read_range_selected`).
     None when the files must be read one by one instead: values read as missing are counted
-    per batch, and each file's integrity note must count its own."""
+    per batch, and each file's integrity note must count its own.
+
+    ``joined``: the batch's rows are given as the first item's batches (every file's, in
+    input order) and the other items get none; for a caller that streams rows and needs no
+    frame per file (it saves a frame per file)."""
     if not items:
         return []
     found = index_ranges(items, options.include_recovered)
@@ -198,19 +204,25 @@ def read_ranges_decoded(
     out: list[list[pd.DataFrame]] = []
     for number, (name, content, spans, result) in enumerate(items):
         rows = positions(own[number])
-        frames = batches(rows_at(chosen, decoded_of[number]), batch_size)
-        if spans and suspects[decoded_of[number]].any():
+        mine = decoded_of[number]
+        altered = bool(spans) and bool(suspects[mine].any())
+        frames = []  # this file's own batches: given, or needed below
+        if not joined or altered or unseen[mine].any():
+            frames = batches(rows_at(chosen, mine), batch_size)
+        if altered:
             _note_altered(content, spans[0], frames, result)
         if located is not None and len(deferred := rows_at(located, located_of[number])):
             result.deferred = deferred
         seen = rows[readable[rows]]
         result.observed = FileReport(path=name)
         result.observed.observe_rows(**{key: column[seen] for key, column in columns.items()})
-        if unseen[decoded_of[number]].any():
+        if unseen[mine].any():
             _observe_unseen(result.observed, index.offset[seen], frames)
         if lost:  # decoded ones: counted in their frames
             result.observed.add_lost(values_lost(index.take(rows[counted[rows]])))
-        out.append(frames)
+        out.append([] if joined else frames)
+    if joined:
+        out[0] = batches(chosen, batch_size)
     return out
 
 
