@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mmap
 
+import numpy as np
+
 from evtxscan.sources.fileview import FileView
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
@@ -24,14 +26,19 @@ def zero_tail_start(data: Buffer) -> int:
     known = _ZERO_TAILS.get(id(data))
     if known is not None and known[0] is data:
         return known[1]
+    # Bytes in memory are tested in place (numpy, no copy); a file read by positioned reads
+    # block by block. Only the block where the zeros end is searched byte by byte.
+    view = None if isinstance(data, FileView) else np.frombuffer(data, dtype=np.uint8)
     end = len(data)
     size = _FIRST_BLOCK
     while end > 0:
         start = max(0, end - size)
-        block = bytes(data[start:end])
-        # Comparing with zeros runs at memory speed; stripping scans byte by byte, so only
-        # the block where the zeros end is stripped.
-        kept = 0 if block == bytes(len(block)) else len(block.rstrip(b"\x00"))
+        if view is not None:
+            block = view[start:end]
+            kept = len(block) - int(np.argmax(block[::-1] != 0)) if block.any() else 0
+        else:
+            copied = bytes(data[start:end])
+            kept = 0 if copied == bytes(len(copied)) else len(copied.rstrip(b"\x00"))
         if kept:
             end = start + kept
             break
