@@ -67,25 +67,40 @@ class LocatedHosts:
         return found
 
 
+def marks_by_host(marks: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each host's mark times (``host``, ``time`` columns), sorted, NaT dropped (worked out
+    once; every located frame is then judged against it)."""
+    times = marks["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    hosts = marks["host"].astype(str).to_numpy(dtype=object)
+    found: dict[str, np.ndarray] = {}
+    for host, where in pd.Series(np.arange(len(hosts))).groupby(hosts).indices.items():
+        mine = np.sort(times[where])
+        mine = mine[~np.isnat(mine)]
+        if len(mine):
+            found[str(host)] = mine
+    return found
+
+
 def near_marks(
-    hosts: np.ndarray, times: np.ndarray, marks: pd.DataFrame, window: timedelta
+    hosts: np.ndarray,
+    times: np.ndarray,
+    marks: pd.DataFrame | Mapping[str, np.ndarray],
+    window: timedelta,
 ) -> np.ndarray:
-    """True where a (host, time) is within ``window`` of a mark (``host``, ``time`` columns)
-    of the same host: the nearest mark on either side decides, per host, vectorized."""
+    """True where a (host, time) is within ``window`` of a mark of the same host (``marks``:
+    ``host``, ``time`` columns, or :func:`marks_by_host` of them): the nearest mark on either
+    side decides, per host, vectorized."""
     near = np.zeros(len(hosts), dtype=bool)
-    if marks.empty or not len(hosts):
+    by_host = marks_by_host(marks) if isinstance(marks, pd.DataFrame) else marks
+    if not by_host or not len(hosts):
         return near
     step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
     times = np.asarray(times, dtype="datetime64[us]")
-    mark_times = marks["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-    mark_hosts = marks["host"].astype(str).to_numpy()
-    by_host = pd.Series(np.arange(len(hosts))).groupby(hosts).indices
-    for host, where in by_host.items():
-        mine = np.sort(mark_times[mark_hosts == host])
-        mine = mine[~np.isnat(mine)]
-        if not len(mine):
-            continue
-        near[where] = near_sorted(times[where], mine, step)
+    for host in np.unique(np.asarray(hosts, dtype=object)).tolist():
+        mine = by_host.get(host)
+        if mine is not None:
+            where = np.flatnonzero(hosts == host)
+            near[where] = near_sorted(times[where], mine, step)
     return near
 
 
@@ -101,10 +116,11 @@ def plan_deferred(
     host of each located record (see :class:`LocatedHosts`)."""
     if symptoms.empty:
         return []
+    marks = marks_by_host(symptoms)
 
     def near(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        return near_marks(hosts, times, symptoms, window)
+        return near_marks(hosts, times, marks, window)
 
     return plan_reads(located, near, hosts_of)
 
@@ -153,7 +169,8 @@ def role_evidence(
         scm_code = [isinstance(p, str) and names(p) == names(SCM) for p in providers.tolist()]
         scm = np.array([*scm_code, False], dtype=bool)[codes]
         chosen = scm & frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
-        chosen &= np.isin(hosts, wanted)
+        candidates = np.flatnonzero(chosen)  # hosts compared on these rows only
+        chosen[candidates] = np.isin(hosts[candidates], wanted)
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
         for host in np.unique(hosts[chosen]).tolist():
             mine = np.flatnonzero(chosen & (hosts == host))
