@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evtxscan.sources.evtx.file_slices import pair_keys, positions, rows_at, rows_by_number
+from evtxscan.sources.evtx.file_slices import (
+    pair_keys,
+    positions,
+    rows_at,
+    rows_by_number,
+    used_categories,
+)
 
 
 def test_rows_by_number_gives_runs_as_slices_and_scattered_rows_as_positions() -> None:
@@ -27,3 +33,20 @@ def test_rows_at_numbers_rows_from_zero_and_keeps_values() -> None:
 def test_pair_keys_tell_files_apart() -> None:
     keys = pair_keys(np.array([0, 1, 0, -1]), np.array([4096, 4096, 8192, 4096]))
     assert len(set(keys.tolist())) == 4
+
+
+def test_used_categories_drops_only_unused_ones() -> None:
+    frame = pd.DataFrame(
+        {
+            "some": pd.Categorical(["x", None, "y"], categories=["x", "y", "z"]),
+            "all": pd.Categorical(["p", "p", "q"], categories=["p", "q"]),
+            "none": pd.Categorical([None, None, None], categories=["k"]),
+            "plain": [1, 2, 3],
+        }
+    )
+    out = used_categories(frame.copy())
+    assert out["some"].cat.categories.tolist() == ["x", "y"]
+    assert out["some"].isna().tolist() == [False, True, False]
+    assert out["all"].cat.categories.tolist() == ["p", "q"]
+    assert out["none"].cat.categories.tolist() == []
+    assert out["plain"].tolist() == [1, 2, 3]

@@ -59,9 +59,13 @@ def used_categories(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` with categorical columns holding only values in use (so a stream's frame is
     the same whether its files were read alone or in a batch; a batch's files share the
     batch's categories)."""
-    for name in rows.columns:
-        if isinstance(rows[name].dtype, pd.CategoricalDtype):
-            rows[name] = rows[name].cat.remove_unused_categories()
+    for name, dtype in rows.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            column = rows[name]
+            codes = column.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
+            if not used.all():  # most often every category is in use: nothing to do
+                rows[name] = column.cat.remove_unused_categories()
     return rows
 
 
