@@ -8,6 +8,7 @@ reported in the integrity table and the summary line.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -51,8 +52,20 @@ def cli() -> None:
     """
 
 
+def _use_system_allocator() -> None:
+    """Arrow buffers from the C library's allocator in command-line runs: pyarrow's default
+    pool (mimalloc) keeps freed memory for reuse, which raised a scan's peak RSS by about
+    25 MB on coll200d at no measured speed gain. A process importing evtxscan as a library
+    keeps its own choice (``ARROW_DEFAULT_MEMORY_POOL``, ``pyarrow.set_memory_pool``)."""
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; maps every outcome onto the documented exit codes."""
+    _use_system_allocator()
     try:
         cli.main(args=argv, prog_name="evtxscan", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -37,7 +37,8 @@ from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
 #: Files up to this size are read whole by one unit, several of them together. A unit's
 #: small files are indexed and decoded as one batch, so larger units share fixed costs
 #: more, but hold more at once: `scan --jobs 1` of the 2 GiB collection took 24.8 / 20.7 /
-#: 19.2 s at 8 / 12 / 16 MiB, peaking at 268 / 283 / 295 MiB (the target is 300 MB).
+#: 19.2 s at 8 / 12 / 16 MiB (2026-12-05); with the CLI's allocator 12 MiB peaked at
+#: 264 MiB and 16 MiB at 276 MiB, against a target of 300 MB (286 MiB).
 GROUP_BYTES = 12 * 1024**2
 #: Larger EVTX files are split into ranges of this many 64 KiB chunk slots (12 MiB).
 RANGE_CHUNKS = 192
