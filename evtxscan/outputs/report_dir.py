@@ -91,6 +91,7 @@ def _host_tables(timeline: pd.DataFrame, cells: pd.DataFrame, hosts: Mapping[str
     text (:mod:`evtxscan.outputs.host_csv`); inside the run's partial directory, which only
     becomes visible whole, they need no atomic rename each."""
     positions = rows_by_host(timeline)
+    noted = len(warnings)
     if options.fmt == "csv":
         files = {host: directory / f"{Path(name).stem}.csv" for host, name in hosts.items()}
         for host, path in files.items():
@@ -100,12 +101,15 @@ def _host_tables(timeline: pd.DataFrame, cells: pd.DataFrame, hosts: Mapping[str
                     f"{path.name} has {count:,} rows, more than Excel's "
                     f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
                 )
-        write_host_csvs(cells, positions, files, bom=options.bom)
-        return
+        try:
+            write_host_csvs(cells, positions, files, bom=options.bom)
+            return
+        except ValueError:  # text not cut as expected: each host's table written on its own
+            del warnings[noted:]
     for host, file_name in hosts.items():
         rows = positions.get(host, np.zeros(0, dtype=np.int64))
-        mine = timeline.iloc[rows].reset_index(drop=True)
-        _table(mine, directory / Path(file_name).stem, options, warnings)
+        mine = cells.iloc[rows].reset_index(drop=True)
+        _table(mine, directory / Path(file_name).stem, options, warnings, ready=True)
 
 
 def _link(target: str, link: Path) -> None:

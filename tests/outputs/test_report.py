@@ -12,6 +12,7 @@ import lxml.html
 import pandas as pd
 import pytest
 
+from evtxscan.outputs import host_csv
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.tables import rows_by_host
 from evtxscan.scanning import scan
@@ -81,6 +82,24 @@ def test_each_host_timeline_is_that_hosts_rows_of_the_whole_timeline(
         mine = pd.read_csv(out / "timelines" / file, **read)
         expected = whole[hosts == host].reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, expected)
+
+
+def test_host_timelines_are_written_table_by_table_if_the_text_cannot_be_cut(
+    result, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    fast, slow = tmp_path / "fast", tmp_path / "slow"
+    write_report(result, fast)
+
+    def refuse(text: str) -> list[str]:
+        raise ValueError("CSV text ends inside a quoted field")
+
+    monkeypatch.setattr(host_csv, "csv_records", refuse)
+    written = write_report(result, slow)
+    assert not written.warnings
+    files = sorted(p.name for p in (fast / "timelines").iterdir())
+    assert files == sorted(p.name for p in (slow / "timelines").iterdir())
+    for name in files:
+        assert (fast / "timelines" / name).read_bytes() == (slow / "timelines" / name).read_bytes()
 
 
 def test_rows_by_host_keeps_frame_order() -> None:
