@@ -24,7 +24,7 @@ from evtxscan.outputs.html_timeline import (
     SHOWN_COLUMNS,
     TIMELINE_CAP,
     capped_rows,
-    day_plot_of,
+    day_plot,
     priorities,
     timeline_html,
 )
@@ -149,7 +149,7 @@ class _HostParts:
         return (
             f'<details{" open" if len(diagnoses) else ""} id="host-{escape(anchor)}"><summary>'
             f"{escape(name)} — {status}</summary><p>{_story_line(host)}</p>{notes}{cards}"
-            f"<h3>Events per day</h3>{day_plot_of(per_day, marks)}<h3>Timeline</h3>{table}"
+            f"<h3>Events per day</h3>{day_plot(per_day, marks)}<h3>Timeline</h3>{table}"
             f"{more}</details>"
         )
 

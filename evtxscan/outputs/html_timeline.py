@@ -65,15 +65,6 @@ def capped_rows(
     return rows[np.sort(chosen)]
 
 
-def capped(groups: pd.DataFrame, cap: int = TIMELINE_CAP) -> pd.DataFrame:
-    """At most ``cap`` rows of a host's grouped timeline, chosen by priority (see the
-    module docstring), in time order."""
-    if len(groups) <= cap:
-        return groups
-    tier, recent = priorities(groups)
-    return groups.iloc[capped_rows(np.arange(len(groups)), tier, recent, cap)]
-
-
 def _span(row: Mapping[Hashable, Any], tz: str) -> str:
     """``x 29,205 between 03:19:26 and 03:20:26`` (with a multiplication sign) for a group
     of more than one event."""
@@ -102,9 +93,9 @@ SHOWN_COLUMNS = ["time", "last_time", "count", "channel", "provider", "event_id"
                  "message", "signatures", "notable"]  # fmt: skip
 
 
-def timeline_html(groups: pd.DataFrame | Sequence[Mapping[Hashable, Any]], tz: str) -> str:
+def timeline_html(groups: Sequence[Mapping[Hashable, Any]], tz: str) -> str:
     """A host's (capped, grouped) timeline as a table that wraps to the page width
-    (``groups``: a frame, or its rows as mappings of at least :data:`SHOWN_COLUMNS`)."""
+    (``groups``: its rows as mappings of at least :data:`SHOWN_COLUMNS`)."""
     head = (
         '<table class="timeline"><colgroup><col class="c-time"><col class="c-channel">'
         '<col class="c-provider"><col class="c-id"><col class="c-level"><col class="c-repeat">'
@@ -113,8 +104,6 @@ def timeline_html(groups: pd.DataFrame | Sequence[Mapping[Hashable, Any]], tz: s
         "<th>signatures</th></tr>"
     )
     rows = []
-    if isinstance(groups, pd.DataFrame):
-        groups = groups[SHOWN_COLUMNS].to_dict("records")
     for row in groups:
         level = row["level"]
         level_name = LEVEL_NAMES.get(int(level), str(level)) if pd.notna(level) else ""
@@ -151,15 +140,10 @@ def _ticks(first_day: int, days: int) -> list[int]:
     return [int(m) for m in marks]
 
 
-def day_plot(daily: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
+def day_plot(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
     """Records (light) and errors (dark) per UTC day on a true time axis; ▼ marks days
-    holding a diagnosis' evidence (``daily``: a host's rows of the daily table)."""
-    return day_plot_of(daily.groupby("day")[["records", "errors"]].sum(), marks)
-
-
-def day_plot_of(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
-    """:func:`day_plot` of records and errors already summed per day (index: the days,
-    ascending)."""
+    holding a diagnosis' evidence (``per_day``: a host's records and errors summed per day,
+    indexed by the day, ascending)."""
     if per_day.empty:
         return '<p class="muted">No records.</p>'
     # Plain integers from here on (microseconds and days since 1970, UTC): a host's plot

@@ -82,16 +82,11 @@ def marks_by_host(marks: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def near_marks(
-    hosts: np.ndarray,
-    times: np.ndarray,
-    marks: pd.DataFrame | Mapping[str, np.ndarray],
-    window: timedelta,
+    hosts: np.ndarray, times: np.ndarray, by_host: Mapping[str, np.ndarray], window: timedelta
 ) -> np.ndarray:
-    """True where a (host, time) is within ``window`` of a mark of the same host (``marks``:
-    ``host``, ``time`` columns, or :func:`marks_by_host` of them): the nearest mark on either
-    side decides, per host, vectorized."""
+    """True where a (host, time) is within ``window`` of a mark of the same host (``by_host``:
+    :func:`marks_by_host`): the nearest mark on either side decides, per host, vectorized."""
     near = np.zeros(len(hosts), dtype=bool)
-    by_host = marks_by_host(marks) if isinstance(marks, pd.DataFrame) else marks
     if not by_host or not len(hosts):
         return near
     step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")

@@ -11,7 +11,7 @@ import pytest
 
 import evtxscan
 from evtxscan.correlation.selection import ProviderNames
-from evtxscan.scanning.deferred import near_marks, role_evidence
+from evtxscan.scanning.deferred import marks_by_host, near_marks, role_evidence
 from evtxscan.synth import EventSpec, write_evtx
 
 BOOT = datetime(2021, 2, 12, 8, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def test_near_marks_is_per_host_and_both_sides() -> None:
         ["2021-01-01T11:50", "2021-01-01T12:30", "2021-01-01T12:05", "NaT"], dtype="datetime64[us]"
     )
     hosts = np.array(["a", "a", "b", "a"], dtype=object)
-    near = near_marks(hosts, times, marks, timedelta(minutes=15))
+    near = near_marks(hosts, times, marks_by_host(marks), timedelta(minutes=15))
     assert near.tolist() == [True, False, False, False]
 
 

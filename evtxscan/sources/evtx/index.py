@@ -114,9 +114,8 @@ class RecordIndex:
         counts = np.bincount(self.problem.astype(np.int64), minlength=len(Problem))
         return {p.name: int(counts[p]) for p in Problem if p is not Problem.NONE and counts[p]}
 
-    def take(self, rows: np.ndarray | slice) -> RecordIndex:
-        """The index rows ``rows`` (a boolean mask or positions, in that order; or a slice,
-        whose columns are views)."""
+    def take(self, rows: np.ndarray) -> RecordIndex:
+        """The index rows ``rows`` (a boolean mask or positions), in that order."""
         columns: dict[str, Any] = {f.name: _take(getattr(self, f.name), rows) for f in fields(self)}
         return RecordIndex(**columns)
 
@@ -339,7 +338,7 @@ def _spread_texts(column: Texts, n: int, rows: np.ndarray, keep: np.ndarray) -> 
     return Texts(codes, column.values)
 
 
-def _take(column: object, rows: np.ndarray | slice) -> object:
+def _take(column: object, rows: np.ndarray) -> object:
     if isinstance(column, Numbers):
         return Numbers(column.values[rows], column.present[rows], column.lost[rows])
     if isinstance(column, Texts):
