@@ -61,12 +61,9 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
 def rows_by_host(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Positions of each host's rows in ``frame`` (host as text; rows without one are in no
     group), in frame order."""
-    hosts = frame["host"].astype(str)
-    known = np.flatnonzero(hosts.notna().to_numpy())
-    names, which = np.unique(hosts.to_numpy(dtype=object)[known].astype(str), return_inverse=True)
-    order = known[np.argsort(which.reshape(-1), kind="stable")]
-    ends = np.cumsum(np.bincount(which.reshape(-1), minlength=len(names)))
-    return {str(n): rows for n, rows in zip(names, np.split(order, ends[:-1]), strict=False)}
+    hosts = frame["host"].astype(str).to_numpy(dtype=object)
+    groups = pd.Series(np.arange(len(frame))).groupby(hosts).indices  # missing: dropped
+    return {str(host): np.asarray(rows) for host, rows in groups.items()}
 
 
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
