@@ -3,8 +3,9 @@ record).
 
 python-evtx walks BinXml token by token; on some damaged templates a token of length zero
 makes its walk append nodes without end, so one record can use gigabytes in seconds, inside
-the library where no check of ours runs. A virtual-time timer (``ITIMER_VIRTUAL``: the
-process's own CPU time, so a loaded machine does not trip it) ticks every
+the library where no check of ours runs. A profiling timer (``ITIMER_PROF``: the process's
+own CPU time, user and system, so a loaded machine does not trip it, and the page faults of
+a fast-growing piece count toward the next check) ticks every
 :data:`TICK_SECONDS` of CPU while the piece runs; a tick raises :class:`CpuLimitExceeded`
 in that loop once the CPU time is used up or resident memory has grown by more than the
 allowed amount since the piece began (about half a gigabyte a second is what such a walk
@@ -72,10 +73,10 @@ def cpu_limit(seconds: float, max_growth: int = MAX_GROWTH_BYTES) -> Iterator[No
         elif rss - state["start"] > max_growth:
             raise CpuLimitExceeded(f"{(rss - state['start']) >> 20} MiB more memory")
 
-    previous = signal.signal(signal.SIGVTALRM, tick)
-    signal.setitimer(signal.ITIMER_VIRTUAL, TICK_SECONDS, TICK_SECONDS)
+    previous = signal.signal(signal.SIGPROF, tick)
+    signal.setitimer(signal.ITIMER_PROF, TICK_SECONDS, TICK_SECONDS)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
