@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evtxscan.records.categories import from_codes
+
 UNKNOWN_HOST = "unknown"
 
 
@@ -107,5 +109,7 @@ class HostMap:
         """Vectorized: map each distinct Computer name once, then broadcast."""
         lookup = [self.host_for(c, source_path) for c in computers.categories]
         lookup.append(self.host_for(None, source_path))  # code -1: no Computer logged
-        hosts = np.array(lookup, dtype=object)[computers.codes]
-        return pd.Categorical(hosts, categories=pd.Index(sorted(set(lookup)), dtype="str"))
+        names = sorted(set(lookup))
+        code_of = {name: code for code, name in enumerate(names)}
+        codes = np.array([code_of[host] for host in lookup], dtype=np.int64)
+        return from_codes(codes[computers.codes], tuple(names))

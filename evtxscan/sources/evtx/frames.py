@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evtxscan.records.batch import VALUES_LOST
+from evtxscan.records.categories import from_codes
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import COLUMNS
 from evtxscan.records.values import EARLIEST_TIME, LATEST_TIME
@@ -36,6 +37,7 @@ _INTEGERS = {
     "thread_id": "uint32",
 }
 _NAT = np.iinfo(np.int64).min
+_UTC_MICROS = pd.DatetimeTZDtype("us", "UTC")
 _EARLIEST_US = EARLIEST_TIME.value // 1000
 _LATEST_US = LATEST_TIME.value // 1000
 
@@ -78,7 +80,7 @@ def index_frame(
     out["offset"] = pd.arrays.IntegerArray(index.offset.astype(np.int64), np.zeros(n, dtype=bool))
     out["recovered"] = index.recovered.astype(bool)
     out["message_logged"] = pd.arrays.ArrowStringArray(pa.nulls(n, pa.large_string()))
-    out["culture"] = pd.Categorical([None] * n, categories=pd.Index([], dtype="str"))
+    out["culture"] = from_codes(np.full(n, -1, dtype=np.int8), ())
     no_channel = (index.channel.codes < 0) | _is_empty(index.channel)
     ids = index.event_record_id
     out["torn"] = ~in_range | (ids.present & (ids.values == 0)) | no_channel
@@ -118,15 +120,13 @@ def hosts(
 
 def category(texts: Texts) -> pd.Categorical:
     """A categorical with the distinct texts present, sorted, as categories."""
-    present = np.zeros(len(texts.values) + 1, dtype=bool)
+    values = texts.values
+    present = np.zeros(len(values) + 1, dtype=bool)
     present[texts.codes] = True
-    used = np.flatnonzero(present[:-1])
-    names = np.asarray(texts.values, dtype=object)[used]
-    order = np.argsort(names.astype(str), kind="stable") if len(names) else used
-    position = np.full(len(texts.values) + 1, -1, dtype=np.int64)
-    position[used[order]] = np.arange(len(used))
-    categories = pd.Index(names[order].tolist(), dtype="str")
-    return pd.Categorical.from_codes(position[texts.codes], categories=categories)
+    used = sorted(np.flatnonzero(present[:-1]).tolist(), key=values.__getitem__)
+    position = np.full(len(values) + 1, -1, dtype=np.int64)
+    position[used] = np.arange(len(used))
+    return from_codes(position[texts.codes], tuple(values[i] for i in used))
 
 
 def _is_empty(texts: Texts) -> np.ndarray:
@@ -147,11 +147,8 @@ def _written(ticks: np.ndarray) -> np.ndarray:
 
 
 def _utc(micros: np.ndarray) -> pd.arrays.DatetimeArray:
-    series = pd.Series(micros.astype("datetime64[us]")).dt.tz_localize("UTC")
-    return series.array
+    return pd.array(micros.astype("datetime64[us]"), dtype=_UTC_MICROS)
 
 
 def _constant(text: str, n: int) -> pd.Categorical:
-    return pd.Categorical.from_codes(
-        np.zeros(n, dtype=np.int8), categories=pd.Index([text], dtype="str")
-    )
+    return from_codes(np.zeros(n, dtype=np.int8), (text,))
