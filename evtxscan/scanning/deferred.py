@@ -25,6 +25,7 @@ from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.decode import DecodeOptions
+from evtxscan.sources.evtx.file_slices import pair_keys
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
@@ -260,7 +261,9 @@ class _Batch:
         self.chunks += _count(group)
 
     def _decoded(self, selector: _ItemOffsets) -> list[list[pd.DataFrame]]:
-        together = read_ranges_decoded(self.items, selector, self.options, batch_size=1 << 30)
+        together = read_ranges_decoded(
+            self.items, selector, self.options, batch_size=1 << 30, joined=True
+        )  # the batch's rows as one frame, every file's in input order
         if together is not None:
             return together
         alone = []  # values read as missing are counted per batch: each file on its own
@@ -270,6 +273,17 @@ class _Batch:
             alone.append(found[0] if found else [])
         return alone
 
+    def _wanted(self, frame: pd.DataFrame) -> np.ndarray:
+        """The rows of ``frame`` at an offset wanted of their own file (a chunk rendered
+        whole gives its other records too); file names are distinct within a batch."""
+        number_of = {item[0]: number for number, item in enumerate(self.items)}
+        codes, names = pd.factorize(frame["source_file"])
+        numbers = np.array([*(number_of.get(str(n), -1) for n in names), -1], dtype=np.int64)
+        offsets = frame["offset"].to_numpy(dtype=np.int64, na_value=-1)
+        wanted = [pair_keys(np.full(len(o), n), np.array(o, dtype=np.int64))
+                  for n, o in enumerate(self.offsets)]  # fmt: skip
+        return np.isin(pair_keys(numbers[codes], offsets), np.concatenate(wanted))
+
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
         selector = _ItemOffsets(tuple(self.offsets))
@@ -278,9 +292,9 @@ class _Batch:
         except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
             outputs = [[] for _ in self.items]
         found = []
-        for frames, offsets in zip(outputs, self.offsets, strict=True):
+        for frames in outputs:
             for frame in frames:
-                wanted = frame[frame["offset"].isin(offsets).to_numpy()]
+                wanted = frame[self._wanted(frame)]
                 if not wanted.empty:
                     found.append(wanted.reset_index(drop=True))
         for content in self.opened:

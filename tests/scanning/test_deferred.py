@@ -185,3 +185,39 @@ def test_a_second_read_yields_each_group_as_it_is_decoded(
     assert first["event_id"].tolist() == [7036, 7036]
     (second,) = list(frames)
     assert second["host"].astype(str).unique().tolist() == ["beta"]
+
+
+def test_a_batch_of_files_is_read_again_as_one_frame_of_the_wanted_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files decoded together give one frame (one pass of the scanner over the batch) with
+    each file's wanted records only, in input order: the rows of reading them one by one."""
+    import evtxscan.scanning.deferred as deferred
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    for name in ("alpha", "beta", "gamma"):
+        _host(tmp_path, name, "Themes", timedelta(minutes=2))
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
+
+    def spooler_only(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(frame["event_id"].to_numpy() == 7036) & (np.arange(len(frame)) % 2 == 1)
+
+    reads = deferred.plan_reads(
+        pipeline.located, spooler_only, lambda _s, f: np.array(["x"] * len(f))
+    )
+    assert len(reads) == 3 and all(len(r.offsets) == 1 for r in reads)
+    together = list(deferred.read_again(reads, pipeline.read_options(), pipeline.config))
+    monkeypatch.setattr(deferred, "GROUP_CHUNKS", 1)  # one file per group
+    alone = list(deferred.read_again(reads, pipeline.read_options(), pipeline.config))
+    assert len(together) == 1 and len(alone) == 3
+    (joined,) = together
+    assert joined["host"].astype(str).tolist() == ["alpha", "beta", "gamma"]
+    assert joined["offset"].tolist() == [r.offsets[0] for r in reads]
+    pd.testing.assert_frame_equal(
+        joined.astype(str), pd.concat(alone, ignore_index=True).astype(str)
+    )
