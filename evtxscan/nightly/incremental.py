@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
-from evtxscan.records.batch import concat_frames
+from evtxscan.records.batch import empty_frame
 from evtxscan.sources.chunk_plan import ChunkPlan, RangeReader
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
@@ -244,7 +244,7 @@ class IncrementalPlanner:
                 anchor = []  # the very chunk read before: its watermark record is the same
             later = [h.index for h in usable if h.last > mark.record_id]
             extra = sorted({*anchor[:1], *later} - reads.done)
-            there = concat_frames([rows, reads.rows(extra)]) if extra else rows
+            there = _joined([rows, reads.rows(extra)]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:
                 row = same.iloc[0]
@@ -266,6 +266,19 @@ class IncrementalPlanner:
         return {h.index for h in usable if h.last <= mark.record_id} - reads.done
 
 
+#: What the planner reads of the chunks it decodes itself.
+_MARK_COLUMNS = [
+    "host",
+    "channel",
+    "event_record_id",
+    "record_number",
+    "time",
+    "event_id",
+    "provider",
+    "recovered",
+]
+
+
 @dataclass
 class _Reads:
     """Chunks the planner reads itself (runs of consecutive slots, one read each)."""
@@ -276,12 +289,21 @@ class _Reads:
     done: set[int] = field(default_factory=set)
 
     def rows(self, indexes: list[int]) -> pd.DataFrame:
+        """The chunks' records, in the columns a watermark needs (the whole rows are kept
+        in ``decoded`` for the reader)."""
         frames: list[pd.DataFrame] = []
         for span in _spans(indexes, self.first_offset):
             self.decoded.append(self.read(span))
             self.done.update(range(span.start, span.stop))
-            frames += self.decoded[-1][0]
-        return concat_frames(frames)
+            frames += [frame[_MARK_COLUMNS] for frame in self.decoded[-1][0]]
+        return _joined(frames)
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Narrow frames as one (categories may differ: compared as values, never written)."""
+    if not frames:
+        return empty_frame()[_MARK_COLUMNS]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _single_stream(rows: pd.DataFrame) -> StreamKey | None:
