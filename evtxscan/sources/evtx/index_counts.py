@@ -66,16 +66,20 @@ def count_skipped_files(
     missing = np.isnat(time)
     ticks = time.astype(np.int64)
     days = time.astype("datetime64[D]").astype(np.int64)  # NaT stays a sentinel
-    files, file_code = np.unique(np.asarray(file_of)[counted], return_inverse=True)
-    codes, code_of = np.unique(index.computer.codes[counted].astype(np.int64), return_inverse=True)
-    day_values, day_of = np.unique(days, return_inverse=True)
     # (file, computer, day) groups in the order of their triples, found on one integer key
-    key = (file_code.reshape(-1) * len(codes) + code_of.reshape(-1)) * len(day_values)
-    keys, which = np.unique(key + day_of.reshape(-1), return_inverse=True)
+    # of dense parts: file number, computer code + 1 (0: none), day - first day + 1 (0: NaT)
+    file_part = np.asarray(file_of)[counted].astype(np.int64)
+    code_part = index.computer.codes[counted].astype(np.int64) + 1
+    first_day = int(days[~missing].min()) if (~missing).any() else 0
+    day_part = np.where(missing, 0, days - first_day + 1)
+    code_span, day_span = len(index.computer.values) + 1, int(day_part.max()) + 1
+    key = (file_part * code_span + code_part) * day_span + day_part
+    keys, which = np.unique(key, return_inverse=True)
     which = which.reshape(-1)
-    group_file = files[keys // (len(codes) * len(day_values))]
-    group_code = codes[(keys // len(day_values)) % len(codes)]
-    group_day = day_values[keys % len(day_values)]
+    group_file = keys // (code_span * day_span)
+    group_code = (keys // day_span) % code_span - 1
+    day_value = keys % day_span
+    group_day = np.where(day_value == 0, np.iinfo(np.int64).min, day_value - 1 + first_day)
     counts = np.bincount(which, minlength=len(keys))
     first = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
     last = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
