@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_collection import BARE, ROOT, run_once
+from bench_collection import BARE, ROOT, compile_bytecode, run_once
 
 from evtxscan.synth import EventSpec, write_evtx
 
@@ -91,6 +91,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=25)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="evtxscan-fixed-"))
     try:
         many, one = write_inputs(work, args.files, args.records)
