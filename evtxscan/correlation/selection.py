@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.matching import Known, match_rows
 from evtxscan.correlation.notable import notable_pairs
 from evtxscan.messages.catalog import MessageCatalog, builtin_catalog
 from evtxscan.records.schema import data_pairs
@@ -91,6 +92,9 @@ class SignatureIndex:
         self.names = names or ProviderNames()
         self.wanted: dict[str, set[int]] = defaultdict(set)
         self.selectors: dict[tuple[str, int], list[tuple[Signature, Selector]]] = defaultdict(list)
+        #: Condition results per distinct field value, kept across batches (values repeat:
+        #: the same services fail on many hosts).
+        self.known: Known = {}
         #: The columns exact matching reads (the others are not converted per row).
         self.fields = {"channel", "level", "event_id", "event_source_name"}
         for signature in self.signatures:
@@ -128,27 +132,14 @@ class SignatureIndex:
         return candidates, context, canon
 
     def match(self, rows: pd.DataFrame, canon: Iterable[str]) -> list[list[str]]:
-        """For each candidate row, the ``signature:symptom`` names it shows (exact tests).
-
-        A condition's result is kept per distinct field value within the call: candidate
-        rows repeat the same few values (service names, error codes) many times over."""
-        out: list[list[str]] = []
-        columns = [name for name in rows.columns if name in self.fields]
-        tested: dict[tuple[int, tuple[str, ...]], bool] = {}
-        for row, provider in zip(rows[columns].to_dict("records"), canon, strict=True):
-            hits: list[str] = []
-            event_id = row["event_id"]
-            missing = event_id is None or event_id is pd.NA
-            source = self.names(row["event_source_name"])
-            pairs = [] if missing else self.selectors.get((provider, int(event_id)), [])
-            if source and source != provider and not missing:
-                pairs = pairs + self.selectors.get((source, int(event_id)), [])
-            values: dict[str, tuple[str, ...]] = {}
-            for signature, selector in pairs:
-                if _matches(selector, row, values, tested):
-                    hits.append(f"{signature.id}:{selector.name}")
-            out.append(sorted(set(hits)))
-        return out
+        """For each candidate row, the ``signature:symptom`` names it shows (exact tests,
+        selector by selector over the rows of its provider and event ID: see
+        :func:`~evtxscan.correlation.matching.match_rows`)."""
+        providers = np.asarray(list(canon), dtype=object)
+        if not len(rows):
+            return []
+        sources = self.names.column(rows["event_source_name"])
+        return match_rows(self.selectors, rows, providers, sources, field_values, self.known)
 
 
 def selector_matches(selector: Selector, row: Any) -> bool:
