@@ -53,7 +53,10 @@ class _Batch:
         self.values = flat.field("value").fill_null("") if len(flat) else pa.array([], pa.string())
         names = flat.field("name").fill_null(_NO_NAME) if len(flat) else pa.array([], pa.string())
         listed = pa.ListArray.from_arrays(pa.array(np.append(self.offsets, len(flat))), names)
-        self.names = np.asarray(pc.binary_join(listed, _NAME_SEPARATOR).fill_null(""), dtype=object)
+        # each record's value names as one text, dictionary-encoded (no Python text per row)
+        joined = pc.binary_join(listed, _NAME_SEPARATOR).fill_null("").dictionary_encode()
+        self.name_codes = np.asarray(joined.indices, dtype=np.int64)
+        self.name_texts: list[str] = joined.dictionary.to_pylist()
 
     def shape_names(self, joined: str, count: int) -> tuple[str | None, ...]:
         if count == 0:
@@ -153,9 +156,7 @@ class _Shapes:
         self.has_logged = (
             np.zeros(n, dtype=bool) if logged is None else logged.notna().to_numpy(dtype=bool)
         )
-        names_codes = np.asarray(
-            pa.array(batch.names, pa.string()).dictionary_encode().indices, dtype=np.int64
-        )
+        names_codes = batch.name_codes
         keys = np.column_stack(
             [
                 _codes(frame["provider"]),
@@ -182,7 +183,8 @@ class _Shapes:
             groups, firsts, *shape_columns, strict=True
         ):
             provider, source, event_id = _none(provider), _none(source), _none(event_id)
-            names = batch.shape_names(batch.names[first], int(batch.counts[first]))
+            joined = batch.name_texts[batch.name_codes[first]]
+            names = batch.shape_names(joined, int(batch.counts[first]))
             resolution = renderer.resolve(
                 provider, source, event_id, _none(qualifiers), _none(level), names
             )
@@ -281,6 +283,15 @@ def _le_dwords(texts: pa.Array, start: int) -> np.ndarray:
     return out
 
 
+def _arrow_texts(column: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (its own buffers when Arrow-backed: no Python
+    object per row)."""
+    held = pa.array(column.array) if isinstance(column.dtype, pd.StringDtype) else None
+    if held is None:
+        held = pa.array(column.to_numpy(dtype=object), pa.large_string(), from_pandas=True)
+    return held.combine_chunks() if isinstance(held, pa.ChunkedArray) else held
+
+
 def status_column(frame: pd.DataFrame, renderer: MessageRenderer) -> list[str | None]:
     """``binary_status`` of every record: the status a provider keeps in its binary data.
 
@@ -292,7 +303,7 @@ def status_column(frame: pd.DataFrame, renderer: MessageRenderer) -> list[str | 
     present = np.flatnonzero(frame["binary"].notna().to_numpy())
     if not len(present):
         return out
-    binary = pa.array(frame["binary"].to_numpy(dtype=object)[present], pa.string())
+    binary = _arrow_texts(frame["binary"]).take(pa.array(present)).cast(pa.string())
     pairs = (
         _codes(frame["provider"])[present] * (2**31) + _codes(frame["event_source_name"])[present]
     )
