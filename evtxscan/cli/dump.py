@@ -50,7 +50,7 @@ def summary_line(stream: RecordStream, records: int) -> str:
 )
 @options.BACKEND
 @options.HOST_MAP
-@options.WORKERS
+@options.workers_option(0)
 @click.option(
     "--batch-size", type=int, default=10_000, show_default=True, help="Records per batch."
 )

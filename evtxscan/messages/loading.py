@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from evtxscan.messages.catalog import MessageCatalog, builtin_catalog, catalog_files, parse_catalog
+from evtxscan.messages.frame import add_messages
+from evtxscan.messages.render import MessageRenderer
 from evtxscan.messages.template_db import TemplateDatabase
 from evtxscan.messages.templates import TemplateSource, builtin_templates
 from evtxscan.messages.winevt_rc import WinevtRcDatabase
@@ -27,3 +32,30 @@ def load_catalog(
     if messages_db is not None:
         templates.insert(0, TemplateDatabase(messages_db))
     return MessageCatalog([*extra, *builtin_catalog().providers], external, templates)
+
+
+@dataclass(frozen=True)
+class MessageColumns:
+    """A batch transform adding the ``message`` and ``binary_status`` columns with the
+    catalog these options load. Small and picklable: a worker process given it renders the
+    batches it reads (with the catalog of :meth:`use` when forked after it, else loading it
+    once), not the process gathering them."""
+
+    directories: tuple[str, ...] = ()
+    messages_db: str | None = None
+
+    def use(self, catalog: MessageCatalog) -> None:
+        """Render with ``catalog`` (loaded by the caller) in this process."""
+        _RENDERERS.clear()  # one set of options at a time
+        _RENDERERS[self] = MessageRenderer(catalog)
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        renderer = _RENDERERS.get(self)
+        if renderer is None:
+            catalog = load_catalog(*self.directories, messages_db=self.messages_db)
+            self.use(catalog)
+            renderer = _RENDERERS[self]
+        return add_messages(frame, renderer)
+
+
+_RENDERERS: dict[MessageColumns, MessageRenderer] = {}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from evtxscan.messages import MessageRenderer, add_messages, load_catalog
+from evtxscan.messages.loading import MessageColumns, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
 from evtxscan.scanning.engines import ScanEngine
@@ -178,8 +177,12 @@ def read_records(
     depth, members, decompressed bytes, compression ratio, in-memory member size); a bundle
     over a bound gets an integrity error naming it. Integrity rows: ``stream.integrity``.
     """
+    columns = MessageColumns(
+        tuple(str(c) for c in catalogs), None if messages_db is None else str(messages_db)
+    )
     catalog = load_catalog(*catalogs, messages_db=messages_db)
-    renderer = MessageRenderer(catalog) if messages else None
+    if messages:
+        columns.use(catalog)
     return RecordStream(
         paths,
         backend=backend,
@@ -188,7 +191,8 @@ def read_records(
         include_recovered=include_recovered,
         workers=workers,
         catalog=catalog if messages or catalogs else None,
-        transform=functools.partial(add_messages, renderer=renderer) if renderer else None,
+        transform=columns if messages else None,
+        transform_in_workers=True,  # each worker renders the messages of what it reads
         progress=progress,
         tz=tz,
         time_budget=time_budget,

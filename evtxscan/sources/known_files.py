@@ -41,6 +41,12 @@ class KnownFiles:
             report.sha256 = known[2]
         else:
             report.sha256 = sha256_of(content)
+        return self.seen_before(report, report.sha256)
+
+    def seen_before(self, report: FileReport, sha256: str) -> bool:
+        """True, and the report says so, when contents with this hash were read before
+        (the hash made elsewhere, e.g. by a worker process)."""
+        report.sha256 = sha256
         first = self._seen.setdefault(report.sha256, report.path)
         if first != report.path or report.sha256 in self._earlier:
             report.status = FileStatus.DUPLICATE

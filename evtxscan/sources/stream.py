@@ -7,9 +7,11 @@ read once and reported as duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,7 @@ import pandas as pd
 from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
+from evtxscan.sources import small_evtx, small_runs
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
@@ -39,14 +42,9 @@ from evtxscan.sources.inputs import (
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.known_files import KnownFiles
 from evtxscan.sources.skipped import SkippedStats, merge_stats
-from evtxscan.sources.small_evtx import (
-    BATCH_BYTES,
-    DECODE_ALL_BATCH_BYTES,
-    decode_small_files,
-    open_small_files,
-    small_evtx_run,
-)
+from evtxscan.sources.small_runs import RunsAhead, SmallRun, SmallRunTask
 from evtxscan.sources.text.times import check_zone
+from evtxscan.sources.whole_files import whole_file_reader
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
     PREFETCH_FILES,
@@ -77,6 +75,7 @@ class RecordStream:
         workers: int = 1,
         catalog: MessageCatalog | None = None,
         transform: BatchTransform | None = None,
+        transform_in_workers: bool = False,
         progress: object | None = None,
         tz: str = "UTC",
         selector: IndexSelector | None = None,
@@ -106,9 +105,11 @@ class RecordStream:
         #: Records the selector left for later, per source (see ``IndexSelector.defer_mask``).
         self.deferred: list[tuple[Source, pd.DataFrame]] = []
         self.workers = workers or (os.cpu_count() or 1)
+        self.auto_workers = workers == 0  # then a pool only for more than one unit of work
         self.progress = progress
         self.catalog = catalog  # message templates: recover text exports' insertion strings
         self.transform = transform  # applied to every batch before it is counted and yielded
+        self.transform_in_workers = transform_in_workers  # picklable: worker processes apply it
         self.reports: list[FileReport] = []
         self.known = KnownFiles()  # byte-identical files are read once
         self._iterator: Iterator[pd.DataFrame] | None = None
@@ -142,22 +143,44 @@ class RecordStream:
     # -- the pipeline -------------------------------------------------------------------
 
     def _run(self) -> Iterator[pd.DataFrame]:
-        pool = RangePool(self.workers, self.options) if self.workers > 1 else None
+        in_workers = self.transform if self.transform_in_workers else None
+        options = dataclasses.replace(self.options, worker_transform=in_workers)
         items = list(expand_paths(self._paths))
-        batching = pool is None and self.planner is None and self.options.backend is Backend.RUST
-        limit = BATCH_BYTES if self.options.selector is not None else DECODE_ALL_BATCH_BYTES
+        pooled = self.workers > 1 and (
+            not self.auto_workers or small_runs.more_than_one_task(items)
+        )
+        pool = RangePool(self.workers, options) if pooled else None
+        batching = self.planner is None and self.options.backend is Backend.RUST
+        limit = (
+            small_evtx.BATCH_BYTES
+            if self.options.selector is not None
+            else small_evtx.DECODE_ALL_BATCH_BYTES
+        )
+        depth = small_runs.RUNS_AHEAD_PER_WORKER * self.workers
+        submit = None if pool is None else functools.partial(pool.submit, small_runs.read_small_run)
+        runs = RunsAhead(submit, items, limit, options, depth)
         try:
             index = 0
             while index < len(items):
-                run = small_evtx_run(items, index, limit) if batching else []
+                run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
-                    yield from self._read_small_files(run)
+                    if pool is None:
+                        yield from self._read_small_files(run)
+                    else:  # read by a worker, started ahead
+                        yield from self._settle(*runs.take(index))
                     index += len(run)
                     continue
                 item = items[index]
                 index += 1
-                if pool is not None and self.planner is None:
-                    pool.prefetch(items[index : index + PREFETCH_FILES])
+                if pool is not None and self.planner is None:  # not the files batches read
+                    upcoming = items[index : index + PREFETCH_FILES]
+                    pool.prefetch(
+                        [
+                            i
+                            for i in upcoming
+                            if not batching or small_evtx.small_evtx_size(i) is None
+                        ]
+                    )
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
@@ -165,6 +188,7 @@ class RecordStream:
                     continue
                 yield from self._read_source(item, pool)
         finally:
+            runs.cancel()
             if pool is not None:
                 pool.shutdown()
 
@@ -268,7 +292,12 @@ class RecordStream:
         if fmt is LogFormat.EVTX:
             frames = self._read_evtx(source, content, report, pool)
         else:
-            read = self._whole_file_reader(fmt)
+            read = whole_file_reader(
+                fmt,
+                include_recovered=self.options.include_recovered,
+                tz=self.tz,
+                catalog=self.catalog,
+            )
             frames = self._fold(
                 read(
                     content,
@@ -301,9 +330,9 @@ class RecordStream:
         """Small EVTX files read as one batch; each gets its own report, in input order.
         Should the batch fail as a whole, its files are read one by one instead."""
         reports = [FileReport(path=source.display) for source in run]
-        files = open_small_files(run, reports, self._duplicate)
+        files = small_evtx.open_small_files(run, reports, self._duplicate)
         results = [RangeResult() for _ in files]
-        outputs = decode_small_files(files, results, self.options)
+        outputs = small_evtx.decode_small_files(files, results, self.options)
         if outputs is None:  # a reader bug, a slow file, or values read as missing
             for file in files:
                 alone = FileReport(path=file.report.path)  # from scratch: header read again
@@ -317,6 +346,20 @@ class RecordStream:
         for report in reports:
             self._finish(report)
 
+    def _settle(self, task: SmallRunTask, future: Future[SmallRun]) -> Iterator[pd.DataFrame]:
+        """A batch of small files a worker read, taken in input order (see ``small_runs``)."""
+        output = future.result()
+        settled = small_runs.settle_run(task, output, self.known.seen_before)
+        for source, report, frames, result in settled.kept:
+            yield from self._fold(frames, result, report, source, output.transformed)
+        for source, found in settled.again:  # the batch failed: each file read on its own
+            alone = FileReport(path=found.path)
+            alone.size, alone.format, alone.sha256 = found.size, found.format, found.sha256
+            settled.reports[settled.reports.index(found)] = alone
+            yield from self._guarded(source, bytes(open_source(source)[:]), alone)
+        for report in settled.reports:
+            self._finish(report)
+
     def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
         """One file's EVTX read on its own; a reader bug becomes an error in its report."""
         try:
@@ -324,20 +367,6 @@ class RecordStream:
         except Exception as exc:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
-
-    def _whole_file_reader(self, fmt: LogFormat) -> Callable[..., Iterator[pd.DataFrame]]:
-        """The reader of a format read as one piece (not by chunk ranges), with its options."""
-        if fmt is LogFormat.EVT:
-            from evtxscan.sources.evt import read_evt
-
-            return functools.partial(read_evt, include_recovered=self.options.include_recovered)
-        if fmt is LogFormat.XML:
-            from evtxscan.sources.xml import read_xml_export
-
-            return read_xml_export
-        from evtxscan.sources.text import read_text_export
-
-        return functools.partial(read_text_export, tz=self.tz, catalog=self.catalog)
 
     def _read_evtx(
         self,
@@ -365,8 +394,11 @@ class RecordStream:
                 frames, result = read_range(task, content)
                 yield from self._fold(frames, result, report, source)
             return
-        for frames, result in pool.ordered(tasks):
-            yield from self._fold(frames, result, report, source)
+        done = pool.options.worker_transform is not None  # the workers transformed them
+        for frames, result in pool.ordered(
+            [RangeTask(source, t.span, pool.options) for t in tasks]
+        ):
+            yield from self._fold(frames, result, report, source, transformed=done)
             check_budget()  # waiting for workers counts too: stop at a range boundary
 
     def _fold(
@@ -375,9 +407,11 @@ class RecordStream:
         result: RangeResult,
         report: FileReport,
         source: Source | None = None,
+        transformed: bool = False,
     ) -> Iterator[pd.DataFrame]:
+        transform = None if transformed else self.transform
         for batch in frames:
-            frame = self.transform(batch) if self.transform is not None else batch
+            frame = transform(batch) if transform is not None else batch
             if result.observed is None:  # else the index counted every record already
                 report.observe(frame)
             else:

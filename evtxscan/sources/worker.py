@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, within
 from evtxscan.sources.bundles import BundleLimits
+from evtxscan.sources.chunk_plan import BatchTransform
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import (
@@ -37,6 +39,8 @@ CHUNKS_PER_TASK = 64
 PREFETCH_FILES = 8
 
 RangeOutput = tuple[list[pd.DataFrame], RangeResult]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class ReadOptions:
     selector: IndexSelector | None = None
     time_budget: float | None = DEFAULT_TIME_BUDGET  # seconds per file (None: no limit)
     bundle_limits: BundleLimits = field(default_factory=BundleLimits)
+    #: Applied to each batch by the worker process that read it (picklable; e.g. message
+    #: rendering), so the process gathering the batches does not do it for all of them.
+    worker_transform: BatchTransform | None = None
 
 
 @dataclass(frozen=True)
@@ -90,10 +97,14 @@ def read_range_in_worker(task: RangeTask) -> RangeOutput:
     within the file's time budget (the range is given up when it runs over: the stream
     then stops the file, as it does when reading in its own process)."""
     content = _cached_content(task.source)
+    transform = task.options.worker_transform
     try:
-        return within(task.options.time_budget, functools.partial(read_range, task, content))
+        frames, result = within(
+            task.options.time_budget, functools.partial(read_range, task, content)
+        )
     except TimeBudgetExceeded:
         return [], RangeResult(over_budget=True)
+    return ([transform(f) for f in frames] if transform is not None else frames), result
 
 
 class RangePool:
@@ -156,6 +167,10 @@ class RangePool:
         finally:  # the caller stopped early (e.g. the file's time budget): drop the rest
             for future in pending:
                 future.cancel()
+
+    def submit(self, function: Callable[[T], R], argument: T) -> Future[R]:
+        """Run any picklable task on the workers (e.g. a batch of small files)."""
+        return self._executor.submit(function, argument)
 
     def drop(self, source: Source) -> None:
         """Cancel what was started ahead for ``source`` (e.g. it turned out a duplicate)."""

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import evtxscan
-from evtxscan.sources import small_evtx
+from evtxscan.sources import small_evtx, small_runs
 from evtxscan.sources.inputs import expand_paths
 from evtxscan.synth import EventSpec, write_evtx
 
@@ -35,14 +35,44 @@ def _read(root: Path, **kw: object) -> tuple[pd.DataFrame, pd.DataFrame]:
     return records.frame(), records.integrity
 
 
-def test_a_batch_reads_what_files_read_alone_read(tmp_path: Path) -> None:
+def _one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(small_runs, "small_evtx_run", lambda *_a, **_k: [])
+
+
+def test_a_batch_reads_what_files_read_alone_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = _collection(tmp_path)
     batched, integrity = _read(root)
-    alone, alone_integrity = _read(root, workers=2)  # the worker pool reads file by file
-    pd.testing.assert_frame_equal(batched, alone)
-    pd.testing.assert_frame_equal(integrity, alone_integrity)
+    pooled, pooled_integrity = _read(root, workers=2)  # batches read by worker processes
+    with monkeypatch.context() as patch:
+        _one_by_one(patch)
+        alone, alone_integrity = _read(root)
+    for frame, table in ((batched, integrity), (pooled, pooled_integrity)):
+        pd.testing.assert_frame_equal(frame, alone)
+        pd.testing.assert_frame_equal(table, alone_integrity)
     assert integrity["status"].astype(str).tolist().count("duplicate") == 1
     assert sorted(batched["host"].astype(str).unique()) == [f"h{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 300_000, 700_000, 4 << 20])
+def test_batches_read_by_workers_settle_duplicates_in_input_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    """A copy that opens a later batch, or sits inside one, is the same duplicate row (its
+    rows dropped) as when one process reads the files in order."""
+    root = _collection(tmp_path)
+    for name in ("h3", "h5"):
+        (root / "zz" / name).mkdir(parents=True)
+        (root / "zz" / name / "System.evtx").write_bytes((root / name / "System.evtx").read_bytes())
+    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", batch_bytes)
+    pooled, pooled_integrity = _read(root, workers=2, messages=True)
+    _one_by_one(monkeypatch)
+    alone, alone_integrity = _read(root, messages=True)
+    pd.testing.assert_frame_equal(pooled, alone)
+    pd.testing.assert_frame_equal(pooled_integrity, alone_integrity)
+    assert alone_integrity["status"].astype(str).tolist().count("duplicate") == 3
+    assert pooled["message"].notna().all()
 
 
 def test_a_failing_batch_falls_back_to_file_by_file(
@@ -58,6 +88,9 @@ def test_a_failing_batch_falls_back_to_file_by_file(
     frame, integrity = _read(root)
     pd.testing.assert_frame_equal(frame, expected)
     pd.testing.assert_frame_equal(integrity, expected_integrity)
+    pooled, pooled_integrity = _read(root, workers=2)  # forked workers: patched too
+    pd.testing.assert_frame_equal(pooled, expected)
+    pd.testing.assert_frame_equal(pooled_integrity, expected_integrity)
 
 
 def test_runs_stop_at_big_files_other_formats_and_the_batch_size(
@@ -82,17 +115,15 @@ def test_batches_are_smaller_when_every_record_is_decoded(
 ) -> None:
     root = _collection(tmp_path)
     size = small_evtx.small_evtx_size(next(iter(expand_paths(root)))) or 0
-    from evtxscan.sources import stream
-
-    monkeypatch.setattr(stream, "DECODE_ALL_BATCH_BYTES", 3 * size)
+    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", 3 * size)
     seen: list[int] = []
-    real = stream.decode_small_files
+    real = small_evtx.decode_small_files
 
     def spy(files: list[small_evtx.SmallFile], *args: object) -> object:
         seen.append(sum(len(file.data) for file in files))
         return real(files, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(stream, "decode_small_files", spy)
+    monkeypatch.setattr(small_evtx, "decode_small_files", spy)
     _read(root)  # read_records decodes every record: smaller batches
     assert len(seen) > 1 and max(seen) <= 3 * size
     seen.clear()
@@ -118,3 +149,29 @@ def test_a_scan_of_a_batch_counts_what_files_read_alone_count(tmp_path: Path) ->
     for name, table in batched.items():
         pd.testing.assert_frame_equal(table, alone[name], obj=name)
     assert batched["daily"]["records"].sum() == sum(3 + i for i in range(6)) + 3 * 7  # no copy
+
+
+def test_batches_are_started_ahead_once_each_in_input_order(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from evtxscan.sources.small_runs import RunsAhead, SmallRun, SmallRunTask
+    from evtxscan.sources.worker import ReadOptions
+
+    root = _collection(tmp_path)
+    items = list(expand_paths(root))
+    submitted: list[tuple[str, ...]] = []
+
+    def submit(task: SmallRunTask) -> Future[SmallRun]:
+        submitted.append(tuple(s.display for s in task.sources))
+        return Future()
+
+    runs = RunsAhead(submit, items, 700_000, ReadOptions(), depth=2)
+    index, taken = 0, []
+    while index < len(items):
+        run = runs.run_at(index)
+        if run:
+            task, _ = runs.take(index)
+            taken.append(tuple(s.display for s in task.sources))
+            assert len(submitted) - len(taken) <= 2  # at most ``depth`` ahead
+        index += len(run) or 1
+    assert len(taken) >= 2 and submitted == taken  # each batch started once, in order
