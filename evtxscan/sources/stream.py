@@ -348,7 +348,11 @@ class RecordStream:
 
     def _settle(self, task: SmallRunTask, future: Future[SmallRun]) -> Iterator[pd.DataFrame]:
         """A batch of small files a worker read, taken in input order (see ``small_runs``)."""
-        output = future.result()
+        try:
+            output = future.result()
+        except Exception:  # the worker failed or died: this process reads the batch instead
+            yield from self._read_small_files(list(task.sources))
+            return
         settled = small_runs.settle_run(task, output, self.known.seen_before)
         for source, report, frames, result in settled.kept:
             yield from self._fold(frames, result, report, source, output.transformed)

@@ -175,3 +175,18 @@ def test_batches_are_started_ahead_once_each_in_input_order(tmp_path: Path) -> N
             assert len(submitted) - len(taken) <= 2  # at most ``depth`` ahead
         index += len(run) or 1
     assert len(taken) >= 2 and submitted == taken  # each batch started once, in order
+
+
+def _dies(*_args: object) -> object:
+    raise MemoryError("the worker ran out")
+
+
+def test_a_batch_whose_worker_fails_is_read_by_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    expected, expected_integrity = _read(root)
+    monkeypatch.setattr(small_runs, "read_small_run", _dies)  # runs in the worker, raises
+    frame, integrity = _read(root, workers=2)
+    pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_frame_equal(integrity, expected_integrity)
