@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--time-budget", type=float, default=10.0)
     run.add_argument("--hang-seconds", type=float, default=20.0)
     run.add_argument("--full-every", type=int, default=10, help="batches typed per file")
+    run.add_argument(
+        "--workers-every", type=int, default=25, help="batches read by two workers (0: never)"
+    )
     shrink = commands.add_parser("minimize", help="shrink a finding that still fails")
     shrink.add_argument("input", type=Path)
     shrink.add_argument("--output", type=Path)
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             formats=tuple(options.formats.split(",")),
             outputs_every=options.outputs_every,
             full_every=options.full_every,
+            workers_every=options.workers_every,
         )
         started = time.monotonic()
         stats = Fuzzer(settings).run(options.count, report=lambda line: print(line, flush=True))

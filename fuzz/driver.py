@@ -86,6 +86,7 @@ class Settings:
     formats: tuple[str, ...] = FORMATS
     outputs_every: int = 0  # also scan() a batch to its outputs every N batches (0: never)
     full_every: int = 1  # batches read with per-file typing (1: all; else the rest pooled)
+    workers_every: int = 0  # read a batch with two worker processes every N batches (0: never)
 
 
 @dataclasses.dataclass
@@ -167,7 +168,10 @@ class Fuzzer:
                 batches += 1
                 backend = "python" if batches % 2 == 0 else "rust"
                 fast = self.settings.full_every > 1 and batches % self.settings.full_every != 0
-                self.run_batch(backend, outputs=self._outputs_due(batches), fast=fast)
+                every = self.settings.workers_every
+                workers = 2 if every > 0 and batches % every == 0 else 1
+                outputs = self._outputs_due(batches)
+                self.run_batch(backend, outputs=outputs, fast=fast, workers=workers)
                 if batches % 40 == 0:
                     report(self.stats.line())
         finally:
@@ -180,7 +184,11 @@ class Fuzzer:
         every = self.settings.outputs_every
         return every > 0 and batches % every == 0
 
-    def run_batch(self, backend: str, *, outputs: bool = False, fast: bool = False) -> None:
+    def run_batch(
+        self, backend: str, *, outputs: bool = False, fast: bool = False, workers: int = 1
+    ) -> None:
+        """Read one batch of new inputs (``workers`` > 1: small logs in batches read by worker
+        processes, the stream settling them)."""
         batch_dir = self.scratch / "batch"
         shutil.rmtree(batch_dir, ignore_errors=True)
         batch_dir.mkdir(parents=True)
@@ -209,6 +217,7 @@ class Fuzzer:
                     time_budget=self.settings.time_budget,
                     bundle_limits=FUZZ_LIMITS,
                     batch_size=2_000,
+                    workers=workers,
                 )
                 for _ in stream:
                     pass
