@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 
 import pandas as pd
@@ -20,44 +19,33 @@ from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources import small_evtx, small_runs
-from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, timed
-from evtxscan.sources.budget import check as check_budget
-from evtxscan.sources.bundles import BundleBudget, BundleLimits
-from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlanner
-from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
+from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
+from evtxscan.sources.bundles import BundleLimits
+from evtxscan.sources.chunk_plan import BatchTransform
 from evtxscan.sources.evtx.backend_kind import Backend
-from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import IndexSelector
-from evtxscan.sources.fileview import FileView
+from evtxscan.sources.file_reading import FileReading
 from evtxscan.sources.inputs import (
-    Buffer,
-    Member,
     MissingInput,
     PathLike,
     Source,
-    bundle_members,
     expand_paths,
-    open_source,
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.known_files import KnownFiles
-from evtxscan.sources.skipped import SkippedStats, merge_stats
-from evtxscan.sources.small_runs import RunsAhead, SmallRun, SmallRunTask
+from evtxscan.sources.skipped import SkippedStats
+from evtxscan.sources.small_runs import RunsAhead
 from evtxscan.sources.text.times import check_zone
-from evtxscan.sources.whole_files import whole_file_reader
 from evtxscan.sources.worker import (
-    CHUNKS_PER_TASK,
     PREFETCH_FILES,
     RangePool,
-    RangeTask,
     ReadOptions,
-    read_range,
 )
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 
 
-class RecordStream:
+class RecordStream(FileReading):
     """An iterator of record batches; ``integrity`` fills in as files finish.
 
     Iterate it for DataFrame batches, or call :meth:`frame` for one DataFrame. After the
@@ -113,9 +101,6 @@ class RecordStream:
         self.reports: list[FileReport] = []
         self.known = KnownFiles()  # byte-identical files are read once
         self._iterator: Iterator[pd.DataFrame] | None = None
-
-    #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
-    planner: ChunkPlanner | None = None
 
     def remember(
         self, files: Mapping[str, str], stats: Mapping[str, tuple[int, int, str]] | None = None
@@ -191,248 +176,3 @@ class RecordStream:
             runs.cancel()
             if pool is not None:
                 pool.shutdown()
-
-    def _finish(self, report: FileReport) -> None:
-        report.finish()
-        self.reports.append(report)
-        update = getattr(self.progress, "file_done", None)
-        if callable(update):
-            update(report)
-
-    def _read_source(
-        self,
-        source: Source,
-        pool: RangePool | None,
-        member: Member | None = None,
-        budget: BundleBudget | None = None,
-    ) -> Iterator[pd.DataFrame]:
-        """Read one file or bundle member (``member``: its content, already decompressed)."""
-        report = FileReport(path=source.display)
-        if member is not None:
-            for problem in member.found.errors:
-                report.error(problem)
-        content = member.found.content if member is not None else None
-        if content is None and member is not None:
-            report.status = FileStatus.UNREADABLE
-            self._finish(report)
-            return
-        try:
-            if content is None:
-                content = open_source(source)
-        except (OSError, ValueError, EOFError) as exc:
-            report.status = FileStatus.UNREADABLE
-            report.error(f"cannot open: {exc}")
-            self._finish(report)
-            return
-        try:
-            yield from self._read_content(source, content, report, pool, budget)
-        except Exception as exc:  # a reader bug must not end the batch: record it
-            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
-            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
-        finally:
-            if isinstance(content, FileView):
-                content.close()
-        self._finish(report)
-
-    def _read_bundle(
-        self,
-        source: Source,
-        content: Buffer,
-        fmt: LogFormat,
-        report: FileReport,
-        pool: RangePool | None,
-        budget: BundleBudget | None,
-    ) -> Iterator[pd.DataFrame]:
-        """Each member of a zip/gzip bundle as a file of its own, within the bundle limits."""
-        if source.depth >= self.limits.max_depth:
-            report.status = FileStatus.UNREADABLE
-            report.error(
-                f"bundle bound max_depth ({self.limits.max_depth}) reached: "
-                "this nested bundle is not read"
-            )
-            return
-        budget = budget or BundleBudget(self.limits, len(content))
-        for item in bundle_members(source, content, str(fmt), budget):
-            if isinstance(item, str):
-                report.error(item)
-                continue
-            yield from self._read_source(item.source, pool, item, budget)
-            if item.found.stopped_by is not None:
-                report.error(f"{item.found.stopped_by}: the rest of the bundle is not read")
-        report.status = FileStatus.DAMAGED if report.errors else FileStatus.OK
-        report.notes.append(f"{fmt} bundle: members listed separately")
-
-    def _read_content(
-        self,
-        source: Source,
-        content: Buffer,
-        report: FileReport,
-        pool: RangePool | None,
-        budget: BundleBudget | None = None,
-    ) -> Iterator[pd.DataFrame]:
-        report.size = len(content)
-        head = bytes(content[:SNIFF_BYTES])
-        fmt = sniff(head)
-        report.format = str(fmt)
-        if fmt in (LogFormat.ZIP, LogFormat.GZIP):
-            yield from self._read_bundle(source, content, fmt, report, pool, budget)
-            return
-        if self._duplicate(report, content):
-            if pool is not None:
-                pool.drop(source)
-            return
-        if fmt is LogFormat.EMPTY:
-            report.status = FileStatus.UNREADABLE
-            report.error("empty file (0 bytes)")
-            return
-        if fmt is LogFormat.UNKNOWN:
-            report.status = FileStatus.UNREADABLE
-            report.error(f"not an event log: starts with {describe_start(head)}")
-            return
-        if fmt is LogFormat.EVTX:
-            frames = self._read_evtx(source, content, report, pool)
-        else:
-            read = whole_file_reader(
-                fmt,
-                include_recovered=self.options.include_recovered,
-                tz=self.tz,
-                catalog=self.catalog,
-            )
-            frames = self._fold(
-                read(
-                    content,
-                    source=source.display,
-                    report=report,
-                    host_map=self.options.host_map,
-                    batch_size=self.options.batch_size,
-                ),
-                RangeResult(),
-                report,
-            )
-        yield from self._within_budget(frames, report)
-
-    def _within_budget(
-        self, frames: Iterator[pd.DataFrame], report: FileReport
-    ) -> Iterator[pd.DataFrame]:
-        """One file's batches, stopped (with an error) at the file's time budget."""
-        try:
-            yield from timed(frames, self.time_budget)
-        except TimeBudgetExceeded:
-            report.error(
-                f"time budget of {self.time_budget:g} s per file exceeded after "
-                f"{report.records} records: the rest of the file is not read"
-            )
-
-    def _duplicate(self, report: FileReport, content: Buffer) -> bool:
-        return self.known.duplicate(report, content)
-
-    def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
-        """Small EVTX files read as one batch; each gets its own report, in input order.
-        Should the batch fail as a whole, its files are read one by one instead."""
-        reports = [FileReport(path=source.display) for source in run]
-        files = small_evtx.open_small_files(run, reports, self._duplicate)
-        results = [RangeResult() for _ in files]
-        outputs = small_evtx.decode_small_files(files, results, self.options)
-        if outputs is None:  # a reader bug, a slow file, or values read as missing
-            for file in files:
-                alone = FileReport(path=file.report.path)  # from scratch: header read again
-                alone.size, alone.format = file.report.size, file.report.format
-                alone.sha256 = file.report.sha256
-                reports[reports.index(file.report)] = alone
-                yield from self._guarded(file.source, file.data, alone)
-        else:
-            for file, frames, result in zip(files, outputs, results, strict=True):
-                yield from self._fold(frames, result, file.report, file.source)
-        for report in reports:
-            self._finish(report)
-
-    def _settle(self, task: SmallRunTask, future: Future[SmallRun]) -> Iterator[pd.DataFrame]:
-        """A batch of small files a worker read, taken in input order (see ``small_runs``)."""
-        try:
-            output = future.result()
-        except Exception:  # the worker failed or died: this process reads the batch instead
-            yield from self._read_small_files(list(task.sources))
-            return
-        settled = small_runs.settle_run(task, output, self.known.seen_before)
-        for source, report, frames, result in settled.kept:
-            yield from self._fold(frames, result, report, source, output.transformed)
-        for source, found in settled.again:  # the batch failed: each file read on its own
-            alone = FileReport(path=found.path)
-            alone.size, alone.format, alone.sha256 = found.size, found.format, found.sha256
-            settled.reports[settled.reports.index(found)] = alone
-            yield from self._guarded(source, bytes(open_source(source)[:]), alone)
-        for report in settled.reports:
-            self._finish(report)
-
-    def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
-        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
-        try:
-            yield from self._within_budget(self._read_evtx(source, data, report, None), report)
-        except Exception as exc:
-            report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
-            report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
-
-    def _read_evtx(
-        self,
-        source: Source,
-        content: Buffer,
-        report: FileReport,
-        pool: RangePool | None,
-    ) -> Iterator[pd.DataFrame]:
-        first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
-        spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
-        if self.planner is not None:  # incremental reading: only the chunks it chooses
-            plan = self.planner.plan(
-                source,
-                content,
-                first_offset,
-                report,
-                lambda span: read_range(RangeTask(source, span, self.options), content),
-            )
-            for frames, result in plan.decoded:
-                yield from self._fold(frames, result, report, source)
-            spans = list(plan.spans)
-        tasks = [RangeTask(source, span, self.options) for span in spans]
-        if pool is None or len(tasks) == 0:
-            for task in tasks:
-                frames, result = read_range(task, content)
-                yield from self._fold(frames, result, report, source)
-            return
-        done = pool.options.worker_transform is not None  # the workers transformed them
-        for frames, result in pool.ordered(
-            [RangeTask(source, t.span, pool.options) for t in tasks]
-        ):
-            yield from self._fold(frames, result, report, source, transformed=done)
-            check_budget()  # waiting for workers counts too: stop at a range boundary
-
-    def _fold(
-        self,
-        frames: Iterable[pd.DataFrame],
-        result: RangeResult,
-        report: FileReport,
-        source: Source | None = None,
-        transformed: bool = False,
-    ) -> Iterator[pd.DataFrame]:
-        transform = None if transformed else self.transform
-        for batch in frames:
-            frame = transform(batch) if transform is not None else batch
-            if result.observed is None:  # else the index counted every record already
-                report.observe(frame)
-            else:
-                report.count_lost(frame)
-            update = getattr(self.progress, "records_done", None)
-            if callable(update):
-                update(len(frame))
-            yield frame
-        merge_stats(
-            self.skipped, {(c, report.path, d): v for (c, _, d), v in result.skipped.items()}
-        )
-        if result.observed is not None:
-            report.absorb(result.observed)
-        if result.deferred is not None and source is not None:
-            self.deferred.append((source, result.deferred))
-        report.errors.extend(result.errors)
-        report.chunks += result.chunks
-        report.chunks_skipped += result.chunks_skipped
-        if result.over_budget:  # a worker gave the range up at the time budget
-            raise TimeBudgetExceeded
