@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def load_catalog(
 class MessageColumns:
     """A batch transform adding the ``message`` and ``binary_status`` columns with the
     catalog these options load. Small and picklable: a worker process given it renders the
-    batches it reads (with the catalog of :meth:`use` when forked after it, else loading it
-    once), not the process gathering them."""
+    batches it reads, not the process gathering them. Each process loads the catalog once
+    for itself (a message database's connection must not cross a fork); the caller's
+    process uses the catalog it loaded (:meth:`use`)."""
 
     directories: tuple[str, ...] = ()
     messages_db: str | None = None
@@ -47,15 +49,14 @@ class MessageColumns:
     def use(self, catalog: MessageCatalog) -> None:
         """Render with ``catalog`` (loaded by the caller) in this process."""
         _RENDERERS.clear()  # one set of options at a time
-        _RENDERERS[self] = MessageRenderer(catalog)
+        _RENDERERS[self] = (os.getpid(), MessageRenderer(catalog))
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        renderer = _RENDERERS.get(self)
-        if renderer is None:
-            catalog = load_catalog(*self.directories, messages_db=self.messages_db)
-            self.use(catalog)
-            renderer = _RENDERERS[self]
-        return add_messages(frame, renderer)
+        found = _RENDERERS.get(self)
+        if found is None or found[0] != os.getpid():  # none yet, or the parent's
+            self.use(load_catalog(*self.directories, messages_db=self.messages_db))
+            found = _RENDERERS[self]
+        return add_messages(frame, found[1])
 
 
-_RENDERERS: dict[MessageColumns, MessageRenderer] = {}
+_RENDERERS: dict[MessageColumns, tuple[int, MessageRenderer]] = {}

@@ -171,5 +171,10 @@ def test_messages_db_through_the_python_api(tmp_path: Path) -> None:
     db = _tiny_db(tmp_path / "t.db")
     frame = evtxscan.read_frame(log, messages=True, messages_db=db)
     assert frame["message"].tolist() == ["Backup of D: finished in 9 s."]
+    copy = tmp_path / "copy" / "Application.evtx"  # two hosts' files: read by workers, each
+    copy.parent.mkdir()  # opening the database itself
+    copy.write_bytes(log.read_bytes().replace(b"S\x00R\x00V\x001", b"S\x00R\x00V\x002"))
+    both = evtxscan.read_frame([log, copy], messages=True, messages_db=db, workers=2)
+    assert both["message"].tolist() == ["Backup of D: finished in 9 s."] * 2
     result = evtxscan.scan(log, messages_db=db, timeline="all")
     assert result.timeline["message"].tolist() == ["Backup of D: finished in 9 s."]
