@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from evtxscan.correlation.engine import incidents_of
+from evtxscan.correlation.engine import SeenRows, incidents_of
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.notable import notable_counts
@@ -225,22 +225,26 @@ class ScanPipeline:
             stream.remember(hooks.remember, hooks.known_stats)
         pending: list[pd.DataFrame] = []
         pending_rows = 0
+        seen = SeenRows()  # kept rows seen before are dropped as they come (as units' are)
         for batch in stream:
             pending.append(batch)
             pending_rows += len(batch)
             if pending_rows >= settings.feed_rows:
-                self._feed(pending, hooks)
+                self._feed(pending, hooks, seen)
                 pending, pending_rows = [], 0
             if hooks.after_batch is not None:
                 hooks.after_batch()
         if pending:
-            self._feed(pending, hooks)
+            self._feed(pending, hooks, seen)
         scanner.add_skipped(stream.skipped, stream.options.host_map)
         return stream
 
-    def _feed(self, pending: list[pd.DataFrame], hooks: ReadHooks) -> None:
+    def _feed(self, pending: list[pd.DataFrame], hooks: ReadHooks, seen: SeenRows) -> None:
         batch = concat_frames(pending) if len(pending) > 1 else pending[0]
+        kept = self.scanner.kept
+        before = len(kept)
         self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
+        kept[before:] = [seen.fresh(frame) for frame in kept[before:]]
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
         """The kept rows (after ``carried`` ones), de-duplicated, in one canonical order, with

@@ -221,3 +221,26 @@ def test_a_batch_of_files_is_read_again_as_one_frame_of_the_wanted_records(
     pd.testing.assert_frame_equal(
         joined.astype(str), pd.concat(alone, ignore_index=True).astype(str)
     )
+
+
+def test_a_stream_read_drops_kept_rows_seen_before_as_they_come(tmp_path: Path) -> None:
+    """Overlapping exports of one log (the nightly read path, every record decoded): rows
+    kept twice are dropped as batches arrive, so memory follows the distinct rows."""
+    from evtxscan.records.batch import concat_frames
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.scanner import combine_rows
+
+    events = [
+        EventSpec("Service Control Manager", 7036, BOOT + timedelta(minutes=i), computer="ws",
+                  data=((None, f"Service{i}"), (None, "running")))
+        for i in range(30)
+    ]  # fmt: skip
+    write_evtx(tmp_path / "monday" / "System.evtx", events[:20])
+    write_evtx(tmp_path / "tuesday" / "System.evtx", events)  # the first 20 again, and more
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings(select=False, feed_rows=5))
+    pipeline.read_stream(tmp_path)
+    kept = concat_frames(pipeline.scanner.kept)
+    assert len(kept) == 30  # not 50
+    assert len(combine_rows(None, pipeline.scanner.kept)) == 30
+    assert sorted(kept["time"]) == sorted(pd.Timestamp(e.time) for e in events)
