@@ -241,9 +241,9 @@ class ScanPipeline:
 
     def _feed(self, pending: list[pd.DataFrame], hooks: ReadHooks, seen: SeenRows) -> None:
         batch = concat_frames(pending) if len(pending) > 1 else pending[0]
-        kept = self.scanner.kept
-        before = len(kept)
+        before = len(self.scanner.kept)
         self.scanner.feed(hooks.admit(batch) if hooks.admit is not None else batch)
+        kept = self.scanner.kept
         kept[before:] = [seen.fresh(frame) for frame in kept[before:]]
 
     def rows(self, carried: pd.DataFrame | None = None) -> pd.DataFrame:
