@@ -25,7 +25,7 @@ from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.decode import DecodeOptions
-from evtxscan.sources.evtx.file_slices import pair_keys
+from evtxscan.sources.evtx.file_slices import file_numbers, pair_keys
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
@@ -276,13 +276,10 @@ class _Batch:
     def _wanted(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows of ``frame`` at an offset wanted of their own file (a chunk rendered
         whole gives its other records too); file names are distinct within a batch."""
-        number_of = {item[0]: number for number, item in enumerate(self.items)}
-        codes, names = pd.factorize(frame["source_file"])
-        numbers = np.array([*(number_of.get(str(n), -1) for n in names), -1], dtype=np.int64)
         offsets = frame["offset"].to_numpy(dtype=np.int64, na_value=-1)
         wanted = [pair_keys(np.full(len(o), n), np.array(o, dtype=np.int64))
                   for n, o in enumerate(self.offsets)]  # fmt: skip
-        return np.isin(pair_keys(numbers[codes], offsets), np.concatenate(wanted))
+        return np.isin(pair_keys(file_numbers(frame, self.items), offsets), np.concatenate(wanted))
 
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
