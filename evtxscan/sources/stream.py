@@ -158,14 +158,8 @@ class RecordStream(FileReading):
                 item = items[index]
                 index += 1
                 if pool is not None and self.planner is None:  # not the files batches read
-                    upcoming = items[index : index + PREFETCH_FILES]
-                    pool.prefetch(
-                        [
-                            i
-                            for i in upcoming
-                            if not batching or small_evtx.small_evtx_size(i) is None
-                        ]
-                    )
+                    upcoming = range(index, min(index + PREFETCH_FILES, len(items)))
+                    pool.prefetch([items[j] for j in upcoming if not batching or not runs.small(j)])
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
