@@ -202,11 +202,7 @@ class FileReading:
         outputs = small_evtx.decode_small_files(files, results, self.options)
         if outputs is None:  # a reader bug, a slow file, or values read as missing
             for file in files:
-                alone = FileReport(path=file.report.path)  # from scratch: header read again
-                alone.size, alone.format = file.report.size, file.report.format
-                alone.sha256 = file.report.sha256
-                reports[reports.index(file.report)] = alone
-                yield from self._guarded(file.source, file.data, alone)
+                yield from self._read_alone(file.source, file.report, reports, file.data)
         else:
             for file, frames, result in zip(files, outputs, results, strict=True):
                 yield from self._fold(frames, result, file.report, file.source)
@@ -224,12 +220,36 @@ class FileReading:
         for source, report, frames, result in settled.kept:
             yield from self._fold(frames, result, report, source, output.transformed)
         for source, found in settled.again:  # the batch failed: each file read on its own
-            alone = FileReport(path=found.path)
-            alone.size, alone.format, alone.sha256 = found.size, found.format, found.sha256
-            settled.reports[settled.reports.index(found)] = alone
-            yield from self._guarded(source, bytes(open_source(source)[:]), alone)
+            yield from self._read_alone(source, found, settled.reports)
         for report in settled.reports:
             self._finish(report)
+
+    def _read_alone(
+        self,
+        source: Source,
+        found: FileReport,
+        reports: list[FileReport],
+        data: bytes | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """A file of a batch that failed as a whole, read on its own with a report from
+        scratch (its header is read again) in place of ``found`` in ``reports``; ``data``:
+        its bytes, else it is opened again."""
+        alone = FileReport(path=found.path)
+        alone.size, alone.format, alone.sha256 = found.size, found.format, found.sha256
+        reports[reports.index(found)] = alone
+        if data is None:
+            try:
+                content = open_source(source)
+            except (OSError, ValueError, EOFError) as exc:  # gone since the worker read it
+                alone.status = FileStatus.UNREADABLE
+                alone.error(f"cannot open: {exc}")
+                return
+            try:
+                data = bytes(content[:])
+            finally:
+                if isinstance(content, FileView):
+                    content.close()
+        yield from self._guarded(source, data, alone)
 
     def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
         """One file's EVTX read on its own; a reader bug becomes an error in its report."""

@@ -190,3 +190,32 @@ def test_a_batch_whose_worker_fails_is_read_by_the_stream(
     frame, integrity = _read(root, workers=2)
     pd.testing.assert_frame_equal(frame, expected)
     pd.testing.assert_frame_equal(integrity, expected_integrity)
+
+
+def test_a_failed_batch_whose_file_is_gone_gets_an_error_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's batch failed as a whole and its files are read again by the stream, but a
+    file is gone by then: its row says it cannot be opened, and the others are read."""
+    from evtxscan.sources import file_reading
+
+    root = _collection(tmp_path)
+    expected, _ = _read(root)
+
+    def broken(*_args: object, **_kw: object) -> list[list[pd.DataFrame]]:
+        raise RuntimeError("batch decoder bug")
+
+    monkeypatch.setattr(small_evtx, "read_ranges_decoded", broken)  # forked workers too
+    opened = file_reading.open_source
+
+    def gone(source: object, *args: object) -> object:
+        if str(getattr(source, "display", "")).endswith("h1/System.evtx"):
+            raise FileNotFoundError("removed")
+        return opened(source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(file_reading, "open_source", gone)
+    frame, integrity = _read(root, workers=2)
+    row = integrity.set_index("path").loc[str(root / "h1" / "System.evtx")]
+    assert row["status"] == "unreadable" and "cannot open: removed" in row["errors"]
+    assert sorted(frame["host"].astype(str).unique()) == ["h0", "h2", "h3", "h4", "h5"]
+    assert len(frame) == len(expected) - (expected["host"].astype(str) == "h1").sum()
