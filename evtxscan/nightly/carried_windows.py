@@ -17,6 +17,7 @@ from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
 from evtxscan.correlation.sessions import HostFacts
 from evtxscan.nightly.model import HostRecord
+from evtxscan.scanning.pipeline import ScanPipeline
 from evtxscan.signatures.model import Role, Signature
 
 #: Carried beyond the longest correlation window: logs of one host arrive a day apart.
@@ -76,3 +77,22 @@ def carry_rows(
         if not before.empty:
             keep[before.groupby(hosts[before.index]).tail(1).index] = True
     return rows[keep].reset_index(drop=True)
+
+
+def with_recent_context(pipeline: ScanPipeline, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` and after them (their positions unchanged) the located context records of
+    each host's last timeline window, decoded: a run that reads index-first locates context
+    records without decoding them, and the next run's timeline needs those of the last
+    window. Each host's last record is the newest of its rows and located records, as if
+    every record had been decoded and kept."""
+    located = pipeline.located_newest()
+    if located.empty:
+        return rows
+    ends = [located]
+    if not rows.empty:
+        ends.append(pd.DataFrame({"host": rows["host"].astype(str), "time": rows["time"]}))
+    newest = pd.concat(ends, ignore_index=True).groupby("host")["time"].max()
+    extra = pipeline.context_near(newest.dropna().reset_index())
+    if extra.empty:
+        return rows
+    return pd.concat([rows, extra[list(rows.columns)]], ignore_index=True)

@@ -148,9 +148,11 @@ def read_input(task: ReadTask, snapshot: Snapshot) -> ReadOutput:
     """Read one input as the local nightly run does (planner, admission, keeping)."""
     book = WatermarkBook(dict(snapshot.watermarks))
     known = task.known
-    planner = IncrementalPlanner(book, lambda prints: {p for p in prints if p in known})
-    scanner = Scanner(snapshot.config)
     options = snapshot.options
+    planner = IncrementalPlanner(
+        book, lambda prints: {p for p in prints if p in known}, options.host_map
+    )
+    scanner = Scanner(snapshot.config)
     stream = RecordStream(
         [task.item],
         backend=options.backend,

@@ -26,8 +26,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from evtxscan.nightly.admission import (
+    AdmittedSummary,
+    WatermarkAdmission,
+    admitted_rows,
+    record_key,
+    stream_tops,
+)
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
 from evtxscan.records.batch import empty_frame
+from evtxscan.records.hosts import HostMap
 from evtxscan.sources.chunk_plan import ChunkPlan, RangeReader
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
@@ -86,12 +94,6 @@ class _Fingerprints:
         return found
 
 
-def record_key(time: object, event_id: object, provider: object) -> str:
-    """Identity of the watermark record: tells the same record from a renumbered one."""
-    when = "" if time is None or time is pd.NaT else pd.Timestamp(time).isoformat()  # type: ignore[arg-type]
-    return f"{when}|{event_id}|{provider}"
-
-
 @dataclass
 class WatermarkBook:
     """Watermarks in force for this run, the records admitted, and the watermarks to commit."""
@@ -116,46 +118,33 @@ class WatermarkBook:
         self.decoded += len(batch)
         if batch.empty:
             return batch
-        ids = batch["event_record_id"].astype("Float64").fillna(0).to_numpy(dtype="float64")
-        keep = ids <= 0  # no usable EventRecordID: cannot be ordered, kept
-        keys = ["source_file", "host", "channel"]
-        groups = batch.groupby(keys, observed=True, dropna=False).indices
-        for key, where in groups.items():
-            source, host, channel = (str(k) for k in key)  # type: ignore[attr-defined]
-            keep[where] |= ids[where] > self.limit(source, host, channel)
-        out = batch[keep].reset_index(drop=True)
-        self._observe(out)
-        return out
+        if self.prior:
+            batch = batch[admitted_rows(batch, self.limit)].reset_index(drop=True)
+        self._merge(stream_tops(batch))
+        return batch
 
-    def _observe(self, rows: pd.DataFrame) -> None:
-        self.admitted += len(rows)
-        if rows.empty:
-            return
-        for host, times in rows.groupby("host", observed=True)["time"]:
-            latest = times.max()
-            newest = None if latest is pd.NaT else pd.Timestamp(latest)
-            before = self.admitted_hosts.get(str(host))
+    def absorb(self, summary: AdmittedSummary) -> None:
+        """Records a range took in without decoding them (see ``nightly.admission``)."""
+        self.decoded += summary.passed
+        self._merge(summary)
+
+    def admission(self, source: str, host_map: HostMap) -> WatermarkAdmission:
+        """The records of ``source`` to take in (above the watermarks in force for it)."""
+        limits = {
+            stream: mark.record_id
+            for stream, mark in self.prior.items()
+            if (source, *stream) not in self.reset
+        }
+        return WatermarkAdmission(source, host_map, limits)
+
+    def _merge(self, found: AdmittedSummary) -> None:
+        self.admitted += found.admitted
+        for host, newest in found.newest.items():
+            before = self.admitted_hosts.get(host)
             if before is not None and (newest is None or before > newest):
                 newest = before
-            self.admitted_hosts[str(host)] = newest
-        numbered = rows[rows["event_record_id"].astype("Float64").fillna(0) > 0]
-        if numbered.empty:
-            return
-        ids = numbered["event_record_id"].astype("float64")
-        top = ids.groupby(
-            [numbered["source_file"], numbered["host"], numbered["channel"]], observed=True
-        ).idxmax()
-        for group, at in top.items():
-            source, host, channel = (str(k) for k in group)  # type: ignore[attr-defined]
-            row = numbered.loc[at]
-            key = (source, host, channel)
-            mark = Watermark(
-                host,
-                channel,
-                int(row["event_record_id"]),
-                None if row["time"] is pd.NaT else row["time"],
-                record_key(row["time"], row["event_id"], row["provider"]),
-            )
+            self.admitted_hosts[host] = newest
+        for key, mark in found.tops.items():
             old = self.tops.get(key)
             if old is None or mark.record_id > old.record_id:
                 self.tops[key] = mark
@@ -180,6 +169,7 @@ class IncrementalPlanner:
 
     book: WatermarkBook
     known_chunks: Callable[[list[bytes]], set[bytes]]
+    host_map: HostMap = field(default_factory=HostMap)  # the reader's: hosts of records
     chunks_read: list[bytes] = field(default_factory=list)
     skipped_known: int = 0
     skipped_below: int = 0
@@ -213,7 +203,12 @@ class IncrementalPlanner:
                 f"nightly: {len(skip) + len(below)} of {len(heads)} chunks skipped "
                 f"({len(skip)} read by an earlier run, {len(below)} at or below the watermark)"
             )
-        return ChunkPlan(_spans(todo, first_offset), tuple(reads.decoded))
+        admission = self.book.admission(source.display, self.host_map)
+        return ChunkPlan(_spans(todo, first_offset), tuple(reads.decoded), admission)
+
+    def absorb(self, summary: object) -> None:
+        assert isinstance(summary, AdmittedSummary)
+        self.book.absorb(summary)
 
     def _below_watermark(
         self, source: Source, heads: list[ChunkHead], reads: _Reads, prints: _Fingerprints
@@ -221,7 +216,7 @@ class IncrementalPlanner:
         """Chunks all at or below the file's stream watermark; reads the newest chunk, then
         the chunks from the one holding the watermark record on (read in any case)."""
         usable = [h for h in heads if h.usable]
-        if not usable:
+        if not usable or not self.book.prior:  # no watermark yet: nothing to compare
             return set()
         probe = max(usable, key=lambda h: (h.last, h.index))
         if self.known_chunks([prints(probe.index)]):

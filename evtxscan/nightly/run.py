@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.nightly.carried_windows import carry_rows, carry_span, merge_facts
+from evtxscan.nightly.carried_windows import (
+    carry_rows,
+    carry_span,
+    merge_facts,
+    with_recent_context,
+)
 from evtxscan.nightly.changes import Changes, merge
 from evtxscan.nightly.cluster_read import read_on_cluster
 from evtxscan.nightly.hosts import settle_hosts
@@ -138,7 +143,7 @@ class _Run:
                 window=options.timeline,
                 join_renamed=options.join_renamed,
                 read_recovered=False,
-                select=False,
+                select=options.runner is None,  # a cluster's read tasks decode what is new
                 catalogs=options.catalogs,
                 messages_db=options.messages_db,
                 feed_rows=options.batch_size,
@@ -147,7 +152,7 @@ class _Run:
             ),
         )
         book = WatermarkBook(dict(self.prior.watermarks))
-        planner = IncrementalPlanner(book, self.db.known_chunks)
+        planner = IncrementalPlanner(book, self.db.known_chunks, pipeline.host_map)
         hooks = ReadHooks(
             planner=planner,
             remember=self.prior.files,
@@ -187,7 +192,8 @@ class _Run:
             records_decoded=book.decoded,
             records_new=book.admitted,
         )
-        carry = carry_rows(tonight.rows, tonight.incidents, carry_span(chosen), options.timeline)
+        shown = with_recent_context(pipeline, tonight.rows)
+        carry = carry_rows(shown, tonight.incidents, carry_span(chosen), options.timeline)
         carry = combine_rows(idle, [carry])
         if hosts.forgotten and not carry.empty:
             carry = carry[~carry["host"].astype(str).isin(hosts.forgotten)]

@@ -18,6 +18,7 @@ from evtxscan.results.evidence import (
     evidence_array,
 )
 from evtxscan.results.schema import DIAGNOSES, EVIDENCE, HOSTS, Table
+from evtxscan.signatures.model import Signature, Status
 
 
 def diagnosis_row(
@@ -156,3 +157,19 @@ def hosts_frame(
         frame[name] = frame["host"].map(found).fillna(0).astype("int64")
     frame["notes"] = [(notes or {}).get(h, "") for h in frame["host"]]
     return HOSTS.conform(frame)
+
+
+def label_kinds(diagnoses: pd.DataFrame, signatures: list[Signature]) -> pd.DataFrame:
+    """The ``kind`` of KB-signature rows: ``generic`` for findings that claim no article
+    (fallbacks), ``draft`` for draft signatures, else ``kb``."""
+    if diagnoses.empty:
+        return diagnoses
+    kinds = {s.id: _kind(s) for s in signatures}
+    labels = [kinds.get(str(s), "kb") for s in diagnoses["signature_id"]]
+    return diagnoses.assign(kind=labels)
+
+
+def _kind(signature: Signature) -> str:
+    if signature.fallback:
+        return "generic"
+    return "draft" if signature.status is Status.DRAFT else "kb"

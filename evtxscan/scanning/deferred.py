@@ -29,11 +29,8 @@ from evtxscan.sources.evtx.file_slices import file_numbers, pair_keys
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
-from evtxscan.sources.evtx.selective import (
-    OffsetSelector,
-    read_range_selected,
-    read_ranges_decoded,
-)
+from evtxscan.sources.evtx.selective import read_range_selected, read_ranges_decoded
+from evtxscan.sources.evtx.selectors import OffsetSelector
 from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions

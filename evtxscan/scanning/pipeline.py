@@ -32,7 +32,7 @@ from evtxscan.records.batch import concat_frames
 from evtxscan.records.hosts import HostMap
 from evtxscan.results import ScanResult
 from evtxscan.results.stats import daily_counts
-from evtxscan.results.tables import diagnoses_table, hosts_frame
+from evtxscan.results.tables import diagnoses_table, hosts_frame, label_kinds
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.day_counts import DAY_COLUMNS
 from evtxscan.scanning.deferred import (
@@ -53,7 +53,7 @@ from evtxscan.scanning.scanner import (
     combine_rows,
 )
 from evtxscan.scanning.units import plan_units
-from evtxscan.signatures.model import Signature, Status
+from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import ChunkPlanner
@@ -64,7 +64,7 @@ from evtxscan.sources.worker import ReadOptions
 
 if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
     from evtxscan.signatures.sigma import SigmaRuleSet
-    from evtxscan.sources.evtx.selective import IndexSelector
+    from evtxscan.sources.evtx.selectors import IndexSelector
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
@@ -237,6 +237,7 @@ class ScanPipeline:
         if pending:
             self._feed(pending, hooks, seen)
         scanner.add_skipped(stream.skipped, stream.options.host_map)
+        self.located = stream.deferred
         return stream
 
     def _feed(self, pending: list[pd.DataFrame], hooks: ReadHooks, seen: SeenRows) -> None:
@@ -309,8 +310,24 @@ class ScanPipeline:
         if not self.located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
+        return self.context_near(symptoms)
+
+    def context_near(self, marks: pd.DataFrame) -> pd.DataFrame:
+        """The located context records within the timeline window of a mark (``host``,
+        ``time``), read again and decoded."""
+        reads = plan_deferred(self.located, marks, self.settings.window, self._hosts)
         return self._again(reads)
+
+    def located_newest(self) -> pd.DataFrame:
+        """Per host, the time of its newest located record (``host``, ``time``)."""
+        parts = [
+            pd.DataFrame({"host": self._hosts(source, frame), "time": frame["time"].array})
+            for source, frame in self.located
+            if len(frame)
+        ]
+        if not parts:
+            return pd.DataFrame({"host": [], "time": []})
+        return pd.concat(parts, ignore_index=True).groupby("host")["time"].max().reset_index()
 
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
@@ -381,19 +398,3 @@ class ScanPipeline:
         days["host"] = days["host"].astype(str)
         days["source_file"] = days["source_file"].astype(str)
         return days
-
-
-def label_kinds(diagnoses: pd.DataFrame, signatures: list[Signature]) -> pd.DataFrame:
-    """The ``kind`` of KB-signature rows: ``generic`` for findings that claim no article
-    (fallbacks), ``draft`` for draft signatures, else ``kb``."""
-    if diagnoses.empty:
-        return diagnoses
-    kinds = {s.id: _kind(s) for s in signatures}
-    labels = [kinds.get(str(s), "kb") for s in diagnoses["signature_id"]]
-    return diagnoses.assign(kind=labels)
-
-
-def _kind(signature: Signature) -> str:
-    if signature.fallback:
-        return "generic"
-    return "draft" if signature.status is Status.DRAFT else "kb"

@@ -23,7 +23,7 @@ from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
 from evtxscan.signatures.sigma.hits import empty_hits, hits_of
 from evtxscan.signatures.sigma.matcher import SigmaMatcher, WantedKeys
 from evtxscan.sources.evtx.index import RecordIndex
-from evtxscan.sources.evtx.selective import IndexSelector
+from evtxscan.sources.evtx.selectors import IndexSelector
 
 _NO_EVENT_ID = 65536
 

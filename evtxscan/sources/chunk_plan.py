@@ -10,6 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.selectors import Admission
 from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
 
@@ -20,10 +21,13 @@ BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """Which chunk slots of one EVTX file to read, and the ranges a planner already read."""
+    """Which chunk slots of one EVTX file to read, the ranges a planner already read (every
+    record decoded), and which records of the others to take in at all (``admission``: from
+    index columns; None: all)."""
 
     spans: tuple[ChunkRange, ...]
     decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
+    admission: Admission | None = None
 
 
 class ChunkPlanner(Protocol):
@@ -37,3 +41,8 @@ class ChunkPlanner(Protocol):
         report: FileReport,
         read: RangeReader,
     ) -> ChunkPlan: ...
+
+    def absorb(self, summary: object) -> None:
+        """Take what a range's ``admission`` summarized of the records it admitted without
+        decoding them (``RangeResult.admitted``)."""
+        ...

@@ -7,6 +7,7 @@ the public interface, this holds the steps a file goes through.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 
@@ -20,6 +21,7 @@ from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlanner
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
 from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.selectors import Admitted
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
     Buffer,
@@ -268,27 +270,32 @@ class FileReading:
     ) -> Iterator[pd.DataFrame]:
         first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
         spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
+        options = self.options
         if self.planner is not None:  # incremental reading: only the chunks it chooses
+            every = dataclasses.replace(options, selector=None)  # the planner's: every record
             plan = self.planner.plan(
                 source,
                 content,
                 first_offset,
                 report,
-                lambda span: read_range(RangeTask(source, span, self.options), content),
+                lambda span: read_range(RangeTask(source, span, every), content),
             )
             for frames, result in plan.decoded:
                 yield from self._fold(frames, result, report, source)
             spans = list(plan.spans)
-        tasks = [RangeTask(source, span, self.options) for span in spans]
+            if plan.admission is not None:
+                options = dataclasses.replace(
+                    options, selector=Admitted(options.selector, plan.admission)
+                )
+        tasks = [RangeTask(source, span, options) for span in spans]
         if pool is None or len(tasks) == 0:
             for task in tasks:
                 frames, result = read_range(task, content)
                 yield from self._fold(frames, result, report, source)
             return
         done = pool.options.worker_transform is not None  # the workers transformed them
-        for frames, result in pool.ordered(
-            [RangeTask(source, t.span, pool.options) for t in tasks]
-        ):
+        pooled = dataclasses.replace(pool.options, selector=options.selector)
+        for frames, result in pool.ordered([RangeTask(source, t.span, pooled) for t in tasks]):
             yield from self._fold(frames, result, report, source, transformed=done)
             check_budget()  # waiting for workers counts too: stop at a range boundary
 
@@ -318,6 +325,8 @@ class FileReading:
             report.absorb(result.observed)
         if result.deferred is not None and source is not None:
             self.deferred.append((source, result.deferred))
+        if result.admitted is not None and self.planner is not None:
+            self.planner.absorb(result.admitted)
         report.errors.extend(result.errors)
         report.chunks += result.chunks
         report.chunks_skipped += result.chunks_skipped

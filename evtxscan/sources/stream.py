@@ -23,7 +23,7 @@ from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform
 from evtxscan.sources.evtx.backend_kind import Backend
-from evtxscan.sources.evtx.selective import IndexSelector
+from evtxscan.sources.evtx.selectors import IndexSelector
 from evtxscan.sources.file_reading import FileReading
 from evtxscan.sources.inputs import (
     MissingInput,

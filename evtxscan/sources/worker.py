@@ -29,7 +29,8 @@ from evtxscan.sources.evtx.reader import (
     chunk_ranges,
     inspect_header,
 )
-from evtxscan.sources.evtx.selective import IndexSelector, read_range_selected
+from evtxscan.sources.evtx.selective import read_range_selected
+from evtxscan.sources.evtx.selectors import IndexSelector
 from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport
 

@@ -77,6 +77,9 @@ class RangeResult:
     over_budget: bool = False  # a worker stopped the range at the file's time budget
     #: Records a selector left for later (window context): computer, time, chunk, offset.
     deferred: pd.DataFrame | None = None
+    #: What an admission (``selective.Admission``) summarized of the records it took in
+    #: without their being decoded (nightly: watermarks, newest times, counts).
+    admitted: object | None = None
 
 
 #: The note for a record header the walk could not follow (it resumes after it).

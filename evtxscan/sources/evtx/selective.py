@@ -17,8 +17,6 @@ of those chunks are dropped.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -53,33 +51,14 @@ from evtxscan.sources.evtx.reader import (
     intact_chunks,
     read_chunk_range,
 )
+from evtxscan.sources.evtx.selectors import (
+    Admitted,
+    Choice,
+    IndexSelector,
+    choose,
+)
 from evtxscan.sources.evtx.utf16_check import altered_records, non_ascii_records
 from evtxscan.sources.integrity import FileReport, ReadError
-
-
-class IndexSelector(Protocol):
-    """Chooses, from index columns, the records to decode now and those to leave for later
-    (picklable: sent to workers)."""
-
-    def decode_mask(self, index: RecordIndex) -> np.ndarray: ...
-
-    def defer_mask(self, index: RecordIndex) -> np.ndarray:
-        """Records not decoded now but located (``RangeResult.deferred``), so a caller can
-        decode them later if it needs them (a scan: context near a symptom)."""
-        ...
-
-
-@dataclass(frozen=True)
-class OffsetSelector:
-    """Decodes the records at given file offsets (a second, targeted read)."""
-
-    offsets: tuple[int, ...]
-
-    def decode_mask(self, index: RecordIndex) -> np.ndarray:
-        return np.isin(index.offset, np.array(self.offsets, dtype=np.int64))
-
-    def defer_mask(self, index: RecordIndex) -> np.ndarray:
-        return np.zeros(len(index), dtype=bool)
 
 
 def read_range_selected(
@@ -126,13 +105,18 @@ def read_range_selected(
         return frames
     intact = {chunk.index for chunk in intact_chunks(data, span, result)}
     index = _indexed(data, span, intact, include_recovered)
-    decode = selector.decode_mask(index) | index.fallback
-    _defer(index, selector.defer_mask(index) & ~decode, result)
-    frames = list(_decode(data, span, parser, index, decode, source, host_map, batch_size,
-                          include_recovered, result))  # fmt: skip
-    undecoded = _count_undecoded(result, index, decode, frames)
+    choice = choose(selector, index)
+    if choice.later is not None:
+        _defer(index, choice.later, result)
+    frames = list(_decode(data, span, parser, index, choice.decode, source, host_map,
+                          batch_size, include_recovered, result))  # fmt: skip
+    undecoded = _count_undecoded(result, index, choice, frames)
+    if isinstance(selector, Admitted):
+        admitted = np.flatnonzero(choice.admitted[undecoded])  # type: ignore[index]
+        taken = index.take(undecoded).take(admitted)
+        result.admitted = selector.admission.summary(taken, int(np.count_nonzero(undecoded)))
     result.observed = _observation(source, index, frames)
-    result.observed.add_lost(values_lost(undecoded))
+    result.observed.add_lost(values_lost(index.take(undecoded)))
     return frames
 
 
@@ -172,10 +156,8 @@ def read_ranges_decoded(
         return []
     found = index_ranges(items, options.include_recovered)
     index = found.index
-    if selector is None:
-        decode = np.ones(len(index), dtype=bool)
-    else:
-        decode = selector.decode_mask(index) | index.fallback
+    choice = choose(selector, index)
+    decode = choice.decode
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
     if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
         return None  # counted for the batch, not per file: read its files one by one
@@ -186,17 +168,19 @@ def read_ranges_decoded(
     own = rows_by_number(index.source, len(items))
     decoded_file = file_numbers(chosen, items)
     decoded_of = rows_by_number(decoded_file, len(items))
-    later = None if selector is None else selector.defer_mask(index) & ~decode
+    later = choice.later
     located = None
     if later is not None and later.any():
         located = _locations(index.take(np.flatnonzero(later)))
         located_of = rows_by_number(index.source[later], len(items))
     index_keys = pair_keys(index.source, index.offset)
     decoded_keys = pair_keys(decoded_file, chosen["offset"].to_numpy(dtype=np.int64, na_value=-1))
-    # records not decoded, or wanted but not given: counted from the index (if it read them)
-    counted = (~decode | ~np.isin(index_keys, decoded_keys)) & ~index.fallback
+    # records not decoded, or wanted but not given: counted from the index (if it read them
+    # and they were taken in)
+    undecoded = (~decode | ~np.isin(index_keys, decoded_keys)) & ~index.fallback
+    counted = undecoded if choice.admitted is None else undecoded & choice.admitted
     count_skipped_files([item[3] for item in items], index, np.where(counted, index.source, -1))
-    lost = bool(values_lost(index.take(counted)))
+    lost = bool(values_lost(index.take(undecoded)))
     readable = ~index.fallback
     columns = observed_columns(index)
     unseen = ~np.isin(decoded_keys, index_keys[readable])  # decoded rows the index missed
@@ -219,7 +203,11 @@ def read_ranges_decoded(
         if unseen[mine].any():
             _observe_unseen(result.observed, index.offset[seen], frames)
         if lost:  # decoded ones: counted in their frames
-            result.observed.add_lost(values_lost(index.take(rows[counted[rows]])))
+            result.observed.add_lost(values_lost(index.take(rows[undecoded[rows]])))
+        if isinstance(selector, Admitted):
+            passed = rows[undecoded[rows]]
+            taken = passed[choice.admitted[passed]]  # type: ignore[index]
+            result.admitted = selector.admission.summary(index.take(taken), len(passed))
         out.append([] if joined else frames)
     if joined:
         out[0] = batches(chosen, batch_size)
@@ -242,16 +230,16 @@ def _defer(index: RecordIndex, later: np.ndarray, result: RangeResult) -> None:
 
 
 def _count_undecoded(
-    result: RangeResult, index: RecordIndex, decode: np.ndarray, frames: list[pd.DataFrame]
-) -> RecordIndex:
-    """Count, from the index, records not decoded and wanted ones the parser could not give
-    (those the index read: returned)."""
+    result: RangeResult, index: RecordIndex, choice: Choice, frames: list[pd.DataFrame]
+) -> np.ndarray:
+    """Count, from the index, records taken in and not decoded, and wanted ones the parser
+    could not give; the positions of every such record the index read (taken in or not)."""
     offsets = [f["offset"].to_numpy(dtype=np.int64) for f in frames]
     decoded = np.concatenate(offsets) if offsets else np.zeros(0, dtype=np.int64)
-    undecoded = ~decode | ~np.isin(index.offset, decoded)
-    counted = index.take(np.flatnonzero(undecoded & ~index.fallback))
-    count_skipped(result, counted)
-    return counted
+    undecoded = (~choice.decode | ~np.isin(index.offset, decoded)) & ~index.fallback
+    counted = undecoded if choice.admitted is None else undecoded & choice.admitted
+    count_skipped(result, index.take(np.flatnonzero(counted)))
+    return np.flatnonzero(undecoded)
 
 
 def _note_altered(

@@ -1,0 +1,108 @@
+"""Which records of an indexed range a reader decodes, locates or takes in at all.
+
+A caller hands the index-first reader (:mod:`evtxscan.sources.evtx.selective`) an
+:class:`IndexSelector` (a scan: :class:`evtxscan.correlation.index_probe.IndexProbe`); an
+incremental reader wraps it in :class:`Admitted` with an :class:`Admission` that takes in
+only the records not read before. Decisions are array operations on index columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from evtxscan.sources.evtx.index import RecordIndex
+
+
+class IndexSelector(Protocol):
+    """Chooses, from index columns, the records to decode now and those to leave for later
+    (picklable: sent to workers)."""
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray: ...
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        """Records not decoded now but located (``RangeResult.deferred``), so a caller can
+        decode them later if it needs them (a scan: context near a symptom)."""
+        ...
+
+
+class Admission(Protocol):
+    """Which records of one file a reader takes in at all, from index columns (nightly: those
+    above their stream's watermark). The others are only observed for the integrity report:
+    never decoded, located or counted per day (picklable)."""
+
+    def admit_mask(self, index: RecordIndex) -> np.ndarray: ...
+
+    def summary(self, index: RecordIndex, passed: int) -> object:
+        """What the caller needs to know of ``index``: records admitted but not decoded (the
+        decoded ones reach it as rows); ``passed``: records read and not decoded, admitted or
+        not. Goes back in ``RangeResult.admitted``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A selector (None: decode every record) over the records an admission takes in."""
+
+    selector: IndexSelector | None
+    admission: Admission
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        admitted = self.admission.admit_mask(index)
+        return admitted & self.selector.decode_mask(index) if self.selector else admitted
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        if self.selector is None:
+            return np.zeros(len(index), dtype=bool)
+        return np.asarray(self.admission.admit_mask(index) & self.selector.defer_mask(index))
+
+
+@dataclass(frozen=True)
+class OffsetSelector:
+    """Decodes the records at given file offsets (a second, targeted read)."""
+
+    offsets: tuple[int, ...]
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.isin(index.offset, np.array(self.offsets, dtype=np.int64))
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        return np.zeros(len(index), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Per record of an index: decode now, locate for later, taken in at all."""
+
+    decode: np.ndarray
+    later: np.ndarray | None
+    admitted: np.ndarray | None  # None: every record
+
+
+def choose(selector: IndexSelector | None, index: RecordIndex) -> Choice:
+    """What ``selector`` asks for (records the index cannot read are always decoded)."""
+    admitted = None
+    if isinstance(selector, Admitted):
+        admitted = selector.admission.admit_mask(index)
+        selector = selector.selector
+        if selector is None:
+            return Choice(admitted | index.fallback, None, admitted)
+    if selector is None:
+        return Choice(np.ones(len(index), dtype=bool), None, None)
+    decode = selector.decode_mask(index)
+    later = selector.defer_mask(index) & ~decode
+    if admitted is not None:
+        decode, later = decode & admitted, later & admitted
+    return Choice(decode | index.fallback, later & ~index.fallback, admitted)
+
+
+__all__ = [
+    "Admission",
+    "Admitted",
+    "Choice",
+    "IndexSelector",
+    "OffsetSelector",
+    "choose",
+]
