@@ -1,0 +1,69 @@
+"""A nightly run reads index-first, as a scan does: only what is new is taken in, symptom
+candidates and notable events are decoded, context records only located. Its outcome and
+state must equal those of a run that decodes every new record (reading in tasks, as on a
+cluster, still does), night by night, including the context a later night's symptom needs
+from the night before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from nightly_compare import InProcess, run_both
+from nightly_scenario import Q138713, at, carried, chatter, run_at, state_tables, write_night
+
+from evtxscan.nightly import run as nightly_run
+from evtxscan.scanning.pipeline import ScanSettings
+from evtxscan.synth.evtx_writer import EventSpec
+from evtxscan.synth.scenarios import boot, scm, server_2508
+
+
+def late_context() -> dict[str, list[EventSpec]]:
+    """A service change late on day 0, read on night 1 with no symptom near it; the Server
+    service fails just after midnight (night 2), within the timeline window of it."""
+    late = [
+        *chatter("late", 0),
+        *boot("late", at(0, 23, 40)),
+        scm("late", at(0, 23, 55), 7036, "Spooler", "stopped", level=4),
+        server_2508("late", at(1, 0, 2)),
+        scm("late", at(1, 0, 3), 7023, "Server", "%%2"),
+        *chatter("late", 1),
+    ]
+    return {"late": sorted(late, key=lambda e: e.time), "quiet": chatter("quiet", 0)}
+
+
+def every_night(collected: Path, night: int) -> list[Path]:
+    write_night(collected, night, late_context())
+    return sorted(collected.iterdir())
+
+
+def test_index_first_equals_decoding_every_new_record(tmp_path: Path) -> None:
+    done = run_both(tmp_path, 2, InProcess(), every_night)
+    local, _ = done[-1]
+    assert Q138713 in set(local.new["signature_id"])
+    shown = local.result.timeline
+    late = shown[(shown["host"] == "late") & (shown["event_id"] == 7036)]
+    assert pd.Timestamp(at(0, 23, 55)) in set(late["time"])  # carried from night 1
+
+
+def test_first_night_locates_context_and_carries_the_last_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Night 1 locates the late service change without decoding it, yet carries it."""
+    decoded: list[int] = []
+    settings = nightly_run.ScanSettings
+
+    def watched(**kwargs: object) -> ScanSettings:
+        chosen = settings(**kwargs)  # type: ignore[arg-type]
+        decoded.append(int(chosen.select))
+        return chosen
+
+    monkeypatch.setattr(nightly_run, "ScanSettings", watched)
+    outcome = run_at(every_night(tmp_path / "c", 1), tmp_path / "s.db", tmp_path / "o", 1)
+    assert decoded == [1]
+    assert outcome.stats.records_decoded == outcome.stats.records_new
+    rows = carried(tmp_path / "s.db")
+    mine = rows[(rows["host"] == "late") & (rows["event_id"] == 7036)]
+    assert pd.Timestamp(at(0, 23, 55)) in set(mine["time"])
+    assert state_tables(tmp_path / "s.db")["watermarks"]
