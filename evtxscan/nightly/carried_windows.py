@@ -16,7 +16,9 @@ import pandas as pd
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
 from evtxscan.correlation.sessions import HostFacts
+from evtxscan.nightly.changes import SCM, SERVICE_STATE
 from evtxscan.nightly.model import HostRecord
+from evtxscan.scanning.deferred import Chooser, near_chooser
 from evtxscan.scanning.pipeline import ScanPipeline
 from evtxscan.signatures.model import Role, Signature
 
@@ -79,12 +81,16 @@ def carry_rows(
     return rows[keep].reset_index(drop=True)
 
 
-def with_recent_context(pipeline: ScanPipeline, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` and after them (their positions unchanged) the located context records of
-    each host's last timeline window, decoded: a run that reads index-first locates context
-    records without decoding them, and the next run's timeline needs those of the last
-    window. Each host's last record is the newest of its rows and located records, as if
-    every record had been decoded and kept."""
+def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]) -> pd.DataFrame:
+    """``rows`` and after them (their positions unchanged) the located records a nightly
+    run needs decoded, in one second read: a run that reads index-first locates context
+    records without decoding them, as a scan does, but
+
+    - the next run's timeline needs the context of each host's last timeline window (its
+      last record: the newest of its rows and located records, as if every record had been
+      decoded and kept), so they are carried;
+    - a service now running may resolve a diagnosis (``changes.merge``): the service state
+      changes (Service Control Manager 7036) of the ``diagnosed`` hosts."""
     located = pipeline.located_newest()
     if located.empty:
         return rows
@@ -92,7 +98,31 @@ def with_recent_context(pipeline: ScanPipeline, rows: pd.DataFrame) -> pd.DataFr
     if not rows.empty:
         ends.append(pd.DataFrame({"host": rows["host"].astype(str), "time": rows["time"]}))
     newest = pd.concat(ends, ignore_index=True).groupby("host")["time"].max()
-    extra = pipeline.context_near(newest.dropna().reset_index())
+    near = near_chooser(newest.dropna().reset_index(), pipeline.settings.window)
+    changes = _service_changes(pipeline, diagnosed)
+
+    def needed(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(near(hosts, frame) | changes(hosts, frame))
+
+    extra = pipeline.read_located(needed)
     if extra.empty:
         return rows
     return pd.concat([rows, extra[list(rows.columns)]], ignore_index=True)
+
+
+def _service_changes(pipeline: ScanPipeline, hosts: set[str]) -> Chooser:
+    """A chooser of the located Service Control Manager 7036 records of ``hosts``."""
+    wanted = np.array(sorted(hosts), dtype=object)
+    names = pipeline.scanner.index.names
+    scm = names(SCM)
+
+    def changes(found: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        if not len(wanted):
+            return np.zeros(len(frame), dtype=bool)
+        codes, providers = pd.factorize(frame["provider"])  # absent (None, NaN): code -1
+        own = [isinstance(p, str) and names(p) == scm for p in providers.tolist()]
+        chosen = np.array([*own, False], dtype=bool)[codes]
+        chosen &= (frame["event_id"] == SERVICE_STATE).to_numpy(dtype=bool)
+        return chosen & np.isin(found, wanted)
+
+    return changes

@@ -213,8 +213,9 @@ class IncrementalPlanner:
     def _below_watermark(
         self, source: Source, heads: list[ChunkHead], reads: _Reads, prints: _Fingerprints
     ) -> set[int]:
-        """Chunks all at or below the file's stream watermark; reads the newest chunk, then
-        the chunks from the one holding the watermark record on (read in any case)."""
+        """Chunks all at or below the file's stream watermark; reads the newest chunk and the
+        one holding the watermark record (every record decoded; the chunks between are left
+        to the reader, which takes in and decodes only what is new and needed)."""
         usable = [h for h in heads if h.usable]
         if not usable or not self.book.prior:  # no watermark yet: nothing to compare
             return set()
@@ -237,8 +238,7 @@ class IncrementalPlanner:
             anchor = [h.index for h in usable if h.first <= mark.record_id <= h.last]
             if anchor and self.known_chunks([prints(anchor[0])]):
                 anchor = []  # the very chunk read before: its watermark record is the same
-            later = [h.index for h in usable if h.last > mark.record_id]
-            extra = sorted({*anchor[:1], *later} - reads.done)
+            extra = sorted(set(anchor[:1]) - reads.done)  # newer ones: read as new records
             there = _joined([rows, reads.rows(extra)]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:

@@ -22,7 +22,7 @@ from evtxscan.nightly.carried_windows import (
     carry_rows,
     carry_span,
     merge_facts,
-    with_recent_context,
+    with_located,
 )
 from evtxscan.nightly.changes import Changes, merge
 from evtxscan.nightly.cluster_read import read_on_cluster
@@ -172,7 +172,12 @@ class _Run:
         tonight = pipeline.correlate(rows, facts)
         self.kill.checkpoint(Phase.CORRELATING)
         retention = pd.Timedelta(days=options.retention_days)
-        changes = merge(self.prior, tonight, self.now, admitted, options.resolve_after, retention)
+        diagnosed = {i.host for i in tonight.incidents} | {
+            host for (host, _), d in self.prior.diagnoses.items() if d.status is Status.OPEN
+        }
+        shown = with_located(pipeline, tonight.rows, diagnosed)  # rows' positions kept
+        settled = dataclasses.replace(tonight, rows=shown)
+        changes = merge(self.prior, settled, self.now, admitted, options.resolve_after, retention)
         hosts = settle_hosts(
             self.prior.hosts,
             admitted,
@@ -192,7 +197,6 @@ class _Run:
             records_decoded=book.decoded,
             records_new=book.admitted,
         )
-        shown = with_recent_context(pipeline, tonight.rows)
         carry = carry_rows(shown, tonight.incidents, carry_span(chosen), options.timeline)
         carry = combine_rows(idle, [carry])
         if hosts.forgotten and not carry.empty:

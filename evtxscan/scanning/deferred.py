@@ -35,6 +35,9 @@ from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import ReadOptions
 
+#: Picks located records: a mask over a located frame's rows, given their hosts.
+Chooser = Callable[[np.ndarray, pd.DataFrame], np.ndarray]
+
 
 @dataclass(frozen=True)
 class DeferredRead:
@@ -109,13 +112,19 @@ def plan_deferred(
     host of each located record (see :class:`LocatedHosts`)."""
     if symptoms.empty:
         return []
-    marks = marks_by_host(symptoms)
+    return plan_reads(located, near_chooser(symptoms, window), hosts_of)
+
+
+def near_chooser(marks: pd.DataFrame, window: timedelta) -> Chooser:
+    """A chooser (see :func:`plan_reads`) of the located records within ``window`` of a mark
+    (``host``, ``time``) of the same host."""
+    by_host = marks_by_host(marks)
 
     def near(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        return near_marks(hosts, times, marks, window)
+        return near_marks(hosts, times, by_host, window)
 
-    return plan_reads(located, near, hosts_of)
+    return near
 
 
 def plan_reads(

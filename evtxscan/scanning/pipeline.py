@@ -36,6 +36,7 @@ from evtxscan.results.tables import diagnoses_table, hosts_frame, label_kinds
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.day_counts import DAY_COLUMNS
 from evtxscan.scanning.deferred import (
+    Chooser,
     DeferredRead,
     LocatedHosts,
     plan_deferred,
@@ -310,20 +311,18 @@ class ScanPipeline:
         if not self.located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        return self.context_near(symptoms)
-
-    def context_near(self, marks: pd.DataFrame) -> pd.DataFrame:
-        """The located context records within the timeline window of a mark (``host``,
-        ``time``), read again and decoded."""
-        reads = plan_deferred(self.located, marks, self.settings.window, self._hosts)
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
         return self._again(reads)
+
+    def read_located(self, choose: Chooser) -> pd.DataFrame:
+        """The located records ``choose(hosts, frame)`` picks, read again and decoded."""
+        return self._again(plan_reads(self.located, choose, self._hosts))
 
     def located_newest(self) -> pd.DataFrame:
         """Per host, the time of its newest located record (``host``, ``time``)."""
+        located = [(source, frame) for source, frame in self.located if len(frame)]
         parts = [
-            pd.DataFrame({"host": self._hosts(source, frame), "time": frame["time"].array})
-            for source, frame in self.located
-            if len(frame)
+            pd.DataFrame({"host": self._hosts(s, f), "time": f["time"].array}) for s, f in located
         ]
         if not parts:
             return pd.DataFrame({"host": [], "time": []})

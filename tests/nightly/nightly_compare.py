@@ -33,7 +33,9 @@ def same_outcome(local: NightlyOutcome, tasks: NightlyOutcome) -> None:
         pd.testing.assert_frame_equal(getattr(local, name), getattr(tasks, name), obj=name)
     for name in ("diagnoses", "timeline", "hosts", "daily"):  # integrity: below
         a, b = getattr(local.result, name), getattr(tasks.result, name)
-        pd.testing.assert_frame_equal(a, b, obj=name)
+        # Categories list the values of the rows read: a run that decodes every new record
+        # has more of them (files whose records were all only located here).
+        pd.testing.assert_frame_equal(a, b, obj=name, check_categorical=False)
     pd.testing.assert_frame_equal(local.result.integrity, tasks.result.integrity)
     assert local.stats == tasks.stats and local.notes == tasks.notes
 
