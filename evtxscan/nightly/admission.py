@@ -101,7 +101,8 @@ class WatermarkAdmission:
         return found
 
     def _hosts(self, index: RecordIndex) -> tuple[np.ndarray, list[str]]:
-        names = hosts(self.host_map, category(index.computer), index.source, [self.source])
+        files = np.zeros(len(index), dtype=np.int32)  # one file (numbered in its batch)
+        names = hosts(self.host_map, category(index.computer), files, [self.source])
         return np.asarray(names.codes), [str(name) for name in names.categories]
 
 

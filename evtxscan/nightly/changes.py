@@ -76,9 +76,11 @@ def row_keys(rows: pd.DataFrame) -> list[str]:
     if rows.empty:
         return []
     keys = [""] * len(rows)
-    for i in np.flatnonzero(rows["signatures"].map(len).to_numpy() > 0):
-        row = rows.iloc[i]
-        parts = (row["host"], row["channel"], row["event_record_id"], row["time"], row["event_id"])
+    symptoms = np.flatnonzero(rows["signatures"].map(len).to_numpy() > 0)
+    columns = ["host", "channel", "event_record_id", "time", "event_id"]
+    chosen = rows.iloc[symptoms]
+    values = [chosen[name].astype(object).tolist() for name in columns]  # as a row gives them
+    for i, parts in zip(symptoms.tolist(), zip(*values, strict=True), strict=True):
         keys[i] = "|".join(str(p) for p in parts)
     return keys
 

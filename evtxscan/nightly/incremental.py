@@ -206,6 +206,9 @@ class IncrementalPlanner:
         admission = self.book.admission(source.display, self.host_map)
         return ChunkPlan(_spans(todo, first_offset), tuple(reads.decoded), admission)
 
+    def reads_chunks(self) -> bool:
+        return bool(self.book.prior)  # no watermark yet: nothing to compare, nothing read
+
     def absorb(self, summary: object) -> None:
         assert isinstance(summary, AdmittedSummary)
         self.book.absorb(summary)

@@ -28,6 +28,8 @@ class ChunkPlan:
     spans: tuple[ChunkRange, ...]
     decoded: tuple[tuple[list[pd.DataFrame], RangeResult], ...] = ()
     admission: Admission | None = None
+    #: Where the file's chunks start, when its header was inspected before planning.
+    first_offset: int | None = None
 
 
 class ChunkPlanner(Protocol):
@@ -41,6 +43,11 @@ class ChunkPlanner(Protocol):
         report: FileReport,
         read: RangeReader,
     ) -> ChunkPlan: ...
+
+    def reads_chunks(self) -> bool:
+        """Whether :meth:`plan` may read chunks itself (then each file is planned on its own,
+        within its time budget); else small files may be planned and read in batches."""
+        ...
 
     def absorb(self, summary: object) -> None:
         """Take what a range's ``admission`` summarized of the records it admitted without

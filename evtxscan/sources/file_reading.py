@@ -18,9 +18,9 @@ from evtxscan.sources import small_evtx, small_runs
 from evtxscan.sources.budget import TimeBudgetExceeded, timed
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
-from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlanner
+from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlan, ChunkPlanner
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
-from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selectors import Admitted
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
@@ -200,16 +200,50 @@ class FileReading:
         Should the batch fail as a whole, its files are read one by one instead."""
         reports = [FileReport(path=source.display) for source in run]
         files = small_evtx.open_small_files(run, reports, self._duplicate)
-        results = [RangeResult() for _ in files]
-        outputs = small_evtx.decode_small_files(files, results, self.options)
-        if outputs is None:  # a reader bug, a slow file, or values read as missing
-            for file in files:
-                yield from self._read_alone(file.source, file.report, reports, file.data)
-        else:
-            for file, frames, result in zip(files, outputs, results, strict=True):
-                yield from self._fold(frames, result, file.report, file.source)
+        for part, plans in self._planned(files):
+            if len(part) == 1 and plans:  # a file its planner reads in part
+                file = part[0]
+                yield from self._guarded(file.source, file.data, file.report, plans[0])
+                continue
+            options = self.options
+            if plans:
+                admitted = tuple(plan.admission for plan in plans if plan.admission)
+                if len(admitted) == len(plans):
+                    selector = Admitted(options.selector, admitted)
+                    options = dataclasses.replace(options, selector=selector)
+            results = [RangeResult() for _ in part]
+            outputs = small_evtx.decode_small_files(part, results, options)
+            if outputs is None:  # a reader bug, a slow file, or values read as missing
+                for at, file in enumerate(part):
+                    plan = plans[at] if plans else None
+                    yield from self._read_alone(file.source, file.report, reports, file.data, plan)
+            else:
+                for file, frames, result in zip(part, outputs, results, strict=True):
+                    yield from self._fold(frames, result, file.report, file.source)
         for report in reports:
             self._finish(report)
+
+    def _planned(
+        self, files: list[small_evtx.SmallFile]
+    ) -> Iterator[tuple[list[small_evtx.SmallFile], list[ChunkPlan]]]:
+        """The files as runs to read in one batch, each with its plans (none without a
+        planner); a file whose plan does not read it whole comes alone."""
+        if self.planner is None:
+            yield files, []
+            return
+        run: list[tuple[small_evtx.SmallFile, ChunkPlan]] = []
+        for file in files:
+            first = file.first_offset
+            plan = self.planner.plan(file.source, file.data, first, file.report, _no_reads)
+            if plan.decoded or plan.spans != tuple(file.spans):
+                if run:
+                    yield [f for f, _ in run], [p for _, p in run]
+                    run = []
+                yield [file], [dataclasses.replace(plan, first_offset=first)]
+            else:
+                run.append((file, plan))
+        if run:
+            yield [f for f, _ in run], [p for _, p in run]
 
     def _settle(self, task: SmallRunTask, future: Future[SmallRun]) -> Iterator[pd.DataFrame]:
         """A batch of small files a worker read, taken in input order (see ``small_runs``)."""
@@ -232,12 +266,14 @@ class FileReading:
         found: FileReport,
         reports: list[FileReport],
         data: bytes | None = None,
+        plan: ChunkPlan | None = None,
     ) -> Iterator[pd.DataFrame]:
         """A file of a batch that failed as a whole, read on its own with a report from
         scratch (its header is read again) in place of ``found`` in ``reports``; ``data``:
         its bytes, else it is opened again."""
         alone = FileReport(path=found.path)
         alone.size, alone.format, alone.sha256 = found.size, found.format, found.sha256
+        alone.mtime_ns = found.mtime_ns
         reports[reports.index(found)] = alone
         if data is None:
             try:
@@ -251,12 +287,18 @@ class FileReading:
             finally:
                 if isinstance(content, FileView):
                     content.close()
-        yield from self._guarded(source, data, alone)
+        if plan is not None:  # its header is read again: the plan's first offset stands
+            plan = dataclasses.replace(plan, first_offset=None)
+        yield from self._guarded(source, data, alone, plan)
 
-    def _guarded(self, source: Source, data: bytes, report: FileReport) -> Iterator[pd.DataFrame]:
-        """One file's EVTX read on its own; a reader bug becomes an error in its report."""
+    def _guarded(
+        self, source: Source, data: bytes, report: FileReport, plan: ChunkPlan | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """One file's EVTX read on its own (``plan``: planned already, its header inspected
+        when the plan says where chunks start); a reader bug becomes an error in its report."""
         try:
-            yield from self._within_budget(self._read_evtx(source, data, report, None), report)
+            frames = self._read_evtx(source, data, report, None, plan)
+            yield from self._within_budget(frames, report)
         except Exception as exc:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
@@ -267,13 +309,17 @@ class FileReading:
         content: Buffer,
         report: FileReport,
         pool: RangePool | None,
+        plan: ChunkPlan | None = None,
     ) -> Iterator[pd.DataFrame]:
-        first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+        if plan is not None and plan.first_offset is not None:
+            first_offset = plan.first_offset
+        else:
+            first_offset = inspect_header(bytes(content[:SNIFF_BYTES]), report)
         spans = chunk_ranges(len(content), first_offset, CHUNKS_PER_TASK)
         options = self.options
         if self.planner is not None:  # incremental reading: only the chunks it chooses
             every = dataclasses.replace(options, selector=None)  # the planner's: every record
-            plan = self.planner.plan(
+            plan = plan or self.planner.plan(
                 source,
                 content,
                 first_offset,
@@ -285,7 +331,7 @@ class FileReading:
             spans = list(plan.spans)
             if plan.admission is not None:
                 options = dataclasses.replace(
-                    options, selector=Admitted(options.selector, plan.admission)
+                    options, selector=Admitted(options.selector, (plan.admission,))
                 )
         tasks = [RangeTask(source, span, options) for span in spans]
         if pool is None or len(tasks) == 0:
@@ -332,3 +378,8 @@ class FileReading:
         report.chunks_skipped += result.chunks_skipped
         if result.over_budget:  # a worker gave the range up at the time budget
             raise TimeBudgetExceeded
+
+
+def _no_reads(span: ChunkRange) -> tuple[list[pd.DataFrame], RangeResult]:
+    """The range reader of a planner that said it reads no chunks."""
+    raise RuntimeError(f"a planner that reads no chunks asked for chunks {span.start}-{span.stop}")

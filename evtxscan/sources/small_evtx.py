@@ -79,6 +79,7 @@ class SmallFile:
     report: FileReport
     data: bytes
     spans: list[ChunkRange]
+    first_offset: int  # where its chunks start (its header inspected)
 
 
 def open_small_files(
@@ -101,7 +102,7 @@ def open_small_files(
             if not duplicate(report, content):
                 first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
                 spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
-                files.append(SmallFile(source, report, bytes(content[:]), spans))
+                files.append(SmallFile(source, report, bytes(content[:]), spans, first))
         finally:
             if isinstance(content, FileView):
                 content.close()

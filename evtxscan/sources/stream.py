@@ -135,7 +135,8 @@ class RecordStream(FileReading):
             not self.auto_workers or small_runs.more_than_one_task(items)
         )
         pool = RangePool(self.workers, options) if pooled else None
-        batching = self.planner is None and self.options.backend is Backend.RUST
+        planned = self.planner is not None and (pool is not None or self.planner.reads_chunks())
+        batching = not planned and self.options.backend is Backend.RUST
         limit = (
             small_evtx.BATCH_BYTES
             if self.options.selector is not None

@@ -6,6 +6,7 @@ from the night before."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from nightly_scenario import Q138713, at, carried, chatter, run_at, state_tables
 
 from evtxscan.nightly import run as nightly_run
 from evtxscan.scanning.pipeline import ScanSettings
+from evtxscan.sources import small_evtx
 from evtxscan.synth.evtx_writer import EventSpec
 from evtxscan.synth.scenarios import boot, scm, server_2508
 
@@ -67,3 +69,39 @@ def test_first_night_locates_context_and_carries_the_last_window(
     mine = rows[(rows["host"] == "late") & (rows["event_id"] == 7036)]
     assert pd.Timestamp(at(0, 23, 55)) in set(mine["time"])
     assert state_tables(tmp_path / "s.db")["watermarks"]
+
+
+def test_a_night_without_watermarks_reads_small_logs_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing to compare (no watermark yet), small logs are planned and read in one
+    batch, each with its own admission; the next night plans each file on its own."""
+    batches: list[int] = []
+    real = small_evtx.decode_small_files
+
+    def spy(files: list[small_evtx.SmallFile], *args: object) -> object:
+        found = real(files, *args)  # type: ignore[arg-type]
+        batches.append(len(files) if found is not None else -len(files))
+        return found
+
+    monkeypatch.setattr(small_evtx, "decode_small_files", spy)
+    collected = tmp_path / "c"
+    first = run_at(every_night(collected, 1), tmp_path / "s.db", tmp_path / "o", 1)
+    assert batches == [2]  # both hosts' logs, decoded as one batch (never given back)
+    assert first.stats.records_new == first.stats.records_decoded > 0
+    batches.clear()
+    run_at(every_night(collected, 2), tmp_path / "s.db", tmp_path / "o", 2)
+    assert batches == []  # watermarks now: each file planned (and its newest chunk read)
+
+
+def test_a_failed_batch_keeps_what_the_next_night_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch given back is read file by file; the files' sizes and times are still
+    stored, so the next night does not hash them again."""
+    monkeypatch.setattr(small_evtx, "decode_small_files", lambda *args: None)
+    run_at(every_night(tmp_path / "c", 1), tmp_path / "s.db", tmp_path / "o", 1)
+    assert len(state_tables(tmp_path / "s.db")["files"]) == 2
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        stats = db.execute("SELECT path, mtime_ns FROM file_stats").fetchall()
+    assert len(stats) == 2 and all(mtime for _, mtime in stats)

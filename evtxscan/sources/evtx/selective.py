@@ -114,7 +114,8 @@ def read_range_selected(
     if isinstance(selector, Admitted):
         admitted = np.flatnonzero(choice.admitted[undecoded])  # type: ignore[index]
         taken = index.take(undecoded).take(admitted)
-        result.admitted = selector.admission.summary(taken, int(np.count_nonzero(undecoded)))
+        passed = int(np.count_nonzero(undecoded))
+        result.admitted = selector.admissions[0].summary(taken, passed)
     result.observed = _observation(source, index, frames)
     result.observed.add_lost(values_lost(index.take(undecoded)))
     return frames
@@ -207,7 +208,8 @@ def read_ranges_decoded(
         if isinstance(selector, Admitted):
             passed = rows[undecoded[rows]]
             taken = passed[choice.admitted[passed]]  # type: ignore[index]
-            result.admitted = selector.admission.summary(index.take(taken), len(passed))
+            admission = selector.admissions[number]
+            result.admitted = admission.summary(index.take(taken), len(passed))
         out.append([] if joined else frames)
     if joined:
         out[0] = batches(chosen, batch_size)

@@ -44,19 +44,28 @@ class Admission(Protocol):
 
 @dataclass(frozen=True)
 class Admitted:
-    """A selector (None: decode every record) over the records an admission takes in."""
+    """A selector (None: decode every record) over the records admissions take in: one
+    admission per file of a batch (``RecordIndex.source`` numbers them)."""
 
     selector: IndexSelector | None
-    admission: Admission
+    admissions: tuple[Admission, ...]
+
+    def admit_mask(self, index: RecordIndex) -> np.ndarray:
+        if len(self.admissions) == 1:
+            return np.asarray(self.admissions[0].admit_mask(index), dtype=bool)
+        admitted = np.zeros(len(index), dtype=bool)
+        for number, admission in enumerate(self.admissions):
+            rows = np.flatnonzero(index.source == number)
+            if len(rows):
+                admitted[rows] = admission.admit_mask(index.take(rows))
+        return admitted
 
     def decode_mask(self, index: RecordIndex) -> np.ndarray:
-        admitted = self.admission.admit_mask(index)
-        return admitted & self.selector.decode_mask(index) if self.selector else admitted
+        return choose(self, index).decode
 
     def defer_mask(self, index: RecordIndex) -> np.ndarray:
-        if self.selector is None:
-            return np.zeros(len(index), dtype=bool)
-        return np.asarray(self.admission.admit_mask(index) & self.selector.defer_mask(index))
+        later = choose(self, index).later
+        return np.zeros(len(index), dtype=bool) if later is None else later
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def choose(selector: IndexSelector | None, index: RecordIndex) -> Choice:
     """What ``selector`` asks for (records the index cannot read are always decoded)."""
     admitted = None
     if isinstance(selector, Admitted):
-        admitted = selector.admission.admit_mask(index)
+        admitted = selector.admit_mask(index)
         selector = selector.selector
         if selector is None:
             return Choice(admitted | index.fallback, None, admitted)
