@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from nightly_compare import InProcess, run_both
+from nightly_compare import InProcess, every_folder, run_both, same_outcome
 from nightly_scenario import Q138713, at, carried, chatter, run_at, state_tables, write_night
 
 from evtxscan.nightly import run as nightly_run
@@ -105,3 +105,15 @@ def test_a_failed_batch_keeps_what_the_next_night_needs(
     with sqlite3.connect(tmp_path / "s.db") as db:
         stats = db.execute("SELECT path, mtime_ns FROM file_stats").fetchall()
     assert len(stats) == 2 and all(mtime for _, mtime in stats)
+
+
+def test_worker_processes_take_in_what_one_process_takes_in(tmp_path: Path) -> None:
+    """Ranges read by worker processes carry their admission there and their summaries
+    back: outcome and state equal those of one process, night by night."""
+    for night in (1, 2, 3):
+        paths = every_folder(tmp_path / "collected", night)
+        one = run_at(paths, tmp_path / "one.db", tmp_path / "out-one", night)
+        two = run_at(paths, tmp_path / "two.db", tmp_path / "out-two", night, workers=2)
+        same_outcome(one, two)
+        assert state_tables(tmp_path / "one.db") == state_tables(tmp_path / "two.db")
+    assert two.stats.chunks_below_watermark > 0
