@@ -217,8 +217,9 @@ class IncrementalPlanner:
         self, source: Source, heads: list[ChunkHead], reads: _Reads, prints: _Fingerprints
     ) -> set[int]:
         """Chunks all at or below the file's stream watermark; reads the newest chunk and the
-        one holding the watermark record (every record decoded; the chunks between are left
-        to the reader, which takes in and decodes only what is new and needed)."""
+        one holding the watermark record, with the newer ones when they are few (every
+        record decoded, in as few reads as can be); more new chunks are left to the reader,
+        which takes in and decodes only what is new and needed."""
         usable = [h for h in heads if h.usable]
         if not usable or not self.book.prior:  # no watermark yet: nothing to compare
             return set()
@@ -241,7 +242,12 @@ class IncrementalPlanner:
             anchor = [h.index for h in usable if h.first <= mark.record_id <= h.last]
             if anchor and self.known_chunks([prints(anchor[0])]):
                 anchor = []  # the very chunk read before: its watermark record is the same
-            extra = sorted(set(anchor[:1]) - reads.done)  # newer ones: read as new records
+            newer = [h for h in usable if h.last > mark.record_id]
+            later = [h.index for h in newer]
+            fresh = sum(h.last - max(h.first, mark.record_id + 1) + 1 for h in newer)
+            if fresh > FEW_NEW_RECORDS:  # many: left to index-first reading (decode what is needed)
+                later = []
+            extra = sorted({*anchor[:1], *later} - reads.done)
             there = _joined([rows, reads.rows(extra)]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:
@@ -263,6 +269,11 @@ class IncrementalPlanner:
             self.book.notes.append(HistoryRow(Change.GAP, host, detail=detail))
         return {h.index for h in usable if h.last <= mark.record_id} - reads.done
 
+
+#: Up to this many new records (as chunk headers number them) the planner decodes the new
+#: chunks itself, with the watermark record's: few cost less read in one go than planned
+#: apart and read index-first (a second read then decodes the context a night carries).
+FEW_NEW_RECORDS = 5_000
 
 #: What the planner reads of the chunks it decodes itself.
 _MARK_COLUMNS = [

@@ -14,6 +14,7 @@ import pytest
 from nightly_compare import InProcess, every_folder, run_both, same_outcome
 from nightly_scenario import Q138713, at, carried, chatter, run_at, state_tables, write_night
 
+from evtxscan.nightly import incremental
 from evtxscan.nightly import run as nightly_run
 from evtxscan.scanning.pipeline import ScanSettings
 from evtxscan.sources import small_evtx
@@ -117,3 +118,43 @@ def test_worker_processes_take_in_what_one_process_takes_in(tmp_path: Path) -> N
         same_outcome(one, two)
         assert state_tables(tmp_path / "one.db") == state_tables(tmp_path / "two.db")
     assert two.stats.chunks_below_watermark > 0
+
+
+def test_many_new_records_are_read_index_first_with_the_same_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a few new records the planner leaves the new chunks to index-first reading
+    (here: always); outcome and state still equal a run that decodes every new record."""
+    monkeypatch.setattr(incremental, "FEW_NEW_RECORDS", 0)
+    decoded: list[int] = []
+    real = incremental._Reads.rows
+
+    def watched(self: incremental._Reads, indexes: list[int]) -> pd.DataFrame:
+        decoded.append(len(indexes))
+        return real(self, indexes)
+
+    monkeypatch.setattr(incremental._Reads, "rows", watched)
+    done = run_both(tmp_path, 3, InProcess(), every_folder)
+    assert done[-1][0].stats.chunks_below_watermark > 0
+    assert decoded and max(decoded) == 1  # the newest chunk, the watermark record's: apart
+
+
+def forwarded(collected: Path, night: int) -> list[Path]:
+    """One log holding two machines' records (forwarded events: no single stream, so no
+    chunk is skipped by a watermark), re-packed every night (no chunk is byte-identical):
+    only admission keeps the records read before out."""
+    events = sorted(
+        [*chatter("fwd-a", 0), *chatter("fwd-b", 0), *chatter("fwd-a", 1), *chatter("fwd-b", 1)],
+        key=lambda e: e.time,
+    )
+    folder = write_night(collected, night, {"fwd": events}, records_per_chunk=5 + 3 * night)
+    return [folder]
+
+
+def test_records_read_before_are_not_taken_in_again(tmp_path: Path) -> None:
+    done = run_both(tmp_path, 2, InProcess(), forwarded)
+    local, _ = done[-1]
+    assert local.stats.chunks_below_watermark == 0 and local.stats.chunks_known == 0
+    assert 0 < local.stats.records_new < local.stats.records_decoded
+    daily = local.result.daily
+    assert set(daily["day"].dt.day) == {at(1).day}  # day 0 was read by night 1
