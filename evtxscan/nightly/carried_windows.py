@@ -91,7 +91,7 @@ def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]
       decoded and kept), so they are carried;
     - a service now running may resolve a diagnosis (``changes.merge``): the service state
       changes (Service Control Manager 7036) of the ``diagnosed`` hosts."""
-    located = pipeline.located_newest()
+    located = _newest_located(pipeline)
     if located.empty:
         return rows
     ends = [located]
@@ -108,6 +108,30 @@ def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]
     if extra.empty:
         return rows
     return pd.concat([rows, extra[list(rows.columns)]], ignore_index=True)
+
+
+def _newest_located(pipeline: ScanPipeline) -> pd.DataFrame:
+    """Per host, the time of its newest located record (``host``, ``time``), frame by
+    frame (a frame is mostly one file's, of one host)."""
+    newest: dict[str, np.datetime64] = {}
+    for source, frame in pipeline.located:
+        if not len(frame):
+            continue
+        owners = pipeline.located_hosts(source, frame)
+        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+        dated = ~np.isnat(times)
+        found: dict[str, np.datetime64] = {}
+        if (owners == owners[0]).all():
+            found = {str(owners[0]): times[dated].max()} if dated.any() else {}
+        else:
+            for host, time in pd.Series(times[dated]).groupby(owners[dated]).max().items():
+                found[str(host)] = np.datetime64(time, "us")
+        for host, time in found.items():
+            before = newest.get(host)
+            newest[host] = time if before is None or time > before else before
+    names = sorted(newest)
+    ends = np.array([newest[h] for h in names], dtype="datetime64[us]")
+    return pd.DataFrame({"host": names, "time": pd.to_datetime(ends).tz_localize("UTC")})
 
 
 def _service_changes(pipeline: ScanPipeline, hosts: set[str]) -> Chooser:

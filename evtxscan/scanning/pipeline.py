@@ -69,6 +69,8 @@ if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
+#: Per-day counts of records not decoded held as a dict before they join the day table.
+SKIPPED_HELD = 2_000
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 
@@ -153,7 +155,8 @@ class ScanPipeline:
         self.renames = HostRenames(joined=settings.join_renamed)
         #: Renames an engine that correlates hosts apart found over the whole collection.
         self.given_renames: HostRenames | None = None
-        self._hosts = LocatedHosts(self._host_of)
+        #: The host of each located record (as the kept rows name it, renames joined).
+        self.located_hosts = LocatedHosts(self._host_of)
         #: Context records located but not decoded (per source), for the second read.
         self.located: list[tuple[Source, pd.DataFrame]] = []
 
@@ -233,6 +236,9 @@ class ScanPipeline:
             if pending_rows >= settings.feed_rows:
                 self._feed(pending, hooks, seen)
                 pending, pending_rows = [], 0
+            if len(stream.skipped) >= SKIPPED_HELD:  # counted as a frame: a dict grows
+                scanner.add_skipped(stream.skipped, stream.options.host_map)
+                stream.skipped.clear()
             if hooks.after_batch is not None:
                 hooks.after_batch()
         if pending:
@@ -256,7 +262,7 @@ class ScanPipeline:
         names, join = self.scanner.index.names, self.settings.join_renamed
         host_for = self.host_map.host_for
         self.renames = self.given_renames or find_renames(rows, host_for, known, names, join)
-        self._hosts = LocatedHosts(self._host_of)  # host names follow the renames
+        self.located_hosts = LocatedHosts(self._host_of)  # host names follow the renames
         rows = self._joined(rows)
         if carried is None:
             self._own_rows = rows
@@ -287,7 +293,7 @@ class ScanPipeline:
         if unsure and self.located:
             names = self.scanner.index.names
             boots = {host: facts[host].boot_starts for host in unsure}
-            reads = plan_reads(self.located, role_evidence(boots, names), self._hosts)
+            reads = plan_reads(self.located, role_evidence(boots, names), self.located_hosts)
             options, relabel = self.read_options(), self.renames.relabel
             for host in server_role_hosts(reads, options, self.config, relabel):
                 facts[host].server_role = True
@@ -311,22 +317,12 @@ class ScanPipeline:
         if not self.located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        reads = plan_deferred(self.located, symptoms, self.settings.window, self._hosts)
+        reads = plan_deferred(self.located, symptoms, self.settings.window, self.located_hosts)
         return self._again(reads)
 
     def read_located(self, choose: Chooser) -> pd.DataFrame:
         """The located records ``choose(hosts, frame)`` picks, read again and decoded."""
-        return self._again(plan_reads(self.located, choose, self._hosts))
-
-    def located_newest(self) -> pd.DataFrame:
-        """Per host, the time of its newest located record (``host``, ``time``)."""
-        located = [(source, frame) for source, frame in self.located if len(frame)]
-        parts = [
-            pd.DataFrame({"host": self._hosts(s, f), "time": f["time"].array}) for s, f in located
-        ]
-        if not parts:
-            return pd.DataFrame({"host": [], "time": []})
-        return pd.concat(parts, ignore_index=True).groupby("host")["time"].max().reset_index()
+        return self._again(plan_reads(self.located, choose, self.located_hosts))
 
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
