@@ -135,7 +135,9 @@ class RecordStream(FileReading):
             not self.auto_workers or small_runs.more_than_one_task(items)
         )
         pool = RangePool(self.workers, options) if pooled else None
-        planned = self.planner is not None and (pool is not None or self.planner.reads_chunks())
+        # A planner plans each file here: small logs are batched here too (unless it reads
+        # chunks itself: then file by file, each within its time budget).
+        planned = self.planner is not None and self.planner.reads_chunks()
         batching = not planned and self.options.backend is Backend.RUST
         limit = (
             small_evtx.BATCH_BYTES
@@ -143,14 +145,16 @@ class RecordStream(FileReading):
             else small_evtx.DECODE_ALL_BATCH_BYTES
         )
         depth = small_runs.RUNS_AHEAD_PER_WORKER * self.workers
-        submit = None if pool is None else functools.partial(pool.submit, small_runs.read_small_run)
+        submit = None
+        if pool is not None and self.planner is None:
+            submit = functools.partial(pool.submit, small_runs.read_small_run)
         runs = RunsAhead(submit, items, limit, options, depth)
         try:
             index = 0
             while index < len(items):
                 run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
-                    if pool is None:
+                    if submit is None:
                         yield from self._read_small_files(run)
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))

@@ -87,7 +87,11 @@ def test_a_night_without_watermarks_reads_small_logs_in_batches(
 
     monkeypatch.setattr(small_evtx, "decode_small_files", spy)
     collected = tmp_path / "c"
-    first = run_at(every_night(collected, 1), tmp_path / "s.db", tmp_path / "o", 1)
+    paths = every_night(collected, 1)
+    run_at(paths, tmp_path / "w.db", tmp_path / "w", 1, workers=2)
+    assert batches == [2]  # with worker processes too: the planner plans here
+    batches.clear()
+    first = run_at(paths, tmp_path / "s.db", tmp_path / "o", 1)
     assert batches == [2]  # both hosts' logs, decoded as one batch (never given back)
     assert first.stats.records_new == first.stats.records_decoded > 0
     batches.clear()
