@@ -71,6 +71,9 @@ if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
 FEED_ROWS = 20_000
 #: Per-day counts of records not decoded held as a dict before they join the day table.
 SKIPPED_HELD = 2_000
+#: Small logs batched up to this size by a stream read here (a batch's index and rows are
+#: its peak): 10 MiB keeps a first nightly run over 2 GiB under 300 MB (16 MiB: 320 MB).
+STREAM_BATCH_BYTES = 10 << 20
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
 
@@ -225,6 +228,7 @@ class ScanPipeline:
             bundle_limits=settings.bundle_limits,
         )
         stream.planner = hooks.planner
+        stream.batch_bytes = STREAM_BATCH_BYTES if options.selector is not None else None
         if hooks.remember:
             stream.remember(hooks.remember, hooks.known_stats)
         pending: list[pd.DataFrame] = []

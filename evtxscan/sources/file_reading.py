@@ -60,6 +60,8 @@ class FileReading:
     catalog: MessageCatalog | None
     #: Incremental reading (evtxscan.nightly): a planner that picks the EVTX chunks to read.
     planner: ChunkPlanner | None = None
+    #: Small logs read as one batch up to this size (None: ``small_evtx``'s defaults).
+    batch_bytes: int | None = None
 
     def _finish(self, report: FileReport) -> None:
         report.finish()

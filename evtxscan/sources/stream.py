@@ -139,7 +139,7 @@ class RecordStream(FileReading):
         # chunks itself: then file by file, each within its time budget).
         planned = self.planner is not None and self.planner.reads_chunks()
         batching = not planned and self.options.backend is Backend.RUST
-        limit = (
+        limit = self.batch_bytes or (
             small_evtx.BATCH_BYTES
             if self.options.selector is not None
             else small_evtx.DECODE_ALL_BATCH_BYTES
