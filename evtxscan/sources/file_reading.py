@@ -203,7 +203,7 @@ class FileReading:
         reports = [FileReport(path=source.display) for source in run]
         files = small_evtx.open_small_files(run, reports, self._duplicate)
         for part, plans in self._planned(files):
-            if len(part) == 1 and plans:  # a file its planner reads in part
+            if len(part) == 1 and plans:  # read on its own (its plan: whole, or in part)
                 file = part[0]
                 yield from self._guarded(file.source, file.data, file.report, plans[0])
                 continue
@@ -237,11 +237,12 @@ class FileReading:
         for file in files:
             first = file.first_offset
             plan = self.planner.plan(file.source, file.data, first, file.report, _no_reads)
+            plan = dataclasses.replace(plan, first_offset=first)  # its header was inspected
             if plan.decoded or plan.spans != tuple(file.spans):
                 if run:
                     yield [f for f, _ in run], [p for _, p in run]
                     run = []
-                yield [file], [dataclasses.replace(plan, first_offset=first)]
+                yield [file], [plan]
             else:
                 run.append((file, plan))
         if run:
