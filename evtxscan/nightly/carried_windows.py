@@ -105,8 +105,8 @@ def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]
         return np.asarray(near(hosts, frame) | changes(hosts, frame))
 
     extra = pipeline.read_located(needed)
-    if extra.empty:
-        return rows
+    if extra.empty or rows.empty:  # nothing kept tonight: the located records are the rows
+        return rows if extra.empty else extra
     return pd.concat([rows, extra[list(rows.columns)]], ignore_index=True)
 
 

@@ -162,3 +162,21 @@ def test_records_read_before_are_not_taken_in_again(tmp_path: Path) -> None:
     assert 0 < local.stats.records_new < local.stats.records_decoded
     daily = local.result.daily
     assert set(daily["day"].dt.day) == {at(1).day}  # day 0 was read by night 1
+
+
+def context_only_first(collected: Path, night: int) -> list[Path]:
+    """Night 1 holds nothing but a service change (located, never decoded at once); the
+    failure right after it arrives on night 2."""
+    events = [
+        scm("ctx", at(0, 23, 55), 7036, "Spooler", "stopped", level=4),
+        server_2508("ctx", at(1, 0, 2)),
+        scm("ctx", at(1, 0, 3), 7023, "Server", "%%2"),
+    ]
+    return [write_night(collected, night, {"ctx": events})]
+
+
+def test_a_night_of_context_alone_is_carried(tmp_path: Path) -> None:
+    done = run_both(tmp_path, 2, InProcess(), context_only_first)
+    assert len(carried(tmp_path / "local.db")) > 0
+    shown = done[-1][0].result.timeline
+    assert pd.Timestamp(at(0, 23, 55)) in set(shown.loc[shown["event_id"] == 7036, "time"])
