@@ -211,10 +211,15 @@ def text_seeds() -> list[bytes]:
 
 
 def zip_of(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of ``members``, the same bytes whenever it is made (a fixed member time: by
+    default a member is stamped with the clock, and a nested zip then changed the outer
+    member's CRC when two calls fell in different seconds)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", method) as bundle:
         for name, data in members:
-            bundle.writestr(name, data)
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16  # as a member named by a string gets
+            bundle.writestr(info, data, compress_type=method)
     return buffer.getvalue()
 
 

@@ -7,14 +7,16 @@ keeps the harness working and catches regressions of the classes it found. Set
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from fuzz.driver import Fuzzer, Settings
 from fuzz.mutators import mutate_bundle, mutate_evt, mutate_evtx, mutate_text, mutate_xml
-from fuzz.seeds import all_seeds
+from fuzz.seeds import all_seeds, zip_of
 
 COUNT = int(os.environ.get("EVTXSCAN_FUZZ_SMOKE", "1000"))
 
@@ -59,6 +61,18 @@ def test_mutators_are_reproducible_and_change_their_input() -> None:
             assert first == again
             changed += first != seed
         assert changed >= 20, mutate
+
+
+def test_bundles_do_not_depend_on_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zip made in another second is the same zip (mutations must be reproducible)."""
+    import time
+
+    members = [("a/l.zip", zip_of([("x.evtx", b"ElfFile")])), ("b.txt", b"x")]
+    first = zip_of(members)
+    monkeypatch.setattr(time, "time", lambda: 4.0e9)
+    again = zip_of(members)
+    assert first == again
+    assert zipfile.ZipFile(io.BytesIO(again)).getinfo("b.txt").compress_type == 8
 
 
 def test_a_batch_that_raises_the_peak_memory_is_kept_but_not_a_finding(
