@@ -165,6 +165,21 @@ def test_a_nested_value_reaching_past_its_record_is_left_to_the_renderer(tmp_pat
     assert status == "damaged"
 
 
+def test_a_payload_value_past_its_record_is_left_to_the_renderer(tmp_path: Path) -> None:
+    """Found by fuzzing (seed 42003, one input in 150,000 on 9b042d1): a record whose value
+    sizes put a string array past the record's end, in a chunk the file cuts short. Reading
+    every record (``read_records``, ``dump``) copied the array's bytes unchecked
+    (IndexError: the whole file an "internal error"); a scan never decoded that record.
+    Now any payload value reaching past its record leaves the record to the renderer, and
+    both give the file the same errors. (49 KB, compressed.)"""
+    packed = Path(__file__).parent / "reproducers" / "string-array-past-the-buffer.evtx.zz"
+    path = tmp_path / "s.evtx"
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    ((_, status, errors),) = _rows(path)
+    assert "internal error" not in errors and "pyevtx-rs" in errors
+    assert status == "damaged"
+
+
 def test_a_template_naming_a_huge_payload_slot_is_left_to_the_renderer(tmp_path: Path) -> None:
     """Found by fuzzing (seed 29003, five inputs): a damaged template naming an EventData
     substitution slot in the tens of thousands made the decoder's value table wider than

@@ -65,6 +65,7 @@ def read_payloads(
         slots_of.update({t: [] for t in wide})
     width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
     table0 = value_table(reader, outer, every, max(width, 1))
+    _values_outside(table0, outer, problem)
     cells0 = Cells(table0)
     nested_slot = _nested_slots(reader, table0, outer, slots_of, problem)
     nested_rows = np.flatnonzero(nested_slot >= 0)
@@ -84,6 +85,16 @@ def read_payloads(
     fail(problem, np.flatnonzero(broken), Problem.PAYLOAD_LAYOUT)
     data, binary = assemble(reader, tables, key_of, (cells0, cells1), inner_row, problem)
     return PayloadColumns(data, binary, problem)
+
+
+def _values_outside(table: ValueTable, outer: Instances, problem: np.ndarray) -> None:
+    """A payload value reaching past its record (damaged sizes) leaves the record to the
+    renderer, whatever its type (found by fuzzing: a string array past the buffer's end)."""
+    words = table.words.astype(np.int64)
+    present = np.arange(table.width) < table.count[:, None]
+    ends = table.data_at[:, None] + table.before + (words & 0xFFFF)
+    outside = (present & (ends > outer.end[:, None])).any(axis=1)
+    fail(problem, np.flatnonzero(outside), Problem.VALUES_OUTSIDE)
 
 
 def _nested_slots(
