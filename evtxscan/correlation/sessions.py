@@ -9,6 +9,7 @@ banner gives the OS version, build, service pack and processor kind.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,6 +140,19 @@ def server_hosts(rows: pd.DataFrame, canon: pd.Series) -> set[str]:
         values = data_values(data)
         role[position] = bool(values) and values[0].strip().casefold() in SERVER_SERVICES
     return set(rows.loc[role, "host"].astype(str))
+
+
+def service_changes(
+    frame: pd.DataFrame, names: Callable[[str], str], event_ids: Sequence[int] = SERVICE_STATE
+) -> np.ndarray:
+    """Which records of ``frame`` (``provider``, ``event_id`` columns, e.g. located ones)
+    are Service Control Manager events ``event_ids``; ``names``: canonical provider names,
+    asked once per distinct provider."""
+    codes, providers = pd.factorize(frame["provider"])  # absent (None, NaN): code -1
+    scm = names(SCM)
+    own = [isinstance(p, str) and names(p) == scm for p in providers.tolist()]
+    of_scm = np.array([*own, False], dtype=bool)[codes]
+    return np.asarray(of_scm & frame["event_id"].isin(event_ids).to_numpy(dtype=bool))
 
 
 def assign_sessions(times: pd.Series, facts: HostFacts | None) -> np.ndarray:

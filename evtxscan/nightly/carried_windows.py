@@ -15,8 +15,8 @@ import pandas as pd
 
 from evtxscan.correlation.incidents import Incident
 from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
-from evtxscan.correlation.sessions import HostFacts
-from evtxscan.nightly.changes import SCM, SERVICE_STATE
+from evtxscan.correlation.sessions import HostFacts, service_changes
+from evtxscan.nightly.changes import SERVICE_STATE
 from evtxscan.nightly.model import HostRecord
 from evtxscan.scanning.deferred import Chooser, near_chooser
 from evtxscan.scanning.pipeline import ScanPipeline
@@ -138,15 +138,10 @@ def _service_changes(pipeline: ScanPipeline, hosts: set[str]) -> Chooser:
     """A chooser of the located Service Control Manager 7036 records of ``hosts``."""
     wanted = np.array(sorted(hosts), dtype=object)
     names = pipeline.scanner.index.names
-    scm = names(SCM)
 
     def changes(found: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         if not len(wanted):
             return np.zeros(len(frame), dtype=bool)
-        codes, providers = pd.factorize(frame["provider"])  # absent (None, NaN): code -1
-        own = [isinstance(p, str) and names(p) == scm for p in providers.tolist()]
-        chosen = np.array([*own, False], dtype=bool)[codes]
-        chosen &= (frame["event_id"] == SERVICE_STATE).to_numpy(dtype=bool)
-        return chosen & np.isin(found, wanted)
+        return service_changes(frame, names, (SERVICE_STATE,)) & np.isin(found, wanted)
 
     return changes

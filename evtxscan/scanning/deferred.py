@@ -17,7 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.sessions import SCM, SERVICE_STATE, server_hosts
+from evtxscan.correlation.sessions import server_hosts, service_changes
 from evtxscan.results.timeline import near_sorted
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
@@ -167,10 +167,7 @@ def role_evidence(
     starts = {host: _utc_times(times)[-ROLE_BOOTS:] for host, times in boots.items()}
 
     def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        codes, providers = pd.factorize(frame["provider"])  # absent (None, NaN): code -1
-        scm_code = [isinstance(p, str) and names(p) == names(SCM) for p in providers.tolist()]
-        scm = np.array([*scm_code, False], dtype=bool)[codes]
-        chosen = scm & frame["event_id"].isin(SERVICE_STATE).to_numpy(dtype=bool)
+        chosen = service_changes(frame, names)
         candidates = np.flatnonzero(chosen)  # hosts compared on these rows only
         chosen[candidates] = np.isin(hosts[candidates], wanted)
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))

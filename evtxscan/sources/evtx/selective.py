@@ -112,8 +112,7 @@ def read_range_selected(
                           batch_size, include_recovered, result))  # fmt: skip
     undecoded = _count_undecoded(result, index, choice, frames)
     if isinstance(selector, Admitted):
-        admitted = np.flatnonzero(choice.admitted[undecoded])  # type: ignore[index]
-        taken = index.take(undecoded).take(admitted)
+        taken = index.take(undecoded[choice.admitted[undecoded]])  # type: ignore[index]
         passed = int(np.count_nonzero(undecoded))
         result.admitted = selector.admissions[0].summary(taken, passed)
     result.observed = _observation(source, index, frames)
