@@ -64,6 +64,13 @@ def _zip_with_names(payload: bytes, names: list[bytes]) -> bytes:
     return local + central + end
 
 
+def _unpacked(name: str, path: Path) -> Path:
+    """A kept reproducer (``reproducers/<name>``, zlib-compressed) written out at ``path``."""
+    packed = Path(__file__).parent / "reproducers" / name
+    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    return path
+
+
 def _rows(path: Path, backend: str = "rust") -> list[tuple[str, str, str]]:
     stream = read_records(path, backend=backend)
     for _ in stream:
@@ -157,9 +164,7 @@ def test_a_nested_value_reaching_past_its_record_is_left_to_the_renderer(tmp_pat
     the whole file an "internal error"); now the record goes to the renderer, and the rest
     of the file is read. The whole 33 KB input is kept (compressed): the minimizer's 5 KB
     one fails only after this one in the same process."""
-    packed = Path(__file__).parent / "reproducers" / "nested-value-past-the-record.evtx.zz"
-    path = tmp_path / "n.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("nested-value-past-the-record.evtx.zz", tmp_path / "n.evtx")
     ((_, status, errors),) = _rows(path)
     assert "internal error" not in errors and "pyevtx-rs" in errors
     assert status == "damaged"
@@ -172,9 +177,7 @@ def test_a_payload_value_past_its_record_is_left_to_the_renderer(tmp_path: Path)
     (IndexError: the whole file an "internal error"); a scan never decoded that record.
     Now any payload value reaching past its record leaves the record to the renderer, and
     both give the file the same errors. (49 KB, compressed.)"""
-    packed = Path(__file__).parent / "reproducers" / "string-array-past-the-buffer.evtx.zz"
-    path = tmp_path / "s.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("string-array-past-the-buffer.evtx.zz", tmp_path / "s.evtx")
     ((_, status, errors),) = _rows(path)
     assert "internal error" not in errors and "pyevtx-rs" in errors
     assert status == "damaged"
@@ -186,9 +189,7 @@ def test_a_template_naming_a_huge_payload_slot_is_left_to_the_renderer(tmp_path:
     the chunk buffer (IndexError: the whole file an "internal error"). Such templates'
     records now go to the renderer, as System fields beyond ``system_plan.MAX_SLOT`` do.
     (68 KB, compressed.)"""
-    packed = Path(__file__).parent / "reproducers" / "payload-slot-beyond-the-buffer.evtx.zz"
-    path = tmp_path / "w.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("payload-slot-beyond-the-buffer.evtx.zz", tmp_path / "w.evtx")
     ((_, status, errors),) = _rows(path)
     assert "internal error" not in errors
     assert status in ("damaged", "unreadable")
@@ -202,9 +203,7 @@ def test_python_evtx_endless_template_walk_is_cut_off(
     no check of ours ran; one record used gigabytes. Each record now has a CPU-time limit.
     Read in a child process with 2 GiB of address space, so a regression fails here (as a
     MemoryError "internal error") instead of starving the machine. (188 KB, compressed.)"""
-    packed = Path(__file__).parent / "reproducers" / "python-evtx-endless-template.evtx.zz"
-    path = tmp_path / "t.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("python-evtx-endless-template.evtx.zz", tmp_path / "t.evtx")
     peak, errors = _read_in_child(run_child, path, "python", 2)
     # python-evtx gives up on the damaged records (with the circle in the chunk's links cut,
     # it no longer walks without end; the CPU and memory limits stop any other such walk)
@@ -249,9 +248,7 @@ def test_pyevtx_rs_runaway_allocation_costs_the_chunk(
     now runs under an address-space bound: the allocation fails, pyevtx-rs panics, and the
     panic (a BaseException) becomes an error of that chunk. Read in a child process with
     3 GiB of address space, so a regression fails here instead of starving the machine."""
-    packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-runaway-allocation.evtx.zz"
-    path = tmp_path / "a.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("pyevtx-rs-runaway-allocation.evtx.zz", tmp_path / "a.evtx")
     peak, errors = _read_in_child(run_child, path, "rust", 3)
     assert "internal error" not in errors and "pyevtx-rs gave up on the chunk" in errors
     assert peak < 1024  # peak RSS in MiB
@@ -266,9 +263,7 @@ def test_pyevtx_rs_array_expansion_cannot_abort_the_reader(
     address-space bound, whichever allocation fails first decides: the parse arena panics
     (caught), the global allocator aborts the process. pyevtx-rs now runs in a forked child
     (``sources/evtx/isolated.py``); here it has room, and both records are read."""
-    packed = Path(__file__).parent / "reproducers" / "pyevtx-rs-array-expansion.evtx.zz"
-    path = tmp_path / "x.evtx"
-    path.write_bytes(zlib.decompress(packed.read_bytes()))
+    path = _unpacked("pyevtx-rs-array-expansion.evtx.zz", tmp_path / "x.evtx")
     peak, errors = _read_in_child(run_child, path, "rust", 3)
     assert "internal error" not in errors and "pyevtx-rs" not in errors
     assert peak < 1024  # peak RSS in MiB, of the reader and its renderer children
