@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--workers-every", type=int, default=25, help="batches read by two workers (0: never)"
     )
+    run.add_argument(
+        "--nightly-every", type=int, default=20, help="batches run as nightly runs (0: never)"
+    )
     shrink = commands.add_parser("minimize", help="shrink a finding that still fails")
     shrink.add_argument("input", type=Path)
     shrink.add_argument("--output", type=Path)
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs_every=options.outputs_every,
             full_every=options.full_every,
             workers_every=options.workers_every,
+            nightly_every=options.nightly_every,
         )
         started = time.monotonic()
         stats = Fuzzer(settings).run(options.count, report=lambda line: print(line, flush=True))

@@ -87,6 +87,7 @@ class Settings:
     outputs_every: int = 0  # also scan() a batch to its outputs every N batches (0: never)
     full_every: int = 1  # batches read with per-file typing (1: all; else the rest pooled)
     workers_every: int = 0  # read a batch with two worker processes every N batches (0: never)
+    nightly_every: int = 0  # run three nightly runs over a batch every N batches (0: never)
 
 
 @dataclasses.dataclass
@@ -171,7 +172,11 @@ class Fuzzer:
                 every = self.settings.workers_every
                 workers = 2 if every > 0 and batches % every == 0 else 1
                 outputs = self._outputs_due(batches)
-                self.run_batch(backend, outputs=outputs, fast=fast, workers=workers)
+                nightly = self.settings.nightly_every
+                if nightly > 0 and batches % nightly == 0:
+                    self.run_nightly_batch(backend)
+                else:
+                    self.run_batch(backend, outputs=outputs, fast=fast, workers=workers)
                 if batches % 40 == 0:
                     report(self.stats.line())
         finally:
@@ -241,6 +246,32 @@ class Fuzzer:
             if problem:
                 self._save("outputs", problem, self.current)
         self._note_jump(high_before, outputs)
+
+    def run_nightly_batch(self, backend: str) -> None:
+        """Three nightly runs over a batch of EVTX logs: as the corpus has them, then changed
+        at the same paths (see ``fuzz.nightly_check``), then unchanged."""
+        from fuzz.nightly_check import check_nightly, next_night
+
+        logs = []
+        for index in range(self.settings.batch):
+            first = self.rng.choice(self.corpus["evtx"])
+            second = next_night(first, self.rng, mutate_evtx, havoc)[:MAX_INPUT]
+            logs.append((f"{index:03d}-evtx", first, second))
+        self.current = [(f"{n}.night1", a) for n, a, _ in logs]
+        self.current += [(f"{n}.night2", b) for n, _, b in logs]
+        self._batch_started = time.monotonic()
+        limit = self.settings.hang_seconds * max(2, self.settings.batch) * 3
+        faulthandler.dump_traceback_later(limit, exit=True, file=self._hang_log)
+        try:
+            problem = check_nightly(logs, self.scratch / "nightly", backend)
+        finally:
+            self._batch_started = None
+            faulthandler.cancel_dump_traceback_later()
+        self.stats.inputs += len(logs)
+        self.stats.by_format["nightly"] = self.stats.by_format.get("nightly", 0) + len(logs)
+        self.stats.peak_rss = max(self.stats.peak_rss, rss_bytes())
+        if problem:
+            self._save("nightly", problem, self.current)
 
     def _note_jump(self, high_before: int, outputs: bool) -> None:
         """Keep a batch that raised the process's peak RSS by more than ``rss_jump`` (under

@@ -65,13 +65,15 @@ class WatermarkAdmission:
         channel = index.channel
         key = host_codes.astype(np.int64) * (len(channel.values) + 1) + (channel.codes + 1)
         present, inverse = np.unique(key, return_inverse=True)
-        limit = np.full(len(present), -1.0)
+        limit = np.zeros(len(present), dtype=np.uint64)
+        marked = np.zeros(len(present), dtype=bool)
         for at, value in enumerate(present.tolist()):
             host_code, channel_code = divmod(value, len(channel.values) + 1)
             name = channel.values[channel_code - 1] if channel_code else None
-            if name is not None:
-                limit[at] = self.limits.get((host_names[host_code], name), -1)
-        return np.asarray((ids <= 0) | (ids > limit[inverse]))
+            found = -1 if name is None else self.limits.get((host_names[host_code], name), -1)
+            if found >= 0:
+                limit[at], marked[at] = found, True
+        return np.asarray((ids == 0) | ~marked[inverse] | (ids > limit[inverse]))
 
     def summary(self, index: RecordIndex, passed: int) -> AdmittedSummary:
         found = AdmittedSummary(passed=passed, admitted=len(index))
@@ -92,7 +94,7 @@ class WatermarkAdmission:
         if not len(numbered):
             return found
         key = host_codes[numbered].astype(np.int64) * len(channel.values) + channel.codes[numbered]
-        order = np.lexsort((-ids[numbered], key))  # per stream, the highest ID first
+        order = np.lexsort((~ids[numbered], key))  # per stream, the highest ID first
         first = np.ones(len(order), dtype=bool)
         first[1:] = key[order][1:] != key[order][:-1]
         for row in numbered[order[first]].tolist():
@@ -107,9 +109,15 @@ class WatermarkAdmission:
 
 
 def _ids(index: RecordIndex) -> np.ndarray:
-    """EventRecordIDs as the book compares them (absent: 0)."""
+    """EventRecordIDs as the book compares them: exactly, as unsigned 64-bit numbers (absent:
+    0; a float would make ids past 2**53 equal)."""
     ids = index.event_record_id
-    return np.where(ids.present, ids.values, 0).astype(np.float64)
+    return np.where(ids.present, ids.values, np.uint64(0)).astype(np.uint64)
+
+
+def _row_ids(rows: pd.DataFrame) -> np.ndarray:
+    """The EventRecordIDs of decoded rows, as :func:`_ids` gives them."""
+    return np.asarray(rows["event_record_id"].to_numpy(dtype=np.uint64, na_value=0))
 
 
 def _utc(micros: int) -> pd.Timestamp:
@@ -132,13 +140,14 @@ def _watermark(
 def admitted_rows(batch: pd.DataFrame, limit: Callable[[str, str, str], int]) -> np.ndarray:
     """Which decoded rows are above their stream's watermark (``limit(file, host, channel)``:
     -1 for every record) or have no usable EventRecordID."""
-    ids = batch["event_record_id"].astype("Float64").fillna(0).to_numpy(dtype="float64")
-    keep = ids <= 0  # no usable EventRecordID: cannot be ordered, kept
+    ids = _row_ids(batch)
+    keep: np.ndarray = ids == 0  # no usable EventRecordID: cannot be ordered, kept
     keys = ["source_file", "host", "channel"]
     groups = batch.groupby(keys, observed=True, dropna=False).indices
     for key, where in groups.items():
         source, host, channel = (str(k) for k in key)  # type: ignore[attr-defined]
-        keep[where] |= ids[where] > limit(source, host, channel)
+        mark = limit(source, host, channel)
+        keep[where] |= True if mark < 0 else ids[where] > np.uint64(mark)
     return keep
 
 
@@ -151,20 +160,19 @@ def stream_tops(rows: pd.DataFrame) -> AdmittedSummary:
     for host, times in rows.groupby("host", observed=True)["time"]:
         latest = times.max()
         found.newest[str(host)] = None if latest is pd.NaT else pd.Timestamp(latest)
-    numbered = rows[rows["event_record_id"].astype("Float64").fillna(0) > 0]
-    if numbered.empty:
+    ids = _row_ids(rows)
+    numbered = np.flatnonzero(ids > 0)
+    if not len(numbered):
         return found
-    ids = numbered["event_record_id"].astype("float64")
-    top = ids.groupby(
-        [numbered["source_file"], numbered["host"], numbered["channel"]], observed=True
-    ).idxmax()
-    for group, at in top.items():
+    streams = rows.iloc[numbered].groupby(["source_file", "host", "channel"], observed=True).indices
+    for group, where in streams.items():
         source, host, channel = (str(k) for k in group)  # type: ignore[attr-defined]
-        row = numbered.loc[at]
+        at = int(numbered[where[int(np.argmax(ids[numbered[where]]))]])  # the first highest
+        row = rows.iloc[at]
         found.tops[(source, host, channel)] = Watermark(
             host,
             channel,
-            int(row["event_record_id"]),
+            int(ids[at]),
             None if row["time"] is pd.NaT else row["time"],
             record_key(row["time"], row["event_id"], row["provider"]),
         )

@@ -115,7 +115,7 @@ class StateDB:
     def load(self) -> PriorState:
         """The state the last committed run left (empty for a new file)."""
         marks = {
-            (h, c): Watermark(h, c, int(i), unstamp(t), k)
+            (h, c): Watermark(h, c, _unsigned(int(i)), unstamp(t), k)
             for h, c, i, t, k in self._rows(
                 "SELECT host, channel, record_id, record_time, record_key FROM watermarks"
             )
@@ -240,7 +240,18 @@ def _host(row: tuple[Any, ...]) -> HostRecord:
 
 def _marks(update: StateUpdate, at: str | None) -> Iterable[tuple[Any, ...]]:
     for m in update.watermarks:
-        yield (m.host, m.channel, m.record_id, stamp(m.record_time), m.record_key, at)
+        yield (m.host, m.channel, _signed(m.record_id), stamp(m.record_time), m.record_key, at)
+
+
+def _signed(record_id: int) -> int:
+    """An EventRecordID (unsigned 64-bit) as SQLite stores integers (signed 64-bit): ids of
+    2**63 and more, which only damaged or forged records carry, wrap to negative numbers."""
+    return record_id - (1 << 64) if record_id >= 1 << 63 else record_id
+
+
+def _unsigned(stored: int) -> int:
+    """The EventRecordID :func:`_signed` stored."""
+    return stored + (1 << 64) if stored < 0 else stored
 
 
 def _files(update: StateUpdate, at: str | None) -> Iterable[tuple[Any, ...]]:

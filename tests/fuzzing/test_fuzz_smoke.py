@@ -28,6 +28,7 @@ def test_smoke_run_finds_nothing(tmp_path: Path) -> None:
         findings=tmp_path / "findings",
         full_every=5,
         outputs_every=8,
+        nightly_every=9,
         time_budget=10.0,
         hang_seconds=30.0,
     )
@@ -36,7 +37,7 @@ def test_smoke_run_finds_nothing(tmp_path: Path) -> None:
     found = sorted(p.name for p in settings.findings.glob("*")) if stats.findings else []
     notes = [(settings.findings / name / "NOTE.txt").read_text()[:300] for name in found]
     assert stats.findings == 0, notes
-    assert stats.inputs >= COUNT and len(stats.by_format) == 5
+    assert stats.inputs >= COUNT and len(stats.by_format) == 6  # 5 formats, nightly runs
     assert stats.peak_rss < settings.max_rss
 
 
@@ -90,3 +91,30 @@ def test_a_batch_that_raises_the_peak_memory_is_kept_but_not_a_finding(
     assert stats.findings == 0 and [k.name for k in kept] == ["rss-jump-7-4"]
     assert "100 -> 400 MiB" in (kept[0] / "NOTE.txt").read_text()
     assert len([p for p in kept[0].iterdir() if p.name != "NOTE.txt"]) == 4
+
+
+def test_a_nightly_run_that_fails_is_a_finding_with_both_nights_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nightly batch runs three nights over the same paths; an exception on the second
+    night is saved with the logs of both nights."""
+    import fuzz.nightly_check as nightly_check
+
+    real = nightly_check.run_nightly
+    nights: list[int] = []
+
+    def second_night_fails(paths: object, options: nightly_check.NightlyOptions) -> object:
+        nights.append(options.now.day if options.now else 0)
+        if len(nights) == 2:
+            raise RuntimeError("planted")
+        return real(paths, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nightly_check, "run_nightly", second_night_fails)
+    settings = Settings(seed=11, batch=3, findings=tmp_path / "findings", nightly_every=1)
+    stats = Fuzzer(settings).run(3, report=lambda _line: None)
+    assert stats.findings == 1 and stats.by_format == {"nightly": 3} and nights == [1, 2]
+    (found,) = settings.findings.glob("nightly-*")
+    note = (found / "NOTE.txt").read_text()
+    assert note.startswith("night 2: ") and "RuntimeError: planted" in note
+    names = sorted(p.name for p in found.iterdir() if p.name != "NOTE.txt")
+    assert names == [f"00{i}-evtx.night{n}" for i in range(3) for n in (1, 2)]
