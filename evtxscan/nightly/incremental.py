@@ -21,8 +21,9 @@ Per input file (after the reader's SHA-256 check, which skips files an earlier r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ from evtxscan.nightly.admission import (
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
 from evtxscan.records.batch import empty_frame
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.chunk_plan import ChunkPlan, RangeReader
+from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps, RangeReader, run_plan
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -45,6 +46,7 @@ from evtxscan.sources.evtx.layout import (
     chunk_header_crc,
 )
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.zero_tail import zero_tail_start
 from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.worker import CHUNKS_PER_TASK
@@ -182,20 +184,36 @@ class IncrementalPlanner:
         report: FileReport,
         read: RangeReader,
     ) -> ChunkPlan:
+        return run_plan(self.planning(source, content, first_offset, report), read)
+
+    def planning(
+        self, source: Source, content: Buffer, first_offset: int, report: FileReport
+    ) -> PlanSteps:
+        """:meth:`plan` as steps (see :data:`~evtxscan.sources.chunk_plan.PlanSteps`): what
+        it decides is applied to the run (notes, resets, counts) only at its last step, so
+        that plans driven together finish in input order as plans made one by one do."""
         heads = chunk_heads(content, first_offset)
         slots = max(0, -(-(len(content) - first_offset) // CHUNK_SIZE))
         prints = _Fingerprints(content, heads)
+        effects: list[Callable[[], None]] = []
         try:
-            reads = _Reads(first_offset, read)
-            below = self._below_watermark(source, heads, reads, prints)
+            reads = _Reads(first_offset)
+            below = yield from self._below_watermark(source, heads, reads, prints, effects)
             rest = [h.index for h in heads if h.index not in below and h.index not in reads.done]
             known = self.known_chunks([prints(i) for i in rest])
             skip = {i for i in rest if prints(i) in known}
             passed = skip | below | reads.done
             todo = [i for i in range(slots) if i not in passed]
-            self.chunks_read += [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
+            if todo:  # pre-allocated space at the end: only zeros, which the reader skips
+                unused = -(-(zero_tail_start(content) - first_offset) // CHUNK_SIZE)
+                todo = [i for i in todo if i < unused]
+            read_prints = [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
         finally:
             prints.view = b""  # drop the reference to the content
+        yield ()  # decided: the driver finishes plans in input order
+        for effect in effects:
+            effect()
+        self.chunks_read += read_prints
         self.skipped_known += len(skip)
         self.skipped_below += len(below)
         if skip or below:
@@ -214,8 +232,13 @@ class IncrementalPlanner:
         self.book.absorb(summary)
 
     def _below_watermark(
-        self, source: Source, heads: list[ChunkHead], reads: _Reads, prints: _Fingerprints
-    ) -> set[int]:
+        self,
+        source: Source,
+        heads: list[ChunkHead],
+        reads: _Reads,
+        prints: _Fingerprints,
+        effects: list[Callable[[], None]],
+    ) -> Generator[tuple[ChunkRange, ...], list[Decoded], set[int]]:
         """Chunks all at or below the file's stream watermark; reads the newest chunk and the
         one holding the watermark record, with the newer ones when they are few (every
         record decoded, in as few reads as can be); more new chunks are left to the reader,
@@ -226,7 +249,7 @@ class IncrementalPlanner:
         probe = max(usable, key=lambda h: (h.last, h.index))
         if self.known_chunks([prints(probe.index)]):
             return set()  # the newest chunk was read before: its fingerprint tells the rest
-        rows = reads.rows([probe.index])
+        rows = yield from reads.rows([probe.index])
         rows = rows[~rows["recovered"]]
         stream = _single_stream(rows)
         mark = None if stream is None else self.book.prior.get(stream)
@@ -248,7 +271,7 @@ class IncrementalPlanner:
             if fresh > FEW_NEW_RECORDS:  # many: left to index-first reading (decode what is needed)
                 later = []
             extra = sorted({*anchor[:1], *later} - reads.done)
-            there = _joined([rows, reads.rows(extra)]) if extra else rows
+            there = _joined([rows, (yield from reads.rows(extra))]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:
                 row = same.iloc[0]
@@ -256,9 +279,11 @@ class IncrementalPlanner:
                     reason = f"record {mark.record_id} is not the one read before"
         host, channel = stream
         if reason is not None:
-            self.book.reset.add((source.display, host, channel))
             detail = f"{channel}: {reason} in {source.display}: cleared or reinstalled log"
-            self.book.notes.append(HistoryRow(Change.LOG_RESET, host, detail=detail))
+            effects.append(partial(self.book.reset.add, (source.display, host, channel)))
+            effects.append(
+                partial(self.book.notes.append, HistoryRow(Change.LOG_RESET, host, detail=detail))
+            )
             return set()
         oldest = min(h.first for h in usable)
         if oldest > mark.record_id + 1:
@@ -266,7 +291,9 @@ class IncrementalPlanner:
                 f"{channel}: records {mark.record_id + 1}..{oldest - 1} were overwritten "
                 f"before {source.display} was copied"
             )
-            self.book.notes.append(HistoryRow(Change.GAP, host, detail=detail))
+            effects.append(
+                partial(self.book.notes.append, HistoryRow(Change.GAP, host, detail=detail))
+            )
         return {h.index for h in usable if h.last <= mark.record_id} - reads.done
 
 
@@ -290,22 +317,23 @@ _MARK_COLUMNS = [
 
 @dataclass
 class _Reads:
-    """Chunks the planner reads itself (runs of consecutive slots, one read each)."""
+    """Chunks the planner reads itself (runs of consecutive slots, asked for in one step)."""
 
     first_offset: int
-    read: RangeReader
     decoded: list[Decoded] = field(default_factory=list)
     done: set[int] = field(default_factory=set)
 
-    def rows(self, indexes: list[int]) -> pd.DataFrame:
+    def rows(
+        self, indexes: list[int]
+    ) -> Generator[tuple[ChunkRange, ...], list[Decoded], pd.DataFrame]:
         """The chunks' records, in the columns a watermark needs (the whole rows are kept
         in ``decoded`` for the reader)."""
-        frames: list[pd.DataFrame] = []
-        for span in _spans(indexes, self.first_offset):
-            self.decoded.append(self.read(span))
+        spans = _spans(indexes, self.first_offset)
+        outputs = yield spans
+        self.decoded += outputs
+        for span in spans:
             self.done.update(range(span.start, span.stop))
-            frames += [frame[_MARK_COLUMNS] for frame in self.decoded[-1][0]]
-        return _joined(frames)
+        return _joined([frame[_MARK_COLUMNS] for frames, _ in outputs for frame in frames])
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -3,7 +3,7 @@ to read, and may read some ranges itself."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,7 +14,8 @@ from evtxscan.sources.evtx.selectors import Admission
 from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
 
-RangeReader = Callable[[ChunkRange], tuple[list[pd.DataFrame], RangeResult]]
+Decoded = tuple[list[pd.DataFrame], RangeResult]
+RangeReader = Callable[[ChunkRange], Decoded]
 #: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
 BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -32,6 +33,23 @@ class ChunkPlan:
     first_offset: int | None = None
 
 
+#: A plan made in steps: each step yields the chunk ranges the planner wants decoded (every
+#: record) and is sent their outputs (any number of them, together covering the ranges);
+#: an empty step means the plan is decided, and the next one finishes it, returning the
+#: plan. Several files' steps can so be read in one batch (see ``planned_batches``).
+PlanSteps = Generator[tuple[ChunkRange, ...], list[Decoded], ChunkPlan]
+
+
+def run_plan(steps: PlanSteps, read: RangeReader) -> ChunkPlan:
+    """Make a plan on its own: each range it asks for read with ``read``."""
+    try:
+        wanted = next(steps)
+        while True:
+            wanted = steps.send([read(span) for span in wanted])
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
 class ChunkPlanner(Protocol):
     """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
 
@@ -43,6 +61,12 @@ class ChunkPlanner(Protocol):
         report: FileReport,
         read: RangeReader,
     ) -> ChunkPlan: ...
+
+    def planning(
+        self, source: Source, content: Buffer, first_offset: int, report: FileReport
+    ) -> PlanSteps:
+        """:meth:`plan` in steps (see :data:`PlanSteps`)."""
+        ...
 
     def reads_chunks(self) -> bool:
         """Whether :meth:`plan` may read chunks itself (then each file is planned on its own,

@@ -32,6 +32,7 @@ from evtxscan.sources.inputs import (
 )
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.known_files import KnownFiles
+from evtxscan.sources.planned_batches import plan_together
 from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.small_runs import SmallRun, SmallRunTask
 from evtxscan.sources.whole_files import whole_file_reader
@@ -204,12 +205,15 @@ class FileReading:
         files = small_evtx.open_small_files(run, reports, self._duplicate)
         for part, plans in self._planned(files):
             if len(part) == 1 and plans:  # read on its own (its plan: whole, or in part)
-                file = part[0]
-                yield from self._guarded(file.source, file.data, file.report, plans[0])
+                file, plan = part[0], plans[0]
+                if plan is None:  # not planned in the batch: planned again, on its own
+                    yield from self._read_alone(file.source, file.report, reports, file.data)
+                else:
+                    yield from self._guarded(file.source, file.data, file.report, plan)
                 continue
             options = self.options
             if plans:
-                admitted = tuple(plan.admission for plan in plans if plan.admission)
+                admitted = tuple(plan.admission for plan in plans if plan and plan.admission)
                 if len(admitted) == len(plans):
                     selector = Admitted(options.selector, admitted)
                     options = dataclasses.replace(options, selector=selector)
@@ -227,18 +231,26 @@ class FileReading:
 
     def _planned(
         self, files: list[small_evtx.SmallFile]
-    ) -> Iterator[tuple[list[small_evtx.SmallFile], list[ChunkPlan]]]:
+    ) -> Iterator[tuple[list[small_evtx.SmallFile], list[ChunkPlan | None]]]:
         """The files as runs to read in one batch, each with its plans (none without a
-        planner); a file whose plan does not read it whole comes alone."""
+        planner; made together when it reads chunks: ``planned_batches``); a file whose plan
+        does not read it whole comes alone, as does one not planned (None: planned alone)."""
         if self.planner is None:
             yield files, []
             return
+        reads = self.planner.reads_chunks()
+        together = plan_together(self.planner, files, self.options) if reads else None
         run: list[tuple[small_evtx.SmallFile, ChunkPlan]] = []
-        for file in files:
+        for at, file in enumerate(files):
             first = file.first_offset
-            plan = self.planner.plan(file.source, file.data, first, file.report, _no_reads)
-            plan = dataclasses.replace(plan, first_offset=first)  # its header was inspected
-            if plan.decoded or plan.spans != tuple(file.spans):
+            plan = (
+                together[at]
+                if together is not None
+                else self.planner.plan(file.source, file.data, first, file.report, _no_reads)
+            )
+            if plan is not None:
+                plan = dataclasses.replace(plan, first_offset=first)  # its header was inspected
+            if plan is None or plan.decoded or plan.spans != tuple(file.spans):
                 if run:
                     yield [f for f, _ in run], [p for _, p in run]
                     run = []

@@ -135,10 +135,9 @@ class RecordStream(FileReading):
             not self.auto_workers or small_runs.more_than_one_task(items)
         )
         pool = RangePool(self.workers, options) if pooled else None
-        # A planner plans each file here: small logs are batched here too (unless it reads
-        # chunks itself: then file by file, each within its time budget).
-        planned = self.planner is not None and self.planner.reads_chunks()
-        batching = not planned and self.options.backend is Backend.RUST
+        # A planner plans each file here; small logs are batched here too (when it reads
+        # chunks itself, their plans are made together: see ``planned_batches``).
+        batching = self.options.backend is Backend.RUST
         limit = self.batch_bytes or (
             small_evtx.BATCH_BYTES
             if self.options.selector is not None
