@@ -1,0 +1,99 @@
+"""Grown small logs are planned together: the planner's own reads of a batch of logs are
+decoded in one batch per step (``sources/planned_batches.py``). Outcome and state must equal
+plans made one log at a time, night by night; a batch that fails leaves each log to be
+planned on its own; and the zero-filled slots a log has pre-allocated at its end are not
+read (the reader skips them anyway)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from nightly_compare import every_folder, same_outcome
+from nightly_scenario import run_at, state_tables
+
+from evtxscan.sources import file_reading, planned_batches
+from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps
+from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
+
+
+def test_plans_made_together_equal_plans_made_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real = planned_batches.read_ranges_decoded
+
+    def spy(items: list[object], *args: object, **kwargs: object) -> object:
+        batches.append(len(items))
+        return real(items, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planned_batches, "read_ranges_decoded", spy)
+    for night in (1, 2, 3):
+        paths = every_folder(tmp_path / "collected", night)
+        together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
+        with monkeypatch.context() as alone_here:  # a failed batch: every log planned alone
+            alone_here.setattr(planned_batches, "_read_together", lambda *args: None)
+            alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
+        same_outcome(together, alone)
+        assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
+    assert max(batches) > 1  # several logs' reads decoded in one batch
+    assert together.stats.chunks_below_watermark > 0
+
+
+def test_a_planner_that_fails_in_the_batch_plans_that_log_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log whose steps fail in the batch is planned again on its own (where an error is
+    reported as for any log); the other logs keep the batch's plans; the outcome and state
+    are those of a night where nothing failed."""
+    run_at(every_folder(tmp_path / "collected", 1), tmp_path / "s.db", tmp_path / "o", 1)
+    shutil.copy(tmp_path / "s.db", tmp_path / "t.db")
+    paths = every_folder(tmp_path / "collected", 2)
+    fine = run_at(paths, tmp_path / "t.db", tmp_path / "p", 2)
+    failed: list[object] = []
+    real = planned_batches._advance
+
+    def first_fails(step: PlanSteps, outputs: object) -> object:
+        if not failed:  # the first log's planner fails at its first step
+            failed.append(step)
+            return None
+        return real(step, outputs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planned_batches, "_advance", first_fails)
+    failing = run_at(paths, tmp_path / "s.db", tmp_path / "o", 2)
+    assert failed
+    same_outcome(fine, failing)
+    assert state_tables(tmp_path / "s.db") == state_tables(tmp_path / "t.db")
+
+
+def test_zeros_preallocated_at_a_logs_end_are_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans: list[tuple[str, ChunkPlan]] = []
+    real = file_reading.FileReading._guarded
+
+    def spy(
+        self: object, source: object, data: bytes, report: object, plan: object = None
+    ) -> object:
+        if isinstance(plan, ChunkPlan):
+            plans.append((str(getattr(source, "display", "")), plan))
+        return real(self, source, data, report, plan)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(file_reading.FileReading, "_guarded", spy)
+    for night in (1, 2):
+        paths = every_folder(tmp_path / "collected", night)
+        for log in sorted((tmp_path / "collected").rglob("*.evtx")):
+            if not log.name.startswith("padded"):
+                data = log.read_bytes() + bytes(3 * CHUNK_SIZE)  # pre-allocated, as Windows does
+                padded = log.with_name("padded-" + log.name)
+                padded.write_bytes(data)
+                os.utime(padded, (log.stat().st_mtime, log.stat().st_mtime))
+                log.unlink()
+        outcome = run_at(paths, tmp_path / "s.db", tmp_path / "o", night)
+        assert "damaged" not in set(outcome.result.integrity["status"])
+    assert plans  # grown logs, planned from what their planners read
+    for path, plan in plans:
+        used = (Path(path).stat().st_size - 3 * CHUNK_SIZE - FILE_HEADER_SIZE) // CHUNK_SIZE
+        assert all(span.stop <= used for span in plan.spans), (path, plan.spans)
