@@ -16,6 +16,7 @@ from nightly_scenario import run_at, state_tables
 
 from evtxscan.sources import file_reading, planned_batches
 from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps
+from evtxscan.sources.evtx import selective
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
 
 
@@ -23,7 +24,7 @@ def test_plans_made_together_equal_plans_made_one_by_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batches: list[int] = []
-    real = planned_batches.read_ranges_decoded
+    real = selective.read_ranges_decoded
 
     def spy(items: list[object], *args: object, **kwargs: object) -> object:
         batches.append(len(items))
