@@ -16,16 +16,19 @@ the state the first nightly run left. Run by hand, never from the test suite:
 
     python3 benchmarks/bench_nightly.py                      # 12 hosts x 40,000 records
     python3 benchmarks/bench_nightly.py --hosts 16 --per-host 15000 --runs 5
-    python3 benchmarks/bench_nightly.py --collection /path/to/coll200d   # unchanged only
+    python3 benchmarks/bench_nightly.py --collection /path/to/coll200d   # unchanged, grown
 
-``--collection`` measures a real collection instead (full scan, first nightly run, nightly
-over it unchanged); growing real logs by 1% is left to the synthetic collection.
+``--collection`` measures a real collection instead: full scan, first nightly run, nightly
+over it unchanged, and nightly over it grown: the night before reads a copy (written once
+into ``--dir``) with each log of two chunks or more cut by its last chunk slot, so each such
+log grows by that slot overnight (its records, or pre-allocated zeros).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -132,12 +135,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="median of this many runs")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-nightly")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
-    parser.add_argument("--collection", type=Path, help="a real collection: unchanged only")
+    parser.add_argument(
+        "--collection", type=Path, help="a real collection: unchanged and grown by a chunk per log"
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="evtxscan-nightly-"))
     try:
         if args.collection:
-            numbers = measure_unchanged(args.collection, work, args.runs)
+            numbers = measure_unchanged(args.collection, work, args.runs, args.dir)
         else:
             numbers = measure(build(args.dir, args.hosts, args.per_host), work, args.runs)
     finally:
@@ -196,8 +201,27 @@ def measure(folders: dict[str, Path], work: Path, runs: int) -> dict[str, float]
     return numbers
 
 
-def measure_unchanged(collection: Path, work: Path, runs: int) -> dict[str, float]:
-    """Full scans against nightly runs over the same, unchanged, real collection."""
+def earlier_copy(collection: Path, directory: Path) -> Path:
+    """The collection as it was a day earlier (written once into ``directory``): every log
+    of two chunks or more without its last chunk slot, so the next night finds each grown
+    by what that slot holds (new records, or pre-allocated zeros for logs that did not)."""
+    earlier = directory / f"{collection.name}-earlier"
+    if earlier.is_dir():
+        return earlier
+    partial = directory / f"{collection.name}-earlier.part"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(collection, partial)
+    for path in partial.rglob("*.evtx"):
+        size = path.stat().st_size
+        if size >= 4096 + 2 * 65536:
+            os.truncate(path, size - 65536)
+    partial.rename(earlier)
+    return earlier
+
+
+def measure_unchanged(collection: Path, work: Path, runs: int, directory: Path) -> dict[str, float]:
+    """Full scans against nightly runs over the same, unchanged, real collection, and over
+    it grown by a chunk slot per log since the night before."""
     state, snapshot = work / "state.db", work / "after-first.db"
 
     def fresh_out() -> None:
@@ -216,15 +240,27 @@ def measure_unchanged(collection: Path, work: Path, runs: int) -> dict[str, floa
     now = datetime.now(UTC) + timedelta(days=1)
     options = NightlyOptions(state=state, out=work / "out", now=now)
     unchanged = timed(lambda: run_nightly([collection], options), runs, from_snapshot)
+    earlier = earlier_copy(collection, directory)
+    state.unlink()
+    fresh_out()
+    run_nightly([earlier], NightlyOptions(state=state, out=work / "out"))
+    shutil.copy(state, snapshot)
+    grown = timed(lambda: run_nightly([collection], options), runs, from_snapshot)
     print(f"\n{collection}: median of {runs}")
     print("\n| run | seconds | share of a full scan | target |")
     print("|---|---:|---:|---|")
     print(f"| full scan | {full:.2f} | | |")
     print(f"| nightly, first run (empty state) | {first:.2f} | {first / full:.0%} | |")
-    share = unchanged / full
-    verdict = "met" if share <= 0.02 else "MISSED"
-    print(f"| nightly, unchanged | {unchanged:.2f} | {share:.1%} | <= 2%: {verdict} |")
-    return {"full scan": full, "nightly, first run": first, "nightly, unchanged": unchanged}
+    for name, seconds, limit in (("unchanged", unchanged, 0.02), ("grown", grown, 0.05)):
+        share = seconds / full
+        verdict = "met" if share <= limit else "MISSED"
+        print(f"| nightly, {name} | {seconds:.2f} | {share:.1%} | <= {limit:.0%}: {verdict} |")
+    return {
+        "full scan": full,
+        "nightly, first run": first,
+        "nightly, unchanged": unchanged,
+        "nightly, grown by a chunk per log": grown,
+    }
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ class IncrementalPlanner:
             skip = {i for i in rest if prints(i) in known}
             passed = skip | below | reads.done
             todo = [i for i in range(slots) if i not in passed]
-            if todo:  # pre-allocated space at the end: only zeros, which the reader skips
+            if todo and passed:  # the rest read apart: not its pre-allocated zeros at the end
                 unused = -(-(zero_tail_start(content) - first_offset) // CHUNK_SIZE)
                 todo = [i for i in todo if i < unused]
             read_prints = [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
