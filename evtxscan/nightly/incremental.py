@@ -37,7 +37,7 @@ from evtxscan.nightly.admission import (
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
 from evtxscan.records.batch import empty_frame
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps, RangeReader, run_plan
+from evtxscan.sources.chunk_plan import ChunkPlan, Marks, PlanSteps, RangeReader, run_plan
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -199,15 +199,18 @@ class IncrementalPlanner:
         try:
             reads = _Reads(first_offset)
             below = yield from self._below_watermark(source, heads, reads, prints, effects)
-            rest = [h.index for h in heads if h.index not in below and h.index not in reads.done]
+            seen = reads.done | reads.marked  # decoded here, or marks seen (read by the reader)
+            rest = [h.index for h in heads if h.index not in below and h.index not in seen]
             known = self.known_chunks([prints(i) for i in rest])
             skip = {i for i in rest if prints(i) in known}
             passed = skip | below | reads.done
             todo = [i for i in range(slots) if i not in passed]
-            if todo and passed:  # the rest read apart: not its pre-allocated zeros at the end
+            if passed and any(i not in prints.offsets for i in todo):  # slots without a chunk:
+                # the rest is read apart, without the pre-allocated zeros at the end
                 unused = -(-(zero_tail_start(content) - first_offset) // CHUNK_SIZE)
                 todo = [i for i in todo if i < unused]
-            read_prints = [prints(i) for i in (*reads.done, *todo) if i in prints.offsets]
+            later = [i for i in todo if i not in reads.marked]
+            read_prints = [prints(i) for i in (*seen, *later) if i in prints.offsets]
         finally:
             prints.view = b""  # drop the reference to the content
         yield ()  # decided: the driver finishes plans in input order
@@ -238,7 +241,7 @@ class IncrementalPlanner:
         reads: _Reads,
         prints: _Fingerprints,
         effects: list[Callable[[], None]],
-    ) -> Generator[tuple[ChunkRange, ...], list[Decoded], set[int]]:
+    ) -> Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], set[int]]:
         """Chunks all at or below the file's stream watermark; reads the newest chunk and the
         one holding the watermark record, with the newer ones when they are few (every
         record decoded, in as few reads as can be); more new chunks are left to the reader,
@@ -270,7 +273,7 @@ class IncrementalPlanner:
             fresh = sum(h.last - max(h.first, mark.record_id + 1) + 1 for h in newer)
             if fresh > FEW_NEW_RECORDS:  # many: left to index-first reading (decode what is needed)
                 later = []
-            extra = sorted({*anchor[:1], *later} - reads.done)
+            extra = sorted({*anchor[:1], *later} - reads.done - reads.marked)
             there = _joined([rows, (yield from reads.rows(extra))]) if extra else rows
             same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
             if not same.empty:
@@ -294,7 +297,7 @@ class IncrementalPlanner:
             effects.append(
                 partial(self.book.notes.append, HistoryRow(Change.GAP, host, detail=detail))
             )
-        return {h.index for h in usable if h.last <= mark.record_id} - reads.done
+        return {h.index for h in usable if h.last <= mark.record_id} - reads.done - reads.marked
 
 
 #: Up to this many new records (as chunk headers number them) the planner decodes the new
@@ -317,23 +320,32 @@ _MARK_COLUMNS = [
 
 @dataclass
 class _Reads:
-    """Chunks the planner reads itself (runs of consecutive slots, asked for in one step)."""
+    """Chunks the planner reads itself (runs of consecutive slots, asked for in one step):
+    decoded (``done``: the reader is given their rows) or only their marks seen (``marked``:
+    the reader reads them as any other chunk)."""
 
     first_offset: int
     decoded: list[Decoded] = field(default_factory=list)
     done: set[int] = field(default_factory=set)
+    marked: set[int] = field(default_factory=set)
 
     def rows(
         self, indexes: list[int]
-    ) -> Generator[tuple[ChunkRange, ...], list[Decoded], pd.DataFrame]:
-        """The chunks' records, in the columns a watermark needs (the whole rows are kept
-        in ``decoded`` for the reader)."""
+    ) -> Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], pd.DataFrame]:
+        """The chunks' records, in the columns a watermark needs."""
         spans = _spans(indexes, self.first_offset)
         outputs = yield spans
-        self.decoded += outputs
-        for span in spans:
-            self.done.update(range(span.start, span.stop))
-        return _joined([frame[_MARK_COLUMNS] for frames, _ in outputs for frame in frames])
+        chunks = {i for span in spans for i in range(span.start, span.stop)}
+        frames: list[pd.DataFrame] = []
+        for output in outputs:
+            if isinstance(output, Marks):
+                self.marked |= chunks
+                frames.append(output.frame[_MARK_COLUMNS])
+            else:
+                self.done |= chunks
+                self.decoded.append(output)
+                frames += [frame[_MARK_COLUMNS] for frame in output[0]]
+        return _joined(frames)
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:

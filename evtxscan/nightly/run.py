@@ -247,7 +247,8 @@ class _Run:
         ``options.runner`` with the state kept here (see ``cluster_read``)."""
         runner = self.options.runner
         if runner is None:
-            return pipeline.read_stream(self.paths, progress=self.progress, hooks=hooks).reports
+            progress = _ReadingProgress(self.progress, self.kill)  # a kill point per file too
+            return pipeline.read_stream(self.paths, progress=progress, hooks=hooks).reports
         return read_on_cluster(
             runner,
             pipeline,
@@ -271,6 +272,25 @@ class _Run:
             "again: start a new state file to rescan everything"
         )
         return [HistoryRow(Change.CONFIG, detail=detail)]
+
+
+@dataclass(frozen=True)
+class _ReadingProgress:
+    """The caller's progress hooks, with a reading kill point after each file."""
+
+    inner: object | None
+    kill: KillSwitch
+
+    def file_done(self, report: object) -> None:
+        update = getattr(self.inner, "file_done", None)
+        if callable(update):
+            update(report)
+        self.kill.checkpoint(Phase.READING)
+
+    def records_done(self, count: int) -> None:
+        update = getattr(self.inner, "records_done", None)
+        if callable(update):
+            update(count)
 
 
 def _joined(

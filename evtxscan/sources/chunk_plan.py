@@ -16,6 +16,16 @@ from evtxscan.sources.integrity import FileReport
 
 Decoded = tuple[list[pd.DataFrame], RangeResult]
 RangeReader = Callable[[ChunkRange], Decoded]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The System columns of every record of some chunk ranges, read from the index alone:
+    what a planner needs to decide (the ranges are then read as any others, by the reader)."""
+
+    frame: pd.DataFrame
+
+
 #: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).
 BatchTransform = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -33,11 +43,13 @@ class ChunkPlan:
     first_offset: int | None = None
 
 
-#: A plan made in steps: each step yields the chunk ranges the planner wants decoded (every
-#: record) and is sent their outputs (any number of them, together covering the ranges);
-#: an empty step means the plan is decided, and the next one finishes it, returning the
-#: plan. Several files' steps can so be read in one batch (see ``planned_batches``).
-PlanSteps = Generator[tuple[ChunkRange, ...], list[Decoded], ChunkPlan]
+#: A plan made in steps: each step yields the chunk ranges the planner wants to see and is
+#: sent their outputs: decoded (every record; any number of outputs together covering the
+#: ranges; the plan hands them to the reader) or one :class:`Marks` (the plan leaves those
+#: ranges to the reader). An empty step means the plan is decided, and the next one
+#: finishes it, returning the plan. Several files' steps can so be read in one batch (see
+#: ``planned_batches``).
+PlanSteps = Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], ChunkPlan]
 
 
 def run_plan(steps: PlanSteps, read: RangeReader) -> ChunkPlan:

@@ -232,31 +232,31 @@ class FileReading:
     def _planned(
         self, files: list[small_evtx.SmallFile]
     ) -> Iterator[tuple[list[small_evtx.SmallFile], list[ChunkPlan | None]]]:
-        """The files as runs to read in one batch, each with its plans (none without a
-        planner; made together when it reads chunks: ``planned_batches``); a file whose plan
-        does not read it whole comes alone, as does one not planned (None: planned alone)."""
+        """Runs of files to read in one batch, with their plans (none without a planner; made
+        together when it reads chunks: ``planned_batches``); None: planned alone again."""
         if self.planner is None:
             yield files, []
             return
         reads = self.planner.reads_chunks()
-        together = plan_together(self.planner, files, self.options) if reads else None
+        plans = (
+            plan_together(self.planner, files, self.options)
+            if reads
+            else (self.planner.plan(f.source, f.data, f.first_offset, f.report, _no_reads)
+                  for f in files)
+        )  # fmt: skip
         run: list[tuple[small_evtx.SmallFile, ChunkPlan]] = []
-        for at, file in enumerate(files):
-            first = file.first_offset
-            plan = (
-                together[at]
-                if together is not None
-                else self.planner.plan(file.source, file.data, first, file.report, _no_reads)
-            )
-            if plan is not None:
-                plan = dataclasses.replace(plan, first_offset=first)  # its header was inspected
-            if plan is None or plan.decoded or plan.spans != tuple(file.spans):
-                if run:
-                    yield [f for f, _ in run], [p for _, p in run]
-                    run = []
-                yield [file], [plan]
-            else:
-                run.append((file, plan))
+        for file, plan in zip(files, plans, strict=True):
+            if plan is not None:  # (its header was inspected)
+                plan = dataclasses.replace(plan, first_offset=file.first_offset)
+                if not (plan.decoded or plan.spans):
+                    continue  # nothing to read (skipped whole): the run goes on
+                if not plan.decoded and (plan.spans == tuple(file.spans) or reads):
+                    run.append((dataclasses.replace(file, spans=list(plan.spans)), plan))
+                    continue  # read with the batch (what the plan leaves to read, if in part)
+            if run:
+                yield [f for f, _ in run], [p for _, p in run]
+                run = []
+            yield [file], [plan]
         if run:
             yield [f for f, _ in run], [p for _, p in run]
 

@@ -1,28 +1,35 @@
 """Chunk plans of many small EVTX logs made together, their planners' own reads batched.
 
-A nightly run's planner decodes a little of each grown log before it decides what to skip:
-the newest chunk, then the one holding the watermark record and a few new ones. Made one
-log at a time, each of those reads pays the index's and decoder's fixed costs (about 6 ms),
-twice per log: a night over hundreds of grown logs then costs most of a full scan. Here the
-plans of a batch of small logs advance side by side (:data:`~evtxscan.sources.chunk_plan.
-PlanSteps`), and each step's ranges of every log are decoded in one batch. The plans are
-the ones made log by log: each log's ranges are decoded as alone (its own result), and the
-plans finish in input order.
+A nightly run's planner looks at a little of each grown log before it decides what to
+skip: the newest chunk, then the one holding the watermark record and a few new ones. Made
+one log at a time, each look pays the index's and decoder's fixed costs (about 6 ms), twice
+per log, and the chunks left to read are then read log by log: a night over hundreds of
+grown logs cost most of a full scan. Here the plans of a batch of small logs advance side
+by side (:data:`~evtxscan.sources.chunk_plan.PlanSteps`): each step's ranges of every log
+are indexed in one batch and given to the planners as index columns only
+(:class:`~evtxscan.sources.chunk_plan.Marks`, the same System columns the decoded rows
+would have), and those ranges are left to the reader, which reads what each plan leaves in
+one batched index-first read (``FileReading._planned``). The plans finish in input order,
+so notes, resets and counts are those of plans made log by log.
 
-A log whose steps cannot be read in the batch (a reader bug, the time budget, values read
-as missing, which are counted per batch) or whose planner fails gets no plan here (None):
-it is planned again on its own, where any error is reported as for any log.
+A log whose ranges hold records the index leaves to the renderer, whose planner fails, or
+whose batch cannot be read (a reader bug, the time budget) gets no plan here (None): it is
+planned again on its own, its ranges decoded, where any error is reported as for any log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pyarrow as pa
+
+from evtxscan.records.schema import DATA_TYPE
 from evtxscan.sources.budget import TimeBudgetExceeded, within
-from evtxscan.sources.chunk_plan import ChunkPlan, ChunkPlanner, Decoded, PlanSteps
-from evtxscan.sources.evtx.decode import DecodeOptions
+from evtxscan.sources.chunk_plan import ChunkPlan, ChunkPlanner, Decoded, Marks, PlanSteps
+from evtxscan.sources.evtx.decode import index_ranges
+from evtxscan.sources.evtx.file_slices import rows_at, rows_by_number
+from evtxscan.sources.evtx.frames import index_frame
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
-from evtxscan.sources.evtx.selective import read_ranges_decoded
 from evtxscan.sources.small_evtx import SmallFile
 from evtxscan.sources.worker import ReadOptions
 
@@ -43,7 +50,8 @@ def plan_together(
         for at, i in enumerate(asking):
             asked = steps[i]
             assert asked is not None
-            found = None if outputs is None else _advance(asked, outputs[at])
+            seen = None if outputs is None else outputs[at]
+            found = None if seen is None else _advance(asked, seen)
             if found is None:
                 asked.close()
                 steps[i] = None
@@ -51,7 +59,9 @@ def plan_together(
     return [None if step is None else _finish(step) for step in steps]
 
 
-def _advance(step: PlanSteps, outputs: list[Decoded] | None) -> tuple[ChunkRange, ...] | None:
+def _advance(
+    step: PlanSteps, outputs: list[Decoded] | list[Marks] | None
+) -> tuple[ChunkRange, ...] | None:
     """The step's next request (``()``: decided), or None when its planner failed."""
     try:
         return next(step) if outputs is None else step.send(outputs)
@@ -74,21 +84,26 @@ def _finish(step: PlanSteps) -> ChunkPlan | None:
 
 def _read_together(
     files: list[SmallFile], wanted: list[tuple[ChunkRange, ...]], options: ReadOptions
-) -> list[list[Decoded]] | None:
-    """Every record of the wanted ranges of each file, decoded in one batch (each file's
-    output in its own result), within one file's time budget; None when that fails."""
+) -> list[list[Marks] | None] | None:
+    """The wanted ranges of each file indexed in one batch (within one file's time budget):
+    each file's records as :class:`Marks`, read from the index alone (the reader reads those
+    ranges again, as any others: what is new is decoded then). None for a file whose ranges
+    the index does not read alone (records left to the renderer: its planner then decodes
+    them, planned on its own); None for all when the batch fails."""
     items = [
         (file.source.display, file.data, list(spans), RangeResult())
         for file, spans in zip(files, wanted, strict=True)
     ]
-    decode = DecodeOptions(options.host_map, options.include_recovered)
     try:
-        found = within(
-            options.time_budget,
-            lambda: read_ranges_decoded(items, None, decode, options.batch_size),
-        )
+        found = within(options.time_budget, lambda: index_ranges(items, options.include_recovered))
+        index = found.index
+        names = [item[0] for item in items]
+        data = pa.nulls(len(index), DATA_TYPE)
+        binary = pa.nulls(len(index), pa.string())
+        frame = index_frame(index, data, binary, source_files=names, host_map=options.host_map)
     except (Exception, TimeBudgetExceeded):  # each file planned on its own
         return None
-    if found is None:
-        return None
-    return [[(frames, item[3])] for frames, item in zip(found, items, strict=True)]
+    out: list[list[Marks] | None] = []
+    for rows in rows_by_number(index.source, len(items)):  # decoded, each would be its row
+        out.append(None if index.fallback[rows].any() else [Marks(rows_at(frame, rows))])
+    return out
