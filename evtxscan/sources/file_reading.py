@@ -280,7 +280,7 @@ class FileReading:
         source: Source,
         found: FileReport,
         reports: list[FileReport],
-        data: bytes | None = None,
+        data: Buffer | None = None,
         plan: ChunkPlan | None = None,
     ) -> Iterator[pd.DataFrame]:
         """A file of a batch that failed as a whole, read on its own with a report from
@@ -307,7 +307,7 @@ class FileReading:
         yield from self._guarded(source, data, alone, plan)
 
     def _guarded(
-        self, source: Source, data: bytes, report: FileReport, plan: ChunkPlan | None = None
+        self, source: Source, data: Buffer, report: FileReport, plan: ChunkPlan | None = None
     ) -> Iterator[pd.DataFrame]:
         """One file's EVTX read on its own (``plan``: planned already, its header inspected
         when the plan says where chunks start); a reader bug becomes an error in its report."""

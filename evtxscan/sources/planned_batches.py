@@ -26,18 +26,23 @@ import pyarrow as pa
 from evtxscan.records.schema import DATA_TYPE
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.chunk_plan import ChunkPlan, ChunkPlanner, Decoded, Marks, PlanSteps
-from evtxscan.sources.evtx.decode import index_ranges
+from evtxscan.sources.evtx.decode import DecodeOptions, index_ranges
 from evtxscan.sources.evtx.file_slices import rows_at, rows_by_number
 from evtxscan.sources.evtx.frames import index_frame
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
+from evtxscan.sources.evtx.selective import read_ranges_decoded
 from evtxscan.sources.small_evtx import SmallFile
 from evtxscan.sources.worker import ReadOptions
 
 
 def plan_together(
-    planner: ChunkPlanner, files: Sequence[SmallFile], options: ReadOptions
+    planner: ChunkPlanner, files: Sequence[SmallFile], options: ReadOptions, decode: bool = False
 ) -> list[ChunkPlan | None]:
-    """Each file's plan (None: plan it on its own), the planner's reads batched per step."""
+    """Each file's plan (None: plan it on its own), the planner's reads batched per step:
+    seen as index columns (:class:`Marks`), or ``decode``: every record decoded (large logs:
+    their rows are handed to the reader, which then reads the rest of each log on its own,
+    and decodes no context of new records later)."""
+    read = _decoded_together if decode else _read_together
     steps: list[PlanSteps | None] = []
     wanted: list[tuple[ChunkRange, ...]] = []
     for file in files:
@@ -46,7 +51,7 @@ def plan_together(
         steps.append(step if first is not None else None)
         wanted.append(first or ())
     while asking := [i for i, step in enumerate(steps) if step is not None and wanted[i]]:
-        outputs = _read_together([files[i] for i in asking], [wanted[i] for i in asking], options)
+        outputs = read([files[i] for i in asking], [wanted[i] for i in asking], options)
         for at, i in enumerate(asking):
             asked = steps[i]
             assert asked is not None
@@ -107,3 +112,27 @@ def _read_together(
     for rows in rows_by_number(index.source, len(items)):  # decoded, each would be its row
         out.append(None if index.fallback[rows].any() else [Marks(rows_at(frame, rows))])
     return out
+
+
+def _decoded_together(
+    files: list[SmallFile], wanted: list[tuple[ChunkRange, ...]], options: ReadOptions
+) -> list[list[Decoded] | None] | None:
+    """Every record of the wanted ranges of each file, decoded in one batch (each file's
+    output in its own result, as when read alone), within one file's time budget; None for
+    all when that fails (values read as missing are counted per batch, so such a batch is
+    given back too)."""
+    items = [
+        (file.source.display, file.data, list(spans), RangeResult())
+        for file, spans in zip(files, wanted, strict=True)
+    ]
+    decode = DecodeOptions(options.host_map, options.include_recovered)
+    try:
+        found = within(
+            options.time_budget,
+            lambda: read_ranges_decoded(items, None, decode, options.batch_size),
+        )
+    except (Exception, TimeBudgetExceeded):  # each file planned on its own
+        return None
+    if found is None:
+        return None
+    return [[(frames, item[3])] for frames, item in zip(found, items, strict=True)]

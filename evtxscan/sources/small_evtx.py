@@ -73,11 +73,12 @@ def small_evtx_run(
 
 @dataclass(frozen=True)
 class SmallFile:
-    """A small EVTX file of a batch: its contents (copied: small) and chunk ranges."""
+    """A small EVTX file of a batch: its contents (copied: small) and chunk ranges (a large
+    log planned with others holds its open file instead: ``planned_logs``)."""
 
     source: Source
     report: FileReport
-    data: bytes
+    data: bytes | FileView
     spans: list[ChunkRange]
     first_offset: int  # where its chunks start (its header inspected)
 

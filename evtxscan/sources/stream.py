@@ -33,6 +33,7 @@ from evtxscan.sources.inputs import (
 )
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 from evtxscan.sources.known_files import KnownFiles
+from evtxscan.sources.planned_logs import large_evtx_group, read_planned_logs
 from evtxscan.sources.skipped import SkippedStats
 from evtxscan.sources.small_runs import RunsAhead
 from evtxscan.sources.text.times import check_zone
@@ -138,6 +139,7 @@ class RecordStream(FileReading):
         # A planner plans each file here; small logs are batched here too (when it reads
         # chunks itself, their plans are made together: see ``planned_batches``).
         batching = self.options.backend is Backend.RUST
+        planned = batching and self.planner is not None and self.planner.reads_chunks()
         limit = self.batch_bytes or (
             small_evtx.BATCH_BYTES
             if self.options.selector is not None
@@ -158,6 +160,11 @@ class RecordStream(FileReading):
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))
                     index += len(run)
+                    continue
+                group = large_evtx_group(items, index) if planned else []
+                if group:  # large logs planned together, then each read on its own
+                    yield from read_planned_logs(self, group)
+                    index += len(group)
                     continue
                 item = items[index]
                 index += 1

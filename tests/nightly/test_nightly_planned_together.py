@@ -1,5 +1,6 @@
-"""Grown small logs are planned together: the planner's own reads of a batch of logs are
-decoded in one batch per step (``sources/planned_batches.py``). Outcome and state must equal
+"""Grown logs are planned together: the planner's own reads of a batch of small logs are
+indexed in one batch per step (``sources/planned_batches.py``), those of a group of large
+logs decoded in one batch per step (``sources/planned_logs.py``). Outcome and state must equal
 plans made one log at a time, night by night; a batch that fails leaves each log to be
 planned on its own; and the zero-filled slots a log has pre-allocated at its end are not
 read (the reader skips them anyway)."""
@@ -14,7 +15,7 @@ import pytest
 from nightly_compare import every_folder, same_outcome
 from nightly_scenario import run_at, state_tables
 
-from evtxscan.sources import file_reading, planned_batches, small_evtx
+from evtxscan.sources import file_reading, planned_batches, planned_logs, small_evtx, stream
 from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps
 from evtxscan.sources.evtx import decode
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
@@ -109,3 +110,31 @@ def test_zeros_preallocated_at_a_logs_end_are_not_read(
             in_part += 1
             assert all(span.stop <= used for span in plan.spans), (path, plan.spans)
     assert in_part  # grown logs, planned from what their planners read
+
+
+def test_large_logs_planned_together_equal_logs_planned_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large logs (here: every log, the size bound lowered) are planned as a group, their
+    planners' chunks decoded in one batch per step; each is then read as before. Outcome
+    and state equal logs planned one by one, night by night."""
+    monkeypatch.setattr(small_evtx, "SMALL_FILE_BYTES", 0)
+    monkeypatch.setattr(planned_logs, "SMALL_FILE_BYTES", 0)
+    groups: list[int] = []
+    real = planned_logs.read_planned_logs
+
+    def spy(reading: object, group: list[object]) -> object:
+        groups.append(len(group))
+        return real(reading, group)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream, "read_planned_logs", spy)
+    for night in (1, 2, 3):
+        paths = every_folder(tmp_path / "collected", night)
+        together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
+        with monkeypatch.context() as alone_here:  # no groups: every log planned alone
+            alone_here.setattr(stream, "large_evtx_group", lambda *args: [])
+            alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
+        same_outcome(together, alone)
+        assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
+    assert groups and max(groups) > 1  # planned in groups (from the second night on)
+    assert together.stats.chunks_below_watermark > 0
