@@ -242,10 +242,11 @@ class IncrementalPlanner:
         prints: _Fingerprints,
         effects: list[Callable[[], None]],
     ) -> Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], set[int]]:
-        """Chunks all at or below the file's stream watermark; reads the newest chunk and the
-        one holding the watermark record, with the newer ones when they are few (every
-        record decoded, in as few reads as can be); more new chunks are left to the reader,
-        which takes in and decodes only what is new and needed."""
+        """Chunks all at or below the file's stream watermark; looks at the newest chunk and
+        the one holding the watermark record, with the newer ones when they are few (in as
+        few steps as can be: decoded here, or seen as marks and then read by the reader,
+        which counts them as it counts chunks decoded here); more new chunks are left to
+        the reader, which takes in and decodes only what is new and needed."""
         usable = [h for h in heads if h.usable]
         if not usable or not self.book.prior:  # no watermark yet: nothing to compare
             return set()
