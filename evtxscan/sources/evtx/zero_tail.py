@@ -34,8 +34,7 @@ def zero_tail_start(data: Buffer) -> int:
     while end > 0:
         start = max(0, end - size)
         if view is not None:
-            block = view[start:end]
-            kept = len(block) - int(np.argmax(block[::-1] != 0)) if block.any() else 0
+            kept = _kept(view[start:end])
         else:
             copied = bytes(data[start:end])
             kept = 0 if copied == bytes(len(copied)) else len(copied.rstrip(b"\x00"))
@@ -47,3 +46,15 @@ def zero_tail_start(data: Buffer) -> int:
     _ZERO_TAILS.clear()
     _ZERO_TAILS[id(data)] = (data, end)
     return end
+
+
+def _kept(block: np.ndarray) -> int:
+    """Bytes of ``block`` up to and with its last non-zero one (0: all zeros), tested eight
+    bytes at a time (most of a pre-allocated tail is zeros)."""
+    head = len(block) % 8  # the rest is a whole number of 64-bit words
+    words = np.flatnonzero(block[head:].view(np.uint64))
+    if len(words):
+        at = head + 8 * int(words[-1])
+        return at + int(np.flatnonzero(block[at : at + 8])[-1]) + 1
+    found = np.flatnonzero(block[:head])
+    return int(found[-1]) + 1 if len(found) else 0
