@@ -263,7 +263,8 @@ class Fuzzer:
         limit = self.settings.hang_seconds * max(2, self.settings.batch) * 3
         faulthandler.dump_traceback_later(limit, exit=True, file=self._hang_log)
         try:
-            problem = check_nightly(logs, self.scratch / "nightly", backend)
+            large = self.rng.random() < 0.5  # the large logs' path too (fuzzed logs are small)
+            problem = check_nightly(logs, self.scratch / "nightly", backend, large)
         finally:
             self._batch_started = None
             faulthandler.cancel_dump_traceback_later()

@@ -4,21 +4,24 @@ Night one reads each log as the corpus gives it; night two reads the same paths 
 hostile input changes them (mutated chunk headers, records or templates; stretches cut,
 copied or flipped; some left as they were), so the chunk planner, the watermark admission
 and the second read of located records meet damaged chunks whose fingerprints and record
-numbers disagree with the state; night three reads them again unchanged. The contract is
+numbers disagree with the state; night three reads them again unchanged. Every other such
+batch treats its logs as large ones (planned in groups). The contract is
 the fuzzer's: no exception leaves ``run_nightly`` and no integrity row says "internal error".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from evtxscan.nightly import NightlyOptions, run_nightly
+from evtxscan.sources import small_evtx
 from evtxscan.sources.bundles import BundleLimits
 
 NIGHT_ONE = datetime(2024, 3, 1, 3, tzinfo=UTC)
@@ -45,10 +48,27 @@ def next_night(first: bytes, rng: random.Random, mutate: Mutator, havoc: Mutator
 
 
 def check_nightly(
-    logs: list[tuple[str, bytes, bytes]], work: Path, backend: str = "rust"
+    logs: list[tuple[str, bytes, bytes]], work: Path, backend: str = "rust", large: bool = False
 ) -> str | None:
     """Run three nights over ``logs`` (name, first night's bytes, second night's bytes) in
-    ``work``; a problem's description, or None."""
+    ``work``; a problem's description, or None. ``large``: every log is treated as a large
+    one (planned in groups, ``sources/planned_logs.py``), as fuzzed logs are all small."""
+    with _all_large() if large else contextlib.nullcontext():
+        return _nights(logs, work, backend)
+
+
+@contextlib.contextmanager
+def _all_large() -> Iterator[None]:
+    """The size bound of small logs lowered to nothing while the nights run."""
+    before = small_evtx.SMALL_FILE_BYTES
+    small_evtx.SMALL_FILE_BYTES = 0
+    try:
+        yield
+    finally:
+        small_evtx.SMALL_FILE_BYTES = before
+
+
+def _nights(logs: list[tuple[str, bytes, bytes]], work: Path, backend: str) -> str | None:
     shutil.rmtree(work, ignore_errors=True)
     folder = work / "logs"
     folder.mkdir(parents=True)

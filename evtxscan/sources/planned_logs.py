@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from evtxscan.sources import small_evtx
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import chunk_ranges, inspect_header
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.planned_batches import plan_together
-from evtxscan.sources.small_evtx import SMALL_FILE_BYTES, SmallFile
+from evtxscan.sources.small_evtx import SmallFile
 from evtxscan.sources.worker import CHUNKS_PER_TASK
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def _large_evtx(item: Source | MissingInput) -> bool:
             size = os.fstat(handle.fileno()).st_size
     except OSError:
         return False
-    return sniff(head) is LogFormat.EVTX and size > SMALL_FILE_BYTES
+    return sniff(head) is LogFormat.EVTX and size > small_evtx.SMALL_FILE_BYTES
 
 
 def read_planned_logs(reading: FileReading, group: list[Source]) -> Iterator[pd.DataFrame]:

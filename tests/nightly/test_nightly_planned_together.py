@@ -119,7 +119,6 @@ def test_large_logs_planned_together_equal_logs_planned_alone(
     planners' chunks decoded in one batch per step; each is then read as before. Outcome
     and state equal logs planned one by one, night by night."""
     monkeypatch.setattr(small_evtx, "SMALL_FILE_BYTES", 0)
-    monkeypatch.setattr(planned_logs, "SMALL_FILE_BYTES", 0)
     groups: list[int] = []
     real = planned_logs.read_planned_logs
 
