@@ -62,6 +62,11 @@ def run_plan(steps: PlanSteps, read: RangeReader) -> ChunkPlan:
         return done.value  # type: ignore[no-any-return]
 
 
+def no_reads(span: ChunkRange) -> Decoded:
+    """The range reader of a planner that said it reads no chunks."""
+    raise RuntimeError(f"a planner that reads no chunks asked for chunks {span.start}-{span.stop}")
+
+
 class ChunkPlanner(Protocol):
     """Chooses the chunk slots of an EVTX file to read (e.g. only chunks not read before)."""
 

@@ -18,9 +18,9 @@ from evtxscan.sources import small_evtx, small_runs
 from evtxscan.sources.budget import TimeBudgetExceeded, timed
 from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
-from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlan, ChunkPlanner
+from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlan, ChunkPlanner, no_reads
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
-from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selectors import Admitted
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import (
@@ -199,8 +199,7 @@ class FileReading:
         return self.known.duplicate(report, content)
 
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
-        """Small EVTX files read as one batch; each gets its own report, in input order.
-        Should the batch fail as a whole, its files are read one by one instead."""
+        """Small EVTX files read as one batch (if that fails, one by one), in input order."""
         reports = [FileReport(path=source.display) for source in run]
         files = small_evtx.open_small_files(run, reports, self._duplicate)
         for part, plans in self._planned(files):
@@ -241,7 +240,7 @@ class FileReading:
         plans = (
             plan_together(self.planner, files, self.options)
             if reads
-            else (self.planner.plan(f.source, f.data, f.first_offset, f.report, _no_reads)
+            else (self.planner.plan(f.source, f.data, f.first_offset, f.report, no_reads)
                   for f in files)
         )  # fmt: skip
         run: list[tuple[small_evtx.SmallFile, ChunkPlan]] = []
@@ -307,12 +306,17 @@ class FileReading:
         yield from self._guarded(source, data, alone, plan)
 
     def _guarded(
-        self, source: Source, data: Buffer, report: FileReport, plan: ChunkPlan | None = None
+        self,
+        source: Source,
+        data: Buffer,
+        report: FileReport,
+        plan: ChunkPlan | None = None,
+        pool: RangePool | None = None,
     ) -> Iterator[pd.DataFrame]:
         """One file's EVTX read on its own (``plan``: planned already, its header inspected
         when the plan says where chunks start); a reader bug becomes an error in its report."""
         try:
-            frames = self._read_evtx(source, data, report, None, plan)
+            frames = self._read_evtx(source, data, report, pool, plan)
             yield from self._within_budget(frames, report)
         except Exception as exc:
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
@@ -393,8 +397,3 @@ class FileReading:
         report.chunks_skipped += result.chunks_skipped
         if result.over_budget:  # a worker gave the range up at the time budget
             raise TimeBudgetExceeded
-
-
-def _no_reads(span: ChunkRange) -> tuple[list[pd.DataFrame], RangeResult]:
-    """The range reader of a planner that said it reads no chunks."""
-    raise RuntimeError(f"a planner that reads no chunks asked for chunks {span.start}-{span.stop}")

@@ -27,7 +27,7 @@ from evtxscan.sources.inputs import MissingInput, Source, open_source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.planned_batches import plan_together
 from evtxscan.sources.small_evtx import SmallFile
-from evtxscan.sources.worker import CHUNKS_PER_TASK
+from evtxscan.sources.worker import CHUNKS_PER_TASK, RangePool
 
 if TYPE_CHECKING:
     from evtxscan.sources.file_reading import FileReading
@@ -60,8 +60,11 @@ def _large_evtx(item: Source | MissingInput) -> bool:
     return sniff(head) is LogFormat.EVTX and size > small_evtx.SMALL_FILE_BYTES
 
 
-def read_planned_logs(reading: FileReading, group: list[Source]) -> Iterator[pd.DataFrame]:
-    """Plan the group's logs together, then read each (in input order, reports too)."""
+def read_planned_logs(
+    reading: FileReading, group: list[Source], pool: RangePool | None = None
+) -> Iterator[pd.DataFrame]:
+    """Plan the group's logs together, then read each (in input order, reports too; what a
+    plan leaves to read by the worker processes of ``pool``, as for a log planned alone)."""
     assert reading.planner is not None
     reports = [FileReport(path=source.display) for source in group]
     files: list[SmallFile] = []
@@ -76,7 +79,7 @@ def read_planned_logs(reading: FileReading, group: list[Source]) -> Iterator[pd.
                 yield from reading._read_alone(file.source, file.report, reports, file.data)
             else:
                 plan = dataclasses.replace(plan, first_offset=file.first_offset)
-                yield from reading._guarded(file.source, file.data, file.report, plan)
+                yield from reading._guarded(file.source, file.data, file.report, plan, pool)
     finally:
         for file in files:
             if isinstance(file.data, FileView):

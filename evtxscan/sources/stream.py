@@ -163,7 +163,7 @@ class RecordStream(FileReading):
                     continue
                 group = large_evtx_group(items, index) if planned else []
                 if group:  # large logs planned together, then each read on its own
-                    yield from read_planned_logs(self, group)
+                    yield from read_planned_logs(self, group, pool)
                     index += len(group)
                     continue
                 item = items[index]

@@ -122,9 +122,9 @@ def test_large_logs_planned_together_equal_logs_planned_alone(
     groups: list[int] = []
     real = planned_logs.read_planned_logs
 
-    def spy(reading: object, group: list[object]) -> object:
+    def spy(reading: object, group: list[object], pool: object) -> object:
         groups.append(len(group))
-        return real(reading, group)  # type: ignore[arg-type]
+        return real(reading, group, pool)  # type: ignore[arg-type]
 
     monkeypatch.setattr(stream, "read_planned_logs", spy)
     for night in (1, 2, 3):
@@ -135,5 +135,8 @@ def test_large_logs_planned_together_equal_logs_planned_alone(
             alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
         same_outcome(together, alone)
         assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
+        pooled = run_at(paths, tmp_path / "pooled.db", tmp_path / "out-pooled", night, workers=2)
+        same_outcome(together, pooled)  # what plans leave read by worker processes
+        assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "pooled.db")
     assert groups and max(groups) > 1  # planned in groups (from the second night on)
     assert together.stats.chunks_below_watermark > 0
