@@ -245,7 +245,7 @@ class Fuzzer:
             problem = check_outputs(batch_dir, self.scratch / "out", backend)
             if problem:
                 self._save("outputs", problem, self.current)
-        self._note_jump(high_before, outputs)
+        self._note_jump(high_before, "read and scanned to outputs" if outputs else "read")
 
     def run_nightly_batch(self, backend: str) -> None:
         """Three nightly runs over a batch of EVTX logs: as the corpus has them, then changed
@@ -259,11 +259,12 @@ class Fuzzer:
             logs.append((f"{index:03d}-evtx", first, second))
         self.current = [(f"{n}.night1", a) for n, a, _ in logs]
         self.current += [(f"{n}.night2", b) for n, _, b in logs]
+        high_before = peak_rss_bytes()
         self._batch_started = time.monotonic()
         limit = self.settings.hang_seconds * max(2, self.settings.batch) * 3
         faulthandler.dump_traceback_later(limit, exit=True, file=self._hang_log)
+        large = self.rng.random() < 0.5  # the large logs' path too (fuzzed logs are small)
         try:
-            large = self.rng.random() < 0.5  # the large logs' path too (fuzzed logs are small)
             problem = check_nightly(logs, self.scratch / "nightly", backend, large)
         finally:
             self._batch_started = None
@@ -273,10 +274,14 @@ class Fuzzer:
         self.stats.peak_rss = max(self.stats.peak_rss, rss_bytes())
         if problem:
             self._save("nightly", problem, self.current)
+        if rss_bytes() > self.settings.max_rss:
+            self._save("rss", f"RSS {rss_bytes() >> 20} MiB after nightly runs", self.current)
+        self._note_jump(high_before, f"three nightly runs, as {'large' if large else 'small'} logs")
 
-    def _note_jump(self, high_before: int, outputs: bool) -> None:
+    def _note_jump(self, high_before: int, what: str) -> None:
         """Keep a batch that raised the process's peak RSS by more than ``rss_jump`` (under
-        the bound, so not a finding, but the inputs to trace where memory went)."""
+        the bound, so not a finding, but the inputs to trace where memory went); ``what``:
+        what the batch did."""
         high = peak_rss_bytes()
         if high - high_before <= self.settings.rss_jump:
             return
@@ -284,7 +289,7 @@ class Fuzzer:
         folder.mkdir(parents=True, exist_ok=True)
         note = (
             f"peak RSS {high_before >> 20} -> {high >> 20} MiB during this batch"
-            f" ({'read and scanned to outputs' if outputs else 'read'}); not over the bound"
+            f" ({what}); not over the bound"
         )
         (folder / "NOTE.txt").write_text(note, encoding="utf-8")
         for name, data in self.current:
