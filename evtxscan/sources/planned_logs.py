@@ -13,14 +13,13 @@ what its plan leaves to read within its own time budget.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from evtxscan.sources import small_evtx
-from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat
 from evtxscan.sources.evtx.reader import chunk_ranges, inspect_header
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import MissingInput, Source, open_source
@@ -49,15 +48,8 @@ def large_evtx_group(items: Sequence[Source | MissingInput], start: int) -> list
 
 
 def _large_evtx(item: Source | MissingInput) -> bool:
-    if not isinstance(item, Source) or item.kind != "file":
-        return False
-    try:
-        with open(item.path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
-            size = os.fstat(handle.fileno()).st_size
-    except OSError:
-        return False
-    return sniff(head) is LogFormat.EVTX and size > small_evtx.SMALL_FILE_BYTES
+    size = small_evtx.evtx_file_size(item)
+    return size is not None and size > small_evtx.SMALL_FILE_BYTES
 
 
 def read_planned_logs(

@@ -40,6 +40,12 @@ DECODE_ALL_BATCH_BYTES = 4 << 20
 def small_evtx_size(item: Source | MissingInput) -> int | None:
     """The size of a plain file that is a small EVTX log, else None (looked up cheaply:
     the file's first bytes and its size)."""
+    size = evtx_file_size(item)
+    return None if size is None or size > SMALL_FILE_BYTES else size
+
+
+def evtx_file_size(item: Source | MissingInput) -> int | None:
+    """The size of a plain file that is an EVTX log, else None (its first bytes sniffed)."""
     if not isinstance(item, Source) or item.kind != "file":
         return None
     try:
@@ -48,9 +54,7 @@ def small_evtx_size(item: Source | MissingInput) -> int | None:
             size = os.fstat(handle.fileno()).st_size
     except OSError:
         return None
-    if sniff(head) is not LogFormat.EVTX or size > SMALL_FILE_BYTES:
-        return None
-    return size
+    return size if sniff(head) is LogFormat.EVTX else None
 
 
 def small_evtx_run(
