@@ -22,16 +22,9 @@ from pathlib import Path
 
 from evtxscan.nightly import NightlyOptions, run_nightly
 from evtxscan.sources import small_evtx
-from evtxscan.sources.bundles import BundleLimits
+from fuzz.driver import FUZZ_LIMITS
 
 NIGHT_ONE = datetime(2024, 3, 1, 3, tzinfo=UTC)
-LIMITS = BundleLimits(
-    max_depth=6,
-    max_members=2_000,
-    max_total_bytes=256 << 20,
-    ratio_after_bytes=32 << 20,
-    memory_bytes=16 << 20,
-)
 
 Mutator = Callable[[bytes, random.Random], bytes]
 
@@ -85,7 +78,7 @@ def _nights(logs: list[tuple[str, bytes, bytes]], work: Path, backend: str) -> s
             backend=backend,
             now=NIGHT_ONE + timedelta(days=night - 1),
             time_budget=10.0,
-            bundle_limits=LIMITS,
+            bundle_limits=FUZZ_LIMITS,
         )
         try:
             outcome = run_nightly([folder], options)

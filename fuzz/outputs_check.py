@@ -17,15 +17,7 @@ import pandas as pd
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.spreadsheet import FORMULA_START
 from evtxscan.scanning import scan
-from evtxscan.sources.bundles import BundleLimits
-
-LIMITS = BundleLimits(
-    max_depth=6,
-    max_members=2_000,
-    max_total_bytes=256 << 20,
-    ratio_after_bytes=32 << 20,
-    memory_bytes=16 << 20,
-)
+from fuzz.driver import FUZZ_LIMITS
 
 
 def check_outputs(inputs: Path, out: Path, backend: str) -> str | None:
@@ -33,7 +25,7 @@ def check_outputs(inputs: Path, out: Path, backend: str) -> str | None:
     shutil.rmtree(out, ignore_errors=True)
     try:
         result = scan(
-            inputs, backend=backend, timeline="all", time_budget=10.0, bundle_limits=LIMITS
+            inputs, backend=backend, timeline="all", time_budget=10.0, bundle_limits=FUZZ_LIMITS
         )
         for fmt in ("csv", "parquet"):
             written = write_report(result, out, ReportOptions(fmt=fmt, keep_runs=1))
