@@ -31,6 +31,7 @@ from evtxscan.sources.evtx.file_slices import rows_at, rows_by_number
 from evtxscan.sources.evtx.frames import index_frame
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.evtx.selective import read_ranges_decoded
+from evtxscan.sources.inputs import Buffer
 from evtxscan.sources.small_evtx import SmallFile
 from evtxscan.sources.worker import ReadOptions
 
@@ -42,7 +43,7 @@ def plan_together(
     seen as index columns (:class:`Marks`), or ``decode``: every record decoded (large logs:
     their rows are handed to the reader, which then reads the rest of each log on its own,
     and decodes no context of new records later)."""
-    read = _decoded_together if decode else _read_together
+    read = _decoded_together if decode else _marks_together
     steps: list[PlanSteps | None] = []
     wanted: list[tuple[ChunkRange, ...]] = []
     for file in files:
@@ -87,7 +88,7 @@ def _finish(step: PlanSteps) -> ChunkPlan | None:
     return None
 
 
-def _read_together(
+def _marks_together(
     files: list[SmallFile], wanted: list[tuple[ChunkRange, ...]], options: ReadOptions
 ) -> list[list[Marks] | None] | None:
     """The wanted ranges of each file indexed in one batch (within one file's time budget):
@@ -95,10 +96,7 @@ def _read_together(
     ranges again, as any others: what is new is decoded then). None for a file whose ranges
     the index does not read alone (records left to the renderer: its planner then decodes
     them, planned on its own); None for all when the batch fails."""
-    items = [
-        (file.source.display, file.data, list(spans), RangeResult())
-        for file, spans in zip(files, wanted, strict=True)
-    ]
+    items = _items(files, wanted)
     try:
         found = within(options.time_budget, lambda: index_ranges(items, options.include_recovered))
         index = found.index
@@ -121,10 +119,7 @@ def _decoded_together(
     output in its own result, as when read alone), within one file's time budget; None for
     all when that fails (values read as missing are counted per batch, so such a batch is
     given back too)."""
-    items = [
-        (file.source.display, file.data, list(spans), RangeResult())
-        for file, spans in zip(files, wanted, strict=True)
-    ]
+    items = _items(files, wanted)
     decode = DecodeOptions(options.host_map, options.include_recovered)
     try:
         found = within(
@@ -136,3 +131,13 @@ def _decoded_together(
     if found is None:
         return None
     return [[(frames, item[3])] for frames, item in zip(found, items, strict=True)]
+
+
+def _items(
+    files: list[SmallFile], wanted: list[tuple[ChunkRange, ...]]
+) -> list[tuple[str, Buffer, list[ChunkRange], RangeResult]]:
+    """The reader's batch items for the wanted ranges of each file (each its own result)."""
+    return [
+        (file.source.display, file.data, list(spans), RangeResult())
+        for file, spans in zip(files, wanted, strict=True)
+    ]

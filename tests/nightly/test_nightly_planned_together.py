@@ -36,7 +36,7 @@ def test_plans_made_together_equal_plans_made_one_by_one(
         paths = every_folder(tmp_path / "collected", night)
         together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
         with monkeypatch.context() as alone_here:  # a failed batch: every log planned alone
-            alone_here.setattr(planned_batches, "_read_together", lambda *args: None)
+            alone_here.setattr(planned_batches, "_marks_together", lambda *args: None)
             alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
         same_outcome(together, alone)
         assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
