@@ -4,15 +4,13 @@ A record's BinXml starts with a fragment header and a template instance (token, 
 id, definition offset; the definition inline when the record is its first user in the
 chunk), followed by the value count, one (size, type) descriptor per value and the values.
 :func:`record_instances` locates all of that for every record of a chunk batch with array
-operations; template definitions are parsed once per distinct (GUID, data size) in a
-:class:`TemplateCache` (Windows derives a template's GUID from its content, Computer name
-included, so equal GUIDs and sizes mean equal templates). Records the index cannot read
-carry a :class:`Problem` and are left to the renderer.
+operations. A :class:`TemplateCache` parses each template definition once: its copies in
+other chunks and files are known without parsing them again (:mod:`template_copies`).
+Records the index cannot read carry a :class:`Problem` and are left to the renderer.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -35,14 +33,13 @@ from evtxscan.sources.evtx.layout import (
     RECORD_SIZE_COPY,
 )
 from evtxscan.sources.evtx.system_plan import SystemPlan, system_plan
-from evtxscan.sources.evtx.template import Definition, TemplateError, read_definition
+from evtxscan.sources.evtx.template import Definition, TemplateError, read_template
+from evtxscan.sources.evtx.template_copies import TemplateCopies
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet
 
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
 _DEFINITION_AT = 6  # offset of the definition offset within the template instance
 _SIZE_AT = 20  # offset of the data size within the definition header
-_GUID_AT = 4  # the GUID and data size, then the template body
-_KEY_SIZE = 20  # GUID and data size
 _LAST_DEFINITION = CHUNK_SIZE - TEMPLATE_DEFINITION.size
 
 
@@ -80,12 +77,12 @@ class TemplateCache:
     """Parsed templates, shared by every chunk and file a process reads; ids are valid until
     :meth:`trim` clears it.
 
-    A template is found by the exact bytes of its definition (a 128-bit digest of GUID, size
-    and body), never by GUID and size alone: a damaged or hostile file may define a
-    different template under the GUID and size of a common one, and it must not change how
-    any other chunk or file is read. Copies whose bytes differ only where a chunk's own
-    offsets are written (name links) parse to an equal :class:`Definition` and share its id,
-    so what readers derive per template is still computed once."""
+    A place is known again only where parsing it would give the same definition (see
+    :mod:`template_copies`: its bytes and the names it refers to), never by GUID and size
+    alone: a damaged or hostile file may define a different template under the GUID and
+    size of a common one, and it must not change how any other chunk or file is read.
+    Places that parse to an equal :class:`Definition` share its id, so what readers derive
+    per template is computed once."""
 
     limit: int = 4096
     entries: list[TemplateEntry] = field(default_factory=list)
@@ -93,8 +90,8 @@ class TemplateCache:
     shapes: dict[bytes, object] = field(default_factory=dict)
     #: Payload item tables by (template, nested value slot, nested template).
     payloads: dict[tuple[int, int, int], object] = field(default_factory=dict)
-    _places: dict[bytes, int] = field(default_factory=dict)  # definition digest -> id
     _ids: dict[Definition, int] = field(default_factory=dict)
+    _places: TemplateCopies = field(default_factory=TemplateCopies)
 
     def trim(self) -> None:
         """Forget everything once more than ``limit`` templates (``4 * limit`` places,
@@ -108,23 +105,20 @@ class TemplateCache:
             self._places.clear()
             self._ids.clear()
 
-    def lookup(self, chunk: memoryview, offset: int) -> int:
-        """The id of the template defined at chunk ``offset``, or -1 when unreadable."""
-        _next, _guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
-        start = offset + _GUID_AT
-        digest = hashlib.blake2b(chunk[start : start + _KEY_SIZE + size], digest_size=16).digest()
-        found = self._places.get(digest)
-        if found is not None:
-            return found
-        try:
-            definition = read_definition(chunk, offset)
-        except TemplateError:
-            return -1  # not remembered: another chunk's copy may be readable
-        found = self._ids.get(definition)
+    def lookup(self, chunk: bytes, offset: int) -> int:
+        """The id of the template defined at chunk ``offset`` (``chunk`` holds the chunk's
+        bytes), or -1 when unreadable."""
+        found = self._places.find(chunk, offset)
         if found is None:
-            found = self._ids[definition] = len(self.entries)
-            self.entries.append(TemplateEntry(definition))
-        self._places[digest] = found
+            try:
+                definition, references = read_template(chunk, offset)
+            except TemplateError:
+                return -1  # not remembered: another chunk's copy may be readable
+            found = self._ids.get(definition)
+            if found is None:
+                found = self._ids[definition] = len(self.entries)
+                self.entries.append(TemplateEntry(definition))
+            self._places.add(chunk, offset, references, found)
         return found
 
 
@@ -201,9 +195,12 @@ def _template_ids(
     places, inverse = unique_runs(chunk * CHUNK_SIZE + definition)
     rows, offsets = np.divmod(places, CHUNK_SIZE)
     ids = np.empty(len(places), dtype=np.int32)
+    data, copied = b"", -1
     for i, (row, offset) in enumerate(zip(rows.tolist(), offsets.tolist(), strict=True)):
-        base = int(chunks.base[row])
-        ids[i] = cache.lookup(chunks.buf[base : base + CHUNK_SIZE].data, offset)
+        if row != copied:  # places come by chunk: one copy of each chunk's bytes
+            base = int(chunks.base[row])
+            data, copied = chunks.buf[base : base + CHUNK_SIZE].tobytes(), row
+        ids[i] = cache.lookup(data, offset)
     return np.asarray(ids[inverse])
 
 

@@ -81,14 +81,18 @@ def system_plan(root: Node) -> SystemPlan:
     system = systems[0]
     if any(isinstance(item, Sub) for item in system.content):
         return SystemPlan({}, "a substitution directly inside System")
+    elements: dict[str, Node] = {}  # the first child of each name, as Node.child finds it
+    for item in system.content:
+        if isinstance(item, Node):
+            elements.setdefault(item.name, item)
     fields: dict[str, FieldPlan] = {}
     for name, (element_name, attribute) in FIELD_PLACES.items():
-        element = system.child(element_name)
+        element = elements.get(element_name)
         if attribute is not None:
             pieces = None if element is None else element.attribute(attribute)
         elif element is None:
             pieces = None
-        elif element.children():
+        elif any(isinstance(item, Node) for item in element.content):
             return SystemPlan({}, f"<{element_name}> holds elements")
         else:
             pieces = tuple(item for item in element.content if not isinstance(item, Node))

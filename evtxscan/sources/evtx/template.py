@@ -12,7 +12,7 @@ using the template go to the renderer.
 
 from __future__ import annotations
 
-import struct
+from codecs import utf_16_le_decode
 from dataclasses import dataclass
 
 from evtxscan.sources.evtx.binxml import (
@@ -36,15 +36,20 @@ from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
 MAX_DEPTH = 32
 #: The XML predefined entities; any other entity reference is refused.
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_VALUE_TOKENS = frozenset(
-    {
-        Token.VALUE,
-        Token.NORMAL_SUBSTITUTION,
-        Token.OPTIONAL_SUBSTITUTION,
-        Token.CHAR_REFERENCE,
-        Token.ENTITY_REFERENCE,
-        Token.CDATA_SECTION,
-    }
+#: Token kinds as plain ints (faster to compare than the enum in the token loop).
+_KIND = 0xFF & ~MORE_BIT
+_OPEN, _CLOSE_START, _CLOSE_EMPTY, _END = 0x01, 0x02, 0x03, 0x04
+_VALUE, _ATTRIBUTE, _CHAR_REFERENCE, _ENTITY_REFERENCE = 0x05, 0x06, 0x08, 0x09
+_NORMAL, _OPTIONAL = 0x0D, 0x0E
+_VALUE_TOKENS = frozenset({_VALUE, _NORMAL, _OPTIONAL, _CHAR_REFERENCE, _ENTITY_REFERENCE, 0x07})
+_NAME_OFFSET_SIZE = NAME_OFFSET.size
+_SUBSTITUTION_SIZE = SUBSTITUTION.size
+_CHAR_REFERENCE_SIZE = CHAR_REFERENCE.size
+_TEXT_AT = VALUE_HEADER.size + TEXT_LENGTH.size  # a literal's characters, after its length
+assert (_OPEN, _ATTRIBUTE, _NORMAL) == (
+    Token.OPEN_START_ELEMENT,
+    Token.ATTRIBUTE,
+    Token.NORMAL_SUBSTITUTION,
 )
 
 
@@ -72,6 +77,8 @@ class Sub:
 
 
 Piece = Literal | Sub
+#: An element's attributes: each a name and its value pieces.
+Attributes = tuple[tuple[str, tuple[Piece, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ class Node:
     """An element of the template: name, attributes (name, value pieces), content."""
 
     name: str
-    attributes: tuple[tuple[str, tuple[Piece, ...]], ...]
+    attributes: Attributes
     content: tuple[Node | Piece, ...]
 
     def children(self) -> tuple[Node, ...]:
@@ -104,136 +111,198 @@ class Definition:
     root: Node
 
 
+#: A template's reference to a name: the chunk position of the 4-byte reference and the
+#: chunk offset it holds; the name is inline (follows the reference) when offset == at + 4.
+NameReference = tuple[int, int]
+
+
 def read_definition(chunk: bytes | memoryview, offset: int) -> Definition:
     """Parse the template definition at chunk ``offset`` (its 24-byte header's offset)."""
+    return read_template(chunk, offset)[0]
+
+
+def read_template(
+    chunk: bytes | memoryview, offset: int
+) -> tuple[Definition, tuple[NameReference, ...]]:
+    """The definition at chunk ``offset`` and its name references, in the order read (what
+    :mod:`template_copies` needs to know the same template in another chunk)."""
     if not CHUNK_HEADER_SIZE <= offset <= CHUNK_SIZE - TEMPLATE_DEFINITION.size:
         raise TemplateError(f"template definition offset {offset} outside the chunk")
     _next, guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
     start = offset + TEMPLATE_DEFINITION.size
-    if start + size > min(len(chunk), CHUNK_SIZE):
+    limit = min(len(chunk), CHUNK_SIZE)
+    if start + size > limit:
         raise TemplateError(f"template of {size} bytes at {offset} runs past the chunk")
-    root = _TokenReader(chunk, start, start + size).fragment()
-    return Definition(guid=bytes(guid), data_size=size, root=root)
+    walk = _TokenWalk(bytes(chunk[:limit]), start + size)
+    root = walk.tree(start)
+    return Definition(guid=bytes(guid), data_size=size, root=root), tuple(walk.references)
 
 
-class _TokenReader:
-    """A recursive-descent reader of one template's tokens, bounded to its data."""
+def _past(pos: int) -> TemplateError:
+    return TemplateError(f"template token at {pos} runs past the template")
 
-    def __init__(self, chunk: bytes | memoryview, start: int, end: int) -> None:
-        self.chunk = chunk
-        self.pos = start
+
+class _TokenWalk:
+    """One template's tokens read in a loop, bounded to its data. A template is parsed once
+    per chunk that carries it, so this is a hot path: an explicit stack instead of
+    recursion, token kinds as plain ints (their :data:`MORE_BIT` cleared), few calls."""
+
+    def __init__(self, data: bytes, end: int) -> None:
+        self.data = data
         self.end = end
+        self.names: dict[int, str] = {}
+        self.references: list[NameReference] = []
 
-    def _need(self, size: int) -> None:
-        if self.pos + size > self.end:
-            raise TemplateError(f"template token at {self.pos} runs past the template")
+    def name(self, pos: int) -> tuple[str, int]:
+        """The name referred to at ``pos`` and the position after the reference (after the
+        name itself when it is stored inline)."""
+        data = self.data
+        if pos + _NAME_OFFSET_SIZE > self.end:
+            raise _past(pos)
+        offset = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16 | data[pos + 3] << 24
+        self.references.append((pos, offset))
+        found = self.names.get(offset)
+        if found is None:
+            found = self.names[offset] = _stored_name(data, offset)
+        if offset == pos + _NAME_OFFSET_SIZE:  # inline: the name, then its NUL
+            return found, offset + NAME_HEADER.size + 2 * _u16(data, offset + 6) + 2
+        return found, pos + _NAME_OFFSET_SIZE
 
-    def _unpack(self, layout: struct.Struct) -> tuple[int, ...]:
-        self._need(layout.size)
-        values = layout.unpack_from(self.chunk, self.pos)
-        self.pos += layout.size
-        return tuple(values)
-
-    def _peek(self) -> int:
-        self._need(1)
-        return self.chunk[self.pos] & ~MORE_BIT
-
-    def _utf16(self, units: int) -> str:
-        self._need(2 * units)
-        raw = bytes(self.chunk[self.pos : self.pos + 2 * units])
-        self.pos += 2 * units
-        try:
-            return raw.decode("utf-16-le")
-        except UnicodeDecodeError as exc:
-            raise TemplateError(f"literal text with an unpaired surrogate: {exc}") from None
-
-    def _name(self) -> str:
-        """A name reference; the name itself when it is stored inline."""
-        (offset,) = self._unpack(NAME_OFFSET)
-        inline = offset == self.pos
-        if not CHUNK_HEADER_SIZE <= offset <= min(len(self.chunk), CHUNK_SIZE) - 10:
-            raise TemplateError(f"name offset {offset} outside the chunk")
-        _next, _hash, units = NAME_HEADER.unpack_from(self.chunk, offset)
-        stop = offset + NAME_HEADER.size + 2 * units
-        if stop + 2 > min(len(self.chunk), CHUNK_SIZE):
-            raise TemplateError(f"name at {offset} runs past the chunk")
-        try:
-            name = bytes(self.chunk[offset + NAME_HEADER.size : stop]).decode("utf-16-le")
-        except UnicodeDecodeError:
-            raise TemplateError(f"undecodable name at {offset}") from None
-        if inline:
-            self.pos = stop + 2  # the name and its NUL
-        if not name:
-            raise TemplateError(f"empty element or attribute name at {offset}")
-        return name
-
-    def fragment(self) -> Node:
-        self._need(len(FRAGMENT_HEADER))
-        if self.chunk[self.pos] != Token.FRAGMENT_HEADER:
-            raise TemplateError(f"template at {self.pos} does not start with a fragment header")
-        self.pos += len(FRAGMENT_HEADER)
-        if self._peek() != Token.OPEN_START_ELEMENT:
-            raise TemplateError(f"template at {self.pos} has no root element")
-        root = self._element(0)
-        if self._peek() != Token.END_OF_STREAM:
-            raise TemplateError(f"unexpected token {self.chunk[self.pos]:#x} after the root")
-        return root
-
-    def _element(self, depth: int) -> Node:
-        if depth > MAX_DEPTH:
-            raise TemplateError("template elements nested too deeply")
-        token, _dependency, _size = self._unpack(OPEN_START_ELEMENT)
-        name = self._name()
-        if token & MORE_BIT:
-            self._unpack(ATTRIBUTE_LIST_SIZE)
-        attributes: list[tuple[str, tuple[Piece, ...]]] = []
-        while self._peek() == Token.ATTRIBUTE:
-            self.pos += 1
-            attribute = self._name()
-            attributes.append((attribute, tuple(self._pieces())))
-        closing = self._peek()
-        self.pos += 1
-        if closing == Token.CLOSE_EMPTY_ELEMENT:
-            return Node(name, tuple(attributes), ())
-        if closing != Token.CLOSE_START_ELEMENT:
-            raise TemplateError(f"unexpected token {closing:#x} in the start of <{name}>")
-        content: list[Node | Piece] = []
-        while (token := self._peek()) != Token.END_ELEMENT:
-            if token == Token.OPEN_START_ELEMENT:
-                content.append(self._element(depth + 1))
-            elif token in _VALUE_TOKENS:
-                content.extend(self._pieces(single=True))
-            else:
-                raise TemplateError(f"unexpected token {token:#x} in <{name}>")
-        self.pos += 1
-        return Node(name, tuple(attributes), tuple(content))
-
-    def _pieces(self, single: bool = False) -> list[Piece]:
-        """Value tokens (literal text, substitutions, references) up to the next structure."""
-        out: list[Piece] = []
-        while (token := self._peek()) in _VALUE_TOKENS:
-            out.append(self._piece(token))
-            if single:
-                break
-        return out
-
-    def _piece(self, token: int) -> Piece:
-        if token in (Token.NORMAL_SUBSTITUTION, Token.OPTIONAL_SUBSTITUTION):
-            _token, index, value_type = self._unpack(SUBSTITUTION)
-            return Sub(index, value_type, token == Token.OPTIONAL_SUBSTITUTION)
-        if token == Token.VALUE:
-            _token, value_type = self._unpack(VALUE_HEADER)
-            if value_type != ValueType.STRING:
-                raise TemplateError(f"literal value of type {value_type:#x} in a template")
-            (units,) = self._unpack(TEXT_LENGTH)
-            return Literal(self._utf16(units))
-        if token == Token.CHAR_REFERENCE:
-            _token, code = self._unpack(CHAR_REFERENCE)
-            return Literal(chr(code))
-        if token == Token.ENTITY_REFERENCE:
-            self.pos += 1
-            entity = self._name()
+    def piece(self, token: int, pos: int) -> tuple[Piece, int]:
+        """The value token at ``pos`` (``token`` is its kind) and the position after it."""
+        data, end = self.data, self.end
+        if token in (_NORMAL, _OPTIONAL):
+            if pos + _SUBSTITUTION_SIZE > end:
+                raise _past(pos)
+            sub = Sub(_u16(data, pos + 1), data[pos + 3], token == _OPTIONAL)
+            return sub, pos + _SUBSTITUTION_SIZE
+        if token == _VALUE:
+            if pos + _TEXT_AT > end:
+                raise _past(pos)
+            if data[pos + 1] != ValueType.STRING:
+                raise TemplateError(f"literal value of type {data[pos + 1]:#x} in a template")
+            stop = pos + _TEXT_AT + 2 * _u16(data, pos + 2)
+            if stop > end:
+                raise _past(pos + _TEXT_AT)
+            return Literal(_utf16(data[pos + _TEXT_AT : stop])), stop
+        if token == _CHAR_REFERENCE:
+            if pos + _CHAR_REFERENCE_SIZE > end:
+                raise _past(pos)
+            return Literal(chr(_u16(data, pos + 1))), pos + _CHAR_REFERENCE_SIZE
+        if token == _ENTITY_REFERENCE:
+            entity, pos = self.name(pos + 1)
             if entity not in _ENTITIES:
                 raise TemplateError(f"entity reference &{entity}; in a template")
-            return Literal(_ENTITIES[entity])
+            return Literal(_ENTITIES[entity]), pos
         raise TemplateError("CDATA section in a template")
+
+    def tree(self, pos: int) -> Node:
+        """The root element of the fragment at ``pos``; nothing but its end may follow."""
+        data, end = self.data, self.end
+        if pos + len(FRAGMENT_HEADER) > end:
+            raise _past(pos)
+        if data[pos] != Token.FRAGMENT_HEADER:
+            raise TemplateError(f"template at {pos} does not start with a fragment header")
+        pos += len(FRAGMENT_HEADER)
+        if pos >= end or data[pos] & _KIND != _OPEN:
+            raise TemplateError(f"template at {pos} has no root element")
+        open_elements: list[tuple[str, Attributes, list[Node | Piece]]] = []
+        while True:  # at an open start element
+            if len(open_elements) > MAX_DEPTH:
+                raise TemplateError("template elements nested too deeply")
+            if pos + OPEN_START_ELEMENT.size > end:
+                raise _past(pos)
+            more = data[pos] & MORE_BIT
+            name, pos = self.name(pos + OPEN_START_ELEMENT.size)
+            if more:
+                if pos + ATTRIBUTE_LIST_SIZE.size > end:
+                    raise _past(pos)
+                pos += ATTRIBUTE_LIST_SIZE.size
+            attributes, pos = self.attributes(pos)
+            closing = data[pos] & _KIND  # attributes() checked pos < end
+            pos += 1
+            if closing == _CLOSE_EMPTY:
+                node = Node(name, attributes, ())
+                if not open_elements:
+                    return self.ended(node, pos)
+                open_elements[-1][2].append(node)
+            elif closing == _CLOSE_START:
+                open_elements.append((name, attributes, []))
+            else:
+                raise TemplateError(f"unexpected token {closing:#x} in the start of <{name}>")
+            while True:  # the content of the innermost open element
+                if pos >= end:
+                    raise _past(pos)
+                token = data[pos] & _KIND
+                if token == _OPEN:
+                    break
+                name, attributes, content = open_elements[-1]
+                if token == _END:
+                    pos += 1
+                    open_elements.pop()
+                    node = Node(name, attributes, tuple(content))
+                    if not open_elements:
+                        return self.ended(node, pos)
+                    open_elements[-1][2].append(node)
+                elif token in _VALUE_TOKENS:
+                    piece, pos = self.piece(token, pos)
+                    content.append(piece)
+                else:
+                    raise TemplateError(f"unexpected token {token:#x} in <{name}>")
+
+    def attributes(self, pos: int) -> tuple[Attributes, int]:
+        """The attributes at ``pos``, each a name and its value pieces (``pos`` is then
+        inside the template)."""
+        data, end = self.data, self.end
+        attributes: list[tuple[str, tuple[Piece, ...]]] = []
+        while True:
+            if pos >= end:
+                raise _past(pos)
+            if data[pos] & _KIND != _ATTRIBUTE:
+                return tuple(attributes), pos
+            attribute, pos = self.name(pos + 1)
+            pieces: list[Piece] = []
+            while True:
+                if pos >= end:
+                    raise _past(pos)
+                token = data[pos] & _KIND
+                if token not in _VALUE_TOKENS:
+                    break
+                piece, pos = self.piece(token, pos)
+                pieces.append(piece)
+            attributes.append((attribute, tuple(pieces)))
+
+    def ended(self, root: Node, pos: int) -> Node:
+        if pos >= self.end:
+            raise _past(pos)
+        if self.data[pos] & _KIND != Token.END_OF_STREAM:
+            raise TemplateError(f"unexpected token {self.data[pos]:#x} after the root")
+        return root
+
+
+def _u16(data: bytes, pos: int) -> int:
+    return data[pos] | data[pos + 1] << 8
+
+
+def _utf16(raw: bytes) -> str:
+    try:
+        return utf_16_le_decode(raw, "strict", True)[0]
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"literal text with an unpaired surrogate: {exc}") from None
+
+
+def _stored_name(data: bytes, offset: int) -> str:
+    """The name stored at chunk ``offset`` (its header, then UTF-16 characters)."""
+    limit = len(data)
+    if not CHUNK_HEADER_SIZE <= offset <= limit - 10:
+        raise TemplateError(f"name offset {offset} outside the chunk")
+    stop = offset + NAME_HEADER.size + 2 * _u16(data, offset + 6)
+    if stop + 2 > limit:
+        raise TemplateError(f"name at {offset} runs past the chunk")
+    try:
+        name: str = utf_16_le_decode(data[offset + NAME_HEADER.size : stop], "strict", True)[0]
+    except UnicodeDecodeError:
+        raise TemplateError(f"undecodable name at {offset}") from None
+    if not name:
+        raise TemplateError(f"empty element or attribute name at {offset}")
+    return name

@@ -1,0 +1,226 @@
+"""Templates seen before, known again without parsing them, but only where parsing them
+would give the same definition.
+
+A log repeats a template's definition in every chunk that uses it, so a log of 300 chunks
+carries each of its templates about 300 times. A definition's parse depends on its bytes
+and on the names it refers to, which are stored elsewhere in the chunk (in the first
+template that used them) unless they are inline. So a place is known when:
+
+* its bytes equal a known place's at the same chunk offset (the same names are then
+  inline), and the bytes its other names are read from are equal too; or
+* its bytes equal a known place's elsewhere, and every name it refers to holds the same
+  characters (none may then be inline); or
+* it is a copy: its bytes equal a parsed place's once the chunk-relative fields (each name
+  reference, and the link field of each name stored inline) are cleared, its names are
+  inline at the same places, and every name it refers to holds the same characters.
+
+A damaged or hostile chunk that changes a referred name therefore gets its own parse.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION
+from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
+from evtxscan.sources.evtx.template import NameReference
+
+#: Known places kept per key (a template's exact bytes; its GUID and size; its cleared
+#: bytes) and starts per exact bytes: a hostile file defining many templates under one key
+#: costs a few comparisons, no more.
+MAX_PER_KEY = 4
+MAX_STARTS = 32
+#: About the bytes kept (templates, the names they refer to, the objects holding them)
+#: before all is forgotten: memory stays flat whatever the input (the samples' 3,345
+#: template places take about 10 MiB).
+MAX_KEPT_BYTES = 16 << 20
+_NAME_OVERHEAD = 300  # the objects behind each name kept (its bytes, slices, tuple slots)
+_NAME_AT = 6  # a stored name's length field (its characters follow)
+_FIELD_BITS = (1 << 8 * NAME_OFFSET.size) - 1
+_GUID_AND_SIZE = 20  # what an exact key holds before the template's body
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a template's name references are, relative to its body, and which are inline
+    (the name follows the reference)."""
+
+    references: tuple[tuple[int, bool], ...]  # ascending, 4 bytes apart at least
+    _targets: struct.Struct = field(init=False, compare=False, repr=False)
+    _kept_bits: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        gaps, at, cleared = [], 0, 0
+        for position, inline in self.references:
+            if position < at:
+                raise ValueError(f"name reference at {position} overlaps the one before")
+            gaps.append(f"{position - at}xI")
+            at = position + NAME_OFFSET.size
+            cleared |= _FIELD_BITS << (8 * position)
+            if inline:  # the stored name's link to the next name of its bucket
+                cleared |= _FIELD_BITS << (8 * at)
+        object.__setattr__(self, "_targets", struct.Struct("<" + "".join(gaps)))
+        object.__setattr__(self, "_kept_bits", ~cleared)
+
+    def read(self, data: bytes, start: int) -> tuple[list[int], tuple[bytes, ...]] | None:
+        """Where each name the template at ``start`` of chunk ``data`` refers to (where it is
+        not inline) is stored, and its bytes (length and characters); None when a
+        reference differs in kind or points where the parser would refuse it."""
+        limit = min(len(data), CHUNK_SIZE)
+        referred: list[int] = []
+        names: list[bytes] = []
+        targets = self._targets.unpack_from(data, start)
+        for target, (position, inline) in zip(targets, self.references, strict=True):
+            if (target == start + position + NAME_OFFSET.size) != inline:
+                return None
+            if inline:
+                continue
+            if not CHUNK_HEADER_SIZE <= target <= limit - 10:
+                return None
+            stop = target + NAME_HEADER.size + 2 * (data[target + 6] | data[target + 7] << 8)
+            if stop + 2 > limit:
+                return None
+            referred.append(target)
+            names.append(data[target + _NAME_AT : stop])
+        return referred, tuple(names)
+
+    def cleared(self, guid: bytes, body: bytes) -> bytes:
+        """A template's GUID and bytes with its chunk-relative fields cleared: each
+        reference and, for a name stored inline, its link to the next name of its bucket."""
+        value = int.from_bytes(body, "little") & self._kept_bits
+        return guid + value.to_bytes(len(body), "little")
+
+
+@dataclass(frozen=True)
+class Known:
+    """A parsed definition's template id, its layout and the names it refers to."""
+
+    template: int
+    layout: Layout
+    names: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Place:
+    """A known place: what was parsed there, the size of its chunk, and the names it refers
+    to outside itself (their length fields and characters, and a getter of those spans)."""
+
+    known: Known
+    limit: int
+    names: tuple[bytes, ...]
+    spans: Callable[[bytes], tuple[bytes, ...]]
+
+    def holds(self, data: bytes) -> bool:
+        """Whether chunk ``data`` holds those names where this place's chunk held them (in
+        a chunk of the same size, so that the parser's bounds agree too)."""
+        return min(len(data), CHUNK_SIZE) == self.limit and self.spans(data) == self.names
+
+
+class TemplateCopies:
+    """The template ids of known places, found by exact bytes or as copies."""
+
+    def __init__(self) -> None:
+        self._exact: dict[bytes, dict[int, Place]] = {}  # GUID, size, body -> start -> place
+        self._layouts: dict[tuple[bytes, int], list[Layout]] = {}
+        self._cleared: dict[bytes, list[Known]] = {}
+        self._kept = 0  # about the bytes held by the keys and names
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def clear(self) -> None:
+        self._exact.clear()
+        self._layouts.clear()
+        self._cleared.clear()
+        self._kept = 0
+
+    def find(self, data: bytes, offset: int) -> int | None:
+        """The template id of the place at chunk ``offset`` (``data`` is the chunk), or None
+        when it must be parsed."""
+        if not CHUNK_HEADER_SIZE <= offset <= CHUNK_SIZE - TEMPLATE_DEFINITION.size:
+            return None
+        _next, guid, size = TEMPLATE_DEFINITION.unpack_from(data, offset)
+        start = offset + TEMPLATE_DEFINITION.size
+        if start + size > min(len(data), CHUNK_SIZE):
+            return None
+        key = data[start - _GUID_AND_SIZE : start + size]  # GUID, size and body
+        starts = self._exact.get(key)
+        if starts:
+            place = starts.get(start)
+            if place is not None and place.holds(data):
+                return place.known.template
+            for known in [place.known for place in starts.values()][:MAX_PER_KEY]:
+                read = known.layout.read(data, start)
+                if read is not None and read[1] == known.names:
+                    self._remember(key, data, start, known, read[0])
+                    return known.template
+        body = data[start : start + size]
+        for layout in self._layouts.get((guid, size), ()):
+            candidates = self._cleared.get(layout.cleared(guid, body))
+            read = layout.read(data, start) if candidates else None
+            if read is None:
+                continue
+            for known in candidates or ():
+                if known.names == read[1]:
+                    self._remember(key, data, start, known, read[0])
+                    return known.template
+        return None
+
+    def add(
+        self, data: bytes, offset: int, references: tuple[NameReference, ...], template: int
+    ) -> None:
+        """Remember the place at chunk ``offset`` parsed as template id ``template`` (its
+        name ``references`` as :func:`template.read_template` gave them)."""
+        _next, guid, size = TEMPLATE_DEFINITION.unpack_from(data, offset)
+        start = offset + TEMPLATE_DEFINITION.size
+        try:
+            layout = Layout(
+                tuple((at - start, target == at + NAME_OFFSET.size) for at, target in references)
+            )
+        except ValueError:  # the parser reads forward: cannot happen
+            return
+        read = layout.read(data, start)
+        if read is None:  # the parser read these names: cannot happen
+            return
+        known = Known(template, layout, read[1])
+        self._remember(data[start - _GUID_AND_SIZE : start + size], data, start, known, read[0])
+        layouts = self._layouts.setdefault((guid, size), [])
+        if layout not in layouts and len(layouts) >= MAX_PER_KEY:
+            return
+        if layout not in layouts:
+            layouts.append(layout)
+        cleared = layout.cleared(guid, data[start : start + size])
+        kept = self._cleared.setdefault(cleared, [])
+        if len(kept) < MAX_PER_KEY:
+            kept.append(known)
+            self._kept += len(cleared)
+
+    def _remember(
+        self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
+    ) -> None:
+        """Keep ``known`` as the place at ``start`` (its exact bytes ``key``; the names it
+        refers to stored at ``referred``), with the spans of the names outside itself."""
+        if self._kept > MAX_KEPT_BYTES:
+            self.clear()  # a memo only: template ids stay valid
+        starts = self._exact.setdefault(key, {})
+        if len(starts) >= MAX_STARTS:
+            return
+        end = start + len(key) - _GUID_AND_SIZE
+        outside = [
+            slice(target + _NAME_AT, target + _NAME_AT + len(name))
+            for target, name in zip(referred, known.names, strict=True)
+            if not start <= target < end
+        ]
+        names = tuple(data[span] for span in outside)
+        starts[start] = Place(known, min(len(data), CHUNK_SIZE), names, _spans(outside))
+        self._kept += len(key) + sum(len(name) + _NAME_OVERHEAD for name in names)
+
+
+def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
+    """A function giving the bytes of ``spans`` (one C call: this is a hot path)."""
+    if len(spans) > 1:
+        return itemgetter(*spans)
+    return lambda data: tuple(data[span] for span in spans)

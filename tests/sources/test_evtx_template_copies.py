@@ -1,0 +1,142 @@
+"""A template's copies in other chunks are known without parsing them, and only when parsing
+them would give the same definition: every lookup equals a fresh parse of its own bytes."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evtxscan.sources.evtx import instances
+from evtxscan.sources.evtx.binxml import TEMPLATE_INSTANCE
+from evtxscan.sources.evtx.instances import TemplateCache
+from evtxscan.sources.evtx.layout import (
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    CHUNK_SIZE,
+    FILE_HEADER_SIZE,
+    RECORD_HEADER_SIZE,
+)
+from evtxscan.sources.evtx.template import Definition, TemplateError, read_definition
+from evtxscan.synth import EventSpec, evtx_bytes
+
+TIME = datetime(2024, 1, 1, tzinfo=UTC)
+ALPHA = EventSpec(provider="Alpha", event_id=1, time=TIME, data=(("x", "1"),))
+BETA = EventSpec(provider="Beta", event_id=2, time=TIME, data=(("y", "2"), ("z", 3)))
+GAMMA = EventSpec(provider="Gamma Long Name", event_id=3, time=TIME, data=(("q", "a b"),))
+INSTANCE_AT = RECORD_HEADER_SIZE + 4  # after the record header and the fragment header
+
+
+def _places(data: bytes) -> Iterator[tuple[bytes, int]]:
+    """(chunk, definition offset) of each record's template instance, in file order."""
+    for start in range(FILE_HEADER_SIZE, len(data) - CHUNK_SIZE + 1, CHUNK_SIZE):
+        chunk = data[start : start + CHUNK_SIZE]
+        if chunk[:8] != CHUNK_MAGIC:
+            continue
+        at = CHUNK_HEADER_SIZE
+        while at + INSTANCE_AT + TEMPLATE_INSTANCE.size <= CHUNK_SIZE:
+            magic, size = struct.unpack_from("<4sI", chunk, at)
+            if magic != b"\x2a\x2a\x00\x00" or size < 28 or at + size > CHUNK_SIZE:
+                break
+            token, _unknown, _id, definition = TEMPLATE_INSTANCE.unpack_from(
+                chunk, at + INSTANCE_AT
+            )
+            if token == 0x0C and CHUNK_HEADER_SIZE <= definition <= CHUNK_SIZE - 24:
+                yield chunk, definition
+            at += size
+
+
+def _parsed(chunk: bytes, offset: int) -> Definition | None:
+    try:
+        return read_definition(chunk, offset)
+    except TemplateError:
+        return None
+
+
+def _looked_up(cache: TemplateCache, chunk: bytes, offset: int) -> Definition | None:
+    found = cache.lookup(chunk, offset)
+    return None if found < 0 else cache.entries[found].definition
+
+
+class _CountingParser:
+    """Counts the parses the cache makes (to see copies were known without one)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self._parse = instances.read_template
+        monkeypatch.setattr(instances, "read_template", self)
+
+    def __call__(self, chunk: bytes, offset: int) -> object:
+        self.calls += 1
+        return self._parse(chunk, offset)
+
+
+def test_copies_in_another_file_are_not_parsed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = list(_places(evtx_bytes([ALPHA, BETA])))
+    second = list(_places(evtx_bytes([GAMMA, ALPHA, BETA])))
+    beta_first, beta_second = first[1], second[2]
+    assert beta_first[1] != beta_second[1]  # another place: other bytes, names elsewhere
+    parser = _CountingParser(monkeypatch)
+    cache = TemplateCache()
+    for chunk, offset in first + second:
+        assert _looked_up(cache, chunk, offset) == _parsed(chunk, offset)
+    assert cache.lookup(beta_second[0], beta_second[1]) == cache.lookup(
+        beta_first[0], beta_first[1]
+    )
+    # Alpha is parsed twice (its names are inline in one file, referred to in the other);
+    # Beta's second copy is known.
+    assert parser.calls == 4
+
+
+def test_a_copy_whose_names_differ_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = list(_places(evtx_bytes([ALPHA, BETA])))
+    chunk, offset = list(_places(evtx_bytes([GAMMA, ALPHA, BETA])))[2]
+    # Rename "Data" where Gamma's template stores it (Beta refers to it there): same
+    # length, same bytes in Beta's template, another name.
+    renamed = chunk.replace("Data".encode("utf-16-le"), "Dato".encode("utf-16-le"), 1)
+    assert renamed != chunk
+    cache = TemplateCache()
+    for place in first:
+        cache.lookup(place[0], place[1])
+    parser = _CountingParser(monkeypatch)
+    found = _looked_up(cache, renamed, offset)
+    assert parser.calls == 1
+    assert found == _parsed(renamed, offset)
+    assert found != _parsed(*first[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.integers(0, 900), junk=st.binary(min_size=1, max_size=6), same=st.booleans())
+def test_damaged_copies_read_as_parsing_them_reads(at: int, junk: bytes, same: bool) -> None:
+    """Damage anywhere in the chunk, the template's own bytes or the names it refers to;
+    the cache has seen the undamaged chunk itself (``same``) or only copies elsewhere."""
+    second = list(_places(evtx_bytes([GAMMA, ALPHA, BETA])))
+    chunk, offset = second[2]
+    seen = second if same else list(_places(evtx_bytes([ALPHA, BETA])))
+    damaged = bytearray(chunk)
+    damaged[CHUNK_HEADER_SIZE + at : CHUNK_HEADER_SIZE + at + len(junk)] = junk
+    cache = TemplateCache()
+    for place in seen:
+        cache.lookup(place[0], place[1])
+    assert _looked_up(cache, bytes(damaged), offset) == _parsed(bytes(damaged), offset)
+
+
+def test_real_logs_read_as_parsing_every_copy(
+    samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every template place of every sample log (damaged ones included) gets the
+    definition its own bytes parse to; most copies are not parsed."""
+    cache = TemplateCache()
+    parser = _CountingParser(monkeypatch)
+    looked_up = 0
+    for path in sorted(samples.rglob("*.evtx")):
+        for chunk, offset in _places(path.read_bytes()):
+            assert _looked_up(cache, chunk, offset) == _parsed(chunk, offset), (path, offset)
+            looked_up += 1
+    assert looked_up > 1000
+    assert parser.calls < looked_up / 2
