@@ -11,6 +11,7 @@ Records the index cannot read carry a :class:`Problem` and are left to the rende
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -69,6 +70,15 @@ class TemplateEntry:
     def __init__(self, definition: Definition) -> None:
         self.definition = definition
         self.system: SystemPlan = system_plan(definition.root)
+        #: The plan without its constant texts: templates that differ only in literal text
+        #: (as the same template does on two machines: Computer) read their records alike.
+        self.system_layout: tuple[object, ...] = (
+            self.system.problem,
+            *(
+                (plan.source, plan.attribute, plan.slot, plan.optional)
+                for plan in self.system.fields.values()
+            ),
+        )
         self.derived: dict[str, Any] = {}  # e.g. the decoder's payload plan
 
 
@@ -86,8 +96,8 @@ class TemplateCache:
 
     limit: int = 4096
     entries: list[TemplateEntry] = field(default_factory=list)
-    #: What readers derived for records of one template and value layout (by key bytes).
-    shapes: dict[bytes, object] = field(default_factory=dict)
+    #: What readers derived for records of one template (or System layout) and value layout.
+    shapes: dict[Hashable, object] = field(default_factory=dict)
     #: Payload item tables by (template, nested value slot, nested template).
     payloads: dict[tuple[int, int, int], object] = field(default_factory=dict)
     _ids: dict[Definition, int] = field(default_factory=dict)

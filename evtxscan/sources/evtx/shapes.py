@@ -10,7 +10,7 @@ batches), so reading a field for all records is one gather of offsets and one of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 import numpy as np
@@ -132,9 +132,16 @@ def record_shapes(
 
 
 def _shape(cache: TemplateCache, key: bytes) -> Shape:
+    """The shape of ``key`` (template id, value count, descriptors), derived once per System
+    layout and descriptors: templates differing only in literal text share it."""
     found = cache.shapes.get(key)
     if not isinstance(found, Shape):
-        found = cache.shapes[key] = _derive(cache, key)
+        template = int.from_bytes(key[:4], "little")
+        layout = (cache.entries[template].system_layout, key[4:])
+        shared = cache.shapes.get(layout)
+        if not isinstance(shared, Shape):
+            shared = cache.shapes[layout] = _derive(cache, key)
+        found = cache.shapes[key] = replace(shared, template=template)
     return found
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 
 from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION
@@ -37,6 +38,7 @@ MAX_STARTS = 32
 #: before all is forgotten: memory stays flat whatever the input (the samples' 3,345
 #: template places take about 10 MiB).
 MAX_KEPT_BYTES = 16 << 20
+_SIGHTING_OVERHEAD = 100
 _NAME_OVERHEAD = 300  # the objects behind each name kept (its bytes, slices, tuple slots)
 _NAME_AT = 6  # a stored name's length field (its characters follow)
 _FIELD_BITS = (1 << 8 * NAME_OFFSET.size) - 1
@@ -49,21 +51,27 @@ class Layout:
     (the name follows the reference)."""
 
     references: tuple[tuple[int, bool], ...]  # ascending, 4 bytes apart at least
-    _targets: struct.Struct = field(init=False, compare=False, repr=False)
     _kept_bits: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        gaps, at, cleared = [], 0, 0
+        at, cleared = 0, 0
         for position, inline in self.references:
             if position < at:
                 raise ValueError(f"name reference at {position} overlaps the one before")
-            gaps.append(f"{position - at}xI")
             at = position + NAME_OFFSET.size
             cleared |= _FIELD_BITS << (8 * position)
             if inline:  # the stored name's link to the next name of its bucket
                 cleared |= _FIELD_BITS << (8 * at)
-        object.__setattr__(self, "_targets", struct.Struct("<" + "".join(gaps)))
         object.__setattr__(self, "_kept_bits", ~cleared)
+
+    @cached_property
+    def _targets(self) -> struct.Struct:
+        """Reads every reference at once (made when first needed: most layouts never are)."""
+        gaps, at = [], 0
+        for position, _inline in self.references:
+            gaps.append(f"{position - at}xI")
+            at = position + NAME_OFFSET.size
+        return struct.Struct("<" + "".join(gaps))
 
     def read(self, data: bytes, start: int) -> tuple[list[int], tuple[bytes, ...]] | None:
         """Where each name the template at ``start`` of chunk ``data`` refers to (where it is
@@ -84,7 +92,7 @@ class Layout:
             if stop + 2 > limit:
                 return None
             referred.append(target)
-            names.append(data[target + _NAME_AT : stop])
+            names.append(data[target + _NAME_AT : stop])  # as _name(data, target)
         return referred, tuple(names)
 
     def cleared(self, guid: bytes, body: bytes) -> bytes:
@@ -126,6 +134,9 @@ class TemplateCopies:
         self._exact: dict[bytes, dict[int, Place]] = {}  # GUID, size, body -> start -> place
         self._layouts: dict[tuple[bytes, int], list[Layout]] = {}
         self._cleared: dict[bytes, list[Known]] = {}
+        #: Places known once without being kept by their exact bytes: a place is kept
+        #: when seen again (a copied log), not in every chunk of a distinct one.
+        self._sighted: set[int] = set()
         self._kept = 0  # about the bytes held by the keys and names
 
     def __len__(self) -> int:
@@ -135,6 +146,7 @@ class TemplateCopies:
         self._exact.clear()
         self._layouts.clear()
         self._cleared.clear()
+        self._sighted.clear()
         self._kept = 0
 
     def find(self, data: bytes, offset: int) -> int | None:
@@ -155,7 +167,7 @@ class TemplateCopies:
             for known in [place.known for place in starts.values()][:MAX_PER_KEY]:
                 read = known.layout.read(data, start)
                 if read is not None and read[1] == known.names:
-                    self._remember(key, data, start, known, read[0])
+                    self._sighting(key, data, start, known, read[0])
                     return known.template
         body = data[start : start + size]
         for layout in self._layouts.get((guid, size), ()):
@@ -165,7 +177,7 @@ class TemplateCopies:
                 continue
             for known in candidates or ():
                 if known.names == read[1]:
-                    self._remember(key, data, start, known, read[0])
+                    self._sighting(key, data, start, known, read[0])
                     return known.template
         return None
 
@@ -182,11 +194,10 @@ class TemplateCopies:
             )
         except ValueError:  # the parser reads forward: cannot happen
             return
-        read = layout.read(data, start)
-        if read is None:  # the parser read these names: cannot happen
-            return
-        known = Known(template, layout, read[1])
-        self._remember(data[start - _GUID_AND_SIZE : start + size], data, start, known, read[0])
+        referred = [target for at, target in references if target != at + NAME_OFFSET.size]
+        known = Known(template, layout, tuple(_name(data, target) for target in referred))
+        key = data[start - _GUID_AND_SIZE : start + size]
+        self._sighting(key, data, start, known, referred)
         layouts = self._layouts.setdefault((guid, size), [])
         if layout not in layouts and len(layouts) >= MAX_PER_KEY:
             return
@@ -197,6 +208,17 @@ class TemplateCopies:
         if len(kept) < MAX_PER_KEY:
             kept.append(known)
             self._kept += len(cleared)
+
+    def _sighting(
+        self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
+    ) -> None:
+        """A place found without its exact bytes: kept by them the second time."""
+        mark = hash((key, start))  # a collision only keeps a place early
+        if mark in self._sighted:
+            self._remember(key, data, start, known, referred)
+        else:
+            self._sighted.add(mark)
+            self._kept += _SIGHTING_OVERHEAD
 
     def _remember(
         self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
@@ -216,7 +238,7 @@ class TemplateCopies:
         ]
         names = tuple(data[span] for span in outside)
         starts[start] = Place(known, min(len(data), CHUNK_SIZE), names, _spans(outside))
-        self._kept += len(key) + sum(len(name) + _NAME_OVERHEAD for name in names)
+        self._kept += len(key) + _NAME_OVERHEAD * len(names) + sum(map(len, names))
 
 
 def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
@@ -224,3 +246,12 @@ def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
     if len(spans) > 1:
         return itemgetter(*spans)
     return lambda data: tuple(data[span] for span in spans)
+
+
+def _name(data: bytes, target: int) -> bytes:
+    """The length and characters of the name stored at chunk offset ``target``."""
+    return data[target + _NAME_AT : target + NAME_HEADER.size + 2 * _u16(data, target + 6)]
+
+
+def _u16(data: bytes, at: int) -> int:
+    return data[at] | data[at + 1] << 8
