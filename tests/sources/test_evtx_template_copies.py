@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evtxscan.scanning import read_records
 from evtxscan.sources.evtx import instances
 from evtxscan.sources.evtx.binxml import TEMPLATE_INSTANCE
 from evtxscan.sources.evtx.instances import TemplateCache
+from evtxscan.sources.evtx.item_tables import item_table
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER_SIZE,
     CHUNK_MAGIC,
@@ -22,7 +25,12 @@ from evtxscan.sources.evtx.layout import (
     FILE_HEADER_SIZE,
     RECORD_HEADER_SIZE,
 )
-from evtxscan.sources.evtx.template import Definition, TemplateError, read_definition
+from evtxscan.sources.evtx.template import (
+    Definition,
+    TemplateError,
+    read_definition,
+    read_template,
+)
 from evtxscan.synth import EventSpec, evtx_bytes
 
 TIME = datetime(2024, 1, 1, tzinfo=UTC)
@@ -68,7 +76,7 @@ class _CountingParser:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        self._parse = instances.read_template
+        self._parse = read_template
         monkeypatch.setattr(instances, "read_template", self)
 
     def __call__(self, chunk: bytes, offset: int) -> object:
@@ -140,3 +148,37 @@ def test_real_logs_read_as_parsing_every_copy(
             looked_up += 1
     assert looked_up > 1000
     assert parser.calls < looked_up / 2
+
+
+def test_machines_share_derived_tables_but_keep_their_names(tmp_path: Path) -> None:
+    """The same template on two machines differs in its Computer text only: the System
+    layout and payload item tables are shared, each record keeps its own computer."""
+    here, there = (
+        EventSpec(provider="Svc", event_id=7036, time=TIME, computer=name, data=(("p", "x"),))
+        for name in ("HOST01", "A-MUCH-LONGER-NAME")
+    )
+    cache = TemplateCache()
+    ids = []
+    for event in (here, there):
+        ((chunk, offset),) = _places(evtx_bytes([event]))
+        ids.append(cache.lookup(chunk, offset))
+    first, second = (cache.entries[found] for found in ids)
+    assert first.definition != second.definition
+    assert first.system_layout == second.system_layout
+    shared = item_table(cache, ids[0], -1, -1)
+    assert item_table(cache, ids[1], -1, -1) is shared
+    alone = TemplateCache()
+    ((chunk, offset),) = _places(evtx_bytes([there]))
+    own = item_table(alone, alone.lookup(chunk, offset), -1, -1)
+    assert own.__dict__.keys() == shared.__dict__.keys()
+    for name, value in own.__dict__.items():
+        assert str(value) == str(shared.__dict__[name]), name
+    later = replace(here, time=TIME + timedelta(hours=1))  # not a byte-identical copy
+    for number, event in enumerate((here, there, later)):
+        (tmp_path / f"{number}.evtx").write_bytes(evtx_bytes([event]))
+    computers = [
+        computer
+        for batch in read_records(sorted(tmp_path.glob("*.evtx")), backend="rust")
+        for computer in batch["computer"].astype(str)
+    ]
+    assert computers == ["HOST01", "A-MUCH-LONGER-NAME", "HOST01"]

@@ -100,6 +100,8 @@ class TemplateCache:
     shapes: dict[Hashable, object] = field(default_factory=dict)
     #: Payload item tables by (template, nested value slot, nested template).
     payloads: dict[tuple[int, int, int], object] = field(default_factory=dict)
+    #: Templates' root content besides System -> a number (negative: not a template id).
+    payload_parts: dict[tuple[object, ...], int] = field(default_factory=dict)
     _ids: dict[Definition, int] = field(default_factory=dict)
     _places: TemplateCopies = field(default_factory=TemplateCopies)
 
@@ -112,6 +114,7 @@ class TemplateCache:
             self.entries.clear()
             self.shapes.clear()
             self.payloads.clear()
+            self.payload_parts.clear()
             self._places.clear()
             self._ids.clear()
 

@@ -142,11 +142,36 @@ def item_table(cache: TemplateCache, outer: int, nested_slot: int, inner: int) -
     key = (outer, nested_slot, inner)
     found = cache.payloads.get(key)
     if found is None:
-        nested = {} if nested_slot < 0 else {nested_slot: cache.entries[inner].definition.root}
-        try:
-            found = ItemTable.build(payload(cache.entries[outer].definition.root, nested).items)
-        except PlanError as exc:
-            found = ItemTable(**{**_EMPTY.__dict__, "problem": str(exc)})
+        shared = (_payload_part(cache, outer), nested_slot, inner)
+        found = cache.payloads.get(shared)
+        if found is None:
+            found = cache.payloads[shared] = _built(cache, outer, nested_slot, inner)
         cache.payloads[key] = found
     assert isinstance(found, ItemTable)
+    return found
+
+
+def _built(cache: TemplateCache, outer: int, nested_slot: int, inner: int) -> ItemTable:
+    nested = {} if nested_slot < 0 else {nested_slot: cache.entries[inner].definition.root}
+    try:
+        return ItemTable.build(payload(cache.entries[outer].definition.root, nested).items)
+    except PlanError as exc:
+        return ItemTable(**{**_EMPTY.__dict__, "problem": str(exc)})
+
+
+def _payload_part(cache: TemplateCache, template: int) -> int:
+    """A number shared by the templates whose root elements hold the same children besides
+    System (all the payload depends on): the same template on another machine differs only
+    in its System's Computer text, and gets the same item tables."""
+    entry = cache.entries[template]
+    found = entry.derived.get("payload_part")
+    if found is None:
+        root = entry.definition.root
+        rest = tuple(
+            item for item in root.content if not (isinstance(item, Node) and item.name == "System")
+        )
+        found = entry.derived["payload_part"] = cache.payload_parts.setdefault(
+            rest, -1 - len(cache.payload_parts)
+        )
+    assert isinstance(found, int)
     return found
