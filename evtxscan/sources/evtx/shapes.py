@@ -10,7 +10,7 @@ batches), so reading a field for all records is one gather of offsets and one of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -141,7 +141,8 @@ def _shape(cache: TemplateCache, key: bytes) -> Shape:
         shared = cache.shapes.get(layout)
         if not isinstance(shared, Shape):
             shared = cache.shapes[layout] = _derive(cache, key)
-        found = cache.shapes[key] = replace(shared, template=template)
+        found = Shape(template, shared.code, shared.offset, shared.size, shared.type)
+        cache.shapes[key] = found
     return found
 
 

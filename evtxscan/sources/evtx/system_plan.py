@@ -107,11 +107,29 @@ def system_plan(root: Node) -> SystemPlan:
 
 def _field_plan(pieces: tuple[Literal | Sub, ...] | None, attribute: bool) -> FieldPlan | None:
     if pieces is None or (attribute and not pieces):  # an attribute without a value is left out
-        return FieldPlan(Source.ABSENT, attribute)
-    subs = [piece for piece in pieces if isinstance(piece, Sub)]
-    if not subs:
-        text = "".join(piece.text for piece in pieces if isinstance(piece, Literal))
-        return FieldPlan(Source.CONSTANT, attribute, text=text)
+        return _ABSENT[attribute]
     if len(pieces) == 1:
-        return FieldPlan(Source.SLOT, attribute, slot=subs[0].index, optional=subs[0].optional)
-    return None
+        (piece,) = pieces
+        if isinstance(piece, Sub):
+            return _slot_plan(attribute, piece.index, piece.optional)
+        return FieldPlan(Source.CONSTANT, attribute, text=piece.text)
+    if any(isinstance(piece, Sub) for piece in pieces):
+        return None
+    text = "".join(piece.text for piece in pieces if isinstance(piece, Literal))
+    return FieldPlan(Source.CONSTANT, attribute, text=text)
+
+
+_ABSENT = {attribute: FieldPlan(Source.ABSENT, attribute) for attribute in (False, True)}
+#: Slot plans made once (a template's System is planned for every template a process reads,
+#: and the plans repeat): at most 2 x MAX_SLOT x 2 of them.
+_SLOT_PLANS: dict[tuple[bool, int, bool], FieldPlan] = {}
+
+
+def _slot_plan(attribute: bool, slot: int, optional: bool) -> FieldPlan:
+    key = (attribute, slot, optional)
+    found = _SLOT_PLANS.get(key)
+    if found is None:
+        found = FieldPlan(Source.SLOT, attribute, slot=slot, optional=optional)
+        if slot < MAX_SLOT:
+            _SLOT_PLANS[key] = found
+    return found

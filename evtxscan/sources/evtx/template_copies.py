@@ -41,6 +41,8 @@ MAX_KEPT_BYTES = 16 << 20
 _SIGHTING_OVERHEAD = 100
 _NAME_OVERHEAD = 300  # the objects behind each name kept (its bytes, slices, tuple slots)
 _NAME_AT = 6  # a stored name's length field (its characters follow)
+_FIRST_NAME = CHUNK_HEADER_SIZE  # names are stored after the chunk header
+assert NAME_HEADER.size == _NAME_AT + 2
 _FIELD_BITS = (1 << 8 * NAME_OFFSET.size) - 1
 _GUID_AND_SIZE = 20  # what an exact key holds before the template's body
 
@@ -78,21 +80,23 @@ class Layout:
         not inline) is stored, and its bytes (length and characters); None when a
         reference differs in kind or points where the parser would refuse it."""
         limit = min(len(data), CHUNK_SIZE)
+        last = limit - 10  # the parser's bounds: a name header fits, its NUL too
+        after = start + NAME_OFFSET.size  # an inline name follows its reference
         referred: list[int] = []
         names: list[bytes] = []
         targets = self._targets.unpack_from(data, start)
         for target, (position, inline) in zip(targets, self.references, strict=True):
-            if (target == start + position + NAME_OFFSET.size) != inline:
+            if (target == after + position) != inline:
                 return None
             if inline:
                 continue
-            if not CHUNK_HEADER_SIZE <= target <= limit - 10:
+            if not _FIRST_NAME <= target <= last:
                 return None
-            stop = target + NAME_HEADER.size + 2 * (data[target + 6] | data[target + 7] << 8)
+            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)
             if stop + 2 > limit:
                 return None
             referred.append(target)
-            names.append(data[target + _NAME_AT : stop])  # as _name(data, target)
+            names.append(data[target + 6 : stop])  # as _name(data, target)
         return referred, tuple(names)
 
     def cleared(self, guid: bytes, body: bytes) -> bytes:
