@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evtxscan.scanning import read_records
-from evtxscan.sources.evtx import instances
+from evtxscan.sources.evtx import instances, template_copies
 from evtxscan.sources.evtx.binxml import TEMPLATE_INSTANCE
 from evtxscan.sources.evtx.instances import TemplateCache
 from evtxscan.sources.evtx.item_tables import item_table
@@ -182,3 +182,20 @@ def test_machines_share_derived_tables_but_keep_their_names(tmp_path: Path) -> N
         for computer in batch["computer"].astype(str)
     ]
     assert computers == ["HOST01", "A-MUCH-LONGER-NAME", "HOST01"]
+
+
+def test_the_memo_stays_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its budget the memo forgets everything (template ids stay valid) and then
+    goes on giving what parsing gives."""
+    monkeypatch.setattr(template_copies, "MAX_KEPT_BYTES", 4_000)
+    events = [  # a template each: the data names are written in the template
+        EventSpec(provider="P", event_id=number, time=TIME, data=((f"n{number}", "y"),))
+        for number in range(60)
+    ]
+    places = list(_places(evtx_bytes(events))) + list(_places(evtx_bytes(events[::-1])))
+    cache = TemplateCache()
+    largest = 0
+    for chunk, offset in places + places:
+        assert _looked_up(cache, chunk, offset) == _parsed(chunk, offset)
+        largest = max(largest, cache._places._kept)
+    assert 0 < largest < 4_000 + 8_000  # one place's worth past it at most (700 KB unbounded)

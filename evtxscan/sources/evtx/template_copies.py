@@ -35,11 +35,14 @@ from evtxscan.sources.evtx.template import NameReference
 MAX_PER_KEY = 4
 MAX_STARTS = 32
 #: About the bytes kept (templates, the names they refer to, the objects holding them)
-#: before all is forgotten: memory stays flat whatever the input (the samples' 3,345
-#: template places take about 10 MiB).
-MAX_KEPT_BYTES = 16 << 20
+#: before all is forgotten: memory stays flat whatever the input. The samples' templates
+#: take about 7 MiB, 60 distinct machines' copies of one System log 23 MiB; forgetting
+#: costs one more parse of each template of the log being read.
+MAX_KEPT_BYTES = 8 << 20
+#: What the objects behind each kept item take beyond its bytes (measured with tracemalloc).
 _SIGHTING_OVERHEAD = 100
-_NAME_OVERHEAD = 300  # the objects behind each name kept (its bytes, slices, tuple slots)
+_REFERENCE_OVERHEAD = 60  # a layout's (position, inline) pair
+_NAME_OVERHEAD = 120  # a name's bytes object, its span, tuple slots
 _NAME_AT = 6  # a stored name's length field (its characters follow)
 _FIRST_NAME = CHUNK_HEADER_SIZE  # names are stored after the chunk header
 assert NAME_HEADER.size == _NAME_AT + 2
@@ -156,6 +159,8 @@ class TemplateCopies:
     def find(self, data: bytes, offset: int) -> int | None:
         """The template id of the place at chunk ``offset`` (``data`` is the chunk), or None
         when it must be parsed."""
+        if self._kept > MAX_KEPT_BYTES:
+            self.clear()  # a memo only: template ids stay valid
         if not CHUNK_HEADER_SIZE <= offset <= CHUNK_SIZE - TEMPLATE_DEFINITION.size:
             return None
         _next, guid, size = TEMPLATE_DEFINITION.unpack_from(data, offset)
@@ -211,7 +216,13 @@ class TemplateCopies:
         kept = self._cleared.setdefault(cleared, [])
         if len(kept) < MAX_PER_KEY:
             kept.append(known)
-            self._kept += len(cleared)
+            names = known.names
+            self._kept += (
+                2 * len(cleared)  # the key, and the layout's mask
+                + _REFERENCE_OVERHEAD * len(references)
+                + _NAME_OVERHEAD * len(names)
+                + sum(map(len, names))
+            )
 
     def _sighting(
         self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
@@ -229,8 +240,6 @@ class TemplateCopies:
     ) -> None:
         """Keep ``known`` as the place at ``start`` (its exact bytes ``key``; the names it
         refers to stored at ``referred``), with the spans of the names outside itself."""
-        if self._kept > MAX_KEPT_BYTES:
-            self.clear()  # a memo only: template ids stay valid
         starts = self._exact.setdefault(key, {})
         if len(starts) >= MAX_STARTS:
             return
