@@ -185,7 +185,9 @@ class TemplateCopies:
             if read is None:
                 continue
             for known in candidates or ():
-                if known.names == read[1]:
+                # Equal bytes where this layout clears, equal names where it refers: the
+                # same parse, if the candidate was cleared by the same layout.
+                if known.names == read[1] and known.layout == layout:
                     self._sighting(key, data, start, known, read[0])
                     return known.template
         return None
