@@ -133,7 +133,8 @@ def read_template(
     limit = min(len(chunk), CHUNK_SIZE)
     if start + size > limit:
         raise TemplateError(f"template of {size} bytes at {offset} runs past the chunk")
-    walk = _TokenWalk(bytes(chunk[:limit]), start + size)
+    data = chunk if isinstance(chunk, bytes) and len(chunk) == limit else bytes(chunk[:limit])
+    walk = _TokenWalk(data, start + size)
     root = walk.tree(start)
     return Definition(guid=bytes(guid), data_size=size, root=root), tuple(walk.references)
 
