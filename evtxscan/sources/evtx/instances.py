@@ -130,9 +130,8 @@ class TemplateCache:
                 definition, references = read_template(chunk, offset)
             except TemplateError:
                 return -1  # not remembered: another chunk's copy may be readable
-            found = self._ids.get(definition)
-            if found is None:
-                found = self._ids[definition] = len(self.entries)
+            found = self._ids.setdefault(definition, len(self.entries))  # one deep hash
+            if found == len(self.entries):
                 self.entries.append(TemplateEntry(definition))
             self._places.add(chunk, offset, references, found)
         return found
