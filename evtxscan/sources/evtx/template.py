@@ -46,6 +46,11 @@ _NAME_OFFSET_SIZE = NAME_OFFSET.size
 _SUBSTITUTION_SIZE = SUBSTITUTION.size
 _CHAR_REFERENCE_SIZE = CHAR_REFERENCE.size
 _TEXT_AT = VALUE_HEADER.size + TEXT_LENGTH.size  # a literal's characters, after its length
+#: Substitutions and literal texts made once and shared by the trees of every template (a
+#: template cache holds thousands of trees); forgotten past this many, to stay bounded.
+_KEPT_PIECES = 4096
+_SUBS: dict[int, Sub] = {}
+_LITERALS: dict[str, Literal] = {}
 assert (_OPEN, _ATTRIBUTE, _NORMAL) == (
     Token.OPEN_START_ELEMENT,
     Token.ATTRIBUTE,
@@ -57,14 +62,14 @@ class TemplateError(ValueError):
     """A template definition the index does not read (damaged or unusual)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Literal:
     """Text written in the template itself (unescaped, as a parser of the XML reads it)."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sub:
     """A substitution: value ``index`` of the instance's value array, declared of ``type``.
 
@@ -81,7 +86,7 @@ Piece = Literal | Sub
 Attributes = tuple[tuple[str, tuple[Piece, ...]], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """An element of the template: name, attributes (name, value pieces), content."""
 
@@ -102,7 +107,7 @@ class Node:
         return next((pieces for key, pieces in self.attributes if key == name), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Definition:
     """A template definition's header and its element tree."""
 
@@ -175,7 +180,12 @@ class _TokenWalk:
         if token in (_NORMAL, _OPTIONAL):
             if pos + _SUBSTITUTION_SIZE > end:
                 raise _past(pos)
-            sub = Sub(_u16(data, pos + 1), data[pos + 3], token == _OPTIONAL)
+            key = token << 24 | _u16(data, pos + 1) << 8 | data[pos + 3]
+            sub = _SUBS.get(key)
+            if sub is None:  # the same few substitutions recur in every template
+                if len(_SUBS) >= _KEPT_PIECES:
+                    _SUBS.clear()
+                sub = _SUBS[key] = Sub(_u16(data, pos + 1), data[pos + 3], token == _OPTIONAL)
             return sub, pos + _SUBSTITUTION_SIZE
         if token == _VALUE:
             if pos + _TEXT_AT > end:
@@ -185,7 +195,13 @@ class _TokenWalk:
             stop = pos + _TEXT_AT + 2 * _u16(data, pos + 2)
             if stop > end:
                 raise _past(pos + _TEXT_AT)
-            return Literal(_utf16(data[pos + _TEXT_AT : stop])), stop
+            text = _utf16(data[pos + _TEXT_AT : stop])
+            literal = _LITERALS.get(text)
+            if literal is None:
+                if len(_LITERALS) >= _KEPT_PIECES:
+                    _LITERALS.clear()
+                literal = _LITERALS[text] = Literal(text)
+            return literal, stop
         if token == _CHAR_REFERENCE:
             if pos + _CHAR_REFERENCE_SIZE > end:
                 raise _past(pos)
