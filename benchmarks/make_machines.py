@@ -22,19 +22,9 @@ import argparse
 import json
 import struct
 import sys
-import zlib
 from pathlib import Path
 
-from evtxscan.sources.evtx.layout import (
-    CHUNK_DATA_CRC_AT,
-    CHUNK_FREE_SPACE_AT,
-    CHUNK_HEADER_CRC_AT,
-    CHUNK_HEADER_SIZE,
-    CHUNK_MAGIC,
-    CHUNK_SIZE,
-    FILE_HEADER_SIZE,
-    chunk_header_crc,
-)
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE, crc_kept
 
 SERIAL_AT = 2000  # zero padding of the file header, outside every field and its CRC
 
@@ -67,24 +57,14 @@ def renamed(data: bytes, names: dict[str, str]) -> bytes:
 
 
 def _checksums_kept(data: bytes, changed: bytearray) -> bytes:
-    """``changed`` (``data`` with names replaced) with its chunk CRCs made right again."""
+    """``changed`` (``data`` with names replaced) with each chunk's CRCs made right again
+    where the original's were right."""
+    out = bytearray(changed)
     for start in range(FILE_HEADER_SIZE, len(data) - CHUNK_SIZE + 1, CHUNK_SIZE):
-        original = data[start : start + CHUNK_SIZE]
-        if original[:8] != CHUNK_MAGIC or original == changed[start : start + CHUNK_SIZE]:
-            continue
-        (end,) = struct.unpack_from("<I", original, CHUNK_FREE_SPACE_AT)
-        end = min(end, CHUNK_SIZE)
-        (stored,) = struct.unpack_from("<I", original, CHUNK_DATA_CRC_AT)
-        if end <= CHUNK_HEADER_SIZE or zlib.crc32(original[CHUNK_HEADER_SIZE:end]) != stored:
-            continue
-        (header_stored,) = struct.unpack_from("<I", original, CHUNK_HEADER_CRC_AT)
-        header_right = chunk_header_crc(original) == header_stored
-        records = zlib.crc32(bytes(changed[start + CHUNK_HEADER_SIZE : start + end]))
-        struct.pack_into("<I", changed, start + CHUNK_DATA_CRC_AT, records)
-        if header_right:
-            header = chunk_header_crc(bytes(changed[start : start + CHUNK_SIZE]))
-            struct.pack_into("<I", changed, start + CHUNK_HEADER_CRC_AT, header)
-    return bytes(changed)
+        original, chunk = data[start : start + CHUNK_SIZE], changed[start : start + CHUNK_SIZE]
+        if original[:8] == CHUNK_MAGIC and original != chunk:
+            out[start : start + CHUNK_SIZE] = crc_kept(original, bytearray(chunk))
+    return bytes(out)
 
 
 def _name(name: str, copy: int) -> str:

@@ -311,12 +311,12 @@ def without_link_cycles(chunk: bytes) -> bytes:
                 offset = _U32.unpack_from(view, offset)[0]
     if buf is None:
         return chunk
-    return _crc_kept(chunk, buf)
+    return crc_kept(chunk, buf)
 
 
-def _crc_kept(original: bytes, changed: bytearray) -> bytes:
+def crc_kept(original: bytes, changed: bytearray) -> bytes:
     """``changed`` with its records CRC (and then header CRC) recomputed where the original's
-    was right, so a cut link does not turn into a checksum error."""
+    was right, so a cut link (or another change) does not turn into a checksum error."""
     if len(original) < CHUNK_HEADER_SIZE:
         return bytes(changed)
     end = min(_U32.unpack_from(original, CHUNK_FREE_SPACE_AT)[0], len(original))
