@@ -134,6 +134,12 @@ STRING_BUCKETS = 64
 TEMPLATE_BUCKETS = 32
 
 
+def u16(data: bytes, at: int) -> int:
+    """The little-endian 16-bit number at ``at`` (for the Python token walks; arrays have
+    their own readers)."""
+    return data[at] | data[at + 1] << 8
+
+
 def name_hash(name: str) -> int:
     """The 16-bit name hash: ``h = h * 65599 + code unit`` over the UTF-16 string, low word."""
     h = 0

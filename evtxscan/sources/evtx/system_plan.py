@@ -81,7 +81,7 @@ def system_plan(root: Node) -> SystemPlan:
     system = systems[0]
     if any(isinstance(item, Sub) for item in system.content):
         return SystemPlan({}, "a substitution directly inside System")
-    elements: dict[str, Node] = {}  # the first child of each name, as Node.child finds it
+    elements: dict[str, Node] = {}  # the first child element of each name
     for item in system.content:
         if isinstance(item, Node):
             elements.setdefault(item.name, item)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from codecs import utf_16_le_decode
 from dataclasses import dataclass
+from typing import TypeVar
 
 from evtxscan.sources.evtx.binxml import (
     ATTRIBUTE_LIST_SIZE,
@@ -29,6 +30,7 @@ from evtxscan.sources.evtx.binxml import (
     VALUE_HEADER,
     Token,
     ValueType,
+    u16,
 )
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
 
@@ -97,10 +99,6 @@ class Node:
     def children(self) -> tuple[Node, ...]:
         """The child elements, in order."""
         return tuple(item for item in self.content if isinstance(item, Node))
-
-    def child(self, name: str) -> Node | None:
-        """The first child element called ``name``."""
-        return next((item for item in self.children() if item.name == name), None)
 
     def attribute(self, name: str) -> tuple[Piece, ...] | None:
         """The pieces of the first attribute called ``name``, or None when there is none."""
@@ -171,7 +169,7 @@ class _TokenWalk:
         if found is None:
             found = self.names[offset] = _stored_name(data, offset)
         if offset == pos + _NAME_OFFSET_SIZE:  # inline: the name, then its NUL
-            return found, offset + NAME_HEADER.size + 2 * _u16(data, offset + 6) + 2
+            return found, offset + NAME_HEADER.size + 2 * u16(data, offset + 6) + 2
         return found, pos + _NAME_OFFSET_SIZE
 
     def piece(self, token: int, pos: int) -> tuple[Piece, int]:
@@ -180,32 +178,24 @@ class _TokenWalk:
         if token in (_NORMAL, _OPTIONAL):
             if pos + _SUBSTITUTION_SIZE > end:
                 raise _past(pos)
-            key = token << 24 | _u16(data, pos + 1) << 8 | data[pos + 3]
-            sub = _SUBS.get(key)
-            if sub is None:  # the same few substitutions recur in every template
-                if len(_SUBS) >= _KEPT_PIECES:
-                    _SUBS.clear()
-                sub = _SUBS[key] = Sub(_u16(data, pos + 1), data[pos + 3], token == _OPTIONAL)
+            index, value_type = u16(data, pos + 1), data[pos + 3]
+            key = token << 24 | index << 8 | value_type
+            sub = _SUBS.get(key) or _shared(_SUBS, key, Sub(index, value_type, token == _OPTIONAL))
             return sub, pos + _SUBSTITUTION_SIZE
         if token == _VALUE:
             if pos + _TEXT_AT > end:
                 raise _past(pos)
             if data[pos + 1] != ValueType.STRING:
                 raise TemplateError(f"literal value of type {data[pos + 1]:#x} in a template")
-            stop = pos + _TEXT_AT + 2 * _u16(data, pos + 2)
+            stop = pos + _TEXT_AT + 2 * u16(data, pos + 2)
             if stop > end:
                 raise _past(pos + _TEXT_AT)
             text = _utf16(data[pos + _TEXT_AT : stop])
-            literal = _LITERALS.get(text)
-            if literal is None:
-                if len(_LITERALS) >= _KEPT_PIECES:
-                    _LITERALS.clear()
-                literal = _LITERALS[text] = Literal(text)
-            return literal, stop
+            return _LITERALS.get(text) or _shared(_LITERALS, text, Literal(text)), stop
         if token == _CHAR_REFERENCE:
             if pos + _CHAR_REFERENCE_SIZE > end:
                 raise _past(pos)
-            return Literal(chr(_u16(data, pos + 1))), pos + _CHAR_REFERENCE_SIZE
+            return Literal(chr(u16(data, pos + 1))), pos + _CHAR_REFERENCE_SIZE
         if token == _ENTITY_REFERENCE:
             entity, pos = self.name(pos + 1)
             if entity not in _ENTITIES:
@@ -297,8 +287,17 @@ class _TokenWalk:
         return root
 
 
-def _u16(data: bytes, pos: int) -> int:
-    return data[pos] | data[pos + 1] << 8
+_K = TypeVar("_K")
+_P = TypeVar("_P", Sub, Literal)
+
+
+def _shared(table: dict[_K, _P], key: _K, piece: _P) -> _P:
+    """``piece``, kept in ``table`` to be given again for ``key`` (the same few substitutions
+    and texts recur in every template); the table is forgotten past :data:`_KEPT_PIECES`."""
+    if len(table) >= _KEPT_PIECES:
+        table.clear()
+    table[key] = piece
+    return piece
 
 
 def _utf16(raw: bytes) -> str:
@@ -313,7 +312,7 @@ def _stored_name(data: bytes, offset: int) -> str:
     limit = len(data)
     if not CHUNK_HEADER_SIZE <= offset <= limit - 10:
         raise TemplateError(f"name offset {offset} outside the chunk")
-    stop = offset + NAME_HEADER.size + 2 * _u16(data, offset + 6)
+    stop = offset + NAME_HEADER.size + 2 * u16(data, offset + 6)
     if stop + 2 > limit:
         raise TemplateError(f"name at {offset} runs past the chunk")
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 
-from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION
+from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION, u16
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
 from evtxscan.sources.evtx.template import NameReference
 
@@ -95,11 +95,11 @@ class Layout:
                 continue
             if not _FIRST_NAME <= target <= last:
                 return None
-            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)
+            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)  # as _name
             if stop + 2 > limit:
                 return None
             referred.append(target)
-            names.append(data[target + 6 : stop])  # as _name(data, target)
+            names.append(data[target + _NAME_AT : stop])
         return referred, tuple(names)
 
     def cleared(self, guid: bytes, body: bytes) -> bytes:
@@ -265,8 +265,4 @@ def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
 
 def _name(data: bytes, target: int) -> bytes:
     """The length and characters of the name stored at chunk offset ``target``."""
-    return data[target + _NAME_AT : target + NAME_HEADER.size + 2 * _u16(data, target + 6)]
-
-
-def _u16(data: bytes, at: int) -> int:
-    return data[at] | data[at + 1] << 8
+    return data[target + _NAME_AT : target + NAME_HEADER.size + 2 * u16(data, target + _NAME_AT)]
