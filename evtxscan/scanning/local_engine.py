@@ -18,9 +18,11 @@ import pandas as pd
 
 from evtxscan.correlation.engine import SeenRows
 from evtxscan.scanning.scanner import ScannerConfig
-from evtxscan.scanning.units import UnitOutput, WorkUnit, run_unit
+from evtxscan.scanning.units import UnitOutput, WorkUnit, read_ahead, run_unit
+from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
+from evtxscan.sources.small_evtx import SMALL_FILE_BYTES
 from evtxscan.sources.worker import ReadOptions
 
 if TYPE_CHECKING:
@@ -43,10 +45,17 @@ def _run_in_worker(unit: WorkUnit) -> UnitOutput:
 def run_units(
     units: list[WorkUnit], config: ScannerConfig, options: ReadOptions, workers: int
 ) -> Iterator[UnitOutput]:
-    """Outputs of ``units`` in their order (``workers`` > 1: in worker processes)."""
+    """Outputs of ``units`` in their order (``workers`` > 1: in worker processes; else here,
+    a thread reading each unit's files while the unit before it is read)."""
     if workers <= 1 or len(units) <= 1:
-        for unit in units:
-            yield run_unit(unit, config, options)
+        ahead = FilesAhead(SMALL_FILE_BYTES)
+        try:
+            for at, unit in enumerate(units):
+                if at + 1 < len(units):
+                    read_ahead(ahead, units[at + 1])
+                yield run_unit(unit, config, options, ahead)
+        finally:
+            ahead.close()
         return
     pool = ProcessPoolExecutor(
         min(workers, len(units)), initializer=_start_worker, initargs=(config, options)

@@ -21,6 +21,7 @@ from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import (
     Buffer,
     MissingInput,
@@ -143,11 +144,22 @@ def _evtx_spans(source: Source, size: int, range_chunks: int) -> list[ChunkRange
     return spans if len(spans) > 1 else []
 
 
-def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> UnitOutput:
-    """Read one unit and keep what the scan needs (any process; the files are reopened)."""
+def read_ahead(ahead: FilesAhead, unit: WorkUnit) -> None:
+    """Start finding a unit's files ahead (a range: its file, which its first part hashes)."""
+    if unit.range is None:
+        ahead.start(unit.files)
+    elif unit.range.part == 0:
+        ahead.start([unit.range.source])
+
+
+def run_unit(
+    unit: WorkUnit, config: ScannerConfig, options: ReadOptions, ahead: FilesAhead | None = None
+) -> UnitOutput:
+    """Read one unit and keep what the scan needs (any process; the files are reopened;
+    ``ahead``: where they may have been read and hashed already, see :func:`read_ahead`)."""
     scanner = Scanner.from_config(config)
     if unit.range is not None:
-        return _run_range(unit.range, scanner, options)
+        return _run_range(unit.range, scanner, options, ahead)
     stream = RecordStream(
         list(unit.files),
         backend=options.backend,
@@ -159,6 +171,7 @@ def run_unit(unit: WorkUnit, config: ScannerConfig, options: ReadOptions) -> Uni
         catalog=scanner.renderer.catalog,
         time_budget=options.time_budget,
         bundle_limits=options.bundle_limits,
+        files_ahead=ahead,
     )
     records = 0
     for batch in _gathered(stream, config.feed_rows):
@@ -211,7 +224,9 @@ def _read_part(
         return [], RangeResult()
 
 
-def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitOutput:
+def _run_range(
+    part: FileRange, scanner: Scanner, options: ReadOptions, ahead: FilesAhead | None
+) -> UnitOutput:
     report = FileReport(path=part.source.display)
     try:
         content = open_source(part.source)
@@ -224,7 +239,9 @@ def _run_range(part: FileRange, scanner: Scanner, options: ReadOptions) -> UnitO
         report.format = str(LogFormat.EVTX)
         inspect_header(bytes(content[:SNIFF_BYTES]), report if part.part == 0 else FileReport(""))
         if part.part == 0:
-            report.sha256 = sha256_of(content)
+            found = ahead.take(part.source) if ahead is not None else None
+            made = found.hash_of(content) if found is not None else None
+            report.sha256 = made or sha256_of(content)
         frames, result = _read_part(part, options, content, report)
         release_pages(content)
     finally:

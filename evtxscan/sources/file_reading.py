@@ -20,16 +20,11 @@ from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlan, ChunkPlanner, no_reads
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
-from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, inspect_header
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selectors import Admitted
+from evtxscan.sources.files_ahead import FilesAhead, open_found
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.inputs import (
-    Buffer,
-    Member,
-    Source,
-    bundle_members,
-    open_source,
-)
+from evtxscan.sources.inputs import Buffer, Member, Source, bundle_members, open_source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.known_files import KnownFiles
 from evtxscan.sources.planned_batches import plan_together
@@ -38,6 +33,7 @@ from evtxscan.sources.small_runs import SmallRun, SmallRunTask
 from evtxscan.sources.whole_files import whole_file_reader
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
+    RangeOutput,
     RangePool,
     RangeTask,
     ReadOptions,
@@ -63,6 +59,8 @@ class FileReading:
     planner: ChunkPlanner | None = None
     #: Small logs read as one batch up to this size (None: ``small_evtx``'s defaults).
     batch_bytes: int | None = None
+    #: Small logs read and hashed ahead by a thread (in one process; see ``files_ahead``).
+    ahead: FilesAhead | None = None
 
     def _finish(self, report: FileReport) -> None:
         report.finish()
@@ -88,16 +86,17 @@ class FileReading:
             report.status = FileStatus.UNREADABLE
             self._finish(report)
             return
+        sha256 = None  # made ahead
         try:
             if content is None:
-                content = open_source(source)
+                content, sha256 = open_found(self.ahead, source, report)
         except (OSError, ValueError, EOFError) as exc:
             report.status = FileStatus.UNREADABLE
             report.error(f"cannot open: {exc}")
             self._finish(report)
             return
         try:
-            yield from self._read_content(source, content, report, pool, budget)
+            yield from self._read_content(source, content, report, pool, budget, sha256)
         except Exception as exc:  # a reader bug must not end the batch: record it
             report.error(f"internal error while reading: {type(exc).__name__}: {exc}")
             report.status = FileStatus.DAMAGED if report.records else FileStatus.UNREADABLE
@@ -141,6 +140,7 @@ class FileReading:
         report: FileReport,
         pool: RangePool | None,
         budget: BundleBudget | None = None,
+        sha256: str | None = None,
     ) -> Iterator[pd.DataFrame]:
         report.size = len(content)
         head = bytes(content[:SNIFF_BYTES])
@@ -149,7 +149,7 @@ class FileReading:
         if fmt in (LogFormat.ZIP, LogFormat.GZIP):
             yield from self._read_bundle(source, content, fmt, report, pool, budget)
             return
-        if self._duplicate(report, content):
+        if self._duplicate(report, content, sha256):
             if pool is not None:
                 pool.drop(source)
             return
@@ -195,13 +195,13 @@ class FileReading:
                 f"{report.records} records: the rest of the file is not read"
             )
 
-    def _duplicate(self, report: FileReport, content: Buffer) -> bool:
-        return self.known.duplicate(report, content)
+    def _duplicate(self, report: FileReport, content: Buffer, sha256: str | None = None) -> bool:
+        return self.known.duplicate(report, content, sha256)
 
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
         """Small EVTX files read as one batch (if that fails, one by one), in input order."""
         reports = [FileReport(path=source.display) for source in run]
-        files = small_evtx.open_small_files(run, reports, self._duplicate)
+        files = small_evtx.open_small_files(run, reports, self._duplicate, self.ahead)
         for part, plans in self._planned(files):
             if len(part) == 1 and plans:  # read on its own (its plan: whole, or in part)
                 file, plan = part[0], plans[0]
@@ -338,13 +338,11 @@ class FileReading:
         options = self.options
         if self.planner is not None:  # incremental reading: only the chunks it chooses
             every = dataclasses.replace(options, selector=None)  # the planner's: every record
-            plan = plan or self.planner.plan(
-                source,
-                content,
-                first_offset,
-                report,
-                lambda span: read_range(RangeTask(source, span, every), content),
-            )
+
+            def read_one(span: ChunkRange) -> RangeOutput:
+                return read_range(RangeTask(source, span, every), content)
+
+            plan = plan or self.planner.plan(source, content, first_offset, report, read_one)
             for frames, result in plan.decoded:
                 yield from self._fold(frames, result, report, source)
             spans = list(plan.spans)

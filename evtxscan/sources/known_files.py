@@ -31,16 +31,22 @@ class KnownFiles:
         self._earlier = frozenset(files)
         self._stats = stats or {}
 
-    def duplicate(self, report: FileReport, content: Buffer) -> bool:
-        """Hash the file (unless its size and time say it is unchanged); True, and the report
-        says so, when its contents were read before."""
+    @property
+    def by_stats(self) -> bool:
+        """Whether some files may be judged by their size and time, unhashed."""
+        return bool(self._stats)
+
+    def duplicate(self, report: FileReport, content: Buffer, sha256: str | None = None) -> bool:
+        """Hash the file (unless its size and time say it is unchanged, or ``sha256`` is its
+        hash, made already); True, and the report says so, when its contents were read
+        before."""
         if isinstance(content, FileView):
             report.mtime_ns = content.mtime_ns
         known = self._stats.get(report.path)
         if known is not None and known[:2] == (len(content), report.mtime_ns):
             report.sha256 = known[2]
         else:
-            report.sha256 = sha256_of(content)
+            report.sha256 = sha256 or sha256_of(content)
         return self.seen_before(report, report.sha256)
 
     def seen_before(self, report: FileReport, sha256: str) -> bool:

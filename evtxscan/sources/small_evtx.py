@@ -23,8 +23,9 @@ from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selective import read_ranges_decoded
+from evtxscan.sources.files_ahead import FilesAhead, open_found
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
+from evtxscan.sources.inputs import Buffer, MissingInput, Source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.worker import CHUNKS_PER_TASK, ReadOptions
 
@@ -90,24 +91,27 @@ class SmallFile:
 def open_small_files(
     run: Sequence[Source],
     reports: Sequence[FileReport],
-    duplicate: Callable[[FileReport, Buffer], bool],
+    duplicate: Callable[[FileReport, Buffer, str | None], bool],
+    ahead: FilesAhead | None = None,
 ) -> list[SmallFile]:
     """The files of ``run`` that open and are not ``duplicate``; each report says what it
-    found (size, format, header; or why the file is not read)."""
+    found (size, format, header; or why the file is not read). ``ahead``: where the files
+    may have been read and hashed already (:mod:`~evtxscan.sources.files_ahead`)."""
     files = []
     for source, report in zip(run, reports, strict=True):
         try:
-            content = open_source(source)
+            content, sha256 = open_found(ahead, source, report)
         except (OSError, ValueError, EOFError) as exc:
             report.status = FileStatus.UNREADABLE
             report.error(f"cannot open: {exc}")
             continue
         try:
             report.size, report.format = len(content), str(LogFormat.EVTX)
-            if not duplicate(report, content):
-                first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
+            if not duplicate(report, content, sha256):
+                data = content if isinstance(content, bytes) else bytes(content[:])
+                first = inspect_header(data[:SNIFF_BYTES], report)
                 spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
-                files.append(SmallFile(source, report, bytes(content[:]), spans, first))
+                files.append(SmallFile(source, report, data, spans, first))
         finally:
             if isinstance(content, FileView):
                 content.close()

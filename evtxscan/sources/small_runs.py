@@ -55,11 +55,11 @@ class SmallRun:
     transformed: bool = False
 
 
-def _hash_only(report: FileReport, content: Buffer) -> bool:
+def _hash_only(report: FileReport, content: Buffer, sha256: str | None) -> bool:
     """Hash the file for the stream to judge later; never a duplicate here."""
     if isinstance(content, FileView):
         report.mtime_ns = content.mtime_ns
-    report.sha256 = sha256_of(content)
+    report.sha256 = sha256 or sha256_of(content)
     return False
 
 

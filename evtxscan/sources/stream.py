@@ -25,6 +25,7 @@ from evtxscan.sources.chunk_plan import BatchTransform
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.selectors import IndexSelector
 from evtxscan.sources.file_reading import FileReading
+from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import (
     MissingInput,
     PathLike,
@@ -70,6 +71,7 @@ class RecordStream(FileReading):
         selector: IndexSelector | None = None,
         time_budget: float | None = DEFAULT_TIME_BUDGET,
         bundle_limits: BundleLimits | None = None,
+        files_ahead: FilesAhead | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -96,6 +98,7 @@ class RecordStream(FileReading):
         self.workers = workers or (os.cpu_count() or 1)
         self.auto_workers = workers == 0  # then a pool only for more than one unit of work
         self.progress = progress
+        self.ahead = files_ahead  # a thread reading ahead, shared by a process's streams
         self.catalog = catalog  # message templates: recover text exports' insertion strings
         self.transform = transform  # applied to every batch before it is counted and yielded
         self.transform_in_workers = transform_in_workers  # picklable: worker processes apply it
@@ -128,6 +131,21 @@ class RecordStream(FileReading):
 
     # -- the pipeline -------------------------------------------------------------------
 
+    def _files_ahead(self, one_process: bool) -> FilesAhead | None:
+        """A thread reading the next small logs ahead, when this stream reads them in one
+        process and was given none (not for a nightly run: it reads or hashes few files)."""
+        if self.ahead is not None or not one_process:
+            return None
+        if self.planner is not None or self.known.by_stats:
+            return None
+        self.ahead = FilesAhead(small_evtx.SMALL_FILE_BYTES)
+        return self.ahead
+
+    def _start_next(self, runs: RunsAhead, items: list[Source | MissingInput], at: int) -> None:
+        """Start finding the batch (or the file) at input ``at`` while this one is read."""
+        if self.ahead is not None and at < len(items):
+            self.ahead.start(runs.run_at(at) or items[at : at + 1])
+
     def _run(self) -> Iterator[pd.DataFrame]:
         in_workers = self.transform if self.transform_in_workers else None
         options = dataclasses.replace(self.options, worker_transform=in_workers)
@@ -150,12 +168,14 @@ class RecordStream(FileReading):
         if pool is not None and self.planner is None:
             submit = functools.partial(pool.submit, small_runs.read_small_run)
         runs = RunsAhead(submit, items, limit, options, depth)
+        own = self._files_ahead(pool is None)
         try:
             index = 0
             while index < len(items):
                 run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
                     if submit is None:
+                        self._start_next(runs, items, index + len(run))
                         yield from self._read_small_files(run)
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))
@@ -168,6 +188,7 @@ class RecordStream(FileReading):
                     continue
                 item = items[index]
                 index += 1
+                self._start_next(runs, items, index)
                 if pool is not None and self.planner is None:  # not the files batches read
                     upcoming = range(index, min(index + PREFETCH_FILES, len(items)))
                     pool.prefetch([items[j] for j in upcoming if not batching or not runs.small(j)])
@@ -179,5 +200,10 @@ class RecordStream(FileReading):
                 yield from self._read_source(item, pool)
         finally:
             runs.cancel()
+            if own is not None:
+                own.close()
+                self.ahead = None
+            elif self.ahead is not None:
+                self.ahead.drop(items)
             if pool is not None:
                 pool.shutdown()

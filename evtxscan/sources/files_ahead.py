@@ -1,0 +1,120 @@
+"""Files hashed (and small logs read) by a thread ahead of a one-process reader.
+
+Every file is hashed (SHA-256, for the integrity table and to read byte-identical copies
+once) before it is read; in a one-process scan of a collection of small logs, reading and
+hashing were a tenth of the time. ``os.pread`` and ``hashlib`` release the GIL, so one
+thread hashing the next files while this one is decoded takes that work off the reader's
+path when the machine has a second core (and costs nothing more when it has not). Small
+EVTX logs are read whole too: their batches need the bytes anyway. Readers with worker
+processes hash in their workers instead.
+
+What the reader opens decides: a hash made here is used only for a file of the same size
+and modification time (or for the very bytes read here). Whatever goes wrong here (a file
+that cannot be opened, a bundle, a failed read) leaves the file to the reader, which then
+hashes and reports it as it always did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.inputs import Buffer, Source, open_source, sha256_of
+from evtxscan.sources.integrity import FileReport
+
+
+@dataclass(frozen=True)
+class FoundAhead:
+    """A file as found ahead: its SHA-256, its size and modification time when opened, and
+    its bytes when it is a small EVTX log (``data`` falls short of ``size`` when the file
+    shrank while it was read; the hash is of ``data``)."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    data: bytes | None = None
+
+    def hash_of(self, content: Buffer) -> str | None:
+        """The hash made ahead, if ``content`` (the file as the reader opened it) is the same
+        size and modification time; else None (hash it again)."""
+        if isinstance(content, FileView) and (len(content), content.mtime_ns) == (
+            self.size,
+            self.mtime_ns,
+        ):
+            return self.sha256
+        return None
+
+
+def find_ahead(source: Source, small_bytes: int) -> FoundAhead | None:
+    """A file on disk hashed, and read whole when it is an EVTX log of at most
+    ``small_bytes``; None for what is not hashed when it is read (bundles, empty files,
+    other sources)."""
+    if source.kind != "file":
+        return None
+    with FileView(source.path) as view:
+        size = len(view)
+        fmt = sniff(view[:SNIFF_BYTES])
+        if size == 0 or fmt in (LogFormat.ZIP, LogFormat.GZIP):
+            return None
+        mtime_ns = view.mtime_ns
+        if fmt is LogFormat.EVTX and size <= small_bytes:
+            data = view[:]
+            return FoundAhead(hashlib.sha256(data).hexdigest(), size, mtime_ns, data)
+        return FoundAhead(sha256_of(view), size, mtime_ns)
+
+
+class FilesAhead:
+    """Files being found by one thread, in the order started, each started once and taken
+    (or dropped) once. The caller bounds how far ahead it starts (small logs' bytes are held
+    until taken) and drops what it started and did not take."""
+
+    def __init__(self, small_bytes: int) -> None:
+        self.small_bytes = small_bytes  # EVTX logs up to this size are read whole
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtxscan-files-ahead")
+        self._started: dict[Source, Future[FoundAhead | None]] = {}
+
+    def start(self, items: Iterable[object]) -> None:
+        """Start finding the files on disk among ``items`` (other items are left alone)."""
+        for item in items:
+            if isinstance(item, Source) and item.kind == "file" and item not in self._started:
+                self._started[item] = self._pool.submit(find_ahead, item, self.small_bytes)
+
+    def take(self, source: Source) -> FoundAhead | None:
+        """The file as found ahead (waiting for it), or None: the reader does it all."""
+        future = self._started.pop(source, None)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except Exception:  # left to the reader, which reports it as it always did
+            return None
+
+    def drop(self, items: Iterable[object]) -> None:
+        """Forget what was started for ``items`` and not taken (its bytes are freed)."""
+        for item in items:
+            future = self._started.pop(item, None) if isinstance(item, Source) else None
+            if future is not None:
+                future.cancel()
+
+    def close(self) -> None:
+        """Drop everything not taken and stop the thread (after the file it is on)."""
+        self.drop(list(self._started))
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def open_found(
+    ahead: FilesAhead | None, source: Source, report: FileReport
+) -> tuple[Buffer, str | None]:
+    """A source's content and, when it was made ahead, its hash: the bytes read ahead (their
+    modification time noted in the report), or the source opened now (raises as
+    ``open_source`` does)."""
+    found = ahead.take(source) if ahead is not None else None
+    if found is not None and found.data is not None:
+        report.mtime_ns = found.mtime_ns
+        return found.data, found.sha256
+    content = open_source(source)
+    return content, found.hash_of(content) if found is not None else None

@@ -1,0 +1,174 @@
+"""Files found ahead by a thread: the same results as a reader that does it all itself, and
+a hash made ahead is never used for a file that changed since."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import evtxscan
+from evtxscan.scanning import pipeline, units
+from evtxscan.sources import files_ahead, small_evtx
+from evtxscan.sources.files_ahead import FilesAhead, find_ahead, open_found
+from evtxscan.sources.fileview import FileView
+from evtxscan.sources.inputs import Source
+from evtxscan.sources.integrity import FileReport
+from evtxscan.synth.evtx_writer import write_evtx
+from evtxscan.synth.scenarios import SRV_POPUP, boot, popup, scm, server_2508
+
+T0 = datetime(2000, 2, 7, 8, tzinfo=UTC)
+
+
+def _log(path: Path, host: str, symptom: bool = False) -> Path:
+    """A boot and service chatter (and, with ``symptom``, Q138713's events)."""
+    events = boot(host, T0)
+    for i in range(30):
+        events.append(scm(host, T0 + timedelta(minutes=1 + i), 7036, "Spooler", "running", level=4))
+    if symptom:
+        events += [
+            popup(host, T0 + timedelta(seconds=20), *SRV_POPUP),
+            server_2508(host, T0 + timedelta(seconds=30)),
+            scm(host, T0 + timedelta(seconds=31), 7023, "Server", "%%2"),
+        ]
+    return write_evtx(path, sorted(events, key=lambda e: e.time), records_per_chunk=8)
+
+
+def _collection(root: Path) -> Path:
+    """Small logs of several hosts (one with a KB symptom), a copy, a bundle, a text file."""
+    for i in range(5):
+        _log(root / f"h{i}" / "System.evtx", f"h{i}", symptom=i == 2)
+    (root / "h9").mkdir()
+    (root / "h9" / "notes.txt").write_text("not a log")
+    (root / "h0" / "copy.evtx").write_bytes((root / "h0" / "System.evtx").read_bytes())
+    with zipfile.ZipFile(root / "h4" / "logs.zip", "w") as bundle:
+        bundle.write(root / "h1" / "System.evtx", "h7/System.evtx")
+    return root
+
+
+def _source(path: Path) -> Source:
+    return Source("file", str(path))
+
+
+def test_small_logs_are_read_whole_and_larger_files_only_hashed(tmp_path: Path) -> None:
+    path = _log(tmp_path / "System.evtx", "h1")
+    data = path.read_bytes()
+    found = find_ahead(_source(path), len(data))
+    assert found is not None and found.data == data and found.size == len(data)
+    assert found.sha256 == hashlib.sha256(data).hexdigest()
+    assert found.mtime_ns == os.stat(path).st_mtime_ns
+    hashed = find_ahead(_source(path), len(data) - 1)  # over the limit: hashed, not kept
+    assert hashed is not None and hashed.data is None and hashed.sha256 == found.sha256
+
+
+def test_bundles_empty_and_missing_files_are_left_to_the_reader(tmp_path: Path) -> None:
+    root = _collection(tmp_path)
+    (root / "empty.evtx").write_bytes(b"")
+    limit = 1 << 20
+    assert find_ahead(_source(root / "h4" / "logs.zip"), limit) is None
+    assert find_ahead(_source(root / "empty.evtx"), limit) is None
+    ahead = FilesAhead(limit)
+    missing = _source(root / "gone.evtx")
+    ahead.start([missing])
+    assert ahead.take(missing) is None  # the failure stays in the thread
+    ahead.start([missing])
+    with pytest.raises(FileNotFoundError):  # the reader meets it as it always did
+        open_found(ahead, missing, FileReport(path=missing.path))
+    ahead.close()
+
+
+def test_a_hash_made_ahead_is_used_only_while_the_file_is_unchanged(tmp_path: Path) -> None:
+    path = _log(tmp_path / "System.evtx", "h1")
+    ahead = FilesAhead(small_bytes=0)  # hashed only: the reader opens the file itself
+    source = _source(path)
+    ahead.start([source])
+    content, sha256 = open_found(ahead, source, FileReport(path=str(path)))
+    assert isinstance(content, FileView) and sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    content.close()
+    ahead.start([source])
+    found = ahead.take(source)
+    assert found is not None
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched since
+    with FileView(path) as view:
+        assert found.hash_of(view) is None
+    with open(path, "ab") as handle:  # grew since
+        handle.write(b"\0" * 10)
+    with FileView(path) as view:
+        assert found.hash_of(view) is None
+    ahead.close()
+
+
+def test_files_dropped_or_never_started_are_read_by_the_reader(tmp_path: Path) -> None:
+    path = _log(tmp_path / "System.evtx", "h1")
+    ahead = FilesAhead(1 << 20)
+    source = _source(path)
+    assert ahead.take(source) is None
+    ahead.start([source])
+    ahead.drop([source])
+    assert ahead.take(source) is None
+    ahead.start([source])
+    ahead.close()  # not taken: dropped
+    assert ahead.take(source) is None
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    real: Callable[..., object] = files_ahead.find_ahead
+
+    def counted(source: Source, small_bytes: int) -> object:
+        found = real(source, small_bytes)
+        counts["whole" if getattr(found, "data", None) is not None else "other"] += 1
+        return found
+
+    monkeypatch.setattr(files_ahead, "find_ahead", counted)
+    return counts
+
+
+def _nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(FilesAhead, "start", lambda self, items: None)
+
+
+@pytest.mark.parametrize("batch_bytes", [1, 30_000])  # every log alone; batches of 2-3
+def test_reading_ahead_gives_what_the_reader_alone_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int
+) -> None:
+    root = _collection(tmp_path)
+    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", batch_bytes)
+    counts = _counting(monkeypatch)
+    records = evtxscan.read_records(root, workers=1)
+    frame, integrity = records.frame(), records.integrity
+    assert counts["whole"] >= 4  # the small logs after the first batch were read ahead
+    assert counts["other"] >= 1  # and the text file hashed
+    with monkeypatch.context() as patch:
+        _nothing_ahead(patch)
+        alone = evtxscan.read_records(root, workers=1)
+        alone_frame, alone_integrity = alone.frame(), alone.integrity
+    pd.testing.assert_frame_equal(frame, alone_frame)
+    pd.testing.assert_frame_equal(integrity, alone_integrity)
+    assert integrity["status"].astype(str).tolist().count("duplicate") == 2  # copy, member
+    assert integrity["sha256"].str.len().eq(64).sum() >= 6
+
+
+def test_a_one_process_scan_finds_each_units_files_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    monkeypatch.setattr(  # a unit per file
+        pipeline, "plan_units", lambda items: units.plan_units(items, group_bytes=1)
+    )
+    counts = _counting(monkeypatch)
+    result = evtxscan.scan([root], workers=1)
+    assert counts["whole"] >= 5
+    _nothing_ahead(monkeypatch)
+    alone = evtxscan.scan([root], workers=1)
+    assert len(result.diagnoses) >= 1
+    for name in ("diagnoses", "timeline", "hosts", "integrity"):
+        pd.testing.assert_frame_equal(getattr(result, name), getattr(alone, name))
