@@ -51,8 +51,8 @@ def run_units(
         ahead = FilesAhead(SMALL_FILE_BYTES)
         try:
             for at, unit in enumerate(units):
-                if at + 1 < len(units):
-                    read_ahead(ahead, units[at + 1])
+                for upcoming in units[at : at + 2]:  # this unit's started already, but the first
+                    read_ahead(ahead, upcoming)
                 yield run_unit(unit, config, options, ahead)
         finally:
             ahead.close()

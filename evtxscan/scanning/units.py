@@ -238,11 +238,11 @@ def _run_range(
         report.size = len(content)
         report.format = str(LogFormat.EVTX)
         inspect_header(bytes(content[:SNIFF_BYTES]), report if part.part == 0 else FileReport(""))
-        if part.part == 0:
+        frames, result = _read_part(part, options, content, report)
+        if part.part == 0:  # hashed ahead meanwhile (the merge settles duplicates)
             found = ahead.take(part.source) if ahead is not None else None
             made = found.hash_of(content) if found is not None else None
             report.sha256 = made or sha256_of(content)
-        frames, result = _read_part(part, options, content, report)
         release_pages(content)
     finally:
         if hasattr(content, "close"):

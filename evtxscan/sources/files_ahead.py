@@ -23,8 +23,11 @@ from dataclasses import dataclass
 
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.inputs import Buffer, Source, open_source, sha256_of
+from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
+
+#: Bytes hashed at a time: small, as the reader holds its own reads meanwhile.
+_HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,10 @@ def find_ahead(source: Source, small_bytes: int) -> FoundAhead | None:
         if fmt is LogFormat.EVTX and size <= small_bytes:
             data = view[:]
             return FoundAhead(hashlib.sha256(data).hexdigest(), size, mtime_ns, data)
-        return FoundAhead(sha256_of(view), size, mtime_ns)
+        digest = hashlib.sha256()
+        for start in range(0, size, _HASH_BLOCK):
+            digest.update(view.read(start, _HASH_BLOCK))
+        return FoundAhead(digest.hexdigest(), size, mtime_ns)
 
 
 class FilesAhead:

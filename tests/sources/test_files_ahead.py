@@ -157,12 +157,15 @@ def test_reading_ahead_gives_what_the_reader_alone_gives(
     assert integrity["sha256"].str.len().eq(64).sum() >= 6
 
 
+@pytest.mark.parametrize("range_chunks", [1, units.RANGE_CHUNKS])  # chunk ranges; whole logs
 def test_a_one_process_scan_finds_each_units_files_ahead(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_chunks: int
 ) -> None:
     root = _collection(tmp_path)
-    monkeypatch.setattr(  # a unit per file
-        pipeline, "plan_units", lambda items: units.plan_units(items, group_bytes=1)
+    monkeypatch.setattr(  # a unit per file, or per chunk of a log
+        pipeline,
+        "plan_units",
+        lambda items: units.plan_units(items, group_bytes=1, range_chunks=range_chunks),
     )
     counts = _counting(monkeypatch)
     result = evtxscan.scan([root], workers=1)
