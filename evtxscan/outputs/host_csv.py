@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: Rows formatted at a time (the text of one slice is held in memory).
-SLICE_ROWS = 50_000
+#: Rows formatted at a time (the text of one slice is held in memory, up to 4 bytes a
+#: character when a message is not ASCII, and again as records): 4,096 rows of a 400-host
+#: timeline peaked at 12 MB where 50,000 peaked at 107 MB, in the same time.
+SLICE_ROWS = 4096
 
 
 def csv_records(text: str) -> list[str]:

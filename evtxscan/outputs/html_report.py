@@ -10,7 +10,7 @@ repeated identical events grouped and, past 200 rows, the most telling rows kept
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -67,6 +67,8 @@ _OVERVIEW = [
 ]
 _STORY = [COUNT_COLUMNS[k] for k in Notable if k not in (Notable.OS_VERSION,)]
 _NONE = np.zeros(0, dtype=np.int64)
+#: Timeline rows turned into Python rows at a time, for a block of hosts' sections.
+ROWS_AT_ONCE = 2048
 
 
 def _table(frame: pd.DataFrame, columns: list[tuple[str, str]], tz: str) -> str:
@@ -95,23 +97,42 @@ class _HostParts:
     filters of every table): grouped timeline rows (only those shown turned into Python
     rows), diagnoses and their evidence times, records and errors per day."""
 
-    def __init__(self, result: ScanResult) -> None:
+    def __init__(self, result: ScanResult, order: Sequence[str]) -> None:
         # Repeats never span hosts: grouped once for the whole timeline, then split.
         self.groups = group_repeats(result.timeline)
         self.group_rows = rows_by_host(self.groups)
         tier, recent = priorities(self.groups)
         self.shown = {h: capped_rows(r, tier, recent) for h, r in self.group_rows.items()}
-        every = np.concatenate([np.zeros(0, dtype=np.int64), *self.shown.values()])
-        self.rows = dict(
-            zip(every.tolist(), self.groups.iloc[every][SHOWN_COLUMNS].to_dict("records"),
-                strict=True)
-        )  # fmt: skip
+        self.order = list(order)  # hosts in the order their sections are made
+        self.position = {name: at for at, name in enumerate(self.order)}
+        self.rows: dict[int, dict[Hashable, Any]] = {}  # Python rows of a block of hosts
         self.diagnoses = result.diagnoses.to_dict("records")
         self.diagnosis_rows = rows_by_host(result.diagnoses)
         self.evidence = evidence_lists(result.diagnoses["evidence"])
         daily = result.daily.groupby(["host", "day"], observed=True)[["records", "errors"]]
         self.per_day = daily.sum().reset_index()
         self.day_rows = rows_by_host(self.per_day)
+
+    def shown_rows(self, name: str) -> list[dict[Hashable, Any]]:
+        """A host's shown timeline rows as Python rows, made for a block of hosts at a time
+        (from this one on, in section order, up to :data:`ROWS_AT_ONCE` rows; the block
+        before is dropped): a report of hundreds of hosts holds only a block of them."""
+        shown = self.shown.get(name, _NONE).tolist()
+        if shown and shown[0] not in self.rows:
+            at = self.position.get(name)
+            names = [name] if at is None else self.order[at:]
+            block: list[np.ndarray] = []
+            count = 0
+            for host in names:
+                rows = self.shown.get(host, _NONE)
+                if block and count + len(rows) > ROWS_AT_ONCE:
+                    break
+                block.append(rows)
+                count += len(rows)
+            every = np.concatenate(block)
+            converted = self.groups.iloc[every][SHOWN_COLUMNS].to_dict("records")
+            self.rows = dict(zip(every.tolist(), converted, strict=True))
+        return [self.rows[i] for i in shown]
 
     def section(self, host: Mapping[Hashable, Any], anchor: str, timeline_file: str | None,
                 tz: str) -> str:  # fmt: skip
@@ -132,7 +153,7 @@ class _HostParts:
                 f'<a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
             )
         table = (
-            timeline_html([self.rows[i] for i in shown.tolist()], tz)
+            timeline_html(self.shown_rows(name), tz)
             if len(shown)
             else '<p class="muted">No events.</p>'
         )
@@ -171,6 +192,19 @@ def render_report(
     title: str = "evtxscan report",
 ) -> str:
     """The report page for a :class:`~evtxscan.results.ScanResult`."""
+    return "".join(report_parts(result, tz=tz, timeline_files=timeline_files, title=title))
+
+
+def report_parts(
+    result: ScanResult,
+    *,
+    tz: str = "UTC",
+    timeline_files: dict[str, str] | None = None,
+    title: str = "evtxscan report",
+) -> Iterator[str]:
+    """The report page in parts (the head, each host's section, the end), made as they are
+    taken: written to a file as they come, a report of hundreds of hosts is never whole in
+    memory."""
     diagnoses, hosts, integrity = result.diagnoses, result.hosts, result.integrity
     problems = integrity[integrity["status"].isin(FileStatus.PROBLEMS)]
     summary = (
@@ -179,13 +213,6 @@ def render_report(
     )
     files = timeline_files or unique_file_names(hosts["host"].astype(str))
     ordered = hosts.assign(_order=_severity(hosts)).sort_values(["_order", "host"])
-    parts = _HostParts(result)
-    sections = []
-    for row in ordered.to_dict("records"):
-        name = str(row["host"])
-        file_name = files.get(name) or name
-        anchor = file_name.rsplit(".", 1)[0]
-        sections.append(parts.section(row, anchor, files.get(name), tz))
     diag_table = (
         _table(
             diagnoses,
@@ -196,6 +223,19 @@ def render_report(
         if not diagnoses.empty
         else '<p class="ok">No diagnosis.</p>'
     )
+    yield (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_CSS}{card_css()}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p>{summary}</p><h2>Diagnoses</h2>{diag_table}"
+        f"<h2>Hosts</h2>{_table(ordered, _OVERVIEW, tz)}<h2>Host by host</h2>"
+    )
+    rows = ordered.to_dict("records")
+    parts = _HostParts(result, [str(row["host"]) for row in rows])
+    for row in rows:
+        name = str(row["host"])
+        file_name = files.get(name) or name
+        anchor = file_name.rsplit(".", 1)[0]
+        yield parts.section(row, anchor, files.get(name), tz)
     sigma_credit = credit_line(diagnoses)
     credit = f'<p class="muted">{escape(sigma_credit)}</p>' if sigma_credit else ""
     problem_table = (
@@ -203,12 +243,8 @@ def render_report(
         if not problems.empty
         else '<p class="ok">Every file was read completely.</p>'
     )
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{_CSS}{card_css()}</style></head><body>"
-        f"<h1>{escape(title)}</h1><p>{summary}</p><h2>Diagnoses</h2>{diag_table}"
-        f"<h2>Hosts</h2>{_table(ordered, _OVERVIEW, tz)}"
-        f"<h2>Host by host</h2>{''.join(sections)}<h2>Integrity problems</h2>{problem_table}"
+    yield (
+        f"<h2>Integrity problems</h2>{problem_table}"
         f'{credit}<p class="muted">evtxscan {escape(__version__)}; timelines cap at '
         f"{TIMELINE_CAP} rows per host.</p></body></html>"
     )

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from evtxscan.outputs.host_csv import write_host_csvs
-from evtxscan.outputs.html_report import render_report
+from evtxscan.outputs.html_report import report_parts
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
 from evtxscan.outputs.tables import csv_cells, rows_by_host, write_table, write_text
@@ -165,7 +165,7 @@ def write_report(
     index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)
     if options.html:
-        page = render_report(result, tz=options.tz, timeline_files=names)
+        page = report_parts(result, tz=options.tz, timeline_files=names)
         write_text(page, partial / "report.html")
     if before_switch is not None:
         before_switch(partial)

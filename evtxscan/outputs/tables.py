@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -104,10 +104,11 @@ def atomic_file(target: Path) -> Iterator[Path]:
         raise
 
 
-def write_text(text: str, target: Path) -> Path:
-    """Write a UTF-8 text file (e.g. the HTML report) atomically, with the tables' mode."""
-    with atomic_file(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+def write_text(text: str | Iterable[str], target: Path) -> Path:
+    """Write a UTF-8 text file (e.g. the HTML report) atomically, with the tables' mode;
+    ``text`` may come in parts, written as they are made."""
+    with atomic_file(target) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.writelines([text] if isinstance(text, str) else text)
     return target
 
 
