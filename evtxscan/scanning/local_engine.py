@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from evtxscan.correlation.engine import SeenRows
+from evtxscan.scanning.memory import release_free_memory
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, read_ahead, run_unit
 from evtxscan.sources.files_ahead import FilesAhead
@@ -101,7 +102,10 @@ class LocalEngine:
         self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
     ) -> ScanResult:
         integrity = self.read(pipeline, units, progress)
-        return pipeline.result(pipeline.correlate(pipeline.rows()), integrity)
+        release_free_memory()  # what reading freed, before correlating stacks on it
+        found = pipeline.correlate(pipeline.rows())
+        release_free_memory()
+        return pipeline.result(found, integrity)
 
 
 @dataclass
