@@ -17,7 +17,8 @@ hashes and reports it as it always did.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -52,12 +53,22 @@ class FoundAhead:
         return None
 
 
-def find_ahead(source: Source, small_bytes: int) -> FoundAhead | None:
+#: A file the reader will not hash (path, size, modification time in ns): skipped.
+Unhashed = Callable[[str, int, int], bool]
+
+
+def find_ahead(
+    source: Source, small_bytes: int, unhashed: Unhashed | None = None
+) -> FoundAhead | None:
     """A file on disk hashed, and read whole when it is an EVTX log of at most
     ``small_bytes``; None for what is not hashed when it is read (bundles, empty files,
-    other sources)."""
+    other sources, and what ``unhashed`` says)."""
     if source.kind != "file":
         return None
+    if unhashed is not None:  # looked up first: a nightly run finds most files unchanged
+        stat = os.stat(source.path)
+        if unhashed(source.display, stat.st_size, stat.st_mtime_ns):
+            return None
     with FileView(source.path) as view:
         size = len(view)
         fmt = sniff(view[:SNIFF_BYTES])
@@ -76,18 +87,31 @@ def find_ahead(source: Source, small_bytes: int) -> FoundAhead | None:
 class FilesAhead:
     """Files being found by one thread, in the order started, each started once and taken
     (or dropped) once. The caller bounds how far ahead it starts (small logs' bytes are held
-    until taken) and drops what it started and did not take."""
+    until taken) and drops what it started and did not take. ``unhashed``: files the reader
+    judges without hashing them (a nightly run's unchanged ones), not touched here."""
 
-    def __init__(self, small_bytes: int) -> None:
+    def __init__(
+        self,
+        small_bytes: int,
+        unhashed: Unhashed | None = None,
+        wanted: Callable[[], bool] | None = None,
+    ) -> None:
         self.small_bytes = small_bytes  # EVTX logs up to this size are read whole
+        self.unhashed = unhashed
+        #: Nothing is started until this says so (a nightly run: once a file needed hashing;
+        #: over an unchanged collection, looking at each file here would only cost).
+        self.wanted = wanted
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtxscan-files-ahead")
         self._started: dict[Source, Future[FoundAhead | None]] = {}
 
     def start(self, items: Iterable[object]) -> None:
         """Start finding the files on disk among ``items`` (other items are left alone)."""
+        if self.wanted is not None and not self.wanted():
+            return
         for item in items:
             if isinstance(item, Source) and item.kind == "file" and item not in self._started:
-                self._started[item] = self._pool.submit(find_ahead, item, self.small_bytes)
+                found = self._pool.submit(find_ahead, item, self.small_bytes, self.unhashed)
+                self._started[item] = found
 
     def take(self, source: Source) -> FoundAhead | None:
         """The file as found ahead (waiting for it), or None: the reader does it all."""

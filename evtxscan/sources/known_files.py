@@ -21,6 +21,7 @@ class KnownFiles:
         self._seen: dict[str, str] = {}
         self._earlier: frozenset[str] = frozenset()
         self._stats: Mapping[str, tuple[int, int, str]] = {}
+        self.hashed = 0  # files hashed here (not judged by size and time, nor hashed before)
 
     def remember(
         self, files: Mapping[str, str], stats: Mapping[str, tuple[int, int, str]] | None = None
@@ -36,17 +37,27 @@ class KnownFiles:
         """Whether some files may be judged by their size and time, unhashed."""
         return bool(self._stats)
 
+    def unchanged(self, path: str, size: int, mtime_ns: int) -> bool:
+        """Whether the file at ``path`` has the size and time of one an earlier run read
+        (it is then judged by the earlier hash, not hashed)."""
+        known = self._stats.get(path)
+        return known is not None and known[:2] == (size, mtime_ns)
+
     def duplicate(self, report: FileReport, content: Buffer, sha256: str | None = None) -> bool:
         """Hash the file (unless its size and time say it is unchanged, or ``sha256`` is its
         hash, made already); True, and the report says so, when its contents were read
         before."""
         if isinstance(content, FileView):
             report.mtime_ns = content.mtime_ns
-        known = self._stats.get(report.path)
-        if known is not None and known[:2] == (len(content), report.mtime_ns):
-            report.sha256 = known[2]
+        if report.mtime_ns is not None and self.unchanged(
+            report.path, len(content), report.mtime_ns
+        ):
+            report.sha256 = self._stats[report.path][2]
         else:
-            report.sha256 = sha256 or sha256_of(content)
+            if sha256 is None:
+                sha256 = sha256_of(content)
+                self.hashed += 1
+            report.sha256 = sha256
         return self.seen_before(report, report.sha256)
 
     def seen_before(self, report: FileReport, sha256: str) -> bool:

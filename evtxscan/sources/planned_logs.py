@@ -21,8 +21,9 @@ import pandas as pd
 from evtxscan.sources import small_evtx
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat
 from evtxscan.sources.evtx.reader import chunk_ranges, inspect_header
+from evtxscan.sources.files_ahead import open_found
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.inputs import MissingInput, Source, open_source
+from evtxscan.sources.inputs import MissingInput, Source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.planned_batches import plan_together
 from evtxscan.sources.small_evtx import SmallFile
@@ -84,14 +85,14 @@ def _opened(reading: FileReading, source: Source, report: FileReport) -> SmallFi
     """The log, open, hashed and its header inspected; None when it is not to be read
     (cannot be opened, read before, or a reader bug: the report says so)."""
     try:
-        content = open_source(source)
+        content, sha256 = open_found(reading.ahead, source, report)
     except (OSError, ValueError, EOFError) as exc:
         report.status = FileStatus.UNREADABLE
         report.error(f"cannot open: {exc}")
         return None
     try:
         report.size, report.format = len(content), str(LogFormat.EVTX)
-        if not reading._duplicate(report, content):
+        if not reading._duplicate(report, content, sha256):
             first = inspect_header(bytes(content[:SNIFF_BYTES]), report)
             spans = chunk_ranges(len(content), first, CHUNKS_PER_TASK)
             return SmallFile(source, report, content, spans, first)

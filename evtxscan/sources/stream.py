@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -132,19 +132,35 @@ class RecordStream(FileReading):
     # -- the pipeline -------------------------------------------------------------------
 
     def _files_ahead(self, one_process: bool) -> FilesAhead | None:
-        """A thread reading the next small logs ahead, when this stream reads them in one
-        process and was given none (not for a nightly run: it reads or hashes few files)."""
+        """A thread hashing the next files ahead (and reading small logs whole), when this
+        stream reads in one process and was given none. An incremental read (nightly) reads
+        little of most files, so there it only hashes, once a file needed hashing, and not
+        the files whose size and time say an earlier run read them."""
         if self.ahead is not None or not one_process:
             return None
-        if self.planner is not None or self.known.by_stats:
-            return None
-        self.ahead = FilesAhead(small_evtx.SMALL_FILE_BYTES)
+        if self.planner is None and not self.known.by_stats:
+            self.ahead = FilesAhead(small_evtx.SMALL_FILE_BYTES)
+        else:
+            self.ahead = FilesAhead(0, self.known.unchanged, lambda: self.known.hashed > 0)
         return self.ahead
 
-    def _start_next(self, runs: RunsAhead, items: list[Source | MissingInput], at: int) -> None:
-        """Start finding the batch (or the file) at input ``at`` while this one is read."""
-        if self.ahead is not None and at < len(items):
-            self.ahead.start(runs.run_at(at) or items[at : at + 1])
+    def _start_next(
+        self,
+        runs: RunsAhead,
+        items: list[Source | MissingInput],
+        at: int,
+        planned: bool,
+        group: Sequence[Source] = (),
+    ) -> None:
+        """Start finding what is read at input ``at`` (a batch of small logs, a group of large
+        ones when ``planned``, or a file) while this is read; ``group``: large logs about to
+        be planned together (started too, unless they were)."""
+        if self.ahead is None:
+            return
+        self.ahead.start(group)
+        if at < len(items):
+            upcoming = runs.run_at(at) or (large_evtx_group(items, at) if planned else [])
+            self.ahead.start(upcoming or items[at : at + 1])
 
     def _run(self) -> Iterator[pd.DataFrame]:
         in_workers = self.transform if self.transform_in_workers else None
@@ -175,7 +191,7 @@ class RecordStream(FileReading):
                 run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
                     if submit is None:
-                        self._start_next(runs, items, index + len(run))
+                        self._start_next(runs, items, index + len(run), planned)
                         yield from self._read_small_files(run)
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))
@@ -183,12 +199,13 @@ class RecordStream(FileReading):
                     continue
                 group = large_evtx_group(items, index) if planned else []
                 if group:  # large logs planned together, then each read on its own
+                    self._start_next(runs, items, index + len(group), planned, group)
                     yield from read_planned_logs(self, group, pool)
                     index += len(group)
                     continue
                 item = items[index]
                 index += 1
-                self._start_next(runs, items, index)
+                self._start_next(runs, items, index, planned)
                 if pool is not None and self.planner is None:  # not the files batches read
                     upcoming = range(index, min(index + PREFETCH_FILES, len(items)))
                     pool.prefetch([items[j] for j in upcoming if not batching or not runs.small(j)])

@@ -21,6 +21,7 @@ from evtxscan.sources.files_ahead import FilesAhead, find_ahead, open_found
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.stream import RecordStream
 from evtxscan.synth.evtx_writer import write_evtx
 from evtxscan.synth.scenarios import SRV_POPUP, boot, popup, scm, server_2508
 
@@ -123,8 +124,8 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     counts: Counter[str] = Counter()
     real: Callable[..., object] = files_ahead.find_ahead
 
-    def counted(source: Source, small_bytes: int) -> object:
-        found = real(source, small_bytes)
+    def counted(source: Source, *rest: object) -> object:
+        found = real(source, *rest)
         counts["whole" if getattr(found, "data", None) is not None else "other"] += 1
         return found
 
@@ -175,3 +176,45 @@ def test_a_one_process_scan_finds_each_units_files_ahead(
     assert len(result.diagnoses) >= 1
     for name in ("diagnoses", "timeline", "hosts", "integrity"):
         pd.testing.assert_frame_equal(getattr(result, name), getattr(alone, name))
+
+
+def test_files_an_earlier_run_read_unchanged_are_neither_hashed_nor_read_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream told of an earlier run's files (as a nightly run is) judges an unchanged one
+    by its size and time: ahead, it is skipped; a changed one is only hashed."""
+    root = _collection(tmp_path)
+    old = root / "h1" / "System.evtx"
+    changed = root / "h3" / "System.evtx"
+    stat = os.stat(old)
+    digest = hashlib.sha256(old.read_bytes()).hexdigest()
+    seen: dict[str, object] = {}
+    real = files_ahead.find_ahead
+
+    def recorded(source: Source, *rest: object) -> object:
+        seen[source.path] = found = real(source, *rest)  # type: ignore[arg-type]
+        return found
+
+    def read(patch: pytest.MonkeyPatch | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if patch is not None:
+            _nothing_ahead(patch)
+        stream = RecordStream(root)
+        stream.remember(
+            {digest: str(old), "0" * 64: str(changed)},
+            {str(old): (stat.st_size, stat.st_mtime_ns, digest),
+             str(changed): (1, 1, "0" * 64)},
+        )  # fmt: skip
+        return stream.frame(), stream.integrity
+
+    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", 1)  # every log alone
+    monkeypatch.setattr(files_ahead, "find_ahead", recorded)
+    frame, integrity = read(None)
+    assert str(old) in seen and seen[str(old)] is None  # looked at, not hashed
+    found = seen[str(changed)]
+    assert isinstance(found, files_ahead.FoundAhead) and found.data is None  # hashed only
+    with monkeypatch.context() as patch:
+        alone_frame, alone_integrity = read(patch)
+    pd.testing.assert_frame_equal(frame, alone_frame)
+    pd.testing.assert_frame_equal(integrity, alone_integrity)
+    rows = integrity.set_index("path")
+    assert rows.at[str(old), "status"] == "duplicate" and rows.at[str(old), "sha256"] == digest
