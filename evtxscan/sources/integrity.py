@@ -7,9 +7,10 @@ location (chunk, offset) and reason, and the file's status says how much to trus
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum, nonmember
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,46 @@ class FileReport:
         self._fold_numbers(chunk[live], number[live], record_id[live])
         both = live & ~np.isnan(record_id)
         self._ids_differ = self._ids_differ or bool((number[both] != record_id[both]).any())
+
+    @classmethod
+    def of_rows(
+        cls, paths: Sequence[str], file_of: np.ndarray, columns: Mapping[str, np.ndarray]
+    ) -> list[FileReport]:
+        """A new report per path, each having observed its rows of ``columns`` (what
+        :meth:`observe_rows` takes; row ``i`` is ``paths[file_of[i]]``'s, -1: nobody's)
+        exactly as :meth:`observe_rows` would: a batch of small files in one pass, not a
+        dozen array operations per file."""
+        reports = [cls(path=path) for path in paths]
+        mine = file_of >= 0
+        if not mine.any():
+            return reports
+        file = file_of[mine]
+        recovered, torn, time = (columns[k][mine] for k in ("recovered", "torn", "time"))
+        chunk, number, record_id = (columns[k][mine] for k in ("chunk", "number", "record_id"))
+        live = ~recovered
+        count = len(paths)
+        tallies = zip(
+            np.bincount(file[live], minlength=count).tolist(),
+            np.bincount(file[recovered], minlength=count).tolist(),
+            np.bincount(file[torn], minlength=count).tolist(),
+            strict=True,
+        )
+        for report, (records, recovered_count, torn_count) in zip(reports, tallies, strict=True):
+            report.records, report.recovered, report.torn = records, recovered_count, torn_count
+        timed = live & ~np.isnat(time)
+        for key, low, high in _per_group(file[timed], [], time[timed]):
+            reports[key].first_time = pd.Timestamp(low).tz_localize("UTC")
+            reports[key].last_time = pd.Timestamp(high).tz_localize("UTC")
+        for values, attribute in ((number, "_number_ranges"), (record_id, "_id_ranges")):
+            known = live & ~np.isnan(values)
+            groups = _per_group(file[known], [chunk[known]], values[known], counts=True)
+            for key, sub, low, high, seen in groups:
+                getattr(reports[key], attribute)[sub] = (int(low), int(high), seen)
+        both = live & ~np.isnan(record_id)
+        differ = file[both][number[both] != record_id[both]]
+        for key in np.unique(differ).tolist():
+            reports[key]._ids_differ = True
+        return reports
 
     def _observe_numbers(self, live: pd.DataFrame) -> None:
         """Keep (min, max, count) of record numbers and EventRecordIDs per chunk.
@@ -303,3 +344,25 @@ def integrity_frame(reports: list[FileReport]) -> pd.DataFrame:
         frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
     frame["header_chunk_count"] = frame["header_chunk_count"].astype("Int64")
     return frame
+
+
+def _per_group(
+    key: np.ndarray, subkeys: list[np.ndarray], values: np.ndarray, counts: bool = False
+) -> list[tuple[Any, ...]]:
+    """(key, *subkeys, min, max[, count]) of ``values`` per distinct key (and subkeys), in
+    key order: one sort and two reductions for every group at once."""
+    if not len(values):
+        return []
+    order = np.lexsort((*reversed(subkeys), key))
+    columns = [key[order], *(sub[order] for sub in subkeys)]
+    values = values[order]
+    change = np.zeros(len(values), dtype=bool)
+    change[0] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(change)
+    found: list[list[Any]] = [column[starts].tolist() for column in columns]
+    found += [list(np.minimum.reduceat(values, starts)), list(np.maximum.reduceat(values, starts))]
+    if counts:
+        found.append(np.diff(np.r_[starts, len(values)]).tolist())
+    return list(zip(*found, strict=True))

@@ -182,11 +182,14 @@ def read_ranges_decoded(
     count_skipped_files([item[3] for item in items], index, np.where(counted, index.source, -1))
     lost = bool(values_lost(index.take(undecoded)))
     readable = ~index.fallback
-    columns = observed_columns(index)
+    names = [name for name, *_ in items]
+    observed = FileReport.of_rows(
+        names, np.where(readable, index.source, -1), observed_columns(index)
+    )
     unseen = ~np.isin(decoded_keys, index_keys[readable])  # decoded rows the index missed
     suspects = non_ascii_records(chosen) if len(chosen) else np.zeros(0, dtype=bool)
     out: list[list[pd.DataFrame]] = []
-    for number, (name, content, spans, result) in enumerate(items):
+    for number, (_, content, spans, result) in enumerate(items):
         rows = positions(own[number])
         mine = decoded_of[number]
         altered = bool(spans) and bool(suspects[mine].any())
@@ -197,11 +200,9 @@ def read_ranges_decoded(
             _note_altered(content, spans[0], frames, result)
         if located is not None and len(deferred := rows_at(located, located_of[number])):
             result.deferred = deferred
-        seen = rows[readable[rows]]
-        result.observed = FileReport(path=name)
-        result.observed.observe_rows(**{key: column[seen] for key, column in columns.items()})
+        result.observed = observed[number]
         if unseen[mine].any():
-            _observe_unseen(result.observed, index.offset[seen], frames)
+            _observe_unseen(result.observed, index.offset[rows[readable[rows]]], frames)
         if lost:  # decoded ones: counted in their frames
             result.observed.add_lost(values_lost(index.take(rows[undecoded[rows]])))
         if isinstance(selector, Admitted):
