@@ -86,9 +86,11 @@ def find_ahead(
 
 class FilesAhead:
     """Files being found by one thread, in the order started, each started once and taken
-    (or dropped) once. The caller bounds how far ahead it starts (small logs' bytes are held
-    until taken) and drops what it started and did not take. ``unhashed``: files the reader
-    judges without hashing them (a nightly run's unchanged ones), not touched here."""
+    (or dropped) once. The files of one :meth:`start` are one task (a few microseconds of
+    queueing each would be a small log's whole fixed cost): taking one waits for them all.
+    The caller bounds how far ahead it starts (small logs' bytes are held until taken) and
+    drops what it started and did not take. ``unhashed``: files the reader judges without
+    hashing them (a nightly run's unchanged ones), not touched here."""
 
     def __init__(
         self,
@@ -102,38 +104,57 @@ class FilesAhead:
         #: over an unchanged collection, looking at each file here would only cost).
         self.wanted = wanted
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtxscan-files-ahead")
-        self._started: dict[Source, Future[FoundAhead | None]] = {}
+        #: source -> (the task finding it, its place in the task's list)
+        self._started: dict[Source, tuple[Future[list[FoundAhead | None]], int]] = {}
 
     def start(self, items: Iterable[object]) -> None:
         """Start finding the files on disk among ``items`` (other items are left alone)."""
         if self.wanted is not None and not self.wanted():
             return
-        for item in items:
-            if isinstance(item, Source) and item.kind == "file" and item not in self._started:
-                found = self._pool.submit(find_ahead, item, self.small_bytes, self.unhashed)
-                self._started[item] = found
+        new = [
+            item
+            for item in dict.fromkeys(items)
+            if isinstance(item, Source) and item.kind == "file" and item not in self._started
+        ]
+        if new:
+            task = self._pool.submit(_find_all, new, self.small_bytes, self.unhashed)
+            self._started.update((source, (task, at)) for at, source in enumerate(new))
 
     def take(self, source: Source) -> FoundAhead | None:
         """The file as found ahead (waiting for it), or None: the reader does it all."""
-        future = self._started.pop(source, None)
-        if future is None:
+        started = self._started.pop(source, None)
+        if started is None:
             return None
+        task, at = started
         try:
-            return future.result()
-        except Exception:  # left to the reader, which reports it as it always did
+            return task.result()[at]
+        except Exception:  # the task was cancelled (or broke): the reader does it all
             return None
 
     def drop(self, items: Iterable[object]) -> None:
-        """Forget what was started for ``items`` and not taken (its bytes are freed)."""
+        """Forget what was started for ``items`` and not taken (their bytes are freed once
+        nothing holds their task)."""
         for item in items:
-            future = self._started.pop(item, None) if isinstance(item, Source) else None
-            if future is not None:
-                future.cancel()
+            if isinstance(item, Source):
+                self._started.pop(item, None)
 
     def close(self) -> None:
-        """Drop everything not taken and stop the thread (after the file it is on)."""
-        self.drop(list(self._started))
+        """Drop everything not taken and stop the thread (after the task it is on)."""
+        self._started.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _find_all(
+    sources: list[Source], small_bytes: int, unhashed: Unhashed | None
+) -> list[FoundAhead | None]:
+    """:func:`find_ahead` of each source; None where it failed (left to the reader)."""
+    found: list[FoundAhead | None] = []
+    for source in sources:
+        try:
+            found.append(find_ahead(source, small_bytes, unhashed))
+        except Exception:  # the reader meets it again and reports it as it always did
+            found.append(None)
+    return found
 
 
 def open_found(
