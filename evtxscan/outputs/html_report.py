@@ -24,7 +24,8 @@ from evtxscan.outputs.html_timeline import (
     SHOWN_COLUMNS,
     TIMELINE_CAP,
     capped_rows,
-    day_plot,
+    day_plot_of,
+    day_times,
     priorities,
     timeline_html,
 )
@@ -110,8 +111,11 @@ class _HostParts:
         self.diagnosis_rows = rows_by_host(result.diagnoses)
         self.evidence = evidence_lists(result.diagnoses["evidence"])
         daily = result.daily.groupby(["host", "day"], observed=True)[["records", "errors"]]
-        self.per_day = daily.sum().reset_index()
-        self.day_rows = rows_by_host(self.per_day)
+        per_day = daily.sum().reset_index()
+        self.day_rows = rows_by_host(per_day)
+        self.day_times = day_times(per_day["day"])  # plain arrays: a host's plot slices them
+        self.day_counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64).reshape(-1, 2)
+        self.counts = self.groups["count"].to_numpy()
 
     def shown_rows(self, name: str) -> list[dict[Hashable, Any]]:
         """A host's shown timeline rows as Python rows, made for a block of hosts at a time
@@ -146,7 +150,7 @@ class _HostParts:
         more = ""
         if len(groups) > len(shown):
             link = timeline_file or "timeline.csv"
-            events = int(self.groups["count"].to_numpy()[groups].sum())
+            events = int(self.counts[groups].sum())
             more = (
                 f'<p class="muted">Showing {len(shown):,} of {len(groups):,} rows '
                 f"({events:,} events; {CAP_RULE}). Every event is in "
@@ -157,8 +161,8 @@ class _HostParts:
             if len(shown)
             else '<p class="muted">No events.</p>'
         )
-        per_day = self.per_day.iloc[self.day_rows.get(name, _NONE)]
-        per_day = per_day.set_index("day")[["records", "errors"]]
+        days = self.day_rows.get(name, _NONE)
+        plot = day_plot_of(self.day_times[days], self.day_counts[days], marks)
         cards = "".join(diagnosis_card(r, tz=tz, show_host=False) for r in diagnoses)
         status = (
             f'<span class="bad">{len(diagnoses)} diagnoses</span>'
@@ -170,7 +174,7 @@ class _HostParts:
         return (
             f'<details{" open" if len(diagnoses) else ""} id="host-{escape(anchor)}"><summary>'
             f"{escape(name)} — {status}</summary><p>{_story_line(host)}</p>{notes}{cards}"
-            f"<h3>Events per day</h3>{day_plot(per_day, marks)}<h3>Timeline</h3>{table}"
+            f"<h3>Events per day</h3>{plot}<h3>Timeline</h3>{table}"
             f"{more}</details>"
         )
 

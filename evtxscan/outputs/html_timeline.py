@@ -144,18 +144,29 @@ def day_plot(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
     """Records (light) and errors (dark) per UTC day on a true time axis; ▼ marks days
     holding a diagnosis' evidence (``per_day``: a host's records and errors summed per day,
     indexed by the day, ascending)."""
-    if per_day.empty:
-        return '<p class="muted">No records.</p>'
-    # Plain integers from here on (microseconds and days since 1970, UTC): a host's plot
-    # must not cost pandas' per-call overhead, the report draws one per host.
     when = pd.DatetimeIndex(per_day.index).tz_convert("UTC").as_unit("us").asi8
+    counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64).reshape(-1, 2)
+    return day_plot_of(when, counts, marks)
+
+
+def day_times(days: pd.Series) -> np.ndarray:
+    """Days (datetimes) as :func:`day_plot_of` takes them: microseconds since 1970, UTC."""
+    return pd.DatetimeIndex(days).tz_convert("UTC").as_unit("us").asi8
+
+
+def day_plot_of(when: np.ndarray, counts: np.ndarray, marks: list[pd.Timestamp]) -> str:
+    """:func:`day_plot` of plain arrays (``when``: :func:`day_times`; ``counts``: records
+    and errors per day, one row each): the report draws one per host, so a plot must not
+    cost pandas' per-call overhead."""
+    if not len(when):
+        return '<p class="muted">No records.</p>'
     first_day = int(when.min() // _DAY_US)
     offsets = ((when - first_day * _DAY_US) / _DAY_US).astype(int)
     start = pd.Timestamp(first_day * _DAY_US, unit="us", tz="UTC")
     days = int(offsets.max()) + 1
     slot = (_PLOT_WIDTH - 2 * _PAD) / days
     bar = max(slot * 0.9, 0.6)
-    top = max(int(per_day["records"].max()), 1)
+    top = max(int(counts[:, 0].max()), 1)
     scale = (_PLOT_HEIGHT - 2 * _PAD) / top
     base = _PLOT_HEIGHT - _PAD
     parts = [
@@ -164,8 +175,7 @@ def day_plot(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
         f'<line x1="{_PAD}" y1="{base}" x2="{_PLOT_WIDTH - _PAD}" y2="{base}" stroke="#999"/>',
     ]
     labels = np.datetime_as_string(when.astype("datetime64[us]"), unit="D")
-    counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64)
-    for offset, label, (records, errors) in zip(offsets, labels, counts, strict=True):
+    for offset, label, (records, errors) in zip(offsets, labels, counts.tolist(), strict=True):
         x = _PAD + offset * slot
         parts.append(
             f'<rect class="day" x="{x:.2f}" y="{base - records * scale:.2f}" width="{bar:.2f}" '
