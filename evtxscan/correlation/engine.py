@@ -84,14 +84,23 @@ def incidents_of(
 ) -> list[Incident]:
     if rows.empty:
         return []
+    # Only rows with a symptom make hits, and only their hosts need boot sessions: most
+    # hosts of a large collection have none (no per-host or per-row work for them).
+    matched = rows["signatures"].tolist()
+    hit_rows = [i for i, names in enumerate(matched) if names]
+    if not hit_rows:
+        return []
+    hosts = rows["host"].astype(str).to_numpy(dtype=object)
+    wanted = set(hosts[hit_rows].tolist())
     sessions = np.full(len(rows), -1, dtype=np.int64)
     for host, index in rows.groupby("host", observed=True).groups.items():
-        sessions[index] = assign_sessions(rows.loc[index, "time"], facts.get(str(host)))
+        if str(host) in wanted:
+            sessions[index] = assign_sessions(rows.loc[index, "time"], facts.get(str(host)))
     hits: dict[tuple[str, str], list[Hit]] = {}
-    for i, (host, names, time) in enumerate(
-        zip(rows["host"].astype(str), rows["signatures"], rows["time"], strict=True)
-    ):
-        if time is pd.NaT:
+    times = rows["time"]
+    for i in hit_rows:
+        host, names, time = hosts[i], matched[i], times.iat[i]
+        if not isinstance(time, pd.Timestamp):  # NaT
             continue
         for name in names:
             signature_id, symptom = name.split(":", 1)
