@@ -111,14 +111,17 @@ class FilesAhead:
         """Start finding the files on disk among ``items`` (other items are left alone)."""
         if self.wanted is not None and not self.wanted():
             return
-        new = [
-            item
-            for item in dict.fromkeys(items)
-            if isinstance(item, Source) and item.kind == "file" and item not in self._started
-        ]
-        if new:
-            task = self._pool.submit(_find_all, new, self.small_bytes, self.unhashed)
-            self._started.update((source, (task, at)) for at, source in enumerate(new))
+        new: dict[Source, None] = {}  # each source once, in order
+        for item in items:
+            if isinstance(item, Source) and item.kind == "file" and item not in self._started:
+                new[item] = None
+        if not new:
+            return
+        try:
+            task = self._pool.submit(_find_all, list(new), self.small_bytes, self.unhashed)
+        except RuntimeError:  # closed: the reader does it all
+            return
+        self._started.update((source, (task, at)) for at, source in enumerate(new))
 
     def take(self, source: Source) -> FoundAhead | None:
         """The file as found ahead (waiting for it), or None: the reader does it all."""

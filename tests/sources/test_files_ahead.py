@@ -118,6 +118,8 @@ def test_files_dropped_or_never_started_are_read_by_the_reader(tmp_path: Path) -
     ahead.start([source])
     ahead.close()  # not taken: dropped
     assert ahead.take(source) is None
+    ahead.start([source])  # after closing: nothing started, nothing raised
+    assert ahead.take(source) is None
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
