@@ -14,11 +14,13 @@ break ends a record exactly where the quotes seen since the record's start are e
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from evtxscan.outputs.tables import atomic_file
 
 #: Rows formatted at a time (the text of one slice is held in memory, up to 4 bytes a
 #: character when a message is not ASCII, and again as records): 4,096 rows of a 400-host
@@ -47,28 +49,55 @@ def csv_records(text: str) -> list[str]:
     return records
 
 
-def write_host_csvs(
-    cells: pd.DataFrame, rows: Mapping[str, np.ndarray], files: Mapping[str, Path], *, bom: bool
-) -> None:
-    """Write, for each host of ``files`` (host -> path), the header of ``cells`` and its
-    rows ``rows[host]`` (positions, in order) as CSV; a host without rows gets the header."""
-    header = cells.iloc[:0].to_csv(index=False, lineterminator="\n").encode("utf-8")
+def write_timeline_csvs(
+    frame: pd.DataFrame,
+    cells_of: Callable[[pd.DataFrame], pd.DataFrame],
+    whole: Path,
+    rows: Mapping[str, np.ndarray],
+    files: Mapping[str, Path],
+    *,
+    bom: bool,
+) -> bool:
+    """Write the whole table (``whole``, atomically) and, for each host of ``files`` (host
+    -> path), the header and its rows ``rows[host]`` (positions, in order), from one
+    formatting of each slice of ``frame`` (``cells_of``: a slice's cells as the CSV shows
+    them); a host without rows gets the header. False when a slice's text could not be cut
+    into its rows: ``whole`` is then complete but the hosts' files are not."""
+    header = cells_of(frame.iloc[:0]).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    start_bytes = (codecs.BOM_UTF8 if bom else b"") + header
     paths = list(files.values())
-    owner = np.full(len(cells), -1, dtype=np.int64)
+    owner = np.full(len(frame), -1, dtype=np.int64)
     for number, host in enumerate(files):
         owner[rows.get(host, np.zeros(0, dtype=np.int64))] = number
     for path in paths:
-        path.write_bytes((codecs.BOM_UTF8 if bom else b"") + header)
-    for start in range(0, len(cells), SLICE_ROWS):
-        piece = cells.iloc[start : start + SLICE_ROWS]
-        records = csv_records(piece.to_csv(index=False, header=False, lineterminator="\n"))
-        if len(records) != len(piece):
-            raise ValueError(f"{len(piece)} rows gave {len(records)} CSV records")
-        mine = owner[start : start + len(piece)]
-        order = np.argsort(mine, kind="stable")
-        numbers, first = np.unique(mine[order], return_index=True)
-        for number, positions in zip(numbers.tolist(), np.split(order, first[1:]), strict=True):
-            if number < 0:
-                continue
-            with paths[number].open("ab") as handle:
-                handle.write("".join(records[i] for i in positions.tolist()).encode("utf-8"))
+        path.write_bytes(start_bytes)
+    cut = True
+    with atomic_file(whole) as temporary, open(temporary, "wb") as out:
+        out.write(start_bytes)
+        for start in range(0, len(frame), SLICE_ROWS):
+            piece = cells_of(frame.iloc[start : start + SLICE_ROWS])
+            text = piece.to_csv(index=False, header=False, lineterminator="\n")
+            out.write(text.encode("utf-8"))
+            if cut:
+                cut = _append_records(text, owner[start : start + len(piece)], paths)
+    return cut
+
+
+def _append_records(text: str, mine: np.ndarray, paths: list[Path]) -> bool:
+    """Append each record of a slice's CSV text to its host's file (``mine``: the host
+    number of each row, -1: none); False, writing nothing, when the text does not cut into
+    one record per row."""
+    try:
+        records = csv_records(text)
+    except ValueError:
+        return False
+    if len(records) != len(mine):
+        return False
+    order = np.argsort(mine, kind="stable")
+    numbers, first = np.unique(mine[order], return_index=True)
+    for number, positions in zip(numbers.tolist(), np.split(order, first[1:]), strict=True):
+        if number < 0:
+            continue
+        with paths[number].open("ab") as handle:
+            handle.write("".join(records[i] for i in positions.tolist()).encode("utf-8"))
+    return True

@@ -14,6 +14,7 @@ complete set in place (and at most a ``.partial`` directory, removed by the next
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evtxscan.outputs.host_csv import write_host_csvs
+from evtxscan.outputs.host_csv import write_timeline_csvs
 from evtxscan.outputs.html_report import report_parts
 from evtxscan.outputs.names import unique_file_names
 from evtxscan.outputs.spreadsheet import EXCEL_ROW_LIMIT, spreadsheet_safe
@@ -74,42 +75,46 @@ def _table(
 ) -> None:
     """Write one table; ``ready``: a CSV table's cells are already :func:`_csv_ready`."""
     if options.fmt == "csv":
-        if len(frame) > EXCEL_ROW_LIMIT:
-            warnings.append(
-                f"{path.name}.csv has {len(frame):,} rows, more than Excel's "
-                f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
-            )
+        _row_limit(len(frame), f"{path.name}.csv", warnings)
         if not ready:
             frame = _csv_ready(frame, options)
     write_table(frame, path, options.fmt, bom=options.bom, cells_ready=options.fmt == "csv")
 
 
-def _host_tables(timeline: pd.DataFrame, cells: pd.DataFrame, hosts: Mapping[str, str],
-                 options: ReportOptions, directory: Path, warnings: list[str]) -> None:  # fmt: skip
-    """One timeline table per host (``hosts``: host -> file name; ``cells``: the timeline
-    as written, :func:`_csv_ready` for CSV). CSV files are cut from the whole timeline's
-    text (:mod:`evtxscan.outputs.host_csv`); inside the run's partial directory, which only
-    becomes visible whole, they need no atomic rename each."""
+def _timeline_tables(timeline: pd.DataFrame, hosts: Mapping[str, str], options: ReportOptions,
+                     directory: Path, warnings: list[str]) -> None:  # fmt: skip
+    """``timeline`` and one timeline table per host (``hosts``: host -> file name) in the
+    run ``directory``. As CSV, each slice of rows is formatted once for both: timeline.csv
+    gets its text and each host's file its records, cut from it
+    (:mod:`evtxscan.outputs.host_csv`); inside the run's partial directory, which only
+    becomes visible whole, the host files need no atomic rename each."""
     positions = rows_by_host(timeline)
-    noted = len(warnings)
-    if options.fmt == "csv":
-        files = {host: directory / f"{Path(name).stem}.csv" for host, name in hosts.items()}
+    if options.fmt != "csv":
+        _table(timeline, directory / "timeline", options, warnings)
+    else:  # (timeline.csv's row limit was told with the other tables)
+        noted = len(warnings)
+        files = {h: directory / "timelines" / f"{Path(n).stem}.csv" for h, n in hosts.items()}
         for host, path in files.items():
-            count = len(positions.get(host, ()))
-            if count > EXCEL_ROW_LIMIT:
-                warnings.append(
-                    f"{path.name} has {count:,} rows, more than Excel's "
-                    f"{EXCEL_ROW_LIMIT:,}; use --format parquet for the whole table"
-                )
-        try:
-            write_host_csvs(cells, positions, files, bom=options.bom)
+            _row_limit(len(positions.get(host, ())), path.name, warnings)
+        cells_of = functools.partial(_csv_ready, options=options)
+        whole = directory / "timeline.csv"
+        if write_timeline_csvs(timeline, cells_of, whole, positions, files, bom=options.bom):
             return
-        except ValueError:  # text not cut as expected: each host's table written on its own
-            del warnings[noted:]
+        del warnings[noted:]  # text not cut as expected: each host's table on its own
+    cells = _csv_ready(timeline, options) if options.fmt == "csv" else timeline
     for host, file_name in hosts.items():
         rows = positions.get(host, np.zeros(0, dtype=np.int64))
         mine = cells.iloc[rows].reset_index(drop=True)
-        _table(mine, directory / Path(file_name).stem, options, warnings, ready=True)
+        _table(mine, directory / "timelines" / Path(file_name).stem, options, warnings, ready=True)
+
+
+def _row_limit(rows: int, name: str, warnings: list[str]) -> None:
+    """Warn when a CSV table has more rows than Excel opens."""
+    if rows > EXCEL_ROW_LIMIT:
+        warnings.append(
+            f"{name} has {rows:,} rows, more than Excel's {EXCEL_ROW_LIMIT:,}; "
+            "use --format parquet for the whole table"
+        )
 
 
 def _link(target: str, link: Path) -> None:
@@ -144,13 +149,11 @@ def write_report(
     partial.mkdir()
     warnings: list[str] = []
     timeline = group_repeats(result.timeline) if options.group_repeats else result.timeline
-    # CSV cells prepared once, for timeline.csv and every host's file
-    cells = _csv_ready(timeline, options) if options.fmt == "csv" else timeline
     for name in OUTPUTS:
-        if name == "timeline":
-            _table(cells, partial / name, options, warnings, ready=True)
-        else:
+        if name != "timeline":
             _table(getattr(result, name), partial / name, options, warnings)
+        elif options.fmt == "csv":  # written with the hosts' timelines, below
+            _row_limit(len(timeline), "timeline.csv", warnings)
     extra = dict(extra_tables or {})
     for name, frame in extra.items():
         if name in OUTPUTS or name in ("timelines", "report") or not name.isidentifier():
@@ -160,7 +163,7 @@ def write_report(
         result.hosts["host"].astype(str), ".parquet" if options.fmt == "parquet" else ".csv"
     )
     (partial / "timelines").mkdir()
-    _host_tables(timeline, cells, names, options, partial / "timelines", warnings)
+    _timeline_tables(timeline, names, options, partial, warnings)
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
     index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.outputs import host_csv
-from evtxscan.outputs.host_csv import csv_records, write_host_csvs
+from evtxscan.outputs.host_csv import csv_records, write_timeline_csvs
 from evtxscan.outputs.tables import rows_by_host
 
 AWKWARD = ["plain", 'say "hi"', "two\nlines", 'both "x"\nand, more', "", "a,b", '"', "\r\n"]
@@ -50,10 +50,27 @@ def test_each_host_file_is_its_rows_written_alone(
     frame = _frame(100)
     rows = rows_by_host(frame)
     files = {host: tmp_path / f"{host}.csv" for host in [*sorted(rows), "empty"]}
-    write_host_csvs(frame, rows, files, bom=bom)
+    whole = tmp_path / "whole.csv"
+    assert write_timeline_csvs(frame, lambda cells: cells, whole, rows, files, bom=bom)
     encoding = "utf-8-sig" if bom else "utf-8"
+    expected = tmp_path / "expected.csv"
+    frame.to_csv(expected, index=False, encoding=encoding, lineterminator="\n")
+    assert whole.read_bytes() == expected.read_bytes()  # written slice by slice
     for host, path in files.items():
         mine = frame.iloc[rows.get(host, np.zeros(0, dtype=np.int64))]
         expected = tmp_path / "expected.csv"
         mine.to_csv(expected, index=False, encoding=encoding, lineterminator="\n")
         assert path.read_bytes() == expected.read_bytes(), host
+
+
+def test_a_text_that_cannot_be_cut_still_gives_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host_csv, "SLICE_ROWS", 9)
+    monkeypatch.setattr(host_csv, "csv_records", lambda text: text.split("\n"))  # miscounts
+    frame = _frame(30)
+    whole = tmp_path / "whole.csv"
+    files = {"h1": tmp_path / "h1.csv"}
+    assert not write_timeline_csvs(frame, lambda cells: cells, whole, rows_by_host(frame), files,
+                                   bom=False)  # fmt: skip
+    assert whole.read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()
