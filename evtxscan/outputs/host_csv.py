@@ -1,10 +1,11 @@
-"""Per-host timeline CSVs cut from the whole timeline's CSV text.
+"""``timeline.csv`` and the per-host timeline CSVs, from one formatting of the timeline.
 
 A report writes one timeline CSV per host beside ``timeline.csv``; with hundreds of hosts,
 formatting each host's rows as a table of its own would cost pandas' fixed overhead per
-host. Instead the whole timeline is formatted once, in slices of rows (memory stays bounded),
-each slice's text is cut into records, and every record is appended to its host's file: a
-host's file is exactly its rows of ``timeline.csv`` under the same header.
+host. Instead the timeline is formatted once, in slices of rows (memory stays bounded):
+each slice's text is appended to ``timeline.csv``, cut into records, and every record is
+appended to its host's file: a host's file is exactly its rows of ``timeline.csv`` under
+the same header.
 
 CSV as pandas writes it (Python's ``csv`` module, minimal quoting, ``\\n`` line ends): a
 field holding a line break, a comma or a quote is quoted, with quotes doubled, so a line
