@@ -92,7 +92,7 @@ def near_marks(
         return near
     step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
     times = np.asarray(times, dtype="datetime64[us]")
-    for host in np.unique(np.asarray(hosts, dtype=object)).tolist():
+    for host in pd.unique(np.asarray(hosts, dtype=object)).tolist():  # hashed, not sorted
         mine = by_host.get(host)
         if mine is not None:
             where = np.flatnonzero(hosts == host)
@@ -162,16 +162,16 @@ def role_evidence(
     machine, so those within :data:`ROLE_WINDOW` after one of the host's last
     :data:`ROLE_BOOTS` boots (all of them for a host without known boots). ``names``:
     canonical provider names."""
-    wanted = np.array(sorted(boots), dtype=object)
+    wanted = set(boots)
     step = np.timedelta64(int(ROLE_WINDOW.total_seconds() * 1_000_000), "us")
     starts = {host: _utc_times(times)[-ROLE_BOOTS:] for host, times in boots.items()}
 
     def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         chosen = service_changes(frame, names)
         candidates = np.flatnonzero(chosen)  # hosts compared on these rows only
-        chosen[candidates] = np.isin(hosts[candidates], wanted)
+        chosen[candidates] = [host in wanted for host in hosts[candidates].tolist()]
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        for host in np.unique(hosts[chosen]).tolist():
+        for host in pd.unique(hosts[chosen]).tolist():
             mine = np.flatnonzero(chosen & (hosts == host))
             boot = starts[host]
             if len(boot):
