@@ -149,20 +149,22 @@ class Scanner:
         """Count the records a prefilter skipped (they were never decoded)."""
         if not skipped:
             return
-        rows = []
-        for (computer, source, day), (records, first, last) in skipped.items():
-            rows.append(
-                {
-                    "host": host_map.host_for(computer or None, source),
-                    "source_file": source,
-                    "day": day,
-                    "records": records,
-                    "errors": 0,
-                    "first_time": first,
-                    "last_time": last,
-                }
-            )
-        frame = pd.DataFrame(rows)
+        keys, counts = list(skipped), list(skipped.values())
+        hosts: dict[tuple[str, str], str] = {}  # one lookup per (computer, file), not per day
+        for computer, source, _ in keys:
+            if (computer, source) not in hosts:
+                hosts[computer, source] = host_map.host_for(computer or None, source)
+        frame = pd.DataFrame(
+            {
+                "host": [hosts[computer, source] for computer, source, _ in keys],
+                "source_file": [source for _, source, _ in keys],
+                "day": [day for _, _, day in keys],
+                "records": [count[0] for count in counts],
+                "errors": 0,
+                "first_time": [count[1] for count in counts],
+                "last_time": [count[2] for count in counts],
+            }
+        )
         for name in ("first_time", "last_time"):
             frame[name] = pd.to_datetime(
                 frame[name], utc=True, format="ISO8601", errors="coerce"
