@@ -16,10 +16,10 @@ import pytest
 
 import evtxscan
 from evtxscan.scanning import pipeline, units
-from evtxscan.sources import files_ahead, small_evtx
+from evtxscan.sources import files_ahead, inputs, known_files, small_evtx
 from evtxscan.sources.files_ahead import FilesAhead, find_ahead, open_found
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.inputs import Source
+from evtxscan.sources.inputs import Buffer, Source
 from evtxscan.sources.integrity import FileReport
 from evtxscan.sources.stream import RecordStream
 from evtxscan.synth.evtx_writer import write_evtx
@@ -128,7 +128,8 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     def counted(source: Source, *rest: object) -> object:
         found = real(source, *rest)
-        counts["whole" if getattr(found, "data", None) is not None else "other"] += 1
+        kind = "none" if found is None else "hashed"
+        counts["whole" if getattr(found, "data", None) is not None else kind] += 1
         return found
 
     monkeypatch.setattr(files_ahead, "find_ahead", counted)
@@ -149,7 +150,7 @@ def test_reading_ahead_gives_what_the_reader_alone_gives(
     records = evtxscan.read_records(root, workers=1)
     frame, integrity = records.frame(), records.integrity
     assert counts["whole"] >= 4  # the small logs after the first batch were read ahead
-    assert counts["other"] >= 1  # and the text file hashed
+    assert counts["hashed"] >= 1  # and the text file hashed
     with monkeypatch.context() as patch:
         _nothing_ahead(patch)
         alone = evtxscan.read_records(root, workers=1)
@@ -171,8 +172,17 @@ def test_a_one_process_scan_finds_each_units_files_ahead(
         lambda items: units.plan_units(items, group_bytes=1, range_chunks=range_chunks),
     )
     counts = _counting(monkeypatch)
+    real_hash = inputs.sha256_of
+    by_reader: list[int] = []
+
+    def hashed_by_reader(content: Buffer) -> str:
+        by_reader.append(len(content))
+        return real_hash(content)
+
+    monkeypatch.setattr(known_files, "sha256_of", hashed_by_reader)
     result = evtxscan.scan([root], workers=1)
-    assert counts["whole"] >= 5
+    assert counts["hashed"] >= 5 and not counts["whole"]  # a scan's units: hashed only
+    assert len(by_reader) <= 1  # what the thread hashed is used (the zip's member is not)
     _nothing_ahead(monkeypatch)
     alone = evtxscan.scan([root], workers=1)
     assert len(result.diagnoses) >= 1
