@@ -37,6 +37,7 @@ from evtxscan.results import ScanResult
 from evtxscan.results.exit_code import ExitCode
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
 from evtxscan.scanning.engines import TaskRunner
+from evtxscan.scanning.memory import release_free_memory
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
@@ -161,6 +162,7 @@ class _Run:
             after_batch=lambda: self.kill.checkpoint(Phase.READING),
         )
         reports = self._read(pipeline, hooks, book, planner)
+        release_free_memory()  # as a scan does: what reading freed, before correlating
         rows = pipeline.rows(carried=self.prior.carry)
         admitted = _joined(book.admitted_hosts, pipeline.renames.host)
         active = rows["host"].astype(str).isin(set(admitted)) if not rows.empty else None
@@ -170,6 +172,7 @@ class _Run:
         facts = pipeline.facts(rows)
         merge_facts(facts, self.prior.hosts)
         tonight = pipeline.correlate(rows, facts)
+        release_free_memory()
         self.kill.checkpoint(Phase.CORRELATING)
         retention = pd.Timedelta(days=options.retention_days)
         diagnosed = {i.host for i in tonight.incidents} | {
