@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,11 +59,15 @@ Unhashed = Callable[[str, int, int], bool]
 
 
 def find_ahead(
-    source: Source, small_bytes: int, unhashed: Unhashed | None = None
+    source: Source,
+    small_bytes: int,
+    unhashed: Unhashed | None = None,
+    stop: threading.Event | None = None,
 ) -> FoundAhead | None:
     """A file on disk hashed, and read whole when it is an EVTX log of at most
     ``small_bytes``; None for what is not hashed when it is read (bundles, empty files,
-    other sources, and what ``unhashed`` says)."""
+    other sources, and what ``unhashed`` says), or when ``stop`` is set while a large file
+    is hashed (the reader closing: it must not wait for a whole file)."""
     if source.kind != "file":
         return None
     if unhashed is not None:  # looked up first: a nightly run finds most files unchanged
@@ -80,6 +85,8 @@ def find_ahead(
             return FoundAhead(hashlib.sha256(data).hexdigest(), size, mtime_ns, data)
         digest = hashlib.sha256()
         for start in range(0, size, _HASH_BLOCK):
+            if stop is not None and stop.is_set():
+                return None
             digest.update(view.read(start, _HASH_BLOCK))
         return FoundAhead(digest.hexdigest(), size, mtime_ns)
 
@@ -104,6 +111,7 @@ class FilesAhead:
         #: over an unchanged collection, looking at each file here would only cost).
         self.wanted = wanted
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="evtxscan-files-ahead")
+        self._stop = threading.Event()
         #: source -> (the task finding it, its place in the task's list)
         self._started: dict[Source, tuple[Future[list[FoundAhead | None]], int]] = {}
 
@@ -118,7 +126,9 @@ class FilesAhead:
         if not new:
             return
         try:
-            task = self._pool.submit(_find_all, list(new), self.small_bytes, self.unhashed)
+            task = self._pool.submit(
+                _find_all, list(new), self.small_bytes, self.unhashed, self._stop
+            )
         except RuntimeError:  # closed: the reader does it all
             return
         self._started.update((source, (task, at)) for at, source in enumerate(new))
@@ -142,19 +152,24 @@ class FilesAhead:
                 self._started.pop(item, None)
 
     def close(self) -> None:
-        """Drop everything not taken and stop the thread (after the task it is on)."""
+        """Drop everything not taken and stop the thread (a large file's hashing stops at
+        its next block: closing, on an interrupt too, never waits for a whole file)."""
         self._started.clear()
+        self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _find_all(
-    sources: list[Source], small_bytes: int, unhashed: Unhashed | None
+    sources: list[Source], small_bytes: int, unhashed: Unhashed | None, stop: threading.Event
 ) -> list[FoundAhead | None]:
     """:func:`find_ahead` of each source; None where it failed (left to the reader)."""
     found: list[FoundAhead | None] = []
     for source in sources:
+        if stop.is_set():
+            found.append(None)
+            continue
         try:
-            found.append(find_ahead(source, small_bytes, unhashed))
+            found.append(find_ahead(source, small_bytes, unhashed, stop))
         except Exception:  # the reader meets it again and reports it as it always did
             found.append(None)
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -230,3 +231,35 @@ def test_files_an_earlier_run_read_unchanged_are_neither_hashed_nor_read_ahead(
     pd.testing.assert_frame_equal(integrity, alone_integrity)
     rows = integrity.set_index("path")
     assert rows.at[str(old), "status"] == "duplicate" and rows.at[str(old), "sha256"] == digest
+
+
+def test_closing_stops_hashing_a_large_file_at_its_next_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted reader closes without waiting for the thread to hash a whole file."""
+    path = tmp_path / "big.log"
+    path.write_bytes(b"x" * (64 << 10))
+    monkeypatch.setattr(files_ahead, "_HASH_BLOCK", 1024)  # 64 blocks
+    reads: list[int] = []
+    hashing, gate = threading.Event(), threading.Event()
+    real = FileView.read
+
+    def held(view: FileView, offset: int, count: int) -> bytes:
+        if count == 1024:  # a hash block: the first one waits until the reader closes
+            reads.append(offset)
+            hashing.set()
+            gate.wait(10)
+        return real(view, offset, count)
+
+    monkeypatch.setattr(FileView, "read", held)
+    ahead = FilesAhead(0)
+    ahead.start([_source(path)])
+    assert hashing.wait(10)
+
+    def release() -> None:  # once close() has told the thread to stop
+        ahead._stop.wait(10)
+        gate.set()
+
+    threading.Thread(target=release).start()
+    ahead.close()
+    assert len(reads) <= 2  # not the 64 blocks of the whole file
