@@ -181,26 +181,16 @@ class FileReport:
 
     def _fold_numbers(self, chunk: np.ndarray, number: np.ndarray, record_id: np.ndarray) -> None:
         """Per chunk (min, max, count) of record numbers and EventRecordIDs (floats, NaN when
-        missing) into the running ranges (sorted once, reduced per chunk run with numpy: no
-        groupby per batch)."""
+        missing) into the running ranges (:func:`_per_group`: no groupby per batch)."""
         chunk = np.asarray(chunk, dtype=np.int64)
         for column, ranges in ((number, self._number_ranges), (record_id, self._id_ranges)):
             values = np.asarray(column, dtype=np.float64)
             known = ~np.isnan(values)
-            if not known.any():
-                continue
-            keys, values = chunk[known], values[known]
-            order = np.argsort(keys, kind="stable")
-            keys, values = keys[order], values[order]
-            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            # Kept as floats until Python ints: a damaged number near 2**64 must not wrap
-            # around in int64 (it is judged an implausible jump later, not a negative one).
-            lows = np.minimum.reduceat(values, starts).tolist()
-            highs = np.maximum.reduceat(values, starts).tolist()
-            counts = np.diff(np.r_[starts, len(keys)])
-            for key, low_value, high_value, count in zip(
-                keys[starts].tolist(), lows, highs, counts.tolist(), strict=True
+            for key, low_value, high_value, count in _per_group(
+                chunk[known], [], values[known], counts=True
             ):
+                # Kept as floats until Python ints: a damaged number near 2**64 must not wrap
+                # around in int64 (it is judged an implausible jump later, not a negative one).
                 low, high = int(low_value), int(high_value)
                 old = ranges.get(key)
                 ranges[key] = (
