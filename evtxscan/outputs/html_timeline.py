@@ -144,12 +144,11 @@ def day_plot(per_day: pd.DataFrame, marks: list[pd.Timestamp]) -> str:
     """Records (light) and errors (dark) per UTC day on a true time axis; ▼ marks days
     holding a diagnosis' evidence (``per_day``: a host's records and errors summed per day,
     indexed by the day, ascending)."""
-    when = pd.DatetimeIndex(per_day.index).tz_convert("UTC").as_unit("us").asi8
     counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64).reshape(-1, 2)
-    return day_plot_of(when, counts, marks)
+    return day_plot_of(day_times(per_day.index), counts, marks)
 
 
-def day_times(days: pd.Series) -> np.ndarray:
+def day_times(days: pd.Series | pd.Index) -> np.ndarray:
     """Days (datetimes) as :func:`day_plot_of` takes them: microseconds since 1970, UTC."""
     return pd.DatetimeIndex(days).tz_convert("UTC").as_unit("us").asi8
 

@@ -149,18 +149,15 @@ class RecordStream(FileReading):
         runs: RunsAhead,
         items: list[Source | MissingInput],
         at: int,
-        planned: bool,
         group: Sequence[Source] = (),
     ) -> None:
-        """Start finding what is read at input ``at`` (a batch of small logs, a group of large
-        ones when ``planned``, or a file) while this is read; ``group``: large logs about to
-        be planned together (started too, unless they were)."""
+        """Start finding what is read at input ``at`` (a batch of small logs, or a file) while
+        this is read; ``group``: large logs about to be planned together (started too)."""
         if self.ahead is None:
             return
         self.ahead.start(group)
         if at < len(items):
-            upcoming = runs.run_at(at) or (large_evtx_group(items, at) if planned else [])
-            self.ahead.start(upcoming or items[at : at + 1])
+            self.ahead.start(runs.run_at(at) or items[at : at + 1])
 
     def _run(self) -> Iterator[pd.DataFrame]:
         in_workers = self.transform if self.transform_in_workers else None
@@ -191,7 +188,7 @@ class RecordStream(FileReading):
                 run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
                     if submit is None:
-                        self._start_next(runs, items, index + len(run), planned)
+                        self._start_next(runs, items, index + len(run))
                         yield from self._read_small_files(run)
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))
@@ -199,13 +196,13 @@ class RecordStream(FileReading):
                     continue
                 group = large_evtx_group(items, index) if planned else []
                 if group:  # large logs planned together, then each read on its own
-                    self._start_next(runs, items, index + len(group), planned, group)
+                    self._start_next(runs, items, index + len(group), group)
                     yield from read_planned_logs(self, group, pool)
                     index += len(group)
                     continue
                 item = items[index]
                 index += 1
-                self._start_next(runs, items, index, planned)
+                self._start_next(runs, items, index)
                 if pool is not None and self.planner is None:  # not the files batches read
                     upcoming = range(index, min(index + PREFETCH_FILES, len(items)))
                     pool.prefetch([items[j] for j in upcoming if not batching or not runs.small(j)])
