@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -132,6 +132,28 @@ class FilesAhead:
         except RuntimeError:  # closed: the reader does it all
             return
         self._started.update((source, (task, at)) for at, source in enumerate(new))
+
+    def share(self, sources: Sequence[Source]) -> None:
+        """Find ``sources`` (large logs about to be planned as a group: every one is hashed
+        before the first is planned) with this thread and the calling one together: the
+        thread takes them from the first, the caller from the last, each file once. Started
+        whatever ``wanted`` says (a group's hashes are needed now); :meth:`take` then gives
+        each, as found here or by the thread."""
+        new = [s for s in sources if s.kind == "file" and s not in self._started]
+        try:
+            tasks = [
+                self._pool.submit(_find_all, [s], self.small_bytes, self.unhashed, self._stop)
+                for s in new
+            ]
+        except RuntimeError:  # closed: the reader does it all
+            return
+        self._started.update((source, (task, 0)) for source, task in zip(new, tasks))
+        for source, task in zip(reversed(new), reversed(tasks), strict=True):
+            if not task.cancel():  # the thread has it: it found the ones before too
+                return
+            done: Future[list[FoundAhead | None]] = Future()
+            done.set_result(_find_all([source], self.small_bytes, self.unhashed, self._stop))
+            self._started[source] = (done, 0)
 
     def take(self, source: Source) -> FoundAhead | None:
         """The file as found ahead (waiting for it), or None: the reader does it all."""

@@ -155,7 +155,8 @@ class RecordStream(FileReading):
         this is read; ``group``: large logs about to be planned together (started too)."""
         if self.ahead is None:
             return
-        self.ahead.start(group)
+        if group:  # needed at once: this thread finds them with the other one
+            self.ahead.share(group)
         if at < len(items):
             self.ahead.start(runs.run_at(at) or items[at : at + 1])
 

@@ -263,3 +263,43 @@ def test_closing_stops_hashing_a_large_file_at_its_next_block(
     threading.Thread(target=release).start()
     ahead.close()
     assert len(reads) <= 2  # not the 64 blocks of the whole file
+
+
+def test_a_group_of_large_logs_is_found_by_both_threads_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group's files are all needed before the first is planned: the thread takes them
+    from the first, the caller from the last, each file once, whatever ``wanted`` says."""
+    paths = [_log(tmp_path / f"h{i}.evtx", f"h{i}") for i in range(6)]
+    paths.append(tmp_path / "same.evtx")  # unchanged since an earlier run: not hashed
+    paths[-1].write_bytes(paths[0].read_bytes())
+    known = os.stat(paths[-1])
+    sources = [_source(p) for p in paths]
+    by: dict[str, list[str]] = {}
+    main_done = threading.Event()
+    real = files_ahead.find_ahead
+
+    def recorded(source: Source, *rest: object) -> object:
+        name = threading.current_thread().name
+        if name != "MainThread":  # the thread's first file waits for the caller's
+            assert main_done.wait(10)
+        by.setdefault(name, []).append(Path(source.path).name)
+        found = real(source, *rest)  # type: ignore[arg-type]
+        if source.path == str(paths[1]):  # the caller's last (it goes from the end)
+            main_done.set()
+        return found
+
+    monkeypatch.setattr(files_ahead, "find_ahead", recorded)
+    unchanged = lambda path, size, mtime: (size, mtime) == (known.st_size, known.st_mtime_ns)
+    ahead = FilesAhead(0, unchanged, wanted=lambda: False)
+    try:
+        ahead.share(sources)
+        found = [ahead.take(source) for source in sources]
+    finally:
+        ahead.close()
+    assert by["MainThread"] == ["same.evtx", "h5.evtx", "h4.evtx", "h3.evtx", "h2.evtx", "h1.evtx"]
+    assert [names for thread, names in by.items() if thread != "MainThread"] == [["h0.evtx"]]
+    assert found[-1] is None  # judged by its size and time: left to the reader, unhashed
+    for path, one in zip(paths[:-1], found[:-1], strict=True):
+        assert one is not None and one.data is None
+        assert one.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
