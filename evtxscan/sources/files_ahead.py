@@ -147,7 +147,7 @@ class FilesAhead:
             ]
         except RuntimeError:  # closed: the reader does it all
             return
-        self._started.update((source, (task, 0)) for source, task in zip(new, tasks))
+        self._started.update((source, (task, 0)) for source, task in zip(new, tasks, strict=True))
         for source, task in zip(reversed(new), reversed(tasks), strict=True):
             if not task.cancel():  # the thread has it: it found the ones before too
                 return

@@ -290,7 +290,10 @@ def test_a_group_of_large_logs_is_found_by_both_threads_each_file_once(
         return found
 
     monkeypatch.setattr(files_ahead, "find_ahead", recorded)
-    unchanged = lambda path, size, mtime: (size, mtime) == (known.st_size, known.st_mtime_ns)
+
+    def unchanged(path: str, size: int, mtime_ns: int) -> bool:
+        return (size, mtime_ns) == (known.st_size, known.st_mtime_ns)
+
     ahead = FilesAhead(0, unchanged, wanted=lambda: False)
     try:
         ahead.share(sources)
