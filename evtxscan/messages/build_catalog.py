@@ -24,6 +24,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from evtxscan.messages.templates import EventSet
+
 DEFAULT_DB = Path(__file__).resolve().parents[3] / "shared/messages/ts-evtx-merged-messages.db"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data/messages/templates/templates.json.gz"
 _WILDCARD_MIN = 60_000  # a provider with "%1" for nearly every ID: .NET's EventLogMessages.dll
@@ -272,7 +274,10 @@ def build_document(db: Path) -> dict[str, Any]:
 
 
 def write_document(document: dict[str, Any], out: Path) -> int:
-    """Write gzip'd JSON deterministically; returns the file size in bytes."""
+    """Write gzip'd JSON deterministically, each set as packed arrays (``EventSet.packed``:
+    loading them makes no Python object per event); returns the file size in bytes."""
+    sets = [EventSet.of(entries).packed() for entries in document["sets"]]
+    document = {**document, "sets": sets}
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
     out.write_bytes(data)

@@ -18,6 +18,7 @@ own, marked ``own=False``.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
+
+import numpy as np
 
 BUILTIN_FILE = "templates/templates.json.gz"
 _INSERT = re.compile(r"%%|%(\d{1,2})")
@@ -74,6 +77,48 @@ def dedupe(candidates: list[Candidate]) -> tuple[Candidate, ...]:
     return tuple(seen.values())
 
 
+@dataclass(frozen=True)
+class EventSet:
+    """The text indices of each event ID of one message file, as three arrays. Read as a
+    dict of lists, the catalog's sets made 86,000 small Python objects: 16 MiB held for the
+    whole run, and 20 MiB more at the peak where the first message is rendered. The file
+    stores the arrays themselves (:meth:`packed`: little-endian int32, base64)."""
+
+    ids: np.ndarray  # sorted event IDs
+    starts: np.ndarray  # where each ID's text indices start in ``texts`` (one more at the end)
+    texts: np.ndarray
+
+    @classmethod
+    def of(cls, entries: dict[str, Any]) -> EventSet:
+        """From the catalog: ``{"event ID": [text index, ...]}`` or :meth:`packed` arrays."""
+        if isinstance(entries.get("ids"), str):
+            ids, starts, texts = (_unpacked(entries[k]) for k in ("ids", "starts", "texts"))
+            return cls(ids, starts, texts)
+        pairs = sorted((int(key), texts) for key, texts in entries.items())
+        lengths = [len(texts) for _, texts in pairs]
+        return cls(
+            np.array([key for key, _ in pairs], dtype=np.int32),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32),
+            np.array([i for _, texts in pairs for i in texts], dtype=np.int32),
+        )
+
+    def packed(self) -> dict[str, str]:
+        """The arrays as the catalog file stores them."""
+        arrays = {"ids": self.ids, "starts": self.starts, "texts": self.texts}
+        return {k: base64.b64encode(v.astype("<i4").tobytes()).decode() for k, v in arrays.items()}
+
+    def texts_of(self, event_id: int) -> list[int]:
+        """The text indices of ``event_id`` (in the catalog's order; empty when none)."""
+        at = int(np.searchsorted(self.ids, event_id))
+        if at == len(self.ids) or self.ids[at] != event_id:
+            return []
+        return [int(i) for i in self.texts[self.starts[at] : self.starts[at + 1]]]
+
+
+def _unpacked(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<i4").astype(np.int32)
+
+
 class BuiltinTemplates:
     """The compact built-in catalog, loaded on first use (one gzip'd JSON file).
 
@@ -87,7 +132,7 @@ class BuiltinTemplates:
         self._loaded = False
         self.meta: dict[str, Any] = {}
         self._texts: list[str] = []
-        self._sets: list[dict[str, list[int]]] = []
+        self._sets: list[EventSet] = []
         self._providers: dict[str, list[int]] = {}
         self._wildcard: set[str] = set()
 
@@ -99,7 +144,7 @@ class BuiltinTemplates:
             document = json.loads(gzip.decompress(entry.read_bytes()).decode("utf-8"))
         self.meta = document.get("meta", {})
         self._texts = document["texts"]
-        self._sets = document["sets"]
+        self._sets = [EventSet.of(entries) for entries in document["sets"]]
         self._providers = {name.casefold(): sets for name, sets in document["providers"].items()}
         self._wildcard = {name.casefold() for name in document.get("wildcard", [])}
         self._document, self._loaded = None, True
@@ -117,9 +162,8 @@ class BuiltinTemplates:
         if folded in self._wildcard:
             return (Candidate("%1"),)
         found: list[Candidate] = []
-        key = str(event_id)
         for position, set_index in enumerate(self._providers.get(folded, ())):
-            for text_index in self._sets[set_index].get(key, ()):
+            for text_index in self._sets[set_index].texts_of(event_id):
                 found.append(Candidate(self._texts[text_index], own=position == 0))
         return dedupe(found)
 

@@ -12,8 +12,13 @@ import pytest
 
 import evtxscan
 from evtxscan.messages import ExternalDatabaseError, MessageRenderer, TemplateDatabase, load_catalog
-from evtxscan.messages.build_catalog import build_document
-from evtxscan.messages.templates import BUILTIN_FILE, BuiltinTemplates, builtin_templates
+from evtxscan.messages.build_catalog import build_document, write_document
+from evtxscan.messages.templates import (
+    BUILTIN_FILE,
+    BuiltinTemplates,
+    EventSet,
+    builtin_templates,
+)
 
 DB = Path(__file__).resolve().parents[2].parent / "shared" / "messages"
 DB_FILE = DB / "ts-evtx-merged-messages.db"
@@ -87,10 +92,28 @@ def test_loading_is_lazy() -> None:
 
 
 @pytest.mark.skipif(not DB_FILE.is_file(), reason=f"message database not found at {DB}")
-def test_the_shipped_catalog_rebuilds_from_the_database() -> None:
-    built = build_document(DB_FILE)
-    shipped = json.loads(gzip.decompress(SHIPPED.read_bytes()))
-    assert built == shipped
+def test_the_shipped_catalog_rebuilds_from_the_database(tmp_path: Path) -> None:
+    rebuilt = tmp_path / "templates.json.gz"
+    write_document(build_document(DB_FILE), rebuilt)
+    assert rebuilt.read_bytes() == SHIPPED.read_bytes()
+
+
+def test_packed_sets_give_the_candidates_of_the_sets_they_pack() -> None:
+    """The file stores each set as arrays (``EventSet.packed``); read either way, every
+    provider's candidates are the same."""
+    entries = {"7": [3, 1], "100": [2], "65535": [0, 1, 2]}
+    document = {
+        "meta": {},
+        "texts": ["a %1", "b", "c %2", "d"],
+        "sets": [entries, {"7": [0]}],
+        "providers": {"P": [0, 1]},
+    }
+    packed = {**document, "sets": [EventSet.of(s).packed() for s in document["sets"]]}
+    plain, stored = BuiltinTemplates(document), BuiltinTemplates(packed)
+    for event_id in (0, 7, 8, 100, 65535, 70000):
+        assert stored.candidates("p", event_id) == plain.candidates("p", event_id)
+    assert [c.text for c in stored.candidates("P", 7)] == ["d", "b", "a %1"]
+    assert EventSet.of(entries).texts_of(65535) == [0, 1, 2]
 
 
 def test_template_database_reads_the_ts_evtx_schema(tmp_path: Path) -> None:
