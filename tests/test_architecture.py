@@ -23,6 +23,7 @@ MAX_LINES = 400
 RANKS: dict[str, int] = {
     "_version": 0,
     "data": 0,  # packaged data files (message catalogs, error tables)
+    "memory": 0,  # freed memory given back between phases (any room may ask)
     "records": 1,
     "messages": 2,
     "signatures": 2,

@@ -205,6 +205,20 @@ class _Shapes:
         return rows
 
 
+#: The columns :func:`render_column` and :func:`status_column` read (a caller may pass only
+#: these: a frame of context rows is most of a timeline).
+MESSAGE_INPUTS = (
+    "provider",
+    "event_source_name",
+    "event_id",
+    "qualifiers",
+    "level",
+    "data",
+    "binary",
+    "message_logged",
+)
+
+
 def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     """The ``message`` of every record of ``frame`` (an Arrow string array, frame order)."""
     n = len(frame)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evtxscan.memory import release_free_memory
 from evtxscan.nightly.carried_windows import (
     carry_rows,
     carry_span,
@@ -37,7 +38,6 @@ from evtxscan.results import ScanResult
 from evtxscan.results.exit_code import ExitCode
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
 from evtxscan.scanning.engines import TaskRunner
-from evtxscan.scanning.memory import release_free_memory
 from evtxscan.scanning.pipeline import (
     HostMapOption,
     ReadHooks,
@@ -49,6 +49,7 @@ from evtxscan.signatures.loader import load_signatures
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
+from evtxscan.sources.evtx.decode import forget_templates
 from evtxscan.sources.inputs import PathLike
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
 
@@ -162,6 +163,7 @@ class _Run:
             after_batch=lambda: self.kill.checkpoint(Phase.READING),
         )
         reports = self._read(pipeline, hooks, book, planner)
+        forget_templates()  # as a scan does (see ``LocalEngine.scan``)
         release_free_memory()  # as a scan does: what reading freed, before correlating
         rows = pipeline.rows(carried=self.prior.carry)
         admitted = _joined(book.admitted_hosts, pipeline.renames.host)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evtxscan.memory import release_free_memory
 from evtxscan.outputs.host_csv import write_timeline_csvs
 from evtxscan.outputs.html_report import report_parts
 from evtxscan.outputs.names import unique_file_names
@@ -164,6 +165,7 @@ def write_report(
     )
     (partial / "timelines").mkdir()
     _timeline_tables(timeline, names, options, partial, warnings)
+    release_free_memory()  # what formatting the CSV text freed, before the page is made
     index = pd.DataFrame({"host": list(names), "file": list(names.values())})
     index = spreadsheet_safe(index, neutralize_formulas=options.neutralize)
     write_table(index, partial / "timelines" / "index", "csv", bom=options.bom)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from evtxscan.correlation.engine import SeenRows
-from evtxscan.scanning.memory import release_free_memory
+from evtxscan.memory import release_free_memory
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, read_ahead, run_unit
+from evtxscan.sources.evtx.decode import forget_templates
 from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
@@ -103,8 +104,9 @@ class LocalEngine:
         self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
     ) -> ScanResult:
         integrity = self.read(pipeline, units, progress)
+        forget_templates()  # (a second read parses the few templates it meets again)
         release_free_memory()  # what reading freed, before correlating stacks on it
-        found = pipeline.correlate(pipeline.rows())
+        found = pipeline.correlate(pipeline.rows(), last_read=True)
         release_free_memory()
         return pipeline.result(found, integrity)
 

@@ -247,6 +247,11 @@ class IndexedSet:
     reader: Reader
 
 
+def clear_shared_cache() -> None:
+    """Forget the templates the index met (see ``decode.forget_templates``)."""
+    _SHARED_CACHE.clear()
+
+
 def _index_set(chunks: ChunkSet, cache: TemplateCache) -> RecordIndex:
     return index_set(chunks, cache).index
 

@@ -114,12 +114,16 @@ class TemplateCache:
         invalid)."""
         places, shapes = len(self._places), len(self.shapes)
         if len(self.entries) > self.limit or places > 4 * self.limit or shapes > 16 * self.limit:
-            self.entries.clear()
-            self.shapes.clear()
-            self.payloads.clear()
-            self.payload_parts.clear()
-            self._places.clear()
-            self._ids.clear()
+            self.clear()
+
+    def clear(self) -> None:
+        """Forget everything (ids given out earlier become invalid)."""
+        self.entries.clear()
+        self.shapes.clear()
+        self.payloads.clear()
+        self.payload_parts.clear()
+        self._places.clear()
+        self._ids.clear()
 
     def lookup(self, chunk: bytes, offset: int) -> int:
         """The id of the template defined at chunk ``offset`` (``chunk`` holds the chunk's
