@@ -244,3 +244,24 @@ def test_a_stream_read_drops_kept_rows_seen_before_as_they_come(tmp_path: Path) 
     assert len(kept) == 30  # not 50
     assert len(combine_rows(None, pipeline.scanner.kept)) == 30
     assert sorted(kept["time"]) == sorted(pd.Timestamp(e.time) for e in events)
+
+
+def test_a_scan_drops_its_located_records_once_the_context_is_read(tmp_path: Path) -> None:
+    """Nothing reads located records after the context in a scan: correlating for the last
+    read drops them before the timeline is made, and the result is the same."""
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    _host(tmp_path, "dc", "DNS Server", timedelta(minutes=2))
+    found = []
+    for last in (False, True):
+        pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+        LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
+        assert pipeline.located
+        found.append(pipeline.correlate(pipeline.rows(), last_read=last))
+        assert bool(pipeline.located) is not last
+    pd.testing.assert_frame_equal(found[0].timeline, found[1].timeline)
+    assert found[0].facts["dc"].server_role and found[1].facts["dc"].server_role

@@ -70,3 +70,20 @@ def test_a_hostile_template_does_not_change_how_other_files_are_read(tmp_path: P
     assert _event_ids(tmp_path / "a-hostile.evtx", "a-hostile.evtx") == [9] * 5
     assert _event_ids(tmp_path, "b-genuine.evtx") == [7036] * 5
     assert _event_ids(tmp_path, "a-hostile.evtx") == [9] * 5
+
+
+def test_forgetting_the_templates_changes_nothing_read_later(tmp_path: Path) -> None:
+    """Between a scan's phases the process's template memos are emptied (for memory): what
+    is read next parses its templates again and reads the same."""
+    from evtxscan.sources.evtx import decode, index
+
+    events = [EventSpec("Tcpip", 4201, datetime(2021, 1, 1, tzinfo=UTC), data=((None, "x"),))]
+    path = tmp_path / "System.evtx"
+    path.write_bytes(evtx_bytes(events * 3))
+    before = read_records(path).frame()
+    assert index._SHARED_CACHE.entries or decode._DECODER_CACHE.entries
+    decode.forget_templates()
+    assert not index._SHARED_CACHE.entries and not decode._DECODER_CACHE.entries
+    assert not index._SHARED_CACHE.shapes and not decode._DECODER_CACHE.shapes
+    after = read_records(path).frame()
+    assert after.equals(before)
