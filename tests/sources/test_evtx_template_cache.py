@@ -80,10 +80,11 @@ def test_forgetting_the_templates_changes_nothing_read_later(tmp_path: Path) -> 
     events = [EventSpec("Tcpip", 4201, datetime(2021, 1, 1, tzinfo=UTC), data=((None, "x"),))]
     path = tmp_path / "System.evtx"
     path.write_bytes(evtx_bytes(events * 3))
-    before = read_records(path).frame()
-    assert index._SHARED_CACHE.entries or decode._DECODER_CACHE.entries
+    before, indexed = read_records(path).frame(), index.index_files([path])
+    assert index._SHARED_CACHE.entries and decode._DECODER_CACHE.entries
     decode.forget_templates()
     assert not index._SHARED_CACHE.entries and not decode._DECODER_CACHE.entries
     assert not index._SHARED_CACHE.shapes and not decode._DECODER_CACHE.shapes
     after = read_records(path).frame()
     assert after.equals(before)
+    assert index.index_files([path]).event_id.values.tolist() == indexed.event_id.values.tolist()
