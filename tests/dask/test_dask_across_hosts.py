@@ -102,7 +102,9 @@ def test_sigma_diagnoses_as_locally(
 def test_context_read_again_on_the_workers(client: Any, same_result: Same, scenarios: Path) -> None:
     """The probe located context records; those near a symptom are in the timeline (read
     again after correlation): on the cluster the same rows come back."""
-    local, remote, pipeline = _both([scenarios], client)
+    local, remote, _ = _both([scenarios], client)
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())  # read, not correlated
+    LocalEngine(1).read(pipeline, plan_units(expand_paths([scenarios]), group_bytes=1), None)
     assert sum(len(frame) for _, frame in pipeline.located) > 100
     rows = pipeline.rows()
     context = pipeline.context_near_symptoms(rows)
