@@ -6,8 +6,10 @@ Arrow array). So after reading a collection (many short-lived batches), after co
 it and after writing its CSV timelines, a process holds tens of MB it no longer uses, and
 the next phase's peak stacks on top of them. With glibc, ``malloc_trim`` returns the C
 library's pages (as Dask's workers do; elsewhere that part does nothing); Arrow's pool is
-asked to return what it keeps unused. On 200 distinct machines' logs, writing the CSV
-timelines left 32 MiB so held, half of it in each.
+asked to return what it keeps unused (the command line gives Arrow the C library's
+allocator; a notebook or other library use keeps pyarrow's own). On 200 distinct
+machines' logs, writing the CSV timelines left 32 MiB so held in a library process, half
+in each allocator.
 """
 
 from __future__ import annotations
