@@ -139,7 +139,7 @@ class FilesAhead:
         thread takes them from the first, the caller from the last, each file once. Started
         whatever ``wanted`` says (a group's hashes are needed now); :meth:`take` then gives
         each, as found here or by the thread."""
-        new = [s for s in sources if s.kind == "file" and s not in self._started]
+        new = list(dict.fromkeys(s for s in sources if s.kind == "file" and s not in self._started))
         try:
             tasks = [
                 self._pool.submit(_find_all, [s], self.small_bytes, self.unhashed, self._stop)
