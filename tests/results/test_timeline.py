@@ -93,3 +93,20 @@ def test_cli_timeline_modes(logs: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["scan", str(logs), "--out", str(tmp_path / "x"), "--timeline", "soon"]) == 2
     assert "use notable, symptoms, all or a duration" in capsys.readouterr().err
     assert main(["scan", str(logs), "--out", str(tmp_path / "x"), "--window", "-1h"]) == 2
+
+
+@pytest.mark.parametrize("dtype", [pd.StringDtype("pyarrow"), object])
+def test_context_messages_fill_only_the_rows_without_one(dtype: object) -> None:
+    """Rows that have a message keep it; the others get theirs, in order, whatever the
+    column's type."""
+    import numpy as np
+    import pyarrow as pa
+
+    from evtxscan.results.timeline import _filled
+
+    column = pd.Series(["kept", None, "also kept", None, None], dtype=dtype, name="message")
+    missing = column.isna().to_numpy()
+    filled = _filled(column, missing, pa.array(["a", None, "c"]))
+    assert filled.name == "message"
+    assert [None if pd.isna(v) else v for v in filled] == ["kept", "a", "also kept", None, "c"]
+    assert np.array_equal(filled.index, column.index)
