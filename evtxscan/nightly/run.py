@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.memory import release_free_memory
+from evtxscan.memory import arrow_from_malloc, release_free_memory
 from evtxscan.nightly.carried_windows import (
     carry_rows,
     carry_span,
@@ -113,7 +113,7 @@ def run_nightly(
     now = pd.Timestamp(options.now or datetime.now().astimezone())
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     kill = KillSwitch.from_env()
-    with StateLock(options.state):
+    with StateLock(options.state), arrow_from_malloc():
         db = StateDB(options.state)
         try:
             return _Run(paths, options, db, db.load(), kill, now, progress).run()

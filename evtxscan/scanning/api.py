@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from evtxscan.memory import arrow_from_malloc
 from evtxscan.messages.loading import MessageColumns, load_catalog
 from evtxscan.results import ScanResult
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode
@@ -140,7 +141,8 @@ def scan(
     if with_drafts:
         chosen = with_draft_pack(chosen)
     pipeline = ScanPipeline(chosen, settings, sigma=rule_set)
-    return pipeline.scan(paths, progress=progress, engine=engine)
+    with arrow_from_malloc():  # as the command line (see ``evtxscan.memory``)
+        return pipeline.scan(paths, progress=progress, engine=engine)
 
 
 def read_records(
