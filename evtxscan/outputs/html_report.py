@@ -23,6 +23,7 @@ from evtxscan.outputs.html_timeline import (
     CAP_RULE,
     SHOWN_COLUMNS,
     TIMELINE_CAP,
+    CellTexts,
     capped_rows,
     day_plot_of,
     day_times,
@@ -116,6 +117,7 @@ class _HostParts:
         self.day_times = day_times(per_day["day"])  # plain arrays: a host's plot slices them
         self.day_counts = per_day[["records", "errors"]].to_numpy(dtype=np.int64).reshape(-1, 2)
         self.counts = self.groups["count"].to_numpy()
+        self.cells: dict[str, CellTexts] = {}  # cell texts made once per report, by zone
 
     def shown_rows(self, name: str) -> list[dict[Hashable, Any]]:
         """A host's shown timeline rows as Python rows, made for a block of hosts at a time
@@ -157,7 +159,7 @@ class _HostParts:
                 f'<a href="timelines/{escape(link)}">{escape(link)}</a>.</p>'
             )
         table = (
-            timeline_html(self.shown_rows(name), tz)
+            timeline_html(self.shown_rows(name), tz, self.cells.setdefault(tz, CellTexts(tz)))
             if len(shown)
             else '<p class="muted">No events.</p>'
         )

@@ -75,3 +75,23 @@ def test_the_report_file_is_the_page(result: ScanResult, tmp_path: Path) -> None
 def _files(run: Path) -> dict[str, str]:
     index = (run / "timelines" / "index.csv").read_text(encoding="utf-8-sig").splitlines()[1:]
     return dict(line.split(",", 1) for line in index)
+
+
+def test_cell_texts_are_the_escaped_texts_each_made_once() -> None:
+    """The report's memo of cell texts gives what ``escaped`` gives, value by value (1 and
+    1.0 apart, times in the zone), and forgets past its limit."""
+    import math
+
+    import pandas as pd
+
+    from evtxscan.outputs.html_timeline import CellTexts
+    from evtxscan.results.cards import escaped
+
+    when = pd.Timestamp("2021-03-01 12:00", tz="UTC")
+    values = [1, 1.0, True, "a<b & \x07", when, when.tz_convert("Europe/Berlin"), None, pd.NA,
+              pd.NaT, math.nan, ["x"], "1", when.tz_localize(None)]  # fmt: skip
+    for tz in ("UTC", "Europe/Berlin"):
+        cells = CellTexts(tz, limit=4)
+        for _ in range(2):
+            assert [cells(v) for v in values] == [escaped(v, tz) for v in values]
+        assert len(cells._texts) <= 4
