@@ -7,18 +7,17 @@ killed run never leaves a half-written file. CSV is UTF-8 with a byte-order mark
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from evtxscan.outputs.json_cells import json_cells, python_cells
 
 
 def _nested(column: pd.Series) -> bool:
@@ -28,16 +27,6 @@ def _nested(column: pd.Series) -> bool:
     return column.dtype == object and bool(column.map(lambda v: isinstance(v, list)).any())
 
 
-def _python_cells(column: pd.Series) -> list[Any]:
-    if isinstance(column.dtype, pd.ArrowDtype):
-        return list(column.array._pa_array.to_pylist())
-    return [v if v is None or isinstance(v, str) else list(v) for v in column]
-
-
-def _json_default(value: object) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
 def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with text cells only where CSV needs them: nested values (``data``, the
     evidence keys, ``signatures``) as JSON arrays, times as ISO-8601 UTC with a ``Z``."""
@@ -45,14 +34,7 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
     for name in out.columns:
         column = out[name]
         if _nested(column):
-            out[name] = [
-                v
-                if isinstance(v, str)
-                else json.dumps(
-                    v if v is not None else [], ensure_ascii=False, default=_json_default
-                )
-                for v in _python_cells(column)
-            ]
+            out[name] = json_cells(column)
         elif str(column.dtype).startswith("datetime64"):
             out[name] = iso_times(column)
     return out
@@ -92,7 +74,7 @@ def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
         column = out[name]
         if isinstance(column.dtype, pd.ArrowDtype) and pa.types.is_list(column.dtype.pyarrow_dtype):
             out[name] = pd.Series(
-                [v if v is not None else [] for v in _python_cells(column)],
+                [v if v is not None else [] for v in python_cells(column)],
                 index=out.index,
                 dtype=object,
             )
