@@ -81,10 +81,36 @@ def test_forgetting_the_templates_changes_nothing_read_later(tmp_path: Path) -> 
     path = tmp_path / "System.evtx"
     path.write_bytes(evtx_bytes(events * 3))
     before, indexed = read_records(path).frame(), index.index_files([path])
-    assert index._SHARED_CACHE.entries and decode._DECODER_CACHE.entries
+    caches = (index._SHARED.get(), decode._DECODER.get())
+    assert all(cache.entries for cache in caches)
     decode.forget_templates()
-    assert not index._SHARED_CACHE.entries and not decode._DECODER_CACHE.entries
-    assert not index._SHARED_CACHE.shapes and not decode._DECODER_CACHE.shapes
+    assert not any(cache.entries or cache.shapes for cache in caches)
     after = read_records(path).frame()
     assert after.equals(before)
     assert index.index_files([path]).event_id.values.tolist() == indexed.event_id.values.tolist()
+
+
+def test_each_thread_has_its_own_template_memos(tmp_path: Path) -> None:
+    """A thread forgetting its templates (or trimming them) never empties another thread's
+    memo in the middle of that thread's batch."""
+    import threading
+
+    from evtxscan.sources.evtx import decode, index
+
+    events = [EventSpec("Tcpip", 4201, datetime(2021, 1, 1, tzinfo=UTC), data=((None, "x"),))]
+    path = tmp_path / "System.evtx"
+    path.write_bytes(evtx_bytes(events))
+    index.index_files([path])
+    mine = index._SHARED.get()
+    assert mine.entries
+    other: list[object] = []
+
+    def elsewhere() -> None:
+        other.append(index._SHARED.get())
+        decode.forget_templates()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert other and other[0] is not mine
+    assert mine.entries  # untouched by the other thread's forgetting

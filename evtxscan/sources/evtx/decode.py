@@ -45,7 +45,7 @@ from evtxscan.sources.evtx.index import (
     clear_shared_cache,
     index_set,
 )
-from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache
+from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, ThreadCaches
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.payload import read_payloads
 from evtxscan.sources.evtx.reader import TORN_HEADER, ChunkRange, RangeResult
@@ -56,19 +56,19 @@ from evtxscan.sources.integrity import ReadError
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 ChunkParser = Callable[[bytes], ChunkEvents]
-_DECODER_CACHE = TemplateCache()
+_DECODER = ThreadCaches()  # the decoder's template memo (each thread its own)
 _SIZE_AT = 4  # the record size in the record header
 
 
 def forget_templates() -> None:
-    """Empty this process's template memos (the index's and the decoder's) between phases.
+    """Empty this thread's template memos (the index's and the decoder's) between phases.
 
     A memo only saves parsing a template again. Once a scan has read its logs, a second
     read meets few of their templates (and parses those), while what the memos hold of
     every log read (15-20 MiB for 200 distinct machines) would stay under the peaks of
     correlating and reporting."""
     clear_shared_cache()
-    _DECODER_CACHE.clear()
+    _DECODER.get().clear()
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def decode_sources(
     """Typed batches of every record of ``(name, content, spans, result)`` items, in input
     order; each item's counts and problems go to its ``result``."""
     options = options or DecodeOptions()
-    cache = cache or _DECODER_CACHE
+    cache = cache or _DECODER.get()
     pending: list[_Input] = []
     size = 0
     for name, content, spans, result in items:
@@ -153,10 +153,10 @@ def decode_records(
     rel = picked.offset - chunks.file_offset[row]
     size = Reader(chunks.buf).u32(chunks.base[row] + rel + _SIZE_AT).astype(np.int64)
     records = RecordSet(row, rel, size, picked.record_number, picked.written_time, picked.recovered)
-    indexed = index_set(chunks, cache or _DECODER_CACHE, records)
+    indexed = index_set(chunks, cache or _DECODER.get(), records)
     inputs = [_Input(source, content, (ChunkRange(first, 0, 0),), RangeResult())]
     rows_all = np.arange(len(picked))
-    return _decoded(inputs, indexed, rows_all, options, cache or _DECODER_CACHE)
+    return _decoded(inputs, indexed, rows_all, options, cache or _DECODER.get())
 
 
 def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:
@@ -203,7 +203,7 @@ def index_ranges(
     """Index the ranges of several files (``(name, content, spans, result)`` each) as one
     batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
     check_budget()  # a batch costs a bounded time: the file's budget is checked per batch
-    cache = cache or _DECODER_CACHE
+    cache = cache or _DECODER.get()
     inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
     chunks = _chunk_set(inputs)
     indexed = index_set(chunks, cache)

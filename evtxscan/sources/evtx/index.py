@@ -35,7 +35,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from evtxscan.sources.evtx.arrays import Reader
-from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, record_instances
+from evtxscan.sources.evtx.instances import (
+    Instances,
+    Problem,
+    TemplateCache,
+    ThreadCaches,
+    record_instances,
+)
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.shapes import NUMBER_BITS, record_shapes
 from evtxscan.sources.evtx.system_fields import Numbers, SystemReader, Texts
@@ -62,7 +68,7 @@ __all__ = [
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 #: Copy files into a shared buffer up to this size before indexing them together.
 BATCH_BYTES = 32 << 20
-_SHARED_CACHE = TemplateCache()
+_SHARED = ThreadCaches()  # the index's template memo (each thread its own)
 
 
 class Span(Protocol):
@@ -147,7 +153,7 @@ def index_sources(
     A file with ``BATCH_BYTES`` of slots or more is read in place; smaller ones are copied
     together and indexed as one batch (the fixed costs are per batch, not per file).
     """
-    cache = _SHARED_CACHE if cache is None else cache
+    cache = _SHARED.get() if cache is None else cache
     parts: list[RecordIndex] = []
     pending: list[tuple[int, Buffer, int, int, int]] = []
     pending_bytes = 0
@@ -179,7 +185,7 @@ def index_files(
 ) -> RecordIndex:
     """Index every chunk slot of EVTX files on disk (``source`` numbers the paths), each
     file read straight into the shared batch buffer: one copy, no per-file buffers."""
-    cache = _SHARED_CACHE if cache is None else cache
+    cache = _SHARED.get() if cache is None else cache
     parts: list[RecordIndex] = []
     pending: list[tuple[int, str | os.PathLike[str], int, int]] = []
     pending_slots = 0
@@ -248,8 +254,8 @@ class IndexedSet:
 
 
 def clear_shared_cache() -> None:
-    """Forget the templates the index met (see ``decode.forget_templates``)."""
-    _SHARED_CACHE.clear()
+    """Forget the templates the index met in this thread (see ``decode.forget_templates``)."""
+    _SHARED.get().clear()
 
 
 def _index_set(chunks: ChunkSet, cache: TemplateCache) -> RecordIndex:

@@ -11,6 +11,7 @@ Records the index cannot read carry a :class:`Problem` and are left to the rende
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -139,6 +140,23 @@ class TemplateCache:
                 self.entries.append(TemplateEntry(definition))
             self._places.add(chunk, offset, references, found)
         return found
+
+
+class ThreadCaches:
+    """A :class:`TemplateCache` per thread, made when a thread first asks. A cache is
+    emptied between batches (``trim``) and between a scan's phases (``clear``), which makes
+    the ids it gave out invalid: shared by threads, one thread's clearing could take the
+    templates from under another thread's batch."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self) -> TemplateCache:
+        """This thread's cache."""
+        cache: TemplateCache | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = TemplateCache()
+        return cache
 
 
 @dataclass(frozen=True)
