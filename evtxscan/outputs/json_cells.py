@@ -29,8 +29,10 @@ _SHORT_ESCAPES = (
     ("\b", "\\b"),
     ("\f", "\\f"),
 )
-#: Control characters ``json.dumps`` writes as ``\\u00XX``: such a column is made cell by cell.
+#: Control characters ``json.dumps`` writes as ``\\u00XX`` (looked for first: most texts
+#: have none, and replacing each costs a pass).
 _OTHER_CONTROL = "[\\x00-\\x07\\x0b\\x0e-\\x1f]"
+_OTHER_CODES = [code for code in range(0x20) if chr(code) not in "\b\t\n\f\r"]
 #: Distinct lists of names remembered at most (a memo only).
 _MEMO_LIMIT = 1 << 16
 
@@ -38,9 +40,7 @@ _MEMO_LIMIT = 1 << 16
 def json_cells(column: pd.Series) -> list[str]:
     """The JSON text of each cell of a nested column (a cell that is text already stays)."""
     if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
-        found = _pairs_json(column.array._pa_array)
-        if found is not None:
-            return found
+        return _pairs_json(column.array._pa_array)
     memo: dict[tuple[str, ...], str] = {}
     out: list[str] = []
     for value in python_cells(column):
@@ -76,18 +76,14 @@ def _json_default(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _pairs_json(array: pa.ChunkedArray) -> list[str] | None:
-    """``[{"name": ..., "value": ...}, ...]`` of each list of pairs, built by Arrow; None
-    when a text holds a control character written as ``\\u00XX`` (left to ``json.dumps``)."""
+def _pairs_json(array: pa.ChunkedArray) -> list[str]:
+    """``[{"name": ..., "value": ...}, ...]`` of each list of pairs, built by Arrow."""
     lists = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     offsets = lists.offsets  # (a slice's: its values are the whole array's, cut here)
     first = offsets[0].as_py() if len(offsets) else 0
     pairs = lists.values.slice(first, (offsets[-1].as_py() - first) if len(offsets) else 0)
     offsets = pc.subtract(offsets, pa.scalar(first, offsets.type))
     names, values = pairs.field("name"), pairs.field("value")
-    for texts in (names, values):
-        if len(texts) and pc.any(pc.match_substring_regex(texts, _OTHER_CONTROL)).as_py():
-            return None
     item = pc.binary_join_element_wise(
         '{"name": ', _quoted(names), ', "value": ', _quoted(values), "}", ""
     )
@@ -100,6 +96,9 @@ def _pairs_json(array: pa.ChunkedArray) -> list[str] | None:
 
 def _quoted(texts: pa.Array) -> pa.Array:
     """JSON string literals of ``texts`` (missing: ``null``)."""
-    for plain, escaped in _SHORT_ESCAPES:
+    for plain, escaped in _SHORT_ESCAPES:  # the backslash first: escapes add backslashes
         texts = pc.replace_substring(texts, plain, escaped)
+    if len(texts) and pc.any(pc.match_substring_regex(texts, _OTHER_CONTROL)).as_py():
+        for code in _OTHER_CODES:
+            texts = pc.replace_substring(texts, chr(code), f"\\u{code:04x}")
     return pc.fill_null(pc.binary_join_element_wise('"', texts, '"', ""), "null")
