@@ -126,9 +126,7 @@ class FilesAhead:
         if not new:
             return
         try:
-            task = self._pool.submit(
-                _find_all, list(new), self.small_bytes, self.unhashed, self._stop
-            )
+            task = self._pool.submit(self._find, list(new))
         except RuntimeError:  # closed: the reader does it all
             return
         self._started.update((source, (task, at)) for at, source in enumerate(new))
@@ -141,10 +139,7 @@ class FilesAhead:
         each, as found here or by the thread."""
         new = list(dict.fromkeys(s for s in sources if s.kind == "file" and s not in self._started))
         try:
-            tasks = [
-                self._pool.submit(_find_all, [s], self.small_bytes, self.unhashed, self._stop)
-                for s in new
-            ]
+            tasks = [self._pool.submit(self._find, [s]) for s in new]
         except RuntimeError:  # closed: the reader does it all
             return
         self._started.update((source, (task, 0)) for source, task in zip(new, tasks, strict=True))
@@ -152,8 +147,11 @@ class FilesAhead:
             if not task.cancel():  # the thread has it: it found the ones before too
                 return
             done: Future[list[FoundAhead | None]] = Future()
-            done.set_result(_find_all([source], self.small_bytes, self.unhashed, self._stop))
+            done.set_result(self._find([source]))
             self._started[source] = (done, 0)
+
+    def _find(self, sources: list[Source]) -> list[FoundAhead | None]:
+        return _find_all(sources, self.small_bytes, self.unhashed, self._stop)
 
     def take(self, source: Source) -> FoundAhead | None:
         """The file as found ahead (waiting for it), or None: the reader does it all."""
