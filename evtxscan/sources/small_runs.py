@@ -26,7 +26,6 @@ from evtxscan.sources.small_evtx import (
     decode_small_files,
     open_small_files,
     small_evtx_run,
-    small_evtx_size,
 )
 from evtxscan.sources.worker import ReadOptions
 
@@ -149,20 +148,12 @@ class RunsAhead:
         self._runs: dict[int, list[Source]] = {}
         self._started: dict[int, tuple[SmallRunTask, Future[SmallRun]]] = {}
         self._planned = 0  # inputs before this index are planned
-        self._small: dict[int, bool] = {}
 
     def run_at(self, index: int) -> list[Source]:
         """The batch starting at input ``index`` (empty: that input is read on its own)."""
         found = self._runs.get(index)
         if found is None:
             found = self._runs[index] = small_evtx_run(self.items, index, self.limit)
-        return found
-
-    def small(self, index: int) -> bool:
-        """Whether input ``index`` is a small EVTX file (looked up once: its head is read)."""
-        found = self._small.get(index)
-        if found is None:
-            found = self._small[index] = small_evtx_size(self.items[index]) is not None
         return found
 
     def take(self, index: int) -> tuple[SmallRunTask, Future[SmallRun]]:

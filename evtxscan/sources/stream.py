@@ -205,8 +205,7 @@ class RecordStream(FileReading):
                 index += 1
                 self._start_next(runs, items, index)
                 if pool is not None and self.planner is None:  # not the files batches read
-                    upcoming = range(index, min(index + PREFETCH_FILES, len(items)))
-                    pool.prefetch([items[j] for j in upcoming if not batching or not runs.small(j)])
+                    pool.prefetch(_read_alone_ahead(runs if batching else None, items, index))
                 if isinstance(item, MissingInput):
                     report = FileReport(path=item.path, status=FileStatus.UNREADABLE)
                     report.error(item.reason)
@@ -222,3 +221,22 @@ class RecordStream(FileReading):
                 self.ahead.drop(items)
             if pool is not None:
                 pool.shutdown()
+
+
+def _read_alone_ahead(
+    runs: RunsAhead | None, items: list[Source | MissingInput], start: int
+) -> list[Source | MissingInput]:
+    """The inputs among the next :data:`PREFETCH_FILES` from ``start`` that are read on
+    their own, not in a batch of small logs (``runs``; None: no batches), as ``_run`` steps
+    through them. A small log whose neighbours leave no room for a batch is one of them:
+    were it left out, every such log would wait for one worker while the others idle."""
+    found: list[Source | MissingInput] = []
+    at, stop = start, min(start + PREFETCH_FILES, len(items))
+    while at < stop:
+        run = runs.run_at(at) if runs is not None else []
+        if run:
+            at += len(run)
+            continue
+        found.append(items[at])
+        at += 1
+    return found

@@ -219,3 +219,31 @@ def test_a_failed_batch_whose_file_is_gone_gets_an_error_row(
     assert row["status"] == "unreadable" and "cannot open: removed" in row["errors"]
     assert sorted(frame["host"].astype(str).unique()) == ["h0", "h2", "h3", "h4", "h5"]
     assert len(frame) == len(expected) - (expected["host"].astype(str) == "h1").sum()
+
+
+def test_small_logs_too_big_to_share_a_batch_are_started_ahead_on_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small log that cannot share a batch with its neighbour is read on its own: the
+    workers must start it ahead as they do large logs, or one worker reads at a time."""
+    from evtxscan.sources import worker
+
+    root = _collection(tmp_path)
+    items = [item for item in expand_paths(root) if small_evtx.small_evtx_size(item)]
+    largest = max(small_evtx.small_evtx_size(item) or 0 for item in items)
+    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", largest + 1)  # one log a batch
+    started: list[str] = []
+    real = worker.RangePool.prefetch
+
+    def spy(pool: worker.RangePool, upcoming: list[object]) -> None:
+        started.extend(getattr(item, "display", "") for item in upcoming)
+        real(pool, upcoming)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker.RangePool, "prefetch", spy)
+    frame, integrity = _read(root, workers=2)
+    assert {getattr(item, "display", "") for item in items[1:]} <= set(started)  # 1st: at once
+    with monkeypatch.context() as patch:
+        _one_by_one(patch)
+        alone, alone_integrity = _read(root)
+    pd.testing.assert_frame_equal(frame, alone)
+    pd.testing.assert_frame_equal(integrity, alone_integrity)
