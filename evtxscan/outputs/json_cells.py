@@ -85,7 +85,7 @@ def _pairs_json(array: pa.ChunkedArray) -> list[str]:
     offsets = pc.subtract(offsets, pa.scalar(first, offsets.type))
     names, values = pairs.field("name"), pairs.field("value")
     item = pc.binary_join_element_wise(
-        '{"name": ', _quoted(names), ', "value": ', _quoted(values), "}", ""
+        '{"name": ', quoted(names), ', "value": ', quoted(values), "}", ""
     )
     item = pc.if_else(pc.is_valid(pairs), item, "null")  # a missing pair
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, item), ", ")
@@ -94,7 +94,7 @@ def _pairs_json(array: pa.ChunkedArray) -> list[str]:
     return [str(t) for t in text.to_pylist()]
 
 
-def _quoted(texts: pa.Array) -> pa.Array:
+def quoted(texts: pa.Array) -> pa.Array:
     """JSON string literals of ``texts`` (missing: ``null``)."""
     for plain, escaped in _SHORT_ESCAPES:  # the backslash first: escapes add backslashes
         texts = pc.replace_substring(texts, plain, escaped)

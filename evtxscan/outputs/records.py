@@ -7,16 +7,15 @@ Categorical columns are written as plain strings so every batch has the same sch
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from evtxscan.outputs.record_text import jsonl_text, plain_frame
 from evtxscan.records.schema import COLUMNS, DATA_TYPE
 
 
@@ -87,28 +86,6 @@ def _category_text(column: pd.Series) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(texts), index=column.index, name=column.name)
 
 
-def data_as_json(values: Iterable[Any]) -> list[str]:
-    """The ``data`` column as JSON array text, one per record."""
-    out = []
-    for pairs in values:
-        items = [] if pairs is None else [{"name": p["name"], "value": p["value"]} for p in pairs]
-        out.append(json.dumps(items, ensure_ascii=False))
-    return out
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text-friendly copy: data as JSON, times as ISO-8601 with a Z."""
-    out = frame.copy()
-    if "data" in out.columns:
-        out["data"] = data_as_json(out["data"])
-    if "keywords" in out.columns:  # hex, as Windows shows it (and safe for JSON readers)
-        out["keywords"] = [None if pd.isna(k) else f"0x{int(k):016x}" for k in out["keywords"]]
-    for name in out.columns:
-        if str(out[name].dtype).startswith("datetime64"):
-            out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return out
-
-
 #: Rows of a Parquet row group: batches are gathered up to this many (a row group per
 #: small batch would keep metadata for thousands of row groups in memory and on disk).
 ROW_GROUP_ROWS = 16_384
@@ -137,17 +114,13 @@ class RecordWriter:
             if self._pending_rows >= ROW_GROUP_ROWS:
                 self._flush_row_group()
             return
-        plain = _plain(frame)
+        plain = plain_frame(frame)
         if self.format is RecordFormat.CSV:
             text = plain.to_csv(index=False, header=not self._wrote_header, lineterminator="\n")
             self._wrote_header = True
+            self.target.write(text.encode("utf-8"))
         else:
-            records = plain.astype(object).where(plain.notna(), None).to_dict("records")
-            for record in records:
-                if "data" in record:
-                    record["data"] = json.loads(record["data"])
-            text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-        self.target.write(text.encode("utf-8"))
+            self.target.write(jsonl_text(plain))
 
     def _flush_row_group(self) -> None:
         if self._pending and self._parquet is not None:
