@@ -213,6 +213,9 @@ class Fuzzer:
         typing: contextlib.AbstractContextManager[list[str]] = (
             pooled_typing(TypingPool()) if fast else contextlib.nullcontext([])
         )
+        from fuzz.outputs_check import check_record_text
+
+        text_problems: list[str | None] = []
         try:
             with typing as failures:
                 stream = read_records(
@@ -224,8 +227,8 @@ class Fuzzer:
                     batch_size=2_000,
                     workers=workers,
                 )
-                for _ in stream:
-                    pass
+                for frame in stream:
+                    text_problems.append(check_record_text(frame))
             integrity = stream.integrity
         except Exception:
             self._save("exception", traceback.format_exc(), self.current)
@@ -239,6 +242,9 @@ class Fuzzer:
         self.stats.inputs += len(self.current)
         self.stats.peak_rss = max(self.stats.peak_rss, rss_bytes())
         self._check(integrity, timer, batch_dir)
+        problem = next(filter(None, text_problems), None)  # one is enough to keep the batch
+        if problem:
+            self._save("record-text", problem, self.current)
         if outputs:
             from fuzz.outputs_check import check_outputs
 

@@ -2,11 +2,13 @@
 
 Every table and the HTML report must stay inside ``--out`` (no path or link escapes it,
 whatever host names the logs claim), parse back (CSV, Parquet, HTML), and hold no CSV cell
-that a spreadsheet would run as a formula.
+that a spreadsheet would run as a formula. Every record batch's ``dump`` text must be what
+``json.dumps`` writes row by row, and parse back (:func:`check_record_text`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import traceback
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evtxscan.outputs.record_text import jsonl_row_by_row, jsonl_text, plain_frame
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.spreadsheet import FORMULA_START
 from evtxscan.scanning import scan
@@ -83,4 +86,28 @@ def _formulas(frame: pd.DataFrame, path: Path) -> str | None:
         for cell in frame[column]:
             if isinstance(cell, str) and cell.startswith(FORMULA_START) and not _number(cell):
                 return f"{path}: column {column!r} holds a formula-looking cell {cell[:40]!r}"
+    return None
+
+
+def check_record_text(frame: pd.DataFrame) -> str | None:
+    """A batch's JSON Lines (built by Arrow) against ``json.dumps`` row by row, each line
+    parsed back, and its CSV text made; a problem's description or None."""
+    try:
+        plain = plain_frame(frame)
+        built, expected = bytes(jsonl_text(plain)), jsonl_row_by_row(plain)
+        if built != expected:
+            pairs = enumerate(zip(built, expected, strict=False))
+            at = next((i for i, (a, b) in pairs if a != b), None)
+            return (
+                f"JSON Lines differ from json.dumps row by row ({len(built)} / {len(expected)}"
+                f" bytes, first difference at byte {at}): {built[:300]!r}"
+            )
+        lines = built.decode("utf-8").split("\n")
+        if lines[-1] or len(lines) != len(frame) + 1:
+            return f"{len(lines) - 1} JSON lines for {len(frame)} records"
+        for line in lines[:-1]:
+            json.loads(line)
+        plain.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    except Exception:
+        return traceback.format_exc()
     return None

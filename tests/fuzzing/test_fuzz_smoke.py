@@ -118,3 +118,25 @@ def test_a_nightly_run_that_fails_is_a_finding_with_both_nights_inputs(
     assert note.startswith("night 2: ") and "RuntimeError: planted" in note
     names = sorted(p.name for p in found.iterdir() if p.name != "NOTE.txt")
     assert names == [f"00{i}-evtx.night{n}" for i in range(3) for n in (1, 2)]
+
+
+def test_dump_text_that_differs_from_json_dumps_is_a_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every batch's JSON Lines are checked against ``json.dumps`` row by row."""
+    import pyarrow.compute as pc
+
+    from evtxscan.outputs import record_text
+
+    real = record_text.json_lines
+
+    def unended(plain: object) -> object:  # a planted bug: lines without their newline
+        lines = real(plain)  # type: ignore[arg-type]
+        return None if lines is None else pc.replace_substring(lines, "}\n", "}")
+
+    monkeypatch.setattr(record_text, "json_lines", unended)
+    settings = Settings(seed=5, batch=20, findings=tmp_path / "findings", formats=("evtx",))
+    stats = Fuzzer(settings).run(20, report=lambda _line: None)
+    assert stats.findings >= 1
+    (found, *_) = settings.findings.glob("record-text-*")
+    assert "JSON Lines differ from json.dumps" in (found / "NOTE.txt").read_text()
