@@ -3,7 +3,7 @@
 Every table and the HTML report must stay inside ``--out`` (no path or link escapes it,
 whatever host names the logs claim), parse back (CSV, Parquet, HTML), and hold no CSV cell
 that a spreadsheet would run as a formula. Every record batch's ``dump`` text must be what
-``json.dumps`` writes row by row, and parse back (:func:`check_record_text`).
+``json.dumps`` and pandas write row by row, and parse back (:func:`check_record_text`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.outputs.record_text import jsonl_row_by_row, jsonl_text, plain_frame
+from evtxscan.outputs.record_text import csv_text, jsonl_row_by_row, jsonl_text, plain_frame
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.spreadsheet import FORMULA_START
 from evtxscan.scanning import scan
@@ -91,7 +91,8 @@ def _formulas(frame: pd.DataFrame, path: Path) -> str | None:
 
 def check_record_text(frame: pd.DataFrame) -> str | None:
     """A batch's JSON Lines (built by Arrow) against ``json.dumps`` row by row, each line
-    parsed back, and its CSV text made; a problem's description or None."""
+    parsed back, and its CSV text against pandas' ``to_csv``; a problem's description or
+    None."""
     try:
         plain = plain_frame(frame)
         built, expected = bytes(jsonl_text(plain)), jsonl_row_by_row(plain)
@@ -107,7 +108,9 @@ def check_record_text(frame: pd.DataFrame) -> str | None:
             return f"{len(lines) - 1} JSON lines for {len(frame)} records"
         for line in lines[:-1]:
             json.loads(line)
-        plain.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        expected = plain.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        if bytes(csv_text(plain, header=True)) != expected:
+            return f"CSV text differs from pandas' to_csv: {expected[:300]!r}"
     except Exception:
         return traceback.format_exc()
     return None

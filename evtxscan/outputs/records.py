@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtxscan.outputs.record_text import jsonl_text, plain_frame
+from evtxscan.outputs.record_text import csv_text, jsonl_text, plain_frame
 from evtxscan.records.schema import COLUMNS, DATA_TYPE
 
 
@@ -116,9 +116,8 @@ class RecordWriter:
             return
         plain = plain_frame(frame)
         if self.format is RecordFormat.CSV:
-            text = plain.to_csv(index=False, header=not self._wrote_header, lineterminator="\n")
+            self.target.write(csv_text(plain, header=not self._wrote_header))
             self._wrote_header = True
-            self.target.write(text.encode("utf-8"))
         else:
             self.target.write(jsonl_text(plain))
 

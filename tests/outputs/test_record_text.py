@@ -99,3 +99,21 @@ def test_keywords_of_a_signed_column_are_formatted_one_by_one() -> None:
         None,
         "0x00000000000000ff",
     ]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_lines_are_what_pandas_to_csv_writes(header: bool) -> None:
+    frame = _frame()
+    frame["message"] = pd.array(["a,b", 'say "hi"', "one\ntwo", "cr\ronly", None, "", "x", "é"])
+    frame["host"] = pd.Categorical(["h,1", None, '"q"', "h", "h", "h", "h", "h"])
+    plain = plain_frame(frame)
+    assert record_text.csv_lines(plain) is not None  # built by Arrow
+    expected = plain.to_csv(index=False, header=header, lineterminator="\n").encode()
+    assert bytes(record_text.csv_text(plain, header)) == expected
+
+
+def test_a_batch_csv_lines_cannot_build_is_written_by_pandas() -> None:
+    plain = plain_frame(_frame()).assign(score=np.linspace(0, 1, 8))
+    assert record_text.csv_lines(plain) is None
+    expected = plain.to_csv(index=False, lineterminator="\n").encode()
+    assert bytes(record_text.csv_text(plain, True)) == expected
