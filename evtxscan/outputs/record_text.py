@@ -131,8 +131,14 @@ def csv_lines(plain: pd.DataFrame) -> pa.Array | None:
         return None
 
 
-def text_bytes(texts: pa.Array) -> memoryview:
-    """The bytes of a string array without missing values, one text after the other."""
+def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
+    """The bytes of string arrays without missing values, one text after the other (a
+    chunked array's chunks joined; a single array's bytes as they are, not copied)."""
+    if isinstance(texts, pa.ChunkedArray):
+        chunks = texts.chunks
+        if len(chunks) == 1:
+            return text_bytes(chunks[0])
+        return b"".join(bytes(text_bytes(chunk)) for chunk in chunks)
     width = 8 if pa.types.is_large_string(texts.type) else 4
     offsets = np.frombuffer(texts.buffers()[1], dtype=f"<i{width}")
     start, stop = int(offsets[texts.offset]), int(offsets[texts.offset + len(texts)])

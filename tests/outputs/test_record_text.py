@@ -117,3 +117,15 @@ def test_a_batch_csv_lines_cannot_build_is_written_by_pandas() -> None:
     assert record_text.csv_lines(plain) is None
     expected = plain.to_csv(index=False, lineterminator="\n").encode()
     assert bytes(record_text.csv_text(plain, True)) == expected
+
+
+def test_columns_of_several_arrow_chunks_are_written_whole() -> None:
+    """Frames joined from batches hold Arrow columns of several chunks (found by fuzzing:
+    the joined lines were then a chunked array, whose bytes were not read)."""
+    frame = pd.concat([_frame(), _frame().iloc[2:]], ignore_index=True)
+    assert frame["data"].array._pa_array.num_chunks == 2
+    plain = plain_frame(frame)
+    assert isinstance(json_lines(plain), pa.ChunkedArray)
+    assert bytes(jsonl_text(plain)) == jsonl_row_by_row(plain)
+    expected = plain.to_csv(index=False, lineterminator="\n").encode()
+    assert bytes(record_text.csv_text(plain, True)) == expected
