@@ -11,7 +11,8 @@ largest process of the tree) are reported with the throughput ratio to bare pyev
 
 Modes: ``bare`` (../shared/bench-tools/bare_pyevtx.py), ``index`` (the record index alone
 over every file), ``scan`` (``evtxscan scan`` with defaults), ``scan-j1`` (``--jobs 1``),
-``dump-parquet`` (``evtxscan dump --format parquet``, every column). The load average is
+``dump-parquet`` (``evtxscan dump --format parquet``, every column; ``dump-jsonl`` and
+``dump-csv`` the same as text, on request). The load average is
 printed before and after: on a shared machine, say it with the numbers.
 """
 
@@ -63,9 +64,10 @@ def command(mode: str, path: Path, out: Path) -> list[str]:
         extra = ["--jobs", "1"] if mode == "scan-j1" else []
         return [python, *common, "scan", str(path), "--out", str(out / mode), "-q",
                 "--fail-on", "never", *extra]  # fmt: skip
-    if mode == "dump-parquet":
-        return [python, *common, "dump", str(path), "--format", "parquet", "-q",
-                "-o", str(out / "records.parquet")]  # fmt: skip
+    if mode.startswith("dump-") and mode[5:] in ("parquet", "jsonl", "csv"):
+        fmt = mode[5:]
+        return [python, *common, "dump", str(path), "--format", fmt, "-q",
+                "-o", str(out / f"records.{fmt}")]  # fmt: skip
     raise ValueError(f"unknown mode {mode}")
 
 
