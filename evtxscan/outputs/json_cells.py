@@ -33,6 +33,9 @@ _SHORT_ESCAPES = (
 #: have none, and replacing each costs a pass).
 _OTHER_CONTROL = "[\\x00-\\x07\\x0b\\x0e-\\x1f]"
 _OTHER_CODES = [code for code in range(0x20) if chr(code) not in "\b\t\n\f\r"]
+#: Any character ``json.dumps`` escapes.
+_TO_ESCAPE = '[\\\\"\\x00-\\x1f]'
+
 #: Distinct lists of names remembered at most (a memo only).
 _MEMO_LIMIT = 1 << 16
 
@@ -78,6 +81,11 @@ def _json_default(value: object) -> str:
 
 def _pairs_json(array: pa.ChunkedArray) -> list[str]:
     """``[{"name": ..., "value": ...}, ...]`` of each list of pairs, built by Arrow."""
+    return [str(t) for t in pairs_json(array).to_pylist()]
+
+
+def pairs_json(array: pa.ChunkedArray) -> pa.Array:
+    """The JSON text of each list of pairs (missing: ``[]``), as an Arrow string array."""
     lists = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     offsets = lists.offsets  # (a slice's: its values are the whole array's, cut here)
     first = offsets[0].as_py() if len(offsets) else 0
@@ -90,15 +98,22 @@ def _pairs_json(array: pa.ChunkedArray) -> list[str]:
     item = pc.if_else(pc.is_valid(pairs), item, "null")  # a missing pair
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, item), ", ")
     text = pc.binary_join_element_wise("[", joined, "]", "")
-    text = pc.if_else(pc.is_valid(lists), text, "[]")  # a missing list
-    return [str(t) for t in text.to_pylist()]
+    return pc.if_else(pc.is_valid(lists), text, "[]")  # a missing list
 
 
-def quoted(texts: pa.Array) -> pa.Array:
-    """JSON string literals of ``texts`` (missing: ``null``)."""
-    for plain, escaped in _SHORT_ESCAPES:  # the backslash first: escapes add backslashes
-        texts = pc.replace_substring(texts, plain, escaped)
-    if len(texts) and pc.any(pc.match_substring_regex(texts, _OTHER_CONTROL)).as_py():
-        for code in _OTHER_CODES:
-            texts = pc.replace_substring(texts, chr(code), f"\\u{code:04x}")
+def quoted(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """JSON string literals of ``texts`` (missing: ``null``). Only the texts holding a
+    character to escape go through the replacements (most hold none)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    escape = pc.fill_null(pc.match_substring_regex(texts, _TO_ESCAPE), False)
+    count = pc.sum(escape).as_py() or 0
+    if count:
+        some = texts if count == len(texts) else pc.filter(texts, escape)
+        for plain, escaped in _SHORT_ESCAPES:  # the backslash first: escapes add backslashes
+            some = pc.replace_substring(some, plain, escaped)
+        if pc.any(pc.match_substring_regex(some, _OTHER_CONTROL)).as_py():
+            for code in _OTHER_CODES:
+                some = pc.replace_substring(some, chr(code), f"\\u{code:04x}")
+        texts = some if count == len(texts) else pc.replace_with_mask(texts, escape, some)
     return pc.fill_null(pc.binary_join_element_wise('"', texts, '"', ""), "null")

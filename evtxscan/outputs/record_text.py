@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.outputs.json_cells import PAIRS, json_cells, quoted
+from evtxscan.outputs.json_cells import PAIRS, pairs_json, quoted
 from evtxscan.outputs.tables import iso_times
 
 #: How ``keywords`` are shown: hex, as Windows shows them (and safe for JSON readers).
@@ -38,14 +38,14 @@ _KEYWORDS = "0x{:016x}"
 def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A text-friendly copy: ``data`` as JSON text, ``keywords`` as hex, times as ISO-8601
     with a Z (missing values stay missing)."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # (columns are replaced, never changed in place)
     if "data" in out.columns:
         out["data"] = _data_text(out["data"])
     if "keywords" in out.columns:
         out["keywords"] = _hex_texts(out["keywords"])
     for name in out.columns:
         if str(out[name].dtype).startswith("datetime64"):
-            out[name] = iso_times(out[name])
+            out[name] = _time_texts(out[name])
     return out
 
 
@@ -148,21 +148,30 @@ def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
 
 def _data_text(column: pd.Series) -> pd.Series | list[str]:
     if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
-        return json_cells(column)
+        return _text_series(pairs_json(column.array._pa_array), column)
     return data_as_json(column)
 
 
-def _hex_texts(column: pd.Series) -> list[str | None] | np.ndarray:
+def _hex_texts(column: pd.Series) -> pd.Series | list[str | None]:
     """``0x`` and 16 hex digits per value (missing: None), each distinct value once."""
     if not pd.api.types.is_unsigned_integer_dtype(column.dtype):  # one by one
         return [None if pd.isna(k) else _KEYWORDS.format(int(k)) for k in column]
     missing = column.isna().to_numpy(dtype=bool)
     values = column.to_numpy(dtype=np.uint64, na_value=0)
     distinct, inverse = np.unique(values, return_inverse=True)
-    texts = np.array([_KEYWORDS.format(v) for v in distinct.tolist()], dtype=object)
-    out = texts[inverse.reshape(-1)]
-    out[missing] = None
-    return out
+    texts = pa.array([_KEYWORDS.format(v) for v in distinct.tolist()], type=pa.string())
+    return _text_series(texts.take(pa.array(inverse.reshape(-1), mask=missing)), column)
+
+
+def _time_texts(column: pd.Series) -> pd.Series:
+    """Times as :func:`~evtxscan.outputs.tables.iso_times` writes them, as Arrow text."""
+    texts = iso_times(column).to_numpy(dtype=object)
+    return _text_series(pa.array(texts, type=pa.string(), from_pandas=True), column)
+
+
+def _text_series(texts: pa.Array | pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """Arrow texts as a pandas column (no Python string per value) with ``like``'s index."""
+    return pd.Series(pd.arrays.ArrowStringArray(texts), index=like.index, name=like.name)
 
 
 def _data_json(column: pd.Series) -> pa.Array | None:
