@@ -122,7 +122,7 @@ def csv_lines(plain: pd.DataFrame) -> pa.Array | None:
         texts = _csv_texts(plain[name])
         if texts is None:
             return None
-        pieces += [("" if number == 0 else ","), _csv_fields(texts)]
+        pieces += [("" if number == 0 else ","), texts]
     if len(plain.columns) < 2 or not len(plain):
         return None
     try:
@@ -224,26 +224,34 @@ def _strings(column: pd.Series) -> pa.Array | None:
 
 
 def _csv_texts(column: pd.Series) -> pa.Array | None:
-    """Each value as pandas hands it to the ``csv`` writer (missing: null); None: not handled."""
+    """Each value as the ``csv`` writer writes what pandas hands it (missing: empty); None:
+    not handled. Numbers and flags never need quotes; categories are quoted once each."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         categories = _strings(pd.Series(dtype.categories, dtype=object))
         if categories is None:
             return None
         codes = column.cat.codes.to_numpy()
-        return categories.take(pa.array(codes, mask=codes < 0))
+        return pc.fill_null(_csv_fields(categories).take(pa.array(codes, mask=codes < 0)), "")
     if pd.api.types.is_bool_dtype(dtype):
         flags = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.if_else(flags, "True", "False")
+        return pc.fill_null(pc.if_else(flags, "True", "False"), "")
     if pd.api.types.is_integer_dtype(dtype):
         numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.cast(numbers, pa.string())
-    return _strings(column)
+        return pc.fill_null(pc.cast(numbers, pa.string()), "")
+    texts = _strings(column)
+    return None if texts is None else _csv_fields(texts)
 
 
-def _csv_fields(texts: pa.Array) -> pa.Array:
+def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Texts as CSV fields: quoted (quotes doubled) where they hold a comma, a quote or a
-    newline; missing ones empty."""
-    needs = pc.match_substring_regex(texts, '[,"\n]')
-    quoted_texts = pc.binary_join_element_wise('"', pc.replace_substring(texts, '"', '""'), '"', "")
-    return pc.fill_null(pc.if_else(needs, quoted_texts, texts), "")
+    newline; missing ones empty. Only the texts that need quotes are quoted."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    needs = pc.fill_null(pc.match_substring_regex(texts, '[,"\n]'), False)
+    count = pc.sum(needs).as_py() or 0
+    if count:
+        some = texts if count == len(texts) else pc.filter(texts, needs)
+        some = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
+        texts = some if count == len(texts) else pc.replace_with_mask(texts, needs, some)
+    return pc.fill_null(texts, "")
