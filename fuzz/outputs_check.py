@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.outputs.record_text import csv_text, jsonl_row_by_row, jsonl_text, plain_frame
+from evtxscan.outputs.arrow_text import csv_text
+from evtxscan.outputs.record_text import jsonl_row_by_row, jsonl_text, plain_frame
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.spreadsheet import FORMULA_START
 from evtxscan.scanning import scan

@@ -5,7 +5,9 @@ formatting each host's rows as a table of its own would cost pandas' fixed overh
 host. Instead the timeline is formatted once, in slices of rows (memory stays bounded):
 each slice's text is appended to ``timeline.csv``, cut into records, and every record is
 appended to its host's file: a host's file is exactly its rows of ``timeline.csv`` under
-the same header.
+the same header. A slice's lines are made by Arrow, one per row
+(:func:`~evtxscan.outputs.arrow_text.csv_lines`), and taken by host; a slice Arrow cannot
+make is written by pandas and its text cut into records.
 
 CSV as pandas writes it (Python's ``csv`` module, minimal quoting, ``\\n`` line ends): a
 field holding a line break, a comma or a quote is quoted, with quotes doubled, so a line
@@ -20,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from evtxscan.outputs.arrow_text import csv_lines, text_bytes
 from evtxscan.outputs.tables import atomic_file
 
 #: Rows formatted at a time (the text of one slice is held in memory, up to 4 bytes a
@@ -77,11 +81,34 @@ def write_timeline_csvs(
         out.write(start_bytes)
         for start in range(0, len(frame), SLICE_ROWS):
             piece = cells_of(frame.iloc[start : start + SLICE_ROWS])
+            mine = owner[start : start + len(piece)]
+            lines = csv_lines(piece)
+            if lines is not None:  # a line per row: cut by row
+                out.write(text_bytes(lines))
+                if cut:
+                    _append_lines(lines, mine, paths)
+                continue
             text = piece.to_csv(index=False, header=False, lineterminator="\n")
             out.write(text.encode("utf-8"))
             if cut:
-                cut = _append_records(text, owner[start : start + len(piece)], paths)
+                cut = _append_records(text, mine, paths)
     return cut
+
+
+def _append_lines(lines: pa.Array | pa.ChunkedArray, mine: np.ndarray, paths: list[Path]) -> None:
+    """Append each CSV line of a slice (one per row) to its host's file (``mine``: the host
+    number of each row, -1: none)."""
+    for number, positions in _by_host(mine):
+        with paths[number].open("ab") as handle:
+            handle.write(text_bytes(lines.take(pa.array(positions))))
+
+
+def _by_host(mine: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(host number, positions in order) of the rows that have a host."""
+    order = np.argsort(mine, kind="stable")
+    numbers, first = np.unique(mine[order], return_index=True)
+    groups = zip(numbers.tolist(), np.split(order, first[1:]), strict=True)
+    return [(number, positions) for number, positions in groups if number >= 0]
 
 
 def _append_records(text: str, mine: np.ndarray, paths: list[Path]) -> bool:
@@ -94,11 +121,7 @@ def _append_records(text: str, mine: np.ndarray, paths: list[Path]) -> bool:
         return False
     if len(records) != len(mine):
         return False
-    order = np.argsort(mine, kind="stable")
-    numbers, first = np.unique(mine[order], return_index=True)
-    for number, positions in zip(numbers.tolist(), np.split(order, first[1:]), strict=True):
-        if number < 0:
-            continue
+    for number, positions in _by_host(mine):
         with paths[number].open("ab") as handle:
             handle.write("".join(records[i] for i in positions.tolist()).encode("utf-8"))
     return True

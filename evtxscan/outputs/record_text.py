@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evtxscan.outputs.arrow_text import strings, text_bytes
 from evtxscan.outputs.json_cells import PAIRS, pairs_json, quoted
 from evtxscan.outputs.tables import iso_times
 
@@ -96,56 +97,6 @@ def json_lines(plain: pd.DataFrame) -> pa.Array | None:
         return None
 
 
-def csv_text(plain: pd.DataFrame, header: bool) -> bytes | memoryview:
-    """The CSV text of a :func:`plain_frame` (with its header line if ``header``), UTF-8,
-    as pandas' ``to_csv`` writes it: built by Arrow (:func:`csv_lines`), or by pandas when
-    that cannot be."""
-    lines = csv_lines(plain)
-    if lines is None:
-        text = plain.to_csv(index=False, header=header, lineterminator="\n")
-        return text.encode("utf-8")
-    body = text_bytes(lines)
-    if not header:
-        return body
-    names = pa.array([str(name) for name in plain.columns], type=pa.string())
-    head = ",".join(_csv_fields(names).to_pylist()) + "\n"
-    return head.encode("utf-8") + bytes(body)
-
-
-def csv_lines(plain: pd.DataFrame) -> pa.Array | None:
-    """One CSV line per row, as Python's ``csv`` writer writes it for pandas (minimal
-    quoting: a field holding a comma, a quote or a newline is quoted, its quotes doubled;
-    missing values empty); None when a column is of a kind not handled here (or there is
-    only one: a lone empty field is quoted), or the text outgrows an Arrow array."""
-    pieces: list[pa.Array | str] = []
-    for number, name in enumerate(plain.columns):
-        texts = _csv_texts(plain[name])
-        if texts is None:
-            return None
-        pieces += [("" if number == 0 else ","), texts]
-    if len(plain.columns) < 2 or not len(plain):
-        return None
-    try:
-        return pc.binary_join_element_wise(*pieces, "\n", "")
-    except (pa.ArrowInvalid, pa.ArrowCapacityError):
-        return None
-
-
-def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
-    """The bytes of string arrays without missing values, one text after the other (a
-    chunked array's chunks joined; a single array's bytes as they are, not copied)."""
-    if isinstance(texts, pa.ChunkedArray):
-        chunks = texts.chunks
-        if len(chunks) == 1:
-            return text_bytes(chunks[0])
-        return b"".join(bytes(text_bytes(chunk)) for chunk in chunks)
-    width = 8 if pa.types.is_large_string(texts.type) else 4
-    offsets = np.frombuffer(texts.buffers()[1], dtype=f"<i{width}")
-    start, stop = int(offsets[texts.offset]), int(offsets[texts.offset + len(texts)])
-    data = texts.buffers()[2]
-    return memoryview(data)[start:stop] if data is not None else memoryview(b"")
-
-
 def _data_text(column: pd.Series) -> pd.Series | list[str]:
     if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
         return _text_series(pairs_json(column.array._pa_array), column)
@@ -176,7 +127,7 @@ def _text_series(texts: pa.Array | pa.ChunkedArray, like: pd.Series) -> pd.Serie
 
 def _data_json(column: pd.Series) -> pa.Array | None:
     """The ``data`` texts as they are (JSON already), missing ones ``null``."""
-    texts = _strings(column)
+    texts = strings(column)
     return None if texts is None else pc.fill_null(texts, "null")
 
 
@@ -184,7 +135,7 @@ def _json_values(column: pd.Series) -> pa.Array | None:
     """Each value as ``json.dumps`` writes it (missing: ``null``); None: not handled."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        categories = _strings(pd.Series(dtype.categories, dtype=object))
+        categories = strings(pd.Series(dtype.categories, dtype=object))
         if categories is None:
             return None
         codes = column.cat.codes.to_numpy()
@@ -196,62 +147,5 @@ def _json_values(column: pd.Series) -> pa.Array | None:
     if pd.api.types.is_integer_dtype(dtype):
         numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
         return pc.fill_null(pc.cast(numbers, pa.string()), "null")
-    texts = _strings(column)
+    texts = strings(column)
     return None if texts is None else quoted(texts)
-
-
-def _strings(column: pd.Series) -> pa.Array | None:
-    """A column of texts (missing: null) as an Arrow string array; None when a value is
-    not text, or not valid Unicode."""
-    dtype = column.dtype
-    if isinstance(dtype, (pd.ArrowDtype, pd.StringDtype)):
-        try:
-            array = pa.array(column.array)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            return None
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-            return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
-        return None
-    if dtype != np.dtype(object):
-        return None
-    values = column.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return None
-    try:
-        return pa.array(values, type=pa.string(), mask=pd.isna(values))
-    except (pa.ArrowInvalid, UnicodeEncodeError):  # e.g. a lone surrogate
-        return None
-
-
-def _csv_texts(column: pd.Series) -> pa.Array | None:
-    """Each value as the ``csv`` writer writes what pandas hands it (missing: empty); None:
-    not handled. Numbers and flags never need quotes; categories are quoted once each."""
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        categories = _strings(pd.Series(dtype.categories, dtype=object))
-        if categories is None:
-            return None
-        codes = column.cat.codes.to_numpy()
-        return pc.fill_null(_csv_fields(categories).take(pa.array(codes, mask=codes < 0)), "")
-    if pd.api.types.is_bool_dtype(dtype):
-        flags = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.if_else(flags, "True", "False"), "")
-    if pd.api.types.is_integer_dtype(dtype):
-        numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.cast(numbers, pa.string()), "")
-    texts = _strings(column)
-    return None if texts is None else _csv_fields(texts)
-
-
-def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Texts as CSV fields: quoted (quotes doubled) where they hold a comma, a quote or a
-    newline; missing ones empty. Only the texts that need quotes are quoted."""
-    if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-    needs = pc.fill_null(pc.match_substring_regex(texts, '[,"\n]'), False)
-    count = pc.sum(needs).as_py() or 0
-    if count:
-        some = texts if count == len(texts) else pc.filter(texts, needs)
-        some = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
-        texts = some if count == len(texts) else pc.replace_with_mask(texts, needs, some)
-    return pc.fill_null(texts, "")

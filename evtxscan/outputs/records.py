@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtxscan.outputs.record_text import csv_text, jsonl_text, plain_frame
+from evtxscan.outputs.arrow_text import csv_text
+from evtxscan.outputs.record_text import jsonl_text, plain_frame
 from evtxscan.records.schema import COLUMNS, DATA_TYPE
 
 

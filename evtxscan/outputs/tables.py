@@ -7,6 +7,7 @@ killed run never leaves a half-written file. CSV is UTF-8 with a byte-order mark
 
 from __future__ import annotations
 
+import codecs
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from evtxscan.outputs.arrow_text import csv_text
 from evtxscan.outputs.json_cells import json_cells, python_cells
 
 
@@ -127,10 +129,8 @@ def write_table(
         if fmt == "parquet":
             _parquet_ready(frame).to_parquet(temporary, index=False)
         else:
-            (frame if cells_ready else csv_cells(frame)).to_csv(
-                temporary,
-                index=False,
-                encoding="utf-8-sig" if bom else "utf-8",
-                lineterminator="\n",
-            )
+            text = csv_text(frame if cells_ready else csv_cells(frame), header=True)
+            with open(temporary, "wb") as handle:
+                handle.write(codecs.BOM_UTF8 if bom else b"")
+                handle.write(text)
     return target

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from evtxscan.outputs import host_csv
+from evtxscan.outputs.arrow_text import csv_lines
 from evtxscan.outputs.host_csv import csv_records, write_timeline_csvs
 from evtxscan.outputs.tables import rows_by_host
 
@@ -43,11 +44,15 @@ def test_unbalanced_quotes_are_refused() -> None:
 
 
 @pytest.mark.parametrize("bom", [True, False])
+@pytest.mark.parametrize("by_arrow", [True, False])
 def test_each_host_file_is_its_rows_written_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bom: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bom: bool, by_arrow: bool
 ) -> None:
+    """Lines made by Arrow and taken by row, or (floats: Arrow makes none) text made by
+    pandas and cut into records."""
     monkeypatch.setattr(host_csv, "SLICE_ROWS", 9)  # several slices, hosts across them
-    frame = _frame(100)
+    frame = _frame(100).drop(columns=["ratio"] if by_arrow else [])
+    assert (csv_lines(frame) is not None) == by_arrow
     rows = rows_by_host(frame)
     files = {host: tmp_path / f"{host}.csv" for host in [*sorted(rows), "empty"]}
     whole = tmp_path / "whole.csv"

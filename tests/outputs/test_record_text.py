@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 
-from evtxscan.outputs import record_text
+from evtxscan.outputs import arrow_text, record_text
+from evtxscan.outputs.arrow_text import text_bytes
 from evtxscan.outputs.json_cells import PAIRS
 from evtxscan.outputs.record_text import (
     data_as_json,
@@ -17,7 +17,6 @@ from evtxscan.outputs.record_text import (
     jsonl_row_by_row,
     jsonl_text,
     plain_frame,
-    text_bytes,
 )
 
 #: Texts with every character ``json.dumps`` escapes, and some it leaves as they are.
@@ -86,14 +85,6 @@ def test_plain_frames_show_data_keywords_and_times_as_before() -> None:
     ]
 
 
-@pytest.mark.parametrize("start", [0, 3])
-def test_text_bytes_are_the_texts_one_after_the_other(start: int) -> None:
-    texts = pa.array(TEXTS).slice(start)
-    assert bytes(text_bytes(texts)) == "".join(TEXTS[start:]).encode()
-    large = texts.cast(pa.large_string())
-    assert bytes(text_bytes(large)) == "".join(TEXTS[start:]).encode()
-
-
 def test_keywords_of_a_signed_column_are_formatted_one_by_one() -> None:
     column = pd.Series(pd.array([1, None, 255], dtype="Int64"))
     assert list(record_text._hex_texts(column)) == [
@@ -101,24 +92,6 @@ def test_keywords_of_a_signed_column_are_formatted_one_by_one() -> None:
         None,
         "0x00000000000000ff",
     ]
-
-
-@pytest.mark.parametrize("header", [True, False])
-def test_csv_lines_are_what_pandas_to_csv_writes(header: bool) -> None:
-    frame = _frame()
-    frame["message"] = pd.array(["a,b", 'say "hi"', "one\ntwo", "cr\ronly", None, "", "x", "é"])
-    frame["host"] = pd.Categorical(["h,1", None, '"q"', "h", "h", "h", "h", "h"])
-    plain = plain_frame(frame)
-    assert record_text.csv_lines(plain) is not None  # built by Arrow
-    expected = plain.to_csv(index=False, header=header, lineterminator="\n").encode()
-    assert bytes(record_text.csv_text(plain, header)) == expected
-
-
-def test_a_batch_csv_lines_cannot_build_is_written_by_pandas() -> None:
-    plain = plain_frame(_frame()).assign(score=np.linspace(0, 1, 8))
-    assert record_text.csv_lines(plain) is None
-    expected = plain.to_csv(index=False, lineterminator="\n").encode()
-    assert bytes(record_text.csv_text(plain, True)) == expected
 
 
 def test_columns_of_several_arrow_chunks_are_written_whole() -> None:
@@ -132,4 +105,4 @@ def test_columns_of_several_arrow_chunks_are_written_whole() -> None:
     assert bytes(text_bytes(chunked)) == "".join(TEXTS).encode()
     assert bytes(jsonl_text(plain)) == jsonl_row_by_row(plain)
     expected = plain.to_csv(index=False, lineterminator="\n").encode()
-    assert bytes(record_text.csv_text(plain, True)) == expected
+    assert bytes(arrow_text.csv_text(plain, True)) == expected

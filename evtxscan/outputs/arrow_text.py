@@ -1,0 +1,125 @@
+"""Tables as CSV text made a column at a time by Arrow, byte for byte what pandas' ``to_csv``
+writes (through Python's ``csv`` writer, minimal quoting), and the bytes of Arrow text.
+
+pandas formats a table cell by cell in Python: 13 us a record of 32 columns. Here each
+column becomes its CSV fields once (numbers and flags as they are, a categorical's
+categories quoted once each, only the texts holding a comma, quote or newline quoted), and
+a line per row is joined by Arrow: the lines of a table can then be written whole, or cut
+into each host's file by row. A table with a column of another kind (floats, times,
+objects that are not text) gives None, and its writer uses ``to_csv``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def csv_text(frame: pd.DataFrame, header: bool) -> bytes | memoryview:
+    """The CSV text of ``frame`` (with its header line if ``header``), UTF-8, as pandas'
+    ``to_csv(index=False, lineterminator="\\n")`` writes it: built by Arrow
+    (:func:`csv_lines`), or by pandas when that cannot be."""
+    lines = csv_lines(frame)
+    if lines is None:
+        text = frame.to_csv(index=False, header=header, lineterminator="\n")
+        return text.encode("utf-8")
+    body = text_bytes(lines)
+    if not header:
+        return body
+    names = pa.array([str(name) for name in frame.columns], type=pa.string())
+    head = ",".join(_csv_fields(names).to_pylist()) + "\n"
+    return head.encode("utf-8") + bytes(body)
+
+
+def csv_lines(frame: pd.DataFrame) -> pa.Array | pa.ChunkedArray | None:
+    """One CSV line per row, as Python's ``csv`` writer writes it for pandas (minimal
+    quoting: a field holding a comma, a quote or a newline is quoted, its quotes doubled;
+    missing values empty); None when a column is of a kind not handled here, there are no
+    rows or a single column (a lone empty field is quoted), or the text outgrows an Arrow
+    array."""
+    if len(frame.columns) < 2 or not len(frame):
+        return None
+    pieces: list[pa.Array | str] = []
+    for number, name in enumerate(frame.columns):
+        texts = _csv_texts(frame[name])
+        if texts is None:
+            return None
+        pieces += [("" if number == 0 else ","), texts]
+    try:
+        return pc.binary_join_element_wise(*pieces, "\n", "")
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):
+        return None
+
+
+def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
+    """The bytes of string arrays without missing values, one text after the other (a
+    chunked array's chunks joined; a single array's bytes as they are, not copied)."""
+    if isinstance(texts, pa.ChunkedArray):
+        chunks = texts.chunks
+        if len(chunks) == 1:
+            return text_bytes(chunks[0])
+        return b"".join(bytes(text_bytes(chunk)) for chunk in chunks)
+    width = 8 if pa.types.is_large_string(texts.type) else 4
+    offsets = np.frombuffer(texts.buffers()[1], dtype=f"<i{width}")
+    start, stop = int(offsets[texts.offset]), int(offsets[texts.offset + len(texts)])
+    data = texts.buffers()[2]
+    return memoryview(data)[start:stop] if data is not None else memoryview(b"")
+
+
+def strings(column: pd.Series) -> pa.Array | None:
+    """A column of texts (missing: null) as an Arrow string array; None when a value is
+    not text, or not valid Unicode."""
+    dtype = column.dtype
+    if isinstance(dtype, (pd.ArrowDtype, pd.StringDtype)):
+        try:
+            array = pa.array(column.array)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            return None
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
+        return None
+    if dtype != np.dtype(object):
+        return None
+    values = column.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None
+    try:
+        return pa.array(values, type=pa.string(), mask=pd.isna(values))
+    except (pa.ArrowInvalid, UnicodeEncodeError):  # e.g. a lone surrogate
+        return None
+
+
+def _csv_texts(column: pd.Series) -> pa.Array | None:
+    """Each value as the ``csv`` writer writes what pandas hands it (missing: empty); None:
+    not handled. Numbers and flags never need quotes; categories are quoted once each."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = strings(pd.Series(dtype.categories, dtype=object))
+        if categories is None:
+            return None
+        codes = column.cat.codes.to_numpy()
+        return pc.fill_null(_csv_fields(categories).take(pa.array(codes, mask=codes < 0)), "")
+    if pd.api.types.is_bool_dtype(dtype):
+        flags = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
+        return pc.fill_null(pc.if_else(flags, "True", "False"), "")
+    if pd.api.types.is_integer_dtype(dtype):
+        numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
+        return pc.fill_null(pc.cast(numbers, pa.string()), "")
+    texts = strings(column)
+    return None if texts is None else _csv_fields(texts)
+
+
+def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Texts as CSV fields: quoted (quotes doubled) where they hold a comma, a quote or a
+    newline; missing ones empty. Only the texts that need quotes are quoted."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    needs = pc.fill_null(pc.match_substring_regex(texts, '[,"\n]'), False)
+    count = pc.sum(needs).as_py() or 0
+    if count:
+        some = texts if count == len(texts) else pc.filter(texts, needs)
+        some = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
+        texts = some if count == len(texts) else pc.replace_with_mask(texts, needs, some)
+    return pc.fill_null(texts, "")

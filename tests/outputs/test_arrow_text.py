@@ -1,0 +1,66 @@
+"""CSV text made by Arrow is byte for byte what pandas' ``to_csv`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from evtxscan.outputs.arrow_text import csv_lines, csv_text, text_bytes
+from evtxscan.outputs.tables import write_table
+
+AWKWARD = ["plain", 'say "hi"', "two\nlines", "cr\ronly", "a,b", '"', "", "é ☃", " pad "]
+
+
+def _frame(rows: int = 27) -> pd.DataFrame:
+    texts = [AWKWARD[i % len(AWKWARD)] for i in range(rows)]
+    return pd.DataFrame(
+        {
+            "host": pd.Categorical([None if i % 4 == 0 else texts[i] for i in range(rows)]),
+            "text": [None if i % 6 == 0 else t for i, t in enumerate(texts)],
+            "arrow text": pd.array([t + "!" for t in texts], dtype="string[pyarrow]"),
+            "number": pd.array([None if i % 5 == 0 else i - 9 for i in range(rows)], dtype="Int64"),
+            "big": pd.array([2**64 - 1 - i for i in range(rows)], dtype="UInt64"),
+            "flag": np.array([i % 3 == 0 for i in range(rows)]),
+            "plain int": np.arange(rows, dtype=np.int32),
+        }
+    )
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_csv_text_is_what_to_csv_writes(header: bool) -> None:
+    frame = _frame()
+    assert csv_lines(frame) is not None  # made by Arrow
+    expected = frame.to_csv(index=False, header=header, lineterminator="\n").encode()
+    assert bytes(csv_text(frame, header)) == expected
+
+
+def test_tables_arrow_cannot_make_are_written_by_pandas() -> None:
+    for frame in (_frame().assign(ratio=0.5), _frame()[["text"]], _frame().iloc[:0]):
+        assert csv_lines(frame) is None
+        expected = frame.to_csv(index=False, lineterminator="\n").encode()
+        assert bytes(csv_text(frame, True)) == expected
+
+
+@pytest.mark.parametrize("bom", [True, False])
+def test_a_written_table_is_what_to_csv_writes(tmp_path: Path, bom: bool) -> None:
+    frame = _frame()
+    written = write_table(frame, tmp_path / "table", bom=bom, cells_ready=True)
+    expected = tmp_path / "expected.csv"
+    frame.to_csv(
+        expected, index=False, encoding="utf-8-sig" if bom else "utf-8", lineterminator="\n"
+    )
+    assert written.read_bytes() == expected.read_bytes()
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_text_bytes_are_the_texts_one_after_the_other(start: int) -> None:
+    texts = pa.array(AWKWARD).slice(start)
+    whole = "".join(AWKWARD[start:]).encode()
+    assert bytes(text_bytes(texts)) == whole
+    assert bytes(text_bytes(texts.cast(pa.large_string()))) == whole
+    chunked = pa.chunked_array([texts.slice(0, 2), texts.slice(2)])
+    assert bytes(text_bytes(chunked)) == whole
