@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evtxscan.outputs.arrow_text import strings
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_CELL_LIMIT = 32_767
 EXCEL_ROW_LIMIT = 1_048_576
 TRUNCATION_MARKER = "…[truncated by evtxscan; see the Parquet output for the full text]"
+_FORMULA_START = "^[=+\\-@\\t\\r]"  # (a regular expression: texts starting as FORMULA_START)
 
 
 def neutralize(text: str) -> str:
@@ -33,24 +38,55 @@ def fit_cell(text: str) -> str:
 def spreadsheet_safe(frame: pd.DataFrame, *, neutralize_formulas: bool = True) -> pd.DataFrame:
     """A copy whose text cells are truncated to Excel's limit and, optionally, neutralized.
 
-    Column-wise: a categorical column is cleaned once per category, other text columns by
-    vectorized string tests, with Python only for the (rare) cells that change."""
-    out = frame.copy()
+    Column-wise: a categorical column is cleaned once per category (and stays categorical
+    when its cleaned categories stay distinct), a column of texts by Arrow (Arrow text out),
+    other object columns by a Python pass; only the (rare) cells that change are rewritten
+    one by one."""
+    out = frame.copy(deep=False)  # (columns are replaced, never changed in place)
     for name in out.columns:
         column = out[name]
         if isinstance(column.dtype, pd.CategoricalDtype):
-            categories = _clean(column.cat.categories.to_numpy(dtype=object), neutralize_formulas)
-            codes = column.cat.codes.to_numpy()
-            cells = categories.take(np.maximum(codes, 0)) if len(categories) else categories
-            if len(categories) and (codes < 0).any():
-                cells[codes < 0] = column.to_numpy(dtype=object)[codes < 0]  # missing stays
-            elif not len(categories):
-                cells = column.to_numpy(dtype=object)
-            out[name] = pd.Series(cells, index=column.index, dtype=object)
-        elif column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+            out[name] = _clean_categorical(column, neutralize_formulas)
+            continue
+        if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+            continue
+        texts = strings(column)
+        if texts is not None:
+            cleaned = _clean_texts(texts, neutralize_formulas)
+            out[name] = pd.Series(pd.arrays.ArrowStringArray(cleaned), index=column.index)
+        else:  # other values than text: as they are
             cells = _clean(column.to_numpy(dtype=object), neutralize_formulas)
             out[name] = pd.Series(cells, index=column.index, dtype=object)
     return out
+
+
+def _clean_categorical(column: pd.Series, neutralize_formulas: bool) -> pd.Series:
+    categories = column.cat.categories.to_numpy(dtype=object)
+    cleaned = _clean(categories, neutralize_formulas)
+    if cleaned is categories:
+        return column
+    if len(set(cleaned.tolist())) == len(cleaned):
+        return column.cat.rename_categories(cleaned.tolist())
+    codes = column.cat.codes.to_numpy()  # two categories became one text: as objects
+    cells = cleaned.take(np.maximum(codes, 0))
+    cells[codes < 0] = column.to_numpy(dtype=object)[codes < 0]  # missing stays
+    return pd.Series(cells, index=column.index, dtype=object)
+
+
+def _clean_texts(texts: pa.Array, neutralize_formulas: bool) -> pa.Array:
+    """``texts`` with long ones truncated and formula starts neutralized (the texts that
+    change found by Arrow, changed one by one)."""
+    changing = pc.greater(pc.utf8_length(texts), EXCEL_CELL_LIMIT)
+    if neutralize_formulas:
+        changing = pc.or_(changing, pc.match_substring_regex(texts, _FORMULA_START))
+    changing = pc.fill_null(changing, False)
+    if not pc.any(changing).as_py():
+        return texts
+    old = pc.filter(texts, changing).to_pylist()
+    new = [fit_cell(text) for text in old]
+    if neutralize_formulas:
+        new = [neutralize(text) for text in new]
+    return pc.replace_with_mask(texts, changing, pa.array(new, pa.string()))
 
 
 def _clean(cells: np.ndarray, neutralize_formulas: bool) -> np.ndarray:

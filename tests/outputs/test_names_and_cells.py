@@ -5,6 +5,7 @@ from evtxscan.outputs.names import MAX_STEM, unique_file_names
 from evtxscan.outputs.spreadsheet import (
     EXCEL_CELL_LIMIT,
     TRUNCATION_MARKER,
+    fit_cell,
     neutralize,
     spreadsheet_safe,
 )
@@ -78,3 +79,29 @@ def test_spreadsheet_safe_cleans_categories_and_mixed_cells() -> None:
     assert pd.isna(safe.loc[1, "c"]) and pd.isna(safe.loc[1, "m"])
     assert safe.loc[0, "m"] == "'-1" and safe.loc[2, "m"] == 7 and safe.loc[3, "m"] == "x"
     assert safe["empty"].isna().all()
+
+
+def test_categories_that_clean_to_one_text_become_that_text() -> None:
+    frame = pd.DataFrame({"c": pd.Categorical(["=x", "'=x", None, "ok"])})
+    safe = spreadsheet_safe(frame)
+    assert safe["c"].tolist()[:2] == ["'=x", "'=x"] and pd.isna(safe.loc[2, "c"])
+    assert safe.loc[3, "c"] == "ok"
+    kept = spreadsheet_safe(pd.DataFrame({"c": pd.Categorical(["=y", "ok"])}))
+    assert isinstance(kept["c"].dtype, pd.CategoricalDtype)  # distinct still: categorical
+    assert kept["c"].tolist() == ["'=y", "ok"]
+
+
+@pytest.mark.parametrize("dtype", [object, "string[pyarrow]", "string[python]"])
+def test_text_columns_are_cleaned_by_arrow_as_by_python(dtype: object) -> None:
+    long = EXCEL_CELL_LIMIT + 1
+    texts = ["=1", "+2", "fine", None, "x" * long, "\tt", "a-b", "-" + "y" * long, "z" * (long - 1)]
+    frame = pd.DataFrame({"t": pd.Series(texts, dtype=dtype)})
+    for neutralize_formulas in (True, False):
+        safe = spreadsheet_safe(frame, neutralize_formulas=neutralize_formulas)
+        expected = [
+            None
+            if text is None
+            else (neutralize(fit_cell(text)) if neutralize_formulas else fit_cell(text))
+            for text in texts
+        ]
+        assert [None if pd.isna(v) else v for v in safe["t"]] == expected
