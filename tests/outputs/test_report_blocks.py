@@ -95,3 +95,36 @@ def test_cell_texts_are_the_escaped_texts_each_made_once() -> None:
         for _ in range(2):
             assert [cells(v) for v in values] == [escaped(v, tz) for v in values]
         assert len(cells._texts) <= 4
+
+
+def test_shown_rows_are_what_pandas_gives_as_records() -> None:
+    """Rows made column by column hold the same values, of the same types, as
+    ``to_dict("records")``: times, counts, categories (missing too), nullable numbers."""
+    import numpy as np
+    import pandas as pd
+
+    from evtxscan.outputs.html_report import _row_dicts
+
+    times = pd.to_datetime([1.7e15, None, 1.7e15 + 5], unit="us", utc=True)
+    frame = pd.DataFrame(
+        {
+            "time": times,
+            "count": np.array([1, 2, 3]),
+            "provider": pd.Categorical(["a", None, "b"]),
+            "event_id": pd.array([7036, None, 1], dtype="UInt16"),
+            "message": pd.array(["x", None, "z"], dtype="string"),
+            "text": pd.Series(["x", None, "z"], dtype="str"),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "signatures": [["q"], [], None],
+        }
+    )
+    expected = frame.to_dict("records")
+    made = _row_dicts(frame)
+    assert len(made) == len(expected)
+    for row, want in zip(made, expected, strict=True):
+        assert list(row) == list(want)
+        for name, value in want.items():
+            assert type(row[name]) is type(value), name
+            assert (
+                row[name] is value or row[name] == value or (pd.isna(value) and pd.isna(row[name]))
+            )
