@@ -21,6 +21,9 @@ EXCEL_CELL_LIMIT = 32_767
 EXCEL_ROW_LIMIT = 1_048_576
 TRUNCATION_MARKER = "…[truncated by evtxscan; see the Parquet output for the full text]"
 _FORMULA_START = "^[=+\\-@\\t\\r]"  # (a regular expression: texts starting as FORMULA_START)
+#: Columns this long or longer are cleaned by Arrow; shorter ones (most result tables) cost
+#: less cleaned in Python than Arrow's fixed cost per call.
+_ARROW_FROM = 1024
 
 
 def neutralize(text: str) -> str:
@@ -39,9 +42,9 @@ def spreadsheet_safe(frame: pd.DataFrame, *, neutralize_formulas: bool = True) -
     """A copy whose text cells are truncated to Excel's limit and, optionally, neutralized.
 
     Column-wise: a categorical column is cleaned once per category (and stays categorical
-    when its cleaned categories stay distinct), a column of texts by Arrow (Arrow text out),
-    other object columns by a Python pass; only the (rare) cells that change are rewritten
-    one by one."""
+    when its cleaned categories stay distinct), a long column of texts by Arrow (Arrow text
+    out), other text columns by a Python pass; only the (rare) cells that change are
+    rewritten one by one."""
     out = frame.copy(deep=False)  # (columns are replaced, never changed in place)
     for name in out.columns:
         column = out[name]
@@ -50,7 +53,7 @@ def spreadsheet_safe(frame: pd.DataFrame, *, neutralize_formulas: bool = True) -
             continue
         if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
             continue
-        texts = strings(column)
+        texts = strings(column) if len(column) >= _ARROW_FROM else None
         if texts is not None:
             cleaned = _clean_texts(texts, neutralize_formulas)
             out[name] = pd.Series(pd.arrays.ArrowStringArray(cleaned), index=column.index)

@@ -91,8 +91,14 @@ def test_categories_that_clean_to_one_text_become_that_text() -> None:
     assert kept["c"].tolist() == ["'=y", "ok"]
 
 
+@pytest.mark.parametrize("by_arrow", [True, False])
 @pytest.mark.parametrize("dtype", [object, "string[pyarrow]", "string[python]"])
-def test_text_columns_are_cleaned_by_arrow_as_by_python(dtype: object) -> None:
+def test_text_columns_are_cleaned_by_arrow_as_by_python(
+    dtype: object, by_arrow: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evtxscan.outputs import spreadsheet
+
+    monkeypatch.setattr(spreadsheet, "_ARROW_FROM", 0 if by_arrow else 1 << 30)
     long = EXCEL_CELL_LIMIT + 1
     texts = ["=1", "+2", "fine", None, "x" * long, "\tt", "a-b", "-" + "y" * long, "z" * (long - 1)]
     frame = pd.DataFrame({"t": pd.Series(texts, dtype=dtype)})
