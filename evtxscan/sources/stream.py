@@ -175,6 +175,8 @@ class RecordStream(FileReading):
         limit = self.batch_bytes or (
             small_evtx.BATCH_BYTES
             if self.options.selector is not None
+            else small_evtx.WORKER_DECODE_ALL_BATCH_BYTES
+            if pool is not None
             else small_evtx.DECODE_ALL_BATCH_BYTES
         )
         depth = small_runs.RUNS_AHEAD_PER_WORKER * self.workers

@@ -65,7 +65,8 @@ def test_batches_read_by_workers_settle_duplicates_in_input_order(
     for name in ("h3", "h5"):
         (root / "zz" / name).mkdir(parents=True)
         (root / "zz" / name / "System.evtx").write_bytes((root / name / "System.evtx").read_bytes())
-    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", batch_bytes)
+    for name in ("DECODE_ALL_BATCH_BYTES", "WORKER_DECODE_ALL_BATCH_BYTES"):
+        monkeypatch.setattr(small_evtx, name, batch_bytes)
     pooled, pooled_integrity = _read(root, workers=2, messages=True)
     _one_by_one(monkeypatch)
     alone, alone_integrity = _read(root, messages=True)
@@ -231,7 +232,8 @@ def test_small_logs_too_big_to_share_a_batch_are_started_ahead_on_the_workers(
     root = _collection(tmp_path)
     items = [item for item in expand_paths(root) if small_evtx.small_evtx_size(item)]
     largest = max(small_evtx.small_evtx_size(item) or 0 for item in items)
-    monkeypatch.setattr(small_evtx, "DECODE_ALL_BATCH_BYTES", largest + 1)  # one log a batch
+    for name in ("DECODE_ALL_BATCH_BYTES", "WORKER_DECODE_ALL_BATCH_BYTES"):
+        monkeypatch.setattr(small_evtx, name, largest + 1)  # one log a batch
     started: list[str] = []
     real = worker.RangePool.prefetch
 
@@ -247,3 +249,25 @@ def test_small_logs_too_big_to_share_a_batch_are_started_ahead_on_the_workers(
         alone, alone_integrity = _read(root)
     pd.testing.assert_frame_equal(frame, alone)
     pd.testing.assert_frame_equal(integrity, alone_integrity)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batches_read_by_workers_may_be_larger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Decoding every record, a worker holds only its batch: its batches are larger than
+    those one process both decodes and writes."""
+    from evtxscan.sources import stream
+
+    limits: list[int] = []
+    real = stream.RunsAhead
+
+    def spy(submit: object, items: object, limit: int, *rest: object) -> object:
+        limits.append(limit)
+        return real(submit, items, limit, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream, "RunsAhead", spy)
+    _read(_collection(tmp_path), workers=workers)
+    expected = small_evtx.WORKER_DECODE_ALL_BATCH_BYTES if workers > 1 else None
+    assert limits == [expected or small_evtx.DECODE_ALL_BATCH_BYTES]
+    assert small_evtx.WORKER_DECODE_ALL_BATCH_BYTES > small_evtx.DECODE_ALL_BATCH_BYTES
