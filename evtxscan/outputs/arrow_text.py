@@ -49,8 +49,8 @@ def csv_lines(frame: pd.DataFrame) -> pa.Array | pa.ChunkedArray | None:
         pieces += [("" if number == 0 else ","), texts]
     try:
         return pc.binary_join_element_wise(*pieces, "\n", "")
-    except (pa.ArrowInvalid, pa.ArrowCapacityError):
-        return None
+    except (pa.ArrowInvalid, pa.ArrowCapacityError, pa.ArrowNotImplementedError):
+        return None  # (too much text for one array; a kind of array not foreseen)
 
 
 def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
@@ -120,6 +120,8 @@ def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
     count = pc.sum(needs).as_py() or 0
     if count:
         some = texts if count == len(texts) else pc.filter(texts, needs)
-        some = pc.binary_join_element_wise('"', pc.replace_substring(some, '"', '""'), '"', "")
+        quote, nothing = pa.scalar('"', texts.type), pa.scalar("", texts.type)  # (large too)
+        doubled = pc.replace_substring(some, '"', '""')
+        some = pc.binary_join_element_wise(quote, doubled, quote, nothing)
         texts = some if count == len(texts) else pc.replace_with_mask(texts, needs, some)
     return pc.fill_null(texts, "")

@@ -116,4 +116,5 @@ def quoted(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
             for code in _OTHER_CODES:
                 some = pc.replace_substring(some, chr(code), f"\\u{code:04x}")
         texts = some if count == len(texts) else pc.replace_with_mask(texts, escape, some)
-    return pc.fill_null(pc.binary_join_element_wise('"', texts, '"', ""), "null")
+    quote, nothing = pa.scalar('"', texts.type), pa.scalar("", texts.type)  # (large text too)
+    return pc.fill_null(pc.binary_join_element_wise(quote, texts, quote, nothing), "null")

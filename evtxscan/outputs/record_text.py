@@ -93,8 +93,8 @@ def json_lines(plain: pd.DataFrame) -> pa.Array | None:
         return None
     try:
         return pc.binary_join_element_wise(*pieces, "}\n", "")
-    except (pa.ArrowInvalid, pa.ArrowCapacityError):  # over 2 GiB of text in one batch
-        return None
+    except (pa.ArrowInvalid, pa.ArrowCapacityError, pa.ArrowNotImplementedError):
+        return None  # (over 2 GiB of text in one batch; a kind of array not foreseen)
 
 
 def _data_text(column: pd.Series) -> pd.Series | list[str]:

@@ -64,3 +64,14 @@ def test_text_bytes_are_the_texts_one_after_the_other(start: int) -> None:
     assert bytes(text_bytes(texts.cast(pa.large_string()))) == whole
     chunked = pa.chunked_array([texts.slice(0, 2), texts.slice(2)])
     assert bytes(text_bytes(chunked)) == whole
+
+
+def test_large_text_is_quoted_as_text() -> None:
+    """Arrow's large strings (64-bit offsets, as pandas may hold them) are quoted alike."""
+    from evtxscan.outputs.arrow_text import _csv_fields
+    from evtxscan.outputs.json_cells import quoted
+
+    texts = pa.array([*AWKWARD, None])
+    large = texts.cast(pa.large_string())
+    assert quoted(large).cast(pa.string()).equals(quoted(texts))
+    assert _csv_fields(large).cast(pa.string()).equals(_csv_fields(texts))
