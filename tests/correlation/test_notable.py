@@ -76,3 +76,15 @@ def test_selection_pairs_cover_every_declared_source() -> None:
         assert {(NAMES(source.provider), i) for i in source.event_ids} <= pairs
     assert (NAMES("Service Control Manager"), 7036) not in pairs
     assert {s.kind for s in NOTABLE_EVENTS} | {Notable.CRITICAL, Notable.ERROR} == set(Notable)
+
+
+def test_kinds_are_the_same_from_a_column_of_any_text_kind_or_a_list() -> None:
+    """Provider keys as a pandas column (any text dtype, missing keys too) or as a list."""
+    frame = _frame()
+    keys = [None if i == 3 else k for i, k in enumerate(frame["provider_key"])]
+    expected = notable_kinds(keys, frame["event_id"], frame["level"], NAMES)
+    assert pd.isna(expected[3]) is False  # its level still makes it notable
+    for dtype in (object, "str", "string[pyarrow]", "category"):
+        column = pd.Series(keys, dtype=dtype)
+        kinds = notable_kinds(column, frame["event_id"], frame["level"], NAMES)
+        assert list(kinds) == list(expected), dtype
