@@ -167,5 +167,7 @@ def _objects(values: Iterable[str]) -> np.ndarray:
     iterating pandas' text columns in Python made a value at a time, 73 ms for 127,623
     timeline rows; and an Arrow column's ``pd.NA`` cannot be compared)."""
     if isinstance(values, pd.Series):
-        return values.to_numpy(dtype=object, na_value=None)  # (pd.NA compares as neither)
+        keys = np.asarray(values.to_numpy(dtype=object))
+        keys[pd.isna(keys)] = None
+        return keys
     return np.asarray(list(values), dtype=object)
