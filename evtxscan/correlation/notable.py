@@ -167,7 +167,7 @@ def _objects(values: Iterable[str]) -> np.ndarray:
     iterating pandas' text columns in Python made a value at a time, 73 ms for 127,623
     timeline rows; and an Arrow column's ``pd.NA`` cannot be compared)."""
     if isinstance(values, pd.Series):
-        keys = np.asarray(values.to_numpy(dtype=object))
+        keys = np.array(values.to_numpy(dtype=object), dtype=object)  # (a copy: writable)
         keys[pd.isna(keys)] = None
         return keys
     return np.asarray(list(values), dtype=object)
