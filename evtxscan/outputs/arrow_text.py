@@ -11,6 +11,9 @@ objects that are not text) gives None, and its writer uses ``to_csv``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,7 +46,7 @@ def csv_lines(frame: pd.DataFrame) -> pa.Array | pa.ChunkedArray | None:
         return None
     pieces: list[pa.Array | str] = []
     for number, name in enumerate(frame.columns):
-        texts = _csv_texts(frame[name])
+        texts = column_texts(frame[name], CSV)
         if texts is None:
             return None
         pieces += [("" if number == 0 else ","), texts]
@@ -91,24 +94,36 @@ def strings(column: pd.Series) -> pa.Array | None:
         return None
 
 
-def _csv_texts(column: pd.Series) -> pa.Array | None:
-    """Each value as the ``csv`` writer writes what pandas hands it (missing: empty); None:
-    not handled. Numbers and flags never need quotes; categories are quoted once each."""
+@dataclass(frozen=True)
+class TextStyle:
+    """How a format writes values: a text's literal (``quote``, missing ones included),
+    the two flags, and a missing number or flag."""
+
+    quote: Callable[[pa.Array], pa.Array]
+    true: str
+    false: str
+    missing: str
+
+
+def column_texts(column: pd.Series, style: TextStyle) -> pa.Array | None:
+    """Each value of ``column`` as ``style`` writes it; None: a kind not handled here.
+    Numbers and flags are never quoted; a categorical's categories are quoted once each."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         categories = strings(pd.Series(dtype.categories, dtype=object))
         if categories is None:
             return None
         codes = column.cat.codes.to_numpy()
-        return pc.fill_null(_csv_fields(categories).take(pa.array(codes, mask=codes < 0)), "")
+        taken = style.quote(categories).take(pa.array(codes, mask=codes < 0))
+        return pc.fill_null(taken, style.missing)
     if pd.api.types.is_bool_dtype(dtype):
         flags = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.if_else(flags, "True", "False"), "")
+        return pc.fill_null(pc.if_else(flags, style.true, style.false), style.missing)
     if pd.api.types.is_integer_dtype(dtype):
         numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.cast(numbers, pa.string()), "")
+        return pc.fill_null(pc.cast(numbers, pa.string()), style.missing)
     texts = strings(column)
-    return None if texts is None else _csv_fields(texts)
+    return None if texts is None else style.quote(texts)
 
 
 def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
@@ -125,3 +140,7 @@ def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
         some = pc.binary_join_element_wise(quote, doubled, quote, nothing)
         texts = some if count == len(texts) else pc.replace_with_mask(texts, needs, some)
     return pc.fill_null(texts, "")
+
+
+#: What pandas' ``to_csv`` writes through Python's ``csv`` writer.
+CSV = TextStyle(_csv_fields, "True", "False", "")

@@ -28,10 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.outputs.arrow_text import strings, text_bytes
+from evtxscan.outputs.arrow_text import TextStyle, column_texts, strings, text_bytes
 from evtxscan.outputs.json_cells import PAIRS, pairs_json, quoted
 from evtxscan.outputs.tables import iso_times
 
+#: What ``json.dumps(..., ensure_ascii=False)`` writes.
+JSON = TextStyle(quoted, "true", "false", "null")
 #: How ``keywords`` are shown: hex, as Windows shows them (and safe for JSON readers).
 _KEYWORDS = "0x{:016x}"
 
@@ -84,7 +86,7 @@ def json_lines(plain: pd.DataFrame) -> pa.Array | None:
     column is of a kind not handled here, or the text outgrows an Arrow array."""
     pieces: list[pa.Array | str] = []
     for number, name in enumerate(plain.columns):
-        value = _data_json(plain[name]) if name == "data" else _json_values(plain[name])
+        value = _data_json(plain[name]) if name == "data" else column_texts(plain[name], JSON)
         if value is None or not isinstance(name, str):
             return None
         key = json.dumps(name, ensure_ascii=False)
@@ -129,23 +131,3 @@ def _data_json(column: pd.Series) -> pa.Array | None:
     """The ``data`` texts as they are (JSON already), missing ones ``null``."""
     texts = strings(column)
     return None if texts is None else pc.fill_null(texts, "null")
-
-
-def _json_values(column: pd.Series) -> pa.Array | None:
-    """Each value as ``json.dumps`` writes it (missing: ``null``); None: not handled."""
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        categories = strings(pd.Series(dtype.categories, dtype=object))
-        if categories is None:
-            return None
-        codes = column.cat.codes.to_numpy()
-        taken = quoted(categories).take(pa.array(codes, mask=codes < 0))
-        return pc.fill_null(taken, "null")
-    if pd.api.types.is_bool_dtype(dtype):
-        flags = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.if_else(flags, "true", "false"), "null")
-    if pd.api.types.is_integer_dtype(dtype):
-        numbers = pa.array(column.array) if not isinstance(dtype, np.dtype) else pa.array(column)
-        return pc.fill_null(pc.cast(numbers, pa.string()), "null")
-    texts = strings(column)
-    return None if texts is None else quoted(texts)
