@@ -6,11 +6,13 @@ formatted in Python), the text took longer than reading the records: a default `
 coll200d's 571,757 records took 25 s as JSON Lines and 17 s as CSV, against 7 s as Parquet
 (two reading processes; the main process writing). Here each column becomes its text once:
 
-* ``data`` pairs as JSON by Arrow (:func:`~evtxscan.outputs.json_cells.json_cells`),
+* ``data`` pairs as JSON by Arrow (:func:`~evtxscan.outputs.json_cells.pairs_json`),
   times by numpy (:func:`~evtxscan.outputs.tables.iso_times`), ``keywords`` as hex once
-  per distinct value;
-* a JSON line is each column's ``"name": value`` joined by Arrow, a CSV line each column's
-  field (quoted where the ``csv`` writer quotes); their bytes are written as they are.
+  per distinct value, all kept as Arrow text (:func:`plain_frame`);
+* a JSON line is each column's ``"name": value`` joined by Arrow
+  (:func:`~evtxscan.outputs.arrow_text.column_texts` in the :data:`JSON` style); a CSV
+  line is made the same way (:mod:`~evtxscan.outputs.arrow_text`); their bytes are
+  written as they are.
 
 The text is exactly what the row-by-row writers wrote (``json.dumps(..., ensure_ascii=
 False)`` and pandas' ``to_csv``: a test, and the fuzzing harness, compare them); a batch
