@@ -50,10 +50,17 @@ def csv_lines(frame: pd.DataFrame) -> pa.Array | pa.ChunkedArray | None:
         if texts is None:
             return None
         pieces += [("" if number == 0 else ","), texts]
+    return joined_lines(pieces, "\n")
+
+
+def joined_lines(pieces: list[pa.Array | str], end: str) -> pa.Array | pa.ChunkedArray | None:
+    """Each row's pieces joined, then ``end``; None when Arrow cannot (too much text for one
+    array, a kind of array not foreseen) or a row came out missing (its text would be lost)."""
     try:
-        return pc.binary_join_element_wise(*pieces, "\n", "")
+        lines = pc.binary_join_element_wise(*pieces, end, "")
     except (pa.ArrowInvalid, pa.ArrowCapacityError, pa.ArrowNotImplementedError):
-        return None  # (too much text for one array; a kind of array not foreseen)
+        return None
+    return lines if lines.null_count == 0 else None
 
 
 def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:

@@ -30,7 +30,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.outputs.arrow_text import TextStyle, column_texts, strings, text_bytes
+from evtxscan.outputs.arrow_text import (
+    TextStyle,
+    column_texts,
+    joined_lines,
+    strings,
+    text_bytes,
+)
 from evtxscan.outputs.json_cells import PAIRS, pairs_json, quoted
 from evtxscan.outputs.tables import iso_times
 
@@ -95,10 +101,7 @@ def json_lines(plain: pd.DataFrame) -> pa.Array | None:
         pieces += [("{" if number == 0 else ", ") + key + ": ", value]
     if not pieces or not len(plain):
         return None
-    try:
-        return pc.binary_join_element_wise(*pieces, "}\n", "")
-    except (pa.ArrowInvalid, pa.ArrowCapacityError, pa.ArrowNotImplementedError):
-        return None  # (over 2 GiB of text in one batch; a kind of array not foreseen)
+    return joined_lines(pieces, "}\n")
 
 
 def _data_text(column: pd.Series) -> pd.Series | list[str]:

@@ -75,3 +75,11 @@ def test_large_text_is_quoted_as_text() -> None:
     large = texts.cast(pa.large_string())
     assert quoted(large).cast(pa.string()).equals(quoted(texts))
     assert _csv_fields(large).cast(pa.string()).equals(_csv_fields(texts))
+
+
+def test_lines_with_a_missing_piece_are_not_given() -> None:
+    """A row whose text came out missing would be lost from the bytes: no lines then."""
+    from evtxscan.outputs.arrow_text import joined_lines
+
+    assert joined_lines(["a,", pa.array(["x", "y"])], "\n").to_pylist() == ["a,x\n", "a,y\n"]
+    assert joined_lines(["a,", pa.array(["x", None])], "\n") is None
