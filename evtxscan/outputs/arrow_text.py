@@ -78,6 +78,12 @@ def text_bytes(texts: pa.Array | pa.ChunkedArray) -> bytes | memoryview:
     return memoryview(data)[start:stop] if data is not None else memoryview(b"")
 
 
+def text_series(texts: pa.Array | pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """Arrow texts as a pandas column (no Python string per value), with ``like``'s index
+    and name."""
+    return pd.Series(pd.arrays.ArrowStringArray(texts), index=like.index, name=like.name)
+
+
 def strings(column: pd.Series) -> pa.Array | None:
     """A column of texts (missing: null) as an Arrow string array; None when a value is
     not text, or not valid Unicode."""

@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evtxscan.outputs.arrow_text import text_series
+
 #: The ``data`` column's type: (name, value) pairs.
 PAIRS = pa.list_(pa.struct([("name", pa.string()), ("value", pa.string())]))
 #: What ``json.dumps`` escapes with a short form, in the order that keeps escapes apart.
@@ -40,10 +42,11 @@ _TO_ESCAPE = '[\\\\"\\x00-\\x1f]'
 _MEMO_LIMIT = 1 << 16
 
 
-def json_cells(column: pd.Series) -> list[str]:
-    """The JSON text of each cell of a nested column (a cell that is text already stays)."""
+def json_cells(column: pd.Series) -> pd.Series:
+    """The JSON text of each cell of a nested column (a cell that is text already stays),
+    with the column's index: the ``data`` pairs as Arrow text, other lists as objects."""
     if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
-        return _pairs_json(column.array._pa_array)
+        return text_series(pairs_json(column.array._pa_array), column)
     memo: dict[tuple[str, ...], str] = {}
     out: list[str] = []
     for value in python_cells(column):
@@ -61,7 +64,7 @@ def json_cells(column: pd.Series) -> list[str]:
                 memo.clear()
             text = memo[key] = _dumps(items)
         out.append(text)
-    return out
+    return pd.Series(out, index=column.index, name=column.name, dtype=object)
 
 
 def python_cells(column: pd.Series) -> list[Any]:
@@ -77,11 +80,6 @@ def _dumps(value: Any) -> str:
 
 def _json_default(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def _pairs_json(array: pa.ChunkedArray) -> list[str]:
-    """``[{"name": ..., "value": ...}, ...]`` of each list of pairs, built by Arrow."""
-    return [str(t) for t in pairs_json(array).to_pylist()]
 
 
 def pairs_json(array: pa.ChunkedArray) -> pa.Array:

@@ -36,6 +36,7 @@ from evtxscan.outputs.arrow_text import (
     joined_lines,
     strings,
     text_bytes,
+    text_series,
 )
 from evtxscan.outputs.json_cells import PAIRS, pairs_json, quoted
 from evtxscan.outputs.tables import iso_times
@@ -106,7 +107,7 @@ def json_lines(plain: pd.DataFrame) -> pa.Array | None:
 
 def _data_text(column: pd.Series) -> pd.Series | list[str]:
     if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
-        return _text_series(pairs_json(column.array._pa_array), column)
+        return text_series(pairs_json(column.array._pa_array), column)
     return data_as_json(column)
 
 
@@ -118,18 +119,13 @@ def _hex_texts(column: pd.Series) -> pd.Series | list[str | None]:
     values = column.to_numpy(dtype=np.uint64, na_value=0)
     distinct, inverse = np.unique(values, return_inverse=True)
     texts = pa.array([_KEYWORDS.format(v) for v in distinct.tolist()], type=pa.string())
-    return _text_series(texts.take(pa.array(inverse.reshape(-1), mask=missing)), column)
+    return text_series(texts.take(pa.array(inverse.reshape(-1), mask=missing)), column)
 
 
 def _time_texts(column: pd.Series) -> pd.Series:
     """Times as :func:`~evtxscan.outputs.tables.iso_times` writes them, as Arrow text."""
     texts = iso_times(column).to_numpy(dtype=object)
-    return _text_series(pa.array(texts, type=pa.string(), from_pandas=True), column)
-
-
-def _text_series(texts: pa.Array | pa.ChunkedArray, like: pd.Series) -> pd.Series:
-    """Arrow texts as a pandas column (no Python string per value) with ``like``'s index."""
-    return pd.Series(pd.arrays.ArrowStringArray(texts), index=like.index, name=like.name)
+    return text_series(pa.array(texts, type=pa.string(), from_pandas=True), column)
 
 
 def _data_json(column: pd.Series) -> pa.Array | None:

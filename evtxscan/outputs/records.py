@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evtxscan.outputs.arrow_text import csv_text
+from evtxscan.outputs.arrow_text import csv_text, text_series
 from evtxscan.outputs.record_text import jsonl_text, plain_frame
 from evtxscan.records.schema import COLUMNS, DATA_TYPE
 
@@ -84,7 +84,7 @@ def _category_text(column: pd.Series) -> pd.Series:
     codes = column.cat.codes.to_numpy()
     names = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
     texts = pc.take(names, pa.array(codes, mask=codes < 0))
-    return pd.Series(pd.arrays.ArrowStringArray(texts), index=column.index, name=column.name)
+    return text_series(texts, column)
 
 
 #: Rows of a Parquet row group: batches are gathered up to this many (a row group per

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.outputs.arrow_text import strings
+from evtxscan.outputs.arrow_text import strings, text_series
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_CELL_LIMIT = 32_767
@@ -56,7 +56,7 @@ def spreadsheet_safe(frame: pd.DataFrame, *, neutralize_formulas: bool = True) -
         texts = strings(column) if len(column) >= _ARROW_FROM else None
         if texts is not None:
             cleaned = _clean_texts(texts, neutralize_formulas)
-            out[name] = pd.Series(pd.arrays.ArrowStringArray(cleaned), index=column.index)
+            out[name] = text_series(cleaned, column)
         else:  # other values than text: as they are
             cells = _clean(column.to_numpy(dtype=object), neutralize_formulas)
             out[name] = pd.Series(cells, index=column.index, dtype=object)

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evtxscan.outputs.arrow_text import csv_text
-from evtxscan.outputs.json_cells import PAIRS, json_cells, pairs_json, python_cells
+from evtxscan.outputs.json_cells import json_cells, python_cells
 
 
 def _nested(column: pd.Series) -> bool:
@@ -35,10 +35,7 @@ def csv_cells(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)  # (columns are replaced, never changed in place)
     for name in out.columns:
         column = out[name]
-        if isinstance(column.dtype, pd.ArrowDtype) and column.dtype.pyarrow_dtype == PAIRS:
-            texts = pairs_json(column.array._pa_array)  # Arrow text: no Python string a row
-            out[name] = pd.Series(pd.arrays.ArrowStringArray(texts), index=column.index)
-        elif _nested(column):
+        if _nested(column):
             out[name] = json_cells(column)
         elif str(column.dtype).startswith("datetime64"):
             out[name] = iso_times(column)
