@@ -37,6 +37,7 @@ from evtxscan.sources.evtx.layout import (
 from evtxscan.sources.evtx.system_plan import SystemPlan, system_plan
 from evtxscan.sources.evtx.template import Definition, TemplateError, read_template
 from evtxscan.sources.evtx.template_copies import TemplateCopies
+from evtxscan.sources.evtx.template_texts import TemplateSkeletons
 from evtxscan.sources.evtx.walk import ChunkSet, RecordSet
 
 _FRAGMENT_WORD = int.from_bytes(FRAGMENT_HEADER, "little")
@@ -71,15 +72,7 @@ class TemplateEntry:
     def __init__(self, definition: Definition) -> None:
         self.definition = definition
         self.system: SystemPlan = system_plan(definition.root)
-        #: The plan without its constant texts: templates that differ only in literal text
-        #: (as the same template does on two machines: Computer) read their records alike.
-        self.system_layout: tuple[object, ...] = (
-            self.system.problem,
-            *(
-                (plan.source, plan.attribute, plan.slot, plan.optional)
-                for plan in self.system.fields.values()
-            ),
-        )
+        self.system_layout = self.system.layout
         self.derived: dict[str, Any] = {}  # e.g. the decoder's payload plan
 
 
@@ -108,6 +101,9 @@ class TemplateCache:
     payload_parts: dict[tuple[object, ...], int] = field(default_factory=dict)
     _ids: dict[Definition, int] = field(default_factory=dict)
     _places: TemplateCopies = field(default_factory=TemplateCopies)
+    _skeletons: TemplateSkeletons = field(default_factory=TemplateSkeletons)
+    _chunk: bytes = b""  # the chunk last parsed in, and the names read from it
+    _chunk_names: dict[int, str] = field(default_factory=dict)
 
     def trim(self) -> None:
         """Forget everything once more than ``limit`` templates (``4 * limit`` places,
@@ -124,21 +120,36 @@ class TemplateCache:
         self.payloads.clear()
         self.payload_parts.clear()
         self._places.clear()
+        self._skeletons.clear()
         self._ids.clear()
+        self._chunk, self._chunk_names = b"", {}
 
     def lookup(self, chunk: bytes, offset: int) -> int:
         """The id of the template defined at chunk ``offset`` (``chunk`` holds the chunk's
         bytes), or -1 when unreadable."""
         found = self._places.find(chunk, offset)
-        if found is None:
+        if found is not None:
+            return found
+        names = self._places.names_of(chunk)
+        parsed = self._skeletons.rebuilt(names, offset)  # another machine's version
+        if parsed is None:
+            if chunk is not self._chunk:  # the names of the chunk's templates, read once
+                self._chunk, self._chunk_names = chunk, {}
             try:
-                definition, references = read_template(chunk, offset)
+                parsed = read_template(chunk, offset, self._chunk_names)
             except TemplateError:
                 return -1  # not remembered: another chunk's copy may be readable
-            found = self._ids.setdefault(definition, len(self.entries))  # one deep hash
-            if found == len(self.entries):
-                self.entries.append(TemplateEntry(definition))
-            self._places.add(chunk, offset, references, found)
+            rebuilt = False
+        else:
+            rebuilt = True
+        definition, references, texts = parsed
+        found = self._ids.setdefault(definition, len(self.entries))  # one deep hash
+        if found == len(self.entries):
+            self.entries.append(TemplateEntry(definition))
+        known = self._places.add(chunk, offset, references, found)
+        if known is not None and not rebuilt:
+            start = offset + TEMPLATE_DEFINITION.size
+            self._skeletons.add(names, start, known.layout, known.names, texts, definition)
         return found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from evtxscan.sources.evtx.template import Literal, Node, Sub
 
@@ -70,6 +71,24 @@ class SystemPlan:
     fields: dict[str, FieldPlan]
     problem: str | None = None
 
+    @cached_property
+    def layout(self) -> tuple[object, ...]:
+        """The plan without its constant texts: templates that differ only in literal text
+        (as the same template does on two machines: Computer) read their records alike."""
+        return (
+            self.problem,
+            *(
+                (plan.source, plan.attribute, plan.slot, plan.optional)
+                for plan in self.fields.values()
+            ),
+        )
+
+
+#: Plans by System element, kept for the templates still to come: most templates of a log,
+#: and the same template on every machine, share one System element.
+_KEPT_PLANS = 256
+_PLANS: dict[Node, SystemPlan] = {}
+
 
 def system_plan(root: Node) -> SystemPlan:
     """The plan for a template whose root element is ``root`` (normally ``<Event>``)."""
@@ -78,7 +97,16 @@ def system_plan(root: Node) -> SystemPlan:
         if not systems and any(isinstance(item, Sub) for item in root.content):
             return SystemPlan({}, "System in a nested BinXml value")
         return SystemPlan({}, f"{len(systems)} System elements")
-    system = systems[0]
+    found = _PLANS.get(systems[0])
+    if found is None:
+        if len(_PLANS) >= _KEPT_PLANS:
+            _PLANS.clear()
+        found = _PLANS[systems[0]] = _plan(systems[0])
+    return found
+
+
+def _plan(system: Node) -> SystemPlan:
+    """The plan of a template's System element."""
     if any(isinstance(item, Sub) for item in system.content):
         return SystemPlan({}, "a substitution directly inside System")
     elements: dict[str, Node] = {}  # the first child element of each name

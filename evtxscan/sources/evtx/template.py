@@ -117,6 +117,9 @@ class Definition:
 #: A template's reference to a name: the chunk position of the 4-byte reference and the
 #: chunk offset it holds; the name is inline (follows the reference) when offset == at + 4.
 NameReference = tuple[int, int]
+#: A literal text of a template: its piece's number in document order (attributes' pieces,
+#: then content, element by element) and the chunk positions of its characters.
+TextSpan = tuple[int, int, int]
 
 
 def read_definition(chunk: bytes | memoryview, offset: int) -> Definition:
@@ -125,10 +128,12 @@ def read_definition(chunk: bytes | memoryview, offset: int) -> Definition:
 
 
 def read_template(
-    chunk: bytes | memoryview, offset: int
-) -> tuple[Definition, tuple[NameReference, ...]]:
-    """The definition at chunk ``offset`` and its name references, in the order read (what
-    :mod:`template_copies` needs to know the same template in another chunk)."""
+    chunk: bytes | memoryview, offset: int, names: dict[int, str] | None = None
+) -> tuple[Definition, tuple[NameReference, ...], tuple[TextSpan, ...]]:
+    """The definition at chunk ``offset``, its name references in the order read and its
+    literal texts (what :mod:`template_copies` needs to know the same template in another
+    chunk). ``names`` keeps the chunk's names by offset for its next templates (they share
+    most names)."""
     if not CHUNK_HEADER_SIZE <= offset <= CHUNK_SIZE - TEMPLATE_DEFINITION.size:
         raise TemplateError(f"template definition offset {offset} outside the chunk")
     _next, guid, size = TEMPLATE_DEFINITION.unpack_from(chunk, offset)
@@ -137,9 +142,10 @@ def read_template(
     if start + size > limit:
         raise TemplateError(f"template of {size} bytes at {offset} runs past the chunk")
     data = chunk if isinstance(chunk, bytes) and len(chunk) == limit else bytes(chunk[:limit])
-    walk = _TokenWalk(data, start + size)
+    walk = _TokenWalk(data, start + size, {} if names is None else names)
     root = walk.tree(start)
-    return Definition(guid=bytes(guid), data_size=size, root=root), tuple(walk.references)
+    definition = Definition(guid=bytes(guid), data_size=size, root=root)
+    return definition, tuple(walk.references), tuple(walk.texts)
 
 
 def _past(pos: int) -> TemplateError:
@@ -151,11 +157,13 @@ class _TokenWalk:
     per chunk that carries it, so this is a hot path: an explicit stack instead of
     recursion, token kinds as plain ints (their :data:`MORE_BIT` cleared), few calls."""
 
-    def __init__(self, data: bytes, end: int) -> None:
+    def __init__(self, data: bytes, end: int, names: dict[int, str]) -> None:
         self.data = data
         self.end = end
-        self.names: dict[int, str] = {}
+        self.names = names
         self.references: list[NameReference] = []
+        self.texts: list[TextSpan] = []
+        self.pieces = 0  # value pieces read so far
 
     def name(self, pos: int) -> tuple[str, int]:
         """The name referred to at ``pos`` and the position after the reference (after the
@@ -175,6 +183,7 @@ class _TokenWalk:
     def piece(self, token: int, pos: int) -> tuple[Piece, int]:
         """The value token at ``pos`` (``token`` is its kind) and the position after it."""
         data, end = self.data, self.end
+        self.pieces += 1
         if token in (_NORMAL, _OPTIONAL):
             if pos + _SUBSTITUTION_SIZE > end:
                 raise _past(pos)
@@ -190,8 +199,8 @@ class _TokenWalk:
             stop = pos + _TEXT_AT + 2 * u16(data, pos + 2)
             if stop > end:
                 raise _past(pos + _TEXT_AT)
-            text = _utf16(data[pos + _TEXT_AT : stop])
-            return _LITERALS.get(text) or _shared(_LITERALS, text, Literal(text)), stop
+            self.texts.append((self.pieces - 1, pos + _TEXT_AT, stop))
+            return literal(_utf16(data[pos + _TEXT_AT : stop])), stop
         if token == _CHAR_REFERENCE:
             if pos + _CHAR_REFERENCE_SIZE > end:
                 raise _past(pos)
@@ -298,6 +307,16 @@ def _shared(table: dict[_K, _P], key: _K, piece: _P) -> _P:
         table.clear()
     table[key] = piece
     return piece
+
+
+def literal(text: str) -> Literal:
+    """The literal piece of ``text`` (shared by every tree that holds it)."""
+    return _LITERALS.get(text) or _shared(_LITERALS, text, Literal(text))
+
+
+def literal_text(data: bytes, start: int, stop: int) -> str:
+    """The characters of a literal text at ``data[start:stop]`` (as the parser reads them)."""
+    return _utf16(data[start:stop])
 
 
 def _utf16(raw: bytes) -> str:

@@ -20,10 +20,11 @@ A damaged or hostile chunk that changes a referred name therefore gets its own p
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from itertools import repeat
+from operator import eq, itemgetter, sub
 
 from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION, u16
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
@@ -34,6 +35,7 @@ from evtxscan.sources.evtx.template import NameReference
 #: costs a few comparisons, no more.
 MAX_PER_KEY = 4
 MAX_STARTS = 32
+MAX_LAYOUTS = 4096  # layouts remembered by their references
 #: About the bytes kept (templates, the names they refer to, the objects holding them)
 #: before all is forgotten: memory stays flat whatever the input. The samples' templates
 #: take about 7 MiB, 60 distinct machines' copies of one System log 23 MiB; forgetting
@@ -70,37 +72,50 @@ class Layout:
         object.__setattr__(self, "_kept_bits", ~cleared)
 
     @cached_property
-    def _targets(self) -> struct.Struct:
-        """Reads every reference at once (made when first needed: most layouts never are)."""
+    def _reading(self) -> _Reading:
+        """How :meth:`read` takes the references apart (made when first needed: most
+        layouts never are)."""
         gaps, at = [], 0
         for position, _inline in self.references:
             gaps.append(f"{position - at}xI")
             at = position + NAME_OFFSET.size
-        return struct.Struct("<" + "".join(gaps))
+        outside = [i for i, (_position, inline) in enumerate(self.references) if not inline]
+        return _Reading(
+            struct.Struct("<" + "".join(gaps)),
+            tuple(position + NAME_OFFSET.size for position, _inline in self.references),
+            tuple(inline for _position, inline in self.references),
+            _picker(outside),
+        )
 
-    def read(self, data: bytes, start: int) -> tuple[list[int], tuple[bytes, ...]] | None:
-        """Where each name the template at ``start`` of chunk ``data`` refers to (where it is
-        not inline) is stored, and its bytes (length and characters); None when a
-        reference differs in kind or points where the parser would refuse it."""
-        limit = min(len(data), CHUNK_SIZE)
-        last = limit - 10  # the parser's bounds: a name header fits, its NUL too
-        after = start + NAME_OFFSET.size  # an inline name follows its reference
-        referred: list[int] = []
-        names: list[bytes] = []
-        targets = self._targets.unpack_from(data, start)
-        for target, (position, inline) in zip(targets, self.references, strict=True):
-            if (target == after + position) != inline:
-                return None
-            if inline:
-                continue
-            if not _FIRST_NAME <= target <= last:
-                return None
-            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)  # as _name
-            if stop + 2 > limit:
-                return None
-            referred.append(target)
-            names.append(data[target + _NAME_AT : stop])
-        return referred, tuple(names)
+    def read(
+        self, names: ChunkNames, start: int
+    ) -> tuple[tuple[int, ...], tuple[bytes, ...]] | None:
+        """Where each name the template at ``start`` of the chunk of ``names`` refers to
+        (where it is not inline) is stored, and its bytes (length and characters); None
+        when a reference differs in kind or points where the parser would refuse it."""
+        reading = self._reading
+        targets = reading.targets.unpack_from(names.data, start)
+        # A reference is inline when its target is the position right after it.
+        if tuple(map(eq, map(sub, targets, repeat(start)), reading.inline_at)) != reading.inline:
+            return None
+        referred = reading.outside(targets)
+        found = tuple(map(names.__getitem__, referred))
+        if None in found:
+            return None
+        return referred, found  # type: ignore[return-value]  # None was ruled out
+
+    def kept_bits(self) -> int:
+        """The bits of a body that :meth:`cleared` keeps."""
+        return self._kept_bits
+
+    def references_at(self, data: bytes, start: int) -> tuple[NameReference, ...]:
+        """The references of the template whose body is at ``start`` of chunk ``data``, as
+        the parser gives them (position, target)."""
+        targets = self._reading.targets.unpack_from(data, start)
+        return tuple(
+            (start + position, target)
+            for (position, _inline), target in zip(self.references, targets, strict=True)
+        )
 
     def cleared(self, guid: bytes, body: bytes) -> bytes:
         """A template's GUID and bytes with its chunk-relative fields cleared: each
@@ -145,6 +160,15 @@ class TemplateCopies:
         #: when seen again (a copied log), not in every chunk of a distinct one.
         self._sighted: set[int] = set()
         self._kept = 0  # about the bytes held by the keys and names
+        #: Layouts by their references: a template has one layout in most chunks.
+        self._layout_memo: dict[tuple[tuple[int, bool], ...], Layout] = {}
+        self._names = ChunkNames(b"")  # the names of the chunk last looked into
+
+    def names_of(self, data: bytes) -> ChunkNames:
+        """The names of chunk ``data`` (those read before, while it is the same chunk)."""
+        if self._names.data is not data:
+            self._names = ChunkNames(data)
+        return self._names
 
     def __len__(self) -> int:
         return len(self._exact)
@@ -155,6 +179,8 @@ class TemplateCopies:
         self._cleared.clear()
         self._sighted.clear()
         self._kept = 0
+        self._layout_memo.clear()
+        self._names = ChunkNames(b"")
 
     def find(self, data: bytes, offset: int) -> int | None:
         """The template id of the place at chunk ``offset`` (``data`` is the chunk), or None
@@ -169,19 +195,20 @@ class TemplateCopies:
             return None
         key = data[start - _GUID_AND_SIZE : start + size]  # GUID, size and body
         starts = self._exact.get(key)
+        names = self.names_of(data)
         if starts:
             place = starts.get(start)
             if place is not None and place.holds(data):
                 return place.known.template
             for known in [place.known for place in starts.values()][:MAX_PER_KEY]:
-                read = known.layout.read(data, start)
+                read = known.layout.read(names, start)
                 if read is not None and read[1] == known.names:
                     self._sighting(key, data, start, known, read[0])
                     return known.template
         body = data[start : start + size]
         for layout in self._layouts.get((guid, size), ()):
             candidates = self._cleared.get(layout.cleared(guid, body))
-            read = layout.read(data, start) if candidates else None
+            read = layout.read(names, start) if candidates else None
             if read is None:
                 continue
             for known in candidates or ():
@@ -194,24 +221,30 @@ class TemplateCopies:
 
     def add(
         self, data: bytes, offset: int, references: tuple[NameReference, ...], template: int
-    ) -> None:
+    ) -> Known | None:
         """Remember the place at chunk ``offset`` parsed as template id ``template`` (its
-        name ``references`` as :func:`template.read_template` gave them)."""
+        name ``references`` as :func:`template.read_template` gave them); what is known of
+        it (None if nothing)."""
         _next, guid, size = TEMPLATE_DEFINITION.unpack_from(data, offset)
         start = offset + TEMPLATE_DEFINITION.size
-        try:
-            layout = Layout(
-                tuple((at - start, target == at + NAME_OFFSET.size) for at, target in references)
-            )
-        except ValueError:  # the parser reads forward: cannot happen
-            return
+        relative = tuple((at - start, target == at + NAME_OFFSET.size) for at, target in references)
+        layout = self._layout_memo.get(relative)
+        if layout is None:
+            try:
+                layout = Layout(relative)
+            except ValueError:  # the parser reads forward: cannot happen
+                return None
+            if len(self._layout_memo) >= MAX_LAYOUTS:
+                self._layout_memo.clear()
+            self._layout_memo[relative] = layout
         referred = [target for at, target in references if target != at + NAME_OFFSET.size]
-        known = Known(template, layout, tuple(_name(data, target) for target in referred))
+        stored = self.names_of(data)
+        known = Known(template, layout, tuple(stored[target] or b"" for target in referred))
         key = data[start - _GUID_AND_SIZE : start + size]
         self._sighting(key, data, start, known, referred)
         layouts = self._layouts.setdefault((guid, size), [])
         if layout not in layouts and len(layouts) >= MAX_PER_KEY:
-            return
+            return known
         if layout not in layouts:
             layouts.append(layout)
         cleared = layout.cleared(guid, data[start : start + size])
@@ -225,9 +258,10 @@ class TemplateCopies:
                 + _NAME_OVERHEAD * len(names)
                 + sum(map(len, names))
             )
+        return known
 
     def _sighting(
-        self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
+        self, key: bytes, data: bytes, start: int, known: Known, referred: Sequence[int]
     ) -> None:
         """A place found without its exact bytes: kept by them the second time."""
         mark = hash((key, start))  # a collision only keeps a place early
@@ -238,7 +272,7 @@ class TemplateCopies:
             self._kept += _SIGHTING_OVERHEAD
 
     def _remember(
-        self, key: bytes, data: bytes, start: int, known: Known, referred: list[int]
+        self, key: bytes, data: bytes, start: int, known: Known, referred: Sequence[int]
     ) -> None:
         """Keep ``known`` as the place at ``start`` (its exact bytes ``key``; the names it
         refers to stored at ``referred``), with the spans of the names outside itself."""
@@ -254,6 +288,44 @@ class TemplateCopies:
         names = tuple(data[span] for span in outside)
         starts[start] = Place(known, min(len(data), CHUNK_SIZE), names, _spans(outside))
         self._kept += len(key) + _NAME_OVERHEAD * len(names) + sum(map(len, names))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    targets: struct.Struct  # every reference's 4 bytes
+    inline_at: tuple[int, ...]  # each reference's target if inline, relative to the body
+    inline: tuple[bool, ...]  # whether each reference is inline
+    outside: Callable[[tuple[int, ...]], tuple[int, ...]]  # the references not inline
+
+
+def _picker(indexes: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    """A function picking ``indexes`` out of a tuple, always as a tuple (one C call)."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    if indexes:
+        (only,) = indexes
+        return lambda values: (values[only],)
+    return lambda values: ()
+
+
+class ChunkNames(dict[int, bytes | None]):
+    """The names stored in one chunk by offset (length field and characters), read when
+    first asked for; None where the parser would refuse to read a name."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self.data = data
+
+    def __missing__(self, target: int) -> bytes | None:
+        data = self.data
+        limit = min(len(data), CHUNK_SIZE)
+        name: bytes | None = None
+        if _FIRST_NAME <= target <= limit - 10:  # the parser's bounds: a header, its NUL
+            stop = target + NAME_HEADER.size + 2 * u16(data, target + _NAME_AT)
+            if stop + 2 <= limit:
+                name = data[target + _NAME_AT : stop]
+        self[target] = name
+        return name
 
 
 def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
