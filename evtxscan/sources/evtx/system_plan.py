@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
-from evtxscan.sources.evtx.template import Literal, Node, Sub
+from evtxscan.sources.evtx.template import Literal, Node, Piece, Sub
 
 
 class Source(Enum):
@@ -114,16 +114,20 @@ def _plan(system: Node) -> SystemPlan:
         if isinstance(item, Node):
             elements.setdefault(item.name, item)
     fields: dict[str, FieldPlan] = {}
+    attributes: dict[str, dict[str, tuple[Piece, ...]]] = {}  # the first of each name
     for name, (element_name, attribute) in FIELD_PLACES.items():
         element = elements.get(element_name)
-        if attribute is not None:
-            pieces = None if element is None else element.attribute(attribute)
-        elif element is None:
+        if element is None:
             pieces = None
+        elif attribute is not None:
+            found = attributes.get(element_name)
+            if found is None:
+                found = attributes[element_name] = dict(reversed(element.attributes))
+            pieces = found.get(attribute)
         elif any(isinstance(item, Node) for item in element.content):
             return SystemPlan({}, f"<{element_name}> holds elements")
         else:
-            pieces = tuple(item for item in element.content if not isinstance(item, Node))
+            pieces = element.content  # type: ignore[assignment]  # pieces only, as checked
         plan = _field_plan(pieces, attribute is not None)
         if plan is None:
             return SystemPlan({}, f"<{element_name}> mixes text and substitutions")

@@ -13,7 +13,7 @@ using the template go to the renderer.
 from __future__ import annotations
 
 from codecs import utf_16_le_decode
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from evtxscan.sources.evtx.binxml import (
@@ -95,6 +95,19 @@ class Node:
     name: str
     attributes: Attributes
     content: tuple[Node | Piece, ...]
+    #: The hash, made with the node: a tree is hashed (as a cache key) without walking it
+    #: again, and its children's hashes are known when it is made.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.name, self.attributes, self.content)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Node], tuple[str, Attributes, tuple[Node | Piece, ...]]]:
+        # Made again where unpickled: string hashes differ between processes.
+        return Node, (self.name, self.attributes, self.content)
 
     def children(self) -> tuple[Node, ...]:
         """The child elements, in order."""
