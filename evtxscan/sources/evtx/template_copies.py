@@ -315,14 +315,14 @@ class ChunkNames(dict[int, bytes | None]):
     def __init__(self, data: bytes) -> None:
         super().__init__()
         self.data = data
+        self.last = min(len(data), CHUNK_SIZE) - 10  # the parser's bounds: a header, its NUL
 
     def __missing__(self, target: int) -> bytes | None:
         data = self.data
-        limit = min(len(data), CHUNK_SIZE)
         name: bytes | None = None
-        if _FIRST_NAME <= target <= limit - 10:  # the parser's bounds: a header, its NUL
-            stop = target + NAME_HEADER.size + 2 * u16(data, target + _NAME_AT)
-            if stop + 2 <= limit:
+        if _FIRST_NAME <= target <= self.last:
+            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)  # as _name
+            if stop <= self.last + 8:
                 name = data[target + _NAME_AT : stop]
         self[target] = name
         return name
