@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from evtxscan.signatures.model import Condition, Selector, Signature
 
@@ -41,7 +42,7 @@ class _Fields:
             name = "data" if field == "data" or field.startswith("data.") else field
             values = self.lists.get(name)
             if values is None:  # a column's Python values, made once (EventData: costly)
-                values = self.lists[name] = self.rows[name].tolist()
+                values = self.lists[name] = _python_values(self.rows[name])
             texts = [tuple(self.field_values({name: v}, field)) for v in values]
             number: dict[tuple[str, ...], int] = {}
             codes = np.array([number.setdefault(t, len(number)) for t in texts], dtype=np.int64)
@@ -125,6 +126,17 @@ class _Batch:
                 hit = known[key] = condition.test(list(distinct[code]))
             found[code] = hit
         return found
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column's values as Python objects. Arrow text and nested columns are converted by
+    Arrow at once (pandas converts them an element at a time); a missing value is None."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        kind = dtype.pyarrow_dtype
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_nested(kind):
+            return list(column.array._pa_array.to_pylist())
+    return column.tolist()
 
 
 def _folded(column: pd.Series) -> np.ndarray:

@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from evtxscan.correlation import matching
@@ -64,3 +65,19 @@ def test_remembered_results_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert index.match(rows, canon) == _one_by_one(index, rows, canon)
     assert len(index.known) <= 5
     assert np.all([isinstance(k[1], tuple) for k in index.known])
+
+
+def test_python_values_are_those_pandas_gives_made_by_arrow() -> None:
+    """Arrow text and nested columns (chunked too) are converted by Arrow; a missing value
+    is None where pandas gives NA, which every field reader takes alike. Others as pandas."""
+    data = pd.array([[{"name": "a", "value": "1"}], None, []], dtype=COLUMNS["data"])
+    texts = pd.array(["x", None, "é"], dtype=pd.ArrowDtype(pa.string()))
+    chunked = pd.concat([pd.Series(texts[:1]), pd.Series(texts[1:])], ignore_index=True)
+    assert chunked.array._pa_array.num_chunks == 2
+    for column in (pd.Series(data), pd.Series(texts), chunked):
+        expected = [None if value is pd.NA else value for value in column.tolist()]
+        assert matching._python_values(column) == expected
+    times = pd.Series(pd.to_datetime(["2024-01-01"], utc=True))
+    assert matching._python_values(times) == times.tolist()
+    plain = pd.Series(["a", None], dtype=object)
+    assert matching._python_values(plain) == ["a", None]
