@@ -71,7 +71,7 @@ class Skeleton:
     names: tuple[bytes, ...]
     definition: Definition
     pieces: tuple[int, ...]  # each text's piece number
-    texts: tuple[str, ...]
+    raw: tuple[bytes, ...]  # each text's characters as stored
     paths: tuple[TextPath, ...]
 
 
@@ -114,9 +114,9 @@ class TemplateSkeletons:
             return
         pieces = tuple(piece for piece, _first, _stop in texts)
         paths = _paths(definition.root, pieces)
-        old = tuple(_piece_text(definition.root, path) for path in paths)
-        kept.append(Skeleton(shape, known_names, definition, pieces, old, paths))
-        self.kept += 2 * len(key) + sum(map(len, known_names)) + _TREE_BYTES
+        raw = tuple(names.data[first:stop] for _piece, first, stop in texts)
+        kept.append(Skeleton(shape, known_names, definition, pieces, raw, paths))
+        self.kept += 2 * len(key) + sum(map(len, (*known_names, *raw))) + _TREE_BYTES
         if self.kept > MAX_KEPT_BYTES:
             self.clear()  # a memo only: memory stays flat whatever the input
 
@@ -157,15 +157,16 @@ def _rebuilt(
     shape = skeleton.shape
     root = skeleton.definition.root
     spans: list[TextSpan] = []
-    places = zip(shape.texts, skeleton.pieces, skeleton.texts, skeleton.paths, strict=True)
+    places = zip(shape.texts, skeleton.pieces, skeleton.raw, skeleton.paths, strict=True)
     for (first, stop), piece, old, path in places:
         spans.append((piece, start + first, start + stop))
+        if data[start + first : start + stop] == old:
+            continue  # the same characters: the same text
         try:
             text = literal_text(data, start + first, start + stop)
         except TemplateError:
             return None  # the parser refuses it too: the caller's parse says why
-        if text != old:
-            root = _replace(root, path, literal(text))
+        root = _replace(root, path, literal(text))
     definition = Definition(bytes(guid), skeleton.definition.data_size, root)
     references = shape.layout.references_at(data, start)
     return definition, references, tuple(spans)
@@ -195,18 +196,6 @@ def _every_piece(node: Node, steps: tuple[int, ...]) -> Iterator[TextPath]:
             yield from _every_piece(item, (*steps, index))
         else:
             yield steps, -1, index
-
-
-def _piece_text(root: Node, path: TextPath) -> str:
-    steps, attribute, index = path
-    node = root
-    for step in steps:
-        child = node.content[step]
-        assert isinstance(child, Node)
-        node = child
-    piece = node.content[index] if attribute < 0 else node.attributes[attribute][1][index]
-    assert not isinstance(piece, Node)
-    return getattr(piece, "text", "")
 
 
 def _replace(node: Node, path: TextPath, piece: Piece) -> Node:
