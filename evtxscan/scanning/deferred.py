@@ -24,12 +24,11 @@ from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
-from evtxscan.sources.evtx.decode import DecodeOptions
+from evtxscan.sources.evtx.decode import DecodeOptions, decode_offsets
 from evtxscan.sources.evtx.file_slices import file_numbers, pair_keys
-from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, inspect_header
-from evtxscan.sources.evtx.selective import read_range_selected, read_ranges_decoded
+from evtxscan.sources.evtx.selective import read_range_selected
 from evtxscan.sources.evtx.selectors import OffsetSelector
 from evtxscan.sources.inputs import Buffer, Source, open_source
 from evtxscan.sources.integrity import FileReport
@@ -263,18 +262,10 @@ class _Batch:
         self.offsets.append(task.offsets)
         self.chunks += _count(group)
 
-    def _decoded(self, selector: _ItemOffsets) -> list[list[pd.DataFrame]]:
-        together = read_ranges_decoded(
-            self.items, selector, self.options, batch_size=1 << 30, joined=True
-        )  # the batch's rows as one frame, every file's in input order
-        if together is not None:
-            return together
-        alone = []  # values read as missing are counted per batch: each file on its own
-        for number, item in enumerate(self.items):
-            own = _ItemOffsets((self.offsets[number],))
-            found = read_ranges_decoded([item], own, self.options, batch_size=1 << 30)
-            alone.append(found[0] if found else [])
-        return alone
+    def _decoded(self) -> pd.DataFrame:
+        """The batch's wanted records (and, from chunks left to the renderer, others)."""
+        items = [(name, content, spans) for name, content, spans, _result in self.items]
+        return decode_offsets(items, self.offsets, self.options)
 
     def _wanted(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows of ``frame`` at an offset wanted of their own file (a chunk rendered
@@ -286,40 +277,21 @@ class _Batch:
 
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
-        selector = _ItemOffsets(tuple(self.offsets))
         try:
-            outputs = within(self.time_budget, lambda: self._decoded(selector))
+            frames = [within(self.time_budget, self._decoded)]
         except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
-            outputs = [[] for _ in self.items]
+            frames = []
         found = []
-        for frames in outputs:
-            for frame in frames:
-                wanted = frame[self._wanted(frame)]
-                if not wanted.empty:
-                    found.append(wanted.reset_index(drop=True))
+        for frame in frames:
+            wanted = frame[self._wanted(frame)]
+            if not wanted.empty:
+                found.append(wanted.reset_index(drop=True))
         for content in self.opened:
             if content is not keep and hasattr(content, "close"):
                 content.close()
         self.opened = [keep] if keep is not None else []
         self.items, self.offsets, self.chunks = [], [], 0
         return found
-
-
-@dataclass(frozen=True)
-class _ItemOffsets:
-    """Decodes, in a batch of several files, the records at each file's own offsets."""
-
-    offsets: tuple[tuple[int, ...], ...]  # per item of the batch (``index.source``)
-
-    def decode_mask(self, index: RecordIndex) -> np.ndarray:
-        mask = np.zeros(len(index), dtype=bool)
-        for number, wanted in enumerate(self.offsets):
-            rows = index.source == number
-            mask[rows] = np.isin(index.offset[rows], np.array(wanted, dtype=np.int64))
-        return mask
-
-    def defer_mask(self, index: RecordIndex) -> np.ndarray:
-        return np.zeros(len(index), dtype=bool)
 
 
 def _spans(content: Buffer, offsets: tuple[int, ...]) -> list[ChunkRange]:

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from evtxscan.records.batch import concat_frames
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, ValueType
-from evtxscan.sources.evtx.decode import decode_chunk_range, decode_records
-from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE
-from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges, read_chunk_range
+from evtxscan.sources.evtx.decode import decode_chunk_range, decode_offsets
+from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
+from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, read_chunk_range
 from evtxscan.synth import EventSpec, HexInt32, HexInt64, Sid, UserData, evtx_bytes
 from evtxscan.synth.binxml import Element, Sub, Text, Value
 
@@ -256,18 +256,41 @@ def test_odd_payload_templates_decode_or_fall_back_to_the_renderer(tmp_path: Pat
     assert_same_rows(decoded(image, str(path)), rust_frame(path))
 
 
-def test_chosen_records_decode_alone(tmp_path: Path) -> None:
+def _whole(data: bytes) -> list[ChunkRange]:
+    return [ChunkRange(FILE_HEADER_SIZE, 0, (len(data) - FILE_HEADER_SIZE) // CHUNK_SIZE)]
+
+
+def test_records_at_chosen_offsets_decode_alone(tmp_path: Path) -> None:
     data = evtx_bytes([_spec(i) for i in range(150)], records_per_chunk=20)
     path = tmp_path / "c.evtx"
     path.write_bytes(data)
     index = index_file(data)
     rows = np.array([3, 0, 77, 149, 42, 43, 100])
-    mine = decode_records(data, index, rows, source=str(path))
+    wanted_at = [*index.offset[rows].tolist(), int(index.offset[5]) + 1]  # one where none starts
+    mine = decode_offsets([(str(path), data, _whole(data))], [wanted_at])
     reference = rust_frame(path)
     wanted = reference[reference["offset"].isin(index.offset[rows])]
     assert sorted(mine["offset"].tolist()) == sorted(index.offset[rows].tolist())
     assert_same_rows(mine, wanted)
-    assert len(decode_records(data, index, np.array([], dtype=np.int64), source="x")) == 0
+    assert len(decode_offsets([("x", data, _whole(data))], [[]])) == 0
+
+
+def test_offsets_of_several_files_decode_together(tmp_path: Path) -> None:
+    """Each file's own offsets: an offset wanted of one file is not taken from another."""
+    first = evtx_bytes([_spec(i) for i in range(30)], records_per_chunk=10)
+    second = evtx_bytes([_spec(i + 100) for i in range(30)], records_per_chunk=10)
+    paths = [tmp_path / "a.evtx", tmp_path / "b.evtx"]
+    for path, data in zip(paths, (first, second), strict=True):
+        path.write_bytes(data)
+    one, two = index_file(first), index_file(second)
+    offsets = [one.offset[[1, 12]].tolist(), two.offset[[25]].tolist()]
+    items = [(str(p), d, _whole(d)) for p, d in zip(paths, (first, second), strict=True)]
+    mine = decode_offsets(items, offsets)
+    assert mine["source_file"].astype(str).tolist() == [str(paths[0])] * 2 + [str(paths[1])]
+    for path, wanted in zip(paths, offsets, strict=True):
+        reference = rust_frame(path)
+        own = mine[mine["source_file"].astype(str) == str(path)]
+        assert_same_rows(own, reference[reference["offset"].isin(wanted)])
 
 
 def test_records_the_index_left_to_the_renderer_decode_through_it(tmp_path: Path) -> None:
@@ -286,7 +309,7 @@ def test_records_the_index_left_to_the_renderer_decode_through_it(tmp_path: Path
     path.write_bytes(image)
     index = index_file(image)
     assert index.fallback.tolist() == [True, False, False]
-    mine = decode_records(image, index, np.arange(3), source=str(path))
+    mine = decode_offsets([(str(path), image, _whole(image))], [index.offset.tolist()])
     assert_same_rows(mine, rust_frame(path))
     assert mine["channel"].tolist()[0] == "A&B"
     assert mine["data"].tolist()[2] == [{"name": None, "value": "ok"}]

@@ -5,8 +5,8 @@ records (every column), in file order (chunk, live records, then slack):
 
 - :func:`index_range` and :func:`decode_indexed` -- one range indexed once, then the rows
   a caller chose from that index decoded from it (a scan's selective read);
-- :func:`decode_records` -- rows of chosen index rows (e.g. the candidates a scan selected
-  from :class:`~evtxscan.sources.evtx.index.RecordIndex` columns);
+- :func:`decode_offsets` -- rows of the records at chosen file offsets (a scan's second
+  read of context records), only those indexed;
 - :func:`decode_sources` -- typed batches of every record of many files' chunk ranges, the
   files copied side by side so the fixed costs are per batch, not per file, with each
   range's integrity facts in a :class:`~evtxscan.sources.evtx.reader.RangeResult`;
@@ -33,10 +33,10 @@ from pandas.api.types import union_categoricals
 from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import check as check_budget
-from evtxscan.sources.evtx.arrays import Reader
 from evtxscan.sources.evtx.backends import rust_events
 from evtxscan.sources.evtx.chunk_events import ChunkEvents
 from evtxscan.sources.evtx.chunk_notes import note_chunks
+from evtxscan.sources.evtx.file_slices import pair_keys
 from evtxscan.sources.evtx.frames import hosts, index_frame
 from evtxscan.sources.evtx.index import (
     BATCH_BYTES,
@@ -46,11 +46,11 @@ from evtxscan.sources.evtx.index import (
     index_set,
 )
 from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, ThreadCaches
-from evtxscan.sources.evtx.layout import CHUNK_MAGIC, CHUNK_SIZE, FILE_HEADER_SIZE
+from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.payload import read_payloads
 from evtxscan.sources.evtx.reader import TORN_HEADER, ChunkRange, RangeResult
 from evtxscan.sources.evtx.rendered import Wanted, render_wanted
-from evtxscan.sources.evtx.walk import ChunkSet, RecordSet, chunks_copied, chunks_in_place
+from evtxscan.sources.evtx.walk import ChunkSet, chunks_copied, chunks_in_place, walk
 from evtxscan.sources.fileview import FileView
 from evtxscan.sources.integrity import ReadError
 
@@ -129,34 +129,30 @@ def decode_chunk_range(
     return decode_sources(items, options=options, batch_size=batch_size, cache=cache)
 
 
-def decode_records(
-    content: Buffer,
-    index: RecordIndex,
-    rows: np.ndarray,
-    *,
-    source: str,
+def decode_offsets(
+    items: Sequence[tuple[str, Buffer, Sequence[ChunkRange]]],
+    offsets: Sequence[Sequence[int]],
     options: DecodeOptions | None = None,
     cache: TemplateCache | None = None,
 ) -> pd.DataFrame:
-    """Schema rows of ``index`` rows ``rows`` (all from ``content``), in file order.
-
-    Records the renderer cannot render either are missing from the result (as they are
-    from ``read_records``).
-    """
-    options = options or DecodeOptions()
-    picked = index.take(np.asarray(rows, dtype=np.int64))
-    first = 0 if bytes(content[:8]) == CHUNK_MAGIC else FILE_HEADER_SIZE
-    picked = picked.take(np.lexsort((picked.offset, picked.recovered, picked.chunk)))
-    slots = np.unique(picked.chunk)
-    chunks = chunks_copied([(0, content, first, int(slot), 1) for slot in slots.tolist()])
-    row = np.searchsorted(slots, picked.chunk)
-    rel = picked.offset - chunks.file_offset[row]
-    size = Reader(chunks.buf).u32(chunks.base[row] + rel + _SIZE_AT).astype(np.int64)
-    records = RecordSet(row, rel, size, picked.record_number, picked.written_time, picked.recovered)
-    indexed = index_set(chunks, cache or _DECODER.get(), records)
-    inputs = [_Input(source, content, (ChunkRange(first, 0, 0),), RangeResult())]
-    rows_all = np.arange(len(picked))
-    return _decoded(inputs, indexed, rows_all, options, cache or _DECODER.get())
+    """Schema rows of the records starting at file ``offsets[i]`` of each item's chunk
+    ranges (``(name, content, spans)``), in file order: a second read, which wants a few
+    records of each chunk, walks the chunks but indexes and decodes those records only.
+    An offset where no record starts gives none."""
+    check_budget()
+    cache = cache or _DECODER.get()
+    inputs = [_Input(name, data, tuple(spans), RangeResult()) for name, data, spans in items]
+    chunks = _chunk_set(inputs)
+    records = walk(chunks)
+    found = pair_keys(
+        chunks.source[records.chunk], chunks.file_offset[records.chunk] + records.offset
+    )
+    wanted = [
+        pair_keys(np.full(len(o), n), np.asarray(o, dtype=np.int64)) for n, o in enumerate(offsets)
+    ]
+    chosen = records.take(np.flatnonzero(np.isin(found, np.concatenate([found[:0], *wanted]))))
+    indexed = index_set(chunks, cache, chosen)
+    return _decoded(inputs, indexed, np.arange(len(chosen)), options or DecodeOptions(), cache)
 
 
 def _batches(frame: pd.DataFrame, batch_size: int) -> Iterator[pd.DataFrame]:

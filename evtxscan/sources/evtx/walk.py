@@ -76,6 +76,18 @@ class RecordSet:
     def __len__(self) -> int:
         return len(self.offset)
 
+    def take(self, rows: np.ndarray) -> RecordSet:
+        """Records ``rows`` (positions), in that order; the torn headers stay noted."""
+        return RecordSet(
+            self.chunk[rows],
+            self.offset[rows],
+            self.size[rows],
+            self.number[rows],
+            self.written[rows],
+            self.recovered[rows],
+            self.torn,
+        )
+
 
 def walk(chunks: ChunkSet, reader: Reader | None = None) -> RecordSet:
     """Every record header of every valid chunk slot (see the module docstring)."""
