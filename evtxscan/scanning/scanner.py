@@ -191,16 +191,41 @@ def combine_rows(carried: pd.DataFrame | None, kept: list[pd.DataFrame]) -> pd.D
 
 
 def canonical_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` sorted by host, time, channel, EventRecordID, file and offset."""
-    keys = pd.DataFrame(
-        {
-            "host": rows["host"].astype(str),
-            "time": rows["time"],
-            "channel": rows["channel"].astype(str),
-            "id": rows["event_record_id"],
-            "file": rows["source_file"].astype(str),
-            "offset": rows["offset"],
-        }
-    )
-    order = keys.sort_values(list(keys.columns), kind="stable", na_position="last").index
-    return rows.loc[order].reset_index(drop=True)
+    """``rows`` sorted by host, time, channel, EventRecordID, file and offset (host, channel
+    and file as their texts; missing values last, ties in row order)."""
+    keys: list[np.ndarray] = []
+    for name in ("offset", "source_file", "event_record_id", "channel", "time", "host"):
+        value, missing = _sort_key(rows[name])
+        keys += [value, missing]  # np.lexsort: the last key sorts first
+    return rows.take(np.lexsort(keys)).reset_index(drop=True)
+
+
+def _sort_key(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as numbers that sort as its values do (texts by their rank among the
+    distinct texts, as pandas sorts ``astype(str)``), and where it is missing."""
+    kind = column.dtype
+    if isinstance(kind, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        texts = column.cat.categories.astype(str).to_numpy(dtype=object)
+    elif isinstance(kind, np.dtype) and kind.kind in "iub":
+        return column.to_numpy(), np.zeros(len(column), dtype=bool)
+    elif str(kind).startswith("datetime64"):
+        values = column.to_numpy(dtype="datetime64[us]")
+        return values.view(np.int64), np.isnat(values)
+    elif pd.api.types.is_integer_dtype(kind) or pd.api.types.is_bool_dtype(kind):
+        missing = column.isna().to_numpy()
+        return column.to_numpy(
+            dtype=np.uint64 if _unsigned(kind) else np.int64, na_value=0
+        ), missing
+    else:  # texts, or anything else: as pandas would, by their text
+        codes, uniques = pd.factorize(column.astype(str))
+        texts = np.asarray(uniques, dtype=object)
+    missing = codes < 0
+    if not len(texts):
+        return np.zeros(len(codes), dtype=np.int64), missing
+    _distinct, rank = np.unique(texts, return_inverse=True)
+    return np.where(missing, 0, rank.reshape(-1)[np.maximum(codes, 0)]), missing
+
+
+def _unsigned(kind: object) -> bool:
+    return pd.api.types.is_unsigned_integer_dtype(kind)  # type: ignore[arg-type]
