@@ -131,23 +131,22 @@ class TemplateCache:
         if found is not None:
             return found
         names = self._places.names_of(chunk)
-        parsed = self._skeletons.rebuilt(names, offset)  # another machine's version
-        if parsed is None:
+        rebuilt = self._skeletons.rebuilt(names, offset)  # another machine's version
+        if rebuilt is None:
             if chunk is not self._chunk:  # the names of the chunk's templates, read once
                 self._chunk, self._chunk_names = chunk, {}
             try:
-                parsed = read_template(chunk, offset, self._chunk_names)
+                definition, references, texts = read_template(chunk, offset, self._chunk_names)
             except TemplateError:
                 return -1  # not remembered: another chunk's copy may be readable
-            rebuilt = False
         else:
-            rebuilt = True
-        definition, references, texts = parsed
+            definition, references, texts = rebuilt[:3]
         found = self._ids.setdefault(definition, len(self.entries))  # one deep hash
         if found == len(self.entries):
             self.entries.append(TemplateEntry(definition))
-        known = self._places.add(chunk, offset, references, found)
-        if known is not None and not rebuilt:
+        layout = None if rebuilt is None else rebuilt.layout
+        known = self._places.add(chunk, offset, references, found, layout)
+        if known is not None and rebuilt is None:
             start = offset + TEMPLATE_DEFINITION.size
             self._skeletons.add(names, start, known.layout, known.names, texts, definition)
         return found

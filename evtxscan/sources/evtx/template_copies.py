@@ -35,7 +35,6 @@ from evtxscan.sources.evtx.template import NameReference
 #: costs a few comparisons, no more.
 MAX_PER_KEY = 4
 MAX_STARTS = 32
-MAX_LAYOUTS = 4096  # layouts remembered by their references
 #: About the bytes kept (templates, the names they refer to, the objects holding them)
 #: before all is forgotten: memory stays flat whatever the input. The samples' templates
 #: take about 7 MiB, 60 distinct machines' copies of one System log 23 MiB; forgetting
@@ -160,8 +159,6 @@ class TemplateCopies:
         #: when seen again (a copied log), not in every chunk of a distinct one.
         self._sighted: set[int] = set()
         self._kept = 0  # about the bytes held by the keys and names
-        #: Layouts by their references: a template has one layout in most chunks.
-        self._layout_memo: dict[tuple[tuple[int, bool], ...], Layout] = {}
         self._names = ChunkNames(b"")  # the names of the chunk last looked into
 
     def names_of(self, data: bytes) -> ChunkNames:
@@ -179,7 +176,6 @@ class TemplateCopies:
         self._cleared.clear()
         self._sighted.clear()
         self._kept = 0
-        self._layout_memo.clear()
         self._names = ChunkNames(b"")
 
     def find(self, data: bytes, offset: int) -> int | None:
@@ -220,23 +216,26 @@ class TemplateCopies:
         return None
 
     def add(
-        self, data: bytes, offset: int, references: tuple[NameReference, ...], template: int
+        self,
+        data: bytes,
+        offset: int,
+        references: tuple[NameReference, ...],
+        template: int,
+        layout: Layout | None = None,
     ) -> Known | None:
         """Remember the place at chunk ``offset`` parsed as template id ``template`` (its
-        name ``references`` as :func:`template.read_template` gave them); what is known of
-        it (None if nothing)."""
+        name ``references`` as :func:`template.read_template` gave them, their ``layout``
+        when known); what is known of it (None if nothing)."""
         _next, guid, size = TEMPLATE_DEFINITION.unpack_from(data, offset)
         start = offset + TEMPLATE_DEFINITION.size
-        relative = tuple((at - start, target == at + NAME_OFFSET.size) for at, target in references)
-        layout = self._layout_memo.get(relative)
         if layout is None:
+            relative = tuple(
+                (at - start, target == at + NAME_OFFSET.size) for at, target in references
+            )
             try:
                 layout = Layout(relative)
             except ValueError:  # the parser reads forward: cannot happen
                 return None
-            if len(self._layout_memo) >= MAX_LAYOUTS:
-                self._layout_memo.clear()
-            self._layout_memo[relative] = layout
         referred = [target for at, target in references if target != at + NAME_OFFSET.size]
         stored = self.names_of(data)
         known = Known(template, layout, tuple(stored[target] or b"" for target in referred))

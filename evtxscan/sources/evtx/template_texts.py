@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from evtxscan.sources.evtx.binxml import TEMPLATE_DEFINITION
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
@@ -61,6 +62,16 @@ class Shape:
         """The body's size and its bytes with every field that may differ cleared."""
         value = int.from_bytes(body, "little") & self.kept_bits
         return len(body).to_bytes(4, "little") + value.to_bytes(len(body), "little")
+
+
+class Rebuilt(NamedTuple):
+    """A template rebuilt as parsing it gives it (definition, references, texts), and the
+    layout of its references (the skeleton's)."""
+
+    definition: Definition
+    references: tuple[NameReference, ...]
+    texts: tuple[TextSpan, ...]
+    layout: Layout
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ class TemplateSkeletons:
                 return
             shape = Shape.of(layout, relative)
             shapes.append(shape)
+            self.kept += size  # its mask
         key = shape.key(names.data[start : start + size])
         kept = self._known.setdefault(key, [])
         if len(kept) >= MAX_PER_KEY:
@@ -120,9 +132,7 @@ class TemplateSkeletons:
         if self.kept > MAX_KEPT_BYTES:
             self.clear()  # a memo only: memory stays flat whatever the input
 
-    def rebuilt(
-        self, names: ChunkNames, offset: int
-    ) -> tuple[Definition, tuple[NameReference, ...], tuple[TextSpan, ...]] | None:
+    def rebuilt(self, names: ChunkNames, offset: int) -> Rebuilt | None:
         """The definition at ``offset`` of the chunk of ``names``, its references and texts,
         as parsing it would give them; None when no skeleton fits."""
         data = names.data
@@ -151,9 +161,7 @@ class TemplateSkeletons:
 _TREE_BYTES = 5000
 
 
-def _rebuilt(
-    data: bytes, start: int, guid: bytes, skeleton: Skeleton
-) -> tuple[Definition, tuple[NameReference, ...], tuple[TextSpan, ...]] | None:
+def _rebuilt(data: bytes, start: int, guid: bytes, skeleton: Skeleton) -> Rebuilt | None:
     shape = skeleton.shape
     root = skeleton.definition.root
     spans: list[TextSpan] = []
@@ -169,7 +177,7 @@ def _rebuilt(
         root = _replace(root, path, literal(text))
     definition = Definition(bytes(guid), skeleton.definition.data_size, root)
     references = shape.layout.references_at(data, start)
-    return definition, references, tuple(spans)
+    return Rebuilt(definition, references, tuple(spans), shape.layout)
 
 
 def _paths(root: Node, pieces: tuple[int, ...]) -> tuple[TextPath, ...]:
