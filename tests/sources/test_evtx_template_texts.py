@@ -11,12 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evtxscan.sources.evtx import instances, template_texts
+from evtxscan.sources.evtx import template_texts
 from evtxscan.sources.evtx.instances import TemplateCache
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE
-from evtxscan.sources.evtx.template import Definition, Literal, TemplateError, read_template
+from evtxscan.sources.evtx.template import Literal
 from evtxscan.synth import EventSpec, evtx_bytes
-from tests.sources.test_evtx_template_copies import _places
+from tests.sources.test_evtx_template_copies import (
+    _CountingParser,
+    _looked_up,
+    _parsed,
+    _places,
+)
 
 TIME = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -36,18 +41,6 @@ def _place(event: EventSpec) -> tuple[bytes, int]:
     return chunk, offset
 
 
-def _parsed(chunk: bytes, offset: int) -> Definition | None:
-    try:
-        return read_template(chunk, offset)[0]
-    except TemplateError:
-        return None
-
-
-def _looked_up(cache: TemplateCache, chunk: bytes, offset: int) -> Definition | None:
-    found = cache.lookup(chunk, offset)
-    return None if found < 0 else cache.entries[found].definition
-
-
 def _texts(node: object) -> Iterator[str]:
     """Every literal text of a tree, in document order."""
     for _name, pieces in getattr(node, "attributes", ()):
@@ -57,17 +50,6 @@ def _texts(node: object) -> Iterator[str]:
             yield item.text
         else:
             yield from _texts(item)
-
-
-class _CountingParser:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        self._parse = read_template
-        monkeypatch.setattr(instances, "read_template", self)
-
-    def __call__(self, chunk: bytes, offset: int, names: dict[int, str] | None = None) -> object:
-        self.calls += 1
-        return self._parse(chunk, offset, names)
 
 
 def test_a_machine_name_of_the_same_length_is_rebuilt_not_parsed(
