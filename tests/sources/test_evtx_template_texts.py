@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from evtx_raw import raw_evtx, s, standard_values, system_template
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evtxscan.sources.evtx import template_texts
+from evtxscan.sources.evtx.binxml import ValueType
 from evtxscan.sources.evtx.instances import TemplateCache
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE
 from evtxscan.sources.evtx.template import Literal
 from evtxscan.synth import EventSpec, evtx_bytes
+from evtxscan.synth.binxml import Element, Sub, Text
 from tests.sources.test_evtx_template_copies import (
     _CountingParser,
     _looked_up,
@@ -82,13 +85,61 @@ def test_an_attribute_text_is_rebuilt_where_it_stands(monkeypatch: pytest.Monkey
     assert list(_texts(second.root)).count("omega9") == 1  # type: ignore[union-attr]
 
 
-def test_texts_of_other_lengths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    here, there = _place(_event("HOST-0001")), _place(_event("A-LONGER-HOST-NAME"))
+def _other(computer: str) -> EventSpec:
+    """Another template: three values."""
+    return EventSpec(
+        provider="Service Control Manager",
+        event_id=7040,
+        time=TIME,
+        computer=computer,
+        data=(("param1", "a"), ("param2", "b"), ("param3", "c")),
+    )
+
+
+def test_a_name_of_another_length_is_rebuilt_once_met(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first template of a machine whose name has a length not met yet is parsed; its
+    next templates are rebuilt from the skeletons of another machine's."""
+    short, long = "HOST-0001", "A-MUCH-LONGER-HOST-NAME"
     parser = _CountingParser(monkeypatch)
     cache = TemplateCache()
-    _looked_up(cache, *here)
-    assert _looked_up(cache, *there) == _parsed(*there)
-    assert parser.calls == 2
+    for place in (_place(_event(short)), _place(_other(short)), _place(_event(long))):
+        assert _looked_up(cache, *place) == _parsed(*place)
+    assert parser.calls == 3
+    chunk, offset = _place(_other(long))
+    found = _looked_up(cache, chunk, offset)
+    expected = _parsed(chunk, offset)
+    assert parser.calls == 3
+    assert found == expected and found is not None and expected is not None
+    assert (found.guid, found.data_size) == (expected.guid, expected.data_size)
+    assert long in _texts(found.root) and short not in _texts(found.root)
+
+
+def _raw_places(name: str) -> list[tuple[bytes, int]]:
+    """Two templates of a machine called ``name`` (empty too), in one chunk each."""
+    data = Element("EventData", children=(Element("Data", children=(Sub(17, ValueType.STRING),)),))
+    records = [
+        (system_template(computer=Text(name)), standard_values()),
+        (system_template(computer=Text(name), extra=(data,)), [*standard_values(), s("x")]),
+    ]
+    return [place for record in records for place in _places(raw_evtx([record]))]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(a, b) for a in ("", "HOST01", "A-LONGER-NAME") for b in ("", "HOST01", "A-LONGER-NAME")],
+)
+def test_names_of_any_length_empty_too_rebuild_as_parsing_them(
+    first: str, second: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = _CountingParser(monkeypatch)
+    cache = TemplateCache()
+    places = _raw_places(first) + _raw_places(second)
+    for chunk, offset in places:
+        found, expected = _looked_up(cache, chunk, offset), _parsed(chunk, offset)
+        assert found == expected and found is not None and expected is not None
+        assert (found.guid, found.data_size) == (expected.guid, expected.data_size)
+    # the second machine's first template is parsed when its name's length is new
+    assert parser.calls == (2 if len(first) == len(second) else 3)
 
 
 def test_a_text_that_does_not_decode_is_refused_as_the_parser_refuses_it() -> None:
@@ -103,17 +154,23 @@ def test_a_text_that_does_not_decode_is_refused_as_the_parser_refuses_it() -> No
 
 
 @settings(max_examples=300, deadline=None)
-@given(at=st.integers(0, 1200), junk=st.binary(min_size=1, max_size=6))
-def test_damaged_versions_read_as_parsing_them_reads(at: int, junk: bytes) -> None:
-    """Damage anywhere in another machine's chunk: its template's bytes, texts, GUID or the
-    names it refers to."""
-    here = _place(_event("HOST-0001"))
-    chunk, offset = _place(_event("HOST-0002"))
+@given(at=st.integers(0, 1200), junk=st.binary(min_size=1, max_size=6), long=st.booleans())
+def test_damaged_versions_read_as_parsing_them_reads(at: int, junk: bytes, long: bool) -> None:
+    """Damage anywhere in another machine's chunk: its template's bytes, texts, GUID, data
+    sizes or the names it refers to; its name of the same length as the first machine's, or
+    of a length met in another of its templates."""
+    name = "A-MUCH-LONGER-HOST-NAME" if long else "HOST-0002"
+    cache = TemplateCache()
+    for place in (_place(_event("HOST-0001")), _place(_other("HOST-0001")), _place(_event(name))):
+        _looked_up(cache, *place)
+    chunk, offset = _place(_other(name))
     damaged = bytearray(chunk)
     damaged[CHUNK_HEADER_SIZE + at : CHUNK_HEADER_SIZE + at + len(junk)] = junk
-    cache = TemplateCache()
-    _looked_up(cache, *here)
-    assert _looked_up(cache, bytes(damaged), offset) == _parsed(bytes(damaged), offset)
+    found = _looked_up(cache, bytes(damaged), offset)
+    expected = _parsed(bytes(damaged), offset)
+    assert found == expected
+    if found is not None and expected is not None:
+        assert (found.guid, found.data_size) == (expected.guid, expected.data_size)
 
 
 def test_the_skeletons_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch) -> None:

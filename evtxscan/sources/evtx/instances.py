@@ -146,9 +146,10 @@ class TemplateCache:
             self.entries.append(TemplateEntry(definition))
         layout = None if rebuilt is None else rebuilt.layout
         known = self._places.add(chunk, offset, references, found, layout)
-        if known is not None and rebuilt is None:
+        if known is not None and layout is None:  # parsed, or rebuilt from another length
             start = offset + TEMPLATE_DEFINITION.size
-            self._skeletons.add(names, start, known.layout, known.names, texts, definition)
+            paths = None if rebuilt is None else rebuilt.paths
+            self._skeletons.add(names, start, known.layout, known.names, texts, definition, paths)
         return found
 
 

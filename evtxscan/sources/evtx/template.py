@@ -48,6 +48,7 @@ _NAME_OFFSET_SIZE = NAME_OFFSET.size
 _SUBSTITUTION_SIZE = SUBSTITUTION.size
 _CHAR_REFERENCE_SIZE = CHAR_REFERENCE.size
 _TEXT_AT = VALUE_HEADER.size + TEXT_LENGTH.size  # a literal's characters, after its length
+_SIZE_AT = 3  # an open start element's data size, after its token and dependency id
 #: Substitutions and literal texts made once and shared by the trees of every template (a
 #: template cache holds thousands of trees); forgotten past this many, to stay bounded.
 _KEPT_PIECES = 4096
@@ -131,8 +132,10 @@ class Definition:
 #: chunk offset it holds; the name is inline (follows the reference) when offset == at + 4.
 NameReference = tuple[int, int]
 #: A literal text of a template: its piece's number in document order (attributes' pieces,
-#: then content, element by element) and the chunk positions of its characters.
-TextSpan = tuple[int, int, int]
+#: then content, element by element), the chunk positions of its characters, and where the
+#: data sizes of the elements around it are (those that hold it as content; the parser
+#: reads past them).
+TextSpan = tuple[int, int, int, tuple[int, ...]]
 
 
 def read_definition(chunk: bytes | memoryview, offset: int) -> Definition:
@@ -177,6 +180,7 @@ class _TokenWalk:
         self.references: list[NameReference] = []
         self.texts: list[TextSpan] = []
         self.pieces = 0  # value pieces read so far
+        self.sizes: list[int] = []  # where the open elements' data sizes are
 
     def name(self, pos: int) -> tuple[str, int]:
         """The name referred to at ``pos`` and the position after the reference (after the
@@ -212,7 +216,7 @@ class _TokenWalk:
             stop = pos + _TEXT_AT + 2 * u16(data, pos + 2)
             if stop > end:
                 raise _past(pos + _TEXT_AT)
-            self.texts.append((self.pieces - 1, pos + _TEXT_AT, stop))
+            self.texts.append((self.pieces - 1, pos + _TEXT_AT, stop, tuple(self.sizes)))
             return literal(_utf16(data[pos + _TEXT_AT : stop])), stop
         if token == _CHAR_REFERENCE:
             if pos + _CHAR_REFERENCE_SIZE > end:
@@ -242,6 +246,7 @@ class _TokenWalk:
             if pos + OPEN_START_ELEMENT.size > end:
                 raise _past(pos)
             more = data[pos] & MORE_BIT
+            size_at = pos + _SIZE_AT
             name, pos = self.name(pos + OPEN_START_ELEMENT.size)
             if more:
                 if pos + ATTRIBUTE_LIST_SIZE.size > end:
@@ -257,6 +262,7 @@ class _TokenWalk:
                 open_elements[-1][2].append(node)
             elif closing == _CLOSE_START:
                 open_elements.append((name, attributes, []))
+                self.sizes.append(size_at)
             else:
                 raise TemplateError(f"unexpected token {closing:#x} in the start of <{name}>")
             while True:  # the content of the innermost open element
@@ -269,6 +275,7 @@ class _TokenWalk:
                 if token == _END:
                     pos += 1
                     open_elements.pop()
+                    self.sizes.pop()
                     node = Node(name, attributes, tuple(content))
                     if not open_elements:
                         return self.ended(node, pos)

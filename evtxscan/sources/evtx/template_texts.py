@@ -1,77 +1,116 @@
 """The same template on another machine, known without parsing it: equal but for its GUID
-and the characters of its literal texts.
+and its literal texts.
 
 Windows writes a machine's name into every template definition of its logs (the Computer
 element is literal text), and each machine's definitions carry GUIDs of their own. So the
 logs of 200 machines hold 200 versions of each template, which :mod:`template_copies`
 (exact bytes, or bytes equal once chunk-relative fields are cleared) cannot know again: each
-was parsed. Such a version is known here from a parsed one when its bytes are equal once
-the GUID, the chunk-relative fields and the characters of every literal text are cleared
-(so every text has the same length), every name it refers to holds the same characters, and
-every text decodes. The parser would then walk the same tokens to the same tree, with the
-new texts in it: the tree is rebuilt with them, along the path to each text that differs.
+was parsed. Such a version is known here from a parsed one (its skeleton) when
 
-A skeleton is kept per distinct (GUID-less, text-less) bytes, at most ``MAX_PER_KEY`` per
-key; texts of another length, or another structure, get their own parse.
+* its bytes are equal once the GUID, the chunk-relative fields and the characters of every
+  literal text are cleared (every text of the same length); or, when only the machine's
+  name differs in length, once its characters are taken out and the fields that count them
+  (the text's length, the data sizes of the elements around it, which the parser reads
+  past) are cleared too: everything after it is then the skeleton's, moved;
+* every name it refers to holds the same characters, and every text decodes.
+
+The parser would then walk the same tokens to the same tree with the new texts in it: the
+tree is rebuilt along the path to each text that differs. Names of another length are tried
+at the lengths of the machines' names met last (a log's templates follow one another).
+
+A skeleton is kept per distinct key, at most ``MAX_PER_KEY`` per key; anything else gets
+its own parse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from evtxscan.sources.evtx.binxml import TEMPLATE_DEFINITION
+from evtxscan.sources.evtx.binxml import NAME_OFFSET, TEMPLATE_DEFINITION, u16
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
 from evtxscan.sources.evtx.template import (
     Definition,
     NameReference,
-    Node,
-    Piece,
     TemplateError,
     TextSpan,
     literal,
     literal_text,
 )
 from evtxscan.sources.evtx.template_copies import MAX_KEPT_BYTES, ChunkNames, Layout
+from evtxscan.sources.evtx.template_paths import TextPath, computer_text, replaced, text_paths
 
 MAX_PER_KEY = 4  # skeletons kept per key
-MAX_SHAPES = 8  # (layout, text positions) tried per template size
+MAX_SHAPES = 8  # shapes tried per template size (or size without the machine's name)
+NAME_LENGTHS = 4  # lengths of machines' names tried, the last met first
 _LAST_DEFINITION = CHUNK_SIZE - TEMPLATE_DEFINITION.size
-#: Where a text is in a tree: the content indexes of the elements down to the one holding
-#: it, then the attribute's index (-1 for the element's content) and the piece's index.
-TextPath = tuple[tuple[int, ...], int, int]
+_U32 = struct.Struct("<I")
+#: What a skeleton's tree and paths hold besides its keys and names (about; the tree is
+#: shared with its template's cache entry while both are kept).
+_TREE_BYTES = 5000
+
+
+def _cleared(bits: int, start: int, size: int) -> int:
+    return bits & ~(((1 << 8 * size) - 1) << 8 * start)
 
 
 @dataclass(frozen=True)
 class Shape:
-    """Where a template's chunk-relative fields and texts are: what a key clears."""
+    """Where a template's chunk-relative fields and texts are: what its keys clear."""
 
     layout: Layout
     texts: tuple[tuple[int, int], ...]  # each text's characters, relative to the body
     kept_bits: int  # the body's bits the key keeps
+    name: int  # which text is the machine's name (-1: none)
+    moved_bits: int  # the bits kept of the body without the name's characters
 
     @classmethod
-    def of(cls, layout: Layout, texts: tuple[tuple[int, int], ...]) -> Shape:
+    def of(cls, layout: Layout, texts: tuple[tuple[int, int], ...], name: int,
+           sizes: tuple[int, ...]) -> Shape:  # fmt: skip
+        """``sizes``: where the data sizes of the elements around the name are."""
         bits = layout.kept_bits()
         for start, stop in texts:
-            bits &= ~(((1 << 8 * (stop - start)) - 1) << 8 * start)
-        return cls(layout, texts, bits)
+            bits = _cleared(bits, start, stop - start)
+        moved = 0
+        if name >= 0:
+            first, stop = texts[name]
+            moved = _cleared(bits, first - 2, 2)  # the name's length
+            for at in sizes:
+                moved = _cleared(moved, at, 4)
+            moved = (moved & ((1 << 8 * first) - 1)) | ((moved >> 8 * stop) << 8 * first)
+        return cls(layout, texts, bits, name, moved)
 
     def key(self, body: bytes) -> bytes:
         """The body's size and its bytes with every field that may differ cleared."""
         value = int.from_bytes(body, "little") & self.kept_bits
         return len(body).to_bytes(4, "little") + value.to_bytes(len(body), "little")
 
+    def moved_key(self, body: bytes, chars: int) -> bytes | None:
+        """The key of ``body`` holding a name of ``chars`` characters, taken out; None when
+        the body does not say so."""
+        first, _stop = self.texts[self.name]
+        if first < 2 or u16(body, first - 2) != chars or first + 2 * chars > len(body):
+            return None
+        rest = body[:first] + body[first + 2 * chars :]
+        value = int.from_bytes(rest, "little") & self.moved_bits
+        return b"m" + len(rest).to_bytes(4, "little") + value.to_bytes(len(rest), "little")
+
+    def base(self, size: int) -> int:
+        """The size of a body of ``size`` bytes without the name's characters."""
+        first, stop = self.texts[self.name]
+        return size - (stop - first)
+
 
 class Rebuilt(NamedTuple):
     """A template rebuilt as parsing it gives it (definition, references, texts), and the
-    layout of its references (the skeleton's)."""
+    layout of its references when it is the skeleton's."""
 
     definition: Definition
     references: tuple[NameReference, ...]
     texts: tuple[TextSpan, ...]
-    layout: Layout
+    layout: Layout | None  # None: moved (a name of another length), worth a skeleton too
+    paths: tuple[TextPath, ...]
 
 
 @dataclass(frozen=True)
@@ -84,6 +123,7 @@ class Skeleton:
     pieces: tuple[int, ...]  # each text's piece number
     raw: tuple[bytes, ...]  # each text's characters as stored
     paths: tuple[TextPath, ...]
+    sizes: tuple[tuple[int, ...], ...]  # each text's elements' data sizes, body-relative
 
 
 class TemplateSkeletons:
@@ -91,44 +131,57 @@ class TemplateSkeletons:
 
     def __init__(self) -> None:
         self._shapes: dict[int, list[Shape]] = {}  # body size -> shapes met
-        self._known: dict[bytes, list[Skeleton]] = {}
+        self._moved: dict[int, list[Shape]] = {}  # body size without the name -> shapes
+        self._known: dict[bytes, list[Skeleton]] = {}  # both kinds of key
+        self._lengths: list[int] = []  # machines' names met, in characters, the last first
         self.kept = 0  # about the bytes held
 
     def clear(self) -> None:
         self._shapes.clear()
+        self._moved.clear()
         self._known.clear()
+        self._lengths.clear()
         self.kept = 0
 
-    def add(
-        self,
-        names: ChunkNames,
-        start: int,
-        layout: Layout,
-        known_names: tuple[bytes, ...],
-        texts: tuple[TextSpan, ...],
-        definition: Definition,
-    ) -> None:
+    def add(self, names: ChunkNames, start: int, layout: Layout,
+            known_names: tuple[bytes, ...], texts: tuple[TextSpan, ...],
+            definition: Definition, paths: tuple[TextPath, ...] | None = None) -> None:  # fmt: skip
         """Remember the template parsed as ``definition`` from the body at ``start`` of the
-        chunk of ``names`` (its texts as the parser gave them)."""
-        relative = tuple((first - start, stop - start) for _piece, first, stop in texts)
+        chunk of ``names`` (its texts as the parser gave them, their ``paths`` if known)."""
+        relative = tuple((first - start, stop - start) for _piece, first, stop, _s in texts)
+        sizes = tuple(tuple(at - start for at in around) for *_span, around in texts)
+        pieces = tuple(piece for piece, *_rest in texts)
+        paths = text_paths(definition.root, pieces) if paths is None else paths
+        name = computer_text(definition.root, paths)
         size = definition.data_size
         shapes = self._shapes.setdefault(size, [])
         shape = next((s for s in shapes if s.texts == relative and s.layout == layout), None)
         if shape is None:
             if len(shapes) >= MAX_SHAPES:
                 return
-            shape = Shape.of(layout, relative)
+            shape = Shape.of(layout, relative, name, sizes[name] if name >= 0 else ())
             shapes.append(shape)
-            self.kept += size  # its mask
-        key = shape.key(names.data[start : start + size])
-        kept = self._known.setdefault(key, [])
-        if len(kept) >= MAX_PER_KEY:
-            return
-        pieces = tuple(piece for piece, _first, _stop in texts)
-        paths = _paths(definition.root, pieces)
-        raw = tuple(names.data[first:stop] for _piece, first, stop in texts)
-        kept.append(Skeleton(shape, known_names, definition, pieces, raw, paths))
-        self.kept += 2 * len(key) + sum(map(len, (*known_names, *raw))) + _TREE_BYTES
+            self.kept += 2 * size  # its masks
+            if name >= 0:
+                moved = self._moved.setdefault(shape.base(size), [])
+                if len(moved) < MAX_SHAPES:
+                    moved.append(shape)
+        body = names.data[start : start + size]
+        raw = tuple(names.data[first:stop] for _piece, first, stop, _s in texts)
+        skeleton = Skeleton(shape, known_names, definition, pieces, raw, paths, sizes)
+        keys = [shape.key(body)]
+        if name >= 0:
+            chars = len(raw[name]) // 2
+            moved_key = shape.moved_key(body, chars)
+            if moved_key is not None:
+                keys.append(moved_key)
+            self._met(chars)
+        for key in keys:
+            kept = self._known.setdefault(key, [])
+            if len(kept) < MAX_PER_KEY:
+                kept.append(skeleton)
+                self.kept += 2 * len(key)
+        self.kept += sum(map(len, (*known_names, *raw))) + _TREE_BYTES
         if self.kept > MAX_KEPT_BYTES:
             self.clear()  # a memo only: memory stays flat whatever the input
 
@@ -152,74 +205,95 @@ class TemplateSkeletons:
                 continue
             for skeleton in candidates:
                 if skeleton.shape is shape and skeleton.names == read[1]:
-                    return _rebuilt(names.data, start, guid, skeleton)
+                    if shape.name >= 0:
+                        self._met(len(skeleton.raw[shape.name]) // 2)
+                    return _rebuilt(data, start, guid, skeleton, 0)
+        for chars in self._lengths:  # a name of another length
+            for shape in self._moved.get(size - 2 * chars, ()):
+                key = shape.moved_key(body, chars)
+                candidates = self._known.get(key) if key is not None else None
+                if not candidates:
+                    continue
+                first, stop = shape.texts[shape.name]
+                moved = 2 * chars - (stop - first)
+                referred = _moved_referred(shape.layout, names, start, stop, moved)
+                if referred is None:
+                    continue
+                for skeleton in candidates:
+                    if skeleton.shape is shape and skeleton.names == referred:
+                        found = _rebuilt(data, start, guid, skeleton, moved)
+                        if found is not None:
+                            self._met(chars)
+                        return found
         return None
 
-
-#: What a skeleton's tree and paths hold besides its key and names (about; the tree is
-#: shared with its template's cache entry while both are kept).
-_TREE_BYTES = 5000
-
-
-def _rebuilt(data: bytes, start: int, guid: bytes, skeleton: Skeleton) -> Rebuilt | None:
-    shape = skeleton.shape
-    root = skeleton.definition.root
-    spans: list[TextSpan] = []
-    places = zip(shape.texts, skeleton.pieces, skeleton.raw, skeleton.paths, strict=True)
-    for (first, stop), piece, old, path in places:
-        spans.append((piece, start + first, start + stop))
-        if data[start + first : start + stop] == old:
-            continue  # the same characters: the same text
-        try:
-            text = literal_text(data, start + first, start + stop)
-        except TemplateError:
-            return None  # the parser refuses it too: the caller's parse says why
-        root = _replace(root, path, literal(text))
-    definition = Definition(bytes(guid), skeleton.definition.data_size, root)
-    references = shape.layout.references_at(data, start)
-    return Rebuilt(definition, references, tuple(spans), shape.layout)
+    def _met(self, chars: int) -> None:
+        """A machine's name of ``chars`` characters was met: tried first from now on."""
+        if chars in self._lengths:
+            self._lengths.remove(chars)
+        self._lengths.insert(0, chars)
+        del self._lengths[NAME_LENGTHS:]
 
 
-def _paths(root: Node, pieces: tuple[int, ...]) -> tuple[TextPath, ...]:
-    """The paths of the pieces numbered ``pieces`` (ascending) in document order."""
-    wanted = iter(pieces)
-    found: list[TextPath] = []
-    target = next(wanted, None)
-    for number, path in enumerate(_every_piece(root, ())):
-        if number == target:
-            found.append(path)
-            target = next(wanted, None)
-    if target is not None:
-        raise ValueError(f"the tree has no piece number {target}")
+def _moved_referred(
+    layout: Layout, names: ChunkNames, start: int, after: int, moved: int
+) -> tuple[bytes, ...] | None:
+    """The names a template refers to (those not inline) when the bytes of its body from
+    ``after`` on are ``moved`` bytes from where ``layout`` has them; None when a reference
+    differs in kind from the layout's or points where the parser would refuse a name."""
+    data = names.data
+    found = []
+    for position, inline in layout.references:
+        at = start + position + (moved if position >= after else 0)
+        target = _U32.unpack_from(data, at)[0]
+        if (target == at + NAME_OFFSET.size) != inline:
+            return None
+        if not inline:
+            name = names[target]
+            if name is None:
+                return None
+            found.append(name)
     return tuple(found)
 
 
-def _every_piece(node: Node, steps: tuple[int, ...]) -> Iterator[TextPath]:
-    """Every value piece's path, in the order the parser reads them."""
-    for index, (_name, pieces) in enumerate(node.attributes):
-        for place in range(len(pieces)):
-            yield steps, index, place
-    for index, item in enumerate(node.content):
-        if isinstance(item, Node):
-            yield from _every_piece(item, (*steps, index))
-        else:
-            yield steps, -1, index
+def _rebuilt(
+    data: bytes, start: int, guid: bytes, skeleton: Skeleton, moved: int
+) -> Rebuilt | None:
+    """The skeleton's template with the texts at ``start`` of ``data`` (the bytes from the
+    end of the machine's name on ``moved`` bytes from the skeleton's). Its texts' spans are
+    given when it moved (it is kept as a skeleton too), else none."""
+    shape = skeleton.shape
+    after = shape.texts[shape.name][1] if moved else CHUNK_SIZE
+    root = skeleton.definition.root
+    places = zip(shape.texts, skeleton.raw, skeleton.paths, strict=True)
+    for number, ((first, stop), old, path) in enumerate(places):
+        # (the name's own start stays: it is the end of an empty name, which moves)
+        first += start + (moved if first >= after and number != shape.name else 0)
+        stop += start + (moved if stop >= after else 0)
+        if data[first:stop] == old:
+            continue  # the same characters: the same text
+        try:
+            text = literal_text(data, first, stop)
+        except TemplateError:
+            return None  # the parser refuses it too: the caller's parse says why
+        root = replaced(root, path, literal(text))
+    definition = Definition(bytes(guid), skeleton.definition.data_size + moved, root)
+    if not moved:
+        references = shape.layout.references_at(data, start)
+        return Rebuilt(definition, references, (), shape.layout, skeleton.paths)
 
+    def at(position: int) -> int:  # a body position of the skeleton, here
+        return start + position + (moved if position >= after else 0)
 
-def _replace(node: Node, path: TextPath, piece: Piece) -> Node:
-    """``node`` with the piece at ``path`` replaced (the elements on the path rebuilt)."""
-    steps, attribute, index = path
-    if steps:
-        content = list(node.content)
-        child = content[steps[0]]
-        assert isinstance(child, Node)
-        content[steps[0]] = _replace(child, (steps[1:], attribute, index), piece)
-        return Node(node.name, node.attributes, tuple(content))
-    if attribute < 0:
-        content = list(node.content)
-        content[index] = piece
-        return Node(node.name, node.attributes, tuple(content))
-    attributes = list(node.attributes)
-    name, pieces = attributes[attribute]
-    attributes[attribute] = (name, (*pieces[:index], piece, *pieces[index + 1 :]))
-    return Node(node.name, tuple(attributes), node.content)
+    name_at = start + shape.texts[shape.name][0]
+    spans = tuple(
+        (piece, name_at if number == shape.name else at(first), at(stop), tuple(map(at, sizes)))
+        for number, ((first, stop), piece, sizes) in enumerate(
+            zip(shape.texts, skeleton.pieces, skeleton.sizes, strict=True)
+        )
+    )
+    references = tuple(
+        (at(position), _U32.unpack_from(data, at(position))[0])
+        for position, _inline in shape.layout.references
+    )
+    return Rebuilt(definition, references, spans, None, skeleton.paths)
