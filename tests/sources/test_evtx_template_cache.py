@@ -114,3 +114,34 @@ def test_each_thread_has_its_own_template_memos(tmp_path: Path) -> None:
     thread.join()
     assert other and other[0] is not mine
     assert mine.entries  # untouched by the other thread's forgetting
+
+
+def test_large_templates_are_forgotten_by_their_bytes() -> None:
+    """A hostile file's large templates (their trees take up to 30 times their bytes) are
+    forgotten once ``limit_bytes`` of them are kept, far before ``limit`` of them; what is
+    read after is read as before."""
+    from evtxscan.sources.evtx.instances import TemplateCache
+    from evtxscan.sources.evtx.template import read_template
+
+    places = []
+    for number in range(6):
+        data = evtx_bytes(
+            [
+                EventSpec(
+                    "Svc",
+                    7036,
+                    datetime(2024, 1, 1, tzinfo=UTC),
+                    data=(*((f"v{number}-{i}", "x") for i in range(40)),),
+                )
+            ]
+        )
+        (offset,) = struct.unpack_from("<I", data, FIRST_RECORD + DEFINITION_AT)
+        places.append((data[FILE_HEADER : FILE_HEADER + 65536], offset))
+    size = read_template(*places[0])[0].data_size
+    cache = TemplateCache(limit_bytes=3 * size)
+    for chunk, offset in places:
+        found = cache.lookup(chunk, offset)
+        assert cache.entries[found].definition == read_template(chunk, offset)[0]
+        cache.trim()  # (between batches)
+        assert len(cache.entries) <= 3 and cache.body_bytes <= 3 * size + size
+    assert cache.body_bytes < 6 * size  # forgotten at least once

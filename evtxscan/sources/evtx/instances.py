@@ -92,7 +92,11 @@ class TemplateCache:
     #: use a few hundred; 200 distinct machines' 12,200 peaked at 351 MB with 2,048 kept,
     #: 397 MB with 4,096, at the same speed.
     limit: int = 2048
+    #: Template bytes kept (their trees take 5 to 30 times as much): a hostile file's large
+    #: templates are forgotten sooner than 2,048 of them would be (2,048 real ones take 2 MiB).
+    limit_bytes: int = 4 << 20
     entries: list[TemplateEntry] = field(default_factory=list)
+    body_bytes: int = 0  # the data sizes of the templates kept
     #: What readers derived for records of one template (or System layout) and value layout.
     shapes: dict[Hashable, object] = field(default_factory=dict)
     #: Payload item tables by (template, nested value slot, nested template).
@@ -106,16 +110,22 @@ class TemplateCache:
     _chunk_names: dict[int, str] = field(default_factory=dict)
 
     def trim(self) -> None:
-        """Forget everything once more than ``limit`` templates (``4 * limit`` places,
-        ``16 * limit`` shapes) are kept (call between batches: ids given out earlier become
-        invalid)."""
+        """Forget everything once more than ``limit`` templates (``limit_bytes`` of them,
+        ``4 * limit`` places, ``16 * limit`` shapes) are kept (call between batches: ids
+        given out earlier become invalid)."""
         places, shapes = len(self._places), len(self.shapes)
-        if len(self.entries) > self.limit or places > 4 * self.limit or shapes > 16 * self.limit:
+        if (
+            len(self.entries) > self.limit
+            or self.body_bytes > self.limit_bytes
+            or places > 4 * self.limit
+            or shapes > 16 * self.limit
+        ):
             self.clear()
 
     def clear(self) -> None:
         """Forget everything (ids given out earlier become invalid)."""
         self.entries.clear()
+        self.body_bytes = 0
         self.shapes.clear()
         self.payloads.clear()
         self.payload_parts.clear()
@@ -144,6 +154,7 @@ class TemplateCache:
         found = self._ids.setdefault(definition, len(self.entries))  # one deep hash
         if found == len(self.entries):
             self.entries.append(TemplateEntry(definition))
+            self.body_bytes += definition.data_size
         layout = None if rebuilt is None else rebuilt.layout
         known = self._places.add(chunk, offset, references, found, layout)
         if known is not None and layout is None:  # parsed, or rebuilt from another length

@@ -46,9 +46,11 @@ MAX_SHAPES = 8  # shapes tried per template size (or size without the machine's 
 NAME_LENGTHS = 4  # lengths of machines' names tried, the last met first
 _LAST_DEFINITION = CHUNK_SIZE - TEMPLATE_DEFINITION.size
 _U32 = struct.Struct("<I")
-#: What a skeleton's tree and paths hold besides its keys and names (about; the tree is
+#: What a skeleton's tree and paths hold besides its keys and names, at least and per byte
+#: of the template (about: trees take 5 to 30 times their template's bytes; the tree is
 #: shared with its template's cache entry while both are kept).
-_TREE_BYTES = 5000
+_TREE_BYTES = 4000
+_TREE_PER_BYTE = 4
 
 
 def _cleared(bits: int, start: int, size: int) -> int:
@@ -181,7 +183,7 @@ class TemplateSkeletons:
             if len(kept) < MAX_PER_KEY:
                 kept.append(skeleton)
                 self.kept += 2 * len(key)
-        self.kept += sum(map(len, (*known_names, *raw))) + _TREE_BYTES
+        self.kept += sum(map(len, (*known_names, *raw))) + _TREE_BYTES + _TREE_PER_BYTE * size
         if self.kept > MAX_KEPT_BYTES:
             self.clear()  # a memo only: memory stays flat whatever the input
 
