@@ -278,7 +278,7 @@ class _Batch:
     def flush(self, keep: Buffer | None = None) -> list[pd.DataFrame]:
         """Decode the gathered runs; close the files, but ``keep`` (still being added)."""
         try:
-            frames = [within(self.time_budget, self._decoded)]
+            frames = [within(self.time_budget, self._decoded)] if self.items else []
         except TimeBudgetExceeded:  # hostile files: their context costs a budget at most
             frames = []
         found = []

@@ -265,3 +265,34 @@ def test_a_scan_drops_its_located_records_once_the_context_is_read(tmp_path: Pat
         assert bool(pipeline.located) is not last
     pd.testing.assert_frame_equal(found[0].timeline, found[1].timeline)
     assert found[0].facts["dc"].server_role and found[1].facts["dc"].server_role
+
+
+def test_files_gone_before_the_second_read_give_nothing(tmp_path: Path) -> None:
+    """Located files that cannot be opened again (deleted since the first read) are left
+    out: the second read gives no rows, and fails on nothing."""
+    import evtxscan.scanning.deferred as deferred
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    for name in ("alpha", "beta"):
+        _host(tmp_path, name, "Themes", timedelta(minutes=2))
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
+
+    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=bool)
+
+    reads = deferred.plan_reads(
+        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
+    )
+    assert len(reads) == 2
+    for path in tmp_path.rglob("*.evtx"):
+        path.unlink()
+    assert list(deferred.read_again(reads, pipeline.read_options(), pipeline.config)) == []
+    # one gone, one still there: the other's rows only
+    _host(tmp_path, "beta", "Themes", timedelta(minutes=2))
+    frames = list(deferred.read_again(reads, pipeline.read_options(), pipeline.config))
+    assert [f["host"].astype(str).unique().tolist() for f in frames] == [["beta"]]
