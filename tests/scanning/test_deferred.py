@@ -298,3 +298,23 @@ def test_files_gone_before_the_second_read_give_nothing(tmp_path: Path) -> None:
     _host(tmp_path, "beta", "Themes", timedelta(minutes=2))
     frames = list(deferred.read_again(reads, pipeline.read_options(), pipeline.config))
     assert [f["host"].astype(str).unique().tolist() for f in frames] == [["beta"]]
+
+
+def test_an_unsure_host_without_service_changes_scans(tmp_path: Path) -> None:
+    """A host whose release needs its role, with located records but no service change to
+    read again: nothing is read, and the release stays the build's."""
+    events = [
+        EventSpec("EventLog", 6005, BOOT, computer="pc"),
+        EventSpec("EventLog", 6009, BOOT, computer="pc", data=tuple((None, v) for _, v in BANNER)),
+        EventSpec(
+            "Tcpip",
+            4199,
+            BOOT + timedelta(minutes=1),
+            computer="pc",
+            level=3,
+            data=((None, "10.0.0.7"),),
+        ),
+    ]
+    write_evtx(tmp_path / "pc" / "System.evtx", events)
+    hosts = evtxscan.scan(tmp_path).hosts.set_index("host")
+    assert hosts.loc["pc", "os_release"] == "Windows 10 1607 / Server 2016 (14393)"
