@@ -181,3 +181,58 @@ def test_the_skeletons_stay_within_their_budget(monkeypatch: pytest.MonkeyPatch)
         chunk, offset = _place(_event(f"HOST-{number:04d}", f"name{number:02d}"))
         assert _looked_up(cache, chunk, offset) == _parsed(chunk, offset)
         assert cache._skeletons.kept <= 3_000
+
+
+_TEXTS = st.text(alphabet="abXY-é", max_size=6)
+
+
+@st.composite
+def _payload(draw: st.DrawFn, depth: int = 0) -> Element:
+    """A random EventData-like element: attributes, literal texts, substitutions (slot 17
+    on: every one a string), nested elements."""
+    name = draw(st.sampled_from(["Data", "a", "Bx"]))
+    attrs = tuple(
+        (key, Text(draw(_TEXTS))) for key in draw(st.sets(st.sampled_from(["Name", "k"])))
+    )
+    kinds = ["text", "sub"] + (["element"] if depth < 2 else [])
+    children: list[Element | Text | Sub] = []
+    for kind in draw(st.lists(st.sampled_from(kinds), max_size=4)):
+        if kind == "text":
+            children.append(Text(draw(_TEXTS)))
+        elif kind == "sub":
+            children.append(Sub(17, ValueType.STRING))
+        else:
+            children.append(draw(_payload(depth + 1)))
+    return Element(name, attrs, tuple(children))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    first=_payload(),
+    second=_payload(),
+    names=st.lists(
+        st.sampled_from(["", "A", "HOST01", "HOST-0002", "A-LONGER-NAME"]), min_size=2, max_size=3
+    ),
+    at=st.integers(0, 1500),
+    junk=st.binary(min_size=1, max_size=4),
+)
+def test_random_templates_of_machines_read_as_parsing_them(
+    first: Element, second: Element, names: list[str], at: int, junk: bytes
+) -> None:
+    """Templates of any structure, on machines named alike or not (empty too), some of them
+    damaged: every lookup with one cache equals a fresh parse of its own bytes."""
+    places = []
+    for name in names:
+        for payload in (first, second):
+            template = system_template(computer=Text(name), extra=(payload,))
+            places += _places(raw_evtx([(template, [*standard_values(), s("v")])]))
+    chunk, offset = places[-1]
+    damaged = bytearray(chunk)
+    damaged[CHUNK_HEADER_SIZE + at : CHUNK_HEADER_SIZE + at + len(junk)] = junk
+    places.append((bytes(damaged), offset))
+    cache = TemplateCache()
+    for chunk, offset in places:
+        found, expected = _looked_up(cache, chunk, offset), _parsed(chunk, offset)
+        assert found == expected
+        if found is not None and expected is not None:
+            assert (found.guid, found.data_size) == (expected.guid, expected.data_size)

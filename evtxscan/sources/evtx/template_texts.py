@@ -65,12 +65,15 @@ class Shape:
     texts: tuple[tuple[int, int], ...]  # each text's characters, relative to the body
     kept_bits: int  # the body's bits the key keeps
     name: int  # which text is the machine's name (-1: none)
+    sizes: tuple[int, ...]  # where the data sizes of the elements around it are
     moved_bits: int  # the bits kept of the body without the name's characters
 
     @classmethod
     def of(cls, layout: Layout, texts: tuple[tuple[int, int], ...], name: int,
            sizes: tuple[int, ...]) -> Shape:  # fmt: skip
-        """``sizes``: where the data sizes of the elements around the name are."""
+        """The shape of templates with these references, texts, and name (a skeleton is
+        kept only under a shape whose fields are its own: what a key clears must be what
+        the parser reads past in the skeleton itself)."""
         bits = layout.kept_bits()
         for start, stop in texts:
             bits = _cleared(bits, start, stop - start)
@@ -81,7 +84,7 @@ class Shape:
             for at in sizes:
                 moved = _cleared(moved, at, 4)
             moved = (moved & ((1 << 8 * first) - 1)) | ((moved >> 8 * stop) << 8 * first)
-        return cls(layout, texts, bits, name, moved)
+        return cls(layout, texts, bits, name, sizes, moved)
 
     def key(self, body: bytes) -> bytes:
         """The body's size and its bytes with every field that may differ cleared."""
@@ -156,12 +159,14 @@ class TemplateSkeletons:
         paths = text_paths(definition.root, pieces) if paths is None else paths
         name = computer_text(definition.root, paths)
         size = definition.data_size
+        around = sizes[name] if name >= 0 else ()
         shapes = self._shapes.setdefault(size, [])
-        shape = next((s for s in shapes if s.texts == relative and s.layout == layout), None)
+        own = (relative, name, around, layout)
+        shape = next((s for s in shapes if (s.texts, s.name, s.sizes, s.layout) == own), None)
         if shape is None:
             if len(shapes) >= MAX_SHAPES:
                 return
-            shape = Shape.of(layout, relative, name, sizes[name] if name >= 0 else ())
+            shape = Shape.of(layout, relative, name, around)
             shapes.append(shape)
             self.kept += 2 * size  # its masks
             if name >= 0:
