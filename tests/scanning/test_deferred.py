@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,10 @@ import evtxscan
 from evtxscan.correlation.selection import ProviderNames
 from evtxscan.scanning.deferred import marks_by_host, near_marks, role_evidence
 from evtxscan.synth import EventSpec, write_evtx
+
+if TYPE_CHECKING:
+    from evtxscan.scanning.deferred import DeferredRead
+    from evtxscan.scanning.pipeline import ScanPipeline
 
 BOOT = datetime(2021, 2, 12, 8, 0, tzinfo=UTC)
 BANNER = (("", "10.00."), ("", "14393"), ("", ""), ("", "Multiprocessor Free"))
@@ -32,6 +37,32 @@ def _host(root: Path, name: str, service: str, after: timedelta) -> None:
         spec("Service Control Manager", 7036, BOOT + after, (("", "Print Spooler"), ("", "x"))),
     ]
     write_evtx(root / name / "System.evtx", events)
+
+
+def _located_everything(
+    root: Path, names: tuple[str, ...]
+) -> tuple[ScanPipeline, list[DeferredRead]]:
+    """A pipeline that read the hosts ``names`` (written into ``root``), and second reads
+    of every record it located."""
+    import evtxscan.scanning.deferred as deferred
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    for name in names:
+        _host(root, name, "Themes", timedelta(minutes=2))
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(root)), None)
+
+    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=bool)
+
+    reads = deferred.plan_reads(
+        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
+    )
+    return pipeline, reads
 
 
 def test_a_server_service_started_at_boot_names_the_server_release(tmp_path: Path) -> None:
@@ -160,23 +191,8 @@ def test_a_second_read_yields_each_group_as_it_is_decoded(
     """Role evidence is judged frame by frame, so the second read hands over each group's
     rows as soon as they are decoded, in read order, not all of them at the end."""
     import evtxscan.scanning.deferred as deferred
-    from evtxscan.scanning.api import chosen_signatures
-    from evtxscan.scanning.local_engine import LocalEngine
-    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
-    from evtxscan.scanning.units import plan_units
-    from evtxscan.sources.inputs import expand_paths
 
-    for name in ("alpha", "beta"):
-        _host(tmp_path, name, "Themes", timedelta(minutes=2))
-    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
-    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
-
-    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        return np.ones(len(frame), dtype=bool)
-
-    reads = deferred.plan_reads(
-        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
-    )
+    pipeline, reads = _located_everything(tmp_path, ("alpha", "beta"))
     assert len(reads) == 2
     monkeypatch.setattr(deferred, "GROUP_CHUNKS", 1)  # one file's chunk per group
     frames = deferred.read_again(reads, pipeline.read_options(), pipeline.config)
@@ -272,23 +288,8 @@ def test_files_gone_before_the_second_read_give_nothing(tmp_path: Path) -> None:
     files that cannot be opened again (deleted since the first read): the second read gives
     no rows, and fails on nothing."""
     import evtxscan.scanning.deferred as deferred
-    from evtxscan.scanning.api import chosen_signatures
-    from evtxscan.scanning.local_engine import LocalEngine
-    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
-    from evtxscan.scanning.units import plan_units
-    from evtxscan.sources.inputs import expand_paths
 
-    for name in ("alpha", "beta"):
-        _host(tmp_path, name, "Themes", timedelta(minutes=2))
-    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
-    LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
-
-    def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        return np.ones(len(frame), dtype=bool)
-
-    reads = deferred.plan_reads(
-        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
-    )
+    pipeline, reads = _located_everything(tmp_path, ("alpha", "beta"))
     assert len(reads) == 2
     assert list(deferred.read_again([], pipeline.read_options(), pipeline.config)) == []
     for path in tmp_path.rglob("*.evtx"):
