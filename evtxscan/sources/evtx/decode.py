@@ -57,7 +57,6 @@ from evtxscan.sources.integrity import ReadError
 Buffer = bytes | bytearray | memoryview | mmap.mmap | FileView
 ChunkParser = Callable[[bytes], ChunkEvents]
 _DECODER = ThreadCaches()  # the decoder's template memo (each thread its own)
-_SIZE_AT = 4  # the record size in the record header
 
 
 def forget_templates() -> None:

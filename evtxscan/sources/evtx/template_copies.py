@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
 from operator import eq, itemgetter, sub
+from typing import Any
 
-from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION, u16
+from evtxscan.sources.evtx.binxml import NAME_HEADER, NAME_OFFSET, TEMPLATE_DEFINITION
 from evtxscan.sources.evtx.layout import CHUNK_HEADER_SIZE, CHUNK_SIZE
 from evtxscan.sources.evtx.template import NameReference
 
@@ -285,7 +286,7 @@ class TemplateCopies:
             if not start <= target < end
         ]
         names = tuple(data[span] for span in outside)
-        starts[start] = Place(known, min(len(data), CHUNK_SIZE), names, _spans(outside))
+        starts[start] = Place(known, min(len(data), CHUNK_SIZE), names, _picker(outside))
         self._kept += len(key) + _NAME_OVERHEAD * len(names) + sum(map(len, names))
 
 
@@ -297,12 +298,13 @@ class _Reading:
     outside: Callable[[tuple[int, ...]], tuple[int, ...]]  # the references not inline
 
 
-def _picker(indexes: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
-    """A function picking ``indexes`` out of a tuple, always as a tuple (one C call)."""
-    if len(indexes) > 1:
-        return itemgetter(*indexes)
-    if indexes:
-        (only,) = indexes
+def _picker(keys: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function picking ``keys`` (indexes, slices) out of a sequence, always as a tuple
+    (one C call: this is a hot path)."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    if keys:
+        (only,) = keys
         return lambda values: (values[only],)
     return lambda values: ()
 
@@ -320,20 +322,8 @@ class ChunkNames(dict[int, bytes | None]):
         data = self.data
         name: bytes | None = None
         if _FIRST_NAME <= target <= self.last:
-            stop = target + 8 + 2 * (data[target + 6] | data[target + 7] << 8)  # as _name
+            stop = target + NAME_HEADER.size + 2 * (data[target + 6] | data[target + 7] << 8)
             if stop <= self.last + 8:
                 name = data[target + _NAME_AT : stop]
         self[target] = name
         return name
-
-
-def _spans(spans: list[slice]) -> Callable[[bytes], tuple[bytes, ...]]:
-    """A function giving the bytes of ``spans`` (one C call: this is a hot path)."""
-    if len(spans) > 1:
-        return itemgetter(*spans)
-    return lambda data: tuple(data[span] for span in spans)
-
-
-def _name(data: bytes, target: int) -> bytes:
-    """The length and characters of the name stored at chunk offset ``target``."""
-    return data[target + _NAME_AT : target + NAME_HEADER.size + 2 * u16(data, target + _NAME_AT)]
