@@ -165,7 +165,7 @@ def test_machines_share_derived_tables_but_keep_their_names(tmp_path: Path) -> N
         ids.append(cache.lookup(chunk, offset))
     first, second = (cache.entries[found] for found in ids)
     assert first.definition != second.definition
-    assert first.system_layout == second.system_layout
+    assert first.system.layout == second.system.layout
     shared = item_table(cache, ids[0], -1, -1)
     assert item_table(cache, ids[1], -1, -1) is shared
     alone = TemplateCache()

@@ -72,7 +72,6 @@ class TemplateEntry:
     def __init__(self, definition: Definition) -> None:
         self.definition = definition
         self.system: SystemPlan = system_plan(definition.root)
-        self.system_layout = self.system.layout
         self.derived: dict[str, Any] = {}  # e.g. the decoder's payload plan
 
 
@@ -106,8 +105,6 @@ class TemplateCache:
     _ids: dict[Definition, int] = field(default_factory=dict)
     _places: TemplateCopies = field(default_factory=TemplateCopies)
     _skeletons: TemplateSkeletons = field(default_factory=TemplateSkeletons)
-    _chunk: bytes = b""  # the chunk last parsed in, and the names read from it
-    _chunk_names: dict[int, str] = field(default_factory=dict)
 
     def trim(self) -> None:
         """Forget everything once more than ``limit`` templates (``limit_bytes`` of them,
@@ -132,7 +129,6 @@ class TemplateCache:
         self._places.clear()
         self._skeletons.clear()
         self._ids.clear()
-        self._chunk, self._chunk_names = b"", {}
 
     def lookup(self, chunk: bytes, offset: int) -> int:
         """The id of the template defined at chunk ``offset`` (``chunk`` holds the chunk's
@@ -143,10 +139,8 @@ class TemplateCache:
         names = self._places.names_of(chunk)
         rebuilt = self._skeletons.rebuilt(names, offset)  # another machine's version
         if rebuilt is None:
-            if chunk is not self._chunk:  # the names of the chunk's templates, read once
-                self._chunk, self._chunk_names = chunk, {}
             try:
-                definition, references, texts = read_template(chunk, offset, self._chunk_names)
+                definition, references, texts = read_template(chunk, offset, names.parsed)
             except TemplateError:
                 return -1  # not remembered: another chunk's copy may be readable
         else:

@@ -137,7 +137,7 @@ def _shape(cache: TemplateCache, key: bytes) -> Shape:
     found = cache.shapes.get(key)
     if not isinstance(found, Shape):
         template = int.from_bytes(key[:4], "little")
-        layout = (cache.entries[template].system_layout, key[4:])
+        layout = (cache.entries[template].system.layout, key[4:])
         shared = cache.shapes.get(layout)
         if not isinstance(shared, Shape):
             shared = cache.shapes[layout] = _derive(cache, key)

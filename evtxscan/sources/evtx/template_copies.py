@@ -311,12 +311,15 @@ def _picker(keys: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
 
 class ChunkNames(dict[int, bytes | None]):
     """The names stored in one chunk by offset (length field and characters), read when
-    first asked for; None where the parser would refuse to read a name."""
+    first asked for; None where the parser would refuse to read a name. One chunk's
+    templates share most names: they are read once for all of them."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__()
         self.data = data
         self.last = min(len(data), CHUNK_SIZE) - 10  # the parser's bounds: a header, its NUL
+        #: The same names as the parser decodes them, for the chunk's next templates.
+        self.parsed: dict[int, str] = {}
 
     def __missing__(self, target: int) -> bytes | None:
         data = self.data
