@@ -249,7 +249,7 @@ class _Batch:
     def __init__(self, options: DecodeOptions, time_budget: float | None) -> None:
         self.options = options
         self.time_budget = time_budget  # per batch, as for one file
-        self.items: list[tuple[str, Buffer, list[ChunkRange], RangeResult]] = []
+        self.items: list[tuple[str, Buffer, list[ChunkRange]]] = []
         self.offsets: list[tuple[int, ...]] = []
         self.opened: list[Buffer] = []
         self.chunks = 0
@@ -258,14 +258,13 @@ class _Batch:
         return any(item[0] == name for item in self.items)
 
     def add(self, task: DeferredRead, content: Buffer, group: list[ChunkRange]) -> None:
-        self.items.append((task.source.display, content, group, RangeResult()))
+        self.items.append((task.source.display, content, group))
         self.offsets.append(task.offsets)
         self.chunks += _count(group)
 
     def _decoded(self) -> pd.DataFrame:
         """The batch's wanted records (and, from chunks left to the renderer, others)."""
-        items = [(name, content, spans) for name, content, spans, _result in self.items]
-        return decode_offsets(items, self.offsets, self.options)
+        return decode_offsets(self.items, self.offsets, self.options)
 
     def _wanted(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows of ``frame`` at an offset wanted of their own file (a chunk rendered

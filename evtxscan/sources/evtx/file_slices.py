@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 
-def file_numbers(rows: pd.DataFrame, items: Sequence[tuple[str, Any, Any, Any]]) -> np.ndarray:
-    """The item number of each decoded row (by its ``source_file``; one item: all 0)."""
+def file_numbers(rows: pd.DataFrame, items: Sequence[tuple[Any, ...]]) -> np.ndarray:
+    """The item number of each decoded row (by its ``source_file``, the name each item
+    starts with; one item: all 0)."""
     if len(items) == 1:
         return np.zeros(len(rows), dtype=np.int64)
     number = {name: i for i, (name, *_) in enumerate(items)}
