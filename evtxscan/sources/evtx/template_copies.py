@@ -120,8 +120,12 @@ class Layout:
     def cleared(self, guid: bytes, body: bytes) -> bytes:
         """A template's GUID and bytes with its chunk-relative fields cleared: each
         reference and, for a name stored inline, its link to the next name of its bucket."""
-        value = int.from_bytes(body, "little") & self._kept_bits
-        return guid + value.to_bytes(len(body), "little")
+        return guid + masked(body, self._kept_bits)
+
+
+def masked(body: bytes, bits: int) -> bytes:
+    """``body`` with only its bytes' ``bits`` kept (the others cleared to zero)."""
+    return (int.from_bytes(body, "little") & bits).to_bytes(len(body), "little")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from evtxscan.sources.evtx.template import (
     literal,
     literal_text,
 )
-from evtxscan.sources.evtx.template_copies import MAX_KEPT_BYTES, ChunkNames, Layout
+from evtxscan.sources.evtx.template_copies import MAX_KEPT_BYTES, ChunkNames, Layout, masked
 from evtxscan.sources.evtx.template_paths import TextPath, computer_text, replaced, text_paths
 
 MAX_PER_KEY = 4  # skeletons kept per key
@@ -88,8 +88,7 @@ class Shape:
 
     def key(self, body: bytes) -> bytes:
         """The body's size and its bytes with every field that may differ cleared."""
-        value = int.from_bytes(body, "little") & self.kept_bits
-        return len(body).to_bytes(4, "little") + value.to_bytes(len(body), "little")
+        return len(body).to_bytes(4, "little") + masked(body, self.kept_bits)
 
     def moved_key(self, body: bytes, chars: int) -> bytes | None:
         """The key of ``body`` holding a name of ``chars`` characters, taken out; None when
@@ -98,8 +97,7 @@ class Shape:
         if first < 2 or u16(body, first - 2) != chars or first + 2 * chars > len(body):
             return None
         rest = body[:first] + body[first + 2 * chars :]
-        value = int.from_bytes(rest, "little") & self.moved_bits
-        return b"m" + len(rest).to_bytes(4, "little") + value.to_bytes(len(rest), "little")
+        return b"m" + len(rest).to_bytes(4, "little") + masked(rest, self.moved_bits)
 
     def base(self, size: int) -> int:
         """The size of a body of ``size`` bytes without the name's characters."""
