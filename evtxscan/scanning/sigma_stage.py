@@ -40,20 +40,26 @@ def sigma_rules(option: SigmaOption) -> SigmaRuleSet | None:
     return load_sigma(*paths)
 
 
+#: Per (channel, provider, EventID) combination: whether a rule admits it, and the literals
+#: one of which a value of a record must hold for any of those rules to match (None: no such
+#: literals, the record is decoded whatever it holds).
+Need = tuple[bool, frozenset[str] | None]
+
+
 @dataclass
 class SigmaSelector:
     """The scan's record selector, widened to every record a Sigma rule may match.
 
     From the record index's columns: a record is decoded when ``inner`` wants it or some
     rule admits its (channel, provider, EventID). Each distinct combination of a range is
-    looked up once (cached); the rules' literal requirements need the event's text, which the
-    index does not have, so they do not narrow the choice here (the batch matcher applies
-    every test after decoding).
+    looked up once (cached). Where every rule admitting a combination needs one of some
+    literals in a value (:meth:`text_needs`), the reader decodes only the records whose bytes
+    may hold one (``sources.evtx.text_gate``); the batch matcher applies every test after.
     """
 
     inner: IndexSelector
     keys: WantedKeys
-    _cache: dict[tuple[str, str, int], bool] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, str, int], Need] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, object]:
         return {"inner": self.inner, "keys": self.keys, "_cache": {}}
@@ -69,6 +75,28 @@ class SigmaSelector:
             return np.ones(len(index), dtype=bool)
         if not len(index):
             return mask
+        needs, inverse = self._needs(index)
+        admitted = np.array([wanted for wanted, _ in needs], dtype=bool)
+        return np.asarray(mask | admitted[inverse], dtype=bool)
+
+    def text_needs(self, index: RecordIndex) -> tuple[np.ndarray, list[frozenset[str]]]:
+        """Per record, which literal set (numbered) a value must hold to be worth decoding
+        for the rules (-1: decoded whatever it holds, or not for the rules at all)."""
+        if not len(index):
+            return np.zeros(0, dtype=np.int64), []
+        needs, inverse = self._needs(index)
+        numbers: dict[frozenset[str], int] = {}
+        per_combo = np.full(len(needs), -1, dtype=np.int64)
+        for position, (wanted, literals) in enumerate(needs):
+            if wanted and literals:
+                per_combo[position] = numbers.setdefault(literals, len(numbers))
+        per_record = per_combo[inverse]
+        if numbers:
+            per_record[np.asarray(self.inner.decode_mask(index), dtype=bool)] = -1
+        return per_record, list(numbers)
+
+    def _needs(self, index: RecordIndex) -> tuple[list[Need], np.ndarray]:
+        """The need of each distinct combination of ``index``, and each record's combination."""
         channel, provider, event = index.channel, index.provider, index.event_id
         width = _NO_EVENT_ID + 1
         event_ids = np.where(event.present, event.values.astype(np.int64), _NO_EVENT_ID)
@@ -77,8 +105,8 @@ class SigmaSelector:
             (channel.codes.astype(np.int64) + 1) * providers + provider.codes.astype(np.int64) + 1
         ) * width + event_ids
         combos, inverse = np.unique(packed, return_inverse=True)
-        admitted = np.zeros(len(combos), dtype=bool)
-        for position, combo in enumerate(combos.tolist()):
+        needs: list[Need] = []
+        for combo in combos.tolist():
             head, event_id = divmod(combo, width)
             channel_code, provider_code = divmod(head, providers)
             key = (
@@ -88,9 +116,15 @@ class SigmaSelector:
             )
             found = self._cache.get(key)
             if found is None:
-                found = self._cache[key] = bool(self.keys.requirements(*key))
-            admitted[position] = found
-        return mask | admitted[inverse.reshape(-1)]
+                found = self._cache[key] = _need(self.keys.requirements(*key))
+            needs.append(found)
+        return needs, inverse.reshape(-1)
+
+
+def _need(requirements: list[frozenset[str] | None]) -> Need:
+    if not requirements or any(r is None for r in requirements):
+        return bool(requirements), None
+    return True, frozenset().union(*(r for r in requirements if r is not None))
 
 
 class SigmaStage:

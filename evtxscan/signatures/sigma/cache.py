@@ -2,11 +2,11 @@
 
 Parsing a few hundred rules through the bounded YAML loader, pySigma and the compiler costs
 about a second of CPU. A loaded :class:`SigmaRuleSet` (compiled expressions, refusals) is
-pickled under a key that is the SHA-256 of the evtxscan and pySigma versions, every rule
-file's name and text, and the licence found beside each file, so any edit, added file,
-licence change or upgrade misses the cache and loads again. It shares the signature cache's
-folder and switch (``$EVTXSCAN_CACHE_DIR``, ``off`` disables it); when the folder cannot be
-written, nothing changes but speed.
+pickled under a key that is the SHA-256 of the evtxscan and pySigma versions, the compiled
+form's version, every rule file's name and text, and the licence found beside each file, so
+any edit, added file, licence change or upgrade misses the cache and loads again. It shares
+the signature cache's folder and switch (``$EVTXSCAN_CACHE_DIR``, ``off`` disables it); when
+the folder cannot be written, nothing changes but speed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ Loaded = TypeVar("Loaded")
 
 KEEP = 4
 _PREFIX = "sigma-"
+#: The compiled form's version: changed whenever loading would compile the same rules
+#: differently (2: probe literals are those a value must hold), so no older pickle is used.
+COMPILED_FORM = "2"
 
 
 def _pysigma() -> str:
@@ -36,7 +39,7 @@ def _pysigma() -> str:
 
 def cache_key(files: list[Path], texts: list[str | OSError | UnicodeDecodeError]) -> str:
     """The key of one rule set: versions, files, texts and licences."""
-    items = [("pysigma", _pysigma())]
+    items = [("pysigma", _pysigma()), ("compiled form", COMPILED_FORM)]
     for path, text in zip(files, texts, strict=True):
         items.append((str(path), text if isinstance(text, str) else f"<unreadable {text}>"))
         items.append((f"licence of {path}", licence_for(path)))

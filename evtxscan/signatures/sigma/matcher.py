@@ -25,7 +25,7 @@ _NO_EVENT_ID = 65536
 Key = tuple[str | None, str | None, int | None]  # (channel, provider, EventID); None = any
 
 
-Requirement = frozenset[str] | None  # literals one of which the XML holds; None: none known
+Requirement = frozenset[str] | None  # literals one of which a value holds; None: none known
 
 
 @dataclass(frozen=True)

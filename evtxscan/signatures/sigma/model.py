@@ -75,7 +75,8 @@ class Prefilter:
     channels: frozenset[str] | None = None
     providers: frozenset[str] | None = None
     event_ids: frozenset[int] | None = None
-    #: One of these (lower-case) is in the XML of any matching event; None: no such literal.
+    #: One of these (lower-case) is in a value of any matching event (see ``literals_of``);
+    #: None: no such literal.
     literals: frozenset[str] | None = None
 
     def admits(self, channel: str, provider: str, event_id: int | None) -> bool:

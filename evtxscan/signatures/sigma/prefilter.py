@@ -5,9 +5,11 @@ Channel its log source adds); AND intersects, OR unites, NOT and anything else a
 The result is a necessary condition, never a sufficient one, so the scan evaluates a rule
 only on rows that pass it and loses nothing.
 
-:func:`literals_of` gives a second necessary condition for probes that see the raw event XML
-before decoding: a set of literals one of which every matching event contains (case
-ignored), from the plain text of string tests (``SAMTHEADMIN-`` of a ``startswith``).
+:func:`literals_of` gives a second necessary condition, for a reader that sees a record's
+values (their bytes) before decoding it: a set of literals one of which a value of every
+matching event holds (case ignored), from the plain text of string tests on EventData and
+UserData fields (``SAMTHEADMIN-`` of a ``startswith``). Keywords give none (they also search
+the message, whose text comes from a catalog), nor do System fields (normalized columns).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from evtxscan.signatures.sigma.expression import (
     AnyOf,
     Expression,
     Integers,
-    Keyword,
     Match,
     Scope,
     Text,
@@ -98,13 +99,10 @@ def _better(a: Literals, b: Literals) -> Literals:
 
 
 def literals_of(expression: Expression) -> Literals:
-    """Literals one of which any matching event's XML contains (lower-case), or None."""
-    if isinstance(expression, Keyword):
-        return expression.matcher.fragments
+    """Literals (lower-case) one of which a value of any matching event holds, or None."""
     if isinstance(expression, Match):
-        key_field = expression.field.key in PREFILTER_FIELDS
-        if key_field and expression.field.scope is Scope.SYSTEM:
-            return None  # already a prefilter key; its literal says nothing more
+        if expression.field.scope is not Scope.DATA:
+            return None  # a System column (or maybe one): normalized, not a value's text
         matcher = expression.matcher
         return matcher.fragments if isinstance(matcher, Text) else None
     if isinstance(expression, AllOf):

@@ -67,9 +67,9 @@ def read_payloads(
     table0 = value_table(reader, outer, every, max(width, 1))
     _values_outside(table0, outer, problem)
     cells0 = Cells(table0)
-    nested_slot = _nested_slots(reader, table0, outer, slots_of, problem)
+    nested_slot = nested_slots(reader, table0, outer, slots_of, problem)
     nested_rows = np.flatnonzero(nested_slot >= 0)
-    inner, cells1 = _nested(
+    inner, cells1 = nested_instances(
         reader, chunks, chunk_rows, cells0, nested_rows, nested_slot, cache, problem
     )
     inner_template = np.full(n, -1, dtype=np.int64)
@@ -97,7 +97,7 @@ def _values_outside(table: ValueTable, outer: Instances, problem: np.ndarray) ->
     fail(problem, np.flatnonzero(outside), Problem.VALUES_OUTSIDE)
 
 
-def _nested_slots(
+def nested_slots(
     reader: Reader,
     table: ValueTable,
     outer: Instances,
@@ -129,7 +129,7 @@ def _nested_slots(
     return np.where(problem == Problem.NONE, out, -1).astype(np.int64)
 
 
-def _nested(
+def nested_instances(
     reader: Reader,
     chunks: ChunkSet,
     chunk_rows: np.ndarray,

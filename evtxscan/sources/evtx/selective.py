@@ -17,6 +17,7 @@ of those chunks are dropped.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,13 @@ import pandas as pd
 from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evtx.backends import rust_events
-from evtxscan.sources.evtx.decode import Buffer, DecodeOptions, decode_indexed, index_ranges
+from evtxscan.sources.evtx.decode import (
+    Buffer,
+    DecodeOptions,
+    IndexedRange,
+    decode_indexed,
+    index_ranges,
+)
 from evtxscan.sources.evtx.file_slices import (
     batches,
     file_numbers,
@@ -56,7 +63,9 @@ from evtxscan.sources.evtx.selectors import (
     Choice,
     IndexSelector,
     choose,
+    narrowed,
 )
+from evtxscan.sources.evtx.text_gate import may_hold
 from evtxscan.sources.evtx.utf16_check import altered_records, non_ascii_records
 from evtxscan.sources.integrity import FileReport, ReadError
 
@@ -156,7 +165,7 @@ def read_ranges_decoded(
         return []
     found = index_ranges(items, options.include_recovered)
     index = found.index
-    choice = choose(selector, index)
+    choice = narrowed(choose(selector, index), selector, index, partial(_may_hold, found))
     decode = choice.decode
     chosen = decode_indexed(found, np.flatnonzero(decode), options)
     if len(items) > 1 and chosen.attrs.get(VALUES_LOST):
@@ -214,6 +223,11 @@ def read_ranges_decoded(
     if joined:
         out[0] = batches(chosen, batch_size)
     return out
+
+
+def _may_hold(found: IndexedRange, rows: np.ndarray, literals: frozenset[str]) -> np.ndarray:
+    """Whether records ``rows`` of ``found.index`` may hold one of ``literals`` in a value."""
+    return may_hold(found.indexed, found.cache, found.rows[rows], literals)
 
 
 def _observe_unseen(report: FileReport, known: np.ndarray, frames: list[pd.DataFrame]) -> None:

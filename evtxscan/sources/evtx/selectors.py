@@ -8,8 +8,9 @@ only the records not read before. Decisions are array operations on index column
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +41,20 @@ class Admission(Protocol):
         decoded ones reach it as rows); ``passed``: records read and not decoded, admitted or
         not. Goes back in ``RangeResult.admitted``."""
         ...
+
+
+@runtime_checkable
+class TextNeeds(IndexSelector, Protocol):
+    """A selector some of whose records are worth decoding only if a value holds a text."""
+
+    def text_needs(self, index: RecordIndex) -> tuple[np.ndarray, list[frozenset[str]]]:
+        """Per record, the number of its need (-1: decode it whatever its values hold); per
+        need, literals (lower-case ASCII) one of which a value must hold."""
+        ...
+
+
+#: Whether each of some records (positions in an index) may hold one of some literals.
+HoldsText = Callable[[np.ndarray, frozenset[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -107,11 +122,38 @@ def choose(selector: IndexSelector | None, index: RecordIndex) -> Choice:
     return Choice(decode | index.fallback, later & ~index.fallback, admitted)
 
 
+def narrowed(
+    choice: Choice, selector: IndexSelector | None, index: RecordIndex, holds: HoldsText
+) -> Choice:
+    """``choice`` without the records ``selector`` decodes only for texts they cannot hold
+    (:class:`TextNeeds`); those it would locate for later are located instead."""
+    inner = selector.selector if isinstance(selector, Admitted) else selector
+    if not isinstance(inner, TextNeeds):
+        return choice
+    needs, texts = inner.text_needs(index)
+    candidates = choice.decode & (needs >= 0) & ~index.fallback
+    if not candidates.any():
+        return choice
+    decode = choice.decode.copy()
+    for number, literals in enumerate(texts):
+        rows = np.flatnonzero(candidates & (needs == number))
+        if len(rows):
+            decode[rows[~holds(rows, literals)]] = False
+    dropped = choice.decode & ~decode
+    later = choice.later
+    if later is not None and dropped.any():
+        later = later | (inner.defer_mask(index) & dropped)
+    return Choice(decode, later, choice.admitted)
+
+
 __all__ = [
     "Admission",
     "Admitted",
     "Choice",
+    "HoldsText",
     "IndexSelector",
     "OffsetSelector",
+    "TextNeeds",
     "choose",
+    "narrowed",
 ]
