@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--nightly-every", type=int, default=20, help="batches run as nightly runs (0: never)"
     )
+    run.add_argument(
+        "--sigma-every",
+        type=int,
+        default=15,
+        help="batches scanned with Sigma rules, hits compared with a plain read (0: never)",
+    )
     shrink = commands.add_parser("minimize", help="shrink a finding that still fails")
     shrink.add_argument("input", type=Path)
     shrink.add_argument("--output", type=Path)
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             full_every=options.full_every,
             workers_every=options.workers_every,
             nightly_every=options.nightly_every,
+            sigma_every=options.sigma_every,
         )
         started = time.monotonic()
         stats = Fuzzer(settings).run(options.count, report=lambda line: print(line, flush=True))

@@ -88,6 +88,7 @@ class Settings:
     full_every: int = 1  # batches read with per-file typing (1: all; else the rest pooled)
     workers_every: int = 0  # read a batch with two worker processes every N batches (0: never)
     nightly_every: int = 0  # run three nightly runs over a batch every N batches (0: never)
+    sigma_every: int = 0  # compare a Sigma scan's hits with a plain read's every N (0: never)
 
 
 @dataclasses.dataclass
@@ -176,7 +177,11 @@ class Fuzzer:
                 if nightly > 0 and batches % nightly == 0:
                     self.run_nightly_batch(backend)
                 else:
-                    self.run_batch(backend, outputs=outputs, fast=fast, workers=workers)
+                    sigma = self.settings.sigma_every
+                    check = sigma > 0 and batches % sigma == 0 and backend == "rust"
+                    self.run_batch(
+                        backend, outputs=outputs, fast=fast, workers=workers, sigma=check
+                    )
                 if batches % 40 == 0:
                     report(self.stats.line())
         finally:
@@ -190,10 +195,17 @@ class Fuzzer:
         return every > 0 and batches % every == 0
 
     def run_batch(
-        self, backend: str, *, outputs: bool = False, fast: bool = False, workers: int = 1
+        self,
+        backend: str,
+        *,
+        outputs: bool = False,
+        fast: bool = False,
+        workers: int = 1,
+        sigma: bool = False,
     ) -> None:
         """Read one batch of new inputs (``workers`` > 1: small logs in batches read by worker
-        processes, the stream settling them)."""
+        processes, the stream settling them); ``sigma``: also compare a Sigma scan's hits
+        with the plain read's (``fuzz.sigma_check``)."""
         batch_dir = self.scratch / "batch"
         shutil.rmtree(batch_dir, ignore_errors=True)
         batch_dir.mkdir(parents=True)
@@ -251,6 +263,12 @@ class Fuzzer:
             problem = check_outputs(batch_dir, self.scratch / "out", backend)
             if problem:
                 self._save("outputs", problem, self.current)
+        if sigma:
+            from fuzz.sigma_check import check_sigma
+
+            problem = check_sigma(batch_dir, self.scratch)
+            if problem:
+                self._save("sigma", problem, self.current)
         self._note_jump(high_before, "read and scanned to outputs" if outputs else "read")
 
     def run_nightly_batch(self, backend: str) -> None:

@@ -29,6 +29,7 @@ def test_smoke_run_finds_nothing(tmp_path: Path) -> None:
         full_every=5,
         outputs_every=8,
         nightly_every=9,
+        sigma_every=7,
         time_budget=10.0,
         hang_seconds=30.0,
     )
@@ -140,3 +141,27 @@ def test_dump_text_that_differs_from_json_dumps_is_a_finding(
     assert stats.findings >= 1
     (found, *_) = settings.findings.glob("record-text-*")
     assert "JSON Lines differ from json.dumps" in (found / "NOTE.txt").read_text()
+
+
+def test_a_sigma_scan_that_misses_a_hit_is_a_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sigma batches compare a scan's hits with a plain read's: a gate that rules out every
+    record a literal decides (a planted bug) loses hits, and the batch is kept."""
+    import numpy as np
+
+    from evtxscan.sources.evtx import selective
+
+    def nothing_holds(*args: object) -> np.ndarray:
+        rows = args[2]
+        assert isinstance(rows, np.ndarray)
+        return np.zeros(len(rows), dtype=bool)
+
+    monkeypatch.setattr(selective, "may_hold", nothing_holds)
+    settings = Settings(
+        seed=5, batch=20, findings=tmp_path / "findings", formats=("evtx",), sigma_every=1
+    )
+    stats = Fuzzer(settings).run(20, report=lambda _line: None)
+    assert stats.findings >= 1
+    (found, *_) = settings.findings.glob("sigma-*")
+    assert "Sigma hits differ from a plain read's" in (found / "NOTE.txt").read_text()
