@@ -48,8 +48,8 @@ class EvidenceKey(NamedTuple):
     record_number: int | None
     time: pd.Timestamp
     symptom: str
-    provider: str
-    event_id: int
+    provider: str | None
+    event_id: int | None  # None: a record without one (a Sigma rule may match it)
     source_file: str
 
     @classmethod
@@ -63,8 +63,8 @@ class EvidenceKey(NamedTuple):
             record_number=None if number is pd.NA else int(number),
             time=time,
             symptom=symptom,
-            provider=str(row["provider"]),
-            event_id=int(row["event_id"]),
+            provider=None if pd.isna(row["provider"]) else str(row["provider"]),
+            event_id=None if pd.isna(row["event_id"]) else int(row["event_id"]),
             source_file=str(row["source_file"]),
         )
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import evtxscan
+from evtxscan.outputs.report_dir import write_report
 from evtxscan.results.evidence import EvidenceKey, evidence_lists
 from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
 from evtxscan.signatures.sigma.matcher import SigmaMatcher
@@ -164,3 +165,36 @@ def test_cli_sigma_option(tmp_path: Path, samples: Path, sigma_dir: Path) -> Non
         check=False,
     )
     assert state.returncode == 2 and "--sigma cannot be combined with --state" in state.stderr
+
+
+NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+NO_EVENT_ID = (
+    f'<Events><Event xmlns="{NS}"><System><Provider Name="Application Popup"/>'
+    '<Level>2</Level><TimeCreated SystemTime="2024-03-04T05:06:07Z"/>'
+    "<EventRecordID>3</EventRecordID><Channel>System</Channel><Computer>PC1</Computer>"
+    "</System><EventData><Data>the driver failed to load</Data></EventData></Event></Events>"
+)
+ANY_SYSTEM_EVENT = """title: Failure text in any System event
+id: 0b7d5c1e-3c0e-4b8e-9a51-1f0a2e3d4c5b
+status: test
+logsource: {product: windows, service: system}
+detection:
+    selection:
+        Data|contains: failed
+    condition: selection
+level: low
+"""
+
+
+def test_a_hit_on_a_record_without_an_event_id(tmp_path: Path) -> None:
+    """A rule that names no EventID may match a record that has none (found by fuzzing:
+    the diagnosis's first evidence key stopped the scan with a TypeError)."""
+    (tmp_path / "export.xml").write_text(NO_EVENT_ID, encoding="utf-8")
+    rule = tmp_path / "rule.yml"
+    rule.write_text(ANY_SYSTEM_EVENT, encoding="utf-8")
+    result = evtxscan.scan(tmp_path / "export.xml", sigma=rule)
+    (row,) = result.diagnoses[result.diagnoses["kind"] == "sigma"].to_dict("records")
+    (key,) = _keys(row["evidence"])
+    assert (key.event_id, key.provider, key.event_record_id) == (None, "Application Popup", 3)
+    written = write_report(result, tmp_path / "out")
+    assert "Failure text in any System event" in (written.run / "report.html").read_text()
