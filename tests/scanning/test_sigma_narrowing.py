@@ -118,21 +118,21 @@ class _Needing:
 def test_narrowed_drops_what_cannot_hold_and_locates_what_was_to_be_located() -> None:
     index = index_file(evtx_bytes(EVENTS))
     selector = _Needing()
-    asked: list[tuple[list[int], frozenset[str]]] = []
+    asked: list[tuple[list[int], list[int], list[frozenset[str]]]] = []
 
-    def holds(rows: np.ndarray, literals: frozenset[str]) -> np.ndarray:
-        asked.append((rows.tolist(), literals))
+    def holds(rows: np.ndarray, need: np.ndarray, texts: list[frozenset[str]]) -> np.ndarray:
+        asked.append((rows.tolist(), need.tolist(), texts))
         return rows == 2
 
     choice = narrowed(choose(selector, index), selector, index, holds)
-    assert asked == [([0, 1, 2, 3], frozenset({"x"}))]  # record 4 has no need
+    assert asked == [([0, 1, 2, 3], [0, 0, 0, 0], [frozenset({"x"})])]  # record 4: no need
     assert choice.decode.tolist() == [False, False, True, False, True]
     assert choice.later is not None and choice.later.tolist() == [True, True, False, False, False]
     # through a nightly admission: only admitted records are looked at
     admitted = Admitted(selector, (_AdmitFirstThree(),))
     asked.clear()
     choice = narrowed(choose(admitted, index), admitted, index, holds)
-    assert asked == [([0, 1, 2], frozenset({"x"}))]
+    assert asked == [([0, 1, 2], [0, 0, 0], [frozenset({"x"})])]
     assert choice.decode.tolist() == [False, False, True, False, False]
 
 
@@ -149,10 +149,9 @@ def test_a_selector_without_needs_is_left_alone() -> None:
     index = index_file(evtx_bytes(EVENTS))
     probe = IndexProbe(frozenset())
     choice = choose(probe, index)
-    assert narrowed(choice, probe, index, lambda rows, _: rows < 0) is choice
-    assert narrowed(Choice(choice.decode, None, None), None, index, lambda r, _: r < 0).decode is (
-        choice.decode
-    )
+    assert narrowed(choice, probe, index, lambda rows, *_: rows < 0) is choice
+    bare = Choice(choice.decode, None, None)
+    assert narrowed(bare, None, index, lambda rows, *_: rows < 0) is bare
 
 
 def test_a_scan_finds_the_same_hits_and_decodes_fewer_records(

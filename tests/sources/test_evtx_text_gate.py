@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evtxscan.sources.evtx.binxml import ValueType
-from evtxscan.sources.evtx.decode import decode_indexed, index_ranges
+from evtxscan.sources.evtx.decode import IndexedRange, decode_indexed, index_ranges
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.reader import RangeResult, chunk_ranges
 from evtxscan.sources.evtx.text_gate import may_hold
@@ -47,8 +47,13 @@ def gate_and_truth(data: bytes, literals: frozenset[str]) -> tuple[np.ndarray, n
     hits = pc.match_substring_regex(values, pattern, ignore_case=True).fill_null(False)
     truth = np.zeros(len(frame), dtype=bool)
     truth[owners[np.asarray(hits.to_numpy(zero_copy_only=False), dtype=bool)]] = True
-    gate = may_hold(found.indexed, found.cache, found.rows[rows[order]], literals)
+    gate = gate_of(found, found.rows[rows[order]], literals)
     return gate, truth
+
+
+def gate_of(found: IndexedRange, rows: np.ndarray, literals: frozenset[str]) -> np.ndarray:
+    need = np.zeros(len(rows), dtype=np.int64)
+    return may_hold(found.indexed, found.cache, rows, need, [literals])
 
 
 def _event(*data: Element, values: list[Value]) -> tuple[Element, list[Value]]:
@@ -196,5 +201,9 @@ def test_no_literals_or_no_records() -> None:
     data = raw_evtx([_one(_string("AnyDesk".encode("utf-16-le")))])
     found = index_ranges([("t", data, chunk_ranges(len(data), FILE_HEADER_SIZE, 64),
                            RangeResult())])  # fmt: skip
-    assert may_hold(found.indexed, found.cache, np.zeros(0, np.int64), frozenset({"x"})).size == 0
-    assert not may_hold(found.indexed, found.cache, found.rows, frozenset()).any()
+    assert gate_of(found, np.zeros(0, np.int64), frozenset({"x"})).size == 0
+    assert not gate_of(found, found.rows, frozenset()).any()
+    need = np.array([1], dtype=np.int64)  # each record is judged by its own need's literals
+    sets = [frozenset({"nothing"}), frozenset({"anydesk"})]
+    assert may_hold(found.indexed, found.cache, found.rows, need, sets).tolist() == [True]
+    assert not may_hold(found.indexed, found.cache, found.rows, need * 0, sets).any()

@@ -225,9 +225,11 @@ def read_ranges_decoded(
     return out
 
 
-def _may_hold(found: IndexedRange, rows: np.ndarray, literals: frozenset[str]) -> np.ndarray:
-    """Whether records ``rows`` of ``found.index`` may hold one of ``literals`` in a value."""
-    return may_hold(found.indexed, found.cache, found.rows[rows], literals)
+def _may_hold(
+    found: IndexedRange, rows: np.ndarray, need: np.ndarray, literals: list[frozenset[str]]
+) -> np.ndarray:
+    """Whether records ``rows`` of ``found.index`` may hold one of their need's literals."""
+    return may_hold(found.indexed, found.cache, found.rows[rows], need, literals)
 
 
 def _observe_unseen(report: FileReport, known: np.ndarray, frames: list[pd.DataFrame]) -> None:

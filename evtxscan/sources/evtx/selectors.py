@@ -53,8 +53,9 @@ class TextNeeds(IndexSelector, Protocol):
         ...
 
 
-#: Whether each of some records (positions in an index) may hold one of some literals.
-HoldsText = Callable[[np.ndarray, frozenset[str]], np.ndarray]
+#: Whether each of some records (positions in an index) may hold one of the literals of its
+#: need: ``holds(rows, need_of_each, literals_of_needs)``.
+HoldsText = Callable[[np.ndarray, np.ndarray, list[frozenset[str]]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,9 @@ def narrowed(
     candidates = choice.decode & (needs >= 0) & ~index.fallback
     if not candidates.any():
         return choice
+    rows = np.flatnonzero(candidates)
     decode = choice.decode.copy()
-    for number, literals in enumerate(texts):
-        rows = np.flatnonzero(candidates & (needs == number))
-        if len(rows):
-            decode[rows[~holds(rows, literals)]] = False
+    decode[rows[~holds(rows, needs[rows], texts)]] = False
     dropped = choice.decode & ~decode
     later = choice.later
     if later is not None and dropped.any():

@@ -26,6 +26,7 @@ spaces); a space in one matches a run of spaces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -92,18 +93,23 @@ _ROWS_AT_ONCE = 8192
 
 
 def may_hold(
-    indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
+    indexed: IndexedSet,
+    cache: TemplateCache,
+    rows: np.ndarray,
+    need: np.ndarray,
+    literals: Sequence[frozenset[str]],
 ) -> np.ndarray:
     """For records ``rows`` of ``indexed`` (read by the index: template instances known, in
-    ``cache``), whether a value of each may hold one of ``literals``."""
+    ``cache``), whether a value of each may hold one of ``literals[need[i]]``."""
     holds = np.zeros(len(rows), dtype=bool)
-    if not len(rows) or not literals:
-        return holds
-    for part in np.array_split(np.arange(len(rows)), -(-len(rows) // _ROWS_AT_ONCE)):
-        may, strings = _unread_may(indexed, cache, rows[part], literals)
-        unsure = ~may[strings.owner]
-        may |= _strings_hold(indexed.reader, strings.take(unsure), literals, len(part))
-        holds[part] = may
+    for part in np.array_split(np.arange(len(rows)), -(-len(rows) // _ROWS_AT_ONCE) or 1):
+        if not len(part):
+            continue
+        payload = _payload(indexed, cache, rows[part])
+        for number, wanted in enumerate(literals):
+            mine = np.flatnonzero(need[part] == number)
+            if len(mine) and wanted:
+                holds[part[mine]] = payload.may_hold(indexed.reader, cache, mine, wanted)
     return holds
 
 
@@ -138,13 +144,37 @@ _STRING_FIELDS = ("owner", "at", "size", "kind")
 _STRING_TYPES = [ValueType.STRING, ValueType.ANSI_STRING]
 
 
-def _unread_may(
-    indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
-) -> tuple[np.ndarray, _Strings]:
-    """Records that may hold a literal whatever their strings hold (a value of another type
-    that may spell it, their template's texts, a payload the decoder does not read itself),
-    and the payload's string values. Payload values are found as the decoder finds them
-    (values outside System, and those of one nested template instance)."""
+@dataclass(frozen=True)
+class _Payload:
+    """What the gate reads of some records' payloads, whatever the literals: the type bits of
+    their values, their templates (outer, and nested: -1 when none), their string values,
+    and whether the decoder would not read them itself (they pass)."""
+
+    bits: np.ndarray
+    outer: np.ndarray
+    inner: np.ndarray
+    strings: _Strings
+    unread: np.ndarray
+
+    def may_hold(
+        self, reader: Reader, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
+    ) -> np.ndarray:
+        """Whether records ``rows`` (positions in this payload) may hold a literal."""
+        may = self.unread[rows] | ((self.bits[rows] & _spelled(literals)) != 0)
+        may |= _templates_hold(cache, self.outer[rows], literals)
+        nested = np.flatnonzero(self.inner[rows] >= 0)
+        may[nested] |= _templates_hold(cache, self.inner[rows[nested]], literals)
+        position = np.full(len(self.bits), -1, dtype=np.int64)
+        position[rows[~may]] = np.flatnonzero(~may)
+        unsure = position[self.strings.owner]
+        strings = self.strings.take(unsure >= 0)
+        strings = _Strings(unsure[unsure >= 0], strings.at, strings.size, strings.kind)
+        return np.asarray(may | _strings_hold(reader, strings, literals, len(rows)), dtype=bool)
+
+
+def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Payload:
+    """Records ``rows``' payloads, found as the decoder finds them (values outside System,
+    and those of one nested template instance)."""
     reader, n = indexed.reader, len(rows)
     outer = Instances(*(getattr(indexed.instances, f.name)[rows] for f in fields(Instances)))
     problem = np.zeros(n, dtype=np.int8)
@@ -158,24 +188,23 @@ def _unread_may(
     for t, slots in slots_of.items():
         payload[t, slots] = True
     mine = payload[outer.template]
-    spelled = _spelled(literals)
-    may = _spelled_by(table, mine, spelled) | _templates_hold(cache, outer.template, literals)
+    bits = _type_bits(table, mine)
     strings = [_Strings.of(table, mine, np.arange(n))]
     outside = strings[0].at + strings[0].size > outer.end[strings[0].owner]
     fail(problem, np.unique(strings[0].owner[outside]), Problem.VALUES_OUTSIDE)
     slot = nested_slots(reader, table, outer, slots_of, problem)
     inside = np.flatnonzero(slot >= 0)
-    inner, cells = nested_instances(
+    nested, cells = nested_instances(
         reader, indexed.chunks, indexed.records.chunk[rows], Cells(table), inside, slot, cache,
         problem,
     )  # fmt: skip
     read = problem[inside] == Problem.NONE
-    every = np.ones((len(inside), cells.table.width), dtype=bool)
-    may[inside] |= read & _spelled_by(cells.table, every, spelled)
-    if read.any():
-        may[inside[read]] |= _templates_hold(cache, inner.template[read], literals)
-        strings.append(_Strings.of(cells.table, every & read[:, None], inside))
-    return np.asarray(may | (problem != Problem.NONE), dtype=bool), _Strings.joined(strings)
+    every = np.ones((len(inside), cells.table.width), dtype=bool) & read[:, None]
+    bits[inside] |= _type_bits(cells.table, every)
+    inner = np.full(n, -1, dtype=np.int64)
+    inner[inside[read]] = nested.template[read]
+    strings.append(_Strings.of(cells.table, every, inside))
+    return _Payload(bits, outer.template, inner, _Strings.joined(strings), problem != 0)
 
 
 def _spelled(literals: frozenset[str]) -> int:
@@ -187,12 +216,11 @@ def _spelled(literals: frozenset[str]) -> int:
     return bits
 
 
-def _spelled_by(table: ValueTable, slots: np.ndarray, spelled: int) -> np.ndarray:
-    """Instances with a value, among ``slots`` (a mask per instance), of a ``spelled`` type."""
+def _type_bits(table: ValueTable, slots: np.ndarray) -> np.ndarray:
+    """Per instance, the type bits of its values among ``slots`` (a mask per instance)."""
     kinds = ((table.words >> 16) & 0xFF).astype(np.intp)
     present = slots & (np.arange(table.width) < table.count[:, None])
-    bits = np.bitwise_or.reduce(np.where(present, _TYPE_BITS[kinds], 0), axis=1)
-    return np.asarray((bits & spelled) != 0, dtype=bool)
+    return np.asarray(np.bitwise_or.reduce(np.where(present, _TYPE_BITS[kinds], 0), axis=1))
 
 
 def _templates_hold(
