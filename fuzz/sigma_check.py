@@ -18,22 +18,57 @@ from evtxscan.signatures.sigma.matcher import SigmaMatcher
 from fuzz.driver import FUZZ_LIMITS
 
 #: Rules whose literals the seed logs' values hold (so fuzzed copies match some, and miss
-#: some): service names and paths, account names, classic positional data.
-RULES = {
-    "service-state.yml": ("Service Control Manager", "7036", "param1|contains: ['serv', 'Win']"),
-    "service-installed.yml": ("Service Control Manager", "7045", "ImagePath|contains: '.exe'"),
-    "logon.yml": ("Microsoft-Windows-Security-Auditing", "4624", "TargetUserName|contains: 'sys'"),
-    "subject.yml": (None, None, "SubjectUserName|contains: ['adm', 'SYSTEM']"),
-    "classic.yml": (None, None, "Data|contains: ['error', 'fail', 'the ']"),
+#: some): service names and paths, account names, classic positional data; and rules with
+#: the other modifiers and conditions, which give no literal (what they admit is decoded)
+#: but meet the same hostile values. Per rule: log source service, detection lines.
+RULES: dict[str, tuple[str, str]] = {
+    "service-state.yml": (
+        "system",
+        "sel:\n  Provider_Name: Service Control Manager\n  EventID: 7036\n"
+        "  param1|contains: ['serv', 'Win']\ncondition: sel",
+    ),
+    "service-installed.yml": (
+        "system",
+        "sel:\n  Provider_Name: Service Control Manager\n  EventID: 7045\n"
+        "  ImagePath|contains|all: ['\\\\', '.exe']\nfilter:\n  ServiceName: '*svc*'\n"
+        "condition: sel and not filter",
+    ),
+    "logon.yml": (
+        "security",
+        "sel:\n  EventID: 4624\n  TargetUserName|contains: 'sys'\ncondition: sel",
+    ),
+    "subject.yml": (
+        "security",
+        "sel:\n  SubjectUserName|contains: ['adm', 'SYSTEM']\ncondition: sel",
+    ),
+    "classic.yml": ("system", "sel:\n  Data|contains: ['error', 'fail', 'the ']\ncondition: sel"),
+    "keywords.yml": ("system", "keywords:\n  - 'error'\n  - 'started'\ncondition: keywords"),
+    "regex.yml": ("system", "sel:\n  param1|re: '(?i)^win.*(service|update)'\ncondition: sel"),
+    "network.yml": (
+        "security",
+        "sel:\n  IpAddress|cidr: ['10.0.0.0/8', '127.0.0.0/8', '::1/128']\ncondition: sel",
+    ),
+    "present.yml": (
+        "security",
+        "sel:\n  TargetUserName|exists: true\n  SubjectDomainName: null\ncondition: sel",
+    ),
+    "same-user.yml": (
+        "security",
+        "sel:\n  TargetUserName|fieldref: SubjectUserName\ncondition: sel",
+    ),
+    "numbers.yml": ("system", "sel:\n  EventRecordID|gt: 5\n  Level|lte: 3\ncondition: sel"),
+    "command.yml": (
+        "security",
+        "sel:\n  CommandLine|windash|contains: '-enc'\n"
+        "sel2:\n  ProcessName|endswith: '.exe'\ncondition: 1 of sel*",
+    ),
 }
 _RULE = """title: fuzz {name}
 id: 5c1e0f6e-0000-4000-8000-{number:012d}
 status: test
 logsource: {{product: windows, service: {service}}}
 detection:
-    selection:
-{keys}        {test}
-    condition: selection
+{detection}
 level: low
 """
 
@@ -42,14 +77,11 @@ _HIT_KEY = ["channel", "event_record_id", "event_id", "provider", "time"]
 
 
 def rule_files(folder: Path) -> Path:
-    """Write :data:`RULES` into ``folder`` (once) and return it."""
+    """Write :data:`RULES` into ``folder`` and return it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for number, (name, (provider, event_id, test)) in enumerate(sorted(RULES.items())):
-        keys = ""
-        if provider is not None:
-            keys = f"        Provider_Name: {provider}\n        EventID: {event_id}\n"
-        service = "security" if "Security" in (provider or "") or "subject" in name else "system"
-        text = _RULE.format(name=name, number=number, service=service, keys=keys, test=test)
+    for number, (name, (service, detection)) in enumerate(sorted(RULES.items())):
+        indented = "\n".join("    " + line for line in detection.split("\n"))
+        text = _RULE.format(name=name, number=number, service=service, detection=indented)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 
