@@ -207,3 +207,22 @@ def test_no_literals_or_no_records() -> None:
     sets = [frozenset({"nothing"}), frozenset({"anydesk"})]
     assert may_hold(found.indexed, found.cache, found.rows, need, sets).tolist() == [True]
     assert not may_hold(found.indexed, found.cache, found.rows, need * 0, sets).any()
+
+
+def test_value_types_are_spelled_read_or_pass() -> None:
+    """Every type of the format is either a string (read), spelled by its text's characters,
+    or passes; BinXml outside System is the nested instance (read), inside one it passes
+    (pyevtx-rs renders it from templates the gate does not read)."""
+    from evtxscan.sources.evtx import text_gate
+
+    strings = 1 << list(text_gate._SPELLINGS).index("")
+    for kind in ValueType:
+        bits = int(text_gate._TYPE_BITS[kind])
+        if kind in (ValueType.STRING, ValueType.ANSI_STRING, ValueType.NULL):
+            assert bits == strings, kind
+        elif kind == ValueType.BINXML:
+            assert bits == text_gate._ANY_BIT and text_gate._OUTER_TYPE_BITS[kind] == 0
+        else:
+            assert bits and bits != strings, kind
+    arrays = text_gate._TYPE_BITS[[kind | 0x80 for kind in ValueType if kind < 0x80]]
+    assert (arrays == text_gate._ANY_BIT).all()

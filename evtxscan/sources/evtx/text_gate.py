@@ -16,7 +16,9 @@ A value's text comes from one of:
   as a mark no literal holds;
 - another value type, rendered from numbers: digits and a few letters. A literal whose
   characters all belong to a type's spelling (``0x1f``: hex numbers) may come from it, so a
-  record holding such a value passes. Arrays, nested BinXml and unknown types always pass;
+  record holding such a value passes. Arrays, handles and unknown types always pass; a
+  nested BinXml value is read as the decoder reads it (one template instance: a record with
+  more, or with BinXml inside that instance, passes);
 - the template's own text (text and attribute values written in it), read from its parse;
   a value joined with other text in one element or attribute passes (a literal may span).
 
@@ -87,7 +89,10 @@ _ANY_BIT = 1 << len(_SPELLINGS)  # arrays, handles, unknown types: anything
 _TYPE_BITS = np.full(256, _ANY_BIT, dtype=np.int64)
 for _bit, _types in enumerate(_SPELLINGS.values()):
     _TYPE_BITS[list(_types)] = 1 << _bit
-_TYPE_BITS[ValueType.BINXML] = 0  # read as the decoder reads it: a nested instance
+#: Outside System, BinXml is the nested instance, read as the decoder reads it; inside it,
+#: BinXml is rendered by pyevtx-rs (from templates the gate does not read): anything.
+_OUTER_TYPE_BITS = _TYPE_BITS.copy()
+_OUTER_TYPE_BITS[ValueType.BINXML] = 0
 #: Records whose value types are read at once (bounds the descriptor table's size).
 _ROWS_AT_ONCE = 8192
 
@@ -188,7 +193,7 @@ def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Pa
     for t, slots in slots_of.items():
         payload[t, slots] = True
     mine = payload[outer.template]
-    bits = _type_bits(table, mine)
+    bits = _type_bits(table, mine, _OUTER_TYPE_BITS)
     strings = [_Strings.of(table, mine, np.arange(n))]
     outside = strings[0].at + strings[0].size > outer.end[strings[0].owner]
     fail(problem, np.unique(strings[0].owner[outside]), Problem.VALUES_OUTSIDE)
@@ -200,7 +205,7 @@ def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Pa
     )  # fmt: skip
     read = problem[inside] == Problem.NONE
     every = np.ones((len(inside), cells.table.width), dtype=bool) & read[:, None]
-    bits[inside] |= _type_bits(cells.table, every)
+    bits[inside] |= _type_bits(cells.table, every, _TYPE_BITS)
     inner = np.full(n, -1, dtype=np.int64)
     inner[inside[read]] = nested.template[read]
     strings.append(_Strings.of(cells.table, every, inside))
@@ -216,11 +221,11 @@ def _spelled(literals: frozenset[str]) -> int:
     return bits
 
 
-def _type_bits(table: ValueTable, slots: np.ndarray) -> np.ndarray:
+def _type_bits(table: ValueTable, slots: np.ndarray, type_bits: np.ndarray) -> np.ndarray:
     """Per instance, the type bits of its values among ``slots`` (a mask per instance)."""
     kinds = ((table.words >> 16) & 0xFF).astype(np.intp)
     present = slots & (np.arange(table.width) < table.count[:, None])
-    return np.asarray(np.bitwise_or.reduce(np.where(present, _TYPE_BITS[kinds], 0), axis=1))
+    return np.asarray(np.bitwise_or.reduce(np.where(present, type_bits[kinds], 0), axis=1))
 
 
 def _templates_hold(
