@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -212,6 +213,7 @@ def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Pa
     return _Payload(bits, outer.template, inner, _Strings.joined(strings), problem != 0)
 
 
+@lru_cache(maxsize=256)
 def _spelled(literals: frozenset[str]) -> int:
     """The type bits of the value types whose text may spell one of the literals."""
     bits = _ANY_BIT
@@ -234,12 +236,24 @@ def _templates_hold(
     """Records whose template's own payload texts hold one of the literals, or that join a
     value with other text in one element or attribute (each template looked at once)."""
     ids, inverse = np.unique(templates, return_inverse=True)
-    wanted = [_one_space(literal) for literal in literals]
-    found = []
-    for t in ids.tolist():
-        text, joined = _template_text(cache.entries[t]) if t >= 0 else ("", True)
-        found.append(joined or any(w in text for w in wanted))
+    found = [t < 0 or _template_holds(cache.entries[t], literals) for t in ids.tolist()]
     return np.asarray(np.array(found, dtype=bool)[inverse.reshape(-1)], dtype=bool)
+
+
+def _template_holds(entry: TemplateEntry, literals: frozenset[str]) -> bool:
+    """Whether the template's payload texts hold a literal (or join a value with text);
+    kept with the template per literal set (a batch meets few sets, a scan the same ones)."""
+    known: dict[frozenset[str], bool] = entry.derived.setdefault("text_gate_holds", {})
+    found = known.get(literals)
+    if found is None:
+        text, joined = _template_text(entry)
+        found = known[literals] = joined or any(w in text for w in _one_spaced(literals))
+    return found
+
+
+@lru_cache(maxsize=256)
+def _one_spaced(literals: frozenset[str]) -> tuple[str, ...]:
+    return tuple(_one_space(literal) for literal in literals)
 
 
 def _one_space(text: str) -> str:
@@ -293,7 +307,7 @@ def _strings_hold(
 ) -> np.ndarray:
     """Which of ``n`` records own a string value that holds one of the literals."""
     holds = np.zeros(n, dtype=bool)
-    pattern = "|".join(_pattern(literal) for literal in sorted(literals))
+    patterns = _patterns(literals)
     for unicode in (True, False):
         mine = strings.take((strings.kind == ValueType.STRING) == unicode)
         if not len(mine.at):
@@ -305,9 +319,25 @@ def _strings_hold(
         else:
             mapped = _BYTE_MAP[data]
         texts = _kept(mapped, offsets)
-        found = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False)
-        holds[mine.owner[np.asarray(found, dtype=bool)]] = True
+        for pattern in patterns:
+            found = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False)
+            holds[mine.owner[np.asarray(found, dtype=bool)]] = True
     return holds
+
+
+#: Literals per RE2 pattern: an alternation of two thousand (a large rule set's, on one
+#: event) outgrows RE2's DFA memory and runs hundreds of times slower; of 500, it does not.
+_PER_PATTERN = 500
+
+
+@lru_cache(maxsize=256)
+def _patterns(literals: frozenset[str]) -> tuple[str, ...]:
+    """RE2 patterns for the literals, :data:`_PER_PATTERN` at most each."""
+    ordered = sorted(literals)
+    return tuple(
+        "|".join(_pattern(literal) for literal in ordered[start : start + _PER_PATTERN])
+        for start in range(0, len(ordered), _PER_PATTERN)
+    )
 
 
 def _kept(mapped: np.ndarray, offsets: np.ndarray) -> pa.Array:
