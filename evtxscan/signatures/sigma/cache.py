@@ -26,8 +26,9 @@ Loaded = TypeVar("Loaded")
 KEEP = 4
 _PREFIX = "sigma-"
 #: The compiled form's version: changed whenever loading would compile the same rules
-#: differently (2: probe literals are those a value must hold), so no older pickle is used.
-COMPILED_FORM = "2"
+#: differently, so no older pickle is used (2: probe literals are those a value must hold;
+#: 3: long lists of string tests split into several alternations).
+COMPILED_FORM = "3"
 
 
 def _pysigma() -> str:

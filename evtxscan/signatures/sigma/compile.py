@@ -141,7 +141,17 @@ def _alternation(texts: Sequence[Text]) -> Text:
     pattern = "|".join(f"(?:{t.pattern})" for t in texts)
     exact = _union([t.exact for t in texts])
     fragments = _union([t.fragments for t in texts])
-    return Text(pattern, ignore_case=texts[0].ignore_case, exact=exact, fragments=fragments)
+    count = sum(t.alternatives for t in texts)
+    return Text(pattern, texts[0].ignore_case, exact, fragments, count)
+
+
+def _text_of(node: Expression) -> Text | None:
+    """The string test of a keyword or field test, else None."""
+    if isinstance(node, Keyword):
+        return node.matcher
+    if isinstance(node, Match) and isinstance(node.matcher, Text):
+        return node.matcher
+    return None
 
 
 def _union(sets: Sequence[frozenset[str] | None]) -> frozenset[str] | None:
@@ -154,10 +164,28 @@ def _union(sets: Sequence[frozenset[str] | None]) -> frozenset[str] | None:
     return found
 
 
+#: Values merged into one RE2 alternation at most: one of two thousand outgrows RE2's DFA
+#: memory and runs hundreds of times slower; more become several alternations, OR-ed.
+ALTERNATION_LIMIT = 500
+
+
 def groups_merged(nodes: list[Expression]) -> Expression:
     """One node for a group of same-field (or keyword) tests that are OR-ed."""
     if len(nodes) == 1:
         return nodes[0]
+    texts = [_text_of(node) for node in nodes]
+    if all(texts) and sum(t.alternatives for t in texts if t) > ALTERNATION_LIMIT:
+        runs: list[list[Expression]] = [[]]
+        size = 0
+        for node, text in zip(nodes, texts, strict=True):
+            count = text.alternatives if text else 1
+            if runs[-1] and size + count > ALTERNATION_LIMIT:
+                runs.append([])
+                size = 0
+            runs[-1].append(node)
+            size += count
+        if len(runs) > 1:
+            return AnyOf(tuple(groups_merged(run) for run in runs))
     first = nodes[0]
     if isinstance(first, Keyword):
         return Keyword(_alternation([n.matcher for n in nodes if isinstance(n, Keyword)]))

@@ -62,6 +62,7 @@ class Text:
     ignore_case: bool = True
     exact: frozenset[str] | None = None
     fragments: frozenset[str] | None = None
+    alternatives: int = 1  # values merged into the pattern (see ``compile.ALTERNATION_LIMIT``)
 
 
 @dataclass(frozen=True)

@@ -247,3 +247,58 @@ def test_loaded_sets_are_cached_by_content(tmp_path: Path, monkeypatch: pytest.M
     rule.write_text(rule.read_text().replace("EventID: 1", "EventID: 2"))
     edited = load_sigma(rule.parent)
     assert edited.detections[0].prefilter.event_ids == frozenset({2})
+
+
+def test_long_value_lists_become_several_alternations(tmp_path: Path) -> None:
+    """One RE2 alternation of thousands of values runs hundreds of times slower: a list of
+    1,200 (or two selections of 700 each under ``1 of``) becomes alternations of at most
+    ``ALTERNATION_LIMIT`` values, OR-ed, matching what the one alternation matched."""
+    import pandas as pd
+
+    from evtxscan.signatures.sigma.compile import ALTERNATION_LIMIT
+    from evtxscan.signatures.sigma.expression import AnyOf, Match, Text
+    from evtxscan.signatures.sigma.matcher import SigmaMatcher
+
+    def values(prefix: str, count: int) -> str:
+        return "\n".join(f"            - '{prefix}{n:05d}'" for n in range(count))
+
+    one = "    sel:\n        ServiceName|contains:\n" + values("svc", 1200) + "\n    condition: sel"
+    two = (
+        "    sel_a:\n        ServiceName|endswith:\n" + values("a", 700) + "\n"
+        "    sel_b:\n        ServiceName|endswith:\n" + values("b", 700) + "\n"
+        "    condition: 1 of sel_*"
+    )
+    system = "    product: windows\n    service: system"
+    _write(tmp_path, "one.yml", _rule("One", "00000000-0000-0000-0000-0000000000a1", system, one))
+    _write(tmp_path, "two.yml", _rule("Two", "00000000-0000-0000-0000-0000000000a2", system, two))
+    rules = load_sigma(tmp_path)
+    for rule in rules.detections:
+        tests = [n for n in _leaves(rule.expression) if isinstance(n, Match)]
+        tests = [n for n in tests if n.field.key == "servicename"]
+        counts = [n.matcher.alternatives for n in tests if isinstance(n.matcher, Text)]
+        assert len(counts) >= 3 and max(counts) <= ALTERNATION_LIMIT, rule.info.title
+        assert sum(counts) in (1200, 1400), rule.info.title
+        assert isinstance(rule.expression, AnyOf) or any(
+            isinstance(child, AnyOf) for child in getattr(rule.expression, "children", ())
+        )
+    names = ["x svc00000 y", "svc01199", "svc01200", "zz a00699", "b00699", "b00700"]
+    frame = pd.DataFrame(
+        {
+            "channel": pd.Categorical(["System"] * len(names)),
+            "provider": pd.Categorical(["Service Control Manager"] * len(names)),
+            "event_id": pd.array([7045] * len(names), dtype="UInt16"),
+            "data": [[{"name": "ServiceName", "value": name}] for name in names],
+        }
+    )
+    found = SigmaMatcher(rules.detections).match(frame)
+    titles = [rules.detections[r].info.title for r in found["rule"]]
+    hits = sorted(zip(titles, found["row"].tolist(), strict=True))
+    assert hits == [("One", 0), ("One", 1), ("Two", 3), ("Two", 4)]
+
+
+def _leaves(node: object) -> list[object]:
+    children = getattr(node, "children", None)
+    if children is None:
+        child = getattr(node, "child", None)
+        return [node] if child is None else _leaves(child)
+    return [leaf for item in children for leaf in _leaves(item)]
