@@ -40,9 +40,9 @@ def _evidence(frames: list[pd.DataFrame], titles: dict[str, str]) -> pa.ListArra
         elif field.name == "time":
             times = pd.to_datetime(hits["time"], utc=True).astype("datetime64[us, UTC]")
             arrays["time"] = pa.array(times, type=field.type, from_pandas=True)
-        elif pa.types.is_integer(field.type):
-            numbers = pd.Series(hits[field.name], dtype="Int64")
-            arrays[field.name] = pa.array(numbers, from_pandas=True).cast(field.type)
+        elif pa.types.is_integer(field.type):  # as Python ints: a uint64 past 2**63 stays
+            numbers = [None if pd.isna(v) else int(v) for v in hits[field.name].tolist()]
+            arrays[field.name] = pa.array(numbers, type=field.type)
         else:
             text = hits[field.name].astype(object).where(hits[field.name].notna(), None)
             arrays[field.name] = pa.array(text, type=field.type, from_pandas=True)

@@ -198,3 +198,20 @@ def test_a_hit_on_a_record_without_an_event_id(tmp_path: Path) -> None:
     assert (key.event_id, key.provider, key.event_record_id) == (None, "Application Popup", 3)
     written = write_report(result, tmp_path / "out")
     assert "Failure text in any System event" in (written.run / "report.html").read_text()
+
+
+def test_a_hit_on_a_record_with_a_record_id_past_two_to_the_63(tmp_path: Path) -> None:
+    """Record numbers are unsigned 64-bit: one past 2**63 stays what it is in the evidence
+    (found by fuzzing: a signed conversion wrapped it, and the cast stopped the scan)."""
+    big = 2**64 - 5
+    (tmp_path / "export.xml").write_text(
+        NO_EVENT_ID.replace(
+            "<EventRecordID>3</EventRecordID>", f"<EventRecordID>{big}</EventRecordID>"
+        ),
+        encoding="utf-8",
+    )
+    rule = tmp_path / "rule.yml"
+    rule.write_text(ANY_SYSTEM_EVENT, encoding="utf-8")
+    result = evtxscan.scan(tmp_path / "export.xml", sigma=rule)
+    (row,) = result.diagnoses[result.diagnoses["kind"] == "sigma"].to_dict("records")
+    assert [key.event_record_id for key in _keys(row["evidence"])] == [big]
