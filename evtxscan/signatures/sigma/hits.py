@@ -66,7 +66,7 @@ def hits_of(
     ``needs`` maps a rule key to the field names its correlations read.
     """
     positions = matches["row"].to_numpy()
-    out = frame.iloc[positions][list(HIT_COLUMNS)].reset_index(drop=True)
+    out = frame[list(HIT_COLUMNS)].iloc[positions].reset_index(drop=True)  # only its columns
     for name in ("host", "channel", "provider", "source_file"):
         out[name] = out[name].astype(str)
     keys = np.array([r.info.key for r in rules], dtype=object)
