@@ -33,7 +33,7 @@ def check_outputs(inputs: Path, out: Path, backend: str) -> str | None:
         )
         for fmt in ("csv", "parquet"):
             written = write_report(result, out, ReportOptions(fmt=fmt, keep_runs=1))
-            problem = _inside(out) or _parse_back(written.run, fmt)
+            problem = inside(out) or parse_back(written.run, fmt)
             if problem:
                 return problem
     except Exception:
@@ -41,7 +41,7 @@ def check_outputs(inputs: Path, out: Path, backend: str) -> str | None:
     return None
 
 
-def _inside(out: Path) -> str | None:
+def inside(out: Path) -> str | None:
     root = out.resolve()
     for folder, dirs, files in os.walk(out):
         for name in [*dirs, *files]:
@@ -52,7 +52,7 @@ def _inside(out: Path) -> str | None:
     return None
 
 
-def _parse_back(run: Path, fmt: str) -> str | None:
+def parse_back(run: Path, fmt: str) -> str | None:
     from lxml import html
 
     for path in sorted(run.rglob("*")):

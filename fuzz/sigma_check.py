@@ -9,6 +9,7 @@ record of the same files (recovered records apart, as a scan leaves them out of 
 
 from __future__ import annotations
 
+import shutil
 import traceback
 from pathlib import Path
 
@@ -133,12 +134,24 @@ def check_sigma(inputs: Path, scratch: Path) -> str | None:
         rules = load_sigma(rule_files(scratch / f"sigma-{name}", texts))
         try:
             result = scan(inputs, sigma=rules, workers=1, **options)  # type: ignore[arg-type]
+            problem = _compare(rules, result.diagnoses, frame) or _report(result, scratch)
         except Exception:
             return traceback.format_exc()
-        problem = _compare(rules, result.diagnoses, frame)
         if problem:
             return f"{name} rules: {problem}"
     return None
+
+
+def _report(result: object, scratch: Path) -> str | None:
+    """The report of a scan with Sigma diagnoses (hostile evidence, licences, levels) is
+    written and parses back, as ``outputs_check`` checks KB reports."""
+    from evtxscan.outputs.report_dir import ReportOptions, write_report
+    from fuzz.outputs_check import inside, parse_back
+
+    out = scratch / "sigma-out"
+    shutil.rmtree(out, ignore_errors=True)
+    written = write_report(result, out, ReportOptions(keep_runs=1))  # type: ignore[arg-type]
+    return inside(out) or parse_back(written.run, "csv")
 
 
 def _compare(rules: SigmaRuleSet, diagnoses: object, frame: object) -> str | None:
