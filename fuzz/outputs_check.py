@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from evtxscan.outputs.arrow_text import csv_text
+from evtxscan.outputs.arrow_text import csv_text, pandas_csv
 from evtxscan.outputs.record_text import jsonl_row_by_row, jsonl_text, plain_frame
 from evtxscan.outputs.report_dir import ReportOptions, write_report
 from evtxscan.outputs.spreadsheet import FORMULA_START
@@ -92,8 +92,8 @@ def _formulas(frame: pd.DataFrame, path: Path) -> str | None:
 
 def check_record_text(frame: pd.DataFrame) -> str | None:
     """A batch's JSON Lines (built by Arrow) against ``json.dumps`` row by row, each line
-    parsed back, and its CSV text against pandas' ``to_csv``; a problem's description or
-    None."""
+    parsed back, and its CSV text against ``pandas_csv`` (pandas' ``to_csv``, a carriage
+    return quoted); a problem's description or None."""
     try:
         plain = plain_frame(frame)
         built, expected = bytes(jsonl_text(plain)), jsonl_row_by_row(plain)
@@ -109,9 +109,9 @@ def check_record_text(frame: pd.DataFrame) -> str | None:
             return f"{len(lines) - 1} JSON lines for {len(frame)} records"
         for line in lines[:-1]:
             json.loads(line)
-        expected = plain.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        expected = pandas_csv(plain).encode("utf-8")
         if bytes(csv_text(plain, header=True)) != expected:
-            return f"CSV text differs from pandas' to_csv: {expected[:300]!r}"
+            return f"CSV text differs from pandas_csv: {expected[:300]!r}"
     except Exception:
         return traceback.format_exc()
     return None

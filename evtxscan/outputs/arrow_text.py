@@ -21,13 +21,12 @@ import pyarrow.compute as pc
 
 
 def csv_text(frame: pd.DataFrame, header: bool) -> bytes | memoryview:
-    """The CSV text of ``frame`` (with its header line if ``header``), UTF-8, as pandas'
-    ``to_csv(index=False, lineterminator="\\n")`` writes it: built by Arrow
-    (:func:`csv_lines`), or by pandas when that cannot be."""
+    """The CSV text of ``frame`` (with its header line if ``header``), UTF-8, as
+    :func:`pandas_csv` writes it: built by Arrow (:func:`csv_lines`), or by pandas when that
+    cannot be."""
     lines = csv_lines(frame)
     if lines is None:
-        text = frame.to_csv(index=False, header=header, lineterminator="\n")
-        return text.encode("utf-8")
+        return pandas_csv(frame, header).encode("utf-8")
     body = text_bytes(lines)
     if not header:
         return body
@@ -36,12 +35,29 @@ def csv_text(frame: pd.DataFrame, header: bool) -> bytes | memoryview:
     return head.encode("utf-8") + bytes(body)
 
 
+def pandas_csv(frame: pd.DataFrame, header: bool = True) -> str:
+    """pandas' ``to_csv(index=False)`` with lines ending in LF, where a field holding a
+    carriage return is quoted too (with LF as the line end Python's ``csv`` writer leaves
+    it bare, and spreadsheets and parsers then start a new row there: a cell of a logged
+    machine's text could begin a row with a formula). Written with CR LF line ends (so such
+    fields are quoted), the line ends outside quotes are then made LF."""
+    text = frame.to_csv(index=False, header=header, lineterminator="\r\n")
+    parts = text.split("\r\n")
+    out: list[str] = []
+    quoted = False
+    for part in parts[:-1]:
+        quoted ^= part.count('"') % 2 == 1  # inside a quoted field after this part
+        out += [part, "\r\n" if quoted else "\n"]
+    out.append(parts[-1])
+    return "".join(out)
+
+
 def csv_lines(frame: pd.DataFrame) -> pa.Array | pa.ChunkedArray | None:
-    """One CSV line per row, as Python's ``csv`` writer writes it for pandas (minimal
-    quoting: a field holding a comma, a quote or a newline is quoted, its quotes doubled;
-    missing values empty); None when a column is of a kind not handled here, there are no
-    rows or a single column (a lone empty field is quoted), or the text outgrows an Arrow
-    array."""
+    """One CSV line per row, as :func:`pandas_csv` writes it (minimal quoting: a field
+    holding a comma, a quote, a line feed or a carriage return is quoted, its quotes
+    doubled; missing values empty); None when a column is of a kind not handled here, there
+    are no rows or a single column (a lone empty field is quoted), or the text outgrows an
+    Arrow array."""
     if len(frame.columns) < 2 or not len(frame):
         return None
     pieces: list[pa.Array | str] = []
@@ -140,11 +156,12 @@ def column_texts(column: pd.Series, style: TextStyle) -> pa.Array | None:
 
 
 def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Texts as CSV fields: quoted (quotes doubled) where they hold a comma, a quote or a
-    newline; missing ones empty. Only the texts that need quotes are quoted."""
+    """Texts as CSV fields: quoted (quotes doubled) where they hold a comma, a quote, a line
+    feed or a carriage return; missing ones empty. Only the texts that need quotes are
+    quoted."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
-    needs = pc.fill_null(pc.match_substring_regex(texts, '[,"\n]'), False)
+    needs = pc.fill_null(pc.match_substring_regex(texts, '[,"\n\r]'), False)
     count = pc.sum(needs).as_py() or 0
     if count:
         some = texts if count == len(texts) else pc.filter(texts, needs)
@@ -155,5 +172,5 @@ def _csv_fields(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
     return pc.fill_null(texts, "")
 
 
-#: What pandas' ``to_csv`` writes through Python's ``csv`` writer.
+#: What :func:`pandas_csv` writes through Python's ``csv`` writer.
 CSV = TextStyle(_csv_fields, "True", "False", "")

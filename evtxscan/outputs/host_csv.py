@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from evtxscan.outputs.arrow_text import csv_lines, text_bytes
+from evtxscan.outputs.arrow_text import csv_lines, pandas_csv, text_bytes
 from evtxscan.outputs.tables import atomic_file
 
 #: Rows formatted at a time (the text of one slice is held in memory, up to 4 bytes a
@@ -68,7 +68,7 @@ def write_timeline_csvs(
     formatting of each slice of ``frame`` (``cells_of``: a slice's cells as the CSV shows
     them); a host without rows gets the header. False when a slice's text could not be cut
     into its rows: ``whole`` is then complete but the hosts' files are not."""
-    header = cells_of(frame.iloc[:0]).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    header = pandas_csv(cells_of(frame.iloc[:0])).encode("utf-8")
     start_bytes = (codecs.BOM_UTF8 if bom else b"") + header
     paths = list(files.values())
     owner = np.full(len(frame), -1, dtype=np.int64)
@@ -88,7 +88,7 @@ def write_timeline_csvs(
                 if cut:
                     _append_lines(lines, mine, paths)
                 continue
-            text = piece.to_csv(index=False, header=False, lineterminator="\n")
+            text = pandas_csv(piece, header=False)
             out.write(text.encode("utf-8"))
             if cut:
                 cut = _append_records(text, mine, paths)

@@ -111,3 +111,35 @@ def test_text_columns_are_cleaned_by_arrow_as_by_python(
             for text in texts
         ]
         assert [None if pd.isna(v) else v for v in safe["t"]] == expected
+
+
+def test_a_carriage_return_in_a_cell_starts_no_row(tmp_path: object) -> None:
+    """A machine named ``PC1\\r+SUM(1)`` (and such data): with LF line ends, pandas leaves a
+    lone CR unquoted, and spreadsheets and CSV readers start a row there, whose first cell
+    is then a formula (found by fuzzing). Every CSV of the report quotes it: read back, the
+    tables keep their rows and no cell starts a formula."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    import evtxscan
+    from evtxscan.outputs.report_dir import write_report
+    from evtxscan.outputs.spreadsheet import FORMULA_START
+    from evtxscan.synth import EventSpec, write_evtx
+
+    assert isinstance(tmp_path, Path)
+    event = EventSpec(
+        "Service Control Manager", 7036, datetime(2024, 3, 5, tzinfo=UTC),
+        computer="PC1\r+SUM(1)", data=(("param1", "x\r=cmd|calc"), ("param2", "stopped")),
+    )  # fmt: skip
+    result = evtxscan.scan(write_evtx(tmp_path / "System.evtx", [event] * 3), timeline="all")
+    run = write_report(result, tmp_path / "out").run
+    tables = {"hosts.csv": 1, "timeline.csv": 3}
+    for name, rows in tables.items():
+        frame = pd.read_csv(run / name, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert len(frame) == rows, name
+        assert frame["host"].tolist() == ["pc1\r+sum(1)"] * rows, name
+        cells = [c for column in frame.columns for c in frame[column]]
+        assert not [c for c in cells if c.startswith(FORMULA_START)], name
+    for path in (run / "timelines").glob("*.csv"):  # the host's timeline, and the index
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        assert len(frame) == (1 if path.name == "index.csv" else 3), path
