@@ -153,3 +153,20 @@ def test_messages_db_option(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_text("not sqlite" * 100)
     assert main(["dump", str(log), "-o", str(out), "--messages-db", str(bad)]) == 2
+
+
+def test_dump_integrity_is_scan_integrity(tmp_path: Path) -> None:
+    """``dump --integrity`` writes each file's row as ``scan`` writes integrity.csv (same
+    cells: times in ISO-8601 UTC, text safe for spreadsheets), without the byte-order mark."""
+    from evtxscan.synth.demo import write_demo
+
+    write_demo(tmp_path / "demo")
+    demo = tmp_path / "demo"
+    assert main(["dump", str(demo), "-o", str(tmp_path / "r.jsonl"), "-q",
+                 "--integrity", str(tmp_path / "i.csv")]) == 0  # fmt: skip
+    assert main(["scan", str(demo), "--out", str(tmp_path / "out"), "-q", "--no-bom",
+                 "--fail-on", "never"]) == 0  # fmt: skip
+    dumped = (tmp_path / "i.csv").read_text(encoding="utf-8").splitlines()
+    scanned = (tmp_path / "out" / "current" / "integrity.csv").read_text().splitlines()
+    assert dumped[0] == scanned[0] and len(dumped) > 2
+    assert sorted(dumped[1:]) == sorted(scanned[1:])

@@ -10,9 +10,10 @@ import click
 
 from evtxscan.cli import options
 from evtxscan.cli.progress import Progress
-from evtxscan.outputs.arrow_text import pandas_csv
+from evtxscan.outputs.arrow_text import csv_text
 from evtxscan.outputs.records import RecordFormat, RecordWriter
 from evtxscan.outputs.spreadsheet import spreadsheet_safe
+from evtxscan.outputs.tables import csv_cells
 from evtxscan.scanning.api import read_records
 from evtxscan.sources.inputs import Source, expand_paths
 from evtxscan.sources.stream import RecordStream
@@ -139,8 +140,8 @@ def dump_command(
         progress.close()
         if output:
             target.close()
-    if integrity_path is not None:  # (file names and errors come from the inputs: made safe)
-        text = pandas_csv(spreadsheet_safe(stream.integrity))
-        integrity_path.write_text(text, encoding="utf-8", newline="")
+    if integrity_path is not None:  # as scan's integrity.csv (without its byte-order mark)
+        cells = spreadsheet_safe(csv_cells(stream.integrity))
+        integrity_path.write_bytes(bytes(csv_text(cells, header=True)))
     if not quiet:
         click.echo(summary_line(stream, writer.rows), err=True)
