@@ -56,15 +56,7 @@ def read_payloads(
     """The payload columns of records whose outer instances (all readable) are ``outer``."""
     n = len(outer.template)
     problem = np.zeros(n, dtype=np.int8)
-    every = np.arange(n)
-    used = np.flatnonzero(np.bincount(outer.template)).tolist() if n else []
-    slots_of = {t: payload_slots(cache.entries[t]) for t in used}
-    wide = [t for t, slots in slots_of.items() if max(slots, default=-1) >= MAX_SLOT]
-    if wide:  # a damaged template: the value table would be as wide as its highest slot
-        fail(problem, np.flatnonzero(np.isin(outer.template, wide)), Problem.PAYLOAD_LAYOUT)
-        slots_of.update({t: [] for t in wide})
-    width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
-    table0 = value_table(reader, outer, every, max(width, 1))
+    slots_of, table0 = payload_table(reader, outer, cache, problem)
     _values_outside(table0, outer, problem)
     cells0 = Cells(table0)
     nested_slot = nested_slots(reader, table0, outer, slots_of, problem)
@@ -85,6 +77,23 @@ def read_payloads(
     fail(problem, np.flatnonzero(broken), Problem.PAYLOAD_LAYOUT)
     data, binary = assemble(reader, tables, key_of, (cells0, cells1), inner_row, problem)
     return PayloadColumns(data, binary, problem)
+
+
+def payload_table(
+    reader: Reader, outer: Instances, cache: TemplateCache, problem: np.ndarray
+) -> tuple[dict[int, list[int]], ValueTable]:
+    """Each template's payload slots (values outside System) and the value descriptors of
+    instances ``outer`` up to the widest; a damaged template referring to a slot past
+    ``MAX_SLOT`` gets none, its records ``PAYLOAD_LAYOUT`` in ``problem``."""
+    n = len(outer.template)
+    used = np.flatnonzero(np.bincount(outer.template)).tolist() if n else []
+    slots_of = {t: payload_slots(cache.entries[t]) for t in used}
+    wide = [t for t, slots in slots_of.items() if max(slots, default=-1) >= MAX_SLOT]
+    if wide:  # a damaged template: the value table would be as wide as its highest slot
+        fail(problem, np.flatnonzero(np.isin(outer.template, wide)), Problem.PAYLOAD_LAYOUT)
+        slots_of.update({t: [] for t in wide})
+    width = 1 + max((max(s, default=-1) for s in slots_of.values()), default=-1)
+    return slots_of, value_table(reader, outer, np.arange(n), max(width, 1))
 
 
 def _values_outside(table: ValueTable, outer: Instances, problem: np.ndarray) -> None:

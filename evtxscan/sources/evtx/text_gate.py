@@ -45,12 +45,9 @@ from evtxscan.sources.evtx.instances import (
     TemplateCache,
     TemplateEntry,
     ValueTable,
-    value_table,
 )
-from evtxscan.sources.evtx.item_tables import payload_slots
-from evtxscan.sources.evtx.payload import nested_instances, nested_slots
+from evtxscan.sources.evtx.payload import nested_instances, nested_slots, payload_table
 from evtxscan.sources.evtx.payload_assembly import Cells, fail
-from evtxscan.sources.evtx.system_plan import MAX_SLOT
 from evtxscan.sources.evtx.template import Literal, Node, Sub
 
 #: Stream bytes: a dropped character, and one no literal holds (a value's end, non-ASCII).
@@ -137,9 +134,8 @@ class _Strings:
         kinds = (table.words >> 16) & 0xFF
         present = slots & (np.arange(table.width) < table.count[:, None])
         rows, cells = np.nonzero(present & np.isin(kinds, _STRING_TYPES))
-        at = table.data_at[rows] + table.before[rows, cells]
-        size = (table.words[rows, cells] & 0xFFFF).astype(np.int64)
-        return _Strings(owners[rows], at.astype(np.int64), size, kinds[rows, cells])
+        size, kind, at = table.column(rows, cells)
+        return _Strings(owners[rows], at.astype(np.int64), size.astype(np.int64), kind)
 
     @staticmethod
     def joined(parts: list[_Strings]) -> _Strings:
@@ -184,12 +180,7 @@ def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Pa
     reader, n = indexed.reader, len(rows)
     outer = Instances(*(getattr(indexed.instances, f.name)[rows] for f in fields(Instances)))
     problem = np.zeros(n, dtype=np.int8)
-    slots_of = {t: payload_slots(cache.entries[t]) for t in np.unique(outer.template).tolist()}
-    wide = [t for t, slots in slots_of.items() if max(slots, default=-1) >= MAX_SLOT]
-    fail(problem, np.flatnonzero(np.isin(outer.template, wide)), Problem.PAYLOAD_LAYOUT)
-    slots_of.update({t: [] for t in wide})
-    width = 1 + max((max(slots, default=-1) for slots in slots_of.values()), default=-1)
-    table = value_table(reader, outer, np.arange(n), max(width, 1))
+    slots_of, table = payload_table(reader, outer, cache, problem)
     payload = np.zeros((max(slots_of, default=0) + 1, table.width), dtype=bool)
     for t, slots in slots_of.items():
         payload[t, slots] = True
