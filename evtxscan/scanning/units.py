@@ -36,11 +36,13 @@ from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
 
 #: Files up to this size are read whole by one unit, several of them together. A unit's
-#: small files are indexed and decoded as one batch, so larger units share fixed costs
-#: more, but hold more at once: `scan --jobs 1` of the 2 GiB collection took 24.8 / 20.7 /
-#: 19.2 s at 8 / 12 / 16 MiB (2026-12-05); with the CLI's allocator 12 MiB peaked at
-#: 264 MiB and 16 MiB at 276 MiB, against a target of 300 MB (286 MiB).
-GROUP_BYTES = 12 * 1024**2
+#: small files are indexed and decoded as one batch and fed to the scanner at once, so
+#: larger units share fixed costs more (each batch and feed costs some milliseconds of
+#: pandas and Arrow calls, whatever its rows), but hold more at once. `scan --jobs 1` of
+#: the 2 GiB collection (2026-12-06, the CLI): 12 / 32 / 48 MiB took 12.5 / 11.2 / 10.8 s
+#: and peaked at 262 / 277 / 283 MiB, against a target of 300 MB (286 MiB); with two
+#: workers, 48 MiB left the samples' 77 MiB to too few units to share.
+GROUP_BYTES = 32 * 1024**2
 #: Larger EVTX files are split into ranges of this many 64 KiB chunk slots (12 MiB).
 RANGE_CHUNKS = 192
 
