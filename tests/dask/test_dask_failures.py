@@ -22,8 +22,8 @@ from evtxscan.scanning.units import WorkUnit, plan_units
 from evtxscan.sources.inputs import expand_paths
 
 #: Fine units: a 16 MiB log in ranges of three chunks (86 tasks), so a kill lands while
-#: others still run.
-FINE = {"range_chunks": 3}
+#: others still run (split, as any file past ``group_bytes`` is).
+FINE = {"range_chunks": 3, "group_bytes": 1 << 20}
 
 
 def _scan(engine: Any, units: list[WorkUnit]) -> ScanResult:
