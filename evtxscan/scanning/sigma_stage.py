@@ -155,8 +155,7 @@ def combined_hits(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return empty_hits()
     hits = pd.concat(parts, ignore_index=True)
-    keys = hits[_HIT_KEY].astype(str)
-    keep = ~keys.duplicated().to_numpy() | hits["event_record_id"].isna().to_numpy()
+    keep = ~hits.duplicated(subset=_HIT_KEY).to_numpy() | hits["event_record_id"].isna().to_numpy()
     return hits[keep].reset_index(drop=True)
 
 

@@ -1,4 +1,4 @@
-"""A rule's metadata for diagnoses, and the licence it is shared under.
+"""The licence a Sigma rule is shared under (shown with its matches).
 
 The Detection Rule License (DRL 1.1, SigmaHQ's rules) asks that output reporting matches
 keep the rule's author, a link to the rule and the licence. The licence is the rule's own
@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-
-from sigma.correlations import SigmaCorrelationRule
-from sigma.rule import SigmaRule
-
-from evtxscan.signatures.sigma.model import RuleInfo, RuleKind
 
 _LICENCE_NAMES = ("LICENSE", "LICENCE", "COPYING")
 #: Text found in a licence file -> its SPDX-style name (first match wins).
@@ -87,35 +82,3 @@ def licence_for(rule_file: Path) -> str:
         if (directory / ".git").exists() or directory.parent == directory:
             return UNKNOWN_LICENCE
         directory = directory.parent
-
-
-def rule_key(rule: SigmaRule | SigmaCorrelationRule, source: str, position: int) -> str:
-    """Unique key: the id, else the name, else the file and position."""
-    if rule.id is not None:
-        return str(rule.id)
-    if rule.name:
-        return rule.name
-    return f"{source}#{position}"
-
-
-def info_of(
-    rule: SigmaRule | SigmaCorrelationRule, key: str, source: str, licence: str
-) -> RuleInfo:
-    """The metadata a diagnosis shows."""
-    kind = RuleKind.CORRELATION if isinstance(rule, SigmaCorrelationRule) else RuleKind.DETECTION
-    return RuleInfo(
-        key=key,
-        id=str(rule.id) if rule.id is not None else None,
-        name=rule.name,
-        title=rule.title or key,
-        kind=kind,
-        level=rule.level.name.lower() if rule.level is not None else "",
-        status=rule.status.name.lower() if rule.status is not None else "",
-        author=rule.author or "",
-        description=(rule.description or "").strip(),
-        references=tuple(str(r) for r in rule.references),
-        tags=tuple(str(t) for t in rule.tags),
-        falsepositives=tuple(str(f) for f in rule.falsepositives),
-        licence=rule.license or licence,
-        source=source,
-    )

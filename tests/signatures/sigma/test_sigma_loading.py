@@ -3,6 +3,9 @@ log sources map through pySigma's pipelines; prefilter keys and licences are rig
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,6 +250,34 @@ def test_loaded_sets_are_cached_by_content(tmp_path: Path, monkeypatch: pytest.M
     rule.write_text(rule.read_text().replace("EventID: 1", "EventID: 2"))
     edited = load_sigma(rule.parent)
     assert edited.detections[0].prefilter.event_ids == frozenset({2})
+
+
+def test_a_cached_set_loads_without_pysigma(tmp_path: Path) -> None:
+    """pySigma (about 0.1 s to import) is imported only to parse: a set read back from the
+    cache, matched and reported, needs none of it."""
+    rule = tmp_path / "rules" / "r.yml"
+    rule.parent.mkdir()
+    rule.write_text(
+        _rule(
+            "Cached",
+            "00000000-0000-0000-0000-000000000009",
+            "    product: windows\n    service: system",
+            "    sel:\n        EventID: 1\n    condition: sel",
+        )
+    )
+    probe = (
+        "import sys; from evtxscan.signatures.sigma import load_sigma; "
+        "import evtxscan.scanning.sigma_stage; "
+        f"rules = load_sigma({str(rule.parent)!r}); "
+        "print(len(rules.detections), "
+        "any(m == 'sigma' or m.startswith('sigma.') for m in sys.modules))"
+    )
+    env = {**os.environ, "EVTXSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [
+        subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.stdout.split() for r in runs] == [["1", "True"], ["1", "False"]], runs[-1].stderr
 
 
 def test_long_value_lists_become_several_alternations(tmp_path: Path) -> None:
