@@ -48,21 +48,22 @@ def _rows(view: BatchView, values: Values, hits: np.ndarray) -> np.ndarray:
 
 
 def _text(values: Values, matcher: Text) -> np.ndarray:
+    """Each value's test, run on the field's distinct values."""
     if len(values.values) == 0:
         return np.zeros(0, dtype=bool)
-    found = pc.match_substring_regex(
-        values.values, matcher.pattern, ignore_case=matcher.ignore_case
-    )
-    return _to_bool(found)
+    texts, codes = values.distinct()
+    found = pc.match_substring_regex(texts, matcher.pattern, ignore_case=matcher.ignore_case)
+    hits: np.ndarray = np.append(_to_bool(found), False)[codes]
+    return hits
 
 
 def _cidr(values: Values, matcher: Cidr) -> np.ndarray:
     """Parse each distinct value once (addresses repeat), then map back to the values."""
     if len(values.values) == 0:
         return np.zeros(0, dtype=bool)
-    encoded = values.values.dictionary_encode()
+    texts, codes = values.distinct()
     inside = []
-    for text in encoded.dictionary.to_pylist():
+    for text in texts.to_pylist():
         try:
             address = ipaddress.ip_address(str(text).strip())
         except ValueError:
@@ -72,7 +73,6 @@ def _cidr(values: Values, matcher: Cidr) -> np.ndarray:
             address = address.ipv4_mapped
         inside.append(any(address in network for network in matcher.networks))
     lookup = np.array([*inside, False], dtype=bool)
-    codes = encoded.indices.fill_null(len(inside)).to_numpy(zero_copy_only=False)
     hits: np.ndarray = lookup[codes]
     return hits
 

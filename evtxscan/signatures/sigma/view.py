@@ -10,7 +10,7 @@ whole test) pay for it once per batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,10 +30,24 @@ class Values:
 
     values: pa.Array
     owners: np.ndarray  # int64 positions in the view
+    _distinct: list[tuple[pa.Array, np.ndarray]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
     @staticmethod
     def empty() -> Values:
         return Values(_EMPTY, _NO_ROWS)
+
+    def distinct(self) -> tuple[pa.Array, np.ndarray]:
+        """The distinct values, and where each value is among them (a null: one past the
+        end). Found once, so that every test of the field reads each distinct text once
+        (service names, images and users repeat through a batch)."""
+        if not self._distinct:
+            encoded = self.values.dictionary_encode()
+            ends = len(encoded.dictionary)
+            codes = encoded.indices.fill_null(ends).to_numpy(zero_copy_only=False)
+            self._distinct.append((encoded.dictionary, codes.astype(np.int64, copy=False)))
+        return self._distinct[0]
 
 
 def _taken(series: pd.Series, rows: np.ndarray) -> pa.Array:
@@ -103,8 +117,12 @@ class BatchView:
 
     def all_data(self) -> Values:
         """Every data value (for keyword search)."""
-        values, owners, _, _ = self._flattened()
-        return Values(values, owners)
+        cached = self.cache.get("all data")
+        if cached is None:
+            values, owners, _, _ = self._flattened()
+            cached = self.cache["all data"] = Values(values, owners)
+        assert isinstance(cached, Values)
+        return cached
 
     # --- System columns ------------------------------------------------------------------
 
@@ -166,13 +184,17 @@ class BatchView:
         data = self.data(ref.key)
         if len(data.owners) == 0:
             return system
-        has = np.zeros(self.size, dtype=bool)
-        has[data.owners] = True
-        keep = ~has[system.owners]
-        return Values(
-            pa.concat_arrays([data.values, system.values.filter(pa.array(keep))]),
-            np.concatenate([data.owners, system.owners[keep]]),
-        )
+        cached = self.cache.get(("either", ref))
+        if cached is None:
+            has = np.zeros(self.size, dtype=bool)
+            has[data.owners] = True
+            keep = ~has[system.owners]
+            cached = self.cache[("either", ref)] = Values(
+                pa.concat_arrays([data.values, system.values.filter(pa.array(keep))]),
+                np.concatenate([data.owners, system.owners[keep]]),
+            )
+        assert isinstance(cached, Values)
+        return cached
 
     def shadowed(self, ref: FieldRef) -> np.ndarray:
         """Rows whose own data item stands in for the System field (DATA_OR_SYSTEM only)."""

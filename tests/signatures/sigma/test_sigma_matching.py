@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 from sigma_reference import ReferenceRule, channel_index, record_dicts, reference_matches
@@ -13,7 +15,10 @@ from sigma_synthetic import START, events_for_rule
 
 import evtxscan
 from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
+from evtxscan.signatures.sigma.evaluate import _text
+from evtxscan.signatures.sigma.expression import Text
 from evtxscan.signatures.sigma.matcher import SigmaMatcher
+from evtxscan.signatures.sigma.view import Values
 from evtxscan.synth.evtx_writer import write_evtx
 
 #: Large generic System logs left out to keep the suite fast (the reference is slow on
@@ -116,3 +121,16 @@ def test_sigma_regression_record(sigma_dir: Path, rules_only: SigmaRuleSet) -> N
     matches = SigmaMatcher(rules_only.detections).match(frame)
     keys = [rules_only.detections[i].info.key for i in matches["rule"]]
     assert keys.count("7595ba94-cf3b-4471-aa03-4f6baa9e5fad") == 1
+
+
+def test_a_field_is_tested_on_its_distinct_values() -> None:
+    """Tests run once per distinct text of a field and map back to every value: repeated
+    values, nulls (never a match) and values of other rows keep their own answers."""
+    texts = ["AnyDesk", None, "spooler", "anydesk", "AnyDesk", "", "TeamViewer"]
+    values = Values(pa.array(texts, pa.string()), np.arange(len(texts)))
+    found = _text(values, Text(pattern="anydesk|viewer", ignore_case=True))
+    assert found.tolist() == [True, False, False, True, True, False, True]
+    exact = _text(values, Text(pattern="^AnyDesk$", ignore_case=False))
+    assert exact.tolist() == [True, False, False, False, True, False, False]
+    distinct, codes = values.distinct()
+    assert len(distinct) == 5 and codes.tolist() == [0, 5, 1, 2, 0, 3, 4]
