@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from evtx_raw import raw_evtx, standard_values, system_template
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evtxscan.sources.evtx import text_gate
+from evtxscan.sources.evtx.arrays import binary_views
 from evtxscan.sources.evtx.binxml import ValueType
 from evtxscan.sources.evtx.decode import IndexedRange, decode_indexed, index_ranges
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE
@@ -241,3 +244,28 @@ def test_a_large_literal_set_is_searched_in_groups() -> None:
     )
     gate, truth = gate_and_truth(data, literals)
     assert truth.tolist() == gate.tolist() == [True, True, False]
+
+
+def test_a_value_past_its_record_passes_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record whose string value claims more bytes than its record holds passes (the
+    decoder leaves it to the renderer), and the gate, which reads a batch's strings at once,
+    reads none of that value's bytes (they would run past the buffer)."""
+    spooler = _one(_string("Spooler".encode("utf-16-le")))
+    damaged = _one(_string("AnyDesk!!".encode("utf-16-le")))
+    data = bytearray(raw_evtx([spooler, damaged, spooler]))
+    descriptor = struct.pack("<HBB", 18, ValueType.STRING, 0)
+    at = data.index(descriptor)
+    data[at : at + 2] = struct.pack("<H", 0xFFF0)
+    reads: list[tuple[int, int]] = []
+
+    def spied(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> object:
+        reads.append((len(buf), int((at + size).max(initial=0))))
+        return binary_views(buf, at, size)
+
+    monkeypatch.setattr(text_gate, "binary_views", spied)
+    found = index_ranges([("t", bytes(data), chunk_ranges(len(data), FILE_HEADER_SIZE, 64),
+                           RangeResult())])  # fmt: skip
+    rows = np.flatnonzero(~found.index.fallback)
+    assert len(rows) == 3
+    assert gate_of(found, found.rows[rows], frozenset({"anydesk"})).tolist() == [False, True, False]
+    assert reads and all(end <= size for size, end in reads)

@@ -128,8 +128,18 @@ def contiguous(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> tuple[np.nd
     np.cumsum(size, out=offsets[1:])
     if not offsets[-1]:
         return np.zeros(0, dtype=np.uint8), offsets
+    array = binary_views(buf, at, size).cast(pa.large_binary())
+    copied = np.frombuffer(array.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    return copied, offsets
+
+
+def binary_views(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> pa.Array:
+    """The byte strings ``buf[at:at+size]`` as an Arrow binary view array over the buffer
+    (nothing copied but the views; the array keeps the buffer's span alive)."""
+    if not len(at):
+        return pa.array([], pa.binary_view())
     low = int(at.min())
-    data = buf[low : int((at + size).max())]
+    data = buf[low : max(int((at + size).max()), low)]
     rel = (at - low).astype(np.int64)
     views = np.zeros((len(at), 4), dtype="<i4")
     views[:, 0] = size
@@ -139,11 +149,9 @@ def contiguous(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> tuple[np.nd
     long = ~inline
     views[long, 1] = Reader(data).u32(rel[long]).view("<i4")
     views[long, 3] = rel[long]
-    array = pa.Array.from_buffers(
+    return pa.Array.from_buffers(
         pa.binary_view(), len(at), [None, pa.py_buffer(views), pa.py_buffer(data)]
-    ).cast(pa.large_binary())
-    copied = np.frombuffer(array.buffers()[2], dtype=np.uint8)[: offsets[-1]]
-    return copied, offsets
+    )
 
 
 _INLINE = 12  # bytes a binary view holds itself

@@ -29,14 +29,14 @@ spaces); a space in one matches a run of spaces.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.sources.evtx.arrays import Reader, contiguous
+from evtxscan.sources.evtx.arrays import Reader, binary_views
 from evtxscan.sources.evtx.binxml import ValueType
 from evtxscan.sources.evtx.index import IndexedSet
 from evtxscan.sources.evtx.instances import (
@@ -157,6 +157,7 @@ class _Payload:
     inner: np.ndarray
     strings: _Strings
     unread: np.ndarray
+    _texts: list[tuple[pa.Array, np.ndarray]] = field(default_factory=list, compare=False)
 
     def may_hold(
         self, reader: Reader, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
@@ -169,9 +170,27 @@ class _Payload:
         position = np.full(len(self.bits), -1, dtype=np.int64)
         position[rows[~may]] = np.flatnonzero(~may)
         unsure = position[self.strings.owner]
-        strings = self.strings.take(unsure >= 0)
-        strings = _Strings(unsure[unsure >= 0], strings.at, strings.size, strings.kind)
-        return np.asarray(may | _strings_hold(reader, strings, literals, len(rows)), dtype=bool)
+        asked = np.flatnonzero(unsure >= 0)
+        if len(asked):
+            texts, codes = self.texts(reader)
+            wanted = np.unique(codes[asked])
+            found = _texts_hold(texts.take(pa.array(wanted)), literals)
+            holds = np.zeros(len(texts), dtype=bool)
+            holds[wanted] = found
+            may[unsure[asked[holds[codes[asked]]]]] = True
+        return np.asarray(may, dtype=bool)
+
+    def texts(self, reader: Reader) -> tuple[pa.Array, np.ndarray]:
+        """The string values' texts as the gate reads them: the distinct texts, and each
+        value's place among them, -1 for values of records it does not read (they pass;
+        their values may reach past their record). Read once, for every literal set."""
+        if not self._texts:
+            read = np.flatnonzero(~self.unread[self.strings.owner])
+            texts, found = _distinct_texts(reader, self.strings.take(read))
+            codes = np.full(len(self.strings.at), -1, dtype=np.int64)
+            codes[read] = found
+            self._texts.append((texts, codes))
+        return self._texts[0]
 
 
 def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Payload:
@@ -293,26 +312,41 @@ def _collect(node: Node, pieces: list[str]) -> bool:
     return joined
 
 
-def _strings_hold(
-    reader: Reader, strings: _Strings, literals: frozenset[str], n: int
-) -> np.ndarray:
-    """Which of ``n`` records own a string value that holds one of the literals."""
-    holds = np.zeros(n, dtype=bool)
-    patterns = _patterns(literals)
+def _distinct_texts(reader: Reader, strings: _Strings) -> tuple[pa.Array, np.ndarray]:
+    """The strings' texts (UTF-16 or ANSI, mapped to the gate's lower-case ASCII), as the
+    distinct texts and each string's place among them. Values repeat (service names,
+    states, users), so the bytes are told apart first and only distinct ones mapped."""
+    texts, codes = [], np.empty(len(strings.at), dtype=np.int64)
+    known = 0
     for unicode in (True, False):
-        mine = strings.take((strings.kind == ValueType.STRING) == unicode)
-        if not len(mine.at):
+        mine = np.flatnonzero((strings.kind == ValueType.STRING) == unicode)
+        if not len(mine):
             continue
-        size = mine.size // 2 * 2 if unicode else mine.size
-        data, offsets = contiguous(reader.buf, mine.at, size)
+        size = strings.size[mine] // 2 * 2 if unicode else strings.size[mine]
+        encoded = binary_views(reader.buf, strings.at[mine], size).dictionary_encode()
+        distinct = encoded.dictionary.cast(pa.large_binary())
+        offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int64)[: len(distinct) + 1]
+        data = np.frombuffer(distinct.buffers()[2] or b"", dtype=np.uint8)
+        data = data[offsets[0] : offsets[-1]]
+        offsets = offsets - offsets[0]
         if unicode:
             mapped, offsets = _UNIT_MAP[data.view("<u2")], offsets // 2
         else:
             mapped = _BYTE_MAP[data]
-        texts = _kept(mapped, offsets)
-        for pattern in patterns:
-            found = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False)
-            holds[mine.owner[np.asarray(found, dtype=bool)]] = True
+        texts.append(_kept(mapped, offsets))
+        codes[mine] = known + encoded.indices.to_numpy(zero_copy_only=False)
+        known += len(distinct)
+    if not texts:
+        return pa.array([], pa.large_binary()), codes
+    return (pa.concat_arrays(texts) if len(texts) > 1 else texts[0]), codes
+
+
+def _texts_hold(texts: pa.Array, literals: frozenset[str]) -> np.ndarray:
+    """Which texts hold one of the literals."""
+    holds = np.zeros(len(texts), dtype=bool)
+    for pattern in _patterns(literals):
+        found = pc.match_substring_regex(texts, pattern).to_numpy(zero_copy_only=False)
+        holds |= np.asarray(found, dtype=bool)
     return holds
 
 
