@@ -18,8 +18,8 @@ from evtxscan.correlation.selection import BOOT_START, VERSION_BANNER
 from evtxscan.correlation.sessions import HostFacts, service_changes
 from evtxscan.nightly.changes import SERVICE_STATE
 from evtxscan.nightly.model import HostRecord
-from evtxscan.scanning.deferred import Chooser, near_chooser
 from evtxscan.scanning.pipeline import ScanPipeline
+from evtxscan.scanning.read_plans import Chooser, near_chooser
 from evtxscan.signatures.model import Role, Signature
 
 #: Carried beyond the longest correlation window: logs of one host arrive a day apart.

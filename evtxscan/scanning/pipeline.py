@@ -36,18 +36,17 @@ from evtxscan.results.stats import daily_counts
 from evtxscan.results.tables import diagnoses_table, hosts_frame, label_kinds
 from evtxscan.results.timeline import DEFAULT_WINDOW, TimelineMode, timeline_table
 from evtxscan.scanning.day_counts import DAY_COLUMNS
-from evtxscan.scanning.deferred import (
+from evtxscan.scanning.deferred import read_again, server_role_hosts
+from evtxscan.scanning.engines import ScanEngine
+from evtxscan.scanning.local_engine import LocalEngine
+from evtxscan.scanning.read_plans import (
     Chooser,
     DeferredRead,
     LocatedHosts,
     plan_deferred,
     plan_reads,
-    read_again,
     role_evidence,
-    server_role_hosts,
 )
-from evtxscan.scanning.engines import ScanEngine
-from evtxscan.scanning.local_engine import LocalEngine
 from evtxscan.scanning.scanner import (
     Scanner,
     ScannerConfig,

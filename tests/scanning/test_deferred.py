@@ -12,12 +12,12 @@ import pytest
 
 import evtxscan
 from evtxscan.correlation.selection import ProviderNames
-from evtxscan.scanning.deferred import marks_by_host, near_marks, role_evidence
+from evtxscan.scanning.read_plans import marks_by_host, near_marks, role_evidence
 from evtxscan.synth import EventSpec, write_evtx
 
 if TYPE_CHECKING:
-    from evtxscan.scanning.deferred import DeferredRead
     from evtxscan.scanning.pipeline import ScanPipeline
+    from evtxscan.scanning.read_plans import DeferredRead
 
 BOOT = datetime(2021, 2, 12, 8, 0, tzinfo=UTC)
 BANNER = (("", "10.00."), ("", "14393"), ("", ""), ("", "Multiprocessor Free"))
@@ -44,7 +44,7 @@ def _located_everything(
 ) -> tuple[ScanPipeline, list[DeferredRead]]:
     """A pipeline that read the hosts ``names`` (written into ``root``), and second reads
     of every record it located."""
-    import evtxscan.scanning.deferred as deferred
+    import evtxscan.scanning.read_plans as read_plans
     from evtxscan.scanning.api import chosen_signatures
     from evtxscan.scanning.local_engine import LocalEngine
     from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
@@ -59,7 +59,7 @@ def _located_everything(
     def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=bool)
 
-    reads = deferred.plan_reads(
+    reads = read_plans.plan_reads(
         pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
     )
     return pipeline, reads
@@ -116,7 +116,7 @@ def test_second_reads_group_chunk_runs_up_to_a_bound() -> None:
 
 
 def test_a_file_located_in_several_ranges_is_read_again_once() -> None:
-    from evtxscan.scanning.deferred import plan_reads
+    from evtxscan.scanning.read_plans import plan_reads
     from evtxscan.sources.inputs import Source
 
     source = Source("file", "big.evtx")
@@ -170,7 +170,7 @@ def test_role_evidence_reads_categorical_providers_with_gaps() -> None:
 
 
 def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
-    from evtxscan.scanning.deferred import LocatedHosts
+    from evtxscan.scanning.read_plans import LocatedHosts
     from evtxscan.sources.inputs import Source
 
     frame = pd.DataFrame({"computer": pd.Categorical.from_codes([0, -1], categories=["PC1"])})
@@ -209,6 +209,7 @@ def test_a_batch_of_files_is_read_again_as_one_frame_of_the_wanted_records(
     """Files decoded together give one frame (one pass of the scanner over the batch) with
     each file's wanted records only, in input order: the rows of reading them one by one."""
     import evtxscan.scanning.deferred as deferred
+    import evtxscan.scanning.read_plans as read_plans
     from evtxscan.scanning.api import chosen_signatures
     from evtxscan.scanning.local_engine import LocalEngine
     from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
@@ -223,7 +224,7 @@ def test_a_batch_of_files_is_read_again_as_one_frame_of_the_wanted_records(
     def spooler_only(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(frame["event_id"].to_numpy() == 7036) & (np.arange(len(frame)) % 2 == 1)
 
-    reads = deferred.plan_reads(
+    reads = read_plans.plan_reads(
         pipeline.located, spooler_only, lambda _s, f: np.array(["x"] * len(f))
     )
     assert len(reads) == 3 and all(len(r.offsets) == 1 for r in reads)
