@@ -87,11 +87,15 @@ class LocalEngine:
 
     workers: int = 1
 
+    def readers(self) -> int:
+        """The processes that read units side by side (0 workers: one per core)."""
+        return self.workers or (os.cpu_count() or 1)
+
     def read(
         self, pipeline: ScanPipeline, units: list[WorkUnit], progress: object | None
     ) -> pd.DataFrame:
         """Run ``units``, add what they kept to the pipeline's scanner; the integrity table."""
-        workers = self.workers or (os.cpu_count() or 1)
+        workers = self.readers()
         outputs = run_units(units, pipeline.config, pipeline.read_options(), workers)
         merged = merge_outputs(outputs, progress, keep=SeenRows().fresh)
         pipeline.scanner.kept += merged.kept

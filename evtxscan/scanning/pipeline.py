@@ -185,16 +185,19 @@ class ScanPipeline:
              engine: ScanEngine | None = None) -> ScanResult:  # fmt: skip
         """Read, keep, correlate and tabulate, planned into units of work that run on
         ``engine`` (default: this process and its ``workers`` worker processes)."""
-        units = plan_units(expand_paths(paths))
-        return (engine or LocalEngine(self.settings.workers)).scan(self, units, progress)
+        engine = engine or LocalEngine(self.settings.workers)
+        readers = engine.readers() if isinstance(engine, LocalEngine) else 0
+        units = plan_units(expand_paths(paths), readers=readers)
+        return engine.scan(self, units, progress)
 
     def read(
         self, paths: PathLike | Iterable[PathLike], *, progress: object | None = None
     ) -> pd.DataFrame:
         """Read ``paths`` in units (in parallel with ``workers``) and keep what correlation
         needs; returns the integrity table, one row per input file."""
-        units = plan_units(expand_paths(paths))
-        return LocalEngine(self.settings.workers).read(self, units, progress)
+        engine = LocalEngine(self.settings.workers)
+        units = plan_units(expand_paths(paths), readers=engine.readers())
+        return engine.read(self, units, progress)
 
     def read_stream(
         self,

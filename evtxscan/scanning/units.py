@@ -35,15 +35,20 @@ from evtxscan.sources.remote import url_size
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
 
-#: Files up to this size are read whole by one unit, several of them together. A unit's
-#: small files are indexed and decoded as one batch and fed to the scanner at once, so
-#: larger units share fixed costs more (each batch and feed costs some milliseconds of
-#: pandas and Arrow calls, whatever its rows), but hold more at once. `scan --jobs 1` of
-#: the 2 GiB collection (2026-12-06, the CLI): 12 / 32 / 48 MiB took 12.5 / 11.2 / 10.8 s
-#: and peaked at 262 / 277 / 283 MiB, against a target of 300 MB (286 MiB); with two
-#: workers, 48 MiB left the samples' 77 MiB to too few units to share.
+#: Small files are grouped into units of up to this size. A unit's small files are
+#: indexed and decoded in batches and fed to the scanner at once, so larger units share
+#: fixed costs more (each batch and feed costs some milliseconds of pandas and Arrow
+#: calls, whatever its rows), but hold more at once. `scan --jobs 1` of the 2 GiB
+#: collection (2026-12-06, the CLI): 12 / 32 / 48 MiB took 12.5 / 11.2 / 10.8 s and
+#: peaked at 262 / 277 / 283 MiB, against a target of 300 MB (286 MiB).
 GROUP_BYTES = 32 * 1024**2
-#: Larger EVTX files are split into ranges of this many 64 KiB chunk slots (12 MiB).
+#: Units planned per reading process at least: fewer, larger units leave a process idle
+#: while another reads the last one (the samples' 77 MiB in units of 32 MiB took 1.96 s
+#: with two workers, in units of 12 MiB 1.73 s).
+UNITS_PER_READER = 4
+#: EVTX files larger than this are split into ranges of RANGE_CHUNKS 64 KiB chunk slots
+#: (12 MiB), which units read side by side (a 30 MiB log is three units, not one).
+SPLIT_BYTES = 12 * 1024**2
 RANGE_CHUNKS = 192
 
 
@@ -86,11 +91,21 @@ class UnitOutput:
 
 def plan_units(
     items: Iterable[Source | MissingInput],
-    group_bytes: int = GROUP_BYTES,
+    group_bytes: int | None = None,
     range_chunks: int = RANGE_CHUNKS,
+    split_bytes: int = SPLIT_BYTES,
+    readers: int = 0,
 ) -> list[WorkUnit]:
-    """Units in input order: small files grouped up to ``group_bytes``, large EVTX files
-    split into chunk ranges. Sizes come from the file system; bundles stay whole."""
+    """Units in input order: small files grouped up to ``group_bytes``, EVTX files larger
+    than ``split_bytes`` (or ``group_bytes``, if less) split into chunk ranges. Sizes come
+    from the file system; bundles stay whole. Without ``group_bytes``: up to
+    :data:`GROUP_BYTES` for ``readers`` processes reading side by side (at least
+    :data:`UNITS_PER_READER` units each where the input allows), else ``split_bytes``."""
+    sized = [(item, _size(item)) for item in items]
+    if group_bytes is None:
+        total = sum(size for _, size in sized)
+        share = total // (UNITS_PER_READER * readers) if readers > 0 else 0
+        group_bytes = min(GROUP_BYTES, max(split_bytes, share))
     units: list[WorkUnit] = []
     group: list[Source | MissingInput] = []
     group_size = 0
@@ -101,9 +116,8 @@ def plan_units(
             units.append(WorkUnit(files=tuple(group)))
             group, group_size = [], 0
 
-    for item in items:
-        size = _size(item)
-        if size > group_bytes and isinstance(item, Source):
+    for item, size in sized:
+        if size > min(group_bytes, split_bytes) and isinstance(item, Source):
             spans = _evtx_spans(item, size, range_chunks)
             if spans:
                 close_group()
