@@ -170,7 +170,7 @@ def test_a_one_process_scan_finds_each_units_files_ahead(
     monkeypatch.setattr(  # a unit per file, or per chunk of a log
         pipeline,
         "plan_units",
-        lambda items: units.plan_units(items, group_bytes=1, range_chunks=range_chunks),
+        lambda items, readers=0: units.plan_units(items, group_bytes=1, range_chunks=range_chunks),
     )
     counts = _counting(monkeypatch)
     real_hash = inputs.sha256_of
