@@ -187,8 +187,7 @@ class ScanPipeline:
         ``engine`` (default: this process and its ``workers`` worker processes)."""
         engine = engine or LocalEngine(self.settings.workers)
         readers = engine.readers() if isinstance(engine, LocalEngine) else 0
-        units = plan_units(expand_paths(paths), readers=readers)
-        return engine.scan(self, units, progress)
+        return engine.scan(self, plan_units(expand_paths(paths), readers=readers), progress)
 
     def read(
         self, paths: PathLike | Iterable[PathLike], *, progress: object | None = None
