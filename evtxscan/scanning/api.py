@@ -39,13 +39,16 @@ def sigma_rule_set(
     """The rule set ``scan(sigma=...)`` runs: loaded from files/directories, or as given."""
     if option is None:
         return None
-    try:
-        from evtxscan.scanning.sigma_stage import sigma_rules
-    except ImportError as exc:
+    from evtxscan.scanning.sigma_stage import sigma_rules
+
+    try:  # pySigma is imported only to parse rules a cache does not hold
+        return sigma_rules(option)  # type: ignore[arg-type]
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "sigma":
+            raise
         raise SigmaUnavailableError(
             f"Sigma rules need pySigma ({exc}): pip install 'evtxscan[sigma]'"
         ) from exc
-    return sigma_rules(option)  # type: ignore[arg-type]
 
 
 def _timestamp(value: datetime | str | None) -> pd.Timestamp | None:

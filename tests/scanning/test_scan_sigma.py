@@ -5,6 +5,7 @@ the rule's metadata and licence, beside the KB diagnoses."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -215,3 +216,34 @@ def test_a_hit_on_a_record_with_a_record_id_past_two_to_the_63(tmp_path: Path) -
     result = evtxscan.scan(tmp_path / "export.xml", sigma=rule)
     (row,) = result.diagnoses[result.diagnoses["kind"] == "sigma"].to_dict("records")
     assert [key.event_record_id for key in _keys(row["evidence"])] == [big]
+
+
+def test_without_pysigma_rules_load_from_the_cache_or_say_what_to_install(
+    tmp_path: Path,
+) -> None:
+    """pySigma is needed only to parse rules: a scan whose rule set the cache holds runs
+    without it; one that must parse says what to install (not a bare ImportError)."""
+    (tmp_path / "export.xml").write_text(NO_EVENT_ID, encoding="utf-8")
+    rule = tmp_path / "rule.yml"
+    rule.write_text(ANY_SYSTEM_EVENT, encoding="utf-8")
+    cache = tmp_path / "cache"
+    probe = (
+        "import sys, evtxscan\n"
+        "if sys.argv[1] == 'blocked': sys.modules['sigma'] = None  # as if not installed\n"
+        "try:\n"
+        f"    result = evtxscan.scan({str(tmp_path / 'export.xml')!r}, sigma={str(rule)!r})\n"
+        "    print('diagnoses', (result.diagnoses['kind'] == 'sigma').sum())\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+
+    def run(mode: str, cache_dir: str) -> str:
+        env = {**os.environ, "EVTXSCAN_CACHE_DIR": cache_dir}
+        done = subprocess.run(
+            [sys.executable, "-c", probe, mode], env=env, capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
+    assert run("blocked", "off").startswith("SigmaUnavailableError Sigma rules need pySigma")
+    assert run("installed", str(cache)) == "diagnoses 1"  # parsed, kept in the cache
+    assert run("blocked", str(cache)) == "diagnoses 1"
