@@ -51,7 +51,7 @@ def _text(values: Values, matcher: Text) -> np.ndarray:
     """Each value's test, run on the field's distinct values."""
     if len(values.values) == 0:
         return np.zeros(0, dtype=bool)
-    texts, codes = values.distinct()
+    texts, codes = values.distinct
     found = pc.match_substring_regex(texts, matcher.pattern, ignore_case=matcher.ignore_case)
     hits: np.ndarray = np.append(_to_bool(found), False)[codes]
     return hits
@@ -61,7 +61,7 @@ def _cidr(values: Values, matcher: Cidr) -> np.ndarray:
     """Parse each distinct value once (addresses repeat), then map back to the values."""
     if len(values.values) == 0:
         return np.zeros(0, dtype=bool)
-    texts, codes = values.distinct()
+    texts, codes = values.distinct
     inside = []
     for text in texts.to_pylist():
         try:

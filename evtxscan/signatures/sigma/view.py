@@ -10,7 +10,8 @@ whole test) pay for it once per batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -30,24 +31,19 @@ class Values:
 
     values: pa.Array
     owners: np.ndarray  # int64 positions in the view
-    _distinct: list[tuple[pa.Array, np.ndarray]] = field(
-        default_factory=list, compare=False, repr=False
-    )
 
     @staticmethod
     def empty() -> Values:
         return Values(_EMPTY, _NO_ROWS)
 
+    @cached_property
     def distinct(self) -> tuple[pa.Array, np.ndarray]:
         """The distinct values, and where each value is among them (a null: one past the
         end). Found once, so that every test of the field reads each distinct text once
         (service names, images and users repeat through a batch)."""
-        if not self._distinct:
-            encoded = self.values.dictionary_encode()
-            ends = len(encoded.dictionary)
-            codes = encoded.indices.fill_null(ends).to_numpy(zero_copy_only=False)
-            self._distinct.append((encoded.dictionary, codes.astype(np.int64, copy=False)))
-        return self._distinct[0]
+        encoded = self.values.dictionary_encode()
+        codes = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+        return encoded.dictionary, codes.astype(np.int64, copy=False)
 
 
 def _taken(series: pd.Series, rows: np.ndarray) -> pa.Array:

@@ -128,9 +128,17 @@ def contiguous(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> tuple[np.nd
     np.cumsum(size, out=offsets[1:])
     if not offsets[-1]:
         return np.zeros(0, dtype=np.uint8), offsets
-    array = binary_views(buf, at, size).cast(pa.large_binary())
-    copied = np.frombuffer(array.buffers()[2], dtype=np.uint8)[: offsets[-1]]
+    copied, _offsets = binary_parts(binary_views(buf, at, size).cast(pa.large_binary()))
     return copied, offsets
+
+
+def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A large_binary array's bytes side by side and the n + 1 offsets where each starts
+    (from 0), as views of its buffers."""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, offsets - offsets[0]
 
 
 def binary_views(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> pa.Array:

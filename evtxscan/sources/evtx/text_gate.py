@@ -29,14 +29,14 @@ spaces); a space in one matches a run of spaces.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
-from functools import lru_cache
+from dataclasses import dataclass, fields
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.sources.evtx.arrays import Reader, binary_views
+from evtxscan.sources.evtx.arrays import Reader, binary_parts, binary_views
 from evtxscan.sources.evtx.binxml import ValueType
 from evtxscan.sources.evtx.index import IndexedSet
 from evtxscan.sources.evtx.instances import (
@@ -112,7 +112,7 @@ def may_hold(
         for number, wanted in enumerate(literals):
             mine = np.flatnonzero(need[part] == number)
             if len(mine) and wanted:
-                holds[part[mine]] = payload.may_hold(indexed.reader, cache, mine, wanted)
+                holds[part[mine]] = payload.may_hold(cache, mine, wanted)
     return holds
 
 
@@ -150,17 +150,17 @@ _STRING_TYPES = [ValueType.STRING, ValueType.ANSI_STRING]
 class _Payload:
     """What the gate reads of some records' payloads, whatever the literals: the type bits of
     their values, their templates (outer, and nested: -1 when none), their string values,
-    and whether the decoder would not read them itself (they pass)."""
+    and whether the decoder would not read them itself (they pass); ``reader`` holds them."""
 
+    reader: Reader
     bits: np.ndarray
     outer: np.ndarray
     inner: np.ndarray
     strings: _Strings
     unread: np.ndarray
-    _texts: list[tuple[pa.Array, np.ndarray]] = field(default_factory=list, compare=False)
 
     def may_hold(
-        self, reader: Reader, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
+        self, cache: TemplateCache, rows: np.ndarray, literals: frozenset[str]
     ) -> np.ndarray:
         """Whether records ``rows`` (positions in this payload) may hold a literal."""
         may = self.unread[rows] | ((self.bits[rows] & _spelled(literals)) != 0)
@@ -172,7 +172,7 @@ class _Payload:
         unsure = position[self.strings.owner]
         asked = np.flatnonzero(unsure >= 0)
         if len(asked):
-            texts, codes = self.texts(reader)
+            texts, codes = self.texts
             wanted = np.unique(codes[asked])
             found = _texts_hold(texts.take(pa.array(wanted)), literals)
             holds = np.zeros(len(texts), dtype=bool)
@@ -180,17 +180,16 @@ class _Payload:
             may[unsure[asked[holds[codes[asked]]]]] = True
         return np.asarray(may, dtype=bool)
 
-    def texts(self, reader: Reader) -> tuple[pa.Array, np.ndarray]:
+    @cached_property
+    def texts(self) -> tuple[pa.Array, np.ndarray]:
         """The string values' texts as the gate reads them: the distinct texts, and each
         value's place among them, -1 for values of records it does not read (they pass;
         their values may reach past their record). Read once, for every literal set."""
-        if not self._texts:
-            read = np.flatnonzero(~self.unread[self.strings.owner])
-            texts, found = _distinct_texts(reader, self.strings.take(read))
-            codes = np.full(len(self.strings.at), -1, dtype=np.int64)
-            codes[read] = found
-            self._texts.append((texts, codes))
-        return self._texts[0]
+        read = np.flatnonzero(~self.unread[self.strings.owner])
+        texts, found = _distinct_texts(self.reader, self.strings.take(read))
+        codes = np.full(len(self.strings.at), -1, dtype=np.int64)
+        codes[read] = found
+        return texts, codes
 
 
 def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Payload:
@@ -220,7 +219,7 @@ def _payload(indexed: IndexedSet, cache: TemplateCache, rows: np.ndarray) -> _Pa
     inner = np.full(n, -1, dtype=np.int64)
     inner[inside[read]] = nested.template[read]
     strings.append(_Strings.of(cells.table, every, inside))
-    return _Payload(bits, outer.template, inner, _Strings.joined(strings), problem != 0)
+    return _Payload(reader, bits, outer.template, inner, _Strings.joined(strings), problem != 0)
 
 
 @lru_cache(maxsize=256)
@@ -325,10 +324,7 @@ def _distinct_texts(reader: Reader, strings: _Strings) -> tuple[pa.Array, np.nda
         size = strings.size[mine] // 2 * 2 if unicode else strings.size[mine]
         encoded = binary_views(reader.buf, strings.at[mine], size).dictionary_encode()
         distinct = encoded.dictionary.cast(pa.large_binary())
-        offsets = np.frombuffer(distinct.buffers()[1], dtype=np.int64)[: len(distinct) + 1]
-        data = np.frombuffer(distinct.buffers()[2] or b"", dtype=np.uint8)
-        data = data[offsets[0] : offsets[-1]]
-        offsets = offsets - offsets[0]
+        data, offsets = binary_parts(distinct)
         if unicode:
             mapped, offsets = _UNIT_MAP[data.view("<u2")], offsets // 2
         else:

@@ -132,5 +132,5 @@ def test_a_field_is_tested_on_its_distinct_values() -> None:
     assert found.tolist() == [True, False, False, True, True, False, True]
     exact = _text(values, Text(pattern="^AnyDesk$", ignore_case=False))
     assert exact.tolist() == [True, False, False, False, True, False, False]
-    distinct, codes = values.distinct()
+    distinct, codes = values.distinct
     assert len(distinct) == 5 and codes.tolist() == [0, 5, 1, 2, 0, 3, 4]
