@@ -81,7 +81,7 @@ class FileReading:
         if member is not None:
             for problem in member.found.errors:
                 report.error(problem)
-        content = member.found.content if member is not None else None
+        content: Buffer | None = member.found.content if member is not None else None
         if content is None and member is not None:
             report.status = FileStatus.UNREADABLE
             self._finish(report)

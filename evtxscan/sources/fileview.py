@@ -76,6 +76,22 @@ class FileView:
             done += len(piece)
         return b"".join(parts)
 
+    def read_into(self, offset: int, target: memoryview) -> int:
+        """Bytes from ``offset`` read into ``target`` (up to its length; fewer at the end, or
+        if the file shrank): how many. Straight into it where the system reads vectors."""
+        count = min(len(target), max(self._size - offset, 0))
+        if not hasattr(os, "preadv"):
+            got = self.read(offset, count)
+            target[: len(got)] = got
+            return len(got)
+        done = 0
+        while done < count:
+            piece = os.preadv(self._fd, [target[done:count]], offset + done)
+            if not piece:
+                break  # the file is shorter now than when it was opened
+            done += piece
+        return done
+
     def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
         """Like ``bytes.find``: the lowest offset of ``sub`` in ``[start, end)``, or -1."""
         end = self._size if end is None else min(end, self._size)

@@ -24,7 +24,10 @@ from evtxscan.sources.fileview import FileView
 from evtxscan.sources.zips import ZipReader, overlapping
 
 PathLike = str | os.PathLike[str]
-Buffer = bytes | FileView
+#: What opening a source gives: a file's view on disk, or bytes read into memory.
+Opened = bytes | FileView
+#: What readers take: the same, or a view of bytes read into a batch's buffer.
+Buffer = bytes | memoryview | FileView
 #: Largest file behind a URL that one task reads (whole, into memory).
 MAX_URL_BYTES = 4 * 1024**3
 
@@ -136,7 +139,7 @@ def _expand_url(url: str) -> Iterator[Source | MissingInput]:
         yield MissingInput(url, str(exc))
 
 
-def open_source(source: Source, limits: BundleLimits | None = None) -> Buffer:
+def open_source(source: Source, limits: BundleLimits | None = None) -> Opened:
     """The content of a source: a :class:`FileView` of a file on disk, a member's content
     (what could be read of it) for bundle members."""
     if source.kind == "file":
@@ -160,20 +163,20 @@ def open_source(source: Source, limits: BundleLimits | None = None) -> Buffer:
 
 
 @lru_cache(maxsize=4)
-def _open_cached(source: Source) -> Buffer:
+def _open_cached(source: Source) -> Opened:
     """Outer bundles of nested members, kept while their members are read (workers)."""
     return open_source(source)
 
 
 @lru_cache(maxsize=4)
-def _file(path: str) -> Buffer:
+def _file(path: str) -> Opened:
     return open_source(Source("file", path))
 
 
-_READERS: dict[int, tuple[Buffer, ZipReader]] = {}
+_READERS: dict[int, tuple[Opened, ZipReader]] = {}
 
 
-def _zip_reader(data: Buffer) -> ZipReader:
+def _zip_reader(data: Opened) -> ZipReader:
     """One reader per open zip content (its directory is parsed once, not per member)."""
     key = id(data)
     known = _READERS.get(key)
@@ -197,6 +200,8 @@ def bundle_members(
 ) -> Iterator[Member | str]:
     """The members of the zip or gzip ``content`` of ``source``, each read on its own within
     ``budget``; plain strings are problems of the bundle itself."""
+    if isinstance(content, memoryview):  # read into a batch's buffer: bundles take bytes
+        content = content.tobytes()
     parent = source if source.kind != "file" else None
     limits = budget.limits
     if kind == "gzip":

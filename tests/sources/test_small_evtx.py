@@ -271,3 +271,28 @@ def test_batches_read_by_workers_may_be_larger(
     expected = small_evtx.WORKER_DECODE_ALL_BATCH_BYTES if workers > 1 else None
     assert limits == [expected or small_evtx.DECODE_ALL_BATCH_BYTES]
     assert small_evtx.WORKER_DECODE_ALL_BATCH_BYTES > small_evtx.DECODE_ALL_BATCH_BYTES
+
+
+def test_a_batch_holds_its_files_once_read_into_one_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evtxscan.sources.evtx import decode
+
+    root = _collection(tmp_path)
+    run = small_evtx.small_evtx_run(list(expand_paths(root)), 0)
+    reports = [small_evtx.FileReport(path=s.display) for s in run]
+    files = small_evtx.open_small_files(run, reports, lambda *_a: False)
+    assert len(files) == len(run) > 2
+    packed = files[0].packed
+    assert packed is not None and all(f.packed is packed for f in files)
+    for file, source in zip(files, run, strict=True):
+        assert isinstance(file.data, memoryview) and file.data.obj is packed.buffer
+        assert bytes(file.data) == Path(source.path).read_bytes()
+    copies: list[object] = []
+    real = decode.chunks_copied
+    monkeypatch.setattr(decode, "chunks_copied", lambda runs: copies.append(runs) or real(runs))
+    results = [small_evtx.RangeResult() for _ in files]
+    options = small_evtx.ReadOptions()
+    outputs = small_evtx.decode_small_files(files, results, options)
+    assert outputs is not None and sum(len(f) for f in outputs[0]) > 0
+    assert copies == []  # the batch's slots were viewed in the buffer, not copied

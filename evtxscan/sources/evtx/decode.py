@@ -47,6 +47,7 @@ from evtxscan.sources.evtx.index import (
 )
 from evtxscan.sources.evtx.instances import Instances, Problem, TemplateCache, ThreadCaches
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
+from evtxscan.sources.evtx.packed import PackedFiles
 from evtxscan.sources.evtx.payload import read_payloads
 from evtxscan.sources.evtx.reader import TORN_HEADER, ChunkRange, RangeResult
 from evtxscan.sources.evtx.rendered import Wanted, render_wanted
@@ -194,13 +195,15 @@ def index_ranges(
     items: Sequence[tuple[str, Buffer, Sequence[ChunkRange], RangeResult]],
     include_recovered: bool = True,
     cache: TemplateCache | None = None,
+    packed: PackedFiles | None = None,
 ) -> IndexedRange:
     """Index the ranges of several files (``(name, content, spans, result)`` each) as one
-    batch, each file's chunks noted in its result; ``index.source`` numbers the items."""
+    batch, each file's chunks noted in its result; ``index.source`` numbers the items.
+    ``packed``: the buffer the contents were read into, if they were (viewed in place)."""
     check_budget()  # a batch costs a bounded time: the file's budget is checked per batch
     cache = cache or _DECODER.get()
     inputs = [_Input(name, data, tuple(spans), result) for name, data, spans, result in items]
-    chunks = _chunk_set(inputs)
+    chunks = _chunk_set(inputs, packed)
     indexed = index_set(chunks, cache)
     keep = _noted(inputs, chunks, indexed, include_recovered)
     return IndexedRange(tuple(inputs), indexed, np.flatnonzero(keep), cache)
@@ -245,8 +248,9 @@ def _noted(
     return np.ones(len(records), dtype=bool) if include_recovered else live
 
 
-def _chunk_set(inputs: list[_Input]) -> ChunkSet:
-    """The inputs' slots: one file's whole slots viewed in place, else copied side by side."""
+def _chunk_set(inputs: list[_Input], packed: PackedFiles | None = None) -> ChunkSet:
+    """The inputs' slots: viewed in place where they were read into ``packed``, or one
+    file's whole slots viewed in its buffer; else copied side by side."""
     runs = []
     for number, item in enumerate(inputs):
         for span in item.spans:
@@ -255,6 +259,8 @@ def _chunk_set(inputs: list[_Input]) -> ChunkSet:
             count = max(min(span.stop, have) - span.start, 0)
             if count:
                 runs.append((number, item.content, span.first_offset, span.start, count))
+    if packed is not None and (in_place := packed.chunks(runs)) is not None:
+        return in_place
     if len(runs) == 1:
         number, content, first, start, count = runs[0]
         whole = (len(content) - first) // CHUNK_SIZE - start >= count

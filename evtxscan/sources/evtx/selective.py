@@ -50,6 +50,7 @@ from evtxscan.sources.evtx.index_counts import (
     observe_index,
     observed_columns,
 )
+from evtxscan.sources.evtx.packed import PackedFiles
 from evtxscan.sources.evtx.reader import (
     ALTERED,
     ChunkParser,
@@ -151,6 +152,7 @@ def read_ranges_decoded(
     batch_size: int,
     *,
     joined: bool = False,
+    packed: PackedFiles | None = None,
 ) -> list[list[pd.DataFrame]] | None:
     """Several files' ranges (``(name, content, spans, result)`` each) indexed and decoded as
     one batch, so many small logs share the fixed costs; per item, its decoded batches, and
@@ -160,10 +162,11 @@ def read_ranges_decoded(
 
     ``joined``: the batch's rows are given as the first item's batches (every file's, in
     input order) and the other items get none; for a caller that streams rows and needs no
-    frame per file (it saves a frame per file)."""
+    frame per file (it saves a frame per file). ``packed``: the buffer the contents were
+    read into, if they were (its slots viewed in place, not copied)."""
     if not items:
         return []
-    found = index_ranges(items, options.include_recovered)
+    found = index_ranges(items, options.include_recovered, packed=packed)
     index = found.index
     choice = narrowed(choose(selector, index), selector, index, partial(_may_hold, found))
     decode = choice.decode
