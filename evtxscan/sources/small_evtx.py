@@ -151,7 +151,7 @@ def decode_small_files(
         for file, result in zip(files, results, strict=True)
     ]
     decode = DecodeOptions(options.host_map, options.include_recovered)
-    packed = files[0].packed if files else None
+    packed = next((file.packed for file in files if file.packed is not None), None)
     try:
         return within(
             options.time_budget,

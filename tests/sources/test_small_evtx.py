@@ -296,3 +296,31 @@ def test_a_batch_holds_its_files_once_read_into_one_buffer(
     outputs = small_evtx.decode_small_files(files, results, options)
     assert outputs is not None and sum(len(f) for f in outputs[0]) > 0
     assert copies == []  # the batch's slots were viewed in the buffer, not copied
+
+
+def test_a_file_grown_past_the_buffer_is_read_on_its_own_and_the_batch_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _collection(tmp_path)
+    run = small_evtx.small_evtx_run(list(expand_paths(root)), 0)
+
+    def decoded(files: list[small_evtx.SmallFile]) -> pd.DataFrame:
+        results = [small_evtx.RangeResult() for _ in files]
+        outputs = small_evtx.decode_small_files(files, results, small_evtx.ReadOptions())
+        assert outputs is not None
+        return pd.concat(outputs[0], ignore_index=True)
+
+    def opened() -> list[small_evtx.SmallFile]:
+        reports = [small_evtx.FileReport(path=s.display) for s in run]
+        return small_evtx.open_small_files(run, reports, lambda *_a: False)
+
+    whole = opened()
+    real = small_evtx._size_now
+    first = run[0]
+    monkeypatch.setattr(  # the first file's size taken as 0: it "grew" since
+        small_evtx, "_size_now", lambda source: 0 if source is first else real(source)
+    )
+    short = opened()
+    assert [f.packed is None for f in short].count(True) == 1  # the one that no longer fits
+    assert all(bytes(a.data) == bytes(b.data) for a, b in zip(whole, short, strict=True))
+    pd.testing.assert_frame_equal(decoded(short), decoded(whole))
