@@ -71,8 +71,8 @@ if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
 FEED_ROWS = 20_000
 #: Per-day counts of records not decoded held as a dict before they join the day table.
 SKIPPED_HELD = 2_000
-#: Small logs batched up to this size by a stream read here (a batch's index and rows are
-#: its peak): 10 MiB keeps a first nightly run over 2 GiB under 300 MB (16 MiB: 320 MB).
+#: Small logs batched up to this size by a stream read here (its index and rows: the peak).
+#: A first nightly run over 2 GiB: 257 MiB (16 MiB: 278, no faster; 32 MiB: -20%, 341 MiB).
 STREAM_BATCH_BYTES = 10 << 20
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
