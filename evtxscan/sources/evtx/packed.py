@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from evtxscan.sources.evtx.layout import CHUNK_SIZE
-from evtxscan.sources.evtx.walk import ChunkSet, SlotBuffer
+from evtxscan.sources.evtx.walk import ChunkSet, SlotBuffer, slots_of
 from evtxscan.sources.fileview import FileView
 
 #: Room reserved after each file's bytes (zeros: the padding of a slot it cuts short).
@@ -66,30 +66,14 @@ class PackedFiles:
         """The slots ``runs`` (``(number, view, first_offset, first slot, count)`` each, as
         ``chunks_copied`` takes) viewed in place; None if a view is not one of this
         buffer's files or a slot would start unaligned (then they are copied)."""
-        base, length, source, index, file_offset = [], [], [], [], []
-        for number, view, first_offset, first, count in runs:
+        base = []
+        for _number, view, first_offset, first, count in runs:
             start = self.start_of(view)
             if start is None or first_offset % 8:
                 return None
-            slots = np.arange(first, first + count, dtype=np.int64)
-            offsets = first_offset + slots * CHUNK_SIZE
-            base.append(start + offsets)
-            length.append(np.minimum(len(view) - offsets, CHUNK_SIZE))
-            source.append(np.full(count, number, dtype=np.int32))
-            index.append(slots.astype(np.int32))
-            file_offset.append(offsets)
-
-        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-        return ChunkSet(
-            buf=self._buf,
-            base=joined(base, np.int64),
-            length=joined(length, np.int64),
-            source=joined(source, np.int32),
-            index=joined(index, np.int32),
-            file_offset=joined(file_offset, np.int64),
-        )
+            base.append(start + first_offset + np.arange(first, first + count) * CHUNK_SIZE)
+        at = np.concatenate(base).astype(np.int64) if base else np.zeros(0, dtype=np.int64)
+        return slots_of(runs, self._buf, at)
 
 
 def _aligned(size: int) -> int:

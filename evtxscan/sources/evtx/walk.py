@@ -265,26 +265,35 @@ def chunks_copied(
     has no buffer to view in place, is read into it)."""
     total = sum(count for *_rest, count in runs)
     buf = np.zeros(total * CHUNK_SIZE, dtype=np.uint8)
-    source, index, file_offset, length = [], [], [], []
     row = 0
-    for number, content, first_offset, first, count in runs:
+    for _number, content, first_offset, first, count in runs:
         start = first_offset + first * CHUNK_SIZE
         view = content if isinstance(content, FileView) else memoryview(content)
         data = view[start : start + count * CHUNK_SIZE]
         buf[row * CHUNK_SIZE : row * CHUNK_SIZE + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        row += count
+    return slots_of(runs, buf, np.arange(total, dtype=np.int64) * CHUNK_SIZE)
+
+
+def slots_of(
+    runs: Sequence[tuple[int, SlotBuffer, int, int, int]], buf: np.ndarray, base: np.ndarray
+) -> ChunkSet:
+    """The chunk set of ``runs`` (``(number, content, first_offset, first slot, count)``
+    each), their slots in ``buf`` at ``base``: each slot's file, index, offset and length."""
+    source, index, file_offset, length = [], [], [], []
+    for number, content, first_offset, first, count in runs:
         slots = np.arange(first, first + count, dtype=np.int64)
         source.append(np.full(count, number, dtype=np.int32))
         index.append(slots.astype(np.int32))
         file_offset.append(first_offset + slots * CHUNK_SIZE)
         length.append(np.minimum(len(content) - file_offset[-1], CHUNK_SIZE))
-        row += count
 
     def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
     return ChunkSet(
         buf=buf,
-        base=np.arange(total, dtype=np.int64) * CHUNK_SIZE,
+        base=base,
         length=joined(length, np.int64),
         source=joined(source, np.int32),
         index=joined(index, np.int32),
