@@ -324,3 +324,22 @@ def test_a_file_grown_past_the_buffer_is_read_on_its_own_and_the_batch_copied(
     assert [f.packed is None for f in short].count(True) == 1  # the one that no longer fits
     assert all(bytes(a.data) == bytes(b.data) for a, b in zip(whole, short, strict=True))
     pd.testing.assert_frame_equal(decoded(short), decoded(whole))
+
+
+@pytest.mark.parametrize("all_duplicates", [True, False])
+def test_a_batch_of_duplicates_allocates_no_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, all_duplicates: bool
+) -> None:
+    import numpy as np
+
+    from evtxscan.sources.evtx import packed
+
+    made: list[int] = []
+    real = np.zeros
+    monkeypatch.setattr(packed.np, "zeros", lambda n, **k: made.append(n) or real(n, **k))
+    root = _collection(tmp_path)
+    run = small_evtx.small_evtx_run(list(expand_paths(root)), 0)
+    reports = [small_evtx.FileReport(path=s.display) for s in run]
+    files = small_evtx.open_small_files(run, reports, lambda *_a: all_duplicates)
+    assert len(files) == (0 if all_duplicates else len(run))
+    assert len(made) == (0 if all_duplicates else 1)  # e.g. a night over unchanged logs

@@ -30,29 +30,34 @@ def packed_capacity(sizes: Sequence[int]) -> int:
 
 
 class PackedFiles:
-    """One zeroed buffer that files are read into, one after another (8-byte aligned)."""
+    """One zeroed buffer that files are read into, one after another (8-byte aligned).
+
+    The buffer is made when the first file is added: a batch whose files are all duplicates
+    (a nightly run over unchanged logs) allocates nothing."""
 
     def __init__(self, capacity: int) -> None:
-        self._buf = np.zeros(max(capacity, 0), dtype=np.uint8)
-        self._view = self._buf.data
+        self._capacity = max(capacity, 0)
+        self._made: np.ndarray | None = None
         self._end = 0  # where the next file goes
         # id of each view given -> the view (kept, so the id stays its own) and its start
         self._starts: dict[int, tuple[memoryview, int]] = {}
 
     @property
     def buffer(self) -> np.ndarray:
-        return self._buf
+        if self._made is None:
+            self._made = np.zeros(self._capacity, dtype=np.uint8)
+        return self._made
 
     def add(self, content: bytes | memoryview | FileView) -> memoryview | None:
         """``content`` read into the buffer: a view of its bytes there (as many as it gave),
         or None if it no longer fits (a file that grew since its size was taken)."""
         size = len(content)
         start = self._end
-        if start + _aligned(size) + _RESERVE > len(self._buf):
+        if start + _aligned(size) + _RESERVE > self._capacity:
             return None
-        target = self._view[start : start + size]
-        got = _read_into(content, target)
-        view = self._view[start : start + got]
+        whole = self.buffer.data
+        got = _read_into(content, whole[start : start + size])
+        view = whole[start : start + got]
         self._end = start + _aligned(got) + _RESERVE
         self._starts[id(view)] = (view, start)
         return view
@@ -73,7 +78,7 @@ class PackedFiles:
                 return None
             base.append(start + first_offset + np.arange(first, first + count) * CHUNK_SIZE)
         at = np.concatenate(base).astype(np.int64) if base else np.zeros(0, dtype=np.int64)
-        return slots_of(runs, self._buf, at)
+        return slots_of(runs, self.buffer, at)
 
 
 def _aligned(size: int) -> int:
