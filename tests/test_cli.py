@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -170,3 +171,34 @@ def test_dump_integrity_is_scan_integrity(tmp_path: Path) -> None:
     scanned = (tmp_path / "out" / "current" / "integrity.csv").read_text().splitlines()
     assert dumped[0] == scanned[0] and len(dumped) > 2
     assert sorted(dumped[1:]) == sorted(scanned[1:])
+
+
+def test_the_command_exits_at_once_yet_runs_exit_handlers_and_flushes_output(
+    tmp_path: Path, log: Path
+) -> None:
+    """``run`` skips the interpreter's teardown (``os._exit``): what a command printed into
+    a pipe, and what exit handlers do, must still happen, and the exit code stand."""
+    marker = tmp_path / "handler-ran"
+    script = (
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        "atexit.register(print, 'last words')\n"  # buffered: the pipe gets it if flushed
+        "from evtxscan.cli import run\n"
+        f"sys.argv = ['evtxscan', 'dump', {str(log)!r}]\n"
+        "run()\n"
+    )
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, env=buffered
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["event_id"] == 7023
+    assert done.stdout.splitlines()[-1] == "last words"
+    assert marker.read_text() == "yes"
+    failed = subprocess.run(
+        [sys.executable, "-m", "evtxscan", "scan", str(log), "--no-such-option"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 2 and "--no-such-option" in failed.stderr

@@ -1,5 +1,5 @@
 """The ``evtxscan`` command line (``dump``, ``scan``, ``nightly``, ``signatures``)."""
 
-from evtxscan.cli.main import cli, main
+from evtxscan.cli.main import cli, main, run
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "run"]

@@ -7,9 +7,12 @@ reported in the integrity table and the summary line.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -86,5 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
+def run() -> NoReturn:
+    """The ``evtxscan`` command: :func:`main`, then exit without the interpreter's teardown.
+
+    Freeing a scan's modules and objects one by one took about 0.2 s of every command
+    (coll200d: 0.21 s of 5.3 s); everything written is closed by then. Exit handlers still
+    run (worker pools, temporary files, logging) and the standard streams are flushed."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``): no one reads
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
