@@ -148,11 +148,25 @@ def service_changes(
     """Which records of ``frame`` (``provider``, ``event_id`` columns, e.g. located ones)
     are Service Control Manager events ``event_ids``; ``names``: canonical provider names,
     asked once per distinct provider."""
-    codes, providers = pd.factorize(frame["provider"])  # absent (None, NaN): code -1
+    codes, providers = distinct_codes(frame["provider"])
     scm = names(SCM)
-    own = [isinstance(p, str) and names(p) == scm for p in providers.tolist()]
+    own = [p is not None and names(p) == scm for p in providers]
     of_scm = np.array([*own, False], dtype=bool)[codes]
     return np.asarray(of_scm & frame["event_id"].isin(event_ids).to_numpy(dtype=bool))
+
+
+def distinct_codes(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    """A column's text values and each row's code among them (-1: absent, None or NaN); a
+    categorical's own codes and categories, unused ones too (no factorizing: a located
+    frame's columns are categorical, and frames are many)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categorical = column.array
+        assert isinstance(categorical, pd.Categorical)
+        codes, values = np.asarray(categorical.codes), categorical.categories.tolist()
+    else:
+        codes, uniques = pd.factorize(column)
+        values = uniques.tolist()
+    return codes, [v if isinstance(v, str) else None for v in values]
 
 
 def assign_sessions(times: pd.Series, facts: HostFacts | None) -> np.ndarray:

@@ -17,7 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.sessions import service_changes
+from evtxscan.correlation.sessions import distinct_codes, service_changes
 from evtxscan.results.timeline import near_sorted
 from evtxscan.sources.inputs import Source
 
@@ -44,12 +44,13 @@ class LocatedHosts:
     def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
         found = self._memo.get(id(frame))
         if found is None:  # objects (8 bytes a row), not fixed-width text (4 bytes a letter)
-            codes, computers = pd.factorize(frame["computer"], use_na_sentinel=False)
+            codes, computers = distinct_codes(frame["computer"])
+            used, rows = np.unique(codes, return_inverse=True)  # a unit's categories: many
             names = [
-                self._host_of(c if isinstance(c, str) else None, source.display)
-                for c in computers.tolist()
+                self._host_of(computers[c] if c >= 0 else None, source.display)
+                for c in used.tolist()
             ]
-            found = np.array(names, dtype=object)[codes]
+            found = np.array(names, dtype=object)[rows]
             self._memo[id(frame)] = found
         return found
 

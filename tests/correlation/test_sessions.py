@@ -53,3 +53,18 @@ def test_assign_sessions_counts_markers_before_each_time() -> None:
     unknown = assign_sessions(times, HostFacts())
     assert np.all(unknown == UNKNOWN_SESSION)
     assert np.all(assign_sessions(times, None) == UNKNOWN_SESSION)
+
+
+def test_distinct_codes_of_categorical_and_text_columns_agree() -> None:
+    from evtxscan.correlation.sessions import distinct_codes
+
+    values = ["Tcpip", None, "Service Control Manager", "Tcpip"]
+    for column in (
+        pd.Series(values, dtype="category"),
+        pd.Series(values, dtype=object),
+        pd.Series(values, dtype="string"),
+    ):
+        codes, distinct = distinct_codes(column)
+        decoded = [distinct[c] if c >= 0 else None for c in np.asarray(codes).tolist()]
+        assert decoded == values, column.dtype
+        assert None not in distinct

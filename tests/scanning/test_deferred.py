@@ -173,16 +173,20 @@ def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
     from evtxscan.scanning.read_plans import LocatedHosts
     from evtxscan.sources.inputs import Source
 
-    frame = pd.DataFrame({"computer": pd.Categorical.from_codes([0, -1], categories=["PC1"])})
+    computers = pd.Categorical.from_codes([0, -1, 0], categories=["PC1", "UNUSED"])
     seen: list[tuple[str | None, str]] = []
 
     def host_of(computer: str | None, path: str) -> str:
         seen.append((computer, path))
         return (computer or path).lower()
 
-    hosts = LocatedHosts(host_of)(Source("file", "HOST2/System.evtx"), frame)
-    assert hosts.tolist() == ["pc1", "host2/system.evtx"]
+    source = Source("file", "HOST2/System.evtx")
+    hosts = LocatedHosts(host_of)(source, pd.DataFrame({"computer": computers}))
+    assert hosts.tolist() == ["pc1", "host2/system.evtx", "pc1"]
+    # once per computer its records name: not for a category no record uses
     assert sorted(seen, key=str) == [("PC1", "HOST2/System.evtx"), (None, "HOST2/System.evtx")]
+    as_text = pd.DataFrame({"computer": ["PC1", None, "PC1"]})
+    assert LocatedHosts(host_of)(source, as_text).tolist() == hosts.tolist()
 
 
 def test_a_second_read_yields_each_group_as_it_is_decoded(
