@@ -23,8 +23,8 @@ from evtxscan.correlation.engine import SeenRows
 from evtxscan.correlation.renames import RENAME, HostRenames
 from evtxscan.records.batch import concat_frames
 from evtxscan.results import ScanResult
+from evtxscan.scanning.located import LocatedHosts
 from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
-from evtxscan.scanning.read_plans import LocatedHosts
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput
 from evtxscan.sources.inputs import Source

@@ -19,7 +19,7 @@ from evtxscan.correlation.sessions import HostFacts, service_changes
 from evtxscan.nightly.changes import SERVICE_STATE
 from evtxscan.nightly.model import HostRecord
 from evtxscan.scanning.pipeline import ScanPipeline
-from evtxscan.scanning.read_plans import Chooser, near_chooser
+from evtxscan.scanning.read_plans import Chooser, near_chooser, rows_by_host
 from evtxscan.signatures.model import Role, Signature
 
 #: Carried beyond the longest correlation window: logs of one host arrive a day apart.
@@ -101,7 +101,7 @@ def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]
     near = near_chooser(newest.dropna().reset_index(), pipeline.settings.window)
     changes = _service_changes(pipeline, diagnosed)
 
-    def needed(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    def needed(hosts: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(near(hosts, frame) | changes(hosts, frame))
 
     extra = pipeline.read_located(needed)
@@ -111,24 +111,13 @@ def with_located(pipeline: ScanPipeline, rows: pd.DataFrame, diagnosed: set[str]
 
 
 def _newest_located(pipeline: ScanPipeline) -> pd.DataFrame:
-    """Per host, the time of its newest located record (``host``, ``time``), frame by
-    frame (a frame is mostly one file's, of one host)."""
+    """Per host, the time of its newest located record (``host``, ``time``)."""
+    located, hosts = pipeline.located_table()
+    times = located.frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    dated = ~np.isnat(times)
     newest: dict[str, np.datetime64] = {}
-    for source, frame in pipeline.located:
-        if not len(frame):
-            continue
-        owners = pipeline.located_hosts(source, frame)
-        times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        dated = ~np.isnat(times)
-        found: dict[str, np.datetime64] = {}
-        if (owners == owners[0]).all():
-            found = {str(owners[0]): times[dated].max()} if dated.any() else {}
-        else:
-            for host, time in pd.Series(times[dated]).groupby(owners[dated]).max().items():
-                found[str(host)] = np.datetime64(time, "us")
-        for host, time in found.items():
-            before = newest.get(host)
-            newest[host] = time if before is None or time > before else before
+    for host, rows in rows_by_host(hosts, np.flatnonzero(dated)).items():
+        newest[host] = times[rows].max()
     names = sorted(newest)
     ends = np.array([newest[h] for h in names], dtype="datetime64[us]")
     return pd.DataFrame({"host": names, "time": pd.to_datetime(ends).tz_localize("UTC")})
@@ -139,9 +128,11 @@ def _service_changes(pipeline: ScanPipeline, hosts: set[str]) -> Chooser:
     wanted = np.array(sorted(hosts), dtype=object)
     names = pipeline.scanner.index.names
 
-    def changes(found: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    def changes(found: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
         if not len(wanted):
             return np.zeros(len(frame), dtype=bool)
-        return service_changes(frame, names, (SERVICE_STATE,)) & np.isin(found, wanted)
+        theirs = np.append(np.isin(np.asarray(found.categories, dtype=object), wanted), False)
+        changed = service_changes(frame, names, (SERVICE_STATE,))
+        return np.asarray(changed & theirs[np.asarray(found.codes)])
 
     return changes

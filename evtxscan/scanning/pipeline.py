@@ -39,10 +39,10 @@ from evtxscan.scanning.day_counts import DAY_COLUMNS
 from evtxscan.scanning.deferred import read_again, server_role_hosts
 from evtxscan.scanning.engines import ScanEngine
 from evtxscan.scanning.local_engine import LocalEngine
+from evtxscan.scanning.located import LocatedHosts, LocatedTable, joined, located_table
 from evtxscan.scanning.read_plans import (
     Chooser,
     DeferredRead,
-    LocatedHosts,
     plan_deferred,
     plan_reads,
     role_evidence,
@@ -158,10 +158,9 @@ class ScanPipeline:
         self.renames = HostRenames(joined=settings.join_renamed)
         #: Renames an engine that correlates hosts apart found over the whole collection.
         self.given_renames: HostRenames | None = None
-        #: The host of each located record (as the kept rows name it, renames joined).
-        self.located_hosts = LocatedHosts(self._host_of)
-        #: Context records located but not decoded (per source), for the second read.
+        #: Context records located, not decoded (per source; joined: :meth:`located_table`).
         self.located: list[tuple[Source, pd.DataFrame]] = []
+        self._located, self.located_hosts = located_table([]), LocatedHosts(self._host_of)
 
     def read_options(self) -> ReadOptions:
         """How units and streams read: backend, host map, recovered records, the selector."""
@@ -291,10 +290,10 @@ class ScanPipeline:
         look for a server role."""
         facts = host_facts(rows, rows["provider_key"]) if not rows.empty else {}
         unsure = needs_role(facts)
-        if unsure and self.located:
+        if unsure and (self.located or len(self._located)):
             names = self.scanner.index.names
             boots = {host: facts[host].boot_starts for host in unsure}
-            reads = plan_reads(self.located, role_evidence(boots, names), self.located_hosts)
+            reads = plan_reads(*self.located_table(), role_evidence(boots, names))
             options, relabel = self.read_options(), self.renames.relabel
             for host in server_role_hosts(reads, options, self.config, relabel):
                 facts[host].server_role = True
@@ -310,8 +309,9 @@ class ScanPipeline:
         diagnoses = diagnoses_table(incidents, rows, facts)
         settings = self.settings
         shown = combine_rows(rows, [self.context_near_symptoms(rows)])
-        if last_read:
-            self.located, self.located_hosts = [], LocatedHosts(self._host_of)
+        if last_read:  # (and the hosts held for it)
+            self.located, self._located = [], located_table([])
+            self.located_hosts = LocatedHosts(self._host_of)
             release_free_memory()
         timeline = timeline_table(shown, settings.window, self.renderer, settings.timeline)
         return Correlation(rows, facts, incidents, diagnoses, timeline)
@@ -319,15 +319,23 @@ class ScanPipeline:
     def context_near_symptoms(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The located context records within the timeline window of a symptom in ``rows``,
         read again and decoded (empty when nothing was located or no symptom was found)."""
-        if not self.located or rows.empty:
+        if not (self.located or len(self._located)) or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
-        reads = plan_deferred(self.located, symptoms, self.settings.window, self.located_hosts)
-        return self._again(reads)
+        return self._again(plan_deferred(*self.located_table(), symptoms, self.settings.window))
 
     def read_located(self, choose: Chooser) -> pd.DataFrame:
         """The located records ``choose(hosts, frame)`` picks, read again and decoded."""
-        return self._again(plan_reads(self.located, choose, self.located_hosts))
+        return self._again(plan_reads(*self.located_table(), choose))
+
+    def located_table(self) -> tuple[LocatedTable, pd.Categorical]:
+        """The located records as one table (frames given since are joined in and let go),
+        and their hosts (renames joined)."""
+        if self.located:
+            self._located = joined(self._located, located_table(self.located))
+            self.located = []
+            release_free_memory()  # the frames' pages, before choosers stack on them
+        return self._located, self.located_hosts.of(self._located)
 
     def _again(self, reads: list[DeferredRead]) -> pd.DataFrame:
         if not reads:
@@ -354,16 +362,8 @@ class ScanPipeline:
             if len(sigma_rows):
                 both = [table, sigma_rows] if len(table) else [sigma_rows]
                 table = pd.concat(both, ignore_index=True)
-        days = self.days()
-        totals = (
-            days.groupby("host")
-            .agg(
-                records=("records", "sum"),
-                first_time=("first_time", "min"),
-                last_time=("last_time", "max"),
-            )
-            .astype({"records": "int64"})
-        )
+        days = self.days()  # hosts_frame sums their records and spans per host
+        totals = days[["host", "records", "first_time", "last_time"]]
         host_files = set(zip(days["host"], days["source_file"], strict=True))
         return ScanResult(
             timeline=found.timeline,

@@ -5,24 +5,26 @@ warnings) without decoding them: per source, a small frame of their host, time, 
 EventID and file offset. Once correlation knows what it looks for (each host's symptom
 times, the boots whose server role is unsure), a chooser picks located records and
 :func:`plan_reads` turns the picks into one :class:`DeferredRead` per source
-(:mod:`evtxscan.scanning.deferred` reads them).
+(:mod:`evtxscan.scanning.deferred` reads them). Choosers judge every located record at once,
+in one :class:`~evtxscan.scanning.located.LocatedTable`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
-from evtxscan.correlation.sessions import distinct_codes, service_changes
+from evtxscan.correlation.sessions import service_changes
 from evtxscan.results.timeline import near_sorted
+from evtxscan.scanning.located import LocatedTable
 from evtxscan.sources.inputs import Source
 
-#: Picks located records: a mask over a located frame's rows, given their hosts.
-Chooser = Callable[[np.ndarray, pd.DataFrame], np.ndarray]
+#: Picks located records: a mask over a located table's rows, given their hosts.
+Chooser = Callable[[pd.Categorical, pd.DataFrame], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -31,28 +33,6 @@ class DeferredRead:
 
     source: Source
     offsets: tuple[int, ...]
-
-
-class LocatedHosts:
-    """The host of each located record, as the kept rows name it, worked out once per
-    source's frame (every later choice reuses it)."""
-
-    def __init__(self, host_of: Callable[[str | None, str], str]) -> None:
-        self._host_of = host_of  # (computer, file) -> host
-        self._memo: dict[int, np.ndarray] = {}
-
-    def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
-        found = self._memo.get(id(frame))
-        if found is None:  # objects (8 bytes a row), not fixed-width text (4 bytes a letter)
-            codes, computers = distinct_codes(frame["computer"])
-            used, rows = np.unique(codes, return_inverse=True)  # a unit's categories: many
-            names = [
-                self._host_of(computers[c] if c >= 0 else None, source.display)
-                for c in used.tolist()
-            ]
-            found = np.array(names, dtype=object)[rows]
-            self._memo[id(frame)] = found
-        return found
 
 
 def marks_by_host(marks: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -70,7 +50,7 @@ def marks_by_host(marks: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def near_marks(
-    hosts: np.ndarray, times: np.ndarray, by_host: Mapping[str, np.ndarray], window: timedelta
+    hosts: pd.Categorical, times: np.ndarray, by_host: Mapping[str, np.ndarray], window: timedelta
 ) -> np.ndarray:
     """True where a (host, time) is within ``window`` of a mark of the same host (``by_host``:
     :func:`marks_by_host`): the nearest mark on either side decides, per host, vectorized."""
@@ -79,27 +59,38 @@ def near_marks(
         return near
     step = np.timedelta64(int(window.total_seconds() * 1_000_000), "us")
     times = np.asarray(times, dtype="datetime64[us]")
-    for host in pd.unique(np.asarray(hosts, dtype=object)).tolist():  # hashed, not sorted
+    for host, where in rows_by_host(hosts).items():
         mine = by_host.get(host)
         if mine is not None:
-            where = np.flatnonzero(hosts == host)
             near[where] = near_sorted(times[where], mine, step)
     return near
 
 
-def plan_deferred(
-    located: Iterable[tuple[Source, pd.DataFrame]],
-    symptoms: pd.DataFrame,
-    window: timedelta,
-    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
-) -> list[DeferredRead]:
-    """The located records near a symptom, as one read per source (in input order).
+def rows_by_host(hosts: pd.Categorical, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``rows`` (positions; None: every row) grouped by their host, by the hosts' codes (one
+    pass, not one per host: a collection may name hundreds)."""
+    codes = np.asarray(hosts.codes) if rows is None else np.asarray(hosts.codes)[rows]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    distinct, starts = np.unique(sorted_codes, return_index=True)
+    ends = np.append(starts[1:], len(order)) if len(starts) else starts
+    names = hosts.categories
+    found: dict[str, np.ndarray] = {}
+    for code, start, end in zip(distinct.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if code >= 0:
+            where = order[start:end]
+            found[str(names[code])] = where if rows is None else rows[where]
+    return found
 
-    ``symptoms``: one row per symptom (``host``, ``time``); ``hosts_of(source, frame)``: the
-    host of each located record (see :class:`LocatedHosts`)."""
+
+def plan_deferred(
+    located: LocatedTable, hosts: pd.Categorical, symptoms: pd.DataFrame, window: timedelta
+) -> list[DeferredRead]:
+    """The located records near a symptom (``symptoms``: one row per symptom, ``host`` and
+    ``time``), as one read per source (in input order); ``hosts``: the records' hosts."""
     if symptoms.empty:
         return []
-    return plan_reads(located, near_chooser(symptoms, window), hosts_of)
+    return plan_reads(located, hosts, near_chooser(symptoms, window))
 
 
 def near_chooser(marks: pd.DataFrame, window: timedelta) -> Chooser:
@@ -107,31 +98,31 @@ def near_chooser(marks: pd.DataFrame, window: timedelta) -> Chooser:
     (``host``, ``time``) of the same host."""
     by_host = marks_by_host(marks)
 
-    def near(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    def near(hosts: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
         return near_marks(hosts, times, by_host, window)
 
     return near
 
 
-def plan_reads(
-    located: Iterable[tuple[Source, pd.DataFrame]],
-    choose: Callable[[np.ndarray, pd.DataFrame], np.ndarray],
-    hosts_of: Callable[[Source, pd.DataFrame], np.ndarray],
-) -> list[DeferredRead]:
-    """The located records ``choose(hosts, frame)`` picks (a mask over a source's located
-    rows, ``hosts`` their host names), as one read per source (in input order)."""
-    wanted: dict[Source, list[np.ndarray]] = {}  # a file split in ranges is located per range
-    for source, frame in located:
-        if frame.empty:
-            continue
-        hosts = hosts_of(source, frame)
-        chosen = np.asarray(choose(hosts, frame), dtype=bool)
-        if chosen.any():
-            wanted.setdefault(source, []).append(frame["offset"].to_numpy(dtype=np.int64)[chosen])
+def plan_reads(located: LocatedTable, hosts: pd.Categorical, choose: Chooser) -> list[DeferredRead]:
+    """The located records ``choose(hosts, frame)`` picks (a mask over the table's rows;
+    ``hosts``: theirs, :class:`~evtxscan.scanning.located.LocatedHosts`), as one read per
+    source (in input order; a file split in ranges was located per range, and is read once)."""
+    if not len(located):
+        return []
+    chosen = np.flatnonzero(np.asarray(choose(hosts, located.frame), dtype=bool))
+    if not len(chosen):
+        return []
+    part = located.frame["part"].to_numpy()[chosen]  # ascending: parts are joined in order
+    offsets = located.frame["offset"].to_numpy(dtype=np.int64)[chosen]
+    parts, starts = np.unique(part, return_index=True)
+    wanted: dict[Source, list[np.ndarray]] = {}
+    for at, piece in zip(parts.tolist(), np.split(offsets, starts[1:]), strict=True):
+        wanted.setdefault(located.sources[at], []).append(piece)
     return [
-        DeferredRead(source, tuple(np.unique(np.concatenate(parts)).tolist()))
-        for source, parts in wanted.items()
+        DeferredRead(source, tuple(np.unique(np.concatenate(pieces)).tolist()))
+        for source, pieces in wanted.items()
     ]
 
 
@@ -143,7 +134,7 @@ ROLE_BOOTS = 3
 
 def role_evidence(
     boots: Mapping[str, Sequence[pd.Timestamp]], names: Callable[[str], str]
-) -> Callable[[np.ndarray, pd.DataFrame], np.ndarray]:
+) -> Chooser:
     """A chooser of the located service state changes (Service Control Manager 7036, 7040)
     of the hosts in ``boots`` that can show a server role: a role's services start with the
     machine, so those within :data:`ROLE_WINDOW` after one of the host's last
@@ -153,13 +144,11 @@ def role_evidence(
     step = np.timedelta64(int(ROLE_WINDOW.total_seconds() * 1_000_000), "us")
     starts = {host: _utc_times(times)[-ROLE_BOOTS:] for host, times in boots.items()}
 
-    def choose(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        chosen = service_changes(frame, names)
-        candidates = np.flatnonzero(chosen)  # hosts compared on these rows only
-        chosen[candidates] = [host in wanted for host in hosts[candidates].tolist()]
+    def choose(hosts: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
+        mine = np.array([str(host) in wanted for host in hosts.categories] + [False])
+        chosen = service_changes(frame, names) & mine[np.asarray(hosts.codes)]
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        for host in pd.unique(hosts[chosen]).tolist():
-            mine = np.flatnonzero(chosen & (hosts == host))
+        for host, mine in rows_by_host(hosts, np.flatnonzero(chosen)).items():
             boot = starts[host]
             if len(boot):
                 after = np.searchsorted(boot, times[mine], side="right") - 1

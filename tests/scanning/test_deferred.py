@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,10 @@ import pytest
 
 import evtxscan
 from evtxscan.correlation.selection import ProviderNames
+from evtxscan.scanning.located import LocatedHosts, LocatedTable, located_table
+from evtxscan.scanning.located import joined as joined_tables
 from evtxscan.scanning.read_plans import marks_by_host, near_marks, role_evidence
+from evtxscan.sources.inputs import Source
 from evtxscan.synth import EventSpec, write_evtx
 
 if TYPE_CHECKING:
@@ -59,9 +63,7 @@ def _located_everything(
     def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=bool)
 
-    reads = read_plans.plan_reads(
-        pipeline.located, everything, lambda _s, f: np.array(["x"] * len(f))
-    )
+    reads = read_plans.plan_reads(*_table(pipeline.located, lambda _c, _p: "x"), everything)
     return pipeline, reads
 
 
@@ -86,7 +88,7 @@ def test_role_evidence_takes_service_changes_after_a_boot() -> None:
             "time": times,
         }
     )
-    hosts = np.array(["dc", "dc", "nobootinfo", "dc"], dtype=object)
+    hosts = pd.Categorical(["dc", "dc", "nobootinfo", "dc"])
     boots = {"dc": [pd.Timestamp(BOOT)], "nobootinfo": []}
     chosen = role_evidence(boots, ProviderNames())(hosts, frame)
     assert chosen.tolist() == [True, False, True, False]
@@ -97,7 +99,7 @@ def test_near_marks_is_per_host_and_both_sides() -> None:
     times = np.array(
         ["2021-01-01T11:50", "2021-01-01T12:30", "2021-01-01T12:05", "NaT"], dtype="datetime64[us]"
     )
-    hosts = np.array(["a", "a", "b", "a"], dtype=object)
+    hosts = pd.Categorical(["a", "a", "b", "a"])
     near = near_marks(hosts, times, marks_by_host(marks), timedelta(minutes=15))
     assert near.tolist() == [True, False, False, False]
 
@@ -119,17 +121,35 @@ def test_a_file_located_in_several_ranges_is_read_again_once() -> None:
     from evtxscan.scanning.read_plans import plan_reads
     from evtxscan.sources.inputs import Source
 
-    source = Source("file", "big.evtx")
+    source, other = Source("file", "big.evtx"), Source("file", "other.evtx")
     located = [
-        (source, pd.DataFrame({"computer": ["A"], "offset": [9000]})),
-        (source, pd.DataFrame({"computer": ["A", "A"], "offset": [5000, 70000]})),
+        (source, _located(["A"], [9000])),
+        (other, _located(["B"], [100])),
+        (source, _located(["A", "A"], [5000, 70000])),
     ]
 
     def everything(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=bool)
 
-    reads = plan_reads(located, everything, lambda _s, f: np.array(["a"] * len(f)))
-    assert [(r.source, r.offsets) for r in reads] == [(source, (5000, 9000, 70000))]
+    reads = plan_reads(*_table(located, lambda c, _p: c or "?"), everything)
+    assert [(r.source, r.offsets) for r in reads] == [
+        (source, (5000, 9000, 70000)),
+        (other, (100,)),
+    ]
+
+
+def _located(computers: list[str | None], offsets: list[int]) -> pd.DataFrame:
+    """A located frame (the columns ``_locations`` gives), categorical names."""
+    return pd.DataFrame(
+        {
+            "computer": pd.Categorical(computers),
+            "provider": pd.Categorical(["Service Control Manager"] * len(offsets)),
+            "event_id": np.full(len(offsets), 7036, dtype=np.int32),
+            "time": pd.to_datetime([BOOT] * len(offsets)),
+            "chunk": np.zeros(len(offsets), dtype=np.int32),
+            "offset": np.array(offsets, dtype=np.int64),
+        }
+    )
 
 
 def test_located_records_are_held_compactly(tmp_path: Path) -> None:
@@ -164,13 +184,13 @@ def test_role_evidence_reads_categorical_providers_with_gaps() -> None:
             "time": pd.to_datetime(["2021-02-12 08:05"] * 3).tz_localize("UTC"),
         }
     )
-    hosts = np.array(["dc"] * 3, dtype=object)
+    hosts = pd.Categorical(["dc"] * 3)
     chosen = role_evidence({"dc": [pd.Timestamp(BOOT)]}, ProviderNames())(hosts, frame)
     assert chosen.tolist() == [True, False, True]
 
 
 def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
-    from evtxscan.scanning.read_plans import LocatedHosts
+    from evtxscan.scanning.located import LocatedHosts
     from evtxscan.sources.inputs import Source
 
     computers = pd.Categorical.from_codes([0, -1, 0], categories=["PC1", "UNUSED"])
@@ -228,9 +248,7 @@ def test_a_batch_of_files_is_read_again_as_one_frame_of_the_wanted_records(
     def spooler_only(hosts: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(frame["event_id"].to_numpy() == 7036) & (np.arange(len(frame)) % 2 == 1)
 
-    reads = read_plans.plan_reads(
-        pipeline.located, spooler_only, lambda _s, f: np.array(["x"] * len(f))
-    )
+    reads = read_plans.plan_reads(*_table(pipeline.located, lambda _c, _p: "x"), spooler_only)
     assert len(reads) == 3 and all(len(r.offsets) == 1 for r in reads)
     together = list(deferred.read_again(reads, pipeline.read_options(), pipeline.config))
     monkeypatch.setattr(deferred, "GROUP_CHUNKS", 1)  # one file per group
@@ -283,7 +301,9 @@ def test_a_scan_drops_its_located_records_once_the_context_is_read(tmp_path: Pat
         LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
         assert pipeline.located
         found.append(pipeline.correlate(pipeline.rows(), last_read=last))
-        assert bool(pipeline.located) is not last
+        assert pipeline.located == []  # joined into one table, the frames let go
+        located, hosts = pipeline.located_table()
+        assert bool(len(located)) is not last and len(hosts) == len(located)
     pd.testing.assert_frame_equal(found[0].timeline, found[1].timeline)
     assert found[0].facts["dc"].server_role and found[1].facts["dc"].server_role
 
@@ -324,3 +344,65 @@ def test_an_unsure_host_without_service_changes_scans(tmp_path: Path) -> None:
     write_evtx(tmp_path / "pc" / "System.evtx", events)
     hosts = evtxscan.scan(tmp_path).hosts.set_index("host")
     assert hosts.loc["pc", "os_release"] == "Windows 10 1607 / Server 2016 (14393)"
+
+
+def test_the_located_table_joins_frames_of_different_categories_row_for_row() -> None:
+    from evtxscan.sources.inputs import Source
+
+    def frame(
+        computers: list[str | None], providers: list[str | None], cats: list[str]
+    ) -> pd.DataFrame:
+        located = _located(computers, list(range(100, 100 + len(computers))))
+        return located.assign(provider=pd.Categorical(providers, categories=cats))
+
+    located = [
+        (Source("file", "H1/System.evtx"), frame(["A", None], ["Tcpip", None], ["Tcpip", "X"])),
+        (Source("file", "H2/System.evtx"), frame([], [], ["Y"])),
+        (
+            Source("file", "H3/System.evtx"),
+            frame([None, "B", "A"], ["X", "Tcpip", "Z"], ["Z", "X", "Tcpip"]),
+        ),
+    ]
+    asked: list[tuple[str | None, str]] = []
+
+    def host_of(computer: str | None, path: str) -> str:
+        asked.append((computer, path))
+        return (computer or path.split("/")[0]).lower()
+
+    table, hosts = _table(located, host_of)
+    assert table.sources == (located[0][0], located[2][0])  # empty frames are left out
+    assert table.frame["part"].tolist() == [0, 0, 1, 1, 1]
+    assert list(hosts.astype(object)) == ["a", "h1", "h3", "b", "a"]
+    assert len(asked) == 5  # once per (frame, computer named), not per row or category
+    for name, expected in (
+        ("provider", ["Tcpip", None, "X", "Tcpip", "Z"]),
+        ("computer", ["A", None, None, "B", "A"]),
+    ):
+        column = table.frame[name].astype(object)
+        assert column.where(column.notna(), None).tolist() == expected, name
+    joined = pd.concat([f for _s, f in located], ignore_index=True)
+    for name in ("event_id", "time", "offset"):
+        assert table.frame[name].tolist() == joined[name].tolist(), name
+    # joined with a table of later frames: the same as one table of all of them
+    first, second = located_table(located[:2]), located_table(located[2:])
+    pd.testing.assert_frame_equal(joined_tables(first, second).frame, table.frame)
+    assert joined_tables(first, second).sources == table.sources
+
+
+def _table(
+    located: list[tuple[Source, pd.DataFrame]], host_of: Callable[[str | None, str], str]
+) -> tuple[LocatedTable, pd.Categorical]:
+    table = located_table(located)
+    return table, LocatedHosts(host_of).of(table)
+
+
+def test_rows_by_host_groups_every_row_or_some_and_leaves_out_rows_without_a_host() -> None:
+    from evtxscan.scanning.read_plans import rows_by_host
+
+    hosts = pd.Categorical(["b", None, "a", "b", "a", "c"], categories=["a", "b", "c", "d"])
+    every = rows_by_host(hosts)
+    assert {h: r.tolist() for h, r in every.items()} == {"a": [2, 4], "b": [0, 3], "c": [5]}
+    some = rows_by_host(hosts, np.array([1, 3, 4, 5]))
+    assert {h: r.tolist() for h, r in some.items()} == {"a": [4], "b": [3], "c": [5]}
+    assert rows_by_host(hosts, np.zeros(0, dtype=np.int64)) == {}
+    assert rows_by_host(pd.Categorical([], categories=["a"])) == {}
