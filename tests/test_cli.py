@@ -202,3 +202,23 @@ def test_the_command_exits_at_once_yet_runs_exit_handlers_and_flushes_output(
         check=False,
     )
     assert failed.returncode == 2 and "--no-such-option" in failed.stderr
+
+
+def test_a_dump_into_a_pipe_closed_early_ends_with_its_workers(tmp_path: Path) -> None:
+    """``evtxscan dump logs | head``: once the reader is gone the command ends (its worker
+    processes too), rather than waiting for workers nobody stopped."""
+    for host in range(3):
+        events = [EventSpec("Service Control Manager", 7036, T0, computer=f"H{host}")] * 400
+        write_evtx(tmp_path / f"h{host}" / "System.evtx", events)
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = [sys.executable, "-m", "evtxscan", "dump", str(tmp_path), "--jobs", "2", "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=buffered)
+    assert process.stdout is not None
+    assert json.loads(process.stdout.readline())["event_id"] == 7036
+    process.stdout.close()  # as ``head -1`` does: about 1,200 lines are never read
+    try:
+        process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError("the command did not end once its output was closed") from None
+    assert process.returncode in (0, 1)  # (1: click's code for a closed pipe)

@@ -136,7 +136,8 @@ def dump_command(
         for frame in stream:
             writer.write(frame)
         writer.close()
-    finally:
+    finally:  # (stopped early, e.g. ``| head``: the workers end now, not at exit)
+        stream.close()
         progress.close()
         if output:
             target.close()

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 import sys
+import threading
 from typing import NoReturn
 
 import click
@@ -96,6 +97,9 @@ def run() -> NoReturn:
     (coll200d: 0.21 s of 5.3 s); everything written is closed by then. Exit handlers still
     run (worker pools, temporary files, logging) and the standard streams are flushed."""
     code = main()
+    # What the interpreter's exit does first: worker pools a command left (e.g. a stream
+    # stopped by a closed pipe) are shut down and other threads joined, then exit handlers.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``): no one reads

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -104,7 +104,7 @@ class RecordStream(FileReading):
         self.transform_in_workers = transform_in_workers  # picklable: worker processes apply it
         self.reports: list[FileReport] = []
         self.known = KnownFiles()  # byte-identical files are read once
-        self._iterator: Iterator[pd.DataFrame] | None = None
+        self._iterator: Generator[pd.DataFrame, None, None] | None = None
 
     def remember(
         self, files: Mapping[str, str], stats: Mapping[str, tuple[int, int, str]] | None = None
@@ -119,6 +119,19 @@ class RecordStream(FileReading):
 
     def __next__(self) -> pd.DataFrame:
         return next(iter(self))
+
+    def close(self) -> None:
+        """Stop reading: its worker processes and threads end now. A stream left part-read
+        holds them until it is garbage-collected (it refers to itself), and a process
+        exiting waits for them; ``with read_records(...) as records:`` closes it."""
+        if self._iterator is not None:
+            self._iterator.close()  # a generator: its ``finally`` shuts the pool down
+
+    def __enter__(self) -> RecordStream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @property
     def integrity(self) -> pd.DataFrame:
@@ -160,7 +173,7 @@ class RecordStream(FileReading):
         if at < len(items):
             self.ahead.start(runs.run_at(at) or items[at : at + 1])
 
-    def _run(self) -> Iterator[pd.DataFrame]:
+    def _run(self) -> Generator[pd.DataFrame, None, None]:
         in_workers = self.transform if self.transform_in_workers else None
         options = dataclasses.replace(self.options, worker_transform=in_workers)
         items = list(expand_paths(self._paths))

@@ -343,3 +343,14 @@ def test_a_batch_of_duplicates_allocates_no_buffer(
     files = small_evtx.open_small_files(run, reports, lambda *_a: all_duplicates)
     assert len(files) == (0 if all_duplicates else len(run))
     assert len(made) == (0 if all_duplicates else 1)  # e.g. a night over unchanged logs
+
+
+def test_a_stream_closed_part_read_ends_its_workers_at_once(tmp_path: Path) -> None:
+    import multiprocessing
+
+    before = set(multiprocessing.active_children())
+    with evtxscan.read_records(_collection(tmp_path), workers=2) as records:
+        assert len(next(iter(records)))  # read in part, then left
+        assert set(multiprocessing.active_children()) - before  # its workers run
+    assert not set(multiprocessing.active_children()) - before  # and end with the block
+    records.close()  # closing again does nothing
