@@ -21,14 +21,20 @@ from evtxscan.correlation.sessions import HostFacts, assign_sessions
 from evtxscan.signatures.model import Signature
 
 
-def _dedupe_key(rows: pd.DataFrame) -> pd.DataFrame:
-    """What makes two kept rows the same event: host, channel, id and content (provider,
-    event ID, time, every data value; the logged text for text exports, which carry no
-    record id and no strings)."""
+def data_texts(rows: pd.DataFrame) -> pd.api.extensions.ExtensionArray:
+    """Each row's data values, joined: with the logged text, the content two copies of an
+    event share (a text export's records carry no record id)."""
     data = rows["data"].array._pa_array.combine_chunks()
     joined = pc.binary_join(
         pa.ListArray.from_arrays(data.offsets, pc.struct_field(data.values, "value")), "\x1f"
     )
+    return pd.array(joined, dtype=pd.ArrowDtype(pa.string()))
+
+
+def _dedupe_key(rows: pd.DataFrame) -> pd.DataFrame:
+    """What makes two kept rows the same event: host, channel, id and content (provider,
+    event ID, time, every data value; the logged text for text exports, which carry no
+    record id and no strings)."""
     return pd.DataFrame(
         {
             "host": rows["host"].astype(str),
@@ -37,7 +43,7 @@ def _dedupe_key(rows: pd.DataFrame) -> pd.DataFrame:
             "provider": rows["provider_key"],
             "event_id": rows["event_id"],
             "time": rows["time"],
-            "values": pd.array(joined, dtype=pd.ArrowDtype(pa.string())),
+            "values": data_texts(rows),
             "logged": rows["message_logged"],
         }
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.engine import data_texts
 from evtxscan.correlation.sigma import sigma_findings
 from evtxscan.results.sigma_tables import sigma_diagnoses_table
 from evtxscan.signatures.sigma import SigmaRuleSet, load_sigma
@@ -147,7 +148,9 @@ class SigmaStage:
         matches = self.matcher.match(batch)
         if not len(matches):
             return []
-        return [hits_of(batch, matches, self.rules.detections, self.needs)]
+        hits = hits_of(batch, matches, self.rules.detections, self.needs)
+        hits["content"] = _content(batch, matches["row"].to_numpy())
+        return [hits]
 
 
 def combined_hits(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -155,8 +158,19 @@ def combined_hits(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return empty_hits()
     hits = pd.concat(parts, ignore_index=True)
-    keep = ~hits.duplicated(subset=_HIT_KEY).to_numpy() | hits["event_record_id"].isna().to_numpy()
-    return hits[keep].reset_index(drop=True)
+    keep = ~hits.duplicated(subset=[*_HIT_KEY, "content"]).to_numpy()
+    return hits[keep].drop(columns="content").reset_index(drop=True)
+
+
+def _content(batch: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """What tells apart events without a record id (text exports; damaged records) that
+    share a rule, host, channel, event and second: a fingerprint of their data values and
+    logged text, as the kept rows' de-duplication compares them. 0 for the others: their id
+    decides."""
+    taken = batch.iloc[rows].reset_index(drop=True)
+    content = pd.DataFrame({"values": data_texts(taken), "logged": taken["message_logged"]})
+    prints = pd.util.hash_pandas_object(content, index=False).to_numpy()
+    return np.where(taken["event_record_id"].isna().to_numpy(), prints, 0).astype(np.uint64)
 
 
 def sigma_diagnoses(rules: SigmaRuleSet, parts: list[pd.DataFrame]) -> pd.DataFrame:
