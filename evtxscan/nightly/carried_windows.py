@@ -19,7 +19,7 @@ from evtxscan.correlation.sessions import HostFacts, service_changes
 from evtxscan.nightly.changes import SERVICE_STATE
 from evtxscan.nightly.model import HostRecord
 from evtxscan.scanning.pipeline import ScanPipeline
-from evtxscan.scanning.read_plans import Chooser, near_chooser, rows_by_host
+from evtxscan.scanning.read_plans import Chooser, hosts_among, near_chooser, rows_by_host
 from evtxscan.signatures.model import Role, Signature
 
 #: Carried beyond the longest correlation window: logs of one host arrive a day apart.
@@ -125,14 +125,13 @@ def _newest_located(pipeline: ScanPipeline) -> pd.DataFrame:
 
 def _service_changes(pipeline: ScanPipeline, hosts: set[str]) -> Chooser:
     """A chooser of the located Service Control Manager 7036 records of ``hosts``."""
-    wanted = np.array(sorted(hosts), dtype=object)
-    names = pipeline.scanner.index.names
+    wanted, names = frozenset(hosts), pipeline.scanner.index.names
 
     def changes(found: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
-        if not len(wanted):
+        if not wanted:
             return np.zeros(len(frame), dtype=bool)
-        theirs = np.append(np.isin(np.asarray(found.categories, dtype=object), wanted), False)
-        changed = service_changes(frame, names, (SERVICE_STATE,))
-        return np.asarray(changed & theirs[np.asarray(found.codes)])
+        return np.asarray(
+            service_changes(frame, names, (SERVICE_STATE,)) & hosts_among(found, wanted)
+        )
 
     return changes

@@ -47,12 +47,7 @@ from evtxscan.scanning.read_plans import (
     plan_reads,
     role_evidence,
 )
-from evtxscan.scanning.scanner import (
-    Scanner,
-    ScannerConfig,
-    canonical_order,
-    combine_rows,
-)
+from evtxscan.scanning.scanner import Scanner, ScannerConfig, canonical_order, combine_rows
 from evtxscan.scanning.units import plan_units
 from evtxscan.signatures.model import Signature
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
@@ -290,7 +285,7 @@ class ScanPipeline:
         look for a server role."""
         facts = host_facts(rows, rows["provider_key"]) if not rows.empty else {}
         unsure = needs_role(facts)
-        if unsure and (self.located or len(self._located)):
+        if unsure and self.has_located:
             names = self.scanner.index.names
             boots = {host: facts[host].boot_starts for host in unsure}
             reads = plan_reads(*self.located_table(), role_evidence(boots, names))
@@ -319,10 +314,15 @@ class ScanPipeline:
     def context_near_symptoms(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The located context records within the timeline window of a symptom in ``rows``,
         read again and decoded (empty when nothing was located or no symptom was found)."""
-        if not (self.located or len(self._located)) or rows.empty:
+        if not self.has_located or rows.empty:
             return pd.DataFrame()
         symptoms = rows.loc[rows["signatures"].map(len).to_numpy() > 0, ["host", "time"]]
         return self._again(plan_deferred(*self.located_table(), symptoms, self.settings.window))
+
+    @property
+    def has_located(self) -> bool:
+        """Whether located records are held (frames not yet joined, or the table)."""
+        return bool(self.located) or len(self._located) > 0
 
     def read_located(self, choose: Chooser) -> pd.DataFrame:
         """The located records ``choose(hosts, frame)`` picks, read again and decoded."""

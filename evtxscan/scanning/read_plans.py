@@ -11,7 +11,7 @@ in one :class:`~evtxscan.scanning.located.LocatedTable`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -83,6 +83,13 @@ def rows_by_host(hosts: pd.Categorical, rows: np.ndarray | None = None) -> dict[
     return found
 
 
+def hosts_among(hosts: pd.Categorical, wanted: Collection[str]) -> np.ndarray:
+    """Which rows' host is one of ``wanted`` (a row without a host is not), judged once per
+    category rather than once per row."""
+    chosen = np.isin(np.asarray(hosts.categories, dtype=object).astype(str), list(wanted))
+    return np.append(chosen, False)[np.asarray(hosts.codes)]
+
+
 def plan_deferred(
     located: LocatedTable, hosts: pd.Categorical, symptoms: pd.DataFrame, window: timedelta
 ) -> list[DeferredRead]:
@@ -145,15 +152,14 @@ def role_evidence(
     starts = {host: _utc_times(times)[-ROLE_BOOTS:] for host, times in boots.items()}
 
     def choose(hosts: pd.Categorical, frame: pd.DataFrame) -> np.ndarray:
-        mine = np.array([str(host) in wanted for host in hosts.categories] + [False])
-        chosen = service_changes(frame, names) & mine[np.asarray(hosts.codes)]
+        chosen = service_changes(frame, names) & hosts_among(hosts, wanted)
         times = frame["time"].to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
-        for host, mine in rows_by_host(hosts, np.flatnonzero(chosen)).items():
+        for host, rows in rows_by_host(hosts, np.flatnonzero(chosen)).items():
             boot = starts[host]
             if len(boot):
-                after = np.searchsorted(boot, times[mine], side="right") - 1
-                since = times[mine] - boot[np.maximum(after, 0)]
-                chosen[mine] = (after >= 0) & (since <= step)
+                after = np.searchsorted(boot, times[rows], side="right") - 1
+                since = times[rows] - boot[np.maximum(after, 0)]
+                chosen[rows] = (after >= 0) & (since <= step)
         return np.asarray(chosen)
 
     return choose

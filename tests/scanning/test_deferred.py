@@ -299,9 +299,10 @@ def test_a_scan_drops_its_located_records_once_the_context_is_read(tmp_path: Pat
     for last in (False, True):
         pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
         LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
-        assert pipeline.located
+        assert pipeline.located and pipeline.has_located
         found.append(pipeline.correlate(pipeline.rows(), last_read=last))
         assert pipeline.located == []  # joined into one table, the frames let go
+        assert pipeline.has_located is not last  # the table still holds them
         located, hosts = pipeline.located_table()
         assert bool(len(located)) is not last and len(hosts) == len(located)
     pd.testing.assert_frame_equal(found[0].timeline, found[1].timeline)
@@ -406,3 +407,13 @@ def test_rows_by_host_groups_every_row_or_some_and_leaves_out_rows_without_a_hos
     assert {h: r.tolist() for h, r in some.items()} == {"a": [4], "b": [3], "c": [5]}
     assert rows_by_host(hosts, np.zeros(0, dtype=np.int64)) == {}
     assert rows_by_host(pd.Categorical([], categories=["a"])) == {}
+
+
+def test_hosts_among_marks_rows_of_the_wanted_hosts_and_never_rows_without_one() -> None:
+    from evtxscan.scanning.read_plans import hosts_among
+
+    hosts = pd.Categorical(["b", None, "a", "b", "c"], categories=["a", "b", "c", "d"])
+    assert hosts_among(hosts, {"b", "d"}).tolist() == [True, False, False, True, False]
+    assert hosts_among(hosts, frozenset()).tolist() == [False] * 5
+    assert hosts_among(hosts, ["a", "b", "c"]).tolist() == [True, False, True, True, True]
+    assert hosts_among(pd.Categorical([], categories=[]), {"a"}).tolist() == []
