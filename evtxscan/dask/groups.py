@@ -27,10 +27,11 @@ from evtxscan.scanning.located import LocatedHosts
 from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.worker import ReadOptions
 
-Located = tuple[Source, pd.DataFrame]
+Located = tuple[Source, LocatedRows]
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,14 @@ def split_outputs(
                 for group in np.unique(where):
                     piece = frame[where == group].reset_index(drop=True)
                     getattr(parts[int(group)], pick).append(piece)
-        for source, frame in output.deferred:
-            if frame.empty or source.display in duplicates:
+        for source, located in output.deferred:
+            if not len(located) or source.display in duplicates:
                 continue
-            hosts = pd.Series(located_hosts(source, frame), dtype="category")
+            hosts = pd.Series(located_hosts(source, located), dtype="category")
             where = host_group(hosts, groups, renames)
+            frame = located.table()  # a group's worker gets its own rows, not a batch's
             for group in np.unique(where):
-                piece = frame[where == group].reset_index(drop=True)
+                piece = LocatedRows.whole(frame[where == group].reset_index(drop=True))
                 parts[int(group)].located.append((source, piece))
     return parts
 

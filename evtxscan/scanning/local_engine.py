@@ -21,6 +21,7 @@ from evtxscan.memory import release_free_memory
 from evtxscan.scanning.scanner import ScannerConfig
 from evtxscan.scanning.units import UnitOutput, WorkUnit, read_ahead, run_unit
 from evtxscan.sources.evtx.decode import forget_templates
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport, FileStatus, integrity_frame
@@ -125,7 +126,7 @@ class Merged:
     kept: list[pd.DataFrame] = field(default_factory=list)
     days: list[pd.DataFrame] = field(default_factory=list)
     sigma_hits: list[pd.DataFrame] = field(default_factory=list)
-    deferred: list[tuple[Source, pd.DataFrame]] = field(default_factory=list)
+    deferred: list[tuple[Source, LocatedRows]] = field(default_factory=list)
 
 
 def merge_outputs(

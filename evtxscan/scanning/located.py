@@ -20,6 +20,7 @@ import pandas as pd
 
 from evtxscan.correlation.sessions import distinct_codes
 from evtxscan.records.categories import from_codes
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import Source
 
 #: The columns of a located table (``part``: the row's source, an index into ``sources``).
@@ -38,26 +39,40 @@ class LocatedTable:
         return len(self.frame)
 
 
-def located_table(located: Sequence[tuple[Source, pd.DataFrame]]) -> LocatedTable:
-    """The located frames (one per source, or per range of a large file) as one table, in
-    their order; empty frames are left out."""
-    parts = [(source, frame) for source, frame in located if len(frame)]
-    frames = [frame for _source, frame in parts]
-    part = np.repeat(np.arange(len(parts), dtype=np.int32), [len(f) for f in frames])
+def located_table(located: Sequence[tuple[Source, LocatedRows]]) -> LocatedTable:
+    """The located records (one entry per source, or per range of a large file) as one
+    table, in their order; empty entries are left out. Consecutive entries that are rows of
+    one frame (a batch of small logs) are taken from it at once: pandas is asked per frame,
+    not per source."""
+    parts = [(source, rows) for source, rows in located if len(rows)]
+    runs: list[tuple[pd.DataFrame, list[np.ndarray]]] = []
+    for _source, rows in parts:
+        if runs and runs[-1][0] is rows.frame:
+            runs[-1][1].append(rows.rows)
+        else:
+            runs.append((rows.frame, [rows.rows]))
+    taken = [(frame, _joined(rows, np.int64)) for frame, rows in runs]
+    part = np.repeat(np.arange(len(parts), dtype=np.int32), [len(rows) for _s, rows in parts])
     nat = np.datetime64("NaT")
-    times = [f["time"].to_numpy(dtype="datetime64[us]", na_value=nat) for f in frames]
+    times = [f["time"].to_numpy(dtype="datetime64[us]", na_value=nat)[at] for f, at in taken]
     table = pd.DataFrame(  # (the columns as made, not copied)
         {
             "part": part,
-            "computer": _names([distinct_codes(f["computer"]) for f in frames]),
-            "provider": _names([distinct_codes(f["provider"]) for f in frames]),
-            "event_id": _joined([f["event_id"].to_numpy() for f in frames], np.int32),
+            "computer": _names([_coded(f["computer"], at) for f, at in taken]),
+            "provider": _names([_coded(f["provider"], at) for f, at in taken]),
+            "event_id": _joined([f["event_id"].to_numpy()[at] for f, at in taken], np.int32),
             "time": pd.DatetimeIndex(_joined(times, "datetime64[us]")).tz_localize("UTC"),
-            "offset": _joined([f["offset"].to_numpy() for f in frames], np.int64),
+            "offset": _joined([f["offset"].to_numpy()[at] for f, at in taken], np.int64),
         },
         copy=False,
     )
-    return LocatedTable(tuple(source for source, _frame in parts), table)
+    return LocatedTable(tuple(source for source, _rows in parts), table)
+
+
+def _coded(column: pd.Series, at: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Rows ``at`` of a column as codes over its distinct values (see ``distinct_codes``)."""
+    codes, names = distinct_codes(column)
+    return codes[at], names
 
 
 def joined(first: LocatedTable, second: LocatedTable) -> LocatedTable:
@@ -83,18 +98,18 @@ class LocatedHosts:
 
     def __init__(self, host_of: Callable[[str | None, str], str]) -> None:
         self._host_of = host_of  # (computer, file) -> host
-        self._frames: dict[int, np.ndarray] = {}
+        self._found: dict[int, tuple[LocatedRows, np.ndarray]] = {}  # (held: ids stay valid)
         self._table: tuple[LocatedTable, pd.Categorical] | None = None
 
-    def __call__(self, source: Source, frame: pd.DataFrame) -> np.ndarray:
-        """The hosts of one located frame's records (names, as objects)."""
-        found = self._frames.get(id(frame))
-        if found is None:
-            part = np.zeros(len(frame), dtype=np.int32)
-            hosts = self._hosts((source,), part, *distinct_codes(frame["computer"]))
-            found = np.asarray(hosts.astype(object))
-            self._frames[id(frame)] = found
-        return found
+    def __call__(self, source: Source, located: LocatedRows) -> np.ndarray:
+        """The hosts of one source's located records (names, as objects)."""
+        held = self._found.get(id(located))
+        if held is None or held[0] is not located:
+            codes, computers = distinct_codes(located.frame["computer"])
+            part = np.zeros(len(located), dtype=np.int32)
+            hosts = self._hosts((source,), part, codes[located.rows], computers)
+            held = self._found[id(located)] = (located, np.asarray(hosts.astype(object)))
+        return held[1]
 
     def of(self, table: LocatedTable) -> pd.Categorical:
         """The hosts of a table's records (categorical: choosers group by their codes)."""

@@ -54,6 +54,7 @@ from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.evtx.backend_kind import Backend
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import ReadOptions
@@ -154,7 +155,7 @@ class ScanPipeline:
         #: Renames an engine that correlates hosts apart found over the whole collection.
         self.given_renames: HostRenames | None = None
         #: Context records located, not decoded (per source; joined: :meth:`located_table`).
-        self.located: list[tuple[Source, pd.DataFrame]] = []
+        self.located: list[tuple[Source, LocatedRows]] = []
         self._located, self.located_hosts = located_table([]), LocatedHosts(self._host_of)
 
     def read_options(self) -> ReadOptions:
@@ -202,8 +203,7 @@ class ScanPipeline:
         """Stream ``paths`` through this process's scanner, with a driver's hooks (nightly:
         chunk planning, files read before, admission); the stream holds the integrity rows."""
         hooks = hooks or ReadHooks()
-        settings, scanner = self.settings, self.scanner
-        options = self.read_options()
+        settings, scanner, options = self.settings, self.scanner, self.read_options()
         stream = RecordStream(
             paths,
             backend=options.backend,

@@ -20,6 +20,7 @@ import pandas as pd
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.files_ahead import FilesAhead
 from evtxscan.sources.inputs import (
@@ -84,7 +85,7 @@ class UnitOutput:
     records: int = 0
     part: FileRange | None = None
     #: Records left for a second read (window context), per source: computer, time, offset.
-    deferred: list[tuple[Source, pd.DataFrame]] = field(default_factory=list)
+    deferred: list[tuple[Source, LocatedRows]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sigma_hits: list[pd.DataFrame] = field(default_factory=list)  # Sigma matches
 

@@ -20,6 +20,7 @@ from evtxscan.sources.budget import check as check_budget
 from evtxscan.sources.bundles import BundleBudget, BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform, ChunkPlan, ChunkPlanner, no_reads
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, describe_start, sniff
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.evtx.selectors import Admitted
 from evtxscan.sources.files_ahead import FilesAhead, open_found
@@ -51,7 +52,7 @@ class FileReading:
     progress: object | None
     transform: BatchTransform | None
     skipped: SkippedStats
-    deferred: list[tuple[Source, pd.DataFrame]]
+    deferred: list[tuple[Source, LocatedRows]]
     time_budget: float | None
     tz: str
     catalog: MessageCatalog | None

@@ -23,6 +23,7 @@ from evtxscan.sources.budget import DEFAULT_TIME_BUDGET
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform
 from evtxscan.sources.evtx.backend_kind import Backend
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.selectors import IndexSelector
 from evtxscan.sources.file_reading import FileReading
 from evtxscan.sources.files_ahead import FilesAhead
@@ -94,7 +95,7 @@ class RecordStream(FileReading):
         )
         self.skipped: SkippedStats = {}  # records a prefilter skipped, counted per host/day
         #: Records the selector left for later, per source (see ``IndexSelector.defer_mask``).
-        self.deferred: list[tuple[Source, pd.DataFrame]] = []
+        self.deferred: list[tuple[Source, LocatedRows]] = []
         self.workers = workers or (os.cpu_count() or 1)
         self.auto_workers = workers == 0  # then a pool only for more than one unit of work
         self.progress = progress

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from evtxscan.correlation.selection import ProviderNames
 from evtxscan.scanning.located import LocatedHosts, LocatedTable, located_table
 from evtxscan.scanning.located import joined as joined_tables
 from evtxscan.scanning.read_plans import marks_by_host, near_marks, role_evidence
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import Source
 from evtxscan.synth import EventSpec, write_evtx
 
@@ -165,7 +166,8 @@ def test_located_records_are_held_compactly(tmp_path: Path) -> None:
     _host(tmp_path, "ws", "Themes", timedelta(minutes=2))
     pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
     LocalEngine(1).read(pipeline, plan_units(expand_paths(tmp_path)), None)
-    (_, frame), *_ = pipeline.located
+    (_, located), *_ = pipeline.located
+    frame = located.table()
     assert len(frame) == 2  # the two service changes: located, not decoded
     assert frame["computer"].dtype == "category" and frame["provider"].dtype == "category"
     assert frame["computer"].tolist() == ["ws", "ws"]
@@ -201,12 +203,16 @@ def test_located_hosts_name_records_without_a_computer_by_their_file() -> None:
         return (computer or path).lower()
 
     source = Source("file", "HOST2/System.evtx")
-    hosts = LocatedHosts(host_of)(source, pd.DataFrame({"computer": computers}))
+    frame = pd.DataFrame({"computer": computers})
+    hosts = LocatedHosts(host_of)(source, LocatedRows.whole(frame))
     assert hosts.tolist() == ["pc1", "host2/system.evtx", "pc1"]
     # once per computer its records name: not for a category no record uses
     assert sorted(seen, key=str) == [("PC1", "HOST2/System.evtx"), (None, "HOST2/System.evtx")]
     as_text = pd.DataFrame({"computer": ["PC1", None, "PC1"]})
-    assert LocatedHosts(host_of)(source, as_text).tolist() == hosts.tolist()
+    assert LocatedHosts(host_of)(source, LocatedRows.whole(as_text)).tolist() == hosts.tolist()
+    # a source's rows of a batch's frame: their hosts only
+    some = LocatedHosts(host_of)(source, LocatedRows(frame, np.array([2, 1])))
+    assert some.tolist() == ["pc1", "host2/system.evtx"]
 
 
 def test_a_second_read_yields_each_group_as_it_is_decoded(
@@ -385,16 +391,63 @@ def test_the_located_table_joins_frames_of_different_categories_row_for_row() ->
     for name in ("event_id", "time", "offset"):
         assert table.frame[name].tolist() == joined[name].tolist(), name
     # joined with a table of later frames: the same as one table of all of them
-    first, second = located_table(located[:2]), located_table(located[2:])
+    rows = [(source, LocatedRows.whole(frame)) for source, frame in located]
+    first, second = located_table(rows[:2]), located_table(rows[2:])
     pd.testing.assert_frame_equal(joined_tables(first, second).frame, table.frame)
     assert joined_tables(first, second).sources == table.sources
 
 
 def _table(
-    located: list[tuple[Source, pd.DataFrame]], host_of: Callable[[str | None, str], str]
+    located: Sequence[tuple[Source, pd.DataFrame | LocatedRows]],
+    host_of: Callable[[str | None, str], str],
 ) -> tuple[LocatedTable, pd.Categorical]:
-    table = located_table(located)
+    """The table of located frames (whole) or rows, and its hosts."""
+    table = located_table(
+        [(s, f if isinstance(f, LocatedRows) else LocatedRows.whole(f)) for s, f in located]
+    )
     return table, LocatedHosts(host_of).of(table)
+
+
+def test_sources_sharing_a_batch_frame_give_the_table_of_frames_of_their_own() -> None:
+    """A batch of small logs locates its records in one frame, each file's being positions
+    in it: the table is the one their own frames would give, whether the sources sharing a
+    frame come one after the other or not, in any order of positions."""
+    from evtxscan.sources.inputs import Source
+
+    batch = _located(["A", "B", None, "A", "C", "B"], [10, 20, 30, 40, 50, 60])
+    batch = batch.assign(provider=pd.Categorical(["X", "Y", "X", None, "Y", "X"]))
+    other = _located(["D"], [70])
+    h1, h2, h3, h4 = (Source("file", f"H{n}/System.evtx") for n in range(1, 5))
+    cuts = [
+        (h1, batch, np.array([0, 3])),
+        (h2, batch, np.array([], dtype=np.int64)),  # nothing located: left out
+        (h3, batch, np.array([4, 1])),
+        (h4, other, np.array([0])),
+        (h2, batch, np.array([2, 5])),  # the batch's frame again, after another frame
+    ]
+    shared = [(src, LocatedRows(frame, rows)) for src, frame, rows in cuts]
+    own = [(src, frame.iloc[rows].reset_index(drop=True)) for src, frame, rows in cuts]
+
+    def host_of(computer: str | None, path: str) -> str:
+        return computer or path
+
+    table, hosts = _table(shared, host_of)
+    expected, expected_hosts = _table(own, host_of)
+    assert table.sources == expected.sources == (h1, h3, h4, h2)
+    pd.testing.assert_frame_equal(table.frame, expected.frame)
+    assert list(hosts) == list(expected_hosts)
+    assert table.frame["offset"].tolist() == [10, 40, 50, 20, 70, 30, 60]
+    providers, SCM = table.frame["provider"].astype(object), "Service Control Manager"
+    assert providers.where(providers.notna(), None).tolist() == ["X", None, "Y", "Y", SCM, "X", "X"]
+
+
+def test_located_rows_refuse_positions_outside_their_frame() -> None:
+    frame = _located(["A", "B"], [10, 20])
+    assert len(LocatedRows.part(frame, slice(1, 2))) == 1
+    assert LocatedRows.part(frame, slice(1, 2)).table()["offset"].tolist() == [20]
+    for bad in (np.array([2]), np.array([-1]), np.array([0.5]), np.zeros((1, 1), dtype=int)):
+        with pytest.raises(ValueError, match="located rows"):
+            LocatedRows(frame, bad)
 
 
 def test_rows_by_host_groups_every_row_or_some_and_leaves_out_rows_without_a_host() -> None:

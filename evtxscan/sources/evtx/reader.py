@@ -36,6 +36,7 @@ from evtxscan.sources.evtx.layout import (
     parse_file_header,
     read_chunk,
 )
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.utf16_check import altered_records
 from evtxscan.sources.evtx.zero_tail import zero_tail_start
 from evtxscan.sources.fileview import FileView
@@ -76,7 +77,7 @@ class RangeResult:
     second_opinions: int = 0  # chunks re-read with python-evtx
     over_budget: bool = False  # a worker stopped the range at the file's time budget
     #: Records a selector left for later (window context): computer, time, chunk, offset.
-    deferred: pd.DataFrame | None = None
+    deferred: LocatedRows | None = None
     #: What an admission (``selective.Admission``) summarized of the records it took in
     #: without their being decoded (nightly: watermarks, newest times, counts).
     admitted: object | None = None

@@ -50,6 +50,7 @@ from evtxscan.sources.evtx.index_counts import (
     observe_index,
     observed_columns,
 )
+from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.packed import PackedFiles
 from evtxscan.sources.evtx.reader import (
     ALTERED,
@@ -210,7 +211,7 @@ def read_ranges_decoded(
             frames = batches(rows_at(chosen, mine), batch_size)
         if altered:
             _note_altered(content, spans[0], frames, result)
-        if located is not None and len(deferred := rows_at(located, located_of[number])):
+        if located is not None and len(deferred := LocatedRows.part(located, located_of[number])):
             result.deferred = deferred
         result.observed = observed[number]
         if unseen[mine].any():
@@ -247,7 +248,7 @@ def _observe_unseen(report: FileReport, known: np.ndarray, frames: list[pd.DataF
 def _defer(index: RecordIndex, later: np.ndarray, result: RangeResult) -> None:
     """Locate the records the selector leaves for later (``result.deferred``)."""
     if later.any():
-        result.deferred = _locations(index.take(np.flatnonzero(later)))
+        result.deferred = LocatedRows.whole(_locations(index.take(np.flatnonzero(later))))
 
 
 def _count_undecoded(
