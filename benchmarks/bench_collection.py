@@ -10,10 +10,11 @@ largest process of the tree) are reported with the throughput ratio to bare pyev
     python3 benchmarks/bench_collection.py DIR --runs 5 --json /tmp/bench.json
 
 Modes: ``bare`` (../shared/bench-tools/bare_pyevtx.py), ``index`` (the record index alone
-over every file), ``scan`` (``evtxscan scan`` with defaults), ``scan-j1`` (``--jobs 1``),
-``dump-parquet`` (``evtxscan dump --format parquet``, every column; ``dump-jsonl`` and
-``dump-csv`` the same as text, on request). The load average is
-printed before and after: on a shared machine, say it with the numbers.
+over every chunk slot of every file: ``index_files``, numpy and Arrow only), ``scan``
+(``evtxscan scan`` with defaults), ``scan-j1`` (``--jobs 1``), ``dump-parquet``
+(``evtxscan dump --format parquet``, every column; ``dump-jsonl`` and ``dump-csv`` the
+same as text, on request). The load average is printed before and after: on a shared
+machine, say it with the numbers.
 """
 
 from __future__ import annotations
@@ -35,21 +36,12 @@ BARE = ROOT.parent / "shared" / "bench-tools" / "bare_pyevtx.py"
 
 _INDEX = r"""
 import os, sys
-from evtxscan.sources.evtx.index import index_sources
-from evtxscan.sources.evtx.reader import chunk_ranges, inspect_header
-from evtxscan.sources.integrity import FileReport
-import mmap
-items, handles = [], []
-for root, _, names in os.walk(sys.argv[1]):
-    for name in sorted(names):
-        path = os.path.join(root, name)
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                continue
-            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        first = inspect_header(bytes(data[:4096]), FileReport(path))
-        items.append((len(items), data, chunk_ranges(len(data), first, 1 << 20)))
-print(len(index_sources(items)), "records")
+from evtxscan.sources.evtx.index import index_files
+paths = []
+for root, dirs, names in os.walk(sys.argv[1]):
+    dirs.sort()
+    paths += [os.path.join(root, name) for name in sorted(names)]
+print(len(index_files([p for p in paths if os.path.getsize(p)])), "records")
 """
 
 

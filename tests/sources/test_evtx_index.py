@@ -302,3 +302,39 @@ def test_skipped_counts_of_a_batch_equal_each_files_counts() -> None:
         assert result.skipped == alone.skipped
         assert list(result.skipped) == list(alone.skipped)  # the same order
     assert sum(v[0] for r in together for v in r.skipped.values()) == len(index) - 1
+
+
+def test_indexing_files_imports_no_pandas(tmp_path: Path) -> None:
+    """The index alone (a batch reader's first step, and ``bench_collection``'s index mode)
+    needs numpy and Arrow only: importing pandas took 0.2 to 0.4 s of such a process."""
+    import subprocess
+    import sys
+
+    events = [EventSpec("Tcpip", 4199, T0 + timedelta(seconds=i), "pc", level=3) for i in range(5)]
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.evtx").write_bytes(evtx_bytes(events))
+    script = (
+        "import sys\n"
+        "from evtxscan.sources.evtx.index import index_files\n"
+        "found = index_files(sys.argv[1:])\n"
+        "print(len(found), sorted(set(found.event_id.values.tolist())), 'pandas' in sys.modules)\n"
+    )
+    paths = [str(tmp_path / "a.evtx"), str(tmp_path / "b.evtx")]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *paths], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["10", "[4199]", "False"], done.stderr
+
+
+def test_dictionary_codes_read_the_codes_buffer_as_arrow_gives_them() -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from evtxscan.sources.evtx.arrays import dictionary_codes
+
+    encoded = pc.dictionary_encode(pa.array([b"ab", b"cd", b"ab", b"ef", b"cd"], pa.binary(2)))
+    assert dictionary_codes(encoded).tolist() == [0, 1, 0, 2, 1]
+    assert dictionary_codes(encoded.slice(2, 2)).tolist() == [0, 2]  # an offset into codes
+    assert dictionary_codes(encoded.slice(5)).tolist() == []
+    with pytest.raises(ValueError, match="nulls"):
+        dictionary_codes(pc.dictionary_encode(pa.array([b"ab", None], pa.binary(2))))

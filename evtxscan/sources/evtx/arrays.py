@@ -102,9 +102,23 @@ def distinct(buf: np.ndarray, at: np.ndarray, size: np.ndarray) -> tuple[np.ndar
             pa.binary(length), len(rows), [None, pa.py_buffer(strings)]
         )
         encoded = pc.dictionary_encode(array)
-        codes[rows] = encoded.indices.to_numpy(zero_copy_only=False) + len(values)
+        codes[rows] = dictionary_codes(encoded) + len(values)
         values.extend(bytes(value) for value in encoded.dictionary.to_pylist())
     return codes, values
+
+
+def dictionary_codes(encoded: pa.DictionaryArray) -> np.ndarray:
+    """The codes of a dictionary-encoded array without nulls, as a numpy view of its buffer
+    (pyarrow's ``to_numpy`` imports pandas: 0.2 to 0.4 s of a process that needs none, as
+    the record index alone does not)."""
+    indices = encoded.indices
+    if indices.null_count:
+        raise ValueError("dictionary codes with nulls")
+    dtype = np.dtype(str(indices.type))
+    if not len(indices):
+        return np.zeros(0, dtype=dtype)
+    count = indices.offset + len(indices)
+    return np.frombuffer(indices.buffers()[1], dtype=dtype, count=count)[indices.offset :]
 
 
 def _copies(reader: Reader, at: np.ndarray, length: int) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.sources.evtx.arrays import Reader
+from evtxscan.sources.evtx.arrays import Reader, dictionary_codes
 from evtxscan.sources.evtx.binxml import ARRAY_FLAG, FIXED_SIZES, VALUE_COUNT, ValueType
 from evtxscan.sources.evtx.instances import TemplateCache
 from evtxscan.sources.evtx.system_plan import FIELD_PLACES, Source
@@ -122,7 +122,7 @@ def record_shapes(
     encoded = pc.dictionary_encode(array)
     shapes = [_shape(cache, bytes(raw)) for raw in encoded.dictionary.to_pylist()]
     return Shapes(
-        of=encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        of=dictionary_codes(encoded).astype(np.int64),
         template=np.array([s.template for s in shapes], dtype=np.int64),
         code=np.array([s.code for s in shapes], dtype=np.int8).reshape(-1, len(FIELDS)),
         offset=np.array([s.offset for s in shapes], dtype=np.int64).reshape(-1, len(FIELDS)),

@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.sources.evtx.arrays import Reader, binary_parts, binary_views
+from evtxscan.sources.evtx.arrays import Reader, binary_parts, binary_views, dictionary_codes
 from evtxscan.sources.evtx.binxml import ValueType
 from evtxscan.sources.evtx.index import IndexedSet
 from evtxscan.sources.evtx.instances import (
@@ -330,7 +330,7 @@ def _distinct_texts(reader: Reader, strings: _Strings) -> tuple[pa.Array, np.nda
         else:
             mapped = _BYTE_MAP[data]
         texts.append(_kept(mapped, offsets))
-        codes[mine] = known + encoded.indices.to_numpy(zero_copy_only=False)
+        codes[mine] = known + dictionary_codes(encoded)
         known += len(distinct)
     if not texts:
         return pa.array([], pa.large_binary()), codes
