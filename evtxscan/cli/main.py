@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -30,8 +30,20 @@ COMMANDS = {
 }
 
 
+class OutputClosed(Exception):
+    """The reader of standard output went away (``evtxscan dump logs | head``)."""
+
+
 class LazyGroup(click.Group):
     """A command group whose subcommands are imported on first use."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a closed output pipe is not an error of the command (click
+        would make it exit status 1, which here means "diagnoses found")."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return ExitCode.FAILURE
-    except BrokenPipeError:
+    except (BrokenPipeError, OutputClosed):  # nobody reads on: stop quietly, as ``yes | head``
         return ExitCode.OK
     except Exception as exc:  # an unexpected failure is exit 2, never 1
         click.echo(f"evtxscan: error: {type(exc).__name__}: {exc}", err=True)
