@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +22,7 @@ import pandas as pd
 
 from evtxscan.correlation.sessions import distinct_codes
 from evtxscan.records.categories import from_codes
+from evtxscan.sources.evtx.file_slices import positions
 from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import Source
 
@@ -45,13 +48,13 @@ def located_table(located: Sequence[tuple[Source, LocatedRows]]) -> LocatedTable
     one frame (a batch of small logs) are taken from it at once: pandas is asked per frame,
     not per source."""
     parts = [(source, rows) for source, rows in located if len(rows)]
-    runs: list[tuple[pd.DataFrame, list[np.ndarray]]] = []
+    runs: list[tuple[pd.DataFrame, list[slice | np.ndarray]]] = []
     for _source, rows in parts:
         if runs and runs[-1][0] is rows.frame:
             runs[-1][1].append(rows.rows)
         else:
             runs.append((rows.frame, [rows.rows]))
-    taken = [(frame, _joined(rows, np.int64)) for frame, rows in runs]
+    taken = [(frame, _run_rows(rows)) for frame, rows in runs]
     part = np.repeat(np.arange(len(parts), dtype=np.int32), [len(rows) for _s, rows in parts])
     nat = np.datetime64("NaT")
     times = [f["time"].to_numpy(dtype="datetime64[us]", na_value=nat)[at] for f, at in taken]
@@ -69,7 +72,17 @@ def located_table(located: Sequence[tuple[Source, LocatedRows]]) -> LocatedTable
     return LocatedTable(tuple(source for source, _rows in parts), table)
 
 
-def _coded(column: pd.Series, at: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+def _run_rows(pieces: Sequence[slice | np.ndarray]) -> slice | np.ndarray:
+    """The rows of consecutive entries of one frame: one slice when they follow each other
+    (a batch's files, in order: its columns are then taken as views, not copied)."""
+    if all(isinstance(p, slice) for p in pieces):
+        runs = cast(Sequence[slice], pieces)
+        if all(a.stop == b.start for a, b in pairwise(runs)):
+            return slice(runs[0].start, runs[-1].stop)
+    return _joined([positions(piece) for piece in pieces], np.int64)
+
+
+def _coded(column: pd.Series, at: slice | np.ndarray) -> tuple[np.ndarray, list[str | None]]:
     """Rows ``at`` of a column as codes over its distinct values (see ``distinct_codes``)."""
     codes, names = distinct_codes(column)
     return codes[at], names
@@ -107,7 +120,7 @@ class LocatedHosts:
         if held is None or held[0] is not located:
             codes, computers = distinct_codes(located.frame["computer"])
             part = np.zeros(len(located), dtype=np.int32)
-            hosts = self._hosts((source,), part, codes[located.rows], computers)
+            hosts = self._hosts((source,), part, codes[located.positions()], computers)
             held = self._found[id(located)] = (located, np.asarray(hosts.astype(object)))
         return held[1]
 

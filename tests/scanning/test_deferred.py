@@ -424,6 +424,13 @@ def test_sources_sharing_a_batch_frame_give_the_table_of_frames_of_their_own() -
         (h3, batch, np.array([4, 1])),
         (h4, other, np.array([0])),
         (h2, batch, np.array([2, 5])),  # the batch's frame again, after another frame
+        (h4, other, slice(0, 1)),
+        (h1, batch, slice(0, 2)),  # runs of rows following each other (taken as one run)
+        (h3, batch, slice(2, 2)),
+        (h4, batch, slice(2, 4)),
+        (h2, other, slice(0, 1)),
+        (h1, batch, slice(0, 1)),  # runs of rows with a gap between them
+        (h2, batch, slice(4, 6)),
     ]
     shared = [(src, LocatedRows(frame, rows)) for src, frame, rows in cuts]
     own = [(src, frame.iloc[rows].reset_index(drop=True)) for src, frame, rows in cuts]
@@ -433,19 +440,25 @@ def test_sources_sharing_a_batch_frame_give_the_table_of_frames_of_their_own() -
 
     table, hosts = _table(shared, host_of)
     expected, expected_hosts = _table(own, host_of)
-    assert table.sources == expected.sources == (h1, h3, h4, h2)
+    assert table.sources == expected.sources == (h1, h3, h4, h2, h4, h1, h4, h2, h1, h2)
     pd.testing.assert_frame_equal(table.frame, expected.frame)
     assert list(hosts) == list(expected_hosts)
-    assert table.frame["offset"].tolist() == [10, 40, 50, 20, 70, 30, 60]
+    offsets = [10, 40, 50, 20, 70, 30, 60, 70, 10, 20, 30, 40, 70, 10, 50, 60]
+    assert table.frame["offset"].tolist() == offsets
     providers, SCM = table.frame["provider"].astype(object), "Service Control Manager"
-    assert providers.where(providers.notna(), None).tolist() == ["X", None, "Y", "Y", SCM, "X", "X"]
+    shown = ["X", None, "Y", "Y", SCM, "X", "X", SCM, "X", "Y", "X", None, SCM, "X", "Y", "X"]
+    assert providers.where(providers.notna(), None).tolist() == shown
 
 
 def test_located_rows_refuse_positions_outside_their_frame() -> None:
     frame = _located(["A", "B"], [10, 20])
-    assert len(LocatedRows.part(frame, slice(1, 2))) == 1
-    assert LocatedRows.part(frame, slice(1, 2)).table()["offset"].tolist() == [20]
-    for bad in (np.array([2]), np.array([-1]), np.array([0.5]), np.zeros((1, 1), dtype=int)):
+    run = LocatedRows(frame, slice(1, 2))
+    assert len(run) == 1 and run.positions().tolist() == [1]
+    assert run.table()["offset"].tolist() == [20]
+    assert len(LocatedRows(frame, slice(2, 2))) == 0 and len(LocatedRows.whole(frame)) == 2
+    bad_runs = (slice(0, 3), slice(1, 0), slice(-1, 1), slice(0, 2, 2))
+    bad_positions = (np.array([2]), np.array([-1]), np.array([0.5]), np.zeros((1, 1), dtype=int))
+    for bad in (*bad_runs, *bad_positions):
         with pytest.raises(ValueError, match="located rows"):
             LocatedRows(frame, bad)
 

@@ -211,7 +211,7 @@ def read_ranges_decoded(
             frames = batches(rows_at(chosen, mine), batch_size)
         if altered:
             _note_altered(content, spans[0], frames, result)
-        if located is not None and len(deferred := LocatedRows.part(located, located_of[number])):
+        if located is not None and len(deferred := LocatedRows(located, located_of[number])):
             result.deferred = deferred
         result.observed = observed[number]
         if unseen[mine].any():
