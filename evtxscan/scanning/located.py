@@ -1,12 +1,13 @@
 """A scan's located records in one table, and the host of each.
 
 The reader locates context records it does not decode (service state changes, shutdown
-notices, warnings) in one small frame per source: computer, provider, event ID, time,
-chunk and file offset (``sources.evtx.selective``). A 2 GiB collection gives about a
-thousand such frames; asking pandas anything costs about a millisecond per frame, and the
-correlation asks several questions of every record. So the frames are joined once into a
-:class:`LocatedTable`, whose names are categorical over all of them, and then let go: each
-question is then one vectorized pass (:mod:`evtxscan.scanning.read_plans`).
+notices, warnings): computer, provider, event ID, time, chunk and file offset
+(``sources.evtx.selective``), per source as rows of a frame (a batch of small logs shares
+one: :class:`~evtxscan.sources.evtx.located_rows.LocatedRows`). A 2 GiB collection gives
+about a thousand sources; asking pandas anything costs about a millisecond per frame, and
+the correlation asks several questions of every record. So the rows are joined once into a
+:class:`LocatedTable`, whose names are categorical over all of them, and the frames then
+let go: each question is then one vectorized pass (:mod:`evtxscan.scanning.read_plans`).
 """
 
 from __future__ import annotations
