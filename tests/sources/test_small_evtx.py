@@ -354,3 +354,31 @@ def test_a_stream_closed_part_read_ends_its_workers_at_once(tmp_path: Path) -> N
         assert set(multiprocessing.active_children()) - before  # its workers run
     assert not set(multiprocessing.active_children()) - before  # and end with the block
     records.close()  # closing again does nothing
+
+
+def test_a_run_sniffs_each_file_whole_even_from_short_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log whose file header is zeroed is known by its first chunk, 4,096 bytes in: the
+    sniff reads that far even when the system hands the bytes over in short reads."""
+    import os
+
+    from evtxscan.sources.inputs import Source
+
+    write_evtx(tmp_path / "whole.evtx", [_event(i, "pc") for i in range(3)])
+    data = bytearray((tmp_path / "whole.evtx").read_bytes())
+    data[:4096] = bytes(4096)  # the header zeroed, the chunks intact
+    (tmp_path / "zeroed.evtx").write_bytes(bytes(data))
+    (tmp_path / "notes.txt").write_text("not a log\n" * 500)
+    read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: read(fd, min(n, 1000)))
+    sizes = {
+        name: small_evtx.evtx_file_size(Source("file", str(tmp_path / name)))
+        for name in ("whole.evtx", "zeroed.evtx", "notes.txt", "missing.evtx")
+    }
+    assert sizes == {
+        "whole.evtx": len(data),
+        "zeroed.evtx": len(data),
+        "notes.txt": None,
+        "missing.evtx": None,
+    }
