@@ -19,7 +19,7 @@ import pandas as pd
 
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
-from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, read_head, sniff
 from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult, chunk_ranges, inspect_header
 from evtxscan.sources.files_ahead import FilesAhead
@@ -151,8 +151,7 @@ def _evtx_spans(source: Source, size: int, range_chunks: int) -> list[ChunkRange
     if source.kind != "file":
         return []
     try:
-        with open(source.path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES)
+        head, _size = read_head(source.path)
     except OSError:
         return []
     if sniff(head) is not LogFormat.EVTX:

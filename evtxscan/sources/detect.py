@@ -10,6 +10,7 @@ text export; any other text is not an event log.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 
 from evtxscan.sources.evtx.layout import CHUNK_MAGIC, FILE_HEADER_SIZE, FILE_MAGIC
@@ -45,6 +46,20 @@ def _looks_like_xml(head: bytes) -> bool:
     if stripped[:2] in (b"<\x00", b"\x00<"):
         return True
     return stripped.startswith(b"<")
+
+
+def read_head(path: str) -> tuple[bytes, int]:
+    """A file's first :data:`SNIFF_BYTES` bytes (fewer only if it is shorter) and its size
+    (``OSError`` if it cannot be read). Through a descriptor, not a Python file object:
+    half the cost, and it is asked of every file of a collection."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        head = b""
+        while len(head) < SNIFF_BYTES and (piece := os.read(descriptor, SNIFF_BYTES - len(head))):
+            head += piece  # (a read may return less than asked before the end)
+        return head, os.fstat(descriptor).st_size
+    finally:
+        os.close(descriptor)
 
 
 def sniff(head: bytes) -> LogFormat:

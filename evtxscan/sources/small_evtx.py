@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from evtxscan.sources.budget import TimeBudgetExceeded, within
-from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, read_head, sniff
 from evtxscan.sources.evtx.decode import DecodeOptions
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
 from evtxscan.sources.evtx.packed import PackedFiles, packed_capacity
@@ -56,17 +56,8 @@ def evtx_file_size(item: Source | MissingInput) -> int | None:
     """The size of a plain file that is an EVTX log, else None (its first bytes sniffed)."""
     if not isinstance(item, Source) or item.kind != "file":
         return None
-    try:  # (a descriptor, not a file object: half the cost, asked of every file of a run)
-        descriptor = os.open(item.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            head = b""
-            while len(head) < SNIFF_BYTES and (
-                piece := os.read(descriptor, SNIFF_BYTES - len(head))
-            ):
-                head += piece  # (a read may return less than asked before the end)
-            size = os.fstat(descriptor).st_size
-        finally:
-            os.close(descriptor)
+    try:
+        head, size = read_head(item.path)
     except OSError:
         return None
     return size if sniff(head) is LogFormat.EVTX else None

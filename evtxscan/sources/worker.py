@@ -8,7 +8,6 @@ batches.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import DEFAULT_TIME_BUDGET, TimeBudgetExceeded, within
 from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import BatchTransform
-from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.detect import LogFormat, read_head, sniff
 from evtxscan.sources.evtx.backends import Backend, backend_function
 from evtxscan.sources.evtx.reader import (
     ChunkRange,
@@ -133,9 +132,7 @@ class RangePool:
                 continue
             self._seen.add(source)
             try:
-                with open(source.path, "rb") as handle:
-                    head = handle.read(SNIFF_BYTES)
-                    size = os.fstat(handle.fileno()).st_size
+                head, size = read_head(source.path)
             except OSError:
                 continue
             if sniff(head) is not LogFormat.EVTX:
