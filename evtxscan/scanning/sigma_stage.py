@@ -167,10 +167,13 @@ def _content(batch: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     share a rule, host, channel, event and second: a fingerprint of their data values and
     logged text, as the kept rows' de-duplication compares them. 0 for the others: their id
     decides."""
-    taken = batch.iloc[rows].reset_index(drop=True)
-    content = pd.DataFrame({"values": data_texts(taken), "logged": taken["message_logged"]})
-    prints = pd.util.hash_pandas_object(content, index=False).to_numpy()
-    return np.where(taken["event_record_id"].isna().to_numpy(), prints, 0).astype(np.uint64)
+    prints = np.zeros(len(rows), dtype=np.uint64)
+    idless = batch["event_record_id"].isna().to_numpy()[rows]
+    if idless.any():  # (only theirs: a hit with an id needs no fingerprint)
+        taken = batch.iloc[rows[idless]].reset_index(drop=True)
+        content = pd.DataFrame({"values": data_texts(taken), "logged": taken["message_logged"]})
+        prints[idless] = pd.util.hash_pandas_object(content, index=False).to_numpy()
+    return prints
 
 
 def sigma_diagnoses(rules: SigmaRuleSet, parts: list[pd.DataFrame]) -> pd.DataFrame:
