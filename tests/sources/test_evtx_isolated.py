@@ -109,3 +109,109 @@ def test_huge_output_crosses_the_pipe() -> None:
         yield ("record", 7, big)
 
     assert list(render_isolated(b"", render)) == [("record", 7, big)]
+
+
+def _forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The children forked from now on (their pids), counted through ``os.fork``."""
+    forked: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded)
+    return forked
+
+
+def _echo(image: bytes) -> Iterator[RawItem]:
+    yield ("record", len(image), image.decode())
+
+
+def _spin_then_echo(image: bytes) -> Iterator[RawItem]:
+    spent = time.process_time()
+    while time.process_time() - spent < float(image.decode()):
+        pass
+    yield ("record", 1, image.decode())
+
+
+def test_one_server_renders_chunk_after_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    forked = _forks(monkeypatch)
+    for n in range(5):
+        assert list(render_isolated(f"<E>{n}</E>".encode(), _echo)) == [
+            ("record", 8, f"<E>{n}</E>")
+        ]
+    assert len(forked) == 1  # not a child per chunk
+
+
+def test_after_a_crash_the_next_chunk_gets_a_new_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    forked = _forks(monkeypatch)
+    render = _two_then("abort")
+    for _ in range(2):  # each chunk crashes its server: the second is not blamed for the first
+        items = list(render_isolated(b"<E/>", render))  # type: ignore[arg-type]
+        assert [kind for kind, _, _ in items] == ["record", "record", "stop"]
+        assert items[2][2].count("memory allocation") == 1  # its own server's message only
+    assert len(forked) == 2
+    assert list(render_isolated(b"<E/>", _echo)) == [("record", 4, "<E/>")]
+
+
+def test_the_cpu_limit_is_per_chunk_not_per_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolated, "CPU_SECONDS", 1)
+    forked = _forks(monkeypatch)
+    for _ in range(3):  # 1.8 s of CPU in all, 0.6 s per chunk
+        assert list(render_isolated(b"0.6", _spin_then_echo)) == [("record", 1, "0.6")]
+    assert len(forked) == 1
+
+
+def test_a_server_left_idle_is_replaced_without_losing_the_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from evtxscan.sources.evtx import render_server
+
+    monkeypatch.setattr(render_server, "IDLE_SECONDS", 0.2)
+    forked = _forks(monkeypatch)
+    assert list(render_isolated(b"a", _echo)) == [("record", 1, "a")]
+    time.sleep(0.6)  # it has left
+    assert list(render_isolated(b"b", _echo)) == [("record", 1, "b")]
+    assert len(forked) == 2
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forked[0], os.WNOHANG)  # the one that left was reaped
+
+
+def test_threads_have_servers_of_their_own_and_forked_processes_none() -> None:
+    import threading
+
+    from evtxscan.sources.evtx import render_server
+
+    assert list(render_isolated(b"main", _echo)) == [("record", 4, "main")]
+    mine = render_server.server_for(_echo)
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.append(render_server.server_for(_echo)))
+    thread.start()
+    thread.join()
+    assert seen and seen[0] is not mine
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a process forked from this one: its parent's servers are not its own
+        os.write(write_end, b"%d" % len(render_server._servers))
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 16) == b"0"
+    os.close(read_end)
+    assert list(render_isolated(b"again", _echo)) == [("record", 5, "again")]  # still serves
+
+
+def _warn_or_die(image: bytes) -> Iterator[RawItem]:
+    if image == b"die":
+        os.abort()
+    os.write(2, b"thread panicked: caught, the record refused\n")  # as a caught panic prints
+    yield ("error", 0, "pyevtx-rs: refused")
+
+
+def test_a_crash_is_named_by_what_its_own_chunk_printed() -> None:
+    assert list(render_isolated(b"warn", _warn_or_die)) == [("error", 0, "pyevtx-rs: refused")]
+    items = list(render_isolated(b"die", _warn_or_die))  # the same server, then it crashes
+    assert items == [("stop", 0, "pyevtx-rs crashed (SIGABRT) on the chunk")]

@@ -7,47 +7,45 @@ chunk gets an error) but the global allocator aborts the whole process ("memory 
 of N bytes failed", SIGABRT; found by fuzzing: a 21 KB file whose array values expand to
 7.7 MB of XML and about 240 MB inside pyevtx-rs). No check in the process survives an abort.
 
-So where the platform can fork, a chunk image is rendered by a forked child under limits
-on address space (:data:`HEADROOM_BYTES` more than the parent uses) and CPU time
-(:data:`CPU_SECONDS`). The child streams each record's XML (or error) over a pipe as it
+So where the platform can fork, chunk images are rendered by a forked child, a *render
+server* (:mod:`evtxscan.sources.evtx.render_server`), under limits on address space
+(:data:`HEADROOM_BYTES` more than it uses when a chunk starts) and CPU time
+(:data:`CPU_SECONDS` per chunk). It streams each record's XML (or error) over a pipe as it
 goes, so a crash loses only the records after it; its stderr (where Rust prints panics and
 allocation failures) goes to a file whose last line names the crash in the chunk's error.
 The parent waits at most :data:`WALL_SECONDS` and keeps checking the file's time budget.
-Forking costs a few milliseconds; only records the decoder leaves to the renderer pay it.
+
+One server renders chunk after chunk: forking a child per chunk cost 20 to 60 ms in a
+reading process (its page tables copied and torn down), more than rendering the chunk,
+and logs whose records the decoder leaves to the renderer paid it for every chunk. A
+server that crashed, ran out of time or was stopped is replaced at the next chunk.
 """
 
 from __future__ import annotations
 
-import contextlib
-import faulthandler
 import os
-import pickle
 import select
 import signal
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 from evtxscan.sources.budget import check as check_budget
-from evtxscan.sources.evtx.cpu_limit import statm_bytes
+from evtxscan.sources.evtx.render_server import (
+    END,
+    HEADROOM_BYTES,
+    RawItem,
+    RawRenderer,
+    RenderServer,
+    server_for,
+)
 
-try:
-    import resource
-except ImportError:  # no resource limits on this platform: the child runs unbounded
-    resource = None  # type: ignore[assignment]
+__all__ = ["CPU_SECONDS", "HEADROOM_BYTES", "WALL_SECONDS", "RawItem", "render_isolated"]
 
-#: Address space the child may add to what it inherits (one chunk's XML needs a few MiB).
-HEADROOM_BYTES = 256 << 20
-#: CPU seconds a child may use (one chunk image renders in milliseconds).
+#: CPU seconds one chunk may take (one chunk image renders in milliseconds).
 CPU_SECONDS = 30
-#: Seconds the parent waits for a child that neither ends nor writes.
+#: Seconds the parent waits for a server that neither ends the chunk nor writes.
 WALL_SECONDS = 120.0
-
-#: What the child sends per record: ("record", number, xml), ("error", 0, text) for a record
-#: pyevtx-rs refuses, ("stop", 0, text) when it gives up on the chunk.
-RawItem = tuple[str, int, str]
-RawRenderer = Callable[[bytes], Iterator[RawItem]]
 
 _SIGNAL_NUMBERS = {int(number) for number in signal.Signals}
 
@@ -58,104 +56,75 @@ def can_isolate() -> bool:
 
 
 def render_isolated(image: bytes, render: RawRenderer) -> Iterator[RawItem]:
-    """``render(image)``'s items, produced in a forked child; a child that crashes, runs
-    out of time or is killed ends the items with a ``("stop", 0, reason)`` item."""
-    with tempfile.TemporaryFile() as stderr:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            _child(image, render, read_end, write_end, stderr)
-        os.close(write_end)
+    """``render(image)``'s items, produced in a render server (forked from this process,
+    one per thread and renderer); a server that crashes, runs out of time or is stopped
+    ends the items with a ``("stop", 0, reason)`` item."""
+    for attempt in range(2):
+        server = server_for(render)
         items: list[RawItem] = []
-        ended = False
+        stderr_at = server.stderr_size()
+        finished = ended = False
+        status = 0
         try:
-            with os.fdopen(read_end, "rb") as pipe:
-                ended = _receive(pipe, items)
+            sent = server.send(image, CPU_SECONDS, HEADROOM_BYTES)
+            if sent:
+                ended, finished = _receive(server.responses, items)
         finally:
-            status = _reap(pid, kill=not ended)
+            if not finished:  # it crashed, left, or is stopped here (out of time, budget)
+                status = server.stop(kill=not ended)
+        if finished:
+            yield from items
+            return
+        if (not sent or _left_unasked(status, items)) and attempt == 0:
+            continue  # it had left (idle) before this chunk reached it: a new one renders it
         yield from items
         if not items or items[-1][0] != "stop":
-            reason = _crash_reason(status, stderr)
+            reason = _crash_reason(status, server.stderr, stderr_at)
             if reason:
                 yield ("stop", 0, reason)
-
-
-def _child(
-    image: bytes, render: RawRenderer, read_end: int, write_end: int, err: IO[bytes]
-) -> None:
-    code = 0
-    try:
-        os.close(read_end)
-        os.dup2(err.fileno(), 2)
-        faulthandler.disable()  # a crash is reported by the parent, not dumped by the child
-        os.environ["RUST_BACKTRACE"] = "0"  # a backtrace needs memory the bound does not leave
-        _limit_child()
-        with os.fdopen(write_end, "wb", buffering=1 << 16) as out:
-            for item in render(image):
-                frame = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-                out.write(len(frame).to_bytes(8, "little") + frame)
-                out.flush()  # sent now: a crash later loses only what follows
-    except BaseException:  # anything at all: the parent reads what was sent
-        code = 70
-    finally:
-        os._exit(code)
-
-
-def _limit_child() -> None:
-    if resource is None:
         return
-    used = statm_bytes(0)
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = used + HEADROOM_BYTES
-    infinite = resource.RLIM_INFINITY
-    if used and (soft == infinite or soft > limit) and (hard == infinite or hard >= limit):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if soft == resource.RLIM_INFINITY or soft > CPU_SECONDS:
-        top = CPU_SECONDS + 1 if hard == resource.RLIM_INFINITY else min(hard, CPU_SECONDS + 1)
-        resource.setrlimit(resource.RLIMIT_CPU, (min(CPU_SECONDS, top), top))
 
 
-def _receive(pipe: IO[bytes], items: list[RawItem]) -> bool:
-    """Read the child's frames into ``items`` until it closes the pipe (True) or takes too
-    long (False). The file's time budget is checked while waiting (it may raise)."""
+def _left_unasked(status: int, items: list[RawItem]) -> bool:
+    """Whether a server ended without rendering the chunk sent: it had left, idle, and
+    never read it (a server that fails on a chunk exits with status 70, or by a signal)."""
+    return not items and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _receive(fd: int, items: list[RawItem]) -> tuple[bool, bool]:
+    """Read the server's frames into ``items``: (whether it ended: the chunk's end frame or
+    the pipe closed, not out of time; whether the chunk ended). The file's time budget is
+    checked while waiting (it may raise)."""
     deadline = time.monotonic() + WALL_SECONDS
     buffer = b""
-    fd = pipe.fileno()
     while True:
         check_budget()
         left = deadline - time.monotonic()
         if left <= 0:
-            return False
+            return False, False
         ready, _, _ = select.select([fd], [], [], min(left, 0.5))
         if not ready:
             continue
         data = os.read(fd, 1 << 20)
         if not data:
-            return True
+            return True, False
         buffer += data
         while len(buffer) >= 8:
             size = int.from_bytes(buffer[:8], "little")
             if len(buffer) < 8 + size:
                 break
-            items.append(pickle.loads(buffer[8 : 8 + size]))
-            buffer = buffer[8 + size :]
+            frame, buffer = buffer[8 : 8 + size], buffer[8 + size :]
+            if frame == END:
+                return True, True
+            items.append(RenderServer.item(frame))
 
 
-def _reap(pid: int, *, kill: bool) -> int:
-    """Wait for the child (killed first when ``kill``); its wait status."""
-    if kill:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
-def _crash_reason(status: int, stderr: IO[bytes]) -> str | None:
-    """Why the child ended early (None when it finished normally)."""
+def _crash_reason(status: int, stderr: IO[bytes], start: int) -> str | None:
+    """Why the server ended early (None when it ended normally); what it printed since
+    ``start`` of its stderr file names the crash."""
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         return None
-    stderr.seek(0)
+    stderr.seek(start)
     lines = [line.strip() for line in stderr.read()[-4096:].decode(errors="replace").splitlines()]
     said = next((line for line in reversed(lines) if line and not line.startswith("note:")), "")
     if os.WIFSIGNALED(status):
