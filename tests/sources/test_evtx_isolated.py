@@ -215,3 +215,20 @@ def test_a_crash_is_named_by_what_its_own_chunk_printed() -> None:
     assert list(render_isolated(b"warn", _warn_or_die)) == [("error", 0, "pyevtx-rs: refused")]
     items = list(render_isolated(b"die", _warn_or_die))  # the same server, then it crashes
     assert items == [("stop", 0, "pyevtx-rs crashed (SIGABRT) on the chunk")]
+
+
+def test_the_server_of_a_thread_that_ended_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    forked = _forks(monkeypatch)
+    thread = threading.Thread(target=lambda: list(render_isolated(b"t", _echo)))
+    thread.start()
+    thread.join()
+    assert len(forked) == 1
+    assert list(render_isolated(b"main", _spin_then_echo_zero)) == [("record", 1, "0")]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forked[0], os.WNOHANG)  # the ended thread's server: stopped and reaped
+
+
+def _spin_then_echo_zero(image: bytes) -> Iterator[RawItem]:
+    yield from _spin_then_echo(b"0")

@@ -111,10 +111,20 @@ def server_for(render: RawRenderer) -> RenderServer:
         return server
     if server is not None:
         server.stop(kill=True)
+    _stop_orphans()
     server = RenderServer(render)
     with _servers_lock:
         _servers[ident] = server
     return server
+
+
+def _stop_orphans() -> None:
+    """Stop the servers of threads that have ended (a pool's threads come and go)."""
+    alive = {thread.ident for thread in threading.enumerate()}
+    with _servers_lock:
+        orphans = [server for ident, server in _servers.items() if ident not in alive]
+    for server in orphans:
+        server.stop(kill=True)
 
 
 def _forget(server: RenderServer) -> None:
