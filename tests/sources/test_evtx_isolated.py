@@ -69,16 +69,7 @@ def test_a_child_past_its_limit_is_stopped(
 
 
 def test_the_file_time_budget_stops_the_wait_and_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    forked: list[int] = []
-    fork = os.fork
-
-    def recorded() -> int:
-        pid = fork()
-        if pid:
-            forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", recorded)
+    forked = _forks(monkeypatch)
     started = time.monotonic()
     with pytest.raises(TimeBudgetExceeded):
         within(0.5, lambda: list(render_isolated(b"x", _two_then("sleep"))))  # type: ignore[arg-type]
