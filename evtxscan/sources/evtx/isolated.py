@@ -40,7 +40,14 @@ from evtxscan.sources.evtx.render_server import (
     server_for,
 )
 
-__all__ = ["CPU_SECONDS", "HEADROOM_BYTES", "WALL_SECONDS", "RawItem", "render_isolated"]
+__all__ = [
+    "CPU_SECONDS",
+    "HEADROOM_BYTES",
+    "WALL_SECONDS",
+    "RawItem",
+    "can_isolate",
+    "render_isolated",
+]
 
 #: CPU seconds one chunk may take (one chunk image renders in milliseconds).
 CPU_SECONDS = 30
