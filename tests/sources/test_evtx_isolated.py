@@ -223,3 +223,20 @@ def test_the_server_of_a_thread_that_ended_is_stopped(monkeypatch: pytest.Monkey
 
 def _spin_then_echo_zero(image: bytes) -> Iterator[RawItem]:
     yield from _spin_then_echo(b"0")
+
+
+def test_a_server_reaped_by_someone_else_fails_its_chunk_and_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waitpid = os.waitpid
+
+    def reaped_elsewhere(pid: int, options: int) -> tuple[int, int]:
+        waitpid(pid, options)  # as another part of the program waiting for any child would
+        raise ChildProcessError(pid)
+
+    monkeypatch.setattr(os, "waitpid", reaped_elsewhere)
+    items = list(render_isolated(b"x", _two_then("abort")))  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert [kind for kind, _, _ in items] == ["record", "record", "stop"]
+    assert "failed (exit status 70)" in items[2][2]  # its real status is not known
+    assert list(render_isolated(b"y", _echo)) == [("record", 1, "y")]

@@ -93,7 +93,10 @@ class RenderServer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
         self._close_pipes()
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:  # reaped by someone else (a wait for any child)
+            return _FAILED << 8  # read as "failed": its status is not known
         return status
 
     def _close_pipes(self) -> None:
