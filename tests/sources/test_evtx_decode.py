@@ -330,3 +330,26 @@ def test_slack_records_are_kept_or_left_out_on_request(tmp_path: Path) -> None:
         )
     )
     assert sum(len(frame) for frame in live_only) == 0
+
+
+def test_a_batch_with_a_log_of_no_chunks_renders_the_others_records() -> None:
+    """A header-only log (no chunk slot) in a batch whose other log has records the decoder
+    leaves to the renderer: those are rendered, as when the other log is read alone (the
+    batch used to fail on the empty log's first span, and was read again file by file)."""
+    from evtxscan.sources.evtx.decode import decode_indexed, index_ranges
+
+    when = datetime(2024, 1, 2, 3, 4, 5)
+    unsafe = EventSpec("P", 1, when, data=(("Name", "bad \x01 text"),))  # rendered, not decoded
+    log = evtx_bytes([unsafe, EventSpec("P", 2, when, data=(("Name", "ok"),))])
+
+    def decoded(files: list[tuple[str, bytes]]) -> pd.DataFrame:
+        items = [
+            (n, d, chunk_ranges(len(d), FILE_HEADER_SIZE, 64), RangeResult()) for n, d in files
+        ]
+        found = index_ranges(items)
+        return decode_indexed(found, np.arange(len(found.rows)))
+
+    together = decoded([("a", log), ("b", log[:FILE_HEADER_SIZE])])
+    alone = decoded([("a", log)])
+    assert len(together) == 2
+    pd.testing.assert_frame_equal(together, alone, check_categorical=False)

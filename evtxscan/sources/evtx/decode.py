@@ -305,7 +305,7 @@ def _decoded(
         files.append(
             Wanted(
                 item.content,
-                item.spans[0].first_offset,
+                item.spans[0].first_offset if item.spans else 0,  # none: nothing wanted
                 np.unique(index.chunk[mine]).tolist(),
                 frozenset(index.offset[mine].tolist()),
                 item.result.errors,
