@@ -31,14 +31,8 @@ from collections.abc import Iterator
 from typing import IO
 
 from evtxscan.sources.budget import check as check_budget
-from evtxscan.sources.evtx.render_server import (
-    END,
-    HEADROOM_BYTES,
-    RawItem,
-    RawRenderer,
-    RenderServer,
-    server_for,
-)
+from evtxscan.sources.evtx.native_bound import HEADROOM_BYTES
+from evtxscan.sources.evtx.render_server import END, RawItem, RawRenderer, RenderServer, server_for
 
 __all__ = [
     "CPU_SECONDS",

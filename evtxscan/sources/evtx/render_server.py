@@ -38,8 +38,6 @@ except ImportError:  # no resource limits on this platform: the server runs unbo
 RawItem = tuple[str, int, str]
 RawRenderer = Callable[[bytes], Iterator[RawItem]]
 
-#: Address space a chunk may add to what the server uses (one chunk's XML needs a few MiB).
-HEADROOM_BYTES = 256 << 20
 #: Seconds a server waits for its next chunk before it leaves.
 IDLE_SECONDS = 10.0
 #: The frame that ends a chunk's items (an item's frame is a pickle: never empty).
