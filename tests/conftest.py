@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
-# Parsed signatures are cached per user (evtxscan.signatures.parse_cache); tests use their own.
-os.environ.setdefault("EVTXSCAN_CACHE_DIR", tempfile.mkdtemp(prefix="evtxscan-test-cache-"))
+# Parsed signatures are cached per user (evtxscan.signatures.parse_cache); tests use their own,
+# made by the first process of the run (pytest-xdist's workers and the commands tests start
+# inherit it) and removed when that process ends.
+if "EVTXSCAN_CACHE_DIR" not in os.environ:
+    _TEST_CACHE = tempfile.mkdtemp(prefix="evtxscan-test-cache-")
+    os.environ["EVTXSCAN_CACHE_DIR"] = _TEST_CACHE
+    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SAMPLES = SHARED / "samples"
