@@ -95,7 +95,7 @@ def read_partition(unit: WorkUnit, options: FrameOptions, copies: frozenset[str]
     if not isinstance(source, Source) or source.display in copies:
         return _typed(empty_frame(), options)
     if unit.range is not None:
-        content = open_source(source)
+        content = open_source(source, options.read.bundle_limits)
         try:
             frames, _ = read_range(RangeTask(source, unit.range.span, options.read), content)
         finally:

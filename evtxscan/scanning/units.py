@@ -245,7 +245,7 @@ def _run_range(
 ) -> UnitOutput:
     report = FileReport(path=part.source.display)
     try:
-        content = open_source(part.source)
+        content = open_source(part.source, options.bundle_limits)
     except (OSError, ValueError, EOFError) as exc:
         report.status = FileStatus.UNREADABLE
         report.error(f"cannot open: {exc}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from evtxscan.sources import remote
 from evtxscan.sources.bundles import BundleBudget, BundleLimits, Expanded, gunzip
 from evtxscan.sources.fileview import FileView
-from evtxscan.sources.zips import ZipReader, overlapping
+from evtxscan.sources.zips import Entry, ZipReader, overlapping
 
 PathLike = str | os.PathLike[str]
 #: What opening a source gives: a file's view on disk, or bytes read into memory.
@@ -165,9 +165,28 @@ def _expand_url(url: str) -> Iterator[Source | MissingInput]:
         yield MissingInput(url, str(exc))
 
 
+class BundleChanged(ValueError):
+    """A member named by an earlier listing of its bundle is not in the bundle now."""
+
+
+#: What tells one file at a path from another: device, inode, size, modification time.
+FileIdentity = tuple[int, int, int, int] | None
+
+
+def file_identity(path: str) -> FileIdentity:
+    """The identity of the file at ``path`` now (None when it cannot be looked at: opening
+    it then says why)."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
 def open_source(source: Source, limits: BundleLimits | None = None) -> Opened:
     """The content of a source: a :class:`FileView` of a file on disk, a member's content
-    (what could be read of it) for bundle members."""
+    (what could be read of it) for bundle members, within ``limits``. Bundles opened for
+    earlier members are kept for the next ones while the file at their path is the same."""
     if source.kind == "file":
         view = FileView(source.path)
         if len(view) == 0:
@@ -177,10 +196,14 @@ def open_source(source: Source, limits: BundleLimits | None = None) -> Opened:
     if source.kind == "url":  # read whole, into memory
         return remote.read_url(source.path, MAX_URL_BYTES)
     limits = limits or BundleLimits()
-    outer = _open_cached(source.inner) if source.inner is not None else _file(source.path)
+    identity = file_identity(source.path)
+    if source.inner is not None:
+        outer = _open_cached(source.inner, limits, identity)
+    else:
+        outer = _file(source.path, identity)
     if source.kind == "zip":
         reader = _zip_reader(outer)
-        found = reader.read(reader.entries[source.index], limits, None)
+        found = reader.read(_entry(reader, source), limits, None)
     elif source.kind == "gzip":
         found = gunzip(outer, limits, None)
     else:
@@ -188,14 +211,33 @@ def open_source(source: Source, limits: BundleLimits | None = None) -> Opened:
     return found.content if found.content is not None else b""
 
 
-@lru_cache(maxsize=4)
-def _open_cached(source: Source) -> Opened:
-    """Outer bundles of nested members, kept while their members are read (workers)."""
-    return open_source(source)
+def _entry(reader: ZipReader, source: Source) -> Entry:
+    """The entry an earlier listing found as member ``source.index``, named ``source.member``."""
+    where = source.inner.display if source.inner is not None else printable_path(source.path)
+    if not 0 <= source.index < len(reader.entries):
+        raise BundleChanged(
+            f"{where} changed since it was listed: no member {source.index} ({source.member!r}) now"
+        )
+    entry = reader.entries[source.index]
+    if entry.name != source.member:
+        raise BundleChanged(
+            f"{where} changed since it was listed: member {source.index} is {entry.name!r}, "
+            f"not {source.member!r}"
+        )
+    return entry
 
 
 @lru_cache(maxsize=4)
-def _file(path: str) -> Opened:
+def _open_cached(source: Source, limits: BundleLimits, identity: FileIdentity) -> Opened:
+    """Outer bundles of nested members, kept while their members are read (workers); keyed
+    by the identity of the file they are in, so a file replaced at its path is read anew."""
+    del identity  # part of the key only
+    return open_source(source, limits)
+
+
+@lru_cache(maxsize=4)
+def _file(path: str, identity: FileIdentity) -> Opened:
+    del identity  # part of the key only
     return open_source(Source("file", path))
 
 

@@ -30,8 +30,15 @@ from evtxscan.sources.evtx.reader import (
 )
 from evtxscan.sources.evtx.selective import read_range_selected
 from evtxscan.sources.evtx.selectors import IndexSelector
-from evtxscan.sources.inputs import Buffer, MissingInput, Source, open_source
-from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.inputs import (
+    Buffer,
+    FileIdentity,
+    MissingInput,
+    Source,
+    file_identity,
+    open_source,
+)
+from evtxscan.sources.integrity import FileReport, ReadError
 
 #: Chunk slots per unit of work (64 slots = 4 MiB of log).
 CHUNKS_PER_TASK = 64
@@ -88,15 +95,25 @@ def read_range(task: RangeTask, content: Buffer) -> RangeOutput:
 
 
 @lru_cache(maxsize=2)
-def _cached_content(source: Source) -> Buffer:
-    return open_source(source)
+def _cached_content(source: Source, limits: BundleLimits, identity: FileIdentity) -> Buffer:
+    """A source kept open for its next ranges while the file at its path is the same one
+    (``identity``): a worker forked from a process that lives on must not read a file
+    replaced since as the one it had open. Members are read within the reading process's
+    bounds, so both see the same content."""
+    del identity  # part of the key only
+    return open_source(source, limits)
 
 
 def read_range_in_worker(task: RangeTask) -> RangeOutput:
     """Entry point in a worker process: open (or reuse) the source, then read the range
     within the file's time budget (the range is given up when it runs over: the stream
     then stops the file, as it does when reading in its own process)."""
-    content = _cached_content(task.source)
+    source, limits, span = task.source, task.options.bundle_limits, task.span
+    try:
+        content = _cached_content(source, limits, file_identity(source.path))
+    except (OSError, ValueError, EOFError) as exc:  # gone, or another file, since it was listed
+        reason = f"chunks {span.start}-{span.stop - 1} not read: cannot open it again: {exc}"
+        return [], RangeResult(errors=[ReadError(reason, span.start)])
     transform = task.options.worker_transform
     try:
         frames, result = within(
