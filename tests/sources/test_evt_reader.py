@@ -37,6 +37,8 @@ from evtxscan.records.batch import concat_frames
 from evtxscan.records.schema import COLUMNS
 from evtxscan.records.values import canonical_values
 from evtxscan.sources.evt import read_evt
+from evtxscan.sources.evt.columns import decode_images
+from evtxscan.sources.evt.frame import EventType
 from evtxscan.sources.evt.layout import (
     HEADER_SIZE,
     RawRecord,
@@ -47,7 +49,7 @@ from evtxscan.sources.evt.layout import (
     record_at,
     walk_live,
 )
-from evtxscan.sources.evt.reader import EventType, decode_record, infer_channel
+from evtxscan.sources.evt.reader import infer_channel
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.synth import EvtEventSpec, evt_bytes
 
@@ -333,11 +335,15 @@ def walk(data: bytes) -> tuple[list[RawRecord], list[tuple[str, int | None]]]:
 
 
 def assert_decodes_to_specs(records: list[RawRecord]) -> None:
-    for raw in records:
-        event, spec = decode_record(raw.image), EVENTS[raw.number - 1]
-        assert event.problems == () and event.event_id == spec.full_event_id
-        assert (event.source_name, event.computer) == (spec.source, spec.computer)
-        assert (event.user_sid, event.strings, event.data) == (spec.sid, spec.strings, spec.data)
+    columns = decode_images([raw.image for raw in records])
+    inserts = iter(columns.strings)
+    for row, raw in enumerate(records):
+        spec, strings = EVENTS[raw.number - 1], columns.string_counts[row]
+        assert columns.problems[row] == ()
+        assert int(columns.head["event_id"][row]) == spec.full_event_id
+        assert (columns.source_name[row], columns.computer[row]) == (spec.source, spec.computer)
+        assert columns.user_sid[row] == spec.sid and columns.data[row] == spec.data
+        assert tuple(next(inserts) for _ in range(strings)) == spec.strings
 
 
 def test_every_wrap_position_reads_back() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import evtxscan
 from evtxscan.sources.detect import LogFormat, sniff
-from evtxscan.sources.evt.reader import (
+from evtxscan.sources.evt.frame import (
     AUDIT_FAILURE_KEYWORD,
     AUDIT_SUCCESS_KEYWORD,
     CLASSIC_KEYWORD,

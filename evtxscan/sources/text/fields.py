@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from evtxscan.sources.evt.reader import (
+from evtxscan.sources.evt.frame import (
     AUDIT_FAILURE_KEYWORD,
     AUDIT_SUCCESS_KEYWORD,
     CLASSIC_KEYWORD,
