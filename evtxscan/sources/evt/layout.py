@@ -1,11 +1,10 @@
 """The legacy .evt layout: file header, event records, end-of-file record, circular walk.
 
-An .evt file is a 48-byte header followed by a circular buffer: records are appended after
-the newest one and, when the buffer is full, overwrite the oldest, continuing right after
-the header; a record reaching the end of the buffer is split there. The end-of-file (EOF)
-record follows the newest record and says where the oldest one is. The header is only
-rewritten when the log is closed, so a dirty log's header is stale and the EOF record is
-found by scanning. Records outside the live range that still parse whole are recovered.
+An .evt file is a 48-byte header and a circular buffer: records are appended after the
+newest one, overwriting the oldest once the buffer is full (a record reaching its end is split
+there). The end-of-file (EOF) record follows the newest and says where the oldest is. The
+header is only rewritten when the log is closed: a dirty log's is stale, and the EOF record
+is found by scanning. Records outside the live range that still parse whole are recovered.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from enum import IntFlag
+from functools import cached_property
 
 HEADER_SIZE = 0x30
 RECORD_FIXED_SIZE = 0x38  # EVENTLOGRECORD up to the SourceName
@@ -123,11 +123,11 @@ class Ring:
     data: Buffer
     end: int  # where the buffer wraps (the file size, or the header's larger MaxSize)
 
-    @property
-    def size(self) -> int:
+    @cached_property
+    def size(self) -> int:  # (asked for at every record: computed once)
         return max(0, self.end - HEADER_SIZE)
 
-    @property
+    @cached_property
     def available(self) -> int:
         return min(len(self.data), self.end)
 
