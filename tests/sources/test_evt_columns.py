@@ -18,7 +18,7 @@ from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evt.columns import decode_images
 from evtxscan.sources.evt.frame import evt_frame
-from evtxscan.sources.evt.layout import RECORD_FIXED_SIZE, RawRecord
+from evtxscan.sources.evt.layout import RECORD_FIXED_SIZE, RawRecord, Walk
 from evtxscan.sources.evt.reader import _records
 from evtxscan.sources.integrity import FileReport
 from evtxscan.synth import EvtEventSpec
@@ -46,7 +46,7 @@ def _assert_same(found: list[tuple[RawRecord, bool]], channel: str | None) -> No
 
 
 def _sample_records(path: Path) -> list[tuple[RawRecord, bool]]:
-    return list(_records(path.read_bytes(), FileReport(path=str(path)), True))
+    return list(_records(path.read_bytes(), FileReport(path=str(path)), True, Walk()))
 
 
 def test_every_record_of_the_real_evt_samples_decodes_as_record_by_record(

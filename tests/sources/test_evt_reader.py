@@ -432,6 +432,25 @@ def test_damaged_record_is_skipped_with_its_offset() -> None:
     assert error.offset == offsets[4] and f"up to offset {offsets[5]}" in error.reason
 
 
+@pytest.mark.parametrize("batch_size", [10_000, 3])
+def test_record_problems_come_before_what_the_walk_found(batch_size: int) -> None:
+    """Each record's problems are reported in record order, then the walk's findings (as a
+    reader that decodes record by record reports them), however records are batched."""
+    data = bytearray(evt_bytes(EVENTS))
+    offsets = list(read(bytes(data))[0]["offset"])
+    for n in (6, 30):  # an unreadable SID; the walk finds the size copy wrong
+        struct.pack_into("<I", data, offsets[n] + 0x28, 0xFFFF)
+        struct.pack_into("<I", data, offsets[n + 1] - 4, 7)
+    frame, report = read(bytes(data), batch_size=batch_size)
+    assert len(frame) == 40
+    assert [(e.reason.split(" (")[0], e.offset) for e in report.errors] == [
+        ("record 7: unreadable SID", offsets[6]),
+        ("record 31: unreadable SID", offsets[30]),
+        ("record 7: size copy mismatch", offsets[6]),
+        ("record 31: size copy mismatch", offsets[30]),
+    ]
+
+
 def test_missing_eof_record_and_zeroed_header() -> None:
     data = evt_bytes(EVENTS, max_size=1888, wrap=True)
     expected = list(read(data)[0]["record_number"])

@@ -59,10 +59,11 @@ def infer_channel(source: str) -> str | None:
 
 
 def _records(
-    data: Buffer, report: FileReport, include_recovered: bool
+    data: Buffer, report: FileReport, include_recovered: bool, walk: Walk
 ) -> Generator[tuple[RawRecord, bool], None, None]:
     """Live records oldest first, then (optionally) the recovered ones, each with its
-    ``recovered`` flag; what the walk finds goes to ``report``."""
+    ``recovered`` flag; what the header says goes to ``report``, what the walk finds to
+    ``walk`` (see :func:`_report_walk`)."""
     header = parse_header(data)
     if header is None:
         report.error("file header missing or damaged; records found by scanning", None, 0)
@@ -78,26 +79,28 @@ def _records(
     if ring.size < RECORD_FIXED_SIZE:
         report.error(f"too small to hold an event record ({len(data)} bytes)", None, 0)
         return
-    walk = Walk()
-    try:
-        start, stop = locate(ring, header, walk)
-        if start is not None:
-            for found in walk_live(ring, start, stop, walk):
-                yield found, False
-        if include_recovered:
-            for found in walk_recovered(ring, walk):
-                yield found, True
-    finally:
-        for reason, offset in walk.errors:
-            report.error(reason, None, offset)
-        report.notes.extend(walk.notes)
-        if walk.torn:  # said, not dropped silently
-            first = walk.torn[0]
-            report.notes.append(
-                f"{len(walk.torn)} deleted record(s) not recovered, first record "
-                f"{first.number} at offset {first.offset}: the size copy at their end "
-                "disagrees (overwritten in part)"
-            )
+    start, stop = locate(ring, header, walk)
+    if start is not None:
+        for found in walk_live(ring, start, stop, walk):
+            yield found, False
+    if include_recovered:
+        for found in walk_recovered(ring, walk):
+            yield found, True
+
+
+def _report_walk(walk: Walk, report: FileReport) -> None:
+    """What the walk found, after the problems of the records it found (also after an
+    early stop)."""
+    for reason, offset in walk.errors:
+        report.error(reason, None, offset)
+    report.notes.extend(walk.notes)
+    if walk.torn:  # said, not dropped silently
+        first = walk.torn[0]
+        report.notes.append(
+            f"{len(walk.torn)} deleted record(s) not recovered, first record "
+            f"{first.number} at offset {first.offset}: the size copy at their end "
+            "disagrees (overwritten in part)"
+        )
 
 
 def read_evt(
@@ -123,8 +126,8 @@ def read_evt(
     else:
         report.notes.append(f"channel {channel!r} inferred from the file name {name!r}")
     pending: list[tuple[RawRecord, bool]] = []
-    damaged_recovered, last = 0, None
-    records = _records(data, report, include_recovered)
+    damaged_recovered, last, walk = 0, None, Walk()
+    records = _records(data, report, include_recovered, walk)
     try:
         failure = None
         try:
@@ -144,7 +147,8 @@ def read_evt(
         if failure is not None:
             report.error(failure)
     finally:
-        records.close()  # reports the walk's findings now, also after an early stop
+        records.close()
+        _report_walk(walk, report)
     if damaged_recovered:
         report.notes.append(f"{damaged_recovered} recovered records have unreadable fields")
     if last is not None:
