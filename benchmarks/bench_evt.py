@@ -3,7 +3,8 @@
 The KB cases evtxscan starts from are NT-era, and their logs are .evt files. There is no
 pyevtx-rs for .evt, so the reference is libevt's Python binding (``pyevt``, the test
 oracle) reading every record and every field a scan uses (source, computer, SID, strings,
-data, times), one process, on the same files. The collection is synthetic (written once
+data, times as integers: its datetime conversion fails on some), one process, on the same
+files. The collection is synthetic (written once
 into ``--dir`` by ``evtxscan.synth``): per host a System, Application and Security log of
 a realistic mix (service changes with inserts, audits with SIDs, binary data), 512 KiB-class
 logs as NT wrote them by default, some wrapped.
@@ -42,7 +43,8 @@ for root, dirs, names in os.walk(sys.argv[1]):
             for r in records:
                 fields = (r.identifier, r.event_identifier, r.event_type, r.event_category,
                           r.source_name, r.computer_name, r.user_security_identifier,
-                          r.creation_time, r.written_time, list(r.strings))
+                          r.get_creation_time_as_integer(), r.get_written_time_as_integer(),
+                          list(r.strings))
                 try:
                     data = r.data
                 except OSError:

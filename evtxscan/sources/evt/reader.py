@@ -31,6 +31,10 @@ from evtxscan.sources.evt.layout import (
 )
 from evtxscan.sources.integrity import FileReport
 
+#: Logs up to this size are read into memory whole (NT's default size is 512 KiB; few were
+#: set above 64 MiB); larger ones are read where the walk needs them.
+WHOLE_READ_BYTES = 64 << 20
+
 #: Conventional file names (and log names) of the classic logs, without spaces, lower case.
 _CHANNELS = {
     "sysevent": "System",
@@ -116,6 +120,8 @@ def read_evt(
     recovered outside the live range. Problems go to ``report`` (errors with their offsets,
     notes, the dirty flag); bad data never raises. The caller folds the batches into the
     report (:meth:`FileReport.observe`), as for EVTX."""
+    if not isinstance(data, bytes) and len(data) <= WHOLE_READ_BYTES:
+        data = data[0 : len(data)]  # one read, not one or two per record
     channel = infer_channel(source)
     name = file_name(source)
     if channel is None:
