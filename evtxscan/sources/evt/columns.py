@@ -73,13 +73,6 @@ class _Batch:
         self.zeros = np.flatnonzero(units == 0) * 2
         self.body = lengths - 4  # before the trailing size copy
 
-    def zero_at_or_after(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per position: the index of the first NUL unit at or after it, and that unit's
-        position (past the buffer's end when there is none)."""
-        index = np.searchsorted(self.zeros, at)
-        found = np.append(self.zeros, len(self.buf) + 2)[index]
-        return index, found
-
     def texts(self, begin: np.ndarray, end: np.ndarray) -> list[str]:
         buf = self.buf
         return [
@@ -91,7 +84,8 @@ class _Batch:
         """NUL-terminated UTF-16 text from ``at`` (absolute) before ``limit``: where it ends,
         the position after it, and whether its terminator was found (else it runs to the
         limit, an odd last byte left out)."""
-        _, zero = self.zero_at_or_after(at)
+        past_end = len(self.buf) + 2  # (where no NUL unit follows)
+        zero = np.append(self.zeros, past_end)[np.searchsorted(self.zeros, at)]
         ok = zero + 2 <= limit
         end = np.where(ok, zero, at + (limit - at) // 2 * 2)
         return end, np.where(ok, zero + 2, limit), ok

@@ -56,12 +56,13 @@ LEVELS: dict[EventType, int] = {
     EventType.AUDIT_SUCCESS: 0,
     EventType.AUDIT_FAILURE: 0,
 }
+_AUDIT_KEYWORDS = {
+    EventType.AUDIT_SUCCESS: AUDIT_SUCCESS_KEYWORD,
+    EventType.AUDIT_FAILURE: AUDIT_FAILURE_KEYWORD,
+}
 #: EventType -> EVTX Keywords (unknown types: none).
 KEYWORDS: dict[EventType, int] = {
-    kind: CLASSIC_KEYWORD
-    | {EventType.AUDIT_SUCCESS: AUDIT_SUCCESS_KEYWORD}.get(kind, 0)
-    | {EventType.AUDIT_FAILURE: AUDIT_FAILURE_KEYWORD}.get(kind, 0)
-    for kind in EventType
+    kind: CLASSIC_KEYWORD | _AUDIT_KEYWORDS.get(kind, 0) for kind in EventType
 }
 
 
