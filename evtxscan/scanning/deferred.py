@@ -19,7 +19,8 @@ from evtxscan.correlation.sessions import server_hosts
 from evtxscan.scanning.read_plans import DeferredRead
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
-from evtxscan.sources.detect import SNIFF_BYTES
+from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
+from evtxscan.sources.evt import read_evt_at
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.decode import DecodeOptions, decode_offsets
@@ -59,6 +60,9 @@ def read_again(
             content = open_source(task.source, options.bundle_limits)
         except (OSError, ValueError, EOFError):
             continue  # gone since the first read: the first read's integrity row stands
+        if sniff(bytes(content[:SNIFF_BYTES])) is LogFormat.EVT:
+            yield from kept(_evt_records(task, content, options))
+            continue
         batch.opened.append(content)
         for group in _groups(_spans(content, task.offsets)):
             if batch.chunks and (
@@ -153,9 +157,37 @@ def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame
         content = open_source(task.source, options.bundle_limits)
     except (OSError, ValueError, EOFError):
         return []  # gone since the first read: the first read's integrity row stands
+    if sniff(bytes(content[:SNIFF_BYTES])) is LogFormat.EVT:
+        return _evt_records(task, content, options)
     frames: list[pd.DataFrame] = []
     try:
         within(options.time_budget, lambda: _read_offsets(task, content, options, frames))
+    except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
+        pass
+    finally:
+        if hasattr(content, "close"):
+            content.close()
+    return frames
+
+
+def _evt_records(task: DeferredRead, content: Buffer, options: ReadOptions) -> list[pd.DataFrame]:
+    """The records at ``task.offsets`` of an .evt log (closed after), within the time
+    budget of a file."""
+    frames: list[pd.DataFrame] = []
+
+    def read() -> None:
+        records = read_evt_at(
+            content,  # type: ignore[arg-type]
+            task.offsets,
+            source=task.source.display,
+            host_map=options.host_map,
+            batch_size=options.batch_size,
+            include_recovered=options.include_recovered,
+        )
+        frames.extend(records)
+
+    try:
+        within(options.time_budget, read)
     except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
         pass
     finally:

@@ -32,6 +32,7 @@ from evtxscan.sources.planned_batches import plan_together
 from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.small_runs import SmallRun, SmallRunTask
 from evtxscan.sources.whole_files import whole_file_reader
+from evtxscan.sources.whole_selection import selected_rows
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
     RangeOutput,
@@ -165,24 +166,22 @@ class FileReading:
         if fmt is LogFormat.EVTX:
             frames = self._read_evtx(source, content, report, pool)
         else:
-            read = whole_file_reader(
-                fmt,
-                include_recovered=self.options.include_recovered,
-                tz=self.tz,
-                catalog=self.catalog,
-            )
-            frames = self._fold(
-                read(
-                    content,
-                    source=source.display,
-                    report=report,
-                    host_map=self.options.host_map,
-                    batch_size=self.options.batch_size,
-                ),
-                RangeResult(),
-                report,
-            )
+            frames = self._read_whole(source, content, fmt, report)
         yield from self._within_budget(frames, report)
+
+    def _read_whole(
+        self, source: Source, content: Buffer, fmt: LogFormat, report: FileReport
+    ) -> Iterator[pd.DataFrame]:
+        """A log read as one piece, every row in its report; with a selector (and no chunk
+        planner), an .evt log's rows are chosen as EVTX records are (``whole_selection``)."""
+        options = self.options
+        read = whole_file_reader(fmt, options.include_recovered, self.tz, self.catalog)
+        frames = read(content, source=source.display, report=report,
+                      host_map=options.host_map, batch_size=options.batch_size)  # fmt: skip
+        folded = self._fold(frames, RangeResult(), report)
+        if fmt is not LogFormat.EVT or options.selector is None or self.planner is not None:
+            return folded
+        return selected_rows(folded, options.selector, source, self.deferred, self.skipped)
 
     def _within_budget(
         self, frames: Iterator[pd.DataFrame], report: FileReport

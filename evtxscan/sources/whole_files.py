@@ -13,7 +13,7 @@ from evtxscan.sources.detect import LogFormat
 
 
 def whole_file_reader(
-    fmt: LogFormat, *, include_recovered: bool, tz: str, catalog: MessageCatalog | None
+    fmt: LogFormat, include_recovered: bool, tz: str, catalog: MessageCatalog | None
 ) -> Callable[..., Iterator[pd.DataFrame]]:
     """The reader of ``fmt`` with the stream's options bound (``tz`` and ``catalog``: text
     exports' zone and the templates that recover their insertion strings)."""

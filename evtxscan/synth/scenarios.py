@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from evtxscan.synth.evt_writer import EvtEventSpec, write_evt
 from evtxscan.synth.evtx_writer import EventSpec, write_evtx
 
 Q138713 = "q138713-srv-kernel-entry-point"
@@ -94,6 +95,42 @@ class Collection:
             ordered = sorted(events, key=lambda e: e.time)
             paths.append(write_evtx(directory / host / f"{log}.evtx", ordered))
         return paths
+
+    def write_evt(self, directory: Path) -> list[Path]:
+        """The same logs as the NT-era machines kept them: legacy .evt files named as
+        Windows names them (``SysEvent.Evt``), whose inserts are the events' data values."""
+        paths = []
+        for (host, log), events in sorted(self.logs.items()):
+            ordered = [as_evt(e) for e in sorted(events, key=lambda e: e.time)]
+            name = EVT_FILE_NAMES.get(log, f"{log}.evt")
+            paths.append(write_evt(directory / host / name, ordered))
+        return paths
+
+
+#: The classic logs' file names.
+EVT_FILE_NAMES = {
+    "System": "SysEvent.Evt",
+    "Application": "AppEvent.Evt",
+    "Security": "SecEvent.Evt",
+}
+#: EVTX Level -> .evt EventType (critical and error: error; warning; the rest: information).
+_EVENT_TYPES = {1: 1, 2: 1, 3: 2}
+
+
+def as_evt(event: EventSpec) -> EvtEventSpec:
+    """An event as an .evt record gives it: the provider as the source name, the data
+    values (as text) as the inserts, the level as the event type."""
+    return EvtEventSpec(
+        source=event.provider,
+        event_id=event.event_id,
+        qualifiers=event.qualifiers or 0,
+        time_generated=event.time,
+        event_type=_EVENT_TYPES.get(event.level, 4),
+        category=event.task,
+        computer=event.computer,
+        strings=tuple("" if value is None else str(value) for _name, value in event.data),
+        sid=event.user_sid,
+    )
 
 
 def seed_cases(c: Collection) -> None:

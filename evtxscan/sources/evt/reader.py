@@ -8,7 +8,7 @@ channel comes from the file's conventional name when it has one.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -159,6 +159,41 @@ def read_evt(
         report.notes.append(f"{damaged_recovered} recovered records have unreadable fields")
     if last is not None:
         yield last
+
+
+def read_evt_at(
+    data: Buffer,
+    offsets: Iterable[int],
+    *,
+    source: str,
+    host_map: HostMap | None = None,
+    batch_size: int = 10_000,
+    include_recovered: bool = True,
+) -> Iterator[pd.DataFrame]:
+    """Typed batches of the records of an .evt image at file ``offsets``, as :func:`read_evt`
+    gives them (a second read: a scan locates context records and decodes them again near a
+    symptom). The walk is made again and only the wanted records are decoded; what it
+    finds was reported by the first read."""
+    if not isinstance(data, bytes) and len(data) <= WHOLE_READ_BYTES:
+        data = data[0 : len(data)]
+    wanted = set(offsets)
+    channel = infer_channel(source)
+    report = FileReport(path=source)  # (the first read's report stands)
+    records = _records(data, report, include_recovered, Walk())
+    pending: list[tuple[RawRecord, bool]] = []
+    try:
+        for found in records:
+            check_budget()
+            if found[0].offset not in wanted:
+                continue
+            pending.append(found)
+            if len(pending) >= batch_size:
+                yield _frame(pending, report, channel, source, host_map)[0]
+                pending = []
+    finally:
+        records.close()
+    if pending:
+        yield _frame(pending, report, channel, source, host_map)[0]
 
 
 def _frame(

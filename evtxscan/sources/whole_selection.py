@@ -1,0 +1,75 @@
+"""A selector's choice applied to the rows of a log read whole (.evt).
+
+EVTX is read index-first: a scan decodes its symptom candidates, notable events and errors,
+only locates context records (service changes, shutdowns, warnings) to decode again near a
+symptom, and counts the rest per computer and day
+(:mod:`evtxscan.sources.evtx.selective`). An .evt log is decoded as it is read (cheaply,
+column-wise), but keeping its context rows decoded made a scan's memory grow with the
+collection. :func:`selected_rows` makes the same choice on the decoded rows
+(:func:`~evtxscan.sources.row_index.rows_index`): it passes on the rows to decode, locates
+those left for later (their file offsets; :func:`evtxscan.sources.evt.read_evt_at` reads
+them again) and counts the rest, as the index-first reader does. The caller has folded
+every row into the file's integrity report before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from evtxscan.sources.evtx.index_counts import count_skipped
+from evtxscan.sources.evtx.located_rows import LocatedRows
+from evtxscan.sources.evtx.reader import RangeResult
+from evtxscan.sources.evtx.selectors import IndexSelector, choose
+from evtxscan.sources.inputs import Source
+from evtxscan.sources.row_index import rows_index
+from evtxscan.sources.skipped import SkippedStats, merge_stats
+
+
+def selected_rows(
+    frames: Iterable[pd.DataFrame],
+    selector: IndexSelector,
+    source: Source,
+    located: list[tuple[Source, LocatedRows]],
+    skipped: SkippedStats,
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``frames`` that ``selector`` decodes; those it leaves for later are
+    appended to ``located`` and every row not passed on is counted in ``skipped`` (batch by
+    batch: a time budget that stops the file loses nothing already read)."""
+    for frame in frames:
+        if frame.empty:
+            yield frame
+            continue
+        index = rows_index(frame)
+        choice = choose(selector, index)
+        decode = np.asarray(choice.decode, dtype=bool)
+        if choice.later is not None and choice.later.any():
+            located.append((source, LocatedRows.whole(locations(frame, choice.later))))
+        if not decode.all():
+            result = RangeResult()
+            count_skipped(result, index.take(np.flatnonzero(~decode)))
+            merge_stats(
+                skipped, {(c, source.display, d): v for (c, _, d), v in result.skipped.items()}
+            )
+        if decode.any():
+            yield frame if decode.all() else frame[decode].reset_index(drop=True)
+
+
+def locations(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """Where rows ``rows`` (a mask) are and what they are, as the index-first reader
+    locates records: computer and provider (categorical), event ID (32-bit, 0: none), time
+    (UTC), chunk (0: a log read whole has none), file offset."""
+    at = np.flatnonzero(rows)
+    taken = frame.iloc[at]
+    return pd.DataFrame(
+        {
+            "computer": taken["computer"].astype("category").array,
+            "provider": taken["provider"].astype("category").array,
+            "event_id": taken["event_id"].to_numpy(dtype=np.int32, na_value=0),
+            "time": taken["time"].array,
+            "chunk": np.zeros(len(at), dtype=np.int32),
+            "offset": taken["offset"].to_numpy(dtype=np.int64, na_value=-1),
+        }
+    )
