@@ -269,6 +269,11 @@ class Fuzzer:
             problem = check_sigma(batch_dir, self.scratch)
             if problem:
                 self._save("sigma", problem, self.current)
+            from fuzz.evt_again import check_evt_again
+
+            problem = check_evt_again(self.current)
+            if problem:
+                self._save("evt-again", problem, self.current)
         self._note_jump(high_before, "read and scanned to outputs" if outputs else "read")
 
     def run_nightly_batch(self, backend: str) -> None:

@@ -11,16 +11,17 @@ proportion to its findings, not to the collection.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evtxscan.correlation.sessions import server_hosts
+from evtxscan.messages.catalog import MessageCatalog
 from evtxscan.scanning.read_plans import DeferredRead
 from evtxscan.scanning.scanner import Scanner, ScannerConfig
 from evtxscan.sources.budget import TimeBudgetExceeded, within
 from evtxscan.sources.detect import SNIFF_BYTES, LogFormat, sniff
-from evtxscan.sources.evt import read_evt_at
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.backends import backend_function
 from evtxscan.sources.evtx.decode import DecodeOptions, decode_offsets
@@ -31,6 +32,7 @@ from evtxscan.sources.evtx.selective import read_range_selected
 from evtxscan.sources.evtx.selectors import OffsetSelector
 from evtxscan.sources.inputs import Buffer, open_source
 from evtxscan.sources.integrity import FileReport
+from evtxscan.sources.whole_files import WHOLE_FORMATS, read_whole_at
 from evtxscan.sources.worker import ReadOptions
 
 
@@ -50,9 +52,10 @@ def read_again(
             yield from context.kept
             context.kept = []
 
+    again = WholeReads(config.input_tz, context.renderer.catalog)
     if Backend(options.backend) is not Backend.RUST:
         for task in reads:
-            yield from kept(read_deferred(task, options))
+            yield from kept(read_deferred(task, options, again))
         return
     batch = _Batch(DecodeOptions(options.host_map, options.include_recovered), options.time_budget)
     for task in reads:
@@ -60,8 +63,9 @@ def read_again(
             content = open_source(task.source, options.bundle_limits)
         except (OSError, ValueError, EOFError):
             continue  # gone since the first read: the first read's integrity row stands
-        if sniff(bytes(content[:SNIFF_BYTES])) is LogFormat.EVT:
-            yield from kept(_evt_records(task, content, options))
+        fmt = sniff(bytes(content[:SNIFF_BYTES]))
+        if fmt is not LogFormat.EVTX:
+            yield from kept(again.read(task, content, fmt, options))
             continue
         batch.opened.append(content)
         for group in _groups(_spans(content, task.offsets)):
@@ -151,14 +155,18 @@ def _count(group: list[ChunkRange]) -> int:
     return sum(span.stop - span.start for span in group)
 
 
-def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame]:
-    """Decode the records at ``task.offsets`` (any process; the source is reopened)."""
+def read_deferred(
+    task: DeferredRead, options: ReadOptions, whole: WholeReads | None = None
+) -> list[pd.DataFrame]:
+    """Decode the records at ``task.offsets`` (any process; the source is reopened;
+    ``whole``: how logs read as one piece are read again, default: UTC, no catalog)."""
     try:
         content = open_source(task.source, options.bundle_limits)
     except (OSError, ValueError, EOFError):
         return []  # gone since the first read: the first read's integrity row stands
-    if sniff(bytes(content[:SNIFF_BYTES])) is LogFormat.EVT:
-        return _evt_records(task, content, options)
+    fmt = sniff(bytes(content[:SNIFF_BYTES]))
+    if fmt is not LogFormat.EVTX:
+        return (whole or WholeReads()).read(task, content, fmt, options)
     frames: list[pd.DataFrame] = []
     try:
         within(options.time_budget, lambda: _read_offsets(task, content, options, frames))
@@ -170,30 +178,44 @@ def read_deferred(task: DeferredRead, options: ReadOptions) -> list[pd.DataFrame
     return frames
 
 
-def _evt_records(task: DeferredRead, content: Buffer, options: ReadOptions) -> list[pd.DataFrame]:
-    """The records at ``task.offsets`` of an .evt log (closed after), within the time
-    budget of a file."""
-    frames: list[pd.DataFrame] = []
+@dataclass(frozen=True)
+class WholeReads:
+    """How a second read reads a log read as one piece (.evt, XML and text exports) again:
+    with the first read's time zone of text exports and message catalog."""
 
-    def read() -> None:
-        records = read_evt_at(
-            content,  # type: ignore[arg-type]
-            task.offsets,
-            source=task.source.display,
-            host_map=options.host_map,
-            batch_size=options.batch_size,
-            include_recovered=options.include_recovered,
-        )
-        frames.extend(records)
+    tz: str = "UTC"
+    catalog: MessageCatalog | None = None
 
-    try:
-        within(options.time_budget, read)
-    except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
-        pass
-    finally:
-        if hasattr(content, "close"):
-            content.close()
-    return frames
+    def read(
+        self, task: DeferredRead, content: Buffer, fmt: LogFormat, options: ReadOptions
+    ) -> list[pd.DataFrame]:
+        """The records at ``task.offsets`` (none if the file is no longer such a log), within
+        the time budget of a file; ``content`` is closed after."""
+        frames: list[pd.DataFrame] = []
+
+        def read() -> None:
+            records = read_whole_at(
+                fmt,
+                content,
+                task.offsets,
+                source=task.source.display,
+                host_map=options.host_map,
+                batch_size=options.batch_size,
+                include_recovered=options.include_recovered,
+                tz=self.tz,
+                catalog=self.catalog,
+            )
+            frames.extend(records)
+
+        try:
+            if fmt in WHOLE_FORMATS:  # (else changed since the first read: nothing to read)
+                within(options.time_budget, read)
+        except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
+            pass
+        finally:
+            if hasattr(content, "close"):
+                content.close()
+        return frames
 
 
 def _read_offsets(

@@ -173,13 +173,13 @@ class FileReading:
         self, source: Source, content: Buffer, fmt: LogFormat, report: FileReport
     ) -> Iterator[pd.DataFrame]:
         """A log read as one piece, every row in its report; with a selector (and no chunk
-        planner), an .evt log's rows are chosen as EVTX records are (``whole_selection``)."""
+        planner), its rows are chosen as EVTX records are (``whole_selection``)."""
         options = self.options
         read = whole_file_reader(fmt, options.include_recovered, self.tz, self.catalog)
         frames = read(content, source=source.display, report=report,
                       host_map=options.host_map, batch_size=options.batch_size)  # fmt: skip
         folded = self._fold(frames, RangeResult(), report)
-        if fmt is not LogFormat.EVT or options.selector is None or self.planner is not None:
+        if options.selector is None or self.planner is not None:
             return folded
         return selected_rows(folded, options.selector, source, self.deferred, self.skipped)
 

@@ -1,15 +1,15 @@
-"""A selector's choice applied to the rows of a log read whole (.evt).
+"""A selector's choice applied to the rows of a log read whole (.evt, XML or text export).
 
 EVTX is read index-first: a scan decodes its symptom candidates, notable events and errors,
 only locates context records (service changes, shutdowns, warnings) to decode again near a
-symptom, and counts the rest per computer and day
-(:mod:`evtxscan.sources.evtx.selective`). An .evt log is decoded as it is read (cheaply,
-column-wise), but keeping its context rows decoded made a scan's memory grow with the
-collection. :func:`selected_rows` makes the same choice on the decoded rows
-(:func:`~evtxscan.sources.row_index.rows_index`): it passes on the rows to decode, locates
-those left for later (their file offsets; :func:`evtxscan.sources.evt.read_evt_at` reads
-them again) and counts the rest, as the index-first reader does. The caller has folded
-every row into the file's integrity report before.
+symptom, and counts the rest per computer and day (:mod:`evtxscan.sources.evtx.selective`).
+A log read whole is decoded as it is read (an .evt log cheaply, column-wise), but keeping
+its context rows decoded made a scan's memory grow with the collection. :func:`selected_rows`
+makes the same choice on the decoded rows (:func:`~evtxscan.sources.row_index.rows_index`):
+it passes on the rows to decode, locates those left for later by file offset
+(:func:`evtxscan.sources.whole_files.read_whole_at` reads them again; a row without an
+offset is passed on) and counts the rest, as the index-first reader does. The caller has
+folded every row into the file's integrity report before.
 """
 
 from __future__ import annotations
@@ -45,8 +45,12 @@ def selected_rows(
         index = rows_index(frame)
         choice = choose(selector, index)
         decode = np.asarray(choice.decode, dtype=bool)
-        if choice.later is not None and choice.later.any():
-            located.append((source, LocatedRows.whole(locations(frame, choice.later))))
+        later = choice.later
+        if later is not None and later.any():
+            unplaced = later & (index.offset < 0)  # (cannot be found again: kept decoded)
+            decode, later = decode | unplaced, later & ~unplaced
+            if later.any():
+                located.append((source, LocatedRows.whole(locations(frame, later))))
         if not decode.all():
             result = RangeResult()
             count_skipped(result, index.take(np.flatnonzero(~decode)))

@@ -165,3 +165,32 @@ def test_a_sigma_scan_that_misses_a_hit_is_a_finding(
     assert stats.findings >= 1
     (found, *_) = settings.findings.glob("sigma-*")
     assert "Sigma hits differ from a plain read's" in (found / "NOTE.txt").read_text()
+
+
+def test_evt_records_read_again_that_differ_are_a_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sigma batches also read fuzzed .evt logs' records again by offset (a scan's second
+    read): a reader that skips the first wanted record (a planted bug) is found."""
+    import fuzz.evt_again as evt_again
+
+    real = evt_again.read_evt_at
+
+    def skipping(data: bytes, offsets: list[int], **options: object) -> object:
+        return real(data, offsets[1:], **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evt_again, "read_evt_at", skipping)
+    settings = Settings(
+        seed=5, batch=10, findings=tmp_path / "findings", formats=("evt",), sigma_every=1
+    )
+    stats = Fuzzer(settings).run(10, report=lambda _line: None)
+    assert stats.findings >= 1
+    (found, *_) = settings.findings.glob("evt-again-*")
+    assert "the records read again differ" in (found / "NOTE.txt").read_text()
+
+
+def test_evt_records_read_again_are_the_first_reads(tmp_path: Path) -> None:
+    from fuzz.evt_again import check_evt_again
+
+    seeds = [(f"{n}", data) for n, data in enumerate(all_seeds()["evt"])]
+    assert seeds and check_evt_again(seeds) is None

@@ -137,3 +137,16 @@ def test_selected_rows_decode_locate_and_count_as_the_index_first_reader() -> No
     not_passed = frame[~frame["offset"].isin(passed["offset"])]
     assert pd.Timestamp(first) == not_passed["time"].min()
     assert {(c, f) for c, f, _d in skipped} == {("NT4SRV", "SysEvent.Evt")}
+
+
+def test_a_context_row_without_an_offset_is_passed_on_not_located() -> None:
+    """A row that cannot be found again (no file offset) stays decoded."""
+    frame = _read(evt_bytes(_events(12)))
+    frame["offset"] = frame["offset"].where(frame["event_id"] != 7036)  # service changes
+    located: list[tuple[Source, LocatedRows]] = []
+    skipped: SkippedStats = {}
+    source = Source("file", "SysEvent.Evt")
+    passed = pd.concat(list(selected_rows([frame], _probe(), source, located, skipped)))
+    assert (passed["event_id"] == 7036).sum() == 2
+    table = pd.concat([rows.table() for _, rows in located], ignore_index=True)
+    assert table["event_id"].tolist() == [2013, 2013] and (table["offset"] >= 0).all()

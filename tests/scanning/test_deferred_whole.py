@@ -1,0 +1,98 @@
+"""A scan of logs read whole (legacy .evt, XML and text exports) locates their context and
+decodes it again near symptoms (as EVTX's), and gives what decoding and keeping every
+record gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evtxscan.results.scan_result import ScanResult
+from evtxscan.scanning.api import chosen_signatures
+from evtxscan.scanning.local_engine import LocalEngine
+from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+from evtxscan.scanning.units import plan_units
+from evtxscan.sources.inputs import expand_paths
+from evtxscan.synth.scenarios import standard_collection
+
+TABLES = ("diagnoses", "timeline", "hosts", "daily", "integrity")
+
+
+@pytest.fixture(scope="module")
+def evt_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario suite (seed incidents, variants, near misses, noise) as .evt logs."""
+    root = tmp_path_factory.mktemp("evt-scenarios")
+    standard_collection(noise=6).write_evt(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def export_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario suite as XML exports (each log's records as pyevtx-rs renders them),
+    and an NT 4.0 Event Viewer text export with service changes around a Q175529 story."""
+    from evtx import PyEvtxParser
+
+    evtx_root = tmp_path_factory.mktemp("evtx-scenarios")
+    root = tmp_path_factory.mktemp("export-scenarios")
+    for path in standard_collection(noise=4).write(evtx_root):
+        parts = [r["data"] for r in PyEvtxParser(str(path)).records()]
+        texts = [t[t.index("?>") + 2 :] if t.startswith("<?xml") else t for t in parts]
+        target = root / path.parent.name / f"{path.stem}.xml"
+        target.parent.mkdir(parents=True)
+        target.write_text("".join(texts), encoding="utf-8")
+    lines = []
+    for minute in range(0, 240, 3):  # service changes all morning, warnings now and then
+        when = f"3/1/99\t{8 + minute // 60}:{minute % 60:02d}:10 AM"
+        lines.append(f"{when}\tService Control Manager\tInformation\tNone\t7036\tN/A\t"
+                     "TEXTHOST\tThe Spooler service entered the running state.")  # fmt: skip
+        if minute % 30 == 0:
+            lines.append(f"{when}\tSrv\tWarning\tNone\t2013\tN/A\tTEXTHOST\tThe C: disk "
+                         "is at or near capacity.")  # fmt: skip
+    lines += [
+        "3/1/99\t10:00:30 AM\tService Control Manager\tError\tNone\t7023\tN/A\tTEXTHOST\t"
+        "The Server service terminated with the following error: More data is available.",
+        "3/1/99\t10:00:40 AM\tService Control Manager\tError\tNone\t7001\tN/A\tTEXTHOST\t"
+        "The Net Logon service depends on the Server service which failed to start because "
+        "of the following error: More data is available.",
+    ]
+    text = root / "texthost" / "system.txt"
+    text.parent.mkdir(parents=True)
+    text.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return root
+
+
+def _scan(root: Path, *, select: bool, workers: int, tz: str = "UTC") -> ScanResult:
+    settings = ScanSettings(select=select, input_tz=tz)
+    pipeline = ScanPipeline(chosen_signatures(None), settings)
+    return pipeline.scan(root, engine=LocalEngine(workers))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("kind", ["evt", "exports"])
+def test_a_scan_of_logs_read_whole_gives_what_decoding_every_record_gives(
+    evt_collection: Path, export_collection: Path, kind: str, workers: int
+) -> None:
+    root = evt_collection if kind == "evt" else export_collection
+    tz = "UTC" if kind == "evt" else "America/New_York"  # (text exports' local times)
+    chosen = _scan(root, select=True, workers=workers, tz=tz)
+    every = _scan(root, select=False, workers=1, tz=tz)
+    assert len(chosen.diagnoses) >= 5
+    assert set(chosen.integrity["format"]) == ({"evt"} if kind == "evt" else {"xml", "text"})
+    for fmt in ("evt",) if kind == "evt" else ("xml", "text"):
+        shown = chosen.timeline[chosen.timeline["source_format"] == fmt]
+        assert shown["event_id"].isin([7036, 2013]).sum() > 0, fmt  # context read again
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(chosen, name), getattr(every, name), obj=name)
+
+
+def test_evt_context_is_located_not_kept(evt_collection: Path) -> None:
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    LocalEngine(1).read(pipeline, plan_units(expand_paths(evt_collection)), None)
+    kept = pd.concat(pipeline.scanner.kept, ignore_index=True)
+    assert not kept["event_id"].isin([7036]).any()  # service changes: located only
+    assert set(kept["source_format"].astype(str)) == {"evt"}
+    located = pd.concat([rows.table() for _s, rows in pipeline.located], ignore_index=True)
+    assert (located["event_id"] == 7036).sum() > 0
+    assert {s.display.rsplit("/", 1)[-1] for s, _r in pipeline.located} >= {"SysEvent.Evt"}
