@@ -131,3 +131,32 @@ def _kind(problem: str) -> str:
         return "data"
     assert problem.endswith(" strings readable"), problem
     return "strings"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_texts_decoded_together_are_the_texts_decoded_one_by_one(seed: int) -> None:
+    """Strings cut at NUL units, with broken surrogates at either end and inside, decode in
+    one call as their slices do; damaged spans (odd bounds, reversed, past the end) too."""
+    import numpy as np
+
+    from evtxscan.sources.evt.columns import _Batch
+
+    rng = random.Random(seed)
+    alphabet = [0x41, 0xE9, 0x20AC, 0xD83D, 0xDE00, 0xDC00, 0xD800, 0x0, 0x0]
+    units = [rng.choice(alphabet) for _ in range(4000)]
+    buf = struct.pack(f"<{len(units)}H", *units)
+    batch = _Batch([buf])
+    zeros = [i * 2 for i, unit in enumerate(units) if unit == 0]
+    begin = [z + 2 for z in zeros[:-1]]
+    end = zeros[1:]
+    for spans in (
+        (begin, end),
+        ([*begin, 5], [*end, 9]),  # one odd: every span decoded one by one
+        ([*begin, 40], [*end, 20]),
+        ([*begin, len(buf) - 2], [*end, len(buf) + 6]),
+    ):
+        b, e = (np.array(x, dtype=np.int64) for x in spans)
+        expected = [buf[x:y].decode("utf-16-le", "replace") for x, y in zip(*spans, strict=True)]
+        assert batch.texts(b, e) == expected
+    held = np.array([0], dtype=np.int64), np.array([zeros[3] + 2], dtype=np.int64)
+    assert batch.texts(*held) == [buf[: zeros[3] + 2].decode("utf-16-le", "replace")]
