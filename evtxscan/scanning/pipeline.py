@@ -4,8 +4,7 @@
    and context rows plus per host and day counts of every record (:class:`Scanner`);
 2. :meth:`ScanPipeline.rows` joins the kept rows (and, for nightly, the rows carried from the
    last run) into one de-duplicated frame in a canonical order;
-3. :meth:`ScanPipeline.correlate` finds each host's incidents and renders the diagnoses and
-   the timeline;
+3. :meth:`ScanPipeline.correlate` finds each host's incidents, renders diagnoses and timeline;
 4. :meth:`ScanPipeline.result` gathers the tables into a :class:`ScanResult`.
 
 A driver (``scan()``, nightly) adds only what is its own: nightly plans which chunks to read,
@@ -55,20 +54,20 @@ from evtxscan.sources.bundles import BundleLimits
 from evtxscan.sources.chunk_plan import ChunkPlanner
 from evtxscan.sources.evtx.backend_kind import Backend
 from evtxscan.sources.evtx.located_rows import LocatedRows
+from evtxscan.sources.evtx.selectors import IndexSelector, Windowed
 from evtxscan.sources.inputs import PathLike, Source, expand_paths
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import ReadOptions
 
 if TYPE_CHECKING:  # Sigma support is optional (pip install "evtxscan[sigma]")
     from evtxscan.signatures.sigma import SigmaRuleSet
-    from evtxscan.sources.evtx.selectors import IndexSelector
 
 #: Batches are gathered up to this many rows before selection (fewer per-batch fixed costs).
 FEED_ROWS = 20_000
 #: Per-day counts of records not decoded held as a dict before they join the day table.
 SKIPPED_HELD = 2_000
-#: Small logs batched up to this size by a stream read here (its index and rows: the peak).
-#: A first nightly run over 2 GiB: 257 MiB (16 MiB: 278, no faster; 32 MiB: -20%, 341 MiB).
+#: Small logs batched up to this size by a stream read here (its index and rows: the peak;
+#: a first nightly run over 2 GiB: 257 MiB; 16 MiB: 278, no faster; 32 MiB: -20%, 341 MiB).
 STREAM_BATCH_BYTES = 10 << 20
 
 HostMapOption = HostMap | Mapping[str, str] | str | Path | None
@@ -166,6 +165,7 @@ class ScanPipeline:
             selector = IndexProbe.for_signatures(set(index.selectors), index.names)
             if self.scanner.sigma is not None:  # decode what a Sigma rule may match, too
                 selector = self.scanner.sigma.selector(selector)
+            selector = Windowed.between(selector, settings.since, settings.until)
         return ReadOptions(
             backend=Backend(settings.backend),
             batch_size=settings.batch_size,

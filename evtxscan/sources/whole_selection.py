@@ -36,8 +36,9 @@ def selected_rows(
     skipped: SkippedStats,
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``frames`` that ``selector`` decodes; those it leaves for later are
-    appended to ``located`` and every row not passed on is counted in ``skipped`` (batch by
-    batch: a time budget that stops the file loses nothing already read)."""
+    appended to ``located`` and every row not passed on but taken in (a time window may
+    leave some out) is counted in ``skipped`` (batch by batch: a time budget that stops the
+    file loses nothing already read)."""
     for frame in frames:
         if frame.empty:
             yield frame
@@ -51,9 +52,10 @@ def selected_rows(
             decode, later = decode | unplaced, later & ~unplaced
             if later.any():
                 located.append((source, LocatedRows.whole(locations(frame, later))))
-        if not decode.all():
+        counted = ~decode if choice.admitted is None else ~decode & choice.admitted
+        if counted.any():
             result = RangeResult()
-            count_skipped(result, index.take(np.flatnonzero(~decode)))
+            count_skipped(result, index.take(np.flatnonzero(counted)))
             merge_stats(
                 skipped, {(c, source.display, d): v for (c, _, d), v in result.skipped.items()}
             )

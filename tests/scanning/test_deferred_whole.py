@@ -63,8 +63,10 @@ def export_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _scan(root: Path, *, select: bool, workers: int, tz: str = "UTC") -> ScanResult:
-    settings = ScanSettings(select=select, input_tz=tz)
+def _scan(
+    root: Path, *, select: bool, workers: int, tz: str = "UTC", **window: pd.Timestamp
+) -> ScanResult:
+    settings = ScanSettings(select=select, input_tz=tz, **window)  # type: ignore[arg-type]
     pipeline = ScanPipeline(chosen_signatures(None), settings)
     return pipeline.scan(root, engine=LocalEngine(workers))
 
@@ -96,3 +98,34 @@ def test_evt_context_is_located_not_kept(evt_collection: Path) -> None:
     located = pd.concat([rows.table() for _s, rows in pipeline.located], ignore_index=True)
     assert (located["event_id"] == 7036).sum() > 0
     assert {s.display.rsplit("/", 1)[-1] for s, _r in pipeline.located} >= {"SysEvent.Evt"}
+
+
+@pytest.fixture(scope="module")
+def evtx_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evtx-scenarios")
+    standard_collection(noise=6).write(root)
+    return root
+
+
+WINDOWS = [
+    {"since": pd.Timestamp("2000-02-07 08:20", tz="UTC")},  # inside the first day
+    {"until": pd.Timestamp("2000-02-08 09:10", tz="UTC")},
+    {"since": pd.Timestamp("2000-02-07 10:00", tz="UTC"),
+     "until": pd.Timestamp("2000-02-09 03:00", tz="UTC")},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+@pytest.mark.parametrize("kind", ["evtx", "evt"])
+def test_a_time_window_counts_only_the_records_inside_it(
+    evtx_collection: Path, evt_collection: Path, kind: str, window: dict[str, pd.Timestamp]
+) -> None:
+    """``--since``/``--until`` inside a day: records not decoded are counted per host and
+    day only inside the window, as the decoded ones are (not the whole day)."""
+    root = evtx_collection if kind == "evtx" else evt_collection
+    chosen = _scan(root, select=True, workers=1, **window)
+    every = _scan(root, select=False, workers=1, **window)
+    whole = _scan(root, select=False, workers=1)
+    assert 0 < chosen.hosts["records"].sum() < whole.hosts["records"].sum()
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(chosen, name), getattr(every, name), obj=name)

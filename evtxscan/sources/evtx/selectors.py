@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from evtxscan.sources.evtx.index import RecordIndex
+from evtxscan.sources.evtx.index_counts import clipped_time
 
 
 class IndexSelector(Protocol):
@@ -85,6 +87,52 @@ class Admitted:
 
 
 @dataclass(frozen=True)
+class Windowed:
+    """A selector over the records timed within ``[since, until)`` (UTC, microseconds;
+    None: unbounded): the others are not taken in at all (never decoded, located or counted
+    per day, as a scan's time window asks), though the integrity report sees them all."""
+
+    selector: IndexSelector
+    since: np.datetime64 | None = None
+    until: np.datetime64 | None = None
+
+    @classmethod
+    def between(
+        cls, selector: IndexSelector, since: datetime | None, until: datetime | None
+    ) -> IndexSelector:
+        """``selector`` within ``[since, until)`` (naive times: UTC); itself when neither."""
+        if since is None and until is None:
+            return selector
+        return cls(selector, _utc_us(since), _utc_us(until))
+
+    def within(self, index: RecordIndex) -> np.ndarray:
+        """Records whose time (as the record schema types it: none outside 1970-2100) lies
+        in the window."""
+        time, bad = clipped_time(index)
+        inside: np.ndarray = ~bad
+        if self.since is not None:
+            inside &= time >= self.since
+        if self.until is not None:
+            inside &= time < self.until
+        return inside
+
+    def decode_mask(self, index: RecordIndex) -> np.ndarray:
+        return choose(self, index).decode
+
+    def defer_mask(self, index: RecordIndex) -> np.ndarray:
+        later = choose(self, index).later
+        return np.zeros(len(index), dtype=bool) if later is None else later
+
+
+def _utc_us(when: datetime | None) -> np.datetime64 | None:
+    if when is None:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return np.datetime64(when, "us")
+
+
+@dataclass(frozen=True)
 class OffsetSelector:
     """Decodes the records at given file offsets (a second, targeted read)."""
 
@@ -114,6 +162,10 @@ def choose(selector: IndexSelector | None, index: RecordIndex) -> Choice:
         selector = selector.selector
         if selector is None:
             return Choice(admitted | index.fallback, None, admitted)
+    if isinstance(selector, Windowed):
+        window = selector.within(index)
+        admitted = window if admitted is None else admitted & window
+        selector = selector.selector
     if selector is None:
         return Choice(np.ones(len(index), dtype=bool), None, None)
     decode = selector.decode_mask(index)
@@ -129,6 +181,7 @@ def narrowed(
     """``choice`` without the records ``selector`` decodes only for texts they cannot hold
     (:class:`TextNeeds`); those it would locate for later are located instead."""
     inner = selector.selector if isinstance(selector, Admitted) else selector
+    inner = inner.selector if isinstance(inner, Windowed) else inner
     if not isinstance(inner, TextNeeds):
         return choice
     needs, texts = inner.text_needs(index)
@@ -153,6 +206,7 @@ __all__ = [
     "IndexSelector",
     "OffsetSelector",
     "TextNeeds",
+    "Windowed",
     "choose",
     "narrowed",
 ]
