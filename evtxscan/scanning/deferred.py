@@ -168,14 +168,20 @@ def read_deferred(
     if fmt is not LogFormat.EVTX:
         return (whole or WholeReads()).read(task, content, fmt, options)
     frames: list[pd.DataFrame] = []
+    _bounded(content, options, lambda: _read_offsets(task, content, options, frames))
+    return frames
+
+
+def _bounded(content: Buffer, options: ReadOptions, work: Callable[[], None]) -> None:
+    """``work`` within the time budget of a file (a hostile file's context costs that at
+    most; what it read by then stands), ``content`` closed after."""
     try:
-        within(options.time_budget, lambda: _read_offsets(task, content, options, frames))
-    except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
+        within(options.time_budget, work)
+    except TimeBudgetExceeded:
         pass
     finally:
         if hasattr(content, "close"):
             content.close()
-    return frames
 
 
 @dataclass(frozen=True)
@@ -207,14 +213,10 @@ class WholeReads:
             )
             frames.extend(records)
 
-        try:
-            if fmt in WHOLE_FORMATS:  # (else changed since the first read: nothing to read)
-                within(options.time_budget, read)
-        except TimeBudgetExceeded:  # a hostile file's context costs its own time budget at most
-            pass
-        finally:
-            if hasattr(content, "close"):
-                content.close()
+        if fmt in WHOLE_FORMATS:  # (else changed since the first read: nothing to read)
+            _bounded(content, options, read)
+        elif hasattr(content, "close"):
+            content.close()
         return frames
 
 

@@ -1,12 +1,12 @@
 """Decoded rows as a record index, so that index selectors judge formats read whole.
 
 A scan chooses what to keep from the EVTX record index's columns
-(:class:`~evtxscan.sources.evtx.selectors.IndexSelector`): decode, locate for later, or only
-count. Formats read whole (.evt, XML and text exports) are decoded as they are read, but what a scan
-keeps of them should follow the same choice, so that their context records are located and
-decoded again only near a symptom, as EVTX's are (a scan's memory then follows its
-findings, not the collection). :func:`rows_index` gives the System columns of typed rows
-(the record schema's) the index's shape.
+(:class:`~evtxscan.sources.evtx.selectors.IndexSelector`): decode, locate for later, or
+only count. Formats read whole (.evt, XML and text exports) are decoded as they are read,
+but what a scan keeps of them follows the same choice, so that their context records are
+located and decoded again only near a symptom, as EVTX's are (a scan's memory then
+follows its findings, not the collection). :func:`rows_index` gives the System columns of
+typed rows (the record schema's) the index's shape.
 """
 
 from __future__ import annotations
