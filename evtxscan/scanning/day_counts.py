@@ -2,9 +2,10 @@
 
 A scan counts every batch this way (the hosts and daily tables are summed from it). Grouping
 on integer codes instead of the text and timestamp objects a pandas groupby would take
-costs a fraction of it. Groups come in the order of their first record; records without a
-time, a host or a file are not counted (as a groupby drops missing keys; readers always
-name the host and file).
+costs a fraction of it. Groups come in the order of their first record. Records without a
+time (torn) make a group whose day and times are missing: the hosts table counts them, as
+it counts the records a scan does not decode (``sources.skipped``), the daily table cannot
+place them. Records without a host or a file are not counted (readers always name both).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 DAY_COLUMNS = ["host", "source_file", "day", "records", "errors", "first_time", "last_time"]
 
 _UTC_US = "datetime64[us, UTC]"
+_NAT = np.datetime64("NaT").astype(np.int64)
 
 
 def day_counts(batch: pd.DataFrame) -> pd.DataFrame:
@@ -28,7 +30,7 @@ def day_counts(batch: pd.DataFrame) -> pd.DataFrame:
     ticks = times.astype(np.int64)
     day = times.astype("datetime64[D]").astype(np.int64)
     errors = batch["level"].isin([1, 2]).fillna(False).to_numpy(dtype=np.int64)
-    rows = np.flatnonzero(timed & (host_code >= 0) & (file_code >= 0))
+    rows = np.flatnonzero((host_code >= 0) & (file_code >= 0))
     if not len(rows):
         return _frame([], [], np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0)] * 3)
     day_values, day_of = np.unique(day[rows], return_inverse=True)
@@ -48,12 +50,14 @@ def day_counts(batch: pd.DataFrame) -> pd.DataFrame:
     np.minimum.at(low, group, ticks[rows])
     np.maximum.at(high, group, ticks[rows])
     leaders = rows[first[order]]
+    untimed = ~timed[leaders]  # (their day and ticks are NaT's: times stay missing)
+    starts = np.where(untimed, _NAT, day[leaders] * 86_400_000_000)
     return _frame(
         [host_text[c] for c in host_code[leaders].tolist()],
         [file_text[c] for c in file_code[leaders].tolist()],
         records,
         error_count,
-        [day[leaders] * 86_400_000_000, low, high],
+        [starts, low, high],
     )
 
 

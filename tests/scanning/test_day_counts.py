@@ -1,4 +1,5 @@
-"""Per (host, file, day) counts of a batch: equal to the plain pandas grouping they replace."""
+"""Per (host, file, day) counts of a batch: equal to the plain pandas grouping they replace
+(records without a time in a group of their own, with no day)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from evtxscan.scanning.day_counts import DAY_COLUMNS, day_counts
 
 
 def _grouped(batch: pd.DataFrame) -> pd.DataFrame:
-    """The reference: text keys, a groupby in order of appearance (missing days dropped)."""
+    """The reference: text keys, a groupby in order of appearance (missing days kept,
+    missing hosts dropped)."""
+    batch = batch[batch["host"].notna()]
     times = batch["time"]
     table = pd.DataFrame(
         {
@@ -20,7 +23,7 @@ def _grouped(batch: pd.DataFrame) -> pd.DataFrame:
             "time": times.to_numpy(),
         }
     )
-    out = table.groupby(["host", "source_file", "day"], sort=False).agg(
+    out = table.groupby(["host", "source_file", "day"], sort=False, dropna=False).agg(
         records=("errors", "size"),
         errors=("errors", "sum"),
         first_time=("time", "min"),
@@ -56,12 +59,17 @@ def test_records_without_a_host_are_not_counted_but_a_host_named_nan_is() -> Non
     batch = _batch(500, 9)
     counts = day_counts(batch)
     assert "nan" in set(counts["host"]) and counts["host"].notna().all()
-    named = batch["host"].notna() & batch["time"].notna()
+    named = batch["host"].notna()
     assert counts["records"].sum() == named.sum() < len(batch)
 
 
-def test_records_without_a_time_are_not_counted() -> None:
+def test_records_without_a_time_are_counted_without_a_day() -> None:
+    """Torn records count for their host (as records a scan does not decode do), in a group
+    whose day and times are missing: the daily table cannot place them."""
     batch = _batch(300, 3)
     batch["time"] = pd.Series(pd.NaT, index=batch.index, dtype="datetime64[us, UTC]")
     counts = day_counts(batch)
-    assert counts.empty and list(counts.columns) == DAY_COLUMNS
+    assert list(counts.columns) == DAY_COLUMNS
+    assert counts["records"].sum() == batch["host"].notna().sum()
+    assert counts[["day", "first_time", "last_time"]].isna().all().all()
+    assert len(counts) == len(counts[["host", "source_file"]].drop_duplicates())
