@@ -129,3 +129,27 @@ def test_a_time_window_counts_only_the_records_inside_it(
     assert 0 < chosen.hosts["records"].sum() < whole.hosts["records"].sum()
     for name in TABLES:
         pd.testing.assert_frame_equal(getattr(chosen, name), getattr(every, name), obj=name)
+
+
+def test_records_without_a_time_count_for_their_host_whichever_are_decoded(
+    tmp_path: Path,
+) -> None:
+    """Records timed after 2100 (typed without a time) count for their host, whether the
+    scan decodes them (an error) or not (information), as when every record is decoded."""
+    from datetime import UTC, datetime
+
+    from evtxscan.synth import EventSpec, write_evtx
+
+    when = datetime(2021, 3, 1, 8, tzinfo=UTC)
+    late = datetime(2150, 1, 1, tzinfo=UTC)
+    events = [
+        EventSpec("EventLog", 6005, when, computer="ws1"),
+        EventSpec("Print", 10, when, computer="ws1"),
+        EventSpec("Print", 10, late, computer="ws1"),  # not decoded
+        EventSpec("Service Control Manager", 7000, late, computer="ws1", level=2),  # decoded
+    ]
+    write_evtx(tmp_path / "ws1" / "System.evtx", events)
+    chosen = _scan(tmp_path, select=True, workers=1)
+    every = _scan(tmp_path, select=False, workers=1)
+    assert chosen.hosts["records"].tolist() == every.hosts["records"].tolist() == [4]
+    assert chosen.daily["records"].sum() == every.daily["records"].sum() == 2
