@@ -143,7 +143,9 @@ def correlate_group(shared: Shared, settled: Settled, parts: list[GroupPart]) ->
         scanner.kept += [seen.fresh(f) for f in part.kept]
         scanner.days += part.days
         pipeline.located += part.located
-    found = pipeline.correlate(pipeline.rows(), last_read=True)
+    rows = pipeline.rows()
+    scanner.kept = []  # joined into rows (which the result's counts use)
+    found = pipeline.correlate(rows, last_read=True)
     result = pipeline.result(found, pd.DataFrame())
     return GroupTables(
         found.timeline, result.diagnoses, result.hosts, result.daily, len(found.rows)

@@ -113,7 +113,9 @@ class LocalEngine:
         integrity = self.read(pipeline, units, progress)
         forget_templates()  # (a second read parses the few templates it meets again)
         release_free_memory()  # what reading freed, before correlating stacks on it
-        found = pipeline.correlate(pipeline.rows(), last_read=True)
+        rows = pipeline.rows()
+        pipeline.scanner.kept = []  # joined into rows (which the result's counts use)
+        found = pipeline.correlate(rows, last_read=True)
         release_free_memory()
         return pipeline.result(found, integrity)
 

@@ -46,3 +46,22 @@ def test_merged_outputs_give_the_same_scan_compacted_or_not(
     after = evtxscan.scan(demo, workers=1)
     for name in ("diagnoses", "timeline", "hosts", "daily"):
         pd.testing.assert_frame_equal(getattr(before, name), getattr(after, name))
+
+
+def test_a_scan_lets_its_kept_frames_go_once_joined() -> None:
+    """The kept frames are joined into one table before correlating; a scan lets them go
+    then (they were as big again), and the hosts' notable counts come from the table."""
+    from pathlib import Path
+
+    from evtxscan.scanning.api import chosen_signatures
+    from evtxscan.scanning.local_engine import LocalEngine
+    from evtxscan.scanning.pipeline import ScanPipeline, ScanSettings
+    from evtxscan.scanning.units import plan_units
+    from evtxscan.sources.inputs import expand_paths
+
+    demo = Path(__file__).parents[2] / "demo" / "collection"
+    pipeline = ScanPipeline(chosen_signatures(None), ScanSettings())
+    result = LocalEngine(1).scan(pipeline, plan_units(expand_paths(demo)), None)
+    assert pipeline.scanner.kept == []
+    counts = result.hosts.set_index("host")
+    assert counts["errors"].sum() > 0 and counts["diagnoses"].sum() == 3
