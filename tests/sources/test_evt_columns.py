@@ -18,8 +18,9 @@ from evtxscan.records.batch import VALUES_LOST
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.evt.columns import decode_images
 from evtxscan.sources.evt.frame import evt_frame
-from evtxscan.sources.evt.layout import RECORD_FIXED_SIZE, RawRecord, Walk
+from evtxscan.sources.evt.layout import RECORD_FIXED_SIZE, RawRecord
 from evtxscan.sources.evt.reader import _records
+from evtxscan.sources.evt.walk import Walk
 from evtxscan.sources.integrity import FileReport
 from evtxscan.synth import EvtEventSpec
 from evtxscan.synth.evt_writer import record_bytes

@@ -39,17 +39,9 @@ from evtxscan.records.values import canonical_values
 from evtxscan.sources.evt import read_evt
 from evtxscan.sources.evt.columns import decode_images
 from evtxscan.sources.evt.frame import EventType
-from evtxscan.sources.evt.layout import (
-    HEADER_SIZE,
-    RawRecord,
-    Walk,
-    locate,
-    make_ring,
-    parse_header,
-    record_at,
-    walk_live,
-)
+from evtxscan.sources.evt.layout import HEADER_SIZE, RawRecord, make_ring, parse_header, record_at
 from evtxscan.sources.evt.reader import infer_channel
+from evtxscan.sources.evt.walk import Walk, locate, walk_live
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.synth import EvtEventSpec, evt_bytes
 
@@ -500,6 +492,32 @@ def test_stale_records_are_recovered() -> None:
     assert_matches_pyevt(recovered, pyevt_read(data)[1], data)
     frame, report = read(data, include_recovered=False)
     assert len(frame) == 10 and report.recovered == 0
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_records_in_memory_read_as_anywhere_else(wrap: bool) -> None:
+    """A record lying whole in a log read into memory is cut from it in place; every offset
+    (records, their insides, a record whose size copy is broken, the split one) gives what
+    the general reading of a buffer gives, strict or not."""
+    data = bytearray(evt_bytes(EVENTS, max_size=1600 if wrap else None, wrap=wrap))
+    ring = make_ring(bytes(data), parse_header(bytes(data)))
+    records = (record_at(ring, offset) for offset in range(HEADER_SIZE, len(data), 4))
+    first, second = [r for r in records if isinstance(r, RawRecord) and not r.wrapped][:2]
+    struct.pack_into("<I", data, first.offset + first.length - 4, 0)  # its size copy broken
+    struct.pack_into("<I", data, second.offset, 8)  # an implausible size
+    in_memory = make_ring(bytes(data), parse_header(bytes(data)))
+    elsewhere = make_ring(memoryview(data), parse_header(bytes(data)))  # type: ignore[arg-type]
+    offsets = [*range(HEADER_SIZE - 4, len(data) + 8, 2), len(data) - 3]
+    found = 0
+    for offset in offsets:
+        for strict in (False, True):
+            here = record_at(in_memory, offset, strict=strict)
+            assert here == record_at(elsewhere, offset, strict=strict), (offset, strict)
+            found += isinstance(here, RawRecord)
+    assert found >= 10  # (records met, strict or not)
+    assert record_at(in_memory, first.offset, strict=True) == (
+        "the record's size copy does not match"
+    )
 
 
 def test_batches_and_mmap_input(tmp_path: Path) -> None:

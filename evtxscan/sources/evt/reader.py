@@ -22,13 +22,10 @@ from evtxscan.sources.evt.layout import (
     Buffer,
     HeaderFlag,
     RawRecord,
-    Walk,
-    locate,
     make_ring,
     parse_header,
-    walk_live,
-    walk_recovered,
 )
+from evtxscan.sources.evt.walk import Walk, locate, walk_live, walk_recovered
 from evtxscan.sources.integrity import FileReport
 
 #: Logs up to this size are read into memory whole (NT's default size is 512 KiB; few were
