@@ -117,8 +117,7 @@ def read_evt(
     recovered outside the live range. Problems go to ``report`` (errors with their offsets,
     notes, the dirty flag); bad data never raises. The caller folds the batches into the
     report (:meth:`FileReport.observe`), as for EVTX."""
-    if not isinstance(data, bytes) and len(data) <= WHOLE_READ_BYTES:
-        data = data[0 : len(data)]  # one read, not one or two per record
+    data = _in_memory(data)
     channel = infer_channel(source)
     name = file_name(source)
     if channel is None:
@@ -171,8 +170,7 @@ def read_evt_at(
     gives them (a second read: a scan locates context records and decodes them again near a
     symptom). The walk is made again and only the wanted records are decoded; what it
     finds was reported by the first read."""
-    if not isinstance(data, bytes) and len(data) <= WHOLE_READ_BYTES:
-        data = data[0 : len(data)]
+    data = _in_memory(data)
     wanted = set(offsets)
     channel = infer_channel(source)
     report = FileReport(path=source)  # (the first read's report stands)
@@ -191,6 +189,14 @@ def read_evt_at(
         records.close()
     if pending:
         yield _frame(pending, report, channel, source, host_map)[0]
+
+
+def _in_memory(data: Buffer) -> Buffer:
+    """A log up to :data:`WHOLE_READ_BYTES` as bytes: one read, not one or two per record
+    (and its records then cut from it in place)."""
+    if not isinstance(data, bytes) and len(data) <= WHOLE_READ_BYTES:
+        return data[0 : len(data)]
+    return data
 
 
 def _frame(
