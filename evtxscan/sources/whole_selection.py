@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from evtxscan.sources.evtx.index_counts import count_skipped
+from evtxscan.sources.evtx.index_counts import count_skipped, located_frame
 from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.evtx.reader import RangeResult
 from evtxscan.sources.evtx.selectors import IndexSelector, choose
@@ -51,7 +51,7 @@ def selected_rows(
             unplaced = later & (index.offset < 0)  # (cannot be found again: kept decoded)
             decode, later = decode | unplaced, later & ~unplaced
             if later.any():
-                located.append((source, LocatedRows.whole(locations(frame, later))))
+                located.append((source, LocatedRows.whole(located_frame(index.take(later)))))
         counted = ~decode if choice.admitted is None else ~decode & choice.admitted
         if counted.any():
             result = RangeResult()
@@ -61,21 +61,3 @@ def selected_rows(
             )
         if decode.any():
             yield frame if decode.all() else frame[decode].reset_index(drop=True)
-
-
-def locations(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """Where rows ``rows`` (a mask) are and what they are, as the index-first reader
-    locates records: computer and provider (categorical), event ID (32-bit, 0: none), time
-    (UTC), chunk (0: a log read whole has none), file offset."""
-    at = np.flatnonzero(rows)
-    taken = frame.iloc[at]
-    return pd.DataFrame(
-        {
-            "computer": taken["computer"].astype("category").array,
-            "provider": taken["provider"].astype("category").array,
-            "event_id": taken["event_id"].to_numpy(dtype=np.int32, na_value=0),
-            "time": taken["time"].array,
-            "chunk": np.zeros(len(at), dtype=np.int32),
-            "offset": taken["offset"].to_numpy(dtype=np.int64, na_value=-1),
-        }
-    )

@@ -140,7 +140,7 @@ def test_a_file_located_in_several_ranges_is_read_again_once() -> None:
 
 
 def _located(computers: list[str | None], offsets: list[int]) -> pd.DataFrame:
-    """A located frame (the columns ``_locations`` gives), categorical names."""
+    """A located frame (the columns ``located_frame`` gives), categorical names."""
     return pd.DataFrame(
         {
             "computer": pd.Categorical(computers),

@@ -1,13 +1,15 @@
 """What the index alone tells a file's report and a scan's counts, for records not decoded:
 the integrity report's counts, time range and numbering (as :meth:`FileReport.observe`
-folds decoded rows), and records per computer and day."""
+folds decoded rows), records per computer and day, and where located records are."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
+from evtxscan.sources.evtx.frames import category
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.reader import RangeResult
 from evtxscan.sources.integrity import FileReport
@@ -103,3 +105,21 @@ def count_skipped_files(
 def _iso(ticks: np.int64) -> str:
     """Microseconds since 1970 as ISO-8601 UTC text."""
     return str(np.datetime64(int(ticks), "us")) + "Z"
+
+
+def located_frame(index: RecordIndex) -> pd.DataFrame:
+    """Where deferred records are, whose they are and what: computer, time (as the schema
+    types it), provider, event ID, chunk, offset. Compact (a scan holds them until it
+    correlates): names categorical (absent: NaN), event ID and chunk 32-bit."""
+    time, _ = clipped_time(index)
+    event = index.event_id
+    return pd.DataFrame(
+        {
+            "computer": category(index.computer),
+            "provider": category(index.provider),
+            "event_id": np.where(event.present, event.values, 0).astype(np.int32),
+            "time": pd.to_datetime(time).tz_localize("UTC"),
+            "chunk": index.chunk.astype(np.int32),
+            "offset": index.offset.astype(np.int64),
+        }
+    )

@@ -41,12 +41,12 @@ from evtxscan.sources.evtx.file_slices import (
     rows_by_number,
     used_categories,
 )
-from evtxscan.sources.evtx.frames import category, values_lost
+from evtxscan.sources.evtx.frames import values_lost
 from evtxscan.sources.evtx.index import RecordIndex, index_chunks
 from evtxscan.sources.evtx.index_counts import (
-    clipped_time,
     count_skipped,
     count_skipped_files,
+    located_frame,
     observe_index,
     observed_columns,
 )
@@ -184,7 +184,7 @@ def read_ranges_decoded(
     later = choice.later
     located = None
     if later is not None and later.any():
-        located = _locations(index.take(np.flatnonzero(later)))
+        located = located_frame(index.take(np.flatnonzero(later)))
         located_of = rows_by_number(index.source[later], len(items))
     index_keys = pair_keys(index.source, index.offset)
     decoded_keys = pair_keys(decoded_file, chosen["offset"].to_numpy(dtype=np.int64, na_value=-1))
@@ -248,7 +248,7 @@ def _observe_unseen(report: FileReport, known: np.ndarray, frames: list[pd.DataF
 def _defer(index: RecordIndex, later: np.ndarray, result: RangeResult) -> None:
     """Locate the records the selector leaves for later (``result.deferred``)."""
     if later.any():
-        result.deferred = LocatedRows.whole(_locations(index.take(np.flatnonzero(later))))
+        result.deferred = LocatedRows.whole(located_frame(index.take(np.flatnonzero(later))))
 
 
 def _count_undecoded(
@@ -307,24 +307,6 @@ def _indexed(
     if not include_recovered:
         rows &= ~index.recovered
     return index.take(np.flatnonzero(rows))
-
-
-def _locations(index: RecordIndex) -> pd.DataFrame:
-    """Where deferred records are, whose they are and what: computer, time (as the schema
-    types it), provider, event ID, chunk, offset. Compact (a scan holds them until it
-    correlates): names categorical (absent: NaN), event ID and chunk 32-bit."""
-    time, _ = clipped_time(index)
-    event = index.event_id
-    return pd.DataFrame(
-        {
-            "computer": category(index.computer),
-            "provider": category(index.provider),
-            "event_id": np.where(event.present, event.values, 0).astype(np.int32),
-            "time": pd.to_datetime(time).tz_localize("UTC"),
-            "chunk": index.chunk.astype(np.int32),
-            "offset": index.offset.astype(np.int64),
-        }
-    )
 
 
 def _observation(source: str, index: RecordIndex, frames: list[pd.DataFrame]) -> FileReport:
