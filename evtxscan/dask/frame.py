@@ -6,11 +6,18 @@ hashes every file (tasks too, nothing is read on the driver) and each partition 
 is empty. Write it partitioned by host with ``ddf.to_parquet(DIR, partition_on=["host"])``
 and read it back with ``dask.dataframe.read_parquet(DIR, dtype_backend="pyarrow")`` (pandas
 cannot rebuild the nested ``data`` dtype from its own metadata).
+
+A file that cannot be read (gone or unreadable by the time its partition runs, not an event
+log, damaged beyond reading) gives its partitions the records that could be read, none at
+worst, and a warning on the ``evtxscan.dask`` logger naming the file and the reason (on a
+cluster: the worker's log, ``client.get_worker_logs()``); the frame has no integrity table,
+so the other partitions go on as ``evtxscan.read_records`` goes on.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +42,11 @@ from evtxscan.sources.inputs import (
     release_pages,
     sha256_of,
 )
+from evtxscan.sources.integrity import FileReport, FileStatus, ReadError
 from evtxscan.sources.stream import RecordStream
 from evtxscan.sources.worker import RangeTask, ReadOptions, read_range
+
+_LOG = logging.getLogger("evtxscan.dask")
 
 
 @dataclass(frozen=True)
@@ -95,11 +105,17 @@ def read_partition(unit: WorkUnit, options: FrameOptions, copies: frozenset[str]
     if not isinstance(source, Source) or source.display in copies:
         return _typed(empty_frame(), options)
     if unit.range is not None:
-        content = open_source(source, options.read.bundle_limits)
         try:
-            frames, _ = read_range(RangeTask(source, unit.range.span, options.read), content)
+            content = open_source(source, options.read.bundle_limits)
+        except (OSError, ValueError, EOFError) as exc:  # e.g. gone since the frame was planned
+            _LOG.warning("%s: not read: %s: %s", source.display, type(exc).__name__, exc)
+            return _typed(empty_frame(), options)
+        try:
+            frames, result = read_range(RangeTask(source, unit.range.span, options.read), content)
         finally:
             release_pages(content)
+        if result.errors:
+            _warn(source.display, "damaged", result.errors)
         return _typed(concat_frames(frames), options)
     read = options.read
     stream = RecordStream(
@@ -113,7 +129,24 @@ def read_partition(unit: WorkUnit, options: FrameOptions, copies: frozenset[str]
         if options.messages or options.catalogs
         else None,
     )
-    return _typed(stream.frame(), options)
+    frame = stream.frame()
+    for report in stream.reports:
+        _warn_problems(report)
+    return _typed(frame, options)
+
+
+def _warn_problems(report: FileReport) -> None:
+    """A file read with problems, logged: the frame itself has no integrity table."""
+    if report.status in (FileStatus.DAMAGED, FileStatus.UNREADABLE):
+        _warn(report.path, report.status.value, report.errors)
+
+
+def _warn(path: str, status: str, errors: list[ReadError]) -> None:
+    where = [
+        f"{e.reason} (chunk {e.chunk})" if e.chunk is not None else e.reason for e in errors[:3]
+    ]
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    _LOG.warning("%s: %s: %s%s", path, status, "; ".join(where) or "no records", more)
 
 
 def _typed(frame: pd.DataFrame, options: FrameOptions) -> pd.DataFrame:

@@ -92,3 +92,28 @@ def test_workers_read_object_storage(client: Any, scenarios: Path, same_result: 
     assert len(remote.diagnoses) > 0
     frame = read_records("memory://objstore").compute()
     assert len(frame) == len(evtxscan.read_frame(scenarios))
+
+
+def test_a_file_gone_or_unreadable_is_logged_and_the_rest_read(
+    samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A large log split into ranges that vanishes before its partitions run, and a file
+    that is no event log: their partitions are empty and named in a warning, the other
+    files' records are all there (in-process scheduler, so the log is this process's)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(samples / "anotherc0ne-EventLog" / "System.evtx", logs / "gone.evtx")
+    shutil.copytree(samples / "dikimevi-winevt-logs", logs / "kept")
+    (logs / "junk.evtx").write_bytes(b"ElfFile\x00" + bytes(5000))
+    ddf = read_records(logs, range_chunks=4)
+    assert ddf.npartitions > len(list(logs.rglob("*"))) - 1  # gone.evtx is split in ranges
+    (logs / "gone.evtx").unlink()
+    with caplog.at_level("WARNING", logger="evtxscan.dask"):
+        got = ddf.compute(scheduler="sync").reset_index(drop=True)
+    want = evtxscan.read_frame(logs / "kept")
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, want, check_categorical=False)
+    messages = [r.getMessage() for r in caplog.records]
+    gone = [m for m in messages if "gone.evtx" in m]
+    assert gone and all("not read: FileNotFoundError" in m for m in gone)
+    assert any("junk.evtx" in m and "unreadable" in m for m in messages)
