@@ -230,6 +230,9 @@ class IncrementalPlanner:
     def reads_chunks(self) -> bool:
         return bool(self.book.prior)  # no watermark yet: nothing to compare, nothing read
 
+    def admission(self, source: Source) -> WatermarkAdmission:
+        return self.book.admission(source.display, self.host_map)
+
     def absorb(self, summary: object) -> None:
         assert isinstance(summary, AdmittedSummary)
         self.book.absorb(summary)

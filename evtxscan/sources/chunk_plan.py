@@ -1,5 +1,5 @@
 """The hook for incremental reading (evtxscan.nightly): a planner picks an EVTX file's chunks
-to read, and may read some ranges itself."""
+to read, and may read some ranges itself; of logs read whole, it admits the records to take in."""
 
 from __future__ import annotations
 
@@ -88,6 +88,12 @@ class ChunkPlanner(Protocol):
     def reads_chunks(self) -> bool:
         """Whether :meth:`plan` may read chunks itself (then each file is planned on its own,
         within its time budget); else small files may be planned and read in batches."""
+        ...
+
+    def admission(self, source: Source) -> Admission:
+        """Which records of a log read whole (.evt, XML or text export) to take in: chosen
+        from its rows' System columns as an EVTX plan's ``admission`` chooses from the
+        index; what it admits and the reader does not pass on comes back to :meth:`absorb`."""
         ...
 
     def absorb(self, summary: object) -> None:

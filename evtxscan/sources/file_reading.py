@@ -172,16 +172,19 @@ class FileReading:
     def _read_whole(
         self, source: Source, content: Buffer, fmt: LogFormat, report: FileReport
     ) -> Iterator[pd.DataFrame]:
-        """A log read as one piece, every row in its report; with a selector (and no chunk
-        planner), its rows are chosen as EVTX records are (``whole_selection``)."""
+        """A log read as one piece, each row in its report; its rows chosen as EVTX's are."""
         options = self.options
         read = whole_file_reader(fmt, options.include_recovered, self.tz, self.catalog)
         frames = read(content, source=source.display, report=report,
                       host_map=options.host_map, batch_size=options.batch_size)  # fmt: skip
         folded = self._fold(frames, RangeResult(), report)
-        if options.selector is None or self.planner is not None:
+        selector, planner = options.selector, self.planner
+        if selector is None:
             return folded
-        return selected_rows(folded, options.selector, source, self.deferred, self.skipped)
+        if planner is not None:  # nightly: only rows above the watermarks are taken in
+            selector = Admitted(selector, (planner.admission(source),))
+        absorb = planner.absorb if planner is not None else None
+        return selected_rows(folded, selector, source, self.deferred, self.skipped, absorb)
 
     def _within_budget(
         self, frames: Iterator[pd.DataFrame], report: FileReport
