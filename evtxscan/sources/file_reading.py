@@ -32,7 +32,7 @@ from evtxscan.sources.planned_batches import plan_together
 from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.small_runs import SmallRun, SmallRunTask
 from evtxscan.sources.whole_files import whole_file_reader
-from evtxscan.sources.whole_selection import selected_rows
+from evtxscan.sources.whole_selection import whole_choice
 from evtxscan.sources.worker import (
     CHUNKS_PER_TASK,
     RangeOutput,
@@ -174,17 +174,15 @@ class FileReading:
     ) -> Iterator[pd.DataFrame]:
         """A log read as one piece, each row in its report; its rows chosen as EVTX's are."""
         options = self.options
+        chosen = whole_choice(options.selector, self.planner, source, self.deferred, self.skipped)
+        if chosen is not None and fmt is LogFormat.EVT:  # only the records kept are typed
+            selected = chosen.evt_rows(content, report, options)  # (folds every record in)
+            return self._fold(selected, RangeResult(observed=FileReport(report.path)), report)
         read = whole_file_reader(fmt, options.include_recovered, self.tz, self.catalog)
         frames = read(content, source=source.display, report=report,
                       host_map=options.host_map, batch_size=options.batch_size)  # fmt: skip
         folded = self._fold(frames, RangeResult(), report)
-        selector, planner = options.selector, self.planner
-        if selector is None:
-            return folded
-        if planner is not None:  # nightly: only rows above the watermarks are taken in
-            selector = Admitted(selector, (planner.admission(source),))
-        absorb = planner.absorb if planner is not None else None
-        return selected_rows(folded, selector, source, self.deferred, self.skipped, absorb)
+        return folded if chosen is None else chosen.rows(folded)
 
     def _within_budget(
         self, frames: Iterator[pd.DataFrame], report: FileReport

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from evtx import PyEvtxParser
@@ -16,7 +17,8 @@ from nightly_compare import InProcess, run_both
 from nightly_scenario import DAY0, Q138713, at, story
 from test_nightly_index_first import late_context
 
-from evtxscan.sources import file_reading
+from evtxscan.sources.evtx.index import RecordIndex
+from evtxscan.sources.whole_selection import WholeChoice
 from evtxscan.synth.evt_writer import write_evt
 from evtxscan.synth.evtx_writer import write_evtx
 from evtxscan.synth.scenarios import as_evt
@@ -50,20 +52,14 @@ def write_whole_night(collected: Path, night: int) -> list[Path]:
 def passed_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, int]]]:
     """(rows read, rows passed on) of every batch of a log read whole with a selector."""
     seen: list[tuple[int, int]] = []
-    select = file_reading.selected_rows
+    decoded = WholeChoice._decoded
 
-    def counted(frames: object, *args: object, **kwargs: object) -> Iterator[pd.DataFrame]:
-        def each() -> Iterator[pd.DataFrame]:
-            for frame in frames:  # type: ignore[attr-defined]
-                seen.append((len(frame), 0))
-                yield frame
+    def counted(self: WholeChoice, index: RecordIndex) -> np.ndarray:
+        decode = decoded(self, index)
+        seen.append((len(index), int(decode.sum())))
+        return decode
 
-        for frame in select(each(), *args, **kwargs):  # type: ignore[arg-type]
-            read, passed = seen[-1]
-            seen[-1] = (read, passed + len(frame))
-            yield frame
-
-    monkeypatch.setattr(file_reading, "selected_rows", counted)
+    monkeypatch.setattr(WholeChoice, "_decoded", counted)
     yield seen
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +14,17 @@ import pytest
 
 from evtxscan.correlation.index_probe import IndexProbe
 from evtxscan.correlation.selection import ProviderNames
+from evtxscan.sources.detect import LogFormat, sniff
 from evtxscan.sources.evt import read_evt, read_evt_at
+from evtxscan.sources.evt.reader import evt_batches
+from evtxscan.sources.evtx.index import Numbers, Texts
 from evtxscan.sources.evtx.located_rows import LocatedRows
 from evtxscan.sources.inputs import Source
 from evtxscan.sources.integrity import FileReport
-from evtxscan.sources.row_index import rows_index
+from evtxscan.sources.row_index import evt_index, evt_observed, rows_index
 from evtxscan.sources.skipped import SkippedStats
-from evtxscan.sources.whole_selection import selected_rows
+from evtxscan.sources.whole_selection import WholeChoice
+from evtxscan.sources.worker import ReadOptions
 from evtxscan.synth import EvtEventSpec, evt_bytes
 
 T0 = datetime(1999, 3, 1, 7, 0, tzinfo=UTC)
@@ -110,13 +117,13 @@ def _probe() -> IndexProbe:
     return IndexProbe.for_signatures({("srv", 2508)}, ProviderNames())
 
 
-def test_selected_rows_decode_locate_and_count_as_the_index_first_reader() -> None:
+def test_rows_are_decoded_located_and_counted_as_by_the_index_first_reader() -> None:
     frame = _read(evt_bytes(_events()))
     source = Source("file", "SysEvent.Evt")
     located: list[tuple[Source, LocatedRows]] = []
     skipped: SkippedStats = {}
     halves = [frame.iloc[:20].reset_index(drop=True), frame.iloc[20:].reset_index(drop=True)]
-    passed = pd.concat(list(selected_rows(halves, _probe(), source, located, skipped)))
+    passed = pd.concat(list(WholeChoice(_probe(), source, located, skipped).rows(halves)))
     # decoded: boots (notable) and errors; located: service changes and warnings
     assert sorted(set(zip(passed["provider"], passed["event_id"], strict=True))) == [
         ("EventLog", 6005),
@@ -146,7 +153,95 @@ def test_a_context_row_without_an_offset_is_passed_on_not_located() -> None:
     located: list[tuple[Source, LocatedRows]] = []
     skipped: SkippedStats = {}
     source = Source("file", "SysEvent.Evt")
-    passed = pd.concat(list(selected_rows([frame], _probe(), source, located, skipped)))
+    passed = pd.concat(list(WholeChoice(_probe(), source, located, skipped).rows([frame])))
     assert (passed["event_id"] == 7036).sum() == 2
     table = pd.concat([rows.table() for _, rows in located], ignore_index=True)
     assert table["event_id"].tolist() == [2013, 2013] and (table["offset"] >= 0).all()
+
+
+def _evt_logs() -> list[tuple[str, bytes]]:
+    """The synthetic logs (wrapped, recovered, damaged) and the sample .evt logs."""
+    logs = [(f"{name}.evt", make()) for name, make in LOGS.items()]
+    damaged = bytearray(LOGS["wrapped"]())
+    damaged[900:960] = b"\xff" * 60  # a torn record in the middle
+    logs.append(("damaged.evt", bytes(damaged)))
+    # a padded computer name, a record numbered 0, times after 2100 (read as missing)
+    late = datetime(2101, 1, 1, tzinfo=UTC)
+    odd = [dataclasses.replace(e, computer=" NT4SRV ") for e in _events(12)]
+    odd[3] = dataclasses.replace(odd[3], time_generated=late)
+    odd[4] = dataclasses.replace(odd[4], time_written=late)
+    logs.append(("odd.evt", evt_bytes(odd, first_record_number=0)))
+    samples = Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+    for path in sorted(samples.rglob("*")) if samples.is_dir() else []:
+        if path.is_file() and sniff(path.read_bytes()[:4096]) is LogFormat.EVT:
+            logs.append((path.name, path.read_bytes()))
+    return logs
+
+
+def _small_batches(data: bytes) -> int:
+    """Batches of a few records (a large log's of a thousand: the test stays quick)."""
+    return 7 if len(data) < 100_000 else 1_000
+
+
+@pytest.mark.parametrize("batches", [_small_batches, lambda _data: 10_000])
+def test_evt_index_equals_the_index_of_the_typed_rows(batches: Callable[[bytes], int]) -> None:
+    """An .evt batch's index, integrity observation and picked records, read from its
+    columns, equal what its typed rows give (so a scan may type only what it keeps)."""
+    logs = _evt_logs()
+    for name, data in logs:
+        typed, counted = FileReport(path=name), FileReport(path=name)
+        size = batches(data)
+        for batch in evt_batches(data, source=name, report=FileReport(path=name), batch_size=size):
+            frame = batch.frame(name)
+            want, got = rows_index(frame), evt_index(batch)
+            for field in dataclasses.fields(want):
+                a, b = getattr(want, field.name), getattr(got, field.name)
+                if isinstance(a, Texts):
+                    assert a.values == b.values and np.array_equal(a.codes, b.codes), field.name
+                elif isinstance(a, Numbers):
+                    for part in ("values", "present", "lost"):
+                        x, y = getattr(a, part), getattr(b, part)
+                        assert x.dtype == y.dtype and np.array_equal(x, y), (field.name, part)
+                else:
+                    assert a.dtype == b.dtype, field.name
+                    assert np.array_equal(a, b, equal_nan=a.dtype.kind == "M"), field.name
+            typed.observe(frame)
+            observed, lost = evt_observed(batch)
+            counted.observe_rows(**observed)
+            counted.add_lost({"written_time": int(lost.sum())} if lost.any() else {})
+            picked = np.flatnonzero(np.arange(len(frame)) % 3 == 1)
+            pd.testing.assert_frame_equal(
+                batch.take(picked).frame(name),
+                frame.iloc[picked].reset_index(drop=True),
+                check_categorical=False,
+            )
+        typed.finish()
+        counted.finish()
+        assert vars(typed) == vars(counted), name
+    assert len(logs) > 4
+
+
+def test_evt_rows_equal_the_choice_on_typed_rows() -> None:
+    """Typing only the chosen records of an .evt log gives the rows, located records,
+    counts and integrity report that choosing among every typed row gives."""
+    for name, data in _evt_logs():
+        options = ReadOptions(batch_size=_small_batches(data))
+        source = Source("file", name)
+        choices = [WholeChoice(_probe(), source, [], {}) for _ in range(2)]
+        reports = [FileReport(path=name), FileReport(path=name)]
+        frames = read_evt(data, source=name, report=reports[0], batch_size=options.batch_size)
+        folded = (reports[0].observe(frame) or frame for frame in frames)
+        rows = [list(choices[0].rows(folded)), list(choices[1].evt_rows(data, reports[1], options))]
+        for frame in rows[1]:  # as the stream folds a batch of an index-first read
+            reports[1].count_lost(frame)
+        for report in reports:
+            report.finish()
+        assert vars(reports[0]) == vars(reports[1]), name
+        assert len(rows[0]) == len(rows[1])
+        for a, b in zip(*rows, strict=True):
+            pd.testing.assert_frame_equal(a, b, check_categorical=False)
+        tables = [[rows.table() for _, rows in choice.located] for choice in choices]
+        assert len(tables[0]) == len(tables[1])
+        for a, b in zip(*tables, strict=True):
+            pd.testing.assert_frame_equal(a, b)
+        assert choices[0].skipped == choices[1].skipped, name

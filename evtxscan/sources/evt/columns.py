@@ -59,6 +59,26 @@ class EvtColumns:
     data: list[bytes]
     problems: list[tuple[str, ...]]
 
+    def take(self, rows: np.ndarray) -> EvtColumns:
+        """The records at ``rows`` (positions, in order)."""
+        picked = rows.tolist()
+        ends = np.cumsum(self.string_counts)
+        starts = ends - self.string_counts
+        counts = self.string_counts[rows]
+        inserts = np.repeat(starts[rows] - np.cumsum(counts) + counts, counts) + np.arange(
+            int(counts.sum())
+        )
+        return EvtColumns(
+            head=self.head[rows],
+            source_name=[self.source_name[i] for i in picked],
+            computer=[self.computer[i] for i in picked],
+            user_sid=[self.user_sid[i] for i in picked],
+            string_counts=counts,
+            strings=[self.strings[i] for i in inserts.tolist()],
+            data=[self.data[i] for i in picked],
+            problems=[self.problems[i] for i in picked],
+        )
+
 
 class _Batch:
     """The images side by side, each from an even position, and where their NUL units are."""

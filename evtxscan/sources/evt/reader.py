@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from evtxscan.records.hosts import HostMap
 from evtxscan.sources.budget import check as check_budget
-from evtxscan.sources.evt.columns import decode_images
+from evtxscan.sources.evt.columns import EvtColumns, decode_images
 from evtxscan.sources.evt.frame import evt_frame
 from evtxscan.sources.evt.layout import (
     RECORD_FIXED_SIZE,
@@ -104,6 +105,27 @@ def _report_walk(walk: Walk, report: FileReport) -> None:
         )
 
 
+@dataclass(frozen=True)
+class EvtBatch:
+    """Records of an .evt log decoded column-wise, not yet typed: ``offsets`` (file
+    offsets) and ``recovered`` per record, the log's ``channel`` (from its file name)."""
+
+    columns: EvtColumns
+    offsets: np.ndarray
+    recovered: np.ndarray
+    channel: str | None
+
+    def frame(self, source: str, host_map: HostMap | None = None) -> pd.DataFrame:
+        """The typed frame of every record."""
+        return evt_frame(self.columns, self.offsets, self.recovered, channel=self.channel,
+                         source_file=source, host_map=host_map)  # fmt: skip
+
+    def take(self, rows: np.ndarray) -> EvtBatch:
+        """The records at ``rows`` (positions, in order)."""
+        return EvtBatch(self.columns.take(rows), self.offsets[rows], self.recovered[rows],
+                        self.channel)  # fmt: skip
+
+
 def read_evt(
     data: Buffer,
     *,
@@ -117,6 +139,21 @@ def read_evt(
     recovered outside the live range. Problems go to ``report`` (errors with their offsets,
     notes, the dirty flag); bad data never raises. The caller folds the batches into the
     report (:meth:`FileReport.observe`), as for EVTX."""
+    for batch in evt_batches(data, source=source, report=report, batch_size=batch_size,
+                             include_recovered=include_recovered):  # fmt: skip
+        yield batch.frame(source, host_map)
+
+
+def evt_batches(
+    data: Buffer,
+    *,
+    source: str,
+    report: FileReport,
+    batch_size: int = 10_000,
+    include_recovered: bool = True,
+) -> Iterator[EvtBatch]:
+    """:func:`read_evt`'s batches before they are typed (a scan types only the records it
+    keeps); the problems of their records are in ``report`` when each is given."""
     data = _in_memory(data)
     channel = infer_channel(source)
     name = file_name(source)
@@ -137,14 +174,14 @@ def read_evt(
                 check_budget()
                 pending.append(found)
                 if len(pending) >= batch_size:
-                    frame, damaged = _frame(pending, report, channel, source, host_map)
+                    batch, damaged = _batch(pending, report, channel)
                     damaged_recovered += damaged
                     pending.clear()
-                    yield frame
+                    yield batch
         except Exception as exc:  # a reader bug must not lose the records read so far
             failure = f"internal error while reading: {type(exc).__name__}: {exc}"
         if pending:  # (their problems go to the report before the walk's findings)
-            last, damaged = _frame(pending, report, channel, source, host_map)
+            last, damaged = _batch(pending, report, channel)
             damaged_recovered += damaged
         if failure is not None:
             report.error(failure)
@@ -183,12 +220,12 @@ def read_evt_at(
                 continue
             pending.append(found)
             if len(pending) >= batch_size:
-                yield _frame(pending, report, channel, source, host_map)[0]
+                yield _batch(pending, report, channel)[0].frame(source, host_map)
                 pending = []
     finally:
         records.close()
     if pending:
-        yield _frame(pending, report, channel, source, host_map)[0]
+        yield _batch(pending, report, channel)[0].frame(source, host_map)
 
 
 def _in_memory(data: Buffer) -> Buffer:
@@ -199,15 +236,11 @@ def _in_memory(data: Buffer) -> Buffer:
     return data
 
 
-def _frame(
-    found: list[tuple[RawRecord, bool]],
-    report: FileReport,
-    channel: str | None,
-    source: str,
-    host_map: HostMap | None,
-) -> tuple[pd.DataFrame, int]:
-    """The typed frame of records found by the walk, and how many of the recovered ones
-    have unreadable fields; the live ones' problems go to ``report``."""
+def _batch(
+    found: list[tuple[RawRecord, bool]], report: FileReport, channel: str | None
+) -> tuple[EvtBatch, int]:
+    """The records found by the walk, decoded, and how many of the recovered ones have
+    unreadable fields; the live ones' problems go to ``report``."""
     columns = decode_images([raw.image for raw, _ in found])
     recovered = np.fromiter((flag for _, flag in found), dtype=bool, count=len(found))
     damaged = 0
@@ -219,7 +252,4 @@ def _frame(
             for problem in problems:
                 report.error(f"record {number}: {problem}", None, raw.offset)
     offsets = np.fromiter((raw.offset for raw, _ in found), dtype=np.int64, count=len(found))
-    frame = evt_frame(
-        columns, offsets, recovered, channel=channel, source_file=source, host_map=host_map
-    )
-    return frame, damaged
+    return EvtBatch(columns, offsets, recovered, channel), damaged
