@@ -277,15 +277,21 @@ class Fuzzer:
         self._note_jump(high_before, "read and scanned to outputs" if outputs else "read")
 
     def run_nightly_batch(self, backend: str) -> None:
-        """Three nightly runs over a batch of EVTX logs: as the corpus has them, then changed
-        at the same paths (see ``fuzz.nightly_check``), then unchanged."""
-        from fuzz.nightly_check import check_nightly, next_night
+        """Three nightly runs over a batch of logs (mostly EVTX; also .evt logs, named as
+        Windows names them, and XML and text exports: the formats read whole): as the
+        corpus has them, then changed at the same paths (see ``fuzz.nightly_check``), then
+        unchanged."""
+        from fuzz.nightly_check import NIGHTLY_NAMES, check_nightly, next_night
 
+        kinds = [
+            k for k in ("evtx", "evtx", "evtx", "evt", "xml", "text") if k in self.settings.formats
+        ]
         logs = []
         for index in range(self.settings.batch):
-            first = self.rng.choice(self.corpus["evtx"])
-            second = next_night(first, self.rng, mutate_evtx, havoc)[:MAX_INPUT]
-            logs.append((f"{index:03d}-evtx", first, second))
+            kind = self.rng.choice(kinds or ["evtx"])
+            first = self.rng.choice(self.corpus[kind])
+            second = next_night(first, self.rng, self.mutators[kind], havoc)[:MAX_INPUT]
+            logs.append((f"{index:03d}-{NIGHTLY_NAMES[kind]}", first, second))
         self.current = [(f"{n}.night1", a) for n, a, _ in logs]
         self.current += [(f"{n}.night2", b) for n, _, b in logs]
         high_before = peak_rss_bytes()

@@ -1,12 +1,14 @@
-"""Drive the nightly runner over three nights of fuzzed EVTX logs at the same paths.
+"""Drive the nightly runner over three nights of fuzzed logs at the same paths.
 
 Night one reads each log as the corpus gives it; night two reads the same paths changed as
 hostile input changes them (mutated chunk headers, records or templates; stretches cut,
 copied or flipped; some left as they were), so the chunk planner, the watermark admission
 and the second read of located records meet damaged chunks whose fingerprints and record
 numbers disagree with the state; night three reads them again unchanged. Every other such
-batch treats its logs as large ones (planned in groups). The contract is
-the fuzzer's: no exception leaves ``run_nightly`` and no integrity row says "internal error".
+batch treats its logs as large ones (planned in groups). Logs read whole (.evt, XML and text
+exports) meet the watermark admission of their rows and the second read of theirs. The
+contract is the fuzzer's: no exception leaves ``run_nightly`` and no integrity row says
+"internal error".
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from evtxscan.sources import small_evtx
 from fuzz.driver import FUZZ_LIMITS
 
 NIGHT_ONE = datetime(2024, 3, 1, 3, tzinfo=UTC)
+#: A log's file name by format: .evt logs as Windows names them (the channel comes from it).
+NIGHTLY_NAMES = {"evtx": "evtx", "evt": "SysEvent.Evt", "xml": "export.xml", "text": "export.txt"}
 
 Mutator = Callable[[bytes, random.Random], bytes]
 
@@ -69,7 +73,8 @@ def _nights(logs: list[tuple[str, bytes, bytes]], work: Path, backend: str) -> s
         stamp = (NIGHT_ONE + timedelta(days=night - 1)).timestamp()
         if night < 3:
             for name, first, second in logs:
-                path = folder / name
+                path = folder / name.replace("-", "/", 1)  # (its own folder: an .evt log's
+                path.parent.mkdir(exist_ok=True)  # name must stay as Windows gives it)
                 path.write_bytes(first if night == 1 else second)
                 os.utime(path, (stamp, stamp))  # a changed file: another modification time
         options = NightlyOptions(

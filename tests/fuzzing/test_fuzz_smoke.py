@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from fuzz.driver import Fuzzer, Settings
 from fuzz.mutators import mutate_bundle, mutate_evt, mutate_evtx, mutate_text, mutate_xml
+from fuzz.nightly_check import NIGHTLY_NAMES
 from fuzz.seeds import all_seeds, zip_of
 
 COUNT = int(os.environ.get("EVTXSCAN_FUZZ_SMOKE", "1000"))
@@ -118,7 +120,33 @@ def test_a_nightly_run_that_fails_is_a_finding_with_both_nights_inputs(
     note = (found / "NOTE.txt").read_text()
     assert note.startswith("night 2: ") and "RuntimeError: planted" in note
     names = sorted(p.name for p in found.iterdir() if p.name != "NOTE.txt")
-    assert names == [f"00{i}-evtx.night{n}" for i in range(3) for n in (1, 2)]
+    kinds = "|".join(re.escape(name) for name in NIGHTLY_NAMES.values())
+    assert len(names) == 6 and all(re.fullmatch(rf"00[0-2]-({kinds})\.night[12]", n) for n in names)
+    assert [n.split(".night")[0] for n in names[::2]] == [n.split(".night")[0] for n in names[1::2]]
+
+
+def test_nightly_batches_read_evt_logs_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nightly batches hold .evt logs too, read whole with the watermarks' admission: a
+    planted bug in choosing among their rows is a finding."""
+    from evtxscan.sources import whole_selection
+
+    def planted(*_args: object) -> object:
+        raise RuntimeError("planted in evt_rows")
+
+    monkeypatch.setattr(whole_selection.WholeChoice, "evt_rows", planted)
+    settings = Settings(
+        seed=3, batch=2, findings=tmp_path / "findings", nightly_every=1, formats=("evt",)
+    )
+    stats = Fuzzer(settings).run(2, report=lambda _line: None)
+    assert stats.by_format == {"nightly": 2} and stats.findings == 1
+    (found,) = settings.findings.glob("nightly-*")
+    assert "planted in evt_rows" in (found / "NOTE.txt").read_text()
+    assert {p.name for p in found.iterdir()} >= {
+        "000-SysEvent.Evt.night1",
+        "001-SysEvent.Evt.night2",
+    }
 
 
 def test_dump_text_that_differs_from_json_dumps_is_a_finding(
