@@ -72,13 +72,15 @@ def _crash(*_: Any, **__: Any) -> Any:
 
 
 def _inject(crash: bool) -> None:
-    """Make the legacy .evt reader and the chunk-range reader of this process raise."""
+    """Make the legacy .evt reader (as a scan reads it: batches typed only when kept) and
+    the chunk-range reader of this process raise."""
     import evtxscan.scanning.units as units
-    import evtxscan.sources.evt as evt
+    import evtxscan.sources.whole_selection as whole
 
-    saved = units.__dict__.setdefault("_saved", (evt.read_evt, units.read_range))
-    evt.read_evt, read_range = (_crash, _crash) if crash else saved  # type: ignore[assignment]
-    setattr(units, "read_range", read_range)  # noqa: B010 (not an exported name)
+    saved = units.__dict__.setdefault("_saved", (whole.evt_batches, units.read_range))
+    batches, read_range = (_crash, _crash) if crash else saved
+    setattr(whole, "evt_batches", batches)  # noqa: B010 (not exported names)
+    setattr(units, "read_range", read_range)  # noqa: B010
 
 
 @pytest.fixture
