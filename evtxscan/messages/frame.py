@@ -112,6 +112,30 @@ def _render_shape(batch: _Batch, rows: np.ndarray, resolution: Resolution) -> pa
     return pc.binary_join_element_wise(*pieces, "")
 
 
+def _fallback_shape(
+    batch: _Batch, rows: np.ndarray, resolution: Resolution, label: str | None, event_id: Any
+) -> pa.Array:
+    """:func:`~evtxscan.messages.render.fallback_message` of records sharing one shape no
+    template renders (all with the same count of values), with Arrow kernels: the values
+    with ``%%N`` references resolved in Python, the empty ones left out, the rest joined."""
+    head = f"{label or 'Unknown provider'} event {'?' if event_id is None else event_id}"
+    count = int(batch.counts[rows[0]])
+    if count == 0:
+        return pa.array([head] * len(rows), pa.string())
+    taken = batch.values.take(pa.array((batch.offsets[rows][:, None] + np.arange(count)).ravel()))
+    work = pc.match_substring(taken, "%%")
+    if pc.any(work).as_py():
+        expand = resolution.expander.expand
+        mended = [expand(v) for v in pc.filter(taken, work).to_pylist()]
+        taken = pc.replace_with_mask(taken, work, pa.array(mended, pa.string()))
+    shown = np.asarray(pc.not_equal(pc.utf8_length(taken), 0), dtype=bool)
+    per_row = shown.reshape(len(rows), count).sum(axis=1)
+    offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), pc.filter(taken, pa.array(shown)))
+    text = pc.binary_join_element_wise(f"{head}: ", pc.binary_join(lists, "; "), "")
+    return pc.if_else(pa.array(per_row > 0), text, pa.scalar(head, pa.string()))
+
+
 def _combine(keys: np.ndarray) -> np.ndarray:
     """One dense group code per row from several columns of small non-negative codes."""
     combined = np.zeros(len(keys), dtype=np.int64)
@@ -236,6 +260,12 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
             parts.append(_render_shape(batch, fast, resolution))
             positions.append(fast)
             rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
+        elif resolution.compiled is None and len(rows) >= _ARROW_MIN:  # no template: stand-ins
+            plain = rows[~shapes.has_logged[rows]]  # (those with logged text show it)
+            if len(plain) >= _ARROW_MIN:
+                parts.append(_fallback_shape(batch, plain, resolution, label, event_id))
+                positions.append(plain)
+                rows = rows[shapes.has_logged[rows]]
         if len(rows):
             count = int(batch.counts[rows[0]])
             texts += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 import evtxscan
 from evtxscan.messages import MessageRenderer, add_messages
 from evtxscan.messages.render import fallback_message
+from evtxscan.synth.event_spec import EventSpec
+from evtxscan.synth.evtx_writer import write_evtx
 
 
 def _frame(samples: Path, *relative: str) -> pd.DataFrame:
@@ -90,23 +93,14 @@ def test_sysmon_reads_as_its_title_and_fields(samples: Path) -> None:
     assert not titles.str.contains("event").any()
 
 
-def test_batches_render_as_record_by_record(samples: Path) -> None:
-    frame = evtxscan.read_frame(
-        [
-            samples / "anotherc0ne-EventLog/System.evtx",
-            samples / "omerbenamram-evtx/samples/security.evtx",
-            samples / "plaso/test_data/SysEvent.Evt",
-            samples / "omerbenamram-evtx/samples/sysmon.evtx",
-        ]
-    )
-    renderer = MessageRenderer()
-    batch = add_messages(frame, renderer)["message"].tolist()
-    one_by_one = []
+def _one_by_one(frame: pd.DataFrame, renderer: MessageRenderer) -> list[str]:
+    """Each record's message from ``MessageRenderer.render``, record by record."""
+    messages = []
     for row in frame.itertuples():
         values = [d["value"] or "" for d in row.data] if row.data is not None else []
         names = [d["name"] for d in row.data] if row.data is not None else []
         event_id = _none(row.event_id)
-        one_by_one.append(
+        messages.append(
             renderer.render(
                 _none(row.provider),
                 _none(row.event_source_name),
@@ -118,7 +112,45 @@ def test_batches_render_as_record_by_record(samples: Path) -> None:
                 names,
             )
         )
-    assert batch == one_by_one
+    return messages
+
+
+def test_batches_render_as_record_by_record(samples: Path) -> None:
+    frame = evtxscan.read_frame(
+        [
+            samples / "anotherc0ne-EventLog/System.evtx",
+            samples / "omerbenamram-evtx/samples/security.evtx",
+            samples / "plaso/test_data/SysEvent.Evt",
+            samples / "omerbenamram-evtx/samples/sysmon.evtx",
+        ]
+    )
+    renderer = MessageRenderer()
+    assert add_messages(frame, renderer)["message"].tolist() == _one_by_one(frame, renderer)
+
+
+def test_events_no_catalog_knows_render_as_record_by_record(tmp_path: Path) -> None:
+    """Large groups without a template get their stand-in sentences column-wise: the same
+    as record by record, with ``%%N`` references resolved and empty values left out."""
+    start = datetime(2001, 5, 1, tzinfo=UTC)
+    values = ["", "disk full", "%%2", "a;b", "%%5 then %%2", ""]
+    events = [
+        EventSpec("Srv", 65000, start + timedelta(minutes=i), level=2,
+                  data=((None, values[i % 6]), (None, values[(i * 5) % 6]), (None, "")))
+        for i in range(40)
+    ]  # fmt: skip
+    events += [EventSpec("Acme Backup Agent", 43, start, level=4) for _ in range(20)]  # none
+    events += [
+        EventSpec("Acme Backup Agent", 44, start, data=((None, ""), (None, ""))) for _ in range(20)
+    ]
+    frame = evtxscan.read_frame(write_evtx(tmp_path / "acme.evtx", events))
+    renderer = MessageRenderer()
+    got = add_messages(frame, renderer)["message"].tolist()
+    assert got == _one_by_one(frame, renderer)
+    srv = [m for m in got if m.startswith("Srv event 65000")]
+    assert len(srv) == 40 and not any("%%" in m for m in srv)
+    assert "Srv event 65000: a;b; a;b" in srv and "Srv event 65000: disk full" in srv
+    assert "Srv event 65000" in srv  # (both values empty)
+    assert got.count("Acme Backup Agent event 43") == 20 == got.count("Acme Backup Agent event 44")
 
 
 def test_unknown_events_fall_back_and_never_borrow_a_sentence(samples: Path) -> None:
