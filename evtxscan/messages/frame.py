@@ -112,28 +112,39 @@ def _render_shape(batch: _Batch, rows: np.ndarray, resolution: Resolution) -> pa
     return pc.binary_join_element_wise(*pieces, "")
 
 
-def _fallback_shape(
-    batch: _Batch, rows: np.ndarray, resolution: Resolution, label: str | None, event_id: Any
+def _stand_ins(
+    batch: _Batch, shapes: list[tuple[np.ndarray, Resolution, str | None, Any]]
 ) -> pa.Array:
-    """:func:`~evtxscan.messages.render.fallback_message` of records sharing one shape no
-    template renders (all with the same count of values), with Arrow kernels: the values
-    with ``%%N`` references resolved in Python, the empty ones left out, the rest joined."""
-    head = f"{label or 'Unknown provider'} event {'?' if event_id is None else event_id}"
-    count = int(batch.counts[rows[0]])
-    if count == 0:
-        return pa.array([head] * len(rows), pa.string())
-    taken = batch.values.take(pa.array((batch.offsets[rows][:, None] + np.arange(count)).ravel()))
-    work = pc.match_substring(taken, "%%")
-    if pc.any(work).as_py():
-        expand = resolution.expander.expand
-        mended = [expand(v) for v in pc.filter(taken, work).to_pylist()]
-        taken = pc.replace_with_mask(taken, work, pa.array(mended, pa.string()))
+    """:func:`~evtxscan.messages.render.fallback_message` of records no template renders
+    (``shapes``: rows, resolution, label, event ID), all shapes together with Arrow kernels
+    (a timeline holds thousands of small ones): the values with ``%%N`` references resolved
+    in Python by their shape's expander, the empty ones left out, the rest joined."""
+    rows = np.concatenate([rows for rows, *_ in shapes])
+    sizes = np.array([len(rows) for rows, *_ in shapes], dtype=np.int64)
+    heads = [f"{label or 'Unknown provider'} event {'?' if event is None else event}"
+             for _, _, label, event in shapes]  # fmt: skip
+    head = pa.array(heads, pa.string()).take(pa.array(np.repeat(np.arange(len(shapes)), sizes)))
+    counts = batch.counts[rows].astype(np.int64)
+    row_of_value = np.repeat(np.arange(len(rows)), counts)
+    starts = np.cumsum(counts) - counts
+    taken = batch.values.take(pa.array(batch.offsets[rows][row_of_value] + np.arange(
+        int(counts.sum())) - starts[row_of_value]))  # fmt: skip
+    work = np.flatnonzero(np.asarray(pc.match_substring(taken, "%%"), dtype=bool))
+    if len(work):
+        shape_of_value = np.repeat(np.arange(len(shapes)), sizes)[row_of_value[work]]
+        texts = pc.take(taken, pa.array(work)).to_pylist()
+        expanders = [resolution.expander for _, resolution, *_ in shapes]
+        pairs = zip(shape_of_value.tolist(), texts, strict=True)
+        mended = [expanders[shape].expand(value) for shape, value in pairs]
+        mask = np.zeros(len(taken), dtype=bool)
+        mask[work] = True
+        taken = pc.replace_with_mask(taken, pa.array(mask), pa.array(mended, pa.string()))
     shown = np.asarray(pc.not_equal(pc.utf8_length(taken), 0), dtype=bool)
-    per_row = shown.reshape(len(rows), count).sum(axis=1)
+    per_row = np.bincount(row_of_value[shown], minlength=len(rows))
     offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32)
     lists = pa.ListArray.from_arrays(pa.array(offsets), pc.filter(taken, pa.array(shown)))
-    text = pc.binary_join_element_wise(f"{head}: ", pc.binary_join(lists, "; "), "")
-    return pc.if_else(pa.array(per_row > 0), text, pa.scalar(head, pa.string()))
+    text = pc.binary_join_element_wise(head, ": ", pc.binary_join(lists, "; "), "")
+    return pc.if_else(pa.array(per_row > 0), text, head)
 
 
 def _combine(keys: np.ndarray) -> np.ndarray:
@@ -254,17 +265,17 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     positions: list[np.ndarray] = []
     texts: list[str] = []  # records rendered one by one (small groups, logged, fallback)
     text_rows: list[np.ndarray] = []
+    stand_ins: list[tuple[np.ndarray, Resolution, str | None, Any]] = []
     for rows, resolution, label, event_id in shapes.groups:
         fast = shapes.template_rows(rows, resolution)
         if len(fast) >= _ARROW_MIN:
             parts.append(_render_shape(batch, fast, resolution))
             positions.append(fast)
             rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
-        elif resolution.compiled is None and len(rows) >= _ARROW_MIN:  # no template: stand-ins
+        elif resolution.compiled is None:  # no template: stand-ins, all shapes' at once
             plain = rows[~shapes.has_logged[rows]]  # (those with logged text show it)
-            if len(plain) >= _ARROW_MIN:
-                parts.append(_fallback_shape(batch, plain, resolution, label, event_id))
-                positions.append(plain)
+            if len(plain):
+                stand_ins.append((plain, resolution, label, event_id))
                 rows = rows[shapes.has_logged[rows]]
         if len(rows):
             count = int(batch.counts[rows[0]])
@@ -276,6 +287,9 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     if texts:
         parts.append(pa.array(texts, pa.string()))
         positions.append(np.concatenate(text_rows))
+    if stand_ins:
+        parts.append(_stand_ins(batch, stand_ins))
+        positions.append(np.concatenate([rows for rows, *_ in stand_ins]))
     where = np.concatenate(positions)
     inverse = np.empty(n, dtype=np.int64)
     inverse[where] = np.arange(n)

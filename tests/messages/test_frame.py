@@ -129,8 +129,9 @@ def test_batches_render_as_record_by_record(samples: Path) -> None:
 
 
 def test_events_no_catalog_knows_render_as_record_by_record(tmp_path: Path) -> None:
-    """Large groups without a template get their stand-in sentences column-wise: the same
-    as record by record, with ``%%N`` references resolved and empty values left out."""
+    """Records without a template get their stand-in sentences column-wise, in large shapes
+    and small: the same as record by record, with ``%%N`` references resolved by their
+    provider's tables and empty values left out."""
     start = datetime(2001, 5, 1, tzinfo=UTC)
     values = ["", "disk full", "%%2", "a;b", "%%5 then %%2", ""]
     events = [
@@ -139,6 +140,11 @@ def test_events_no_catalog_knows_render_as_record_by_record(tmp_path: Path) -> N
         for i in range(40)
     ]  # fmt: skip
     events += [EventSpec("Acme Backup Agent", 43, start, level=4) for _ in range(20)]  # none
+    events += [  # many shapes of a record or two (a timeline holds thousands)
+        EventSpec("EventLog", 60000 + i // 2, start, data=tuple((None, values[(i + k) % 6])
+                  for k in range(i % 4)))
+        for i in range(30)
+    ]  # fmt: skip
     events += [
         EventSpec("Acme Backup Agent", 44, start, data=((None, ""), (None, ""))) for _ in range(20)
     ]
