@@ -76,9 +76,7 @@ def evt_index(batch: EvtBatch) -> RecordIndex:
     head = batch.columns.head
     n = len(head)
     number = head["number"].astype(np.uint64)
-    seconds = head["generated"].astype(np.int64)
-    time = (seconds * 1_000_000).astype("datetime64[us]")
-    time[seconds >= _LATEST_EVT_SECONDS] = np.datetime64("NaT")
+    time, _ = _evt_times(head)
     event_id, kind = head["event_id"].astype(np.uint64), head["event_type"]
     absent = Numbers(np.zeros(n, np.uint64), np.zeros(n, bool), np.zeros(n, bool))
     provider = _listed(batch.columns.source_name)
@@ -122,10 +120,7 @@ def evt_observed(batch: EvtBatch) -> tuple[dict[str, np.ndarray], np.ndarray]:
     read as missing (after 2100: counted as values lost)."""
     head = batch.columns.head
     number = head["number"].astype(np.float64)
-    seconds = head["generated"].astype(np.int64)
-    bad_time = seconds >= _LATEST_EVT_SECONDS
-    time = (seconds * 1_000_000).astype("datetime64[us]")
-    time[bad_time] = np.datetime64("NaT")
+    time, bad_time = _evt_times(head)
     columns = {
         "recovered": np.asarray(batch.recovered, dtype=bool),
         "torn": bad_time | (head["number"] == 0),
@@ -135,6 +130,16 @@ def evt_observed(batch: EvtBatch) -> tuple[dict[str, np.ndarray], np.ndarray]:
         "record_id": number,
     }
     return columns, np.asarray(head["written"].astype(np.int64) >= _LATEST_EVT_SECONDS)
+
+
+def _evt_times(head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TimeGenerated as datetime64[us] (NaT from 2100 on, as typed rows read it), and where
+    it is missing."""
+    seconds = head["generated"].astype(np.int64)
+    missing = seconds >= _LATEST_EVT_SECONDS
+    time = (seconds * 1_000_000).astype("datetime64[us]")
+    time[missing] = np.datetime64("NaT")
+    return time, missing
 
 
 def _present(values: np.ndarray) -> Numbers:

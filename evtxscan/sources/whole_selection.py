@@ -79,8 +79,9 @@ class WholeChoice:
             observed, lost = evt_observed(batch)
             report.observe_rows(**observed)
             decode = self._decoded(evt_index(batch))
-            if lost.any() and (~decode & lost).any():  # decoded rows count their own
-                report.add_lost({"written_time": int(np.count_nonzero(~decode & lost))})
+            undecoded_lost = int(np.count_nonzero(lost & ~decode))  # (decoded rows: their own)
+            if undecoded_lost:
+                report.add_lost({"written_time": undecoded_lost})
             if decode.any():
                 chosen = batch if decode.all() else batch.take(np.flatnonzero(decode))
                 yield chosen.frame(self.source.display, options.host_map)
