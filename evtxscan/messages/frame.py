@@ -123,7 +123,8 @@ def _stand_ins(
     sizes = np.array([len(rows) for rows, *_ in shapes], dtype=np.int64)
     heads = [f"{label or 'Unknown provider'} event {'?' if event is None else event}"
              for _, _, label, event in shapes]  # fmt: skip
-    head = pa.array(heads, pa.string()).take(pa.array(np.repeat(np.arange(len(shapes)), sizes)))
+    shape_of_row = np.repeat(np.arange(len(shapes)), sizes)
+    head = pa.array(heads, pa.string()).take(pa.array(shape_of_row))
     counts = batch.counts[rows].astype(np.int64)
     row_of_value = np.repeat(np.arange(len(rows)), counts)
     starts = np.cumsum(counts) - counts
@@ -131,7 +132,7 @@ def _stand_ins(
         int(counts.sum())) - starts[row_of_value]))  # fmt: skip
     work = np.flatnonzero(np.asarray(pc.match_substring(taken, "%%"), dtype=bool))
     if len(work):
-        shape_of_value = np.repeat(np.arange(len(shapes)), sizes)[row_of_value[work]]
+        shape_of_value = shape_of_row[row_of_value[work]]
         texts = pc.take(taken, pa.array(work)).to_pylist()
         expanders = [resolution.expander for _, resolution, *_ in shapes]
         pairs = zip(shape_of_value.tolist(), texts, strict=True)

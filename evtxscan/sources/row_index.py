@@ -13,13 +13,11 @@ its typed rows, and :func:`evt_observed` what the batch's integrity report folds
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
 from evtxscan.records.values import LATEST_TIME
-from evtxscan.sources.evt.frame import KEYWORDS, LEVELS, EventType
+from evtxscan.sources.evt.frame import KEYWORDS, LEVELS, EventType, type_values
 from evtxscan.sources.evt.reader import EvtBatch
 from evtxscan.sources.evtx.index import Numbers, RecordIndex, Texts
 
@@ -76,7 +74,9 @@ def evt_index(batch: EvtBatch) -> RecordIndex:
     head = batch.columns.head
     n = len(head)
     number = head["number"].astype(np.uint64)
-    time, _ = _evt_times(head)
+    seconds = head["generated"].astype(np.int64)
+    time = (seconds * 1_000_000).astype("datetime64[us]")
+    time[seconds >= _LATEST_EVT_SECONDS] = np.datetime64("NaT")  # as typed rows read it
     event_id, kind = head["event_id"].astype(np.uint64), head["event_type"]
     absent = Numbers(np.zeros(n, np.uint64), np.zeros(n, bool), np.zeros(n, bool))
     provider = _listed(batch.columns.source_name)
@@ -114,32 +114,21 @@ def evt_index(batch: EvtBatch) -> RecordIndex:
     )
 
 
-def evt_observed(batch: EvtBatch) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """What :meth:`FileReport.observe_rows` takes for every record of an .evt batch, as
-    :meth:`FileReport.observe` reads its typed rows, and which records' written times are
-    read as missing (after 2100: counted as values lost)."""
-    head = batch.columns.head
-    number = head["number"].astype(np.float64)
-    time, bad_time = _evt_times(head)
+def evt_observed(batch: EvtBatch, index: RecordIndex) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What :meth:`FileReport.observe_rows` takes for every record of an .evt batch (``index``:
+    its :func:`evt_index`), as :meth:`FileReport.observe` reads its typed rows, and which
+    records' written times are read as missing (after 2100: counted as values lost)."""
+    number = index.record_number.astype(np.float64)
     columns = {
-        "recovered": np.asarray(batch.recovered, dtype=bool),
-        "torn": bad_time | (head["number"] == 0),
-        "time": time,
-        "chunk": np.full(len(head), -1, dtype=np.int64),
+        "recovered": index.recovered,
+        "torn": np.isnat(index.time) | (index.record_number == 0),  # (a time from 2100 on)
+        "time": index.time,
+        "chunk": np.full(len(index), -1, dtype=np.int64),
         "number": number,
         "record_id": number,
     }
-    return columns, np.asarray(head["written"].astype(np.int64) >= _LATEST_EVT_SECONDS)
-
-
-def _evt_times(head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TimeGenerated as datetime64[us] (NaT from 2100 on, as typed rows read it), and where
-    it is missing."""
-    seconds = head["generated"].astype(np.int64)
-    missing = seconds >= _LATEST_EVT_SECONDS
-    time = (seconds * 1_000_000).astype("datetime64[us]")
-    time[missing] = np.datetime64("NaT")
-    return time, missing
+    written = batch.columns.head["written"].astype(np.int64)
+    return columns, np.asarray(written >= _LATEST_EVT_SECONDS)
 
 
 def _present(values: np.ndarray) -> Numbers:
@@ -147,21 +136,14 @@ def _present(values: np.ndarray) -> Numbers:
     return Numbers(values.astype(np.uint64), np.ones(n, dtype=bool), np.zeros(n, dtype=bool))
 
 
-def _by_type(kind: np.ndarray, table: Mapping[EventType, int]) -> Numbers:
+def _by_type(kind: np.ndarray, table: dict[EventType, int]) -> Numbers:
     """Per record, the number ``table`` gives its event type (absent for unknown types)."""
-    values = np.zeros(len(kind), dtype=np.uint64)
-    known = np.zeros(len(kind), dtype=bool)
-    for event_type, value in table.items():
-        rows = kind == event_type
-        values[rows] = value
-        known |= rows
+    values, known = type_values(kind, table, "uint64")
     return Numbers(values, known, np.zeros(len(kind), dtype=bool))
 
 
 def _listed(values: list[str | None] | list[str], strip: bool = False) -> Texts:
     """Texts of a list (None: missing) coded as :func:`_texts` codes a column of them."""
-    array = np.array(values, dtype=object) if values else np.zeros(0, dtype=object)
-    if strip:
-        array = np.array([None if v is None else v.strip() for v in values], dtype=object)
-    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    texts = [None if v is None else v.strip() for v in values] if strip else values
+    codes, uniques = pd.factorize(np.array(texts, dtype=object), use_na_sentinel=True)
     return Texts(codes.astype(np.int32), [str(value) for value in uniques])

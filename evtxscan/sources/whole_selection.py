@@ -76,9 +76,10 @@ class WholeChoice:
             include_recovered=options.include_recovered,
         )
         for batch in batches:
-            observed, lost = evt_observed(batch)
+            index = evt_index(batch)
+            observed, lost = evt_observed(batch, index)
             report.observe_rows(**observed)
-            decode = self._decoded(evt_index(batch))
+            decode = self._decoded(index)
             undecoded_lost = int(np.count_nonzero(lost & ~decode))  # (decoded rows: their own)
             if undecoded_lost:
                 report.add_lost({"written_time": undecoded_lost})

@@ -206,7 +206,7 @@ def test_evt_index_equals_the_index_of_the_typed_rows(batches: Callable[[bytes],
                     assert a.dtype == b.dtype, field.name
                     assert np.array_equal(a, b, equal_nan=a.dtype.kind == "M"), field.name
             typed.observe(frame)
-            observed, lost = evt_observed(batch)
+            observed, lost = evt_observed(batch, got)
             counted.observe_rows(**observed)
             counted.add_lost({"written_time": int(lost.sum())} if lost.any() else {})
             picked = np.flatnonzero(np.arange(len(frame)) % 3 == 1)

@@ -139,13 +139,21 @@ def _integers(values: np.ndarray | None, dtype: str, n: int = 0) -> Any:
 
 def _by_type(kind: np.ndarray, table: dict[EventType, int], dtype: str) -> Any:
     """Per record, the value ``table`` gives its event type (missing for unknown types)."""
-    values = np.zeros(len(kind), dtype=dtype.lower())
+    values, known = type_values(kind, table, dtype.lower())
+    return pd.arrays.IntegerArray(values, ~known)
+
+
+def type_values(
+    kind: np.ndarray, table: dict[EventType, int], dtype: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, the number ``table`` gives its event type, and whether it gives one."""
+    values = np.zeros(len(kind), dtype=dtype)
     known = np.zeros(len(kind), dtype=bool)
     for event_type, value in table.items():
         rows = kind == event_type
         values[rows] = value
         known |= rows
-    return pd.arrays.IntegerArray(values, ~known)
+    return values, known
 
 
 def _data(columns: EvtColumns) -> pa.ListArray:
