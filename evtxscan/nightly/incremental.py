@@ -35,9 +35,16 @@ from evtxscan.nightly.admission import (
     stream_tops,
 )
 from evtxscan.nightly.model import Change, HistoryRow, StreamKey, Watermark
-from evtxscan.records.batch import empty_frame
+from evtxscan.nightly.seen_rows import SeenRows
 from evtxscan.records.hosts import HostMap
-from evtxscan.sources.chunk_plan import ChunkPlan, Marks, PlanSteps, RangeReader, run_plan
+from evtxscan.sources.chunk_plan import (
+    ChunkPlan,
+    MarkColumns,
+    Marks,
+    PlanSteps,
+    RangeReader,
+    run_plan,
+)
 from evtxscan.sources.evtx.layout import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -256,18 +263,16 @@ class IncrementalPlanner:
         probe = max(usable, key=lambda h: (h.last, h.index))
         if self.known_chunks([prints(probe.index)]):
             return set()  # the newest chunk was read before: its fingerprint tells the rest
-        rows = yield from reads.rows([probe.index])
-        rows = rows[~rows["recovered"]]
-        stream = _single_stream(rows)
+        rows = (yield from reads.rows([probe.index])).live()
+        stream = rows.single_stream()
         mark = None if stream is None else self.book.prior.get(stream)
         if stream is None or mark is None:
             return set()
-        ids = rows["event_record_id"].astype("int64")
-        newest = rows.iloc[int(ids.to_numpy().argmax())]
+        newest = rows.newest()
         reason = None
-        if int(newest["event_record_id"]) < mark.record_id:
-            if mark.record_time is not None and newest["time"] > mark.record_time:
-                reason = f"EventRecordID fell from {mark.record_id} to {ids.max()}"
+        if int(rows.record_id[newest]) < mark.record_id:
+            if mark.record_time is not None and rows.row(newest)["time"] > mark.record_time:
+                reason = f"EventRecordID fell from {mark.record_id} to {rows.record_id[newest]}"
         else:
             anchor = [h.index for h in usable if h.first <= mark.record_id <= h.last]
             if anchor and self.known_chunks([prints(anchor[0])]):
@@ -278,10 +283,10 @@ class IncrementalPlanner:
             if fresh > FEW_NEW_RECORDS:  # many: left to index-first reading (decode what is needed)
                 later = []
             extra = sorted({*anchor[:1], *later} - reads.done - reads.marked)
-            there = _joined([rows, (yield from reads.rows(extra))]) if extra else rows
-            same = there[(there["event_record_id"] == mark.record_id).fillna(False)]
-            if not same.empty:
-                row = same.iloc[0]
+            there = rows.joined((yield from reads.rows(extra))) if extra else rows
+            same = there.first_with_id(mark.record_id)
+            if same is not None:
+                row = there.row(same)
                 if record_key(row["time"], row["event_id"], row["provider"]) != mark.record_key:
                     reason = f"record {mark.record_id} is not the one read before"
         host, channel = stream
@@ -309,18 +314,6 @@ class IncrementalPlanner:
 #: apart and read index-first (a second read then decodes the context a night carries).
 FEW_NEW_RECORDS = 5_000
 
-#: What the planner reads of the chunks it decodes itself.
-_MARK_COLUMNS = [
-    "host",
-    "channel",
-    "event_record_id",
-    "record_number",
-    "time",
-    "event_id",
-    "provider",
-    "recovered",
-]
-
 
 @dataclass
 class _Reads:
@@ -335,42 +328,21 @@ class _Reads:
 
     def rows(
         self, indexes: list[int]
-    ) -> Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], pd.DataFrame]:
+    ) -> Generator[tuple[ChunkRange, ...], list[Decoded] | list[Marks], SeenRows]:
         """The chunks' records, in the columns a watermark needs."""
         spans = _spans(indexes, self.first_offset)
         outputs = yield spans
         chunks = {i for span in spans for i in range(span.start, span.stop)}
-        frames: list[pd.DataFrame] = []
+        marks: list[Marks] = []
         for output in outputs:
             if isinstance(output, Marks):
                 self.marked |= chunks
-                frames.append(output.frame[_MARK_COLUMNS])
+                marks.append(output)
             else:
                 self.done |= chunks
                 self.decoded.append(output)
-                frames += [frame[_MARK_COLUMNS] for frame in output[0]]
-        return _joined(frames)
-
-
-def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Narrow frames as one (categories may differ: compared as values, never written)."""
-    if not frames:
-        return empty_frame()[_MARK_COLUMNS]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-
-def _single_stream(rows: pd.DataFrame) -> StreamKey | None:
-    """(host, channel) when every record is of one stream and numbered as logged."""
-    live = rows
-    if live.empty or live["host"].nunique() != 1 or live["channel"].nunique() != 1:
-        return None
-    ids, numbers = live["event_record_id"], live["record_number"]
-    if ids.isna().any() or not (ids == numbers).all() or (ids.astype("int64") <= 0).any():
-        return None
-    host, channel = live["host"].iloc[0], live["channel"].iloc[0]
-    if host is None or channel is None or host is pd.NA or channel is pd.NA:
-        return None
-    return str(host), str(channel)
+                marks += [Marks(MarkColumns.of(frame), slice(None)) for frame in output[0]]
+        return SeenRows.of(marks)
 
 
 def _spans(indexes: list[int], first_offset: int) -> tuple[ChunkRange, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
@@ -19,11 +20,48 @@ RangeReader = Callable[[ChunkRange], Decoded]
 
 
 @dataclass(frozen=True)
+class MarkColumns:
+    """The columns a planner decides from, of a frame of records, as numpy arrays: made once
+    per batch of files (deciding each log from its own pandas slices cost milliseconds)."""
+
+    frame: pd.DataFrame  # the records (exact values of single rows: ``frame.iloc``)
+    host: np.ndarray  # object: str, or None when absent
+    channel: np.ndarray  # object: str, or None
+    record_id: np.ndarray  # uint64 EventRecordID (0 when absent)
+    has_record_id: np.ndarray  # bool
+    record_number: np.ndarray  # int64
+    recovered: np.ndarray  # bool
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> MarkColumns:
+        ids = frame["event_record_id"]
+        return cls(
+            frame=frame,
+            host=_texts(frame["host"]),
+            channel=_texts(frame["channel"]),
+            record_id=ids.fillna(0).to_numpy(dtype=np.uint64),
+            has_record_id=ids.notna().to_numpy(dtype=bool),
+            record_number=frame["record_number"].fillna(-1).to_numpy(dtype=np.int64),
+            recovered=frame["recovered"].to_numpy(dtype=bool),
+        )
+
+
+@dataclass(frozen=True)
 class Marks:
     """The System columns of every record of some chunk ranges, read from the index alone:
-    what a planner needs to decide (the ranges are then read as any others, by the reader)."""
+    what a planner needs to decide (the ranges are then read as any others, by the reader).
+    ``rows``: where the ranges' records are in ``columns`` (a batch of several files')."""
 
-    frame: pd.DataFrame
+    columns: MarkColumns
+    rows: slice | np.ndarray
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """A text column as an object array of str, None where absent."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        table = np.array([*column.cat.categories.astype(str), None], dtype=object)
+        return np.asarray(table[column.cat.codes.to_numpy()])
+    return np.asarray(column.astype(object).where(column.notna(), None).to_numpy(dtype=object))
 
 
 #: A step applied to every batch as it leaves the stream (e.g. adding rendered messages).

@@ -28,7 +28,7 @@ from evtxscan.sources.fileview import FileView
 from evtxscan.sources.inputs import Buffer, Member, Source, bundle_members, open_source
 from evtxscan.sources.integrity import FileReport, FileStatus
 from evtxscan.sources.known_files import KnownFiles
-from evtxscan.sources.planned_batches import plan_together
+from evtxscan.sources.planned_batches import plan_together, planned_runs
 from evtxscan.sources.skipped import SkippedStats, merge_stats
 from evtxscan.sources.small_runs import SmallRun, SmallRunTask
 from evtxscan.sources.whole_files import whole_file_reader
@@ -244,21 +244,7 @@ class FileReading:
             else (self.planner.plan(f.source, f.data, f.first_offset, f.report, no_reads)
                   for f in files)
         )  # fmt: skip
-        run: list[tuple[small_evtx.SmallFile, ChunkPlan]] = []
-        for file, plan in zip(files, plans, strict=True):
-            if plan is not None:  # (its header was inspected)
-                plan = dataclasses.replace(plan, first_offset=file.first_offset)
-                if not (plan.decoded or plan.spans):
-                    continue  # nothing to read (skipped whole): the run goes on
-                if not plan.decoded and (plan.spans == tuple(file.spans) or reads):
-                    run.append((dataclasses.replace(file, spans=list(plan.spans)), plan))
-                    continue  # read with the batch (what the plan leaves to read, if in part)
-            if run:
-                yield [f for f, _ in run], [p for _, p in run]
-                run = []
-            yield [file], [plan]
-        if run:
-            yield [f for f, _ in run], [p for _, p in run]
+        yield from planned_runs(files, plans, reads)
 
     def _settle(self, task: SmallRunTask, future: Future[SmallRun]) -> Iterator[pd.DataFrame]:
         """A batch of small files a worker read, taken in input order (see ``small_runs``)."""

@@ -7,10 +7,10 @@ per log, and the chunks left to read are then read log by log: a night over hund
 grown logs cost most of a full scan. Here the plans of a batch of small logs advance side
 by side (:data:`~evtxscan.sources.chunk_plan.PlanSteps`): each step's ranges of every log
 are indexed in one batch and given to the planners as index columns only
-(:class:`~evtxscan.sources.chunk_plan.Marks`, the same System columns the decoded rows
-would have), and those ranges are left to the reader, which reads what each plan leaves in
-one batched index-first read (``FileReading._planned``). The plans finish in input order,
-so notes, resets and counts are those of plans made log by log.
+(:class:`~evtxscan.sources.chunk_plan.Marks`: the System columns the decoded rows would
+have, converted to numpy once per batch), and those ranges are left to the reader, which
+reads what the plans leave in batched index-first reads (:func:`planned_runs`). The plans
+finish in input order, so notes, resets and counts are those of plans made log by log.
 
 A log whose ranges hold records the index leaves to the renderer, whose planner fails, or
 whose batch cannot be read (a reader bug, the time budget) gets no plan here (None): it is
@@ -19,20 +19,29 @@ planned again on its own, its ranges decoded, where any error is reported as for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
 from evtxscan.records.schema import DATA_TYPE
 from evtxscan.sources.budget import TimeBudgetExceeded, within
-from evtxscan.sources.chunk_plan import ChunkPlan, ChunkPlanner, Decoded, Marks, PlanSteps
+from evtxscan.sources.chunk_plan import (
+    ChunkPlan,
+    ChunkPlanner,
+    Decoded,
+    MarkColumns,
+    Marks,
+    PlanSteps,
+)
 from evtxscan.sources.evtx.decode import DecodeOptions, index_ranges
-from evtxscan.sources.evtx.file_slices import rows_at, rows_by_number
+from evtxscan.sources.evtx.file_slices import rows_by_number
 from evtxscan.sources.evtx.frames import index_frame
+from evtxscan.sources.evtx.layout import CHUNK_SIZE
 from evtxscan.sources.evtx.reader import ChunkRange, RangeResult
 from evtxscan.sources.evtx.selective import read_ranges_decoded
 from evtxscan.sources.inputs import Buffer
-from evtxscan.sources.small_evtx import SmallFile
+from evtxscan.sources.small_evtx import PLANNED_READ_BYTES, SmallFile
 from evtxscan.sources.worker import ReadOptions
 
 
@@ -106,9 +115,10 @@ def _marks_together(
         frame = index_frame(index, data, binary, source_files=names, host_map=options.host_map)
     except (Exception, TimeBudgetExceeded):  # each file planned on its own
         return None
+    columns = MarkColumns.of(frame)  # once for the batch: each file's marks are its rows
     out: list[list[Marks] | None] = []
     for rows in rows_by_number(index.source, len(items)):  # decoded, each would be its row
-        out.append(None if index.fallback[rows].any() else [Marks(rows_at(frame, rows))])
+        out.append(None if index.fallback[rows].any() else [Marks(columns, rows)])
     return out
 
 
@@ -141,3 +151,34 @@ def _items(
         (file.source.display, file.data, list(spans), RangeResult())
         for file, spans in zip(files, wanted, strict=True)
     ]
+
+
+def planned_runs(
+    files: Sequence[SmallFile], plans: Iterable[ChunkPlan | None], reads: bool
+) -> Iterator[tuple[list[SmallFile], list[ChunkPlan | None]]]:
+    """Runs of ``files`` to read in one batch, each with what its plan leaves to read (at
+    most :data:`~evtxscan.sources.small_evtx.PLANNED_READ_BYTES` of chunks a run); a file
+    whose plan holds decoded rows, or that has no plan (None: planned again alone), on its
+    own; files with nothing left to read are left out. ``reads``: the planner read chunks
+    (then a plan's ranges may be a part of the file's)."""
+    run: list[tuple[SmallFile, ChunkPlan]] = []
+    run_bytes = 0
+    for file, plan in zip(files, plans, strict=True):
+        if plan is not None:  # (its header was inspected)
+            plan = dataclasses.replace(plan, first_offset=file.first_offset)
+            if not (plan.decoded or plan.spans):
+                continue  # nothing to read (skipped whole): the run goes on
+            if not plan.decoded and (plan.spans == tuple(file.spans) or reads):
+                size = sum(s.stop - s.start for s in plan.spans) * CHUNK_SIZE
+                if run and run_bytes + size > PLANNED_READ_BYTES:
+                    yield [f for f, _ in run], [p for _, p in run]
+                    run, run_bytes = [], 0
+                run.append((dataclasses.replace(file, spans=list(plan.spans)), plan))
+                run_bytes += size
+                continue  # read with the batch (what the plan leaves to read, if in part)
+        if run:
+            yield [f for f, _ in run], [p for _, p in run]
+            run, run_bytes = [], 0
+        yield [file], [plan]
+    if run:
+        yield [f for f, _ in run], [p for _, p in run]

@@ -15,7 +15,15 @@ import pytest
 from nightly_compare import every_folder, same_outcome
 from nightly_scenario import run_at, state_tables
 
-from evtxscan.sources import file_reading, planned_batches, planned_logs, small_evtx, stream
+from evtxscan.scanning import pipeline
+from evtxscan.sources import (
+    file_reading,
+    planned_batches,
+    planned_logs,
+    small_evtx,
+    small_runs,
+    stream,
+)
 from evtxscan.sources.chunk_plan import ChunkPlan, PlanSteps
 from evtxscan.sources.evtx import decode
 from evtxscan.sources.evtx.layout import CHUNK_SIZE, FILE_HEADER_SIZE
@@ -139,4 +147,45 @@ def test_large_logs_planned_together_equal_logs_planned_alone(
         same_outcome(together, pooled)  # what plans leave read by worker processes
         assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "pooled.db")
     assert groups and max(groups) > 1  # planned in groups (from the second night on)
+    assert together.stats.chunks_below_watermark > 0
+
+
+def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night with watermarks plans small logs in larger batches (most of each log is then
+    skipped); what the plans leave is read in parts of at most ``PLANNED_READ_BYTES`` of
+    chunks. Outcome and state equal reading each log as a part of its own."""
+    limits: list[int | None] = []
+    real_run = small_runs.small_evtx_run
+
+    def run_spy(items: list[object], start: int, limit: int | None = None) -> object:
+        limits.append(limit)
+        return real_run(items, start, limit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(small_runs, "small_evtx_run", run_spy)
+    parts: list[int] = []
+    real_batch = small_evtx.decode_small_files
+
+    def batch_spy(files: list[small_evtx.SmallFile], *args: object) -> object:
+        parts.append(len(files))
+        return real_batch(files, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(small_evtx, "decode_small_files", batch_spy)
+    for night in (1, 2, 3):
+        paths = every_folder(tmp_path / "collected", night)
+        limits.clear()
+        parts.clear()
+        together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
+        first = night == 1  # no watermark yet: batches as any stream's
+        expected = pipeline.STREAM_BATCH_BYTES if first else small_evtx.PLANNED_BATCH_BYTES
+        assert limits and set(limits) == {expected}
+        assert max(parts) > 1  # several logs read in one part
+        with monkeypatch.context() as apart:
+            apart.setattr(planned_batches, "PLANNED_READ_BYTES", 1)  # a part per log
+            parts.clear()
+            alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
+            assert not parts or max(parts) == 1
+        same_outcome(together, alone)
+        assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
     assert together.stats.chunks_below_watermark > 0
