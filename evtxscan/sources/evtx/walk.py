@@ -154,8 +154,10 @@ def _resynced(
 
 
 #: When this few chunks are still walking, the rest of their records are walked in Python
-#: (a lockstep step costs the same whatever the number of chunks in it).
-_TAIL = 4
+#: (a lockstep step costs the same whatever the number of chunks in it, about as much as
+#: walking 25 records in Python). Walking 120 small logs one by one took 130 ms at 24 and
+#: 211 ms at 4; coll200d in 32 MiB batches 221 and 240 ms (best of 5).
+_TAIL = 24
 _HEADER = struct.Struct("<QQQ")  # magic and size, record number, written time
 
 
