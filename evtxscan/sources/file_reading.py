@@ -202,7 +202,22 @@ class FileReading:
     def _read_small_files(self, run: list[Source]) -> Iterator[pd.DataFrame]:
         """Small EVTX files read as one batch (if that fails, one by one), in input order."""
         reports = [FileReport(path=source.display) for source in run]
-        files = small_evtx.open_small_files(run, reports, self._duplicate, self.ahead)
+        if self.planner is not None and self.planner.reads_chunks():  # a night: few are new
+            limit = small_evtx.PLANNED_BATCH_BYTES
+            for files in small_evtx.open_in_batches(
+                run, reports, self._duplicate, self.ahead, limit
+            ):
+                yield from self._read_opened(files, reports)
+        else:
+            files = small_evtx.open_small_files(run, reports, self._duplicate, self.ahead)
+            yield from self._read_opened(files, reports)
+        for report in reports:
+            self._finish(report)
+
+    def _read_opened(
+        self, files: list[small_evtx.SmallFile], reports: list[FileReport]
+    ) -> Iterator[pd.DataFrame]:
+        """A batch of opened small files read, planned first if a planner is given."""
         for part, plans in self._planned(files):
             if len(part) == 1 and plans:  # read on its own (its plan: whole, or in part)
                 file, plan = part[0], plans[0]
@@ -226,8 +241,6 @@ class FileReading:
             else:
                 for file, frames, result in zip(part, outputs, results, strict=True):
                     yield from self._fold(frames, result, file.report, file.source)
-        for report in reports:
-            self._finish(report)
 
     def _planned(
         self, files: list[small_evtx.SmallFile]

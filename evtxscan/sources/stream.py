@@ -193,8 +193,8 @@ class RecordStream(FileReading):
             if pool is not None
             else small_evtx.DECODE_ALL_BATCH_BYTES
         )
-        if planned:  # most of each log is skipped: larger batches share fixed costs
-            limit = max(limit, small_evtx.PLANNED_BATCH_BYTES)
+        if planned:  # most logs and chunks are skipped: larger batches share fixed costs
+            limit = max(limit, small_evtx.PLANNED_RUN_BYTES)
         depth = small_runs.RUNS_AHEAD_PER_WORKER * self.workers
         submit = None
         if pool is not None and self.planner is None:

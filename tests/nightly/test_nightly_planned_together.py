@@ -153,9 +153,10 @@ def test_large_logs_planned_together_equal_logs_planned_alone(
 def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A night with watermarks plans small logs in larger batches (most of each log is then
-    skipped); what the plans leave is read in parts of at most ``PLANNED_READ_BYTES`` of
-    chunks. Outcome and state equal reading each log as a part of its own."""
+    """A night with watermarks takes longer runs of small logs, opened into batches of the
+    logs not read before (most of each log is then skipped); what the plans leave is read
+    in parts of at most ``PLANNED_READ_BYTES`` of chunks. Outcome and state equal reading
+    each log as a part of its own, and batches of one log each."""
     limits: list[int | None] = []
     real_run = small_runs.small_evtx_run
 
@@ -172,20 +173,31 @@ def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
         return real_batch(files, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(small_evtx, "decode_small_files", batch_spy)
+    planned: list[int] = []
+    real_plans = planned_batches.plan_together
+
+    def plans_spy(planner: object, files: list[small_evtx.SmallFile], options: object) -> object:
+        planned.append(len(files))
+        return real_plans(planner, files, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(file_reading, "plan_together", plans_spy)
     for night in (1, 2, 3):
         paths = every_folder(tmp_path / "collected", night)
         limits.clear()
         parts.clear()
         together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
         first = night == 1  # no watermark yet: batches as any stream's
-        expected = pipeline.STREAM_BATCH_BYTES if first else small_evtx.PLANNED_BATCH_BYTES
+        expected = pipeline.STREAM_BATCH_BYTES if first else small_evtx.PLANNED_RUN_BYTES
         assert limits and set(limits) == {expected}
         assert max(parts) > 1  # several logs read in one part
         with monkeypatch.context() as apart:
             apart.setattr(planned_batches, "PLANNED_READ_BYTES", 1)  # a part per log
+            apart.setattr(small_evtx, "PLANNED_BATCH_BYTES", 1)  # and a batch per log
             parts.clear()
+            planned.clear()
             alone = run_at(paths, tmp_path / "alone.db", tmp_path / "out-alone", night)
             assert not parts or max(parts) == 1
+            assert first or (planned and max(planned) == 1)
         same_outcome(together, alone)
         assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
     assert together.stats.chunks_below_watermark > 0

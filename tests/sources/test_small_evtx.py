@@ -382,3 +382,28 @@ def test_a_run_sniffs_each_file_whole_even_from_short_reads(
         "notes.txt": None,
         "missing.evtx": None,
     }
+
+
+def test_batches_opened_slice_by_slice_hold_at_most_the_limit_of_new_logs(
+    tmp_path: Path,
+) -> None:
+    """A nightly run opens a long run of small logs slice by slice: logs read before are
+    dropped once hashed, the new ones gathered into batches of at most ``limit`` bytes (a
+    log larger than the limit alone), each new log once, in input order."""
+    root = _collection(tmp_path)
+    run = small_evtx.small_evtx_run(list(expand_paths(root)), 0)
+    sizes = {s.display: Path(s.path).stat().st_size for s in run}
+    known = {s.display for s in run[1::2]}  # every other log was read before
+    reports = [small_evtx.FileReport(path=s.display) for s in run]
+    limit = 2 * max(sizes.values()) + 1
+    batches = list(
+        small_evtx.open_in_batches(
+            run, reports, lambda report, *_a: report.path in known, None, limit
+        )
+    )
+    opened = [f.source.display for batch in batches for f in batch]
+    assert opened == [s.display for s in run if s.display not in known]
+    assert len(batches) > 1 and all(sum(len(f.data) for f in b) <= limit for b in batches)
+    assert all(report.size for report in reports)  # every log was opened and hashed
+    alone = list(small_evtx.open_in_batches(run, reports, lambda *_a: False, None, 1))
+    assert [len(batch) for batch in alone] == [1] * len(run)
