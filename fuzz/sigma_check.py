@@ -134,12 +134,25 @@ def check_sigma(inputs: Path, scratch: Path) -> str | None:
         rules = load_sigma(rule_files(scratch / f"sigma-{name}", texts))
         try:
             result = scan(inputs, sigma=rules, workers=1, **options)  # type: ignore[arg-type]
-            problem = _compare(rules, result.diagnoses, frame) or _report(result, scratch)
+            compared = None if _cut_short(result) else _compare(rules, result.diagnoses, frame)
+            problem = compared or _report(result, scratch)
         except Exception:
             return traceback.format_exc()
         if problem:
             return f"{name} rules: {problem}"
     return None
+
+
+def _cut_short(result: object) -> bool:
+    """Whether a file's time budget stopped the scan (then it reads fewer records than the
+    plain read, and says so in the integrity table): a loaded or paused machine, not a bug.
+    A scan stopped so found one hit fewer than the plain read (seed 200001, its process
+    paused by ``SIGSTOP`` mid-batch while benchmarks ran; reproduced with a 1 ms budget)."""
+    import pandas as pd
+
+    integrity = getattr(result, "integrity", None)
+    assert isinstance(integrity, pd.DataFrame)
+    return bool(integrity["errors"].astype(str).str.contains("time budget").any())
 
 
 def _report(result: object, scratch: Path) -> str | None:

@@ -195,6 +195,30 @@ def test_a_sigma_scan_that_misses_a_hit_is_a_finding(
     assert "Sigma hits differ from a plain read's" in (found / "NOTE.txt").read_text()
 
 
+def test_a_sigma_scan_cut_short_by_its_time_budget_is_no_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan that a file's time budget stopped reads fewer records than the plain read and
+    says so in its integrity table (a loaded or paused machine): its hits are not compared.
+    Counted, they differ: a fuzzer paused mid-batch reported such a "finding"."""
+    import fuzz.sigma_check as sigma_check
+    from evtxscan.scanning import scan
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for n, data in enumerate(all_seeds()["evtx"]):
+        (inputs / f"{n:03d}-evtx").write_bytes(data)
+    assert sigma_check.check_sigma(inputs, tmp_path / "a") is None
+
+    def hurried(paths: object, **options: object) -> object:
+        return scan(paths, **{**options, "time_budget": 1e-9})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sigma_check, "scan", hurried)
+    assert sigma_check.check_sigma(inputs, tmp_path / "b") is None
+    monkeypatch.setattr(sigma_check, "_cut_short", lambda _result: False)
+    assert "Sigma hits differ" in str(sigma_check.check_sigma(inputs, tmp_path / "c"))
+
+
 def test_evt_records_read_again_that_differ_are_a_finding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
