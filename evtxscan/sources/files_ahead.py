@@ -133,11 +133,13 @@ class FilesAhead:
 
     def share(self, sources: Sequence[Source]) -> None:
         """Find ``sources`` (large logs about to be planned as a group: every one is hashed
-        before the first is planned) with this thread and the calling one together: the
-        thread takes them from the first, the caller from the last, each file once. Started
-        whatever ``wanted`` says (a group's hashes are needed now); :meth:`take` then gives
-        each, as found here or by the thread."""
-        new = list(dict.fromkeys(s for s in sources if s.kind == "file" and s not in self._started))
+        before the first is planned; a night's long run of small logs, opened slice by
+        slice) with this thread and the calling one together: the thread takes them from
+        the first, the caller from the last, each file once. Started whatever ``wanted``
+        says (a group's hashes are needed now), but not for files ``unhashed`` says are
+        unchanged; :meth:`take` then gives each, as found here or by the thread."""
+        new = [s for s in dict.fromkeys(sources) if s.kind == "file" and s not in self._started]
+        new = [s for s in new if not self._unchanged(s)]  # a night: most are, not hashed
         try:
             tasks = [self._pool.submit(self._find, [s]) for s in new]
         except RuntimeError:  # closed: the reader does it all
@@ -149,6 +151,16 @@ class FilesAhead:
             done: Future[list[FoundAhead | None]] = Future()
             done.set_result(self._find([source]))
             self._started[source] = (done, 0)
+
+    def _unchanged(self, source: Source) -> bool:
+        """Whether ``unhashed`` says the reader will not hash the file (False if unsure)."""
+        if self.unhashed is None:
+            return False
+        try:
+            stat = os.stat(source.path)
+        except OSError:  # the reader meets it and reports it
+            return False
+        return self.unhashed(source.display, stat.st_size, stat.st_mtime_ns)
 
     def _find(self, sources: list[Source]) -> list[FoundAhead | None]:
         return _find_all(sources, self.small_bytes, self.unhashed, self._stop)

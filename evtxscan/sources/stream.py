@@ -206,8 +206,8 @@ class RecordStream(FileReading):
             while index < len(items):
                 run = runs.run_at(index) if batching else []
                 if run:  # consecutive small logs: one index and one decode for all
-                    if submit is None:
-                        self._start_next(runs, items, index + len(run))
+                    if submit is None:  # a night's long run: hashed by both threads first
+                        self._start_next(runs, items, index + len(run), run if planned else ())
                         yield from self._read_small_files(run)
                     else:  # read by a worker, started ahead
                         yield from self._settle(*runs.take(index))

@@ -18,6 +18,7 @@ from nightly_scenario import run_at, state_tables
 from evtxscan.scanning import pipeline
 from evtxscan.sources import (
     file_reading,
+    files_ahead,
     planned_batches,
     planned_logs,
     small_evtx,
@@ -181,15 +182,25 @@ def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
         return real_plans(planner, files, options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(file_reading, "plan_together", plans_spy)
+    shared: list[int] = []
+    real_share = files_ahead.FilesAhead.share
+
+    def share_spy(self: files_ahead.FilesAhead, sources: list[object]) -> None:
+        shared.append(len(sources))
+        real_share(self, sources)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files_ahead.FilesAhead, "share", share_spy)
     for night in (1, 2, 3):
         paths = every_folder(tmp_path / "collected", night)
         limits.clear()
         parts.clear()
+        shared.clear()
         together = run_at(paths, tmp_path / "together.db", tmp_path / "out-together", night)
         first = night == 1  # no watermark yet: batches as any stream's
         expected = pipeline.STREAM_BATCH_BYTES if first else small_evtx.PLANNED_RUN_BYTES
         assert limits and set(limits) == {expected}
         assert max(parts) > 1  # several logs read in one part
+        assert (not shared) if first else max(shared) > 1  # a run hashed by both threads
         with monkeypatch.context() as apart:
             apart.setattr(planned_batches, "PLANNED_READ_BYTES", 1)  # a part per log
             apart.setattr(small_evtx, "PLANNED_BATCH_BYTES", 1)  # and a batch per log
