@@ -1,4 +1,5 @@
-"""A nightly run does not hash again files whose size and modification time are unchanged."""
+"""A nightly run does not hash again files whose size and modification time are unchanged
+(neither the reader nor the thread that hashes ahead of it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evtxscan.nightly import NightlyOptions, run_nightly
-from evtxscan.sources import known_files
+from evtxscan.sources import files_ahead, known_files
 from evtxscan.synth import EventSpec, write_evtx
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -43,6 +44,15 @@ def test_unchanged_files_are_not_hashed_again(
         return real(content)  # type: ignore[arg-type]
 
     monkeypatch.setattr(known_files, "sha256_of", counting)
+    real_ahead = files_ahead.find_ahead
+
+    def counting_ahead(*args: object, **kwargs: object) -> object:
+        found = real_ahead(*args, **kwargs)  # type: ignore[arg-type]
+        if found is not None:  # hashed ahead (the reader then takes its hash)
+            hashed.append(found.size)
+        return found
+
+    monkeypatch.setattr(files_ahead, "find_ahead", counting_ahead)
     second = night(2)
     assert hashed == []  # both files known by size and time
     assert second.stats.records_decoded == 0  # type: ignore[attr-defined]
