@@ -213,54 +213,62 @@ def measure(folders: dict[str, Path], work: Path, runs: int) -> dict[str, float]
     return numbers
 
 
-def earlier_copy(collection: Path, directory: Path) -> Path:
-    """The collection as it was a day earlier (written once into ``directory``): every log
-    of two chunks or more without its last chunk slot, so the next night finds each grown
-    by what that slot holds (new records, or pre-allocated zeros for logs that did not)."""
-    earlier = directory / f"{collection.name}-earlier"
+def _copied_once(
+    collection: Path, directory: Path, name: str, change: Callable[[Path], None]
+) -> Path:
+    """``collection`` copied into ``directory / name`` and changed there by ``change``, once
+    (a later run reuses the copy)."""
+    earlier = directory / name
     if earlier.is_dir():
         return earlier
-    partial = directory / f"{collection.name}-earlier.part"
+    partial = directory / f"{name}.part"
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(collection, partial)
-    for path in partial.rglob("*.evtx"):
-        size = path.stat().st_size
-        if size >= 4096 + 2 * 65536:
-            os.truncate(path, size - 65536)
+    change(partial)
     partial.rename(earlier)
     return earlier
+
+
+def earlier_copy(collection: Path, directory: Path) -> Path:
+    """The collection as it was a day earlier: every log of two chunks or more without its
+    last chunk slot, so the next night finds each grown by what that slot holds (new
+    records, or pre-allocated zeros for logs that did not)."""
+
+    def cut(copy: Path) -> None:
+        for path in copy.rglob("*.evtx"):
+            size = path.stat().st_size
+            if size >= 4096 + 2 * 65536:
+                os.truncate(path, size - 65536)
+
+    return _copied_once(collection, directory, f"{collection.name}-earlier", cut)
 
 
 def earlier_by_newest_chunk(collection: Path, directory: Path, every: int = 5) -> Path:
-    """The collection as it was a day earlier (written once into ``directory``): every
-    ``every``-th log of two chunks or more with its newest chunk of records zeroed."""
-    earlier = directory / f"{collection.name}-earlier-newest-{every}"
-    if earlier.is_dir():
-        return earlier
-    partial = directory / f"{earlier.name}.part"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(collection, partial)
-    newest: dict[Path, tuple[int, bytes]] = {}  # log: its newest chunk (offset, SHA-256)
-    for path in sorted(partial.rglob("*.evtx")):
-        data = path.read_bytes()
-        heads = [  # (last record number, offset) of each chunk
-            (struct.unpack_from("<Q", data, offset + 16)[0], offset)
-            for offset in range(4096, len(data) - 511, 65536)
-            if data[offset : offset + 8] == b"ElfChnk\x00"
-        ]
-        if len(heads) >= 2:
-            at = max(heads)[1]
-            newest[path] = (at, hashlib.sha256(data[at : at + 65536]).digest())
-    # A chunk read before is skipped wherever it is, and coll200d's hosts share copies of
-    # 16 sample logs: a newest chunk grows in every log holding it, or in none.
-    chosen = sorted({digest for _, digest in newest.values()})[::every]
-    for path, (at, digest) in newest.items():
-        if digest in chosen:
-            data = bytearray(path.read_bytes())
-            data[at : at + 65536] = bytes(len(data[at : at + 65536]))
-            path.write_bytes(data)
-    partial.rename(earlier)
-    return earlier
+    """The collection as it was a day earlier: one in ``every`` of the distinct newest
+    chunks of its logs of two chunks or more zeroed, in every log whose newest it is."""
+
+    def zero(copy: Path) -> None:
+        newest: dict[Path, tuple[int, bytes]] = {}  # log: its newest chunk (offset, SHA-256)
+        for path in sorted(copy.rglob("*.evtx")):
+            data = path.read_bytes()
+            heads = [  # (last record number, offset) of each chunk
+                (struct.unpack_from("<Q", data, offset + 16)[0], offset)
+                for offset in range(4096, len(data) - 511, 65536)
+                if data[offset : offset + 8] == b"ElfChnk\x00"
+            ]
+            if len(heads) >= 2:
+                at = max(heads)[1]
+                newest[path] = (at, hashlib.sha256(data[at : at + 65536]).digest())
+        # A chunk read before is skipped wherever it is, and coll200d's hosts share copies of
+        # 16 sample logs: a newest chunk grows in every log holding it, or in none.
+        chosen = sorted({digest for _, digest in newest.values()})[::every]
+        for path, (at, digest) in newest.items():
+            if digest in chosen:
+                data = bytearray(path.read_bytes())
+                data[at : at + 65536] = bytes(len(data[at : at + 65536]))
+                path.write_bytes(data)
+
+    return _copied_once(collection, directory, f"{collection.name}-earlier-newest-{every}", zero)
 
 
 def measure_unchanged(collection: Path, work: Path, runs: int, directory: Path) -> dict[str, float]:
