@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import IO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,13 +59,27 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     """A batch as an Arrow table with the fixed record schema and pandas dtype metadata.
 
     ``pd.read_parquet`` then restores the nullable integer, datetime and ``data`` dtypes.
+    Columns are converted one by one (Arrow-backed ones as they are) and the pandas
+    metadata is made once per set of column types: ``Table.from_pandas`` cost about 0.45 ms
+    per column and batch (1.2-1.35 s of coll200d's dump, now 0.45-0.5 s).
     """
     schema = schema or arrow_schema({c: frame[c].dtype for c in frame.columns})
+    columns = frame.copy(deep=False)
+    columns.attrs = {}  # else each column taken out gets a deep copy of the batch's attrs
+    arrays = [_arrow_column(columns[field.name], field.type) for field in schema]
+    if any(array is None for array in arrays):  # e.g. a column of Python objects
+        return _via_pandas(frame, schema)
+    metadata = _pandas_metadata(frame, schema)
+    return pa.Table.from_arrays(arrays, schema=schema.with_metadata(metadata))
+
+
+def _via_pandas(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """:func:`to_arrow` through ``Table.from_pandas`` (its pandas metadata is the one kept)."""
     nested = [f.name for f in schema if pa.types.is_list(f.type)]
     plain = frame.drop(columns=nested)
     for name in plain.columns:
         if isinstance(plain[name].dtype, pd.CategoricalDtype):
-            plain[name] = _category_text(plain[name])
+            plain[name] = text_series(_category_texts(plain[name]), plain[name])
     flat_schema = pa.schema([f for f in schema if f.name not in nested])
     table = pa.Table.from_pandas(plain, schema=flat_schema, preserve_index=False)
     # Nested columns are added without pandas metadata: pandas cannot parse a nested
@@ -78,13 +93,49 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
     return table
 
 
-def _category_text(column: pd.Series) -> pd.Series:
-    """A categorical text column as Arrow-backed strings (``astype`` would build a Python
+#: Pandas metadata by column names and types (``from_pandas`` of no rows gives the same).
+_METADATA: dict[tuple[tuple[str, str], ...], dict[bytes, bytes]] = {}
+
+
+def _pandas_metadata(frame: pd.DataFrame, schema: pa.Schema) -> dict[bytes, bytes]:
+    dtypes = frame.dtypes
+    key = tuple((name, str(dtypes[name])) for name in schema.names)
+    found = _METADATA.get(key)
+    if found is None:
+        if len(_METADATA) >= 64:  # a few layouts in practice: bounded all the same
+            _METADATA.clear()
+        found = _METADATA[key] = dict(_via_pandas(frame.iloc[:0], schema).schema.metadata or {})
+    return found
+
+
+def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array | pa.ChunkedArray | None:
+    """One column as Arrow values of type ``kind``; None when it holds Python objects or
+    does not convert (the batch is then converted by pandas, which reports why)."""
+    dtype = column.dtype
+    try:
+        if isinstance(dtype, pd.CategoricalDtype):
+            array: pa.Array | pa.ChunkedArray = _category_texts(column)
+        elif isinstance(dtype, pd.ArrowDtype) or (
+            isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+        ):
+            array = column.array._pa_array  # as they are: no copy
+        elif dtype == np.dtype(object):
+            return None
+        else:
+            array = pa.Array.from_pandas(column)
+        return array if array.type == kind else array.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return None
+
+
+def _category_texts(column: pd.Series) -> pa.Array:
+    """A categorical text column's values as Arrow texts (``astype`` would build a Python
     object per row first): each row takes its category's text, missing stays missing."""
-    codes = column.cat.codes.to_numpy()
-    names = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
-    texts = pc.take(names, pa.array(codes, mask=codes < 0))
-    return text_series(texts, column)
+    values = column.array
+    assert isinstance(values, pd.Categorical)
+    codes = values.codes
+    names = pa.array(values.categories.to_numpy(dtype=object), type=pa.large_string())
+    return pc.take(names, pa.array(codes, mask=codes < 0))
 
 
 #: Rows of a Parquet row group: batches are gathered up to this many (a row group per
