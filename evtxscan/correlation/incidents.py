@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from evtxscan.correlation.selection import field_values
+from evtxscan.correlation.field_values import field_values
 from evtxscan.correlation.sessions import UNKNOWN_SESSION, HostFacts
 from evtxscan.signatures.demangle import demangle
 from evtxscan.signatures.model import POSSIBLE_MAX, BootScope, Role, Signature, Status

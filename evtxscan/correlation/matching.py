@@ -19,6 +19,8 @@ import pyarrow as pa
 from evtxscan.signatures.model import Condition, Selector, Signature
 
 FieldValues = Callable[[Any, str], list[str]]
+#: A batch's field as codes into its distinct value tuples (None: read it row by row).
+FieldCodes = Callable[[pd.DataFrame, str], tuple[np.ndarray, list[tuple[str, ...]]] | None]
 SelectorTable = Mapping[tuple[str, int], list[tuple[Signature, Selector]]]
 #: Condition results by (condition identity, field texts), kept from batch to batch.
 Known = dict[tuple[int, tuple[str, ...]], bool]
@@ -30,14 +32,21 @@ class _Fields:
     """The batch's field values as the exact tests read them: per field, each row's texts
     as a code into the distinct ones (made once per field and batch)."""
 
-    def __init__(self, rows: pd.DataFrame, field_values: FieldValues) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, field_values: FieldValues, field_codes: FieldCodes | None
+    ) -> None:
         self.rows = rows
         self.field_values = field_values
+        self.field_codes = field_codes
         self.lists: dict[str, list[Any]] = {}
         self.coded: dict[str, tuple[np.ndarray, list[tuple[str, ...]]]] = {}
 
     def codes(self, field: str) -> tuple[np.ndarray, list[tuple[str, ...]]]:
         found = self.coded.get(field)
+        if found is None and self.field_codes is not None:
+            found = self.field_codes(self.rows, field)
+            if found is not None:
+                self.coded[field] = found
         if found is None:
             name = "data" if field == "data" or field.startswith("data.") else field
             values = self.lists.get(name)
@@ -57,10 +66,12 @@ def match_rows(
     sources: np.ndarray,
     field_values: FieldValues,
     known: Known,
+    field_codes: FieldCodes | None = None,
 ) -> list[list[str]]:
     """For each row, the ``signature:symptom`` names it shows. ``canon``: each row's
     canonical provider; ``sources``: its canonical event-source name ("" when none), whose
-    selectors apply too when it differs from the provider."""
+    selectors apply too when it differs from the provider. ``field_codes``: the fields it
+    can code column-wise, as ``field_values`` reads them row by row."""
     event_ids = rows["event_id"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
     groups: dict[tuple[str, int], list[np.ndarray]] = defaultdict(list)
     for names, extra in ((canon, None), (sources, (sources != "") & (sources != canon))):
@@ -73,23 +84,32 @@ def match_rows(
                 if event_id >= 0 and (str(name), event_id) in selectors:
                     where = np.flatnonzero(mine & (event_ids == event_id))
                     groups[(str(name), event_id)].append(where)
-    hits: list[set[str]] = [set() for _ in range(len(rows))]
-    batch = _Batch(rows, field_values, known)
+    hits: dict[int, set[str]] = defaultdict(set)  # rows that show a symptom (few)
+    batch = _Batch(rows, field_values, known, field_codes)
     for key, parts in groups.items():
         where = np.concatenate(parts)
         for signature, selector in selectors[key]:
             for row in batch.passing(selector, where).tolist():
                 hits[row].add(f"{signature.id}:{selector.name}")
-    return [sorted(found) for found in hits]
+    shown: list[list[str]] = [[] for _ in range(len(rows))]
+    for row, found in hits.items():
+        shown[row] = sorted(found)
+    return shown
 
 
 class _Batch:
     """The batch's columns the tests read: channel (case-folded) and level as arrays, field
     values per row on demand, condition results per distinct value."""
 
-    def __init__(self, rows: pd.DataFrame, field_values: FieldValues, known: Known) -> None:
+    def __init__(
+        self,
+        rows: pd.DataFrame,
+        field_values: FieldValues,
+        known: Known,
+        field_codes: FieldCodes | None = None,
+    ) -> None:
         self.known = known
-        self.fields = _Fields(rows, field_values)
+        self.fields = _Fields(rows, field_values, field_codes)
         self.channels = _folded(rows["channel"])
         self.levels = rows["level"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
         self.tested: dict[int, np.ndarray] = {}  # per condition, on its field's values

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evtxscan.correlation.field_values import field_codes, field_values
 from evtxscan.correlation.matching import Known, match_rows
 from evtxscan.correlation.notable import notable_pairs
 from evtxscan.messages.catalog import MessageCatalog, builtin_catalog
-from evtxscan.records.schema import data_pairs
 from evtxscan.signatures.model import Role, Selector, Signature
 
 #: Events kept for context even when no signature names them: boot and shutdown markers,
@@ -60,23 +60,6 @@ class ProviderNames:
         cat = values.astype("category").cat
         lookup = np.array([self(c) for c in cat.categories] + [""], dtype=object)
         return lookup[cat.codes.to_numpy()]
-
-
-def field_values(row: Any, field: str) -> list[str]:
-    """The text values of one record field, as conditions and extractions see them."""
-    if field == "data" or field.startswith("data."):
-        pairs = data_pairs(row["data"])
-        if field == "data":
-            return [v for _, v in pairs]
-        key = field[len("data.") :]
-        if key.isdigit():
-            index = int(key) - 1
-            return [pairs[index][1]] if 0 <= index < len(pairs) else []
-        return [v for n, v in pairs if n is not None and n.casefold() == key.casefold()]
-    value = row.get(field) if hasattr(row, "get") else row[field]
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
-        return []
-    return [str(value)]
 
 
 def _column_of(field: str) -> str:
@@ -139,7 +122,9 @@ class SignatureIndex:
         if not len(rows):
             return []
         sources = self.names.column(rows["event_source_name"])
-        return match_rows(self.selectors, rows, providers, sources, field_values, self.known)
+        return match_rows(
+            self.selectors, rows, providers, sources, field_values, self.known, field_codes
+        )
 
 
 def selector_matches(selector: Selector, row: Any) -> bool:
