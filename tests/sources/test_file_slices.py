@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from evtxscan.sources.evtx.file_slices import (
+    among,
     pair_keys,
     positions,
     rows_at,
@@ -50,3 +52,18 @@ def test_used_categories_drops_only_unused_ones() -> None:
     assert out["all"].cat.categories.tolist() == ["p", "q"]
     assert out["none"].cat.categories.tolist() == []
     assert out["plain"].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_among_is_isin(ordered: bool) -> None:
+    """Membership by binary search (keys found strictly increasing) or by ``np.isin``: the
+    same answer, keys below, between, equal to and past the ones found included."""
+    rng = np.random.default_rng(7)
+    found = np.unique(rng.integers(0, 1 << 42, 500))
+    if not ordered:
+        found = rng.permutation(found)
+    keys = np.concatenate([found[::3], rng.integers(-5, (1 << 42) + 5, 2000), [-1, 1 << 43]])
+    assert among(keys, found).tolist() == np.isin(keys, found).tolist()
+    assert among(keys, found[:1]).tolist() == np.isin(keys, found[:1]).tolist()
+    assert not among(keys, found[:0]).any()
+    assert among(found[:0], found).shape == (0,)

@@ -49,6 +49,15 @@ def pair_keys(file: np.ndarray, offset: np.ndarray) -> np.ndarray:
     return np.asarray(file, dtype=np.int64) * (1 << 40) + np.asarray(offset, dtype=np.int64)
 
 
+def among(keys: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """``np.isin(keys, found)``; by binary search when ``found`` is strictly increasing, as
+    a batch's record keys are (file, then offset order): ``isin`` sorts both arrays."""
+    if len(found) > 1 and bool(np.all(found[1:] > found[:-1])):
+        at = np.minimum(np.searchsorted(found, keys), len(found) - 1)
+        return np.asarray(found[at] == keys)
+    return np.isin(keys, found)
+
+
 def positions(rows: slice | np.ndarray) -> np.ndarray:
     """Row positions of a slice (or the positions given)."""
     if isinstance(rows, slice):

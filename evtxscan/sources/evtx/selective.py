@@ -33,6 +33,7 @@ from evtxscan.sources.evtx.decode import (
     index_ranges,
 )
 from evtxscan.sources.evtx.file_slices import (
+    among,
     batches,
     file_numbers,
     pair_keys,
@@ -190,7 +191,7 @@ def read_ranges_decoded(
     decoded_keys = pair_keys(decoded_file, chosen["offset"].to_numpy(dtype=np.int64, na_value=-1))
     # records not decoded, or wanted but not given: counted from the index (if it read them
     # and they were taken in)
-    undecoded = (~decode | ~np.isin(index_keys, decoded_keys)) & ~index.fallback
+    undecoded = (~decode | ~among(index_keys, decoded_keys)) & ~index.fallback
     counted = undecoded if choice.admitted is None else undecoded & choice.admitted
     count_skipped_files([item[3] for item in items], index, np.where(counted, index.source, -1))
     lost = bool(values_lost(index.take(undecoded)))
@@ -199,7 +200,7 @@ def read_ranges_decoded(
     observed = FileReport.of_rows(
         names, np.where(readable, index.source, -1), observed_columns(index)
     )
-    unseen = ~np.isin(decoded_keys, index_keys[readable])  # decoded rows the index missed
+    unseen = ~among(decoded_keys, index_keys[readable])  # decoded rows the index missed
     suspects = non_ascii_records(chosen) if len(chosen) else np.zeros(0, dtype=bool)
     out: list[list[pd.DataFrame]] = []
     for number, (_, content, spans, result) in enumerate(items):
