@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from evtxscan.sources.evtx.arrays import unique_runs
 from evtxscan.sources.evtx.frames import category
 from evtxscan.sources.evtx.index import RecordIndex
 from evtxscan.sources.evtx.reader import RangeResult
@@ -76,8 +77,7 @@ def count_skipped_files(
     day_part = np.where(missing, 0, days - first_day + 1)
     code_span, day_span = len(index.computer.values) + 1, int(day_part.max()) + 1
     key = (file_part * code_span + code_part) * day_span + day_part
-    keys, which = np.unique(key, return_inverse=True)
-    which = which.reshape(-1)
+    keys, which = unique_runs(key)  # records come in runs of one file, computer and day
     group_file = keys // (code_span * day_span)
     group_code = (keys // day_span) % code_span - 1
     day_value = keys % day_span
