@@ -19,8 +19,8 @@ import pyarrow as pa
 from evtxscan.signatures.model import Condition, Selector, Signature
 
 FieldValues = Callable[[Any, str], list[str]]
-#: A batch's field as codes into its distinct value tuples (None: read it row by row).
-FieldCodes = Callable[[pd.DataFrame, str], tuple[np.ndarray, list[tuple[str, ...]]] | None]
+#: Codes a batch's field into its distinct value tuples (None: read it row by row).
+FieldCoder = Callable[[pd.DataFrame, str], tuple[np.ndarray, list[tuple[str, ...]]] | None]
 SelectorTable = Mapping[tuple[str, int], list[tuple[Signature, Selector]]]
 #: Condition results by (condition identity, field texts), kept from batch to batch.
 Known = dict[tuple[int, tuple[str, ...]], bool]
@@ -36,7 +36,7 @@ class _Fields:
     as a code into the distinct ones (made once per field and batch)."""
 
     def __init__(
-        self, rows: pd.DataFrame, field_values: FieldValues, field_codes: FieldCodes | None
+        self, rows: pd.DataFrame, field_values: FieldValues, field_codes: FieldCoder | None
     ) -> None:
         self.rows = rows
         self.field_values = field_values
@@ -69,7 +69,7 @@ def match_rows(
     sources: np.ndarray,
     field_values: FieldValues,
     known: Known,
-    field_codes: FieldCodes | None = None,
+    field_codes: FieldCoder | None = None,
 ) -> list[list[str]]:
     """For each row, the ``signature:symptom`` names it shows. ``canon``: each row's
     canonical provider; ``sources``: its canonical event-source name ("" when none), whose
@@ -109,7 +109,7 @@ class _Batch:
         rows: pd.DataFrame,
         field_values: FieldValues,
         known: Known,
-        field_codes: FieldCodes | None = None,
+        field_codes: FieldCoder | None = None,
     ) -> None:
         self.known = known
         self.fields = _Fields(rows, field_values, field_codes)
