@@ -91,14 +91,7 @@ def test_zeros_preallocated_at_a_logs_end_are_not_read(
         return made
 
     monkeypatch.setattr(file_reading, "plan_together", spy)
-    batches: list[int] = []
-    real_batch = small_evtx.decode_small_files
-
-    def batch_spy(files: list[small_evtx.SmallFile], *args: object) -> object:
-        batches.append(len(files))
-        return real_batch(files, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(small_evtx, "decode_small_files", batch_spy)
+    batches = _decoded_batch_sizes(monkeypatch)
     for night in (1, 2):
         paths = every_folder(tmp_path / "collected", night)
         for log in sorted((tmp_path / "collected").rglob("*.evtx")):
@@ -166,14 +159,7 @@ def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
         return real_run(items, start, limit)  # type: ignore[arg-type]
 
     monkeypatch.setattr(small_runs, "small_evtx_run", run_spy)
-    parts: list[int] = []
-    real_batch = small_evtx.decode_small_files
-
-    def batch_spy(files: list[small_evtx.SmallFile], *args: object) -> object:
-        parts.append(len(files))
-        return real_batch(files, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(small_evtx, "decode_small_files", batch_spy)
+    parts = _decoded_batch_sizes(monkeypatch)
     planned: list[int] = []
     real_plans = planned_batches.plan_together
 
@@ -212,3 +198,16 @@ def test_nights_with_watermarks_plan_larger_batches_read_in_parts(
         same_outcome(together, alone)
         assert state_tables(tmp_path / "together.db") == state_tables(tmp_path / "alone.db")
     assert together.stats.chunks_below_watermark > 0
+
+
+def _decoded_batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of logs of each batch of small logs decoded together, as they come."""
+    sizes: list[int] = []
+    real = small_evtx.decode_small_files
+
+    def spy(files: list[small_evtx.SmallFile], *args: object) -> object:
+        sizes.append(len(files))
+        return real(files, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(small_evtx, "decode_small_files", spy)
+    return sizes
