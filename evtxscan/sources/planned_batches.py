@@ -171,14 +171,21 @@ def planned_runs(
             if not plan.decoded and (plan.spans == tuple(file.spans) or reads):
                 size = sum(s.stop - s.start for s in plan.spans) * CHUNK_SIZE
                 if run and run_bytes + size > PLANNED_READ_BYTES:
-                    yield [f for f, _ in run], [p for _, p in run]
+                    yield _split(run)
                     run, run_bytes = [], 0
                 run.append((dataclasses.replace(file, spans=list(plan.spans)), plan))
                 run_bytes += size
                 continue  # read with the batch (what the plan leaves to read, if in part)
         if run:
-            yield [f for f, _ in run], [p for _, p in run]
+            yield _split(run)
             run, run_bytes = [], 0
         yield [file], [plan]
     if run:
-        yield [f for f, _ in run], [p for _, p in run]
+        yield _split(run)
+
+
+def _split(
+    run: list[tuple[SmallFile, ChunkPlan]],
+) -> tuple[list[SmallFile], list[ChunkPlan | None]]:
+    """A run's files and their plans, as :func:`planned_runs` gives them."""
+    return [file for file, _ in run], [plan for _, plan in run]
