@@ -71,13 +71,13 @@ def _data_codes(column: pd.Series, field: str) -> FieldCodes | None:
     if not pa.types.is_list(lists.type) and not pa.types.is_large_list(lists.type):
         return None
     n = len(lists)
-    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
     parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     items = pc.list_flatten(lists)
     key = field[len("data.") :] if field != "data" else None
     if key is None:
         keep = np.ones(len(parents), dtype=bool)
     elif key.isdigit():
+        lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
         starts = np.cumsum(lengths) - lengths
         keep = np.arange(len(parents)) - starts[parents] == int(key) - 1
     else:
