@@ -114,13 +114,11 @@ def test_noisy_drafts_do_fire_on_them(samples: Path) -> None:
     assert (result.diagnoses["confidence"] <= POSSIBLE_MAX).all()
 
 
-@pytest.mark.slow
 def test_no_false_alarm_on_all_the_real_samples(samples: Path) -> None:
     logs = [p for p in samples.iterdir() if p.is_dir() and p.name != "bench"]
     assert not _fired(logs)
 
 
-@pytest.mark.slow
 def test_every_draft_lints() -> None:
     for file in sorted(PACK.glob("*.yaml")):
         parse_signature(file.read_text("utf-8"), str(file))

@@ -2,7 +2,7 @@
 
 Three layers: the value spellings measured from pyevtx-rs 0.14 (no parser needed), synthetic
 records with every value type patched in and parsed by both backends, and record-for-record
-parity on real sample logs (a quick subset; the whole corpus under ``-m slow``).
+parity on real sample logs (a quick subset, then every log all parsers agree on).
 """
 
 from __future__ import annotations
@@ -322,7 +322,6 @@ def test_multi_chunk_images_match_pyevtx_rs(samples: Path) -> None:
     assert len(chunks) == 3 and records > 150 and errors == 0
 
 
-@pytest.mark.slow
 def test_every_agreeing_sample_log_matches_pyevtx_rs(
     samples: Path, manifest: list[dict[str, str]]
 ) -> None:
