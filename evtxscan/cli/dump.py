@@ -71,12 +71,7 @@ def summary_line(stream: RecordStream, records: int) -> str:
     help="Extra message-catalog directory (YAML); may be repeated.",
 )
 @options.MESSAGES_DB
-@click.option(
-    "--input-tz",
-    default="UTC",
-    show_default=True,
-    help="Zone of the local times in Event Viewer text/CSV exports (IANA name).",
-)
+@options.INPUT_TZ
 @click.option("--no-recovered", is_flag=True, help="Leave out records recovered from chunk slack.")
 @click.option(
     "--integrity",

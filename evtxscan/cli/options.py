@@ -72,6 +72,12 @@ MESSAGES_DB = click.option(
     help="Message-template database (SQLite, ts-evtx schema) asked before the built-in "
     "catalog, e.g. one covering more providers or releases.",
 )
+INPUT_TZ = click.option(
+    "--input-tz",
+    default="UTC",
+    show_default=True,
+    help="Zone of the local times in Event Viewer text/CSV exports (IANA name).",
+)
 REPORT_TZ = click.option(
     "--tz",
     default="UTC",

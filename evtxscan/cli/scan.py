@@ -55,12 +55,7 @@ if TYPE_CHECKING:  # optional: pip install "evtxscan[sigma]"
 @options.NO_NEUTRALIZE
 @options.REPORT_TZ
 @options.MESSAGES_DB
-@click.option(
-    "--input-tz",
-    default="UTC",
-    show_default=True,
-    help="Zone of the local times in Event Viewer text/CSV exports (IANA name).",
-)
+@options.INPUT_TZ
 @click.option(
     "--fail-on",
     type=click.Choice(["never", "diagnosis", "integrity"]),
