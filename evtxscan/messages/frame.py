@@ -1,10 +1,11 @@
-"""Add ``message`` and ``binary_status`` columns to a record batch, one template at a time.
+"""Add ``message`` and ``binary_status`` columns to a record batch.
 
 The template is resolved once per record shape (provider, source, event ID, severity, data
-names), and the records of a shape are rendered together with Arrow string kernels: each
-``%N`` becomes a column of values, joined element-wise with the template's literal text. Only
-values that need work (``%%N`` references, tabs and line breaks, printf-style formats) and
-records without a template (logged text, fallback) go through Python, value by value.
+names); the records a template renders are rendered all together, whatever their shapes,
+with Arrow string kernels (:mod:`evtxscan.messages.template_pieces`), and records without a
+usable template get their logged text or a stand-in. Only values that need work (``%%N``
+references, tabs and line breaks, printf-style formats) and records whose template leaves
+values out (their rest is listed) go through Python, one by one.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evtxscan.messages.formatting import Insert, _printf
 from evtxscan.messages.render import MessageRenderer, Resolution
+from evtxscan.messages.template_pieces import TemplateGroup, render_groups
 
 _NAME_SEPARATOR = "\x1f"
 _NO_NAME = "\x1e"
-_NEEDS_WORK = r"%%|[\t\r\n]"
-_ARROW_MIN = 16  # smaller groups are rendered record by record: cheaper than Arrow calls
 
 
 def _none(value: Any) -> Any:
@@ -70,46 +69,6 @@ class _Batch:
         index = (self.offsets[rows][:, None] + np.arange(count)).ravel()
         flat = self.values.take(pa.array(index)).to_pylist()
         return [flat[i : i + count] for i in range(0, len(flat), count)]
-
-
-def _insert_columns(
-    batch: _Batch, rows: np.ndarray, used: list[int], resolution: Resolution
-) -> dict[int, pa.Array]:
-    """Insert number -> its values for ``rows``: one take and one scan for all inserts; only
-    values needing work (``%%N``, tabs, line ends) are mended in Python."""
-    index = (np.asarray(used)[:, None] - 1 + batch.offsets[rows][None, :]).ravel()
-    taken = batch.values.take(pa.array(index))
-    work = pc.match_substring_regex(taken, _NEEDS_WORK)
-    if pc.any(work).as_py():
-        clean = resolution.expander.clean
-        mended = [clean(v) for v in pc.filter(taken, work).to_pylist()]
-        taken = pc.replace_with_mask(taken, work, pa.array(mended, pa.string()))
-    size = len(rows)
-    return {number: taken.slice(i * size, size) for i, number in enumerate(used)}
-
-
-def _render_shape(batch: _Batch, rows: np.ndarray, resolution: Resolution) -> pa.Array:
-    """The messages of records sharing one compiled template (all with the same count)."""
-    assert resolution.compiled is not None
-    count = int(batch.counts[rows[0]])
-    parts = resolution.compiled.parts
-    used = sorted({p.index for p in parts if isinstance(p, Insert) and p.index <= count})
-    columns = _insert_columns(batch, rows, used, resolution) if used else {}
-    pieces: list[pa.Array | pa.Scalar] = []
-    for part in parts:
-        if isinstance(part, str):
-            pieces.append(pa.scalar(part))
-        elif part.index > count:
-            pieces.append(pa.scalar(f"%{part.index}"))
-        elif part.spec:
-            values = columns[part.index].to_pylist()
-            pieces.append(pa.array([_printf(v, part.spec) for v in values], pa.string()))
-        else:
-            pieces.append(columns[part.index])
-    if not columns:
-        text = "".join(str(p.as_py()) for p in pieces)
-        return pa.array([text] * len(rows), pa.string())
-    return pc.binary_join_element_wise(*pieces, "")
 
 
 def _stand_ins(
@@ -267,11 +226,11 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
     texts: list[str] = []  # records rendered one by one (small groups, logged, fallback)
     text_rows: list[np.ndarray] = []
     stand_ins: list[tuple[np.ndarray, Resolution, str | None, Any]] = []
+    templated: list[TemplateGroup] = []  # rendered together, in one pass
     for rows, resolution, label, event_id in shapes.groups:
         fast = shapes.template_rows(rows, resolution)
-        if len(fast) >= _ARROW_MIN:
-            parts.append(_render_shape(batch, fast, resolution))
-            positions.append(fast)
+        if len(fast):
+            templated.append(TemplateGroup(fast, resolution, int(batch.counts[fast[0]])))
             rows = rows[:0] if len(fast) == len(rows) else np.setdiff1d(rows, fast, True)
         elif resolution.compiled is None:  # no template: stand-ins, all shapes' at once
             plain = rows[~shapes.has_logged[rows]]  # (those with logged text show it)
@@ -285,6 +244,9 @@ def render_column(frame: pd.DataFrame, renderer: MessageRenderer) -> pa.Array:
                 for row, values in zip(rows, batch.rows_values(rows, count), strict=True)
             ]
             text_rows.append(rows)
+    if templated:
+        parts.append(render_groups(batch.values, batch.offsets, templated))
+        positions.append(np.concatenate([group.rows for group in templated]))
     if texts:
         parts.append(pa.array(texts, pa.string()))
         positions.append(np.concatenate(text_rows))
