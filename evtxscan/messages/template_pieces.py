@@ -83,6 +83,8 @@ def render_groups(values: pa.Array, offsets: np.ndarray, groups: list[TemplateGr
 
     ``values``: the batch's values, flat (no nulls); ``offsets``: where each record's first
     value is in them."""
+    if not groups:
+        return pa.array([], pa.string())
     table = _pieces(groups)
     sizes = np.array([len(g.rows) for g in groups], dtype=np.int64)
     group_of_row = np.repeat(np.arange(len(groups)), sizes)

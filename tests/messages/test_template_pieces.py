@@ -75,3 +75,8 @@ def test_a_value_is_taken_from_its_own_record_whatever_the_order_of_rows() -> No
     group = TemplateGroup(rows, _resolution("leading"), 2)
     rendered = render_groups(values, offsets, [group]).to_pylist()
     assert rendered == [f"v{row}w{row}" for row in rows.tolist()]
+
+
+def test_no_groups_render_nothing() -> None:
+    values, offsets = _batch([["a"]])
+    assert render_groups(values, offsets, []).to_pylist() == []
