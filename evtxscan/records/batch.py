@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evtxscan.records.categories import from_codes
 from evtxscan.records.filetime import FILETIME_TICKS_AT_1970
 from evtxscan.records.hosts import HostMap
 from evtxscan.records.schema import (
@@ -218,8 +219,15 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[tuple[Any, ...
 
 
 def categorical(values: Sequence[str | None] | np.ndarray) -> pd.Categorical:
-    """A categorical of text whose categories are always strings (also when all missing)."""
-    cat = pd.Categorical(list(values))
+    """A categorical of text whose categories are always strings (also when all missing),
+    sorted as pandas sorts them. Made from factorized codes and a shared dtype: building a
+    categorical's dtype anew costs about 0.25 ms, most of a small batch's column."""
+    array = np.asarray(values, dtype=object) if len(values) else np.zeros(0, dtype=object)
+    codes, uniques = pd.factorize(array, sort=True)
+    names = tuple(uniques)
+    if all(isinstance(name, str) for name in names):
+        return from_codes(codes, names)
+    cat = pd.Categorical(list(values))  # not text: pandas' own categories
     if len(cat.categories) == 0:
         return pd.Categorical(list(values), categories=pd.Index([], dtype="str"))
     return cat

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
-from evtxscan.records.batch import SYSTEM_ORDER, RecordBatch
+import numpy as np
+import pandas as pd
+import pytest
+
+from evtxscan.records.batch import SYSTEM_ORDER, RecordBatch, categorical
 from evtxscan.records.schema import RecordPosition
 
 
@@ -39,3 +43,33 @@ def test_keywords_keep_all_64_bits() -> None:
 
 def test_unreadable_keywords_are_missing() -> None:
     assert _keywords("zz", "8000000000000014", "1" + "0" * 16) == [None, 0x8000000000000014, None]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        [None, None],
+        ["b", "a", "b", None],
+        [float("nan"), "a", pd.NA, "z"],
+        ["é", "e", "E", " a", "a "],
+        ["1", "10", "2"],
+        np.array(["q", None, "p"], dtype=object),
+    ],
+)
+def test_categorical_is_pandas_categorical_of_the_texts(values: Any) -> None:
+    """Made from factorized codes and a shared dtype, it equals what pandas makes itself:
+    the same sorted string categories (also when every value is missing) and codes."""
+    made = categorical(values)
+    listed = list(values)
+    expected = pd.Categorical(listed, categories=sorted({v for v in listed if isinstance(v, str)}))
+    expected = expected.set_categories(pd.Index(expected.categories, dtype="str"))
+    pd.testing.assert_extension_array_equal(made, expected)
+    assert list(made.categories) == list(expected.categories)  # in pandas' order
+    assert made.codes.tolist() == expected.codes.tolist()
+    assert made.categories.dtype == expected.categories.dtype
+
+
+def test_categorical_of_other_values_keeps_pandas_categories() -> None:
+    made = categorical([3, 1, None])  # type: ignore[list-item]
+    assert list(made.categories) == [1, 3] and list(made.codes) == [1, 0, -1]
